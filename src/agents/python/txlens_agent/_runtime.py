@@ -1,0 +1,765 @@
+"""Core of the txlens Python agent: the trace writer and the state every hook shares.
+
+Everything here runs inside the user's process, often inside every statement
+of their tests, so the hot path (`emit`, `user_frame`) avoids allocation and
+formatting it does not need, and nothing here may ever raise into user code:
+hooks are wrapped with `guarded`, which turns any internal error into one
+stderr line and stops capture for this process.
+
+Hooks read `_runtime.ACTIVE` through the module (not `from _runtime import
+ACTIVE`) because `fail` turns it off at run time.
+"""
+
+import atexit
+import functools
+import itertools
+import json
+import os
+import signal
+import sys
+import sysconfig
+import threading
+import time
+import weakref
+
+AGENT = "txlens-python/0.1.0"
+FORMAT_VERSION = 1
+
+ACTIVE = False
+"""Capture is on in this process (trace dir set, started, no internal failure yet)."""
+
+T0 = time.monotonic_ns()
+PID = os.getpid()
+TRACE_DIR = os.environ.get("TXLENS_TRACE_DIR") or None
+FAULT = os.environ.get("TXLENS_FAULT_INJECT") or None
+PARAMS_MODE = (os.environ.get("TXLENS_PARAMS") or "values").strip().lower()
+if PARAMS_MODE not in ("off", "types", "values"):
+    PARAMS_MODE = "values"
+
+_monotonic_ns = time.monotonic_ns
+_get_ident = threading.get_ident
+_getframe = sys._getframe
+_started = False
+_failed = False
+
+
+# ---------------------------------------------------------------------------
+# Clock and ids
+
+
+def now_ns():
+    """Monotonic nanoseconds since this process's header t0 (the clock of every event's 't')."""
+    return _monotonic_ns() - T0
+
+
+_counters = {}
+_counters_lock = threading.Lock()
+
+
+def next_id(prefix):
+    """Next per-process id for `prefix`: 'c1', 'c2' (connections), 's1' (sessions), 't1' (transactions)..."""
+    counter = _counters.get(prefix)
+    if counter is None:
+        with _counters_lock:
+            counter = _counters.setdefault(prefix, itertools.count(1))
+    # next() on itertools.count is atomic under the GIL, so threads never share an id.
+    return prefix + str(next(counter))
+
+
+# ---------------------------------------------------------------------------
+# User frames
+
+
+def _real(path):
+    try:
+        return os.path.realpath(path)
+    except Exception:
+        return path
+
+
+def _excluded_roots():
+    roots = set()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        try:
+            p = sysconfig.get_paths().get(key)
+        except Exception:
+            p = None
+        if p:
+            roots.add(_real(p))
+    for p in (sys.base_prefix, sys.base_exec_prefix):
+        if p:
+            roots.add(_real(os.path.join(p, "lib")))
+            roots.add(_real(os.path.join(p, "lib64")))
+    roots.add(_real(os.path.dirname(os.path.abspath(__file__))))
+    return tuple(r.rstrip(os.sep) + os.sep for r in roots if r)
+
+
+_WORKSPACE = _real(os.environ.get("TXLENS_WORKSPACE") or os.getcwd()).rstrip(os.sep) + os.sep
+_EXCLUDED = _excluded_roots()
+# filename -> absolute path when it is user code, False when it is not.
+_file_verdict = {}
+
+
+def _classify(filename):
+    verdict = False
+    if filename and filename[0] != "<":
+        absolute = os.path.abspath(filename)
+        real = _real(absolute)
+        candidates = (absolute, real)
+        in_workspace = any(c.startswith(_WORKSPACE) for c in candidates)
+        if in_workspace:
+            third_party = any(
+                ("site-packages" in c.split(os.sep) or "dist-packages" in c.split(os.sep)) for c in candidates
+            )
+            # A workspace may itself contain the stdlib or the agent (a checkout of
+            # txlens, a vendored interpreter): those frames are still not the user's.
+            foreign = any(c.startswith(root) for c in candidates for root in _EXCLUDED if not _WORKSPACE.startswith(root))
+            if not third_party and not foreign:
+                verdict = absolute
+    _file_verdict[filename] = verdict
+    return verdict
+
+
+def user_frame(depth=1):
+    """[abs_file, line, function] of the innermost caller frame in user code, or None."""
+    f = _getframe(depth)
+    verdicts = _file_verdict
+    while f is not None:
+        code = f.f_code
+        path = verdicts.get(code.co_filename)
+        if path is None:
+            path = _classify(code.co_filename)
+        if path:
+            return [path, f.f_lineno, code.co_name]
+        f = f.f_back
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Writer
+
+_encode = json.JSONEncoder(separators=(",", ":"), check_circular=False, default=repr).encode
+_lock = threading.Lock()
+_buf = []
+_buf_size = 0
+_fd = None
+_path = None
+_FLUSH_BYTES = 64 * 1024
+_FLUSH_SECONDS = 0.05
+_flusher = None
+_flusher_stop = None
+
+
+def _current_task_id():
+    aio = sys.modules.get("asyncio")
+    if aio is None:
+        return None
+    try:
+        loop = aio.events._get_running_loop()
+        if loop is None:
+            return None
+        task = aio.current_task(loop)
+    except Exception:
+        return None
+    return id(task) if task is not None else None
+
+
+def emit(event, frame=True):
+    """Stamp `event` (holding 'k' and its fields) with time, pid, thread, task and user frame; buffer it."""
+    global _buf_size
+    if not ACTIVE:
+        return
+    event["t"] = _monotonic_ns() - T0
+    event["pid"] = PID
+    event["th"] = _get_ident()
+    task = _current_task_id()
+    if task is not None:
+        event["task"] = task
+    if frame and "at" not in event:
+        at = user_frame(2)
+        if at is not None:
+            event["at"] = at
+    line = _encode(event)
+    with _lock:
+        _buf.append(line)
+        _buf_size += len(line) + 1
+        full = _buf_size >= _FLUSH_BYTES
+    if full:
+        flush()
+
+
+def flush():
+    """Write out everything buffered. Safe to call from any thread, never raises."""
+    global _buf, _buf_size
+    with _lock:
+        if not _buf or _fd is None:
+            return
+        lines, _buf = _buf, []
+        _buf_size = 0
+        fd = _fd
+    data = ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace")
+    try:
+        while data:
+            written = os.write(fd, data)
+            data = data[written:]
+    except Exception:
+        pass
+
+
+def _flush_loop(stop):
+    while not stop.wait(_FLUSH_SECONDS):
+        if _buf:
+            flush()
+
+
+def _start_flusher():
+    global _flusher, _flusher_stop
+    _flusher_stop = threading.Event()
+    _flusher = threading.Thread(target=_flush_loop, args=(_flusher_stop,), name="txlens-flush", daemon=True)
+    _flusher.start()
+
+
+def _header():
+    impl = sys.implementation.name
+    runtime = "%s %d.%d.%d" % (
+        "CPython" if impl == "cpython" else impl,
+        sys.version_info[0],
+        sys.version_info[1],
+        sys.version_info[2],
+    )
+    header = {
+        "k": "header",
+        "v": FORMAT_VERSION,
+        "pid": PID,
+        "ppid": os.getppid(),
+        "t0": str(T0),
+        "wall": int(time.time() * 1000 - (time.monotonic_ns() - T0) / 1e6),
+        "argv": list(getattr(sys, "orig_argv", None) or sys.argv or []),
+        "cwd": os.getcwd(),
+        "lang": "python",
+        "runtime": runtime,
+        "agent": AGENT,
+    }
+    test = os.environ.get("TXLENS_PARENT_TEST")
+    if test:
+        header["test"] = test
+    return header
+
+
+def _open_trace_file():
+    global _fd, _path
+    os.makedirs(TRACE_DIR, exist_ok=True)
+    _path = os.path.join(TRACE_DIR, "py-%d-%s.ndjson" % (PID, os.urandom(3).hex()))
+    _fd = os.open(_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644)
+    os.write(_fd, (_encode(_header()) + "\n").encode("utf-8", "backslashreplace"))
+
+
+# ---------------------------------------------------------------------------
+# Failure handling
+
+
+def fail(exc):
+    """Stop capture in this process after an internal error: one stderr line, one agent_error event."""
+    global ACTIVE, _failed
+    if _failed:
+        ACTIVE = False
+        return
+    _failed = True
+    try:
+        message = "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+    except Exception:
+        message = type(exc).__name__
+    try:
+        sys.stderr.write("txlens: capture stopped in this process: %s\n" % message)
+        sys.stderr.flush()
+    except Exception:
+        pass
+    try:
+        emit({"k": "agent_error", "message": message}, frame=False)
+        flush()
+    except Exception:
+        pass
+    ACTIVE = False
+
+
+def guarded(fn):
+    """Wrap a hook body: it runs only while capture is active, and any exception it raises stops capture."""
+
+    @functools.wraps(fn)
+    def hook(*args, **kwargs):
+        if not ACTIVE:
+            return None
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            fail(exc)
+            return None
+
+    return hook
+
+
+def fault_point(name):
+    """Test-only: raise inside the agent at hook `name` when TXLENS_FAULT_INJECT names it."""
+    if FAULT is not None and FAULT == name:
+        raise RuntimeError("fault injected at %s" % name)
+
+
+# ---------------------------------------------------------------------------
+# Parameters
+
+
+_PARAM_LIMIT = 50
+_VALUE_CHARS = 200
+_plain = (bool, int, float, type(None))
+_INF = float("inf")
+
+
+def _safe_value(value):
+    if isinstance(value, _plain):
+        if isinstance(value, float) and (value != value or value in (_INF, -_INF)):
+            return repr(value)
+        return value
+    if isinstance(value, str):
+        return value if len(value) <= _VALUE_CHARS else value[:_VALUE_CHARS] + "..."
+    try:
+        text = repr(value)
+    except Exception:
+        text = "<%s>" % type(value).__name__
+    return text if len(text) <= _VALUE_CHARS else text[:_VALUE_CHARS] + "..."
+
+
+def _type_name(value):
+    return type(value).__name__
+
+
+def params_repr(params):
+    """Statement parameters per TXLENS_PARAMS; None means: leave the field out.
+
+    A mapping stays a mapping, a sequence becomes a list, a sequence of parameter
+    sets (executemany) becomes a list of those; at most ~50 values in all.
+    """
+    if PARAMS_MODE == "off" or params is None:
+        return None
+    conv = _safe_value if PARAMS_MODE == "values" else _type_name
+    budget = [_PARAM_LIMIT]
+
+    def one_set(p):
+        if isinstance(p, dict):
+            out = {}
+            for k, v in p.items():
+                if budget[0] <= 0:
+                    out["..."] = "truncated"
+                    break
+                budget[0] -= 1
+                out[str(k)] = conv(v)
+            return out
+        if isinstance(p, (list, tuple)):
+            out = []
+            for v in p:
+                if budget[0] <= 0:
+                    out.append("...")
+                    break
+                budget[0] -= 1
+                out.append(conv(v))
+            return out
+        budget[0] -= 1
+        return conv(p)
+
+    if isinstance(params, (list, tuple)) and params and isinstance(params[0], (dict, list, tuple)):
+        sets = []
+        for p in params:
+            if budget[0] <= 0:
+                sets.append("...")
+                break
+            sets.append(one_set(p))
+        return sets
+    if isinstance(params, (dict, list, tuple)):
+        if not params:
+            return None
+        return one_set(params)
+    return one_set(params)
+
+
+# ---------------------------------------------------------------------------
+# Connection registry and transaction state, shared by the SQLAlchemy and DB-API hooks.
+
+
+class _Conn(object):
+    __slots__ = ("cid", "owner", "tx", "sess", "__weakref__")
+
+    def __init__(self, cid, owner):
+        self.cid = cid
+        self.owner = owner
+        self.tx = None
+        self.sess = None
+
+
+# Connections that accept weak references are tracked weakly; others (sqlite3)
+# by id(), dropped on close. Never a strong reference: it would keep a
+# connection the user dropped alive and so change when it closes.
+_conns_weak = weakref.WeakKeyDictionary()
+_conns_by_id = {}
+# cid -> _Conn, for connections whose transaction state we track.
+_by_cid = {}
+_registry_lock = threading.RLock()
+
+
+def _lookup(dbapi_conn):
+    try:
+        state = _conns_weak.get(dbapi_conn)
+    except TypeError:
+        state = None
+    if state is None:
+        state = _conns_by_id.get(id(dbapi_conn))
+    return state
+
+
+def _store(dbapi_conn, state):
+    try:
+        _conns_weak[dbapi_conn] = state
+    except TypeError:
+        _conns_by_id[id(dbapi_conn)] = state
+
+
+def conn_id(dbapi_conn):
+    """The id ('c1') under which `dbapi_conn` was registered, or None."""
+    state = _lookup(dbapi_conn)
+    return state.cid if state is not None else None
+
+
+def conn_owner(dbapi_conn):
+    """Who registered the connection: 'sqlalchemy', 'dbapi', ... or None when unknown."""
+    state = _lookup(dbapi_conn)
+    return state.owner if state is not None else None
+
+
+def owned_by_sqlalchemy(dbapi_conn):
+    """True when SQLAlchemy's hooks track this connection (DB-API hooks must then stay quiet on it)."""
+    state = _lookup(dbapi_conn)
+    return state is not None and state.owner == "sqlalchemy"
+
+
+def register_conn(dbapi_conn, connect_event_fields, owner="dbapi", aliases=(), frame=True):
+    """Register a new physical connection, emit its 'connect' event and return its id.
+
+    `connect_event_fields` holds the ConnectEvent fields besides 'k' and 'conn'
+    (db, driver, pool, engine, engineAt, at...). `aliases` are other objects that
+    stand for the same connection (a driver connection under an adapter), so a
+    lookup through any of them finds it.
+    """
+    with _registry_lock:
+        state = _lookup(dbapi_conn)
+        if state is not None:
+            return state.cid
+        state = _Conn(next_id("c"), owner)
+        _store(dbapi_conn, state)
+        for alias in aliases:
+            if alias is not None and alias is not dbapi_conn:
+                _store(alias, state)
+        _by_cid[state.cid] = state
+    event = {"k": "connect", "conn": state.cid}
+    event.update(connect_event_fields)
+    emit(event, frame=frame)
+    return state.cid
+
+
+def add_conn_alias(dbapi_conn, alias):
+    """Make `alias` resolve to the same connection as `dbapi_conn`."""
+    state = _lookup(dbapi_conn)
+    if state is not None and alias is not None:
+        _store(alias, state)
+
+
+def forget_conn(dbapi_conn, *aliases):
+    """Drop a closed connection from the registry (its open transaction, if any, is dropped too)."""
+    with _registry_lock:
+        state = _lookup(dbapi_conn)
+        for obj in (dbapi_conn,) + aliases:
+            if obj is None:
+                continue
+            try:
+                _conns_weak.pop(obj, None)
+            except TypeError:
+                pass
+            _conns_by_id.pop(id(obj), None)
+        if state is not None:
+            _by_cid.pop(state.cid, None)
+
+
+def conn_state(cid):
+    """Internal state object of connection `cid` (has .tx, .sess, .owner), or None."""
+    return _by_cid.get(cid)
+
+
+def tx_begin(cid, implicit=False, **fields):
+    """Open a transaction on `cid` and emit 'begin'; returns its id (the open one if already open)."""
+    state = _by_cid.get(cid)
+    if state is None:
+        return None
+    if state.tx is not None:
+        return state.tx
+    txid = next_id("t")
+    state.tx = txid
+    event = {"k": "begin", "conn": cid, "tx": txid}
+    if implicit:
+        event["implicit"] = True
+    event.update(fields)
+    emit(event)
+    return txid
+
+
+def tx_current(cid):
+    """Id of the transaction open on `cid`, or None."""
+    state = _by_cid.get(cid)
+    return state.tx if state is not None else None
+
+
+def tx_commit(cid, **fields):
+    """Emit 'commit' for the open transaction of `cid`; returns whether one was open."""
+    state = _by_cid.get(cid)
+    if state is None or state.tx is None:
+        return False
+    event = {"k": "commit", "conn": cid, "tx": state.tx}
+    state.tx = None
+    event.update(fields)
+    emit(event)
+    return True
+
+
+def tx_rollback(cid, cause, **fields):
+    """Emit 'rollback' with `cause` for the open transaction of `cid`; returns whether one was open."""
+    state = _by_cid.get(cid)
+    if state is None or state.tx is None:
+        return False
+    event = {"k": "rollback", "conn": cid, "tx": state.tx, "cause": cause}
+    state.tx = None
+    event.update(fields)
+    emit(event)
+    return True
+
+
+def open_transactions():
+    """(cid, txid) of every connection with a transaction open."""
+    return [(s.cid, s.tx) for s in list(_by_cid.values()) if s.tx is not None]
+
+
+# SQLAlchemy announces (per thread and asyncio task) that the next DB-API
+# connect is its own, so DB-API hooks underneath it can stay out of the way.
+_claims = threading.local()
+
+
+def _claim_key():
+    return _current_task_id()
+
+
+def claim_next_connect(owner="sqlalchemy"):
+    _claims.owner = (owner, _claim_key())
+
+
+def take_connect_claim():
+    """Called by DB-API connect hooks: the owner ('sqlalchemy') that is creating this connection, or None."""
+    claim = getattr(_claims, "owner", None)
+    if claim is None:
+        return None
+    _claims.owner = None
+    owner, key = claim
+    return owner if key == _claim_key() else None
+
+
+def release_connect_claim():
+    _claims.owner = None
+
+
+# ---------------------------------------------------------------------------
+# Post-import hooks: run a callback the moment a module has finished executing,
+# before the importing statement gets it back.
+
+_import_callbacks = {}
+_import_lock = threading.RLock()
+
+
+def _run_import_callbacks(name, module):
+    with _import_lock:
+        callbacks = _import_callbacks.pop(name, [])
+    for cb in callbacks:
+        if not ACTIVE:
+            return
+        try:
+            cb(module)
+        except Exception as exc:
+            fail(exc)
+
+
+class _PostImportFinder(object):
+    """A meta path finder that only wraps other finders' loaders for modules we watch."""
+
+    def __init__(self):
+        self._busy = threading.local()
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in _import_callbacks:
+            return None
+        if getattr(self._busy, "names", None) is None:
+            self._busy.names = set()
+        if fullname in self._busy.names:
+            return None
+        self._busy.names.add(fullname)
+        try:
+            spec = None
+            for finder in sys.meta_path:
+                if finder is self:
+                    continue
+                find = getattr(finder, "find_spec", None)
+                if find is None:
+                    continue
+                spec = find(fullname, path, target)
+                if spec is not None:
+                    break
+        finally:
+            self._busy.names.discard(fullname)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        loader = spec.loader
+        original = loader.exec_module
+
+        def exec_module(module):
+            try:
+                original(module)
+            finally:
+                try:
+                    if loader.__dict__.get("exec_module") is exec_module:
+                        del loader.exec_module
+                except Exception:
+                    pass
+            _run_import_callbacks(fullname, module)
+
+        try:
+            # Patch the instance, so the module's __loader__ stays the real loader object.
+            loader.exec_module = exec_module
+        except Exception:
+            return spec
+        return spec
+
+
+_finder = None
+
+
+def register_import_hook(module_name, callback):
+    """Call `callback(module)` once `module_name` is imported (now, if it already is). Errors stop capture."""
+    if not ACTIVE:
+        return
+    module = sys.modules.get(module_name)
+    if module is not None:
+        try:
+            callback(module)
+        except Exception as exc:
+            fail(exc)
+        return
+    with _import_lock:
+        _import_callbacks.setdefault(module_name, []).append(callback)
+    _install_finder()
+
+
+def _install_finder():
+    global _finder
+    if _finder is None:
+        _finder = _PostImportFinder()
+        sys.meta_path.insert(0, _finder)
+
+
+# ---------------------------------------------------------------------------
+# Lifecycle
+
+_exit_hooks = []
+
+
+def on_exit(callback):
+    """Run `callback()` at process exit, before the exit rollbacks and the final flush."""
+    _exit_hooks.append(callback)
+
+
+def _final():
+    if not ACTIVE:
+        flush()
+        return
+    for cb in list(_exit_hooks):
+        try:
+            cb()
+        except Exception:
+            pass
+    try:
+        for cid, _tx in open_transactions():
+            tx_rollback(cid, "exit")
+    except Exception:
+        pass
+    flush()
+
+
+def _on_sigterm(signum, frame):
+    try:
+        _final()
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _after_fork_in_child():
+    global PID, _buf, _buf_size, _fd, _lock, _registry_lock, _counters_lock, _conns_weak, _conns_by_id, _by_cid
+    if not _started:
+        return
+    _lock = threading.Lock()
+    _registry_lock = threading.RLock()
+    _counters_lock = threading.Lock()
+    _buf = []
+    _buf_size = 0
+    if _fd is not None:
+        try:
+            os.close(_fd)
+        except Exception:
+            pass
+        _fd = None
+    PID = os.getpid()
+    # The parent's connections and transactions are the parent's story; a child
+    # that uses an inherited connection is seen by the hooks as a new one.
+    _conns_weak = weakref.WeakKeyDictionary()
+    _conns_by_id = {}
+    _by_cid = {}
+    if not ACTIVE:
+        return
+    try:
+        _open_trace_file()
+        _start_flusher()
+    except Exception as exc:
+        fail(exc)
+
+
+def start():
+    """Start capture in this process (idempotent). Does nothing unless TXLENS_TRACE_DIR is set."""
+    global ACTIVE, _started
+    if _started or not TRACE_DIR:
+        return ACTIVE
+    _started = True
+    try:
+        _open_trace_file()
+    except Exception as exc:
+        try:
+            sys.stderr.write("txlens: capture disabled in this process: cannot write trace (%s)\n" % exc)
+        except Exception:
+            pass
+        return False
+    ACTIVE = True
+    try:
+        _start_flusher()
+        atexit.register(_final)
+        # Forked children (multiprocessing) leave through os._exit and skip
+        # atexit, but they do run threading's shutdown hooks.
+        register_thread_exit = getattr(threading, "_register_atexit", None)
+        if register_thread_exit is not None:
+            register_thread_exit(flush)
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_after_fork_in_child)
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    except Exception as exc:
+        fail(exc)
+    return ACTIVE
