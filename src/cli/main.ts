@@ -1,2 +1,166 @@
-// Placeholder until the CLI lands in this same change.
-console.log('txlens');
+/**
+ * The `txlens` command line: the engine, headless, for terminals and CI.
+ * Exit status: the test command's when it failed; else 1 when an
+ * error-severity finding exists; else 0; 2 for usage errors and internal
+ * failures (one line; a stack trace only with --debug).
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { constants as osConstants } from 'node:os';
+import { analyse } from '../analysis/findings';
+import { LaunchError, newRunDir, runTraced } from '../capture/launch';
+import { buildModel } from '../model/model';
+import { reportDocument, textReport } from '../report/render';
+import { readTrace, TraceError } from '../trace/reader';
+import type { ParamsMode } from '../trace/schema';
+
+const VERSION = '0.1.0';
+
+const USAGE = `txlens ${VERSION}: see database sessions and transactions in your test suites
+
+Usage:
+  txlens run [options] -- <test command> [args...]
+      Run the test command with capture attached, then summarise what each test's
+      sessions and transactions did. The command's own output goes to stderr.
+  txlens report [--json] <trace folder>
+      Analyse a kept trace again.
+
+Options:
+  --json              print exactly one JSON document on stdout
+  --cwd DIR           run the command in DIR (default: the current directory)
+  --trace DIR         write the trace to DIR (default: .txlens/runs/<time>)
+  --params MODE       statement parameters in the trace: values (default), types, off
+  --debug             print stack traces for internal errors
+  -h, --help          this text
+  --version           print the version
+
+Exit status: the test command's when it fails; 1 when an error finding exists; 0 otherwise;
+2 for a usage error or an internal failure.
+`;
+
+export class UsageError extends Error {}
+
+interface Options {
+  json: boolean;
+  debug: boolean;
+  cwd?: string;
+  trace?: string;
+  params?: ParamsMode;
+  rest: string[];
+}
+
+const PARAM_MODES: ParamsMode[] = ['values', 'types', 'off'];
+
+function parseOptions(args: string[], allowCommand: boolean): Options {
+  const opts: Options = { json: false, debug: false, rest: [] };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const value = (): string => {
+      const v = args[++i];
+      if (v === undefined || v.startsWith('--')) throw new UsageError(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--') {
+      opts.rest.push(...args.slice(i + 1));
+      break;
+    } else if (a === '--json') opts.json = true;
+    else if (a === '--debug') opts.debug = true;
+    else if (a === '--cwd') opts.cwd = value();
+    else if (a === '--trace') opts.trace = value();
+    else if (a === '--params') {
+      const v = value();
+      if (!PARAM_MODES.includes(v as ParamsMode)) throw new UsageError(`--params takes one of: ${PARAM_MODES.join(', ')}`);
+      opts.params = v as ParamsMode;
+    } else if (a.startsWith('-') && a !== '-') throw new UsageError(`unknown option ${a}`);
+    else if (allowCommand) {
+      // `txlens run pytest -q` without `--`: the command starts at the first non-option.
+      opts.rest.push(...args.slice(i));
+      break;
+    } else opts.rest.push(a);
+  }
+  return opts;
+}
+
+function exitForSignal(signal: NodeJS.Signals | null): number {
+  const n = signal ? (osConstants.signals as Record<string, number>)[signal] : undefined;
+  return n ? 128 + n : 1;
+}
+
+function agentDir(): string {
+  // dist/cli.js sits beside dist/agents/.
+  return join(__dirname, 'agents');
+}
+
+function present(opts: Options, traceDir: string, cwd: string): { hasErrors: boolean } {
+  const model = buildModel(readTrace(traceDir));
+  const findings = analyse(model);
+  if (opts.json) process.stdout.write(JSON.stringify(reportDocument(model, findings, cwd)) + '\n');
+  else process.stdout.write(textReport(model, findings, cwd));
+  return { hasErrors: findings.some((f) => f.severity === 'error') };
+}
+
+async function cmdRun(args: string[]): Promise<number> {
+  const opts = parseOptions(args, true);
+  if (opts.rest.length === 0) throw new UsageError('run needs a test command, e.g. txlens run -- pytest -q');
+  const cwd = resolve(opts.cwd ?? process.cwd());
+  if (!existsSync(cwd)) throw new UsageError(`--cwd folder not found: ${cwd}`);
+  const traceDir = opts.trace ? resolve(opts.trace) : newRunDir(cwd);
+  if (!opts.json) process.stderr.write(`txlens: tracing ${opts.rest.join(' ')}\n`);
+  const result = await runTraced({ command: opts.rest, cwd, traceDir, agentDir: agentDir(), params: opts.params });
+  const { hasErrors } = present(opts, traceDir, cwd);
+  if (result.signal) return exitForSignal(result.signal);
+  if (result.exitCode !== 0) return result.exitCode ?? 1;
+  return hasErrors ? 1 : 0;
+}
+
+function cmdReport(args: string[]): number {
+  const opts = parseOptions(args, false);
+  if (opts.rest.length !== 1) throw new UsageError('report needs exactly one trace folder');
+  const { hasErrors } = present(opts, resolve(opts.rest[0]), process.cwd());
+  return hasErrors ? 1 : 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const debug = argv.includes('--debug');
+  try {
+    switch (command) {
+      case 'run':
+        return await cmdRun(rest);
+      case 'report':
+        return cmdReport(rest);
+      case undefined:
+      case 'help':
+      case '-h':
+      case '--help':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      case '--version':
+        process.stdout.write(`${VERSION}\n`);
+        return 0;
+      default:
+        throw new UsageError(`unknown command '${command}' (commands: run, report; see txlens --help)`);
+    }
+  } catch (e) {
+    const err = e as Error;
+    if (err instanceof UsageError || err instanceof TraceError || err instanceof LaunchError) {
+      process.stderr.write(`txlens: ${err.message}\n`);
+    } else {
+      process.stderr.write(`txlens: internal error: ${err?.message ?? String(e)}${debug ? '' : ' (run with --debug for details)'}\n`);
+    }
+    if (debug && err?.stack) process.stderr.write(`${err.stack}\n`);
+    return 2;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(`txlens: internal error: ${(e as Error).message}\n`);
+      process.exitCode = 2;
+    },
+  );
+}

@@ -108,6 +108,10 @@ export interface ConnectEvent extends EventBase {
   driver: string;
   /** Pool id when the connection belongs to a pool. */
   pool?: string;
+  /** Engine id ('e1') when an ORM/engine layer owns the connection. */
+  engine?: string;
+  /** Where that engine (or the bare connection) was created in user code. */
+  engineAt?: SourceFrame;
 }
 
 export interface CloseEvent extends EventBase {

@@ -1,0 +1,521 @@
+/**
+ * The model: what happened in a run, as runs → processes → connections and
+ * ORM sessions → transactions → statements, each attributed to a test.
+ *
+ * Process files are merged on the shared monotonic clock: each header's `t0`
+ * (decimal ns) places the process's relative `t` values on one run-wide axis,
+ * measured in ns from the earliest process start.
+ */
+import type {
+  DatabaseInfo,
+  HeaderEvent,
+  RollbackCause,
+  RunInfo,
+  SourceFrame,
+  StatementError,
+  StatementKind,
+  TestOutcome,
+  TraceEvent,
+} from '../trace/schema';
+import { readTrace, SkipTally, TraceRead } from '../trace/reader';
+import { SqlClassifier } from './sql';
+
+export interface ModelProcess {
+  pid: number;
+  ppid: number;
+  file: string;
+  header: HeaderEvent;
+  /** Start of the process on the run axis (ns). */
+  start: number;
+  /** Last event seen (ns on the run axis). */
+  end: number;
+  tests: ModelTest[];
+  parent?: ModelProcess;
+  agentErrors: string[];
+}
+
+export interface ModelConnection {
+  /** `pid:id`, unique in the run. */
+  key: string;
+  id: string;
+  process: ModelProcess;
+  db?: DatabaseInfo;
+  driver?: string;
+  pool?: string;
+  engine?: string;
+  at?: SourceFrame;
+  engineAt?: SourceFrame;
+  opened: number;
+  closed?: number;
+  transactions: ModelTransaction[];
+  /** Check-ins with a transaction still open. */
+  releasedInTransaction: { time: number; at?: SourceFrame }[];
+}
+
+export interface ModelSession {
+  key: string;
+  id: string;
+  process: ModelProcess;
+  cls?: string;
+  at?: SourceFrame;
+  opened: number;
+  closed?: number;
+  closeAt?: SourceFrame;
+  transactions: ModelTransaction[];
+  statements: ModelStatement[];
+  identityHits: ModelIdentityHit[];
+  test?: string;
+}
+
+export type TransactionOutcome = 'commit' | 'rollback' | 'open';
+
+export interface ModelTransaction {
+  key: string;
+  id: string;
+  process: ModelProcess;
+  connection: ModelConnection;
+  session?: ModelSession;
+  start: number;
+  beginAt?: SourceFrame;
+  implicit?: boolean;
+  end?: number;
+  outcome: TransactionOutcome;
+  cause?: RollbackCause;
+  endAt?: SourceFrame;
+  statements: ModelStatement[];
+  /** Statements that changed data (INSERT/UPDATE/DELETE/...). */
+  writes: ModelStatement[];
+  test?: string;
+}
+
+export interface ModelStatement {
+  time: number;
+  process: ModelProcess;
+  connection: ModelConnection;
+  session?: ModelSession;
+  transaction?: ModelTransaction;
+  sql: string;
+  op: StatementKind;
+  verb: string;
+  reads: string[];
+  writes: string[];
+  parsedSql: boolean;
+  params?: unknown;
+  rows?: number;
+  dur?: number;
+  err?: StatementError;
+  at?: SourceFrame;
+  thread?: number;
+  task?: number;
+  test?: string;
+}
+
+export interface ModelIdentityHit {
+  time: number;
+  process: ModelProcess;
+  session: ModelSession;
+  entity: string;
+  table?: string;
+  key: string[];
+  at?: SourceFrame;
+  test?: string;
+}
+
+export interface ModelTest {
+  id: string;
+  name: string;
+  file: string;
+  line?: number;
+  process: ModelProcess;
+  start: number;
+  end?: number;
+  outcome?: TestOutcome;
+  message?: string;
+}
+
+export interface Counts {
+  processes: number;
+  sessions: number;
+  transactions: number;
+  commits: number;
+  rollbacks: number;
+  statements: number;
+  tests: number;
+}
+
+export interface TestSummary {
+  test: ModelTest;
+  counts: Omit<Counts, 'tests' | 'processes'> & { processes: number };
+}
+
+export interface ModelRun {
+  dir: string;
+  run?: RunInfo;
+  processes: ModelProcess[];
+  connections: ModelConnection[];
+  sessions: ModelSession[];
+  transactions: ModelTransaction[];
+  statements: ModelStatement[];
+  identityHits: ModelIdentityHit[];
+  /** Tests in the order they started. */
+  tests: ModelTest[];
+  commits: number;
+  rollbacks: number;
+  skipped: SkipTally;
+  /** Things the reader or model noticed about the input and worked around. */
+  notes: string[];
+}
+
+interface Stamped {
+  ev: TraceEvent;
+  time: number;
+  proc: ModelProcess;
+  seq: number;
+}
+
+/** Sorted, non-overlapping test windows of one process. */
+function windowAt(tests: ModelTest[], time: number): ModelTest | undefined {
+  // Binary search for the last test that started at or before `time`.
+  let lo = 0;
+  let hi = tests.length - 1;
+  let found: ModelTest | undefined;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (tests[mid].start <= time) {
+      found = tests[mid];
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  if (found && (found.end === undefined || time <= found.end)) return found;
+  return undefined;
+}
+
+export function buildModel(trace: TraceRead): ModelRun {
+  const notes: string[] = [];
+  const processes: ModelProcess[] = [];
+  let base: bigint | undefined;
+  for (const p of trace.processes) {
+    const t0 = BigInt(p.header.t0);
+    if (base === undefined || t0 < base) base = t0;
+  }
+  const stamped: Stamped[] = [];
+  let outOfOrder = 0;
+  for (const p of trace.processes) {
+    const offset = Number(BigInt(p.header.t0) - (base ?? 0n));
+    const proc: ModelProcess = {
+      pid: p.header.pid,
+      ppid: p.header.ppid,
+      file: p.file,
+      header: p.header,
+      start: offset,
+      end: offset,
+      tests: [],
+      agentErrors: [],
+    };
+    processes.push(proc);
+    let last = -Infinity;
+    for (const ev of p.events) {
+      const time = offset + ev.t;
+      if (ev.t < last) outOfOrder++;
+      last = Math.max(last, ev.t);
+      if (time > proc.end) proc.end = time;
+      stamped.push({ ev, time, proc, seq: stamped.length });
+    }
+  }
+  if (outOfOrder > 0) notes.push(`${outOfOrder} event${outOfOrder === 1 ? '' : 's'} out of order within a process file (ordered by time)`);
+  stamped.sort((a, b) => a.time - b.time || a.seq - b.seq);
+
+  const byPid = new Map<number, ModelProcess>();
+  for (const p of processes) byPid.set(p.pid, p);
+  for (const p of processes) p.parent = byPid.get(p.ppid);
+
+  // Pass 1: test windows, so every later event can be attributed.
+  const tests: ModelTest[] = [];
+  const openTests = new Map<string, ModelTest>();
+  for (const s of stamped) {
+    const ev = s.ev;
+    if (ev.k === 'test_start') {
+      const t: ModelTest = { id: ev.id, name: ev.name, file: ev.file, line: ev.line, process: s.proc, start: s.time };
+      tests.push(t);
+      s.proc.tests.push(t);
+      openTests.set(`${s.proc.pid}:${ev.id}`, t);
+    } else if (ev.k === 'test_end') {
+      const t = openTests.get(`${s.proc.pid}:${ev.id}`);
+      if (t) {
+        t.end = s.time;
+        t.outcome = ev.outcome;
+        t.message = ev.message;
+        openTests.delete(`${s.proc.pid}:${ev.id}`);
+      }
+    }
+  }
+  // A test that never ended (process killed mid-test) runs to the end of its process.
+  for (const t of openTests.values()) t.end = t.process.end;
+  const testById = new Map<string, ModelTest>();
+  for (const t of tests) if (!testById.has(t.id)) testById.set(t.id, t);
+
+  const attribute = (proc: ModelProcess, time: number): string | undefined => {
+    if (proc.tests.length > 0) return windowAt(proc.tests, time)?.id;
+    // A process started by a test (API server, worker) belongs to the test its
+    // parent was running at that moment; failing that, the test it inherited.
+    for (let p = proc.parent; p; p = p.parent) {
+      if (p.tests.length > 0) {
+        const w = windowAt(p.tests, time);
+        if (w) return w.id;
+        break;
+      }
+    }
+    return proc.header.test ?? undefined;
+  };
+
+  const classifier = new SqlClassifier();
+  const connections = new Map<string, ModelConnection>();
+  const sessions = new Map<string, ModelSession>();
+  const transactions: ModelTransaction[] = [];
+  const txById = new Map<string, ModelTransaction>();
+  const openTx = new Map<string, ModelTransaction>(); // by connection key
+  const statements: ModelStatement[] = [];
+  const identityHits: ModelIdentityHit[] = [];
+  let commits = 0;
+  let rollbacks = 0;
+
+  const connFor = (proc: ModelProcess, id: string, time: number): ModelConnection => {
+    const key = `${proc.pid}:${id}`;
+    let c = connections.get(key);
+    if (!c) {
+      c = { key, id, process: proc, opened: time, transactions: [], releasedInTransaction: [] };
+      connections.set(key, c);
+    }
+    return c;
+  };
+  const sessFor = (proc: ModelProcess, id: string | undefined, time: number): ModelSession | undefined => {
+    if (!id) return undefined;
+    const key = `${proc.pid}:${id}`;
+    let s = sessions.get(key);
+    if (!s) {
+      s = { key, id, process: proc, opened: time, transactions: [], statements: [], identityHits: [], test: attribute(proc, time) };
+      sessions.set(key, s);
+    }
+    return s;
+  };
+  const startTx = (s: Stamped, conn: ModelConnection, id: string, sess: ModelSession | undefined, implicit?: boolean): ModelTransaction => {
+    const tx: ModelTransaction = {
+      key: `${s.proc.pid}:${id}`,
+      id,
+      process: s.proc,
+      connection: conn,
+      session: sess,
+      start: s.time,
+      beginAt: s.ev.at,
+      implicit,
+      outcome: 'open',
+      statements: [],
+      writes: [],
+      test: attribute(s.proc, s.time),
+    };
+    transactions.push(tx);
+    txById.set(tx.key, tx);
+    openTx.set(conn.key, tx);
+    conn.transactions.push(tx);
+    if (sess) sess.transactions.push(tx);
+    return tx;
+  };
+  const txOf = (proc: ModelProcess, conn: ModelConnection, id: string | undefined): ModelTransaction | undefined => {
+    if (id) {
+      const tx = txById.get(`${proc.pid}:${id}`);
+      if (tx) return tx;
+    }
+    return openTx.get(conn.key);
+  };
+  const endTx = (s: Stamped, tx: ModelTransaction | undefined, outcome: TransactionOutcome, cause?: RollbackCause): void => {
+    if (!tx || tx.outcome !== 'open') return;
+    tx.outcome = outcome;
+    tx.end = s.time;
+    tx.cause = cause;
+    tx.endAt = s.ev.at;
+    if (openTx.get(tx.connection.key) === tx) openTx.delete(tx.connection.key);
+  };
+
+  for (const s of stamped) {
+    const ev = s.ev;
+    const proc = s.proc;
+    switch (ev.k) {
+      case 'connect': {
+        const c = connFor(proc, ev.conn, s.time);
+        c.db = ev.db;
+        c.driver = ev.driver;
+        c.pool = ev.pool;
+        c.engine = ev.engine;
+        c.at = ev.at;
+        c.engineAt = ev.engineAt;
+        c.opened = s.time;
+        break;
+      }
+      case 'close':
+        connFor(proc, ev.conn, s.time).closed = s.time;
+        break;
+      case 'checkin': {
+        const c = connFor(proc, ev.conn, s.time);
+        if (ev.txOpen) c.releasedInTransaction.push({ time: s.time, at: ev.at });
+        break;
+      }
+      case 'begin': {
+        const c = connFor(proc, ev.conn, s.time);
+        const prev = openTx.get(c.key);
+        // A begin on a connection whose transaction we saw no end for: the end was not captured.
+        if (prev) endTx(s, prev, 'rollback', undefined);
+        startTx(s, c, ev.tx, sessFor(proc, ev.sess, s.time), ev.implicit);
+        break;
+      }
+      case 'stmt': {
+        const c = connFor(proc, ev.conn, s.time);
+        const sess = sessFor(proc, ev.sess, s.time);
+        const tx = txOf(proc, c, ev.tx);
+        const shape = classifier.classify(ev.sql);
+        const st: ModelStatement = {
+          time: s.time,
+          process: proc,
+          connection: c,
+          session: sess ?? tx?.session,
+          transaction: tx,
+          sql: ev.sql,
+          op: ev.op ?? shape.op,
+          verb: shape.verb,
+          reads: ev.tables && !ev.op ? ev.tables : shape.reads,
+          writes: shape.writes,
+          parsedSql: shape.parsed,
+          params: ev.params,
+          rows: ev.rows,
+          dur: ev.dur,
+          err: ev.err,
+          at: ev.at,
+          thread: ev.th,
+          task: ev.task,
+          test: attribute(proc, s.time),
+        };
+        statements.push(st);
+        if (tx) {
+          tx.statements.push(st);
+          if (st.op === 'write' || st.op === 'ddl') tx.writes.push(st);
+          if (!tx.session && sess) {
+            tx.session = sess;
+            sess.transactions.push(tx);
+          }
+        }
+        if (st.session) st.session.statements.push(st);
+        break;
+      }
+      case 'commit':
+        commits++;
+        endTx(s, txOf(proc, connFor(proc, ev.conn, s.time), ev.tx), 'commit');
+        break;
+      case 'rollback':
+        rollbacks++;
+        endTx(s, txOf(proc, connFor(proc, ev.conn, s.time), ev.tx), 'rollback', ev.cause);
+        break;
+      case 'session_open': {
+        const sess = sessFor(proc, ev.sess, s.time)!;
+        sess.cls = ev.cls;
+        sess.at = ev.at;
+        sess.opened = s.time;
+        break;
+      }
+      case 'session_close': {
+        const sess = sessFor(proc, ev.sess, s.time)!;
+        sess.closed = s.time;
+        sess.closeAt = ev.at;
+        break;
+      }
+      case 'identity_hit': {
+        const sess = sessFor(proc, ev.sess, s.time)!;
+        const hit: ModelIdentityHit = {
+          time: s.time,
+          process: proc,
+          session: sess,
+          entity: ev.entity,
+          table: ev.table,
+          key: ev.key,
+          at: ev.at,
+          test: attribute(proc, s.time),
+        };
+        identityHits.push(hit);
+        sess.identityHits.push(hit);
+        break;
+      }
+      case 'agent_error':
+        proc.agentErrors.push(ev.message);
+        break;
+      default:
+        break;
+    }
+  }
+
+  const unparsed = statements.filter((s) => !s.parsedSql).length;
+  if (unparsed > 0) notes.push(`${unparsed} statement${unparsed === 1 ? '' : 's'} whose SQL could not be read for tables`);
+  for (const p of processes) {
+    if (p.agentErrors.length > 0) notes.push(`capture stopped early in process ${p.pid}: ${p.agentErrors[0]}`);
+  }
+
+  return {
+    dir: trace.dir,
+    run: trace.run,
+    processes,
+    connections: [...connections.values()],
+    sessions: [...sessions.values()],
+    transactions,
+    statements,
+    identityHits,
+    tests,
+    commits,
+    rollbacks,
+    skipped: trace.skipped,
+    notes,
+  };
+}
+
+export function loadModel(dir: string): ModelRun {
+  return buildModel(readTrace(dir));
+}
+
+export function runCounts(model: ModelRun): Counts {
+  return {
+    processes: model.processes.length,
+    sessions: model.sessions.length,
+    transactions: model.transactions.length,
+    commits: model.commits,
+    rollbacks: model.rollbacks,
+    statements: model.statements.length,
+    tests: new Set(model.tests.map((t) => t.id)).size,
+  };
+}
+
+/** Per-test counts: what each test's sessions and transactions did, across every process of the run. */
+export function testSummaries(model: ModelRun): TestSummary[] {
+  const byTest = new Map<string, TestSummary>();
+  const procs = new Map<string, Set<number>>();
+  for (const t of model.tests) {
+    if (byTest.has(t.id)) continue;
+    byTest.set(t.id, { test: t, counts: { processes: 0, sessions: 0, transactions: 0, commits: 0, rollbacks: 0, statements: 0 } });
+    procs.set(t.id, new Set());
+  }
+  for (const s of model.sessions) {
+    const ts = s.test ? byTest.get(s.test) : undefined;
+    if (ts) ts.counts.sessions++;
+  }
+  for (const tx of model.transactions) {
+    const ts = tx.test ? byTest.get(tx.test) : undefined;
+    if (!ts) continue;
+    ts.counts.transactions++;
+    if (tx.outcome === 'commit') ts.counts.commits++;
+    else if (tx.outcome === 'rollback' && tx.cause) ts.counts.rollbacks++;
+    procs.get(tx.test!)!.add(tx.process.pid);
+  }
+  for (const st of model.statements) {
+    const ts = st.test ? byTest.get(st.test) : undefined;
+    if (!ts) continue;
+    ts.counts.statements++;
+    procs.get(st.test!)!.add(st.process.pid);
+  }
+  for (const [id, ts] of byTest) ts.counts.processes = procs.get(id)!.size;
+  return [...byTest.values()];
+}

@@ -1,0 +1,243 @@
+/**
+ * Classifies a SQL statement as read/write/ddl/tx/other and names the tables it
+ * touches. It is a tokenizer, not a parser: enough to say "INSERT into jobs" or
+ * "SELECT from jobs join users" for the dialects ORMs emit (SQLite, Postgres,
+ * MySQL quoting). What it cannot read it reports as `parsed: false`, and
+ * analysis goes on without tables for that statement.
+ */
+import type { StatementKind } from '../trace/schema';
+
+export interface SqlShape {
+  op: StatementKind;
+  /** Leading keyword, upper-case ('SELECT', 'INSERT', 'BEGIN', ...). */
+  verb: string;
+  /** Tables written by the statement (lower-case unless quoted). */
+  writes: string[];
+  /** Tables read by the statement. */
+  reads: string[];
+  parsed: boolean;
+}
+
+type Token = { kind: 'word' | 'ident' | 'punct'; text: string };
+
+/** Splits SQL into words, quoted identifiers and punctuation; drops comments, strings and numbers. */
+function tokenize(sql: string): Token[] {
+  const out: Token[] = [];
+  const n = sql.length;
+  let i = 0;
+  while (i < n) {
+    const c = sql.charCodeAt(i);
+    // whitespace
+    if (c <= 32) {
+      i++;
+      continue;
+    }
+    const ch = sql[i];
+    if (ch === '-' && sql[i + 1] === '-') {
+      const nl = sql.indexOf('\n', i);
+      i = nl < 0 ? n : nl + 1;
+      continue;
+    }
+    if (ch === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      i = end < 0 ? n : end + 2;
+      continue;
+    }
+    if (ch === "'") {
+      // string literal; '' escapes a quote
+      i++;
+      while (i < n) {
+        if (sql[i] === "'") {
+          if (sql[i + 1] === "'") i += 2;
+          else break;
+        } else i++;
+      }
+      i++;
+      continue;
+    }
+    if (ch === '"' || ch === '`' || ch === '[') {
+      const close = ch === '[' ? ']' : ch;
+      const end = sql.indexOf(close, i + 1);
+      const stop = end < 0 ? n : end;
+      out.push({ kind: 'ident', text: sql.slice(i + 1, stop) });
+      i = stop + 1;
+      continue;
+    }
+    if (ch === '$' && sql[i + 1] === '$') {
+      // dollar-quoted body (functions): skip to the closing $$
+      const end = sql.indexOf('$$', i + 2);
+      i = end < 0 ? n : end + 2;
+      continue;
+    }
+    if (/[A-Za-z_]/.test(ch)) {
+      let j = i + 1;
+      while (j < n && /[A-Za-z0-9_$]/.test(sql[j])) j++;
+      out.push({ kind: 'word', text: sql.slice(i, j) });
+      i = j;
+      continue;
+    }
+    if (/[0-9]/.test(ch)) {
+      let j = i + 1;
+      while (j < n && /[0-9.eE]/.test(sql[j])) j++;
+      i = j;
+      continue;
+    }
+    out.push({ kind: 'punct', text: ch });
+    i++;
+  }
+  return out;
+}
+
+const TX_VERBS = new Set(['BEGIN', 'START', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPOINT', 'RELEASE', 'ABORT']);
+const DDL_VERBS = new Set(['CREATE', 'ALTER', 'DROP', 'COMMENT', 'GRANT', 'REVOKE', 'REINDEX']);
+const WRITE_VERBS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'REPLACE', 'UPSERT', 'TRUNCATE', 'COPY']);
+const READ_VERBS = new Set(['SELECT', 'VALUES', 'TABLE', 'SHOW', 'EXPLAIN']);
+
+/** Words that may follow FROM/JOIN/INTO/UPDATE and are not table names. */
+const NOT_TABLE = new Set([
+  'SELECT', 'LATERAL', 'ONLY', 'ONLY', 'WITH', 'VALUES', 'UNNEST', 'GENERATE_SERIES', 'JSON_EACH',
+  'JSON_TABLE', 'OR', 'IGNORE', 'REPLACE', 'ABORT', 'FAIL', 'ROLLBACK', 'TABLE', 'IF', 'NOT', 'EXISTS',
+]);
+
+/** Reads `schema.table` starting at tokens[i]; returns the name and the index after it. */
+function readName(tokens: Token[], i: number): [string | undefined, number] {
+  const parts: string[] = [];
+  for (;;) {
+    const t = tokens[i];
+    if (!t || t.kind === 'punct') break;
+    if (t.kind === 'word' && parts.length === 0 && NOT_TABLE.has(t.text.toUpperCase())) {
+      // `INSERT OR IGNORE INTO`, `FROM ONLY t`, `TRUNCATE TABLE t`: skip the modifier word
+      i++;
+      continue;
+    }
+    parts.push(t.kind === 'ident' ? t.text : t.text.toLowerCase());
+    i++;
+    if (tokens[i]?.kind === 'punct' && tokens[i].text === '.') {
+      i++;
+      continue;
+    }
+    break;
+  }
+  if (parts.length === 0) return [undefined, i];
+  // Reads from the catalogue (sqlite_master, information_schema, pg_catalog) are not application tables.
+  const name = parts[parts.length - 1];
+  return [name, i];
+}
+
+const SYSTEM_TABLE = /^(sqlite_|pg_)|^information_schema$/;
+
+function addName(list: string[], name: string | undefined, schemaQualified = false): void {
+  if (!name || SYSTEM_TABLE.test(name) || schemaQualified) return;
+  if (!list.includes(name)) list.push(name);
+}
+
+export function classifySql(sql: string): SqlShape {
+  let tokens: Token[];
+  try {
+    tokens = tokenize(sql);
+  } catch {
+    return { op: 'other', verb: '', writes: [], reads: [], parsed: false };
+  }
+  const first = tokens.find((t) => t.kind === 'word');
+  if (!first) return { op: 'other', verb: '', writes: [], reads: [], parsed: false };
+  const verb = first.text.toUpperCase();
+  const writes: string[] = [];
+  const reads: string[] = [];
+  // CTE names are not tables; collect them so reads of them are not reported.
+  const cteNames = new Set<string>();
+  let mainVerb = verb;
+  let depth = 0;
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (t.kind === 'punct') {
+      if (t.text === '(') depth++;
+      else if (t.text === ')') depth--;
+      continue;
+    }
+    if (t.kind !== 'word') continue;
+    const w = t.text.toUpperCase();
+    const prev = tokens[i - 1];
+    if (verb === 'WITH' && depth === 0 && WRITE_VERBS.has(w) && mainVerb === 'WITH') mainVerb = w;
+    if (verb === 'WITH' && depth === 0 && w === 'SELECT' && mainVerb === 'WITH') mainVerb = 'SELECT';
+    if (verb === 'WITH' && w === 'AS' && prev && prev.kind !== 'punct') {
+      cteNames.add(prev.kind === 'ident' ? prev.text : prev.text.toLowerCase());
+    }
+    switch (w) {
+      case 'FROM': {
+        // DELETE FROM t writes t; any other FROM reads.
+        const isDelete = prev?.kind === 'word' && prev.text.toUpperCase() === 'DELETE';
+        const [name] = readName(tokens, i + 1);
+        if (name && !cteNames.has(name)) addName(isDelete ? writes : reads, name);
+        break;
+      }
+      case 'JOIN':
+      case 'USING': {
+        const [name] = readName(tokens, i + 1);
+        if (name && !cteNames.has(name) && tokens[i + 1]?.kind !== 'punct') addName(reads, name);
+        break;
+      }
+      case 'INTO': {
+        const pv = prev?.text.toUpperCase();
+        if (pv === 'INSERT' || pv === 'REPLACE' || pv === 'IGNORE' || pv === 'MERGE' || pv === 'UPSERT') {
+          const [name] = readName(tokens, i + 1);
+          addName(writes, name);
+        }
+        break;
+      }
+      case 'UPDATE': {
+        // `FOR UPDATE` and `ON CONFLICT DO UPDATE` are not table writes of their own.
+        const pv = prev?.kind === 'word' ? prev.text.toUpperCase() : '';
+        if (pv !== 'FOR' && pv !== 'DO' && pv !== 'KEY') {
+          const [name] = readName(tokens, i + 1);
+          addName(writes, name);
+        }
+        break;
+      }
+      case 'TRUNCATE': {
+        let j = i + 1;
+        for (;;) {
+          const [name, next] = readName(tokens, j);
+          if (!name) break;
+          addName(writes, name);
+          if (tokens[next]?.text === ',') j = next + 1;
+          else break;
+        }
+        break;
+      }
+      case 'TABLE': {
+        // CREATE/ALTER/DROP TABLE t: DDL on t, recorded as a write so a later reader sees it.
+        const pv = prev?.kind === 'word' ? prev.text.toUpperCase() : '';
+        if (pv === 'CREATE' || pv === 'ALTER' || pv === 'DROP' || pv === 'TEMP' || pv === 'TEMPORARY') {
+          const [name] = readName(tokens, i + 1);
+          addName(writes, name);
+        }
+        break;
+      }
+    }
+  }
+  let op: StatementKind;
+  if (TX_VERBS.has(verb)) op = 'tx';
+  else if (DDL_VERBS.has(verb)) op = 'ddl';
+  else if (WRITE_VERBS.has(mainVerb) || writes.length > 0) op = 'write';
+  else if (READ_VERBS.has(mainVerb) || mainVerb === 'WITH') op = 'read';
+  else op = 'other';
+  return { op, verb: mainVerb, writes, reads, parsed: true };
+}
+
+/**
+ * Memoizes classification: ORM test suites run the same few hundred SQL texts
+ * thousands of times, so a bounded cache saves nearly all tokenizing.
+ */
+export class SqlClassifier {
+  private cache = new Map<string, SqlShape>();
+  constructor(private readonly limit = 20_000) {}
+  classify(sql: string): SqlShape {
+    let shape = this.cache.get(sql);
+    if (!shape) {
+      shape = classifySql(sql);
+      if (this.cache.size >= this.limit) this.cache.clear();
+      this.cache.set(sql, shape);
+    }
+    return shape;
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * Reads a run folder: run.json plus one NDJSON file per process. Bad input
+ * never stops a read: every line that cannot be used is counted with its
+ * reason, so the report can say "N lines skipped" and why.
+ */
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import {
+  EVENT_KINDS,
+  HeaderEvent,
+  PROCESS_FILE_SUFFIX,
+  REQUIRED_FIELDS,
+  RUN_FILE,
+  RunInfo,
+  TRACE_FORMAT_VERSION,
+  TraceEvent,
+} from './schema';
+
+export class TraceError extends Error {}
+
+export type SkipReason =
+  | 'not JSON'
+  | 'not an object'
+  | 'unknown event kind'
+  | 'missing fields'
+  | 'unknown format version'
+  | 'no header'
+  | 'truncated line';
+
+export interface SkipTally {
+  total: number;
+  byReason: Partial<Record<SkipReason, number>>;
+  /** A few examples (file:line: reason) to show with --debug. */
+  examples: string[];
+}
+
+export interface ProcessTrace {
+  file: string;
+  header: HeaderEvent;
+  events: TraceEvent[];
+}
+
+export interface TraceRead {
+  dir: string;
+  run?: RunInfo;
+  processes: ProcessTrace[];
+  skipped: SkipTally;
+}
+
+const CHUNK = 1 << 20;
+
+/** Calls `onLine` for each line of a file, reading it in chunks so large traces never sit in memory as one string. */
+export function forEachLine(path: string, onLine: (line: string, lineNo: number, complete: boolean) => void): void {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK);
+    // StringDecoder keeps a multi-byte character split across two chunks whole.
+    const decoder = new StringDecoder('utf8');
+    let carry = '';
+    let lineNo = 0;
+    for (;;) {
+      const n = readSync(fd, buf, 0, CHUNK, null);
+      if (n === 0) break;
+      const text = carry + decoder.write(buf.subarray(0, n));
+      let start = 0;
+      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+        onLine(text.slice(start, nl), ++lineNo, true);
+        start = nl + 1;
+      }
+      carry = text.slice(start);
+    }
+    carry += decoder.end();
+    if (carry.length > 0) onLine(carry, lineNo + 1, false);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function tally(skipped: SkipTally, reason: SkipReason, where: string): void {
+  skipped.total++;
+  skipped.byReason[reason] = (skipped.byReason[reason] ?? 0) + 1;
+  if (skipped.examples.length < 10) skipped.examples.push(`${where}: ${reason}`);
+}
+
+function hasFields(obj: Record<string, unknown>, fields: readonly string[]): boolean {
+  for (const f of fields) if (obj[f] === undefined) return false;
+  return true;
+}
+
+function isHeader(obj: Record<string, unknown>): obj is Record<string, unknown> & HeaderEvent {
+  return obj.k === 'header';
+}
+
+/** Reads one process file. Events keep the order they were written in; the model sorts. */
+export function readProcessFile(path: string, skipped: SkipTally): ProcessTrace | undefined {
+  let header: HeaderEvent | undefined;
+  let headerRejected = false;
+  const events: TraceEvent[] = [];
+  const name = path.split(/[\\/]/).pop() ?? path;
+  forEachLine(path, (line, lineNo, complete) => {
+    if (line.length === 0) return;
+    const where = `${name}:${lineNo}`;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(line);
+    } catch {
+      // The last line of a process killed mid-write is cut short; say so precisely.
+      tally(skipped, complete ? 'not JSON' : 'truncated line', where);
+      return;
+    }
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+      tally(skipped, 'not an object', where);
+      return;
+    }
+    const rec = obj as Record<string, unknown>;
+    if (isHeader(rec)) {
+      if (header || headerRejected) {
+        tally(skipped, 'unknown event kind', where);
+      } else if (rec.v !== TRACE_FORMAT_VERSION) {
+        headerRejected = true;
+        tally(skipped, 'unknown format version', where);
+      } else if (typeof rec.pid !== 'number' || typeof rec.t0 !== 'string' || !/^\d+$/.test(rec.t0)) {
+        headerRejected = true;
+        tally(skipped, 'missing fields', where);
+      } else {
+        header = rec;
+      }
+      return;
+    }
+    if (!header) {
+      tally(skipped, headerRejected ? 'unknown format version' : 'no header', where);
+      return;
+    }
+    const k = rec.k;
+    if (typeof k !== 'string' || !EVENT_KINDS.has(k)) {
+      tally(skipped, 'unknown event kind', where);
+      return;
+    }
+    if (typeof rec.t !== 'number' || !hasFields(rec, REQUIRED_FIELDS[k as TraceEvent['k']])) {
+      tally(skipped, 'missing fields', where);
+      return;
+    }
+    if (typeof rec.pid !== 'number') rec.pid = header.pid;
+    events.push(rec as unknown as TraceEvent);
+  });
+  if (!header) return undefined;
+  return { file: path, header, events };
+}
+
+export function readRunInfo(dir: string): RunInfo | undefined {
+  const path = join(dir, RUN_FILE);
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as RunInfo;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads a whole run folder. Throws TraceError only when there is no folder to read. */
+export function readTrace(dir: string): TraceRead {
+  let st;
+  try {
+    st = statSync(dir);
+  } catch {
+    throw new TraceError(`trace folder not found: ${dir}`);
+  }
+  if (!st.isDirectory()) throw new TraceError(`not a trace folder: ${dir}`);
+  const skipped: SkipTally = { total: 0, byReason: {}, examples: [] };
+  const processes: ProcessTrace[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    if (!name.endsWith(PROCESS_FILE_SUFFIX)) continue;
+    const p = readProcessFile(join(dir, name), skipped);
+    if (p) processes.push(p);
+  }
+  return { dir, run: readRunInfo(dir), processes, skipped };
+}
+
+export function describeSkipped(skipped: SkipTally): string {
+  const parts = Object.entries(skipped.byReason).map(([reason, n]) => `${n} ${reason}`);
+  return `${skipped.total} line${skipped.total === 1 ? '' : 's'} skipped (${parts.join(', ')})`;
+}
