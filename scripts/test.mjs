@@ -1,0 +1,126 @@
+// `npm test`: everything the test suite needs, from a fresh clone.
+// Installs node packages when missing, builds and type-checks, prepares both
+// Python environments, starts one throwaway PostgreSQL for the whole run, runs
+// `node --test` over out/test (or over the paths given: `npm test -- out/test/agent`),
+// then stops PostgreSQL whatever happened and exits with the test run's code.
+// The shared pieces reach the test processes through the environment
+// (TXLENS_TEST_PG_URL, TXLENS_TEST_PY_SA14, TXLENS_TEST_PY_SA20), see test/support/env.ts.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureEmbeddedSymlinks, startPostgres } from './pg-server.mjs';
+import { ensurePythonEnvs } from './python-env.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
+
+function say(message) {
+  process.stderr.write(`txlens test: ${message}\n`);
+}
+
+function step(what, cmd, args) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) {
+    say(`${what} failed (${[cmd, ...args].join(' ')})`);
+    process.exit(r.status ?? 1);
+  }
+}
+
+if (!existsSync(resolve(root, 'node_modules'))) {
+  say('installing node packages (npm ci)…');
+  step('npm ci', npm, ['ci']);
+}
+
+say('building…');
+step('build', process.execPath, ['esbuild.mjs', '--tests']);
+say('type-checking…');
+step('type-check', npx, ['tsc', '--noEmit', '-p', '.']);
+
+say('preparing Python environments…');
+let pythons;
+try {
+  pythons = ensurePythonEnvs(['sa14', 'sa20']);
+} catch (e) {
+  say(e.message);
+  process.exit(2);
+}
+
+say('starting Postgres…');
+ensureEmbeddedSymlinks({ log: say });
+let server;
+try {
+  server = await startPostgres({ log: say });
+} catch (e) {
+  say(e.message);
+  process.exit(2);
+}
+
+let stopped = false;
+function stopPostgres() {
+  if (stopped) return;
+  stopped = true;
+  say('stopping Postgres…');
+  server.stopSync();
+}
+process.on('exit', stopPostgres);
+
+let child;
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    // The test runner gets the signal too when it came from the terminal; make sure it ends before Postgres does.
+    if (child && child.exitCode === null) child.kill(signal);
+    stopPostgres();
+    process.exit(128 + ({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 })[signal]);
+  });
+}
+
+// node 20 runs every .js file under a directory it is given (helpers and
+// fixtures included), so directories are expanded to their *.test.js files here.
+// Options (e.g. --test-name-pattern=...) pass through.
+function testFiles(path) {
+  const full = resolve(root, path);
+  if (!statSync(full).isDirectory()) return [path];
+  return readdirSync(full, { recursive: true })
+    .filter((f) => /\.test\.[cm]?js$/.test(f))
+    .sort()
+    .map((f) => join(path, f));
+}
+const given = process.argv.slice(2);
+const options = given.filter((a) => a.startsWith('-'));
+const paths = given.filter((a) => !a.startsWith('-'));
+let files;
+try {
+  files = (paths.length ? paths : ['out/test']).flatMap(testFiles);
+} catch (e) {
+  say(e.message);
+  process.exit(2);
+}
+if (files.length === 0) {
+  say(`no *.test.js files under ${paths.join(' ') || 'out/test'}`);
+  process.exit(2);
+}
+const testArgs = ['--test', '--test-concurrency=2', ...options, ...files];
+say(`running ${files.length} test file(s)…`);
+const code = await new Promise((resolveCode) => {
+  child = spawn(process.execPath, testArgs, {
+    cwd: root,
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      TXLENS_TEST_PG_URL: server.url,
+      TXLENS_TEST_PY_SA14: pythons.sa14,
+      TXLENS_TEST_PY_SA20: pythons.sa20,
+    },
+  });
+  child.on('error', (e) => {
+    say(`could not start node --test: ${e.message}`);
+    resolveCode(1);
+  });
+  child.on('close', (status, signal) => resolveCode(status ?? (signal ? 1 : 0)));
+});
+
+stopPostgres();
+say(code === 0 ? 'all tests passed' : `tests failed (exit ${code})`);
+process.exit(code);
