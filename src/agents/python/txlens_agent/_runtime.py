@@ -240,10 +240,20 @@ def _header():
         "runtime": runtime,
         "agent": AGENT,
     }
+    if _libs:
+        header["libs"] = dict(_libs)
     test = os.environ.get("TXLENS_PARENT_TEST")
     if test:
         header["test"] = test
     return header
+
+
+_libs = {}
+
+
+def note_lib(name, version):
+    """Remember a hooked library's version; headers written from now on (forked children) list it."""
+    _libs[name] = str(version)
 
 
 def _open_trace_file():

@@ -1,0 +1,770 @@
+"""SQLAlchemy 1.4 / 2.0 capture: engine, pool and session events, sync and async.
+
+Listeners go on the classes (Engine, Pool, Session) the moment SQLAlchemy is
+imported, before user code can make an engine: a Connection decides when it
+is created whether its engine has listeners, so later listeners miss it.
+
+Why a few methods are wrapped as well as listened to:
+- Engine.__init__: the user line that created the engine (engineAt), for every
+  way of making one (create_engine, create_async_engine, plugins).
+- rollback / close / __exit__ methods: they set the *intent* (explicit,
+  session-close, close, error) that the next rollback event reports as its cause;
+  the rollback event itself cannot tell why it happened.
+- Session.__init__ / close: session_open / session_close.
+- Session._get_impl (behind Session.get and Query.get): identity-map hits run no SQL,
+  so no event fires for them.
+Intents live in a ContextVar so concurrent asyncio tasks (whose SQLAlchemy
+greenlets share the task's context) never see each other's.
+"""
+
+import contextvars
+import os
+import sys
+import threading
+import weakref
+
+from . import _runtime as rt
+
+emit = rt.emit
+guarded = rt.guarded
+now_ns = rt.now_ns
+
+_DRIVER_NAMES = {"pysqlite": "sqlite3"}
+
+# engine -> (engine id, user frame where it was created); dialects are shared by
+# an engine and the pools it recreates, so they map to the same entry.
+_engines = weakref.WeakKeyDictionary()
+_dialects = weakref.WeakKeyDictionary()
+_pools = weakref.WeakKeyDictionary()
+_sessions = weakref.WeakKeyDictionary()
+# session id -> set of connection ids its current transaction spans.
+_session_conns = {}
+# id(cursor) -> start time (ns), between before_ and after_cursor_execute.
+_starts = {}
+
+_intent = contextvars.ContextVar("txlens_rollback_intent", default=None)
+_binding_session = contextvars.ContextVar("txlens_binding_session", default=None)
+_async_session_init = contextvars.ContextVar("txlens_async_session_init", default=False)
+_local = threading.local()
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+
+
+def _pool_of(record):
+    return getattr(record, "_ConnectionRecord__pool", None)
+
+
+def _pool_id(pool):
+    if pool is None:
+        return None
+    pid = _pools.get(pool)
+    if pid is None:
+        pid = _pools[pool] = rt.next_id("p")
+    return pid
+
+
+def _dbapi_of_record(record, fallback=None):
+    conn = getattr(record, "dbapi_connection", None)
+    if conn is None:
+        conn = getattr(record, "connection", None)
+    return conn if conn is not None else fallback
+
+
+def _driver_conn(dbapi_conn):
+    """The driver's own connection under an async adapter (asyncpg, aiosqlite, psycopg async)."""
+    inner = getattr(dbapi_conn, "driver_connection", None)
+    if inner is None:
+        inner = getattr(dbapi_conn, "_connection", None)
+    return inner
+
+
+def _db_info(dialect, url):
+    system = getattr(dialect, "name", None) or "unknown"
+    db = {"system": system}
+    if url is None:
+        return db
+    database = url.database
+    try:
+        db["url"] = url.render_as_string(hide_password=True)
+    except Exception:
+        db["url"] = repr(url)
+    if system == "sqlite":
+        query = dict(url.query or {})
+        if not database or database == ":memory:" or "mode=memory" in (database or "") or query.get("mode") == "memory":
+            db["memory"] = True
+            db["name"] = database or ":memory:"
+        else:
+            db["name"] = database
+            path = database[5:].split("?", 1)[0] if database.startswith("file:") else database
+            db["file"] = os.path.abspath(path)
+    else:
+        if database:
+            db["name"] = database
+        if url.host:
+            db["host"] = url.host
+        if url.port:
+            db["port"] = url.port
+    return db
+
+
+def _engine_entry(pool):
+    dialect = getattr(pool, "_dialect", None)
+    return _dialects.get(dialect) if dialect is not None else None
+
+
+def _register(dbapi_conn, pool, frame=True):
+    entry = _engine_entry(pool)
+    fields = {}
+    if entry is not None:
+        eid, at, dialect, url = entry
+        fields["db"] = _db_info(dialect, url)
+        fields["driver"] = _DRIVER_NAMES.get(dialect.driver, dialect.driver)
+        fields["engine"] = eid
+        if at is not None:
+            fields["engineAt"] = at
+    else:
+        dialect = getattr(pool, "_dialect", None)
+        fields["db"] = {"system": getattr(dialect, "name", None) or "unknown"}
+        driver = getattr(dialect, "driver", None) or "unknown"
+        fields["driver"] = _DRIVER_NAMES.get(driver, driver)
+    pid = _pool_id(pool)
+    if pid is not None:
+        fields["pool"] = pid
+    rt.release_connect_claim()
+    return rt.register_conn(dbapi_conn, fields, owner="sqlalchemy", aliases=(_driver_conn(dbapi_conn),), frame=frame)
+
+
+def _cid_of_connection(conn):
+    """Connection id of an engine-level Connection's physical connection, registering it on first sight."""
+    fairy = conn._dbapi_connection
+    dbapi_conn = fairy.dbapi_connection
+    cid = rt.conn_id(dbapi_conn)
+    if cid is None:
+        record = getattr(fairy, "_connection_record", None)
+        cid = _register(dbapi_conn, _pool_of(record) if record is not None else None)
+    return cid
+
+
+def _probe_one(conn):
+    probe = getattr(conn, "in_transaction", None)  # sqlite3, aiosqlite
+    if probe is not None and not callable(probe):
+        return bool(probe)
+    probe = getattr(conn, "get_transaction_status", None)  # psycopg2
+    if probe is not None:
+        return probe() != 0  # TRANSACTION_STATUS_IDLE
+    probe = getattr(conn, "is_in_transaction", None)  # asyncpg
+    if probe is not None:
+        return bool(probe())
+    status = getattr(getattr(conn, "info", None), "transaction_status", None)  # psycopg 3
+    if status is not None and not callable(status):
+        return int(status) != 0  # pq.TransactionStatus.IDLE
+    return None
+
+
+def _driver_in_transaction(dbapi_conn):
+    """The driver's local idea of whether a transaction is open (never a query); None when unknown."""
+    found = _probe_one(dbapi_conn)
+    if found is None:
+        inner = _driver_conn(dbapi_conn)
+        if inner is not None and inner is not dbapi_conn:
+            found = _probe_one(inner)
+    return found
+
+
+def _rollback_cause():
+    cause = _intent.get()
+    if cause is not None:
+        return cause
+    if sys.exc_info()[0] is not None:
+        return "error"
+    return "explicit"
+
+
+def _called_from_user_code():
+    filename = sys._getframe(2).f_code.co_filename
+    verdict = rt._file_verdict.get(filename)
+    if verdict is None:
+        verdict = rt._classify(filename)
+    return bool(verdict)
+
+
+def _with_intent(method, cause, user_calls_only=False):
+    """Wrap `method` so rollbacks inside it report `cause`, unless an outer call already set one.
+
+    With `user_calls_only`, only calls made directly by user code count: the
+    same rollback() called by SQLAlchemy while handling a failure is an error
+    rollback, not an explicit one.
+    """
+
+    def wrapper(*args, **kwargs):
+        if _intent.get() is not None or not rt.ACTIVE or (user_calls_only and not _called_from_user_code()):
+            return method(*args, **kwargs)
+        token = _intent.set(cause)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            _intent.reset(token)
+
+    wrapper.__wrapped__ = method
+    wrapper.__name__ = getattr(method, "__name__", "wrapper")
+    wrapper.__doc__ = getattr(method, "__doc__", None)
+    return wrapper
+
+
+def _exit_with_intent(method, cause_without_error):
+    def __exit__(self, type_, value, traceback):
+        if _intent.get() is not None or not rt.ACTIVE:
+            return method(self, type_, value, traceback)
+        cause = "error" if type_ is not None else cause_without_error
+        if cause is None:
+            return method(self, type_, value, traceback)
+        token = _intent.set(cause)
+        try:
+            return method(self, type_, value, traceback)
+        finally:
+            _intent.reset(token)
+
+    __exit__.__wrapped__ = method
+    return __exit__
+
+
+def _wrap(cls, name, make):
+    original = cls.__dict__.get(name)
+    if original is None or getattr(original, "__txlens__", False):
+        return
+    wrapped = make(original)
+    wrapped.__txlens__ = True
+    setattr(cls, name, wrapped)
+
+
+# ---------------------------------------------------------------------------
+# Engine creation
+
+
+def _wrap_engine_init(Engine):
+    def make(original):
+        def __init__(self, pool, dialect, url, *args, **kwargs):
+            original(self, pool, dialect, url, *args, **kwargs)
+            _record_engine(self, pool, dialect, url)
+
+        __init__.__wrapped__ = original
+        return __init__
+
+    _wrap(Engine, "__init__", make)
+
+
+@guarded
+def _record_engine(engine, pool, dialect, url):
+    entry = (rt.next_id("e"), rt.user_frame(3), dialect, url)
+    _engines[engine] = entry
+    _dialects[dialect] = entry
+    _pool_id(pool)
+
+
+# ---------------------------------------------------------------------------
+# Pool events
+
+
+@guarded
+def _on_do_connect(dialect, conn_rec, cargs, cparams):
+    rt.claim_next_connect("sqlalchemy")
+
+
+@guarded
+def _on_pool_connect(dbapi_conn, record):
+    _register(dbapi_conn, _pool_of(record))
+
+
+@guarded
+def _on_checkout(dbapi_conn, record, proxy):
+    pool = _pool_of(record)
+    cid = rt.conn_id(dbapi_conn)
+    if cid is None:
+        cid = _register(dbapi_conn, pool)
+    emit({"k": "checkout", "conn": cid, "pool": _pool_id(pool)})
+
+
+def _in_gc_finalizer():
+    # The pool's finalizer runs with `ref` set when the connection was garbage
+    # collected rather than closed; only checked at reset, which is rare enough.
+    f = sys._getframe(2)
+    depth = 0
+    while f is not None and depth < 12:
+        if f.f_code.co_name == "_finalize_fairy":
+            return f.f_locals.get("ref") is not None
+        f = f.f_back
+        depth += 1
+    return False
+
+
+@guarded
+def _on_reset(first, record, reset_state=None):
+    dbapi_conn = _dbapi_of_record(record, first)
+    cid = rt.conn_id(dbapi_conn)
+    if cid is None:
+        return
+    pool = _pool_of(record)
+    already_reset = bool(getattr(reset_state, "transaction_was_reset", False))
+    tracked = rt.tx_current(cid) is not None
+    open_now = tracked
+    if not tracked and not already_reset:
+        # Work done on a raw DB-API connection (engine.raw_connection()) never
+        # passes through engine events; the driver knows without a query.
+        try:
+            open_now = bool(_driver_in_transaction(dbapi_conn))
+        except Exception:
+            open_now = False
+    if already_reset and tracked:
+        # SQLAlchemy rolled back already and told the pool; we missed its event.
+        open_now = True
+    reset_mode = getattr(pool, "_reset_on_return", None)
+    mode_name = str(getattr(reset_mode, "name", reset_mode) or "")
+    commits = "commit" in mode_name
+    terminate_only = bool(getattr(reset_state, "terminate_only", False))
+    gc = _in_gc_finalizer()
+    state = rt.conn_state(cid)
+    sess = state.sess if state is not None else None
+    extra = {"sess": sess} if sess else {}
+    if commits and open_now and not terminate_only:
+        event = {"k": "reset", "conn": cid, "rolledBack": False}
+        emit(event, frame=not gc)
+        if not rt.tx_commit(cid, **extra):
+            emit(dict({"k": "commit", "conn": cid}, **extra), frame=not gc)
+        return
+    event = {"k": "reset", "conn": cid, "rolledBack": open_now}
+    emit(event, frame=not gc)
+    if open_now:
+        cause = "gc" if gc else "pool-reset"
+        if not rt.tx_rollback(cid, cause, **extra):
+            emit(dict({"k": "rollback", "conn": cid, "cause": cause}, **extra), frame=not gc)
+
+
+@guarded
+def _on_checkin(dbapi_conn, record):
+    if dbapi_conn is None:
+        return
+    cid = rt.conn_id(dbapi_conn)
+    if cid is None:
+        return
+    event = {"k": "checkin", "conn": cid, "pool": _pool_id(_pool_of(record))}
+    if rt.tx_current(cid) is not None:
+        event["txOpen"] = True
+    emit(event)
+    state = rt.conn_state(cid)
+    if state is not None:
+        state.sess = None
+
+
+@guarded
+def _on_close(dbapi_conn, record):
+    cid = rt.conn_id(dbapi_conn)
+    if cid is None:
+        return
+    rt.tx_rollback(cid, "close")
+    emit({"k": "close", "conn": cid})
+    rt.forget_conn(dbapi_conn, _driver_conn(dbapi_conn))
+
+
+@guarded
+def _on_close_detached(dbapi_conn):
+    _on_close.__wrapped__(dbapi_conn, None)
+
+
+# ---------------------------------------------------------------------------
+# Connection events
+
+
+def _sess_of(cid):
+    state = rt.conn_state(cid)
+    return state.sess if state is not None else None
+
+
+@guarded
+def _on_begin(conn):
+    cid = _cid_of_connection(conn)
+    fields = {}
+    sess = _binding_session.get() or _sess_of(cid)
+    if sess:
+        fields["sess"] = sess
+    rt.tx_begin(cid, False, **fields)
+
+
+@guarded
+def _on_commit(conn):
+    rt.fault_point("commit")
+    cid = _cid_of_connection(conn)
+    sess = _sess_of(cid)
+    if sess:
+        rt.tx_commit(cid, sess=sess)
+    else:
+        rt.tx_commit(cid)
+
+
+@guarded
+def _on_rollback(conn):
+    cid = _cid_of_connection(conn)
+    sess = _sess_of(cid)
+    cause = _rollback_cause()
+    if sess:
+        rt.tx_rollback(cid, cause, sess=sess)
+    else:
+        rt.tx_rollback(cid, cause)
+
+
+def _savepoint(conn, name, action):
+    cid = _cid_of_connection(conn)
+    event = {"k": "savepoint", "conn": cid, "action": action, "name": str(name)}
+    tx = rt.tx_current(cid)
+    if tx is not None:
+        event["tx"] = tx
+    sess = _sess_of(cid)
+    if sess:
+        event["sess"] = sess
+    emit(event)
+
+
+@guarded
+def _on_savepoint(conn, name):
+    _savepoint(conn, name, "begin")
+
+
+@guarded
+def _on_rollback_savepoint(conn, name, context):
+    _savepoint(conn, name, "rollback")
+
+
+@guarded
+def _on_release_savepoint(conn, name, context):
+    _savepoint(conn, name, "release")
+
+
+@guarded
+def _on_before_cursor_execute(conn, cursor, statement, parameters, context, executemany):
+    rt.fault_point("before_cursor_execute")
+    _starts[id(context) if context is not None else id(cursor)] = rt._monotonic_ns()
+    _local.executions = getattr(_local, "executions", 0) + 1
+
+
+def _statement_event(conn, key, statement, parameters, executemany, end):
+    start = _starts.pop(key, None)
+    fairy = conn._dbapi_connection
+    dbapi_conn = fairy.dbapi_connection
+    cid = rt.conn_id(dbapi_conn)
+    if cid is None:
+        record = getattr(fairy, "_connection_record", None)
+        cid = _register(dbapi_conn, _pool_of(record) if record is not None else None)
+    state = rt.conn_state(cid)
+    event = {"k": "stmt", "conn": cid, "sql": statement}
+    if state is not None:
+        if state.tx is None:
+            probe = None
+            try:
+                probe = _driver_in_transaction(dbapi_conn)
+            except Exception:
+                probe = None
+            if probe:
+                rt.tx_begin(cid, True)
+        if state.tx is not None:
+            event["tx"] = state.tx
+        if state.sess is not None:
+            event["sess"] = state.sess
+    if parameters:
+        if executemany:
+            try:
+                event["many"] = len(parameters)
+            except TypeError:
+                pass
+        params = rt.params_repr(parameters)
+        if params is not None:
+            event["params"] = params
+    if start is not None:
+        event["dur"] = end - start
+    return event
+
+
+@guarded
+def _on_after_cursor_execute(conn, cursor, statement, parameters, context, executemany):
+    end = rt._monotonic_ns()
+    event = _statement_event(conn, id(context) if context is not None else id(cursor), statement, parameters, executemany, end)
+    try:
+        rows = cursor.rowcount
+    except Exception:
+        rows = -1
+    if isinstance(rows, int) and rows >= 0:
+        event["rows"] = rows
+    emit(event)
+
+
+def _sqlstate(exc):
+    for attr in ("pgcode", "sqlstate"):
+        code = getattr(exc, attr, None)
+        if isinstance(code, str) and code:
+            return code
+    diag = getattr(exc, "diag", None)
+    code = getattr(diag, "sqlstate", None)
+    if isinstance(code, str) and code:
+        return code
+    return None
+
+
+@guarded
+def _on_handle_error(ctx):
+    # Only failures of a cursor execution we saw start become statements;
+    # connect, commit and rollback failures have no statement of their own.
+    context = getattr(ctx, "execution_context", None)
+    conn = getattr(ctx, "connection", None)
+    statement = getattr(ctx, "statement", None)
+    if context is None or conn is None or statement is None or id(context) not in _starts:
+        return
+    end = rt._monotonic_ns()
+    event = _statement_event(
+        conn, id(context), statement, getattr(ctx, "parameters", None), bool(getattr(context, "executemany", False)), end
+    )
+    orig = getattr(ctx, "original_exception", None)
+    if orig is not None:
+        text = str(orig)
+        err = {"type": type(orig).__name__, "message": text.split("\n", 1)[0].strip()}
+        code = _sqlstate(orig)
+        if code:
+            err["code"] = code
+        event["err"] = err
+    emit(event)
+
+
+# ---------------------------------------------------------------------------
+# Session events and wrappers
+
+
+def _session_id(session):
+    return _sessions.get(session)
+
+
+@guarded
+def _on_session_created(session, cls_name):
+    sid = rt.next_id("s")
+    _sessions[session] = sid
+    emit({"k": "session_open", "sess": sid, "cls": cls_name}, frame=True)
+
+
+@guarded
+def _on_after_begin(session, transaction, connection):
+    sid = _sessions.get(session)
+    if sid is None:
+        return
+    cid = _cid_of_connection(connection)
+    state = rt.conn_state(cid)
+    if state is None:
+        return
+    state.sess = sid
+    _session_conns.setdefault(sid, set()).add(cid)
+
+
+@guarded
+def _on_after_transaction_end(session, transaction):
+    if getattr(transaction, "parent", None) is not None:
+        return
+    sid = _sessions.get(session)
+    if sid is None:
+        return
+    for cid in _session_conns.pop(sid, ()):
+        state = rt.conn_state(cid)
+        if state is not None and state.sess == sid:
+            state.sess = None
+
+
+@guarded
+def _on_session_closed(session):
+    sid = _sessions.get(session)
+    if sid is not None:
+        emit({"k": "session_close", "sess": sid})
+
+
+@guarded
+def _maybe_identity_hit(session, executions_before, result):
+    if result is None or getattr(_local, "executions", 0) != executions_before:
+        return
+    sid = _sessions.get(session)
+    if sid is None:
+        return
+    from sqlalchemy import inspect
+
+    state = inspect(result)
+    mapper = state.mapper
+    event = {"k": "identity_hit", "sess": sid, "entity": mapper.class_.__name__}
+    table = getattr(getattr(mapper, "local_table", None), "name", None)
+    if table:
+        event["table"] = table
+    identity = state.identity or ()
+    event["key"] = [repr(v) for v in identity]
+    emit(event)
+
+
+def _wrap_session(Session):
+    def make_init(original):
+        def __init__(self, *args, **kwargs):
+            original(self, *args, **kwargs)
+            if rt.ACTIVE:
+                _on_session_created(self, "AsyncSession" if _async_session_init.get() else type(self).__name__)
+
+        __init__.__wrapped__ = original
+        return __init__
+
+    def make_close(original):
+        def close(self, *args, **kwargs):
+            if not rt.ACTIVE:
+                return original(self, *args, **kwargs)
+            if _intent.get() is None:
+                token = _intent.set("session-close")
+                try:
+                    result = original(self, *args, **kwargs)
+                finally:
+                    _intent.reset(token)
+            else:
+                result = original(self, *args, **kwargs)
+            _on_session_closed(self)
+            return result
+
+        close.__wrapped__ = original
+        return close
+
+    def make_get_impl(original):
+        def _get_impl(self, *args, **kwargs):
+            if not rt.ACTIVE:
+                return original(self, *args, **kwargs)
+            before = getattr(_local, "executions", 0)
+            result = original(self, *args, **kwargs)
+            _maybe_identity_hit(self, before, result)
+            return result
+
+        _get_impl.__wrapped__ = original
+        return _get_impl
+
+    _wrap(Session, "__init__", make_init)
+    _wrap(Session, "close", make_close)
+    _wrap(Session, "rollback", lambda m: _with_intent(m, "explicit", user_calls_only=True))
+    _wrap(Session, "__exit__", lambda m: _exit_with_intent(m, "session-close"))
+    _wrap(Session, "_get_impl", make_get_impl)
+
+
+def _wrap_session_transaction(SessionTransaction):
+    def make(original):
+        def _connection_for_bind(self, *args, **kwargs):
+            if not rt.ACTIVE:
+                return original(self, *args, **kwargs)
+            session = getattr(self, "session", None)
+            sid = _sessions.get(session) if session is not None else None
+            if sid is None:
+                return original(self, *args, **kwargs)
+            token = _binding_session.set(sid)
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                _binding_session.reset(token)
+
+        _connection_for_bind.__wrapped__ = original
+        return _connection_for_bind
+
+    _wrap(SessionTransaction, "_connection_for_bind", make)
+
+
+def _wrap_async_session(AsyncSession):
+    def make(original):
+        def __init__(self, *args, **kwargs):
+            token = _async_session_init.set(True)
+            try:
+                original(self, *args, **kwargs)
+            finally:
+                _async_session_init.reset(token)
+
+        __init__.__wrapped__ = original
+        return __init__
+
+    _wrap(AsyncSession, "__init__", make)
+
+
+# ---------------------------------------------------------------------------
+# Installation
+
+
+def _listen(target, name, fn):
+    from sqlalchemy import event
+
+    event.listen(target, name, fn)
+
+
+def _hook_core(sqlalchemy):
+    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine.base import Transaction
+    from sqlalchemy.pool import Pool
+
+    _wrap_engine_init(Engine)
+    _wrap(Connection, "close", lambda m: _with_intent(m, "close"))
+    _wrap(Connection, "rollback", lambda m: _with_intent(m, "explicit", user_calls_only=True))
+    _wrap(Connection, "__exit__", lambda m: _exit_with_intent(m, "close"))
+    _wrap(Transaction, "rollback", lambda m: _with_intent(m, "explicit", user_calls_only=True))
+    _wrap(Transaction, "close", lambda m: _with_intent(m, "explicit", user_calls_only=True))
+    try:
+        from sqlalchemy.engine.util import TransactionalContext
+
+        _wrap(TransactionalContext, "__exit__", lambda m: _exit_with_intent(m, None))
+    except ImportError:
+        pass
+
+    _listen(Engine, "do_connect", _on_do_connect)
+    _listen(Pool, "connect", _on_pool_connect)
+    _listen(Pool, "checkout", _on_checkout)
+    _listen(Pool, "checkin", _on_checkin)
+    _listen(Pool, "reset", _on_reset)
+    _listen(Pool, "close", _on_close)
+    _listen(Pool, "close_detached", _on_close_detached)
+    _listen(Engine, "begin", _on_begin)
+    _listen(Engine, "commit", _on_commit)
+    _listen(Engine, "rollback", _on_rollback)
+    _listen(Engine, "savepoint", _on_savepoint)
+    _listen(Engine, "rollback_savepoint", _on_rollback_savepoint)
+    _listen(Engine, "release_savepoint", _on_release_savepoint)
+    _listen(Engine, "before_cursor_execute", _on_before_cursor_execute)
+    _listen(Engine, "after_cursor_execute", _on_after_cursor_execute)
+    _listen(Engine, "handle_error", _on_handle_error)
+
+
+def _hook_future(future):
+    # 1.4's 2.0-style Connection has its own rollback().
+    Connection = getattr(future, "Connection", None)
+    if Connection is not None:
+        _wrap(Connection, "rollback", lambda m: _with_intent(m, "explicit", user_calls_only=True))
+
+
+def _hook_orm(orm):
+    from sqlalchemy.orm import Session
+    from sqlalchemy.orm.session import SessionTransaction
+
+    _wrap_session(Session)
+    _wrap_session_transaction(SessionTransaction)
+    _listen(Session, "after_begin", _on_after_begin)
+    _listen(Session, "after_transaction_end", _on_after_transaction_end)
+
+
+def _hook_asyncio(asyncio_ext):
+    AsyncSession = getattr(asyncio_ext, "AsyncSession", None)
+    if AsyncSession is not None:
+        _wrap_async_session(AsyncSession)
+
+
+def _record_version(sqlalchemy):
+    version = getattr(sqlalchemy, "__version__", None)
+    if version:
+        rt.note_lib("sqlalchemy", version)
+
+
+def install():
+    def core(module):
+        _record_version(module)
+        _hook_core(module)
+
+    rt.register_import_hook("sqlalchemy", core)
+    rt.register_import_hook("sqlalchemy.future", _hook_future)
+    rt.register_import_hook("sqlalchemy.orm", _hook_orm)
+    rt.register_import_hook("sqlalchemy.ext.asyncio", _hook_asyncio)
