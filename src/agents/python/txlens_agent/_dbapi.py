@@ -871,23 +871,28 @@ def _pg3_traced_cursor(cursor, mixin):
 class _Pg3TransactionBlock(object):
     """Stands in for `conn.transaction()`'s context manager, reporting its BEGIN and its end."""
 
-    __slots__ = ("_cm", "_conn", "_tx")
+    __slots__ = ("_cm", "_conn", "_tx", "_savepoint")
 
     def __init__(self, cm, conn):
         self._cm = cm
         self._conn = conn
         self._tx = None
+        self._savepoint = None
 
     def _entered(self, was):
         conn = self._conn
         cid = conn._txl_cid
         if cid is not None and _rt.ACTIVE:
-            _pg3_block_entered(cid, was, _pg3_in_tx(conn), self._tx)
+            self._savepoint = _pg3_block_entered(cid, was, _pg3_in_tx(conn), self._tx)
 
     def _exited(self, exc_type, exc):
         conn = self._conn
         cid = conn._txl_cid
-        if cid is None or not _rt.ACTIVE or _pg3_in_tx(conn):
+        if cid is None or not _rt.ACTIVE:
+            return
+        if _pg3_in_tx(conn):
+            if self._savepoint:
+                _pg3_savepoint_event(cid, "release" if exc_type is None else "rollback", self._savepoint)
             return
         if exc_type is None:
             forced = getattr(self._tx, "force_rollback", False)
@@ -929,11 +934,18 @@ def _pg3_block_entered(cid, was, now, tx):
     elif now and was:
         name = getattr(tx, "savepoint_name", None)
         if name:
-            event = {"k": "savepoint", "conn": cid, "action": "begin", "name": name}
-            current = _rt.tx_current(cid)
-            if current is not None:
-                event["tx"] = current
-            _rt.emit(event)
+            _pg3_savepoint_event(cid, "begin", name)
+            return name
+    return None
+
+
+@_rt.guarded
+def _pg3_savepoint_event(cid, action, name):
+    event = {"k": "savepoint", "conn": cid, "action": action, "name": name}
+    current = _rt.tx_current(cid)
+    if current is not None:
+        event["tx"] = current
+    _rt.emit(event)
 
 
 class _Pg3ConnectionMixin(object):
