@@ -120,9 +120,7 @@ def _classify(filename):
     return verdict
 
 
-def user_frame(depth=1):
-    """[abs_file, line, function] of the innermost caller frame in user code, or None."""
-    f = _getframe(depth)
+def _first_user_frame(f):
     verdicts = _file_verdict
     while f is not None:
         code = f.f_code
@@ -133,6 +131,35 @@ def user_frame(depth=1):
             return [path, f.f_lineno, code.co_name]
         f = f.f_back
     return None
+
+
+import contextvars
+
+frame_override = contextvars.ContextVar("txlens_frame_override", default=None)
+"""A hook that knows the user line better than the stack does (work moved to another
+asyncio task) sets this for the extent of that work; user_frame() then returns it."""
+
+
+def user_frame(depth=1):
+    """[abs_file, line, function] of the innermost caller frame in user code, or None."""
+    override = frame_override.get()
+    if override is not None:
+        return override
+    found = _first_user_frame(_getframe(depth))
+    if found is None:
+        # SQLAlchemy's asyncio layer runs sync code in a child greenlet whose
+        # stack ends at the greenlet's start; the awaiting user coroutine is
+        # on the stack of the parent greenlet, suspended where it switched.
+        greenlet = sys.modules.get("greenlet")
+        if greenlet is not None:
+            try:
+                g = greenlet.getcurrent().parent
+                while found is None and g is not None:
+                    found = _first_user_frame(g.gr_frame)
+                    g = g.parent
+            except Exception:
+                return None
+    return found
 
 
 # ---------------------------------------------------------------------------

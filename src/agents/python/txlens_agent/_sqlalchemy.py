@@ -683,6 +683,28 @@ def _wrap_async_session(AsyncSession):
 
     _wrap(AsyncSession, "__init__", make)
 
+    def make_aexit(original):
+        # AsyncSession closes inside asyncio.shield(), i.e. in a new task whose
+        # stack no longer holds the user's `async with`; the task copies our
+        # context, so the line and the intent travel with it.
+        async def __aexit__(self, type_, value, traceback):
+            if not rt.ACTIVE or _intent.get() is not None:
+                return await original(self, type_, value, traceback)
+            at = rt.user_frame()
+            frame_token = rt.frame_override.set(at) if at is not None else None
+            intent_token = _intent.set("error" if type_ is not None else "session-close")
+            try:
+                return await original(self, type_, value, traceback)
+            finally:
+                _intent.reset(intent_token)
+                if frame_token is not None:
+                    rt.frame_override.reset(frame_token)
+
+        __aexit__.__wrapped__ = original
+        return __aexit__
+
+    _wrap(AsyncSession, "__aexit__", make_aexit)
+
 
 # ---------------------------------------------------------------------------
 # Installation
