@@ -98,6 +98,12 @@ conn.close()  # @close
 mem = sqlite3.connect(":memory:")  # @mem
 mem.execute("select 1")
 uri = sqlite3.connect("file:shared?mode=memory&cache=shared", uri=True)  # @uri
+import gc
+dropped = sqlite3.connect(":memory:")
+dropped.execute("create table g(x)")
+dropped.execute("insert into g values (1)")  # @dropped_insert
+del dropped
+gc.collect()
 `);
   assert.match(t.stdout, /\[\(1, 'a2'\)\]/, 'the driver behaved as without the agent');
   const ev = t.events;
@@ -163,16 +169,21 @@ uri = sqlite3.connect("file:shared?mode=memory&cache=shared", uri=True)  # @uri
   const uri = ev.filter((e) => e.k === 'connect')[2];
   assert.equal(uri.db.memory, true);
   assert.equal(uri.db.file, undefined);
+  // Dropped without commit or close: its transaction dies with the object.
+  const dropped = ev.filter((e) => e.k === 'connect')[3];
+  assert.deepEqual(kinds(ev, dropped.conn), ['connect', 'stmt:create table g(x)', 'begin', 'stmt:insert into g values (1)', 'rollback:gc', 'close']);
+  assert.equal(ev.find((e) => e.k === 'rollback' && e.cause === 'gc')!.at, undefined, 'collection happens at no meaningful user line');
 });
 
 test('sqlite3 autocommit (isolation_level=None): BEGIN/COMMIT as SQL, savepoints, executescript, own factories', () => {
   const t = runTraced(`
 import sqlite3
+from sqlite3 import connect  # bound by name after the agent hooked sqlite3
 class MyConn(sqlite3.Connection):
     marker = "mine"
 class MyCursor(sqlite3.Cursor):
     pass
-conn = sqlite3.connect(":memory:", isolation_level=None, factory=MyConn)
+conn = connect(":memory:", isolation_level=None, factory=MyConn)
 assert isinstance(conn, MyConn) and conn.marker == "mine"
 conn.execute("create table t(x)")
 conn.execute("insert into t values (1)")  # @auto
@@ -218,6 +229,9 @@ conn.executescript("BEGIN; insert into t values (4); COMMIT;")  # @script
   assert.equal(at(t, ev.find((e) => e.k === 'commit')!), t.line('commit'));
   assert.equal(at(t, stmt(ev, 'insert into t values (3)')), t.line('mycursor'));
   assert.equal(at(t, stmt(ev, 'BEGIN; insert into t values (4); COMMIT;')), t.line('script'));
+  // The script opens and commits its transaction within one call: the driver is idle before and
+  // after, so it is one statement outside a transaction (state is compared per call, not per SQL).
+  assert.equal(stmt(ev, 'BEGIN; insert into t values (4); COMMIT;').tx, undefined);
 });
 
 test('psycopg2: implicit begin, SQLSTATE 23505, rollback on close with a transaction open, no password', async () => {
@@ -526,7 +540,7 @@ bare.close()
     ]) {
       stmt(ev, sql);
     }
-    const engineConns = new Set(connects.filter((e) => e.engine !== undefined).map((e) => e.conn));
+    const engineConns = new Set<string | undefined>(connects.filter((e) => e.engine !== undefined).map((e) => e.conn));
     assert.ok(engineConns.has(stmt(ev, "insert into thing(name) values ('via-engine')").conn));
     assert.ok(engineConns.has(stmt(ev, "select 'via-creator'").conn));
     const bareSelect = stmt(ev, 'select name from thing');
