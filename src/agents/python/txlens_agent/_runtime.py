@@ -294,6 +294,34 @@ def _open_trace_file():
 # ---------------------------------------------------------------------------
 # Failure handling
 
+# The process's real stderr, kept from startup: test runners redirect fd 2
+# while a test runs (pytest's fd capture), and a line about the agent must
+# reach the user, not the captured output of whichever test was running.
+_stderr_fd = None
+
+
+def _keep_stderr():
+    global _stderr_fd
+    try:
+        _stderr_fd = os.dup(2)
+    except Exception:
+        _stderr_fd = None
+
+
+def _warn(text):
+    data = text.encode("utf-8", "backslashreplace")
+    if _stderr_fd is not None:
+        try:
+            os.write(_stderr_fd, data)
+            return
+        except Exception:
+            pass
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except Exception:
+        pass
+
 
 def fail(exc):
     """Stop capture in this process after an internal error: one stderr line, one agent_error event."""
@@ -306,11 +334,7 @@ def fail(exc):
         message = "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
     except Exception:
         message = type(exc).__name__
-    try:
-        sys.stderr.write("txlens: capture stopped in this process: %s\n" % message)
-        sys.stderr.flush()
-    except Exception:
-        pass
+    _warn("txlens: capture stopped in this process: %s\n" % message)
     try:
         emit({"k": "agent_error", "message": message}, frame=False)
         flush()
@@ -785,6 +809,7 @@ def start():
             pass
         return False
     ACTIVE = True
+    _keep_stderr()
     try:
         _start_flusher()
         atexit.register(_final)

@@ -44,7 +44,25 @@ def _test_location(item):
     location = getattr(item, "location", None)
     if location and isinstance(location[1], int):
         line = location[1] + 1
+        if file is not None:
+            line = _def_line(file, line)
     return file, line
+
+
+def _def_line(file, line):
+    # pytest locates a decorated test at its first decorator; the editor wants the def.
+    import linecache
+
+    text = linecache.getline(file, line).lstrip()
+    if not text.startswith("@"):
+        return line
+    for candidate in range(line + 1, line + 50):
+        text = linecache.getline(file, candidate).lstrip()
+        if not text:
+            continue
+        if text.startswith(("def ", "async def ")):
+            return candidate
+    return line
 
 
 @rt.guarded
