@@ -177,15 +177,23 @@ _flusher = None
 _flusher_stop = None
 
 
+_running_loop = None
+_current_task = None
+
+
 def _current_task_id():
-    aio = sys.modules.get("asyncio")
-    if aio is None:
+    global _running_loop, _current_task
+    if _running_loop is None:
+        aio = sys.modules.get("asyncio")
+        if aio is None:
+            return None
+        _running_loop = aio.events._get_running_loop
+        _current_task = aio.current_task
+    loop = _running_loop()
+    if loop is None:
         return None
     try:
-        loop = aio.events._get_running_loop()
-        if loop is None:
-            return None
-        task = aio.current_task(loop)
+        task = _current_task(loop)
     except Exception:
         return None
     return id(task) if task is not None else None
@@ -373,19 +381,29 @@ _PARAM_LIMIT = 50
 _VALUE_CHARS = 200
 _plain = (bool, int, float, type(None))
 _INF = float("inf")
+_NESTED = frozenset((dict, list, tuple))
+
+
+_NoneType = type(None)
+_UNCHANGED = frozenset((int, bool, _NoneType))
 
 
 def _safe_value(value):
-    if isinstance(value, _plain):
-        if isinstance(value, float) and (value != value or value in (_INF, -_INF)):
-            return repr(value)
+    t = type(value)
+    if t in _UNCHANGED:
         return value
-    if isinstance(value, str):
+    if t is str:
         return value if len(value) <= _VALUE_CHARS else value[:_VALUE_CHARS] + "..."
+    if t is float:
+        return value if value == value and value not in (_INF, -_INF) else repr(value)
+    if isinstance(value, _plain):
+        return int(value) if isinstance(value, int) else _safe_value(float(value))
+    if isinstance(value, str):
+        return _safe_value(str.__str__(value))
     try:
         text = repr(value)
     except Exception:
-        text = "<%s>" % type(value).__name__
+        text = "<%s>" % t.__name__
     return text if len(text) <= _VALUE_CHARS else text[:_VALUE_CHARS] + "..."
 
 
@@ -399,9 +417,17 @@ def params_repr(params):
     A mapping stays a mapping, a sequence becomes a list, a sequence of parameter
     sets (executemany) becomes a list of those; at most ~50 values in all.
     """
-    if PARAMS_MODE == "off" or params is None:
+    if PARAMS_MODE == "off" or not params:
         return None
     conv = _safe_value if PARAMS_MODE == "values" else _type_name
+    # The common case, one flat parameter set, without the general machinery.
+    t = type(params)
+    if t is tuple or t is list:
+        if len(params) <= _PARAM_LIMIT and type(params[0]) not in _NESTED:
+            return [conv(v) for v in params]
+    elif t is dict:
+        if len(params) <= _PARAM_LIMIT:
+            return {(k if type(k) is str else str(k)): conv(v) for k, v in params.items()}
     budget = [_PARAM_LIMIT]
 
     def one_set(p):
@@ -455,37 +481,51 @@ class _Conn(object):
         self.sess = None
 
 
-# Connections that accept weak references are tracked weakly; others (sqlite3)
-# by id(), dropped on close. Never a strong reference: it would keep a
-# connection the user dropped alive and so change when it closes.
-_conns_weak = weakref.WeakKeyDictionary()
-_conns_by_id = {}
+# id(connection) -> (state, weak reference or None). Connections that accept
+# weak references are checked against theirs (an id can be reused once an
+# object is gone) and dropped when collected; others (sqlite3) are dropped on
+# close. Never a strong reference: it would keep a connection the user dropped
+# alive and so change when it closes.
+_conns = {}
 # cid -> _Conn, for connections whose transaction state we track.
 _by_cid = {}
 _registry_lock = threading.RLock()
 
 
 def _lookup(dbapi_conn):
-    try:
-        state = _conns_weak.get(dbapi_conn)
-    except TypeError:
-        state = None
-    if state is None:
-        state = _conns_by_id.get(id(dbapi_conn))
-    return state
+    entry = _conns.get(id(dbapi_conn))
+    if entry is None:
+        return None
+    ref = entry[1]
+    if ref is not None and ref() is not dbapi_conn:
+        return None
+    return entry[0]
+
+
+def _drop_collected(key, ref):
+    entry = _conns.get(key)
+    if entry is not None and entry[1] is ref:
+        _conns.pop(key, None)
 
 
 def _store(dbapi_conn, state):
+    key = id(dbapi_conn)
     try:
-        _conns_weak[dbapi_conn] = state
+        ref = weakref.ref(dbapi_conn, lambda r, key=key: _drop_collected(key, r))
     except TypeError:
-        _conns_by_id[id(dbapi_conn)] = state
+        ref = None
+    _conns[key] = (state, ref)
 
 
 def conn_id(dbapi_conn):
     """The id ('c1') under which `dbapi_conn` was registered, or None."""
     state = _lookup(dbapi_conn)
     return state.cid if state is not None else None
+
+
+def state_of(dbapi_conn):
+    """Tracking state of a registered connection (.cid, .tx, .sess, .owner), or None."""
+    return _lookup(dbapi_conn)
 
 
 def conn_owner(dbapi_conn):
@@ -536,13 +576,8 @@ def forget_conn(dbapi_conn, *aliases):
     with _registry_lock:
         state = _lookup(dbapi_conn)
         for obj in (dbapi_conn,) + aliases:
-            if obj is None:
-                continue
-            try:
-                _conns_weak.pop(obj, None)
-            except TypeError:
-                pass
-            _conns_by_id.pop(id(obj), None)
+            if obj is not None and _lookup(obj) is state:
+                _conns.pop(id(obj), None)
         if state is not None:
             _by_cid.pop(state.cid, None)
 
@@ -765,7 +800,7 @@ def _on_sigterm(signum, frame):
 
 
 def _after_fork_in_child():
-    global PID, _buf, _buf_size, _fd, _lock, _registry_lock, _counters_lock, _conns_weak, _conns_by_id, _by_cid
+    global PID, _buf, _buf_size, _fd, _lock, _registry_lock, _counters_lock, _conns, _by_cid
     if not _started:
         return
     _lock = threading.Lock()
@@ -782,8 +817,7 @@ def _after_fork_in_child():
     PID = os.getpid()
     # The parent's connections and transactions are the parent's story; a child
     # that uses an inherited connection is seen by the hooks as a new one.
-    _conns_weak = weakref.WeakKeyDictionary()
-    _conns_by_id = {}
+    _conns = {}
     _by_cid = {}
     if not ACTIVE:
         return

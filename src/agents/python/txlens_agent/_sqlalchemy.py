@@ -451,11 +451,13 @@ def _statement_event(conn, key, statement, parameters, executemany, end):
     start = _starts.pop(key, None)
     fairy = conn._dbapi_connection
     dbapi_conn = fairy.dbapi_connection
-    cid = rt.conn_id(dbapi_conn)
-    if cid is None:
+    state = rt.state_of(dbapi_conn)
+    if state is None:
         record = getattr(fairy, "_connection_record", None)
         cid = _register(dbapi_conn, _pool_of(record) if record is not None else None)
-    state = rt.conn_state(cid)
+        state = rt.conn_state(cid)
+    else:
+        cid = state.cid
     event = {"k": "stmt", "conn": cid, "sql": statement}
     if state is not None:
         if state.tx is None:
