@@ -227,7 +227,12 @@ export function buildModel(trace: TraceRead): ModelRun {
 
   const byPid = new Map<number, ModelProcess>();
   for (const p of processes) byPid.set(p.pid, p);
-  for (const p of processes) p.parent = byPid.get(p.ppid);
+  // Pids can be reused within a run, and a header may name itself as parent: only a process that started earlier
+  // can be a parent, which also keeps the parent chain free of cycles.
+  for (const p of processes) {
+    const parent = byPid.get(p.ppid);
+    if (parent && parent.start < p.start) p.parent = parent;
+  }
 
   // Pass 1: test windows, so every later event can be attributed.
   const tests: ModelTest[] = [];

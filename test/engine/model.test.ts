@@ -1,0 +1,104 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readTrace } from '../../src/trace/reader';
+import { buildModel, runCounts, testSummaries } from '../../src/model/model';
+import { header, traceDir } from './trace-builder';
+
+const at = (line: number) => ['/proj/app/jobs.py', line, 'create'];
+
+test('two processes merge on the shared monotonic clock and a worker belongs to the test that started it', () => {
+  // pytest starts at t0=1_000; the worker process starts 500 ns later (t0=1_500).
+  const dir = traceDir({
+    'py-10-a.ndjson': [
+      header(10, 1_000n),
+      { k: 'test_start', t: 10, pid: 10, id: 't.py::test_a', name: 'test_a', file: '/proj/t.py', line: 3 },
+      { k: 'session_open', t: 20, pid: 10, sess: 's1', at: at(5) },
+      { k: 'connect', t: 30, pid: 10, conn: 'c1', db: { system: 'sqlite', file: '/proj/db.sqlite' }, driver: 'pysqlite' },
+      { k: 'begin', t: 40, pid: 10, conn: 'c1', tx: 't1', sess: 's1' },
+      { k: 'stmt', t: 50, pid: 10, conn: 'c1', tx: 't1', sess: 's1', sql: 'INSERT INTO jobs (name) VALUES (?)', at: at(7) },
+      { k: 'rollback', t: 2_000, pid: 10, conn: 'c1', tx: 't1', sess: 's1', cause: 'session-close', at: at(9) },
+      { k: 'test_end', t: 3_000, pid: 10, id: 't.py::test_a', outcome: 'failed', message: 'AssertionError' },
+    ],
+    'py-11-b.ndjson': [
+      header(11, 1_500n, { ppid: 10 }),
+      { k: 'connect', t: 0, pid: 11, conn: 'c1', db: { system: 'sqlite' }, driver: 'pysqlite' },
+      { k: 'begin', t: 10, pid: 11, conn: 'c1', tx: 't1' },
+      { k: 'stmt', t: 20, pid: 11, conn: 'c1', tx: 't1', sql: 'SELECT * FROM jobs', at: ['/proj/app/worker.py', 4, 'main'] },
+      { k: 'commit', t: 30, pid: 11, conn: 'c1', tx: 't1' },
+    ],
+  });
+  const model = buildModel(readTrace(dir));
+  assert.deepEqual(runCounts(model), { processes: 2, sessions: 1, transactions: 2, commits: 1, rollbacks: 1, statements: 2, tests: 1 });
+  // Merged order: the worker's SELECT (1_500+20) comes after the pytest INSERT (1_000+50) and before the rollback (3_000).
+  assert.deepEqual(model.statements.map((s) => s.time), [50, 520]);
+  assert.ok(model.statements.every((s) => s.test === 't.py::test_a'));
+  const writeTx = model.transactions.find((t) => t.process.pid === 10)!;
+  assert.equal(writeTx.outcome, 'rollback');
+  assert.equal(writeTx.cause, 'session-close');
+  assert.deepEqual(writeTx.endAt, at(9));
+  assert.equal(writeTx.writes[0].writes[0], 'jobs');
+  const [summary] = testSummaries(model);
+  assert.equal(summary.test.outcome, 'failed');
+  assert.deepEqual(summary.counts, { processes: 2, sessions: 1, transactions: 2, commits: 1, rollbacks: 1, statements: 2 });
+});
+
+test('bad lines are skipped and counted by reason; good lines around them survive', () => {
+  const dir = traceDir({
+    'py-20-a.ndjson': [
+      header(20, 5n),
+      'this is not json',
+      '[1,2,3]',
+      { k: 'teleport', t: 1, pid: 20 },
+      { k: 'stmt', t: 2, pid: 20 },
+      { k: 'connect', t: 3, pid: 20, conn: 'c1', db: { system: 'sqlite' }, driver: 'pysqlite' },
+      { k: 'stmt', t: 4, pid: 20, conn: 'c1', sql: 'SELECT 1' },
+    ],
+    'py-21-b.ndjson': [header(21, 6n, { v: 99 }), { k: 'stmt', t: 1, pid: 21, conn: 'c1', sql: 'SELECT 2' }],
+    'notes.txt': ['ignored: not a process file'],
+  });
+  // A process killed mid-write leaves its last line cut short.
+  appendFileSync(join(dir, 'py-20-a.ndjson'), '{"k":"stmt","t":5,"pid":20,"conn":"c1","sql":"SELE');
+  const trace = readTrace(dir);
+  assert.equal(trace.processes.length, 1);
+  assert.equal(trace.skipped.total, 7);
+  assert.deepEqual(trace.skipped.byReason, {
+    'not JSON': 1,
+    'not an object': 1,
+    'unknown event kind': 1,
+    'missing fields': 1,
+    'truncated line': 1,
+    'unknown format version': 2,
+  });
+  const model = buildModel(trace);
+  assert.equal(model.statements.length, 1);
+});
+
+test('events written out of order are ordered by time and noted', () => {
+  const dir = traceDir({
+    'py-30-a.ndjson': [
+      header(30, 0n),
+      { k: 'connect', t: 1, pid: 30, conn: 'c1', db: { system: 'sqlite' }, driver: 'pysqlite' },
+      { k: 'stmt', t: 9, pid: 30, conn: 'c1', sql: 'SELECT 2' },
+      { k: 'stmt', t: 5, pid: 30, conn: 'c1', sql: 'SELECT 1' },
+    ],
+  });
+  const model = buildModel(readTrace(dir));
+  assert.deepEqual(model.statements.map((s) => s.sql), ['SELECT 1', 'SELECT 2']);
+  assert.match(model.notes.join('\n'), /1 event out of order/);
+});
+
+test('a test that never ended (process killed) still owns what ran after its start', () => {
+  const dir = traceDir({
+    'py-40-a.ndjson': [
+      header(40, 0n),
+      { k: 'test_start', t: 1, pid: 40, id: 't::k', name: 'k', file: '/proj/t.py' },
+      { k: 'connect', t: 2, pid: 40, conn: 'c1', db: { system: 'sqlite' }, driver: 'pysqlite' },
+      { k: 'stmt', t: 3, pid: 40, conn: 'c1', sql: 'SELECT 1' },
+    ],
+  });
+  const model = buildModel(readTrace(dir));
+  assert.equal(model.statements[0].test, 't::k');
+  assert.equal(model.tests[0].outcome, undefined);
+});

@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { classifySql } from '../../src/model/sql';
+
+test('ORM inserts, updates and deletes are writes to their table', () => {
+  assert.deepEqual(classifySql('INSERT INTO jobs (name, status) VALUES (?, ?) RETURNING id'), {
+    op: 'write', verb: 'INSERT', writes: ['jobs'], reads: [], parsed: true,
+  });
+  const up = classifySql('UPDATE "Jobs" SET status=%(status)s WHERE jobs.id = %(id_1)s');
+  assert.equal(up.op, 'write');
+  assert.deepEqual(up.writes, ['Jobs']);
+  const del = classifySql('DELETE FROM public.jobs WHERE id = $1');
+  assert.deepEqual([del.op, del.writes], ['write', ['jobs']]);
+});
+
+test('selects read every table they name, joins included, and FOR UPDATE stays a read', () => {
+  const s = classifySql('SELECT jobs.id FROM jobs JOIN users ON users.id = jobs.owner_id WHERE jobs.id = ? FOR UPDATE');
+  assert.equal(s.op, 'read');
+  assert.deepEqual(s.reads, ['jobs', 'users']);
+  assert.deepEqual(s.writes, []);
+});
+
+test('transaction control, DDL and catalogue reads are classified without inventing tables', () => {
+  for (const sql of ['BEGIN', 'COMMIT', 'ROLLBACK', 'SAVEPOINT sa_savepoint_1', 'RELEASE SAVEPOINT sa_savepoint_1']) {
+    assert.equal(classifySql(sql).op, 'tx', sql);
+  }
+  assert.equal(classifySql('CREATE TABLE jobs (id INTEGER PRIMARY KEY)').op, 'ddl');
+  assert.deepEqual(classifySql("SELECT name FROM sqlite_master WHERE type='table'").reads, []);
+  assert.deepEqual(classifySql('PRAGMA main.table_info("jobs")').op, 'other');
+});
+
+test('comments, string literals and CTEs do not confuse the table list', () => {
+  const s = classifySql("/* app.py:3 */ WITH recent AS (SELECT * FROM jobs WHERE name = 'from users') INSERT INTO archive SELECT * FROM recent -- done");
+  assert.equal(s.op, 'write');
+  assert.deepEqual(s.writes, ['archive']);
+  assert.deepEqual(s.reads, ['jobs']);
+  assert.equal(classifySql("INSERT OR IGNORE INTO tags (name) VALUES ('x')").writes[0], 'tags');
+  assert.deepEqual(classifySql('TRUNCATE TABLE jobs, users RESTART IDENTITY').writes, ['jobs', 'users']);
+});
+
+test('SQL it cannot read is reported as unparsed, not guessed', () => {
+  assert.equal(classifySql('').parsed, false);
+  assert.equal(classifySql('   ;;; ').parsed, false);
+  assert.equal(classifySql('FROBNICATE the widgets').op, 'other');
+});
