@@ -51,7 +51,7 @@ const builds = [
 ];
 
 if (withTests) {
-  const entryPoints = [...walk('test', (n) => n.endsWith('.ts')), ...walk('bench', (n) => n.endsWith('.ts'))];
+  const entryPoints = ['test', 'bench'].filter((d) => existsSync(d)).flatMap((d) => walk(d, (n) => n.endsWith('.ts')));
   builds.push(
     esbuild.build({
       ...common,

@@ -107,6 +107,7 @@ export function textReport(model: ModelRun, findings: Finding[], cwd: string): s
       const k = s.counts;
       const procs = k.processes > 1 ? ` in ${k.processes} processes` : '';
       lines.push(`  ${s.test.id.padEnd(width)}  ${(s.test.outcome ?? 'unfinished').padEnd(7)}  ${countsLine(k)}${procs}`);
+      if (s.test.message && (s.test.outcome === 'failed' || s.test.outcome === 'error')) lines.push(`      ✗ ${s.test.message}`);
       for (const tx of rolledBack.get(s.test.id) ?? []) lines.push(`      ${discardedWrites(tx, cwd)}`);
     }
   }

@@ -3,9 +3,9 @@
  * model behaviour (ordering, merging, bad lines) can be pinned down exactly.
  * End-to-end tests use traces the real agents wrote.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from '../support/env';
 
 export type Line = Record<string, unknown> | string;
 
@@ -14,7 +14,7 @@ export function header(pid: number, t0: bigint, extra: Record<string, unknown> =
 }
 
 export function traceDir(files: Record<string, Line[]>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'txlens-trace-'));
+  const dir = tempDir('txlens-trace-');
   for (const [name, lines] of Object.entries(files)) {
     writeFileSync(join(dir, name), lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n');
   }

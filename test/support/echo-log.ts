@@ -33,8 +33,11 @@
 //   pg_catalog.version()", "select current_schema()", "show
 //   standard_conforming_strings") are logged as statements with no BEGIN before
 //   them and no COMMIT/ROLLBACK after (SQLAlchemy rolls the driver back without
-//   logging). They count as statements, not as transactions; `outsideTransaction`
-//   reports how many statements ran like that, for diagnosis.
+//   logging). SQLAlchemy runs them with its events switched off: they are the
+//   dialect's own set-up, not the application's statements, and txlens (which
+//   records through those events) does not list them. They are kept apart here
+//   in `outsideTransaction`, with their text, so the comparison can leave out
+//   exactly these and nothing else.
 import { readFileSync } from 'node:fs';
 
 export interface EchoCounts {
@@ -50,6 +53,8 @@ export interface EchoReport {
   byPid: Map<number, EchoCounts>;
   /** Statements logged while no BEGIN was open in that process. */
   outsideTransaction: number;
+  /** SQL of the statements logged with no transaction open. */
+  outsideTransactionSql: string[];
   /** Rollbacks that were the pool's reset-on-return ending an open transaction. */
   poolResetRollbacks: number;
 }
@@ -75,6 +80,7 @@ export function countEchoLog(path: string): EchoReport {
   const byPid = new Map<number, EchoCounts>();
   const open = new Map<number, boolean>();
   let outsideTransaction = 0;
+  const outsideTransactionSql: string[] = [];
   let poolResetRollbacks = 0;
 
   for (const { pid, logger, msg } of records) {
@@ -94,7 +100,10 @@ export function countEchoLog(path: string): EchoReport {
         open.set(pid, false);
       } else if (!msg.startsWith('[')) {
         c.statements++;
-        if (!open.get(pid)) outsideTransaction++;
+        if (!open.get(pid)) {
+          outsideTransaction++;
+          outsideTransactionSql.push(msg);
+        }
       }
     } else if (logger.startsWith('sqlalchemy.pool')) {
       if (msg.includes('rollback-on-return') && open.get(pid)) {
@@ -109,5 +118,5 @@ export function countEchoLog(path: string): EchoReport {
   for (const c of byPid.values()) {
     for (const k of Object.keys(total) as (keyof EchoCounts)[]) total[k] += c[k];
   }
-  return { total, byPid, outsideTransaction, poolResetRollbacks };
+  return { total, byPid, outsideTransaction, outsideTransactionSql, poolResetRollbacks };
 }
