@@ -38,6 +38,14 @@ export interface ModelConnection {
   /** `pid:id`, unique in the run. */
   key: string;
   id: string;
+  /** Run-wide name for people: 'C1', 'C2', ... in order of opening. */
+  label: string;
+  /**
+   * Which database this connection talks to, comparable across processes:
+   * 'sqlite:/abs/file', 'sqlite-memory:<pid>:<conn>' (each :memory: connection is its own
+   * database), 'postgresql://host:port/name'. Undefined when the connect event was not seen.
+   */
+  dbKey?: string;
   process: ModelProcess;
   db?: DatabaseInfo;
   driver?: string;
@@ -55,6 +63,8 @@ export interface ModelConnection {
 export interface ModelSession {
   key: string;
   id: string;
+  /** Run-wide name for people: 'S1', 'S2', ... in order of opening. */
+  label: string;
   process: ModelProcess;
   cls?: string;
   at?: SourceFrame;
@@ -72,6 +82,8 @@ export type TransactionOutcome = 'commit' | 'rollback' | 'open';
 export interface ModelTransaction {
   key: string;
   id: string;
+  /** Run-wide name for people: 'tx1', 'tx2', ... in order of beginning. */
+  label: string;
   process: ModelProcess;
   connection: ModelConnection;
   session?: ModelSession;
@@ -89,7 +101,10 @@ export interface ModelTransaction {
 }
 
 export interface ModelStatement {
+  /** When the statement finished (agents write the event on completion). */
   time: number;
+  /** When it started: `time - dur`. */
+  start: number;
   process: ModelProcess;
   connection: ModelConnection;
   session?: ModelSession;
@@ -288,7 +303,7 @@ export function buildModel(trace: TraceRead): ModelRun {
     const key = `${proc.pid}:${id}`;
     let c = connections.get(key);
     if (!c) {
-      c = { key, id, process: proc, opened: time, transactions: [], releasedInTransaction: [] };
+      c = { key, id, label: '', process: proc, opened: time, transactions: [], releasedInTransaction: [] };
       connections.set(key, c);
     }
     return c;
@@ -298,7 +313,7 @@ export function buildModel(trace: TraceRead): ModelRun {
     const key = `${proc.pid}:${id}`;
     let s = sessions.get(key);
     if (!s) {
-      s = { key, id, process: proc, opened: time, transactions: [], statements: [], identityHits: [], test: attribute(proc, time) };
+      s = { key, id, label: '', process: proc, opened: time, transactions: [], statements: [], identityHits: [], test: attribute(proc, time) };
       sessions.set(key, s);
     }
     return s;
@@ -307,6 +322,7 @@ export function buildModel(trace: TraceRead): ModelRun {
     const tx: ModelTransaction = {
       key: `${s.proc.pid}:${id}`,
       id,
+      label: `tx${transactions.length + 1}`,
       process: s.proc,
       connection: conn,
       session: sess,
@@ -354,6 +370,7 @@ export function buildModel(trace: TraceRead): ModelRun {
         c.at = ev.at;
         c.engineAt = ev.engineAt;
         c.opened = s.time;
+        c.dbKey = databaseKey(ev.db, c);
         break;
       }
       case 'close':
@@ -379,6 +396,7 @@ export function buildModel(trace: TraceRead): ModelRun {
         const shape = classifier.classify(ev.sql);
         const st: ModelStatement = {
           time: s.time,
+          start: s.time - (ev.dur ?? 0),
           process: proc,
           connection: c,
           session: sess ?? tx?.session,
@@ -455,6 +473,12 @@ export function buildModel(trace: TraceRead): ModelRun {
     }
   }
 
+  // Labels follow the order people see things happen in, across all processes.
+  const sessionList = [...sessions.values()].sort((a, b) => a.opened - b.opened);
+  sessionList.forEach((sess, i) => (sess.label = `S${i + 1}`));
+  const connectionList = [...connections.values()].sort((a, b) => a.opened - b.opened);
+  connectionList.forEach((c, i) => (c.label = `C${i + 1}`));
+
   const unparsed = statements.filter((s) => !s.parsedSql).length;
   if (unparsed > 0) notes.push(`${unparsed} statement${unparsed === 1 ? '' : 's'} whose SQL could not be read for tables`);
   for (const p of processes) {
@@ -465,8 +489,8 @@ export function buildModel(trace: TraceRead): ModelRun {
     dir: trace.dir,
     run: trace.run,
     processes,
-    connections: [...connections.values()],
-    sessions: [...sessions.values()],
+    connections: connectionList,
+    sessions: sessionList,
     transactions,
     statements,
     identityHits,
@@ -476,6 +500,18 @@ export function buildModel(trace: TraceRead): ModelRun {
     skipped: trace.skipped,
     notes,
   };
+}
+
+/** A key that is equal for two connections exactly when they reach the same database. */
+export function databaseKey(db: DatabaseInfo, conn: { key: string }): string {
+  const system = db.system || 'unknown';
+  if (system === 'sqlite') {
+    if (db.memory) return `sqlite-memory:${conn.key}`;
+    return `sqlite:${db.file ?? db.name ?? ''}`;
+  }
+  const host = db.host ?? 'localhost';
+  const where = db.port ? `${host}:${db.port}` : host;
+  return `${system}://${where}/${db.name ?? ''}`;
 }
 
 export function loadModel(dir: string): ModelRun {

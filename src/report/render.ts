@@ -65,7 +65,7 @@ function where(at: SourceFrame | undefined, cwd: string): string {
 }
 
 function txOwner(tx: ModelTransaction): string {
-  const who = tx.session ? `session ${tx.session.id}` : `connection ${tx.connection.id}`;
+  const who = tx.session ? `session ${tx.session.label}` : `connection ${tx.connection.label}`;
   return tx.process.tests.length === 0 ? `${who} (pid ${tx.process.pid})` : who;
 }
 
@@ -76,7 +76,7 @@ function discardedWrites(tx: ModelTransaction, cwd: string): string {
     verbs.set(key, (verbs.get(key) ?? 0) + 1);
   }
   const what = [...verbs].map(([k, n]) => (n > 1 ? `${k} ×${n}` : k)).join('; ');
-  return `${txOwner(tx)} ${tx.id}: ${what} discarded — ${CAUSE_TEXT[tx.cause!]} at ${where(tx.endAt ?? tx.writes[tx.writes.length - 1]?.at, cwd)}`;
+  return `${txOwner(tx)} ${tx.label}: ${what} discarded — ${CAUSE_TEXT[tx.cause!]} at ${where(tx.endAt ?? tx.writes[tx.writes.length - 1]?.at, cwd)}`;
 }
 
 function countsLine(c: Omit<Counts, 'tests'>): string {
