@@ -51,11 +51,9 @@ export interface DynamicRule {
   check(model: ModelRun): Finding[];
 }
 
-/** The dynamic rules in force; each rule lives in its own module under src/analysis/rules/. */
-export const DYNAMIC_RULES: DynamicRule[] = [];
-
-export function analyse(model: ModelRun, rules: DynamicRule[] = DYNAMIC_RULES): Finding[] {
-  const findings: Finding[] = [];
-  for (const rule of rules) findings.push(...rule.check(model));
-  return findings;
+/** A dynamic rule reads the model of one run. */
+export interface DynamicRule {
+  /** Stable public id, e.g. 'missing-commit'. */
+  id: string;
+  check(model: ModelRun): Finding[];
 }

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { constants as osConstants } from 'node:os';
-import { analyse } from '../analysis/findings';
+import { analyse } from '../analysis/analyse';
 import { LaunchError, newRunDir, runTraced } from '../capture/launch';
 import { buildModel } from '../model/model';
 import { reportDocument, textReport } from '../report/render';
@@ -93,7 +93,8 @@ function agentDir(): string {
 
 function present(opts: Options, traceDir: string, cwd: string): { hasErrors: boolean } {
   const model = buildModel(readTrace(traceDir));
-  const findings = analyse(model);
+  const { findings, ruleErrors } = analyse(model);
+  model.notes.push(...ruleErrors);
   if (opts.json) process.stdout.write(JSON.stringify(reportDocument(model, findings, cwd)) + '\n');
   else process.stdout.write(textReport(model, findings, cwd));
   return { hasErrors: findings.some((f) => f.severity === 'error') };
