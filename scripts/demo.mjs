@@ -4,7 +4,7 @@
 // Three of the example's four tests fail on purpose: they are the bugs txlens
 // exists to explain, so a finished report is a successful demo.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,10 @@ function step(cmd, args, opts = {}) {
 }
 
 try {
+  if (!existsSync(join(root, 'node_modules'))) {
+    process.stderr.write('txlens demo: installing node packages (npm ci)…\n');
+    if (step(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['ci', '--no-audit', '--no-fund']) !== 0) throw new Error('npm ci failed');
+  }
   if (step(process.execPath, ['esbuild.mjs']) !== 0) throw new Error('build failed');
   const python = ensurePythonEnv('sa20');
   const work = mkdtempSync(join(tmpdir(), 'txlens-demo-'));
