@@ -1,0 +1,559 @@
+/**
+ * Row keys: which rows of which table a statement is about, as far as its SQL
+ * and parameters say. Rules use them to tell "the row jobs id=1" from "some
+ * row of jobs", so two sessions working on different rows of one table are not
+ * reported as a conflict.
+ *
+ * A key set maps column → the values the statement pins that column to:
+ * - WHERE: top-level AND-ed `col = v`, `v = col` and `col IN (v, ...)`;
+ *   a top-level OR, or anything not understood, pins nothing.
+ * - INSERT (col, ...) VALUES (...), (...): every listed column, per row.
+ * Values come from SQL literals or from parameters in any DB-API placeholder
+ * style: qmark `?`, format `%s`, pyformat `%(name)s`, numeric `$1`, named `:name`.
+ *
+ * Only one conclusion is ever drawn from keys: two key sets that pin a common
+ * column to disjoint values cannot touch the same row. Everything else
+ * (no keys, different columns, unknown values) means "may be the same rows",
+ * which is the table-level answer.
+ */
+
+/** column (lower-case) → normalized values the statement restricts it to. */
+export type RowKeySet = Map<string, Set<string>>;
+
+/** Where a value comes from: a literal, a positional parameter (0-based), or a named one. */
+type ValueRef = { lit: string } | { pos: number } | { name: string };
+
+interface KeyTemplate {
+  /** table → column → value refs (each ref one allowed value). */
+  tables: Map<string, Map<string, ValueRef[]>>;
+}
+
+type Tok =
+  | { t: 'word'; v: string; up: string }
+  | { t: 'ident'; v: string }
+  | { t: 'str'; v: string }
+  | { t: 'num'; v: string }
+  | { t: 'param'; ref: { pos: number } | { name: string } }
+  | { t: 'punct'; v: string };
+
+function tokenize(sql: string): Tok[] {
+  const out: Tok[] = [];
+  const n = sql.length;
+  let pos = 0;
+  let i = 0;
+  while (i < n) {
+    const ch = sql[i];
+    if (ch <= ' ') {
+      i++;
+      continue;
+    }
+    if (ch === '-' && sql[i + 1] === '-') {
+      const nl = sql.indexOf('\n', i);
+      i = nl < 0 ? n : nl + 1;
+      continue;
+    }
+    if (ch === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      i = end < 0 ? n : end + 2;
+      continue;
+    }
+    if (ch === "'") {
+      let j = i + 1;
+      let text = '';
+      while (j < n) {
+        if (sql[j] === "'") {
+          if (sql[j + 1] === "'") {
+            text += "'";
+            j += 2;
+            continue;
+          }
+          break;
+        }
+        text += sql[j++];
+      }
+      out.push({ t: 'str', v: text });
+      i = j + 1;
+      continue;
+    }
+    if (ch === '"' || ch === '`' || ch === '[') {
+      const close = ch === '[' ? ']' : ch;
+      const end = sql.indexOf(close, i + 1);
+      const stop = end < 0 ? n : end;
+      out.push({ t: 'ident', v: sql.slice(i + 1, stop) });
+      i = stop + 1;
+      continue;
+    }
+    if (ch === '?') {
+      out.push({ t: 'param', ref: { pos: pos++ } });
+      i++;
+      continue;
+    }
+    if (ch === '%') {
+      if (sql[i + 1] === 's') {
+        out.push({ t: 'param', ref: { pos: pos++ } });
+        i += 2;
+        continue;
+      }
+      if (sql[i + 1] === '(') {
+        const close = sql.indexOf(')', i + 2);
+        if (close > 0 && sql[close + 1] === 's') {
+          out.push({ t: 'param', ref: { name: sql.slice(i + 2, close) } });
+          i = close + 2;
+          continue;
+        }
+      }
+      out.push({ t: 'punct', v: '%' });
+      i++;
+      continue;
+    }
+    if (ch === '$' && /[0-9]/.test(sql[i + 1] ?? '')) {
+      let j = i + 1;
+      while (j < n && /[0-9]/.test(sql[j])) j++;
+      out.push({ t: 'param', ref: { pos: Number(sql.slice(i + 1, j)) - 1 } });
+      i = j;
+      continue;
+    }
+    if (ch === ':' && sql[i + 1] === ':') {
+      out.push({ t: 'punct', v: '::' });
+      i += 2;
+      continue;
+    }
+    if (ch === ':' && /[A-Za-z_]/.test(sql[i + 1] ?? '') && sql[i - 1] !== ':') {
+      let j = i + 1;
+      while (j < n && /[A-Za-z0-9_]/.test(sql[j])) j++;
+      out.push({ t: 'param', ref: { name: sql.slice(i + 1, j) } });
+      i = j;
+      continue;
+    }
+    if (/[A-Za-z_]/.test(ch)) {
+      let j = i + 1;
+      while (j < n && /[A-Za-z0-9_$]/.test(sql[j])) j++;
+      const v = sql.slice(i, j);
+      out.push({ t: 'word', v, up: v.toUpperCase() });
+      i = j;
+      continue;
+    }
+    if (/[0-9]/.test(ch) || (ch === '-' && /[0-9]/.test(sql[i + 1] ?? '') && isValueStart(out))) {
+      let j = i + 1;
+      while (j < n && /[0-9.eE]/.test(sql[j])) j++;
+      out.push({ t: 'num', v: sql.slice(i, j) });
+      i = j;
+      continue;
+    }
+    out.push({ t: 'punct', v: ch });
+    i++;
+  }
+  return out;
+}
+
+/** A minus sign starts a number only where a value is expected (after `=`, `(`, `,`, IN). */
+function isValueStart(out: Tok[]): boolean {
+  const last = out[out.length - 1];
+  return !last || (last.t === 'punct' && (last.v === '=' || last.v === '(' || last.v === ',')) || (last.t === 'word' && last.up === 'IN');
+}
+
+const CLAUSE_END = new Set([
+  'ORDER', 'GROUP', 'LIMIT', 'OFFSET', 'RETURNING', 'FOR', 'HAVING', 'UNION', 'EXCEPT', 'INTERSECT', 'WINDOW', 'FETCH', 'ON',
+]);
+const NOT_ALIAS = new Set([
+  'WHERE', 'SET', 'JOIN', 'INNER', 'LEFT', 'RIGHT', 'FULL', 'CROSS', 'OUTER', 'ON', 'USING', 'VALUES', 'ORDER', 'GROUP',
+  'LIMIT', 'OFFSET', 'RETURNING', 'FOR', 'HAVING', 'UNION', 'EXCEPT', 'INTERSECT', 'DEFAULT', 'SELECT', 'NATURAL', 'WINDOW',
+]);
+
+function nameText(tok: Tok | undefined): string | undefined {
+  if (!tok) return undefined;
+  if (tok.t === 'ident') return tok.v;
+  if (tok.t === 'word') return tok.v.toLowerCase();
+  return undefined;
+}
+
+/** Reads `[schema.]table [AS] [alias]` at tokens[i]; records the alias; returns the table and the next index. */
+function readTable(toks: Tok[], i: number, aliases: Map<string, string>): [string | undefined, number] {
+  let name = nameText(toks[i]);
+  if (!name) return [undefined, i];
+  if (toks[i].t === 'word' && ['ONLY', 'TABLE', 'IGNORE', 'OR', 'REPLACE'].includes((toks[i] as { up: string }).up)) {
+    return readTable(toks, i + 1, aliases);
+  }
+  i++;
+  while (toks[i]?.t === 'punct' && (toks[i] as { v: string }).v === '.' && nameText(toks[i + 1])) {
+    name = nameText(toks[i + 1])!;
+    i += 2;
+  }
+  aliases.set(name, name);
+  let next = toks[i];
+  if (next?.t === 'word' && next.up === 'AS') {
+    i++;
+    next = toks[i];
+  }
+  if (next && (next.t === 'ident' || (next.t === 'word' && !NOT_ALIAS.has(next.up)))) {
+    aliases.set(nameText(next)!, name);
+    i++;
+  }
+  return [name, i];
+}
+
+function valueAt(toks: Tok[], i: number): [ValueRef | undefined, number] {
+  const tok = toks[i];
+  if (!tok) return [undefined, i];
+  let ref: ValueRef | undefined;
+  if (tok.t === 'param') ref = tok.ref;
+  else if (tok.t === 'num') ref = { lit: canonicalNumber(tok.v) };
+  else if (tok.t === 'str') ref = { lit: tok.v };
+  else return [undefined, i];
+  i++;
+  // `$1::INTEGER`, `%(id_1)s::UUID`, `?::text[]`: a cast does not change the value.
+  while (toks[i]?.t === 'punct' && (toks[i] as { v: string }).v === '::') {
+    i += 2;
+    if (toks[i]?.t === 'punct' && (toks[i] as { v: string }).v === '[') i += 2;
+  }
+  return [ref, i];
+}
+
+function canonicalNumber(text: string): string {
+  const n = Number(text);
+  return Number.isFinite(n) ? String(n) : text;
+}
+
+/** `[qual.]col` at tokens[i]: [qualifier, column, next index]. */
+function columnAt(toks: Tok[], i: number): [string | undefined, string | undefined, number] {
+  const first = nameText(toks[i]);
+  if (!first || (toks[i].t === 'word' && /^(NOT|NULL|TRUE|FALSE|AND|OR|EXISTS|CASE)$/.test((toks[i] as { up: string }).up))) {
+    return [undefined, undefined, i];
+  }
+  if (toks[i + 1]?.t === 'punct' && (toks[i + 1] as { v: string }).v === '.' && nameText(toks[i + 2])) {
+    // schema.table.col: keep the last two
+    if (toks[i + 3]?.t === 'punct' && (toks[i + 3] as { v: string }).v === '.' && nameText(toks[i + 4])) {
+      return [nameText(toks[i + 2]), nameText(toks[i + 4]), i + 5];
+    }
+    return [first, nameText(toks[i + 2]), i + 3];
+  }
+  return [undefined, first, i + 1];
+}
+
+function isPunct(tok: Tok | undefined, v: string): boolean {
+  return tok?.t === 'punct' && tok.v === v;
+}
+
+function isWord(tok: Tok | undefined, up: string): boolean {
+  return tok?.t === 'word' && tok.up === up;
+}
+
+function addRef(tables: Map<string, Map<string, ValueRef[]>>, table: string, column: string, ref: ValueRef): void {
+  let cols = tables.get(table);
+  if (!cols) tables.set(table, (cols = new Map()));
+  let refs = cols.get(column);
+  if (!refs) cols.set(column, (refs = []));
+  refs.push(ref);
+}
+
+/** Top-level conditions of the WHERE clause starting at tokens[i] (just after WHERE). */
+function readWhere(
+  toks: Tok[],
+  i: number,
+  aliases: Map<string, string>,
+  mainTables: string[],
+  out: Map<string, Map<string, ValueRef[]>>,
+): void {
+  const found: [string, string, ValueRef[]][] = [];
+  let depth = 0;
+  let conditionStart = true;
+  for (; i < toks.length; i++) {
+    const tok = toks[i];
+    if (tok.t === 'punct') {
+      if (tok.v === '(') depth++;
+      else if (tok.v === ')') {
+        if (depth === 0) break;
+        depth--;
+      } else if (tok.v === ';' && depth === 0) break;
+      continue;
+    }
+    if (depth > 0) continue;
+    if (tok.t === 'word') {
+      if (tok.up === 'OR') return; // a disjunction pins nothing
+      if (CLAUSE_END.has(tok.up)) break;
+      if (tok.up === 'AND') {
+        conditionStart = true;
+        continue;
+      }
+    }
+    if (!conditionStart) continue;
+    conditionStart = false;
+    // col = v | col IN (v, ...)
+    const [qual, col, afterCol] = columnAt(toks, i);
+    if (col !== undefined) {
+      const table = qual ? aliases.get(qual) : mainTables.length === 1 ? mainTables[0] : undefined;
+      if (isPunct(toks[afterCol], '=')) {
+        const [ref, next] = valueAt(toks, afterCol + 1);
+        if (ref && table) found.push([table, col.toLowerCase(), [ref]]);
+        i = (ref ? next : afterCol + 1) - 1;
+        continue;
+      }
+      if (isWord(toks[afterCol], 'IN') && isPunct(toks[afterCol + 1], '(')) {
+        const refs: ValueRef[] = [];
+        let j = afterCol + 2;
+        let ok = true;
+        for (;;) {
+          const [ref, next] = valueAt(toks, j);
+          if (!ref) {
+            ok = false;
+            break;
+          }
+          refs.push(ref);
+          j = next;
+          if (isPunct(toks[j], ',')) j++;
+          else break;
+        }
+        if (ok && isPunct(toks[j], ')') && table && refs.length > 0) {
+          found.push([table, col.toLowerCase(), refs]);
+          i = j;
+        } else {
+          i = afterCol; // let the loop see the '(' so depth stays right
+        }
+        continue;
+      }
+      i = afterCol - 1;
+      continue;
+    }
+    // v = col
+    const [ref, afterValue] = valueAt(toks, i);
+    if (ref && isPunct(toks[afterValue], '=')) {
+      const [q2, c2, after2] = columnAt(toks, afterValue + 1);
+      const table = q2 ? aliases.get(q2) : mainTables.length === 1 ? mainTables[0] : undefined;
+      if (c2 && table) found.push([table, c2.toLowerCase(), [ref]]);
+      i = after2 - 1;
+    }
+  }
+  for (const [table, col, refs] of found) for (const r of refs) addRef(out, table, col, r);
+}
+
+/** INSERT INTO t (c1, c2) VALUES (v1, v2), (...): each column → its values over all rows. */
+function readInsert(toks: Tok[], i: number, table: string, out: Map<string, Map<string, ValueRef[]>>): void {
+  if (!isPunct(toks[i], '(')) return;
+  const cols: string[] = [];
+  let j = i + 1;
+  for (;;) {
+    const c = nameText(toks[j]);
+    if (!c) return;
+    cols.push(c.toLowerCase());
+    j++;
+    if (isPunct(toks[j], ',')) j++;
+    else break;
+  }
+  if (!isPunct(toks[j], ')') || !isWord(toks[j + 1], 'VALUES')) return;
+  j += 2;
+  const rows: ValueRef[][] = [];
+  while (isPunct(toks[j], '(')) {
+    j++;
+    const row: ValueRef[] = [];
+    for (;;) {
+      const [ref, next] = valueAt(toks, j);
+      if (!ref) return; // an expression (DEFAULT, now(), a subquery): give up on this INSERT
+      row.push(ref);
+      j = next;
+      if (isPunct(toks[j], ',')) j++;
+      else break;
+    }
+    if (!isPunct(toks[j], ')') || row.length !== cols.length) return;
+    rows.push(row);
+    j++;
+    if (isPunct(toks[j], ',')) j++;
+    else break;
+  }
+  for (const row of rows) row.forEach((ref, k) => addRef(out, table, cols[k], ref));
+}
+
+export function keyTemplate(sql: string): KeyTemplate {
+  const tables = new Map<string, Map<string, ValueRef[]>>();
+  let toks: Tok[];
+  try {
+    toks = tokenize(sql);
+  } catch {
+    return { tables };
+  }
+  const verbTok = toks.find((t) => t.t === 'word') as { up: string } | undefined;
+  const verb = verbTok?.up;
+  if (!verb || !['SELECT', 'UPDATE', 'DELETE', 'INSERT', 'REPLACE'].includes(verb)) return { tables };
+  const aliases = new Map<string, string>();
+  const mainTables: string[] = [];
+  let depth = 0;
+  for (let i = 0; i < toks.length; i++) {
+    const tok = toks[i];
+    if (tok.t === 'punct') {
+      if (tok.v === '(') depth++;
+      else if (tok.v === ')') depth--;
+      continue;
+    }
+    if (tok.t !== 'word' || depth !== 0) continue;
+    const prev = toks[i - 1];
+    if (tok.up === 'FROM' || tok.up === 'JOIN' || (tok.up === 'UPDATE' && i === toks.indexOf(verbTok as Tok))) {
+      let [table, next] = readTable(toks, i + 1, aliases);
+      if (table) mainTables.push(table);
+      // FROM a, b: more tables
+      while (tok.up === 'FROM' && isPunct(toks[next], ',')) {
+        [table, next] = readTable(toks, next + 1, aliases);
+        if (table) mainTables.push(table);
+      }
+    } else if (tok.up === 'INTO' && prev?.t === 'word' && ['INSERT', 'REPLACE', 'IGNORE'].includes(prev.up)) {
+      const [table, next] = readTable(toks, i + 1, aliases);
+      if (table) readInsert(toks, next, table, tables);
+      return { tables };
+    } else if (tok.up === 'WHERE') {
+      readWhere(toks, i + 1, aliases, mainTables, tables);
+    }
+  }
+  return { tables };
+}
+
+const UNKNOWN = Symbol('unknown');
+
+function paramValue(params: unknown, ref: { pos: number } | { name: string }): unknown {
+  if (params === null || typeof params !== 'object') return UNKNOWN;
+  if ('pos' in ref) {
+    if (!Array.isArray(params) || ref.pos >= params.length) return UNKNOWN;
+    return params[ref.pos];
+  }
+  if (Array.isArray(params)) return UNKNOWN;
+  const rec = params as Record<string, unknown>;
+  return ref.name in rec ? rec[ref.name] : UNKNOWN;
+}
+
+/** A parameter value as a comparable key ('1', 'abc'); undefined when it cannot stand for a value. */
+export function paramKey(value: unknown): string | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'boolean') return value ? '1' : '0';
+  if (typeof value === 'string') {
+    if (value.endsWith('...')) return undefined; // truncated by the agent
+    return unwrapRepr(value) ?? value;
+  }
+  return undefined;
+}
+
+/** A Python repr() of a key value ('1', "'abc'", "UUID('…')") as a comparable key. */
+export function reprKey(text: string): string {
+  if (/^-?\d+(\.\d+)?$/.test(text)) return canonicalNumber(text);
+  if (text === 'True') return '1';
+  if (text === 'False') return '0';
+  const quoted = /^'(.*)'$/.exec(text) ?? /^"(.*)"$/.exec(text);
+  if (quoted) return quoted[1];
+  return unwrapRepr(text) ?? text;
+}
+
+function unwrapRepr(text: string): string | undefined {
+  const m = /^(?:UUID|Decimal)\('(.*)'\)$/.exec(text);
+  return m ? m[1] : undefined;
+}
+
+/** Parameter sets of a statement: one for execute, several for executemany. */
+function paramSets(params: unknown): unknown[] {
+  if (Array.isArray(params) && params.length > 0 && params.every((p) => p !== null && typeof p === 'object')) return params;
+  return [params];
+}
+
+/**
+ * Binds a template to a statement's parameters: table → key set. A column
+ * whose value is unknown (parameters off or typed only, truncated, NULL, an
+ * expression) is left out, which only ever widens the rows a statement may touch.
+ */
+export function bindKeys(template: KeyTemplate, params: unknown, useParams: boolean): Map<string, RowKeySet> {
+  const out = new Map<string, RowKeySet>();
+  const sets = useParams ? paramSets(params) : [];
+  for (const [table, cols] of template.tables) {
+    const keys: RowKeySet = new Map();
+    for (const [col, refs] of cols) {
+      const values = new Set<string>();
+      let known = true;
+      for (const ref of refs) {
+        if ('lit' in ref) {
+          values.add(ref.lit);
+          continue;
+        }
+        if (sets.length === 0) {
+          known = false;
+          break;
+        }
+        for (const set of sets) {
+          const v = paramValue(set, ref);
+          const key = v === UNKNOWN ? undefined : paramKey(v);
+          if (key === undefined) {
+            known = false;
+            break;
+          }
+          values.add(key);
+        }
+        if (!known) break;
+      }
+      if (known && values.size > 0) keys.set(col, values);
+    }
+    if (keys.size > 0) out.set(table, keys);
+  }
+  return out;
+}
+
+/** Memoized templates: suites repeat a few hundred SQL texts thousands of times. */
+export class RowKeyExtractor {
+  private cache = new Map<string, KeyTemplate>();
+  constructor(
+    /** False when parameters were captured as types only or not at all. */
+    private readonly useParams = true,
+    private readonly limit = 20_000,
+  ) {}
+  keys(sql: string, params: unknown): Map<string, RowKeySet> {
+    let tpl = this.cache.get(sql);
+    if (!tpl) {
+      tpl = keyTemplate(sql);
+      if (this.cache.size >= this.limit) this.cache.clear();
+      this.cache.set(sql, tpl);
+    }
+    if (tpl.tables.size === 0) return EMPTY;
+    return bindKeys(tpl, params, this.useParams);
+  }
+}
+
+const EMPTY: Map<string, RowKeySet> = new Map();
+
+/** False only when both key sets pin a common column to disjoint values: then no row can be in both. */
+export function rowsMayOverlap(a: RowKeySet | undefined, b: RowKeySet | undefined): boolean {
+  if (!a || !b) return true;
+  for (const [col, va] of a) {
+    const vb = b.get(col);
+    if (!vb) continue;
+    let common = false;
+    for (const v of va) {
+      if (vb.has(v)) {
+        common = true;
+        break;
+      }
+    }
+    if (!common) return false;
+  }
+  return true;
+}
+
+/** True when both pin some column to the same single value: the same row, as far as that column is a key. */
+export function sameRow(a: RowKeySet | undefined, b: RowKeySet | undefined): boolean {
+  if (!a || !b || !rowsMayOverlap(a, b)) return false;
+  for (const [col, va] of a) {
+    const vb = b.get(col);
+    if (vb && va.size === 1 && vb.size === 1 && [...va][0] === [...vb][0]) return true;
+  }
+  return false;
+}
+
+/** "jobs id=1" / "jobs id=1, 2" / "jobs" for messages; prefers `id`-like columns. */
+export function describeRows(table: string, keys: RowKeySet | undefined): string {
+  if (!keys || keys.size === 0) return table;
+  const cols = [...keys.keys()];
+  const pick = cols.find((c) => c === 'id') ?? cols.find((c) => /(^|_)id$/.test(c)) ?? cols[0];
+  const values = [...keys.get(pick)!];
+  const shown = values.length > 3 ? `${values.slice(0, 3).join(', ')}, ...` : values.join(', ');
+  return `${table} ${pick}=${shown}`;
+}
+
+/** The key set of an identity-map entry: primary-key columns (when known) → repr'd key values. */
+export function identityKeys(pk: string[] | undefined, key: string[]): RowKeySet | undefined {
+  if (!pk || pk.length !== key.length) return undefined;
+  const out: RowKeySet = new Map();
+  pk.forEach((col, i) => out.set(col.toLowerCase(), new Set([reprKey(key[i])])));
+  return out;
+}

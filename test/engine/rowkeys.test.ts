@@ -1,0 +1,125 @@
+// Row keys from SQL text and parameters, for each placeholder style the
+// drivers use, and the one conclusion rules draw from them: disjoint values on
+// a common column mean different rows.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { describeRows, identityKeys, RowKeyExtractor, rowsMayOverlap, sameRow, type RowKeySet } from '../../src/model/rowkeys';
+
+const extractor = new RowKeyExtractor();
+
+function plain(keys: Map<string, RowKeySet>): Record<string, Record<string, string[]>> {
+  const out: Record<string, Record<string, string[]>> = {};
+  for (const [table, cols] of keys) {
+    out[table] = {};
+    for (const [col, values] of cols) out[table][col] = [...values].sort();
+  }
+  return out;
+}
+
+describe('row keys: placeholder styles', () => {
+  test('qmark (sqlite3)', () => {
+    const k = extractor.keys('UPDATE jobs SET status=? WHERE jobs.id = ?', ['FAILED', 1]);
+    assert.deepEqual(plain(k), { jobs: { id: ['1'] } });
+  });
+  test('format (psycopg2 positional)', () => {
+    const k = extractor.keys('DELETE FROM jobs WHERE jobs.id = %s AND jobs.owner = %s', [7, 'ann']);
+    assert.deepEqual(plain(k), { jobs: { id: ['7'], owner: ['ann'] } });
+  });
+  test('pyformat (psycopg2/psycopg with SQLAlchemy) with a cast', () => {
+    const k = extractor.keys(
+      'SELECT jobs.id, jobs.status FROM jobs WHERE jobs.id = %(pk_1)s::INTEGER',
+      { pk_1: 3 },
+    );
+    assert.deepEqual(plain(k), { jobs: { id: ['3'] } });
+  });
+  test('numeric (asyncpg)', () => {
+    const k = extractor.keys('UPDATE jobs SET status=$1::VARCHAR WHERE jobs.id = $2::INTEGER', ['DONE', 12]);
+    assert.deepEqual(plain(k), { jobs: { id: ['12'] } });
+  });
+  test('named (sqlite3 :name)', () => {
+    const k = extractor.keys('SELECT * FROM customers AS c WHERE c.email = :email', { email: 'a@x.org' });
+    assert.deepEqual(plain(k), { customers: { email: ['a@x.org'] } });
+  });
+  test('literals, reversed operands and IN lists', () => {
+    const k = extractor.keys("SELECT * FROM jobs WHERE 5 = jobs.id AND jobs.kind IN ('a', 'b') AND status = 'X'", undefined);
+    assert.deepEqual(plain(k), { jobs: { id: ['5'], kind: ['a', 'b'], status: ['X'] } });
+  });
+  test('expanded IN with parameters', () => {
+    const k = extractor.keys('SELECT jobs.id FROM jobs WHERE jobs.id IN (?, ?, ?)', [1, 2, 3]);
+    assert.deepEqual(plain(k), { jobs: { id: ['1', '2', '3'] } });
+  });
+});
+
+describe('row keys: INSERT', () => {
+  test('column list with parameters, one row', () => {
+    const k = extractor.keys('INSERT INTO jobs (id, name, status) VALUES (?, ?, ?)', [1, 'nightly', 'PENDING']);
+    assert.deepEqual(plain(k), { jobs: { id: ['1'], name: ['nightly'], status: ['PENDING'] } });
+  });
+  test('executemany parameter sets', () => {
+    const k = extractor.keys('INSERT INTO jobs (name) VALUES (%(name)s)', [{ name: 'a' }, { name: 'b' }]);
+    assert.deepEqual(plain(k), { jobs: { name: ['a', 'b'] } });
+  });
+  test('multi-row VALUES', () => {
+    const k = extractor.keys('INSERT INTO jobs (name, status) VALUES (?, ?), (?, ?) RETURNING id', ['a', 'P', 'b', 'P']);
+    assert.deepEqual(plain(k), { jobs: { name: ['a', 'b'], status: ['P'] } });
+  });
+  test('an expression in VALUES gives up on the whole INSERT', () => {
+    assert.equal(extractor.keys('INSERT INTO jobs (name, created) VALUES (?, now())', ['a']).size, 0);
+  });
+});
+
+describe('row keys: what pins nothing', () => {
+  test('a top-level OR', () => {
+    assert.equal(extractor.keys('SELECT * FROM jobs WHERE id = ? OR name = ?', [1, 'a']).size, 0);
+  });
+  test('no WHERE', () => {
+    assert.equal(extractor.keys('SELECT jobs.id FROM jobs ORDER BY jobs.id', undefined).size, 0);
+  });
+  test('unknown parameters (types only, truncated, NULL)', () => {
+    const types = new RowKeyExtractor(false);
+    assert.equal(types.keys('SELECT * FROM jobs WHERE id = ?', ['int']).size, 0);
+    assert.equal(extractor.keys('SELECT * FROM jobs WHERE name = ?', ['x'.repeat(200) + '...']).size, 0);
+    assert.equal(extractor.keys('SELECT * FROM jobs WHERE id = ?', [null]).size, 0);
+  });
+  test('an unqualified column in a join', () => {
+    const k = extractor.keys('SELECT * FROM jobs JOIN users ON users.id = jobs.owner WHERE id = ? AND users.name = ?', [1, 'ann']);
+    assert.deepEqual(plain(k), { users: { name: ['ann'] } });
+  });
+  test('conditions inside a subquery or parentheses only restrict further', () => {
+    const k = extractor.keys('SELECT * FROM jobs WHERE (id = ? OR id = ?) AND jobs.owner = ?', [1, 2, 'ann']);
+    assert.deepEqual(plain(k), { jobs: { owner: ['ann'] } });
+  });
+  test('garbage does not throw', () => {
+    assert.equal(extractor.keys("SELECT ((( WHERE = = 'unterminated", [1]).size, 0);
+    assert.equal(extractor.keys('', undefined).size, 0);
+  });
+});
+
+describe('row keys: overlap', () => {
+  const read = (id: number) => extractor.keys('SELECT * FROM jobs WHERE jobs.id = ?', [id]).get('jobs');
+  const insert = extractor.keys('INSERT INTO jobs (id, name) VALUES (?, ?)', [1, 'a']).get('jobs');
+  const insertNoId = extractor.keys('INSERT INTO jobs (name) VALUES (?)', ['a']).get('jobs');
+  test('different ids cannot be the same row', () => {
+    assert.equal(rowsMayOverlap(read(2), insert), false);
+    assert.equal(sameRow(read(2), insert), false);
+  });
+  test('same id is the same row', () => {
+    assert.equal(rowsMayOverlap(read(1), insert), true);
+    assert.equal(sameRow(read(1), insert), true);
+  });
+  test('no common column falls back to the table', () => {
+    assert.equal(rowsMayOverlap(read(2), insertNoId), true);
+    assert.equal(sameRow(read(2), insertNoId), false);
+    assert.equal(rowsMayOverlap(undefined, insert), true);
+  });
+  test('identity-map keys compare with parameters', () => {
+    assert.equal(sameRow(identityKeys(['id'], ['1']), read(1)), true);
+    assert.equal(rowsMayOverlap(identityKeys(['id'], ['2']), read(1)), false);
+    assert.equal(sameRow(identityKeys(['code'], ["'abc'"]), extractor.keys('SELECT * FROM t WHERE t.code = ?', ['abc']).get('t')), true);
+    assert.equal(identityKeys(undefined, ['1']), undefined);
+  });
+  test('descriptions name the row', () => {
+    assert.equal(describeRows('jobs', read(1)), 'jobs id=1');
+    assert.equal(describeRows('jobs', undefined), 'jobs');
+  });
+});
