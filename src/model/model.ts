@@ -43,7 +43,8 @@ export interface ModelConnection {
   /**
    * Which database this connection talks to, comparable across processes:
    * 'sqlite:/abs/file', 'sqlite-memory:<pid>:<conn>' (each :memory: connection is its own
-   * database), 'postgresql://host:port/name'. Undefined when the connect event was not seen.
+   * database), 'sqlite-memory:<pid>:shared:<name>' (a shared-cache memory database, one per
+   * process and name), 'postgresql://host:port/name'. Undefined when the connect event was not seen.
    */
   dbKey?: string;
   process: ModelProcess;
@@ -94,6 +95,9 @@ export interface ModelTransaction {
   outcome: TransactionOutcome;
   cause?: RollbackCause;
   endAt?: SourceFrame;
+  /** Thread and asyncio task that ended it (commit/rollback event), for rules about concurrent use. */
+  endThread?: number;
+  endTask?: number;
   statements: ModelStatement[];
   /** Statements that changed data (INSERT/UPDATE/DELETE/...). */
   writes: ModelStatement[];
@@ -354,6 +358,8 @@ export function buildModel(trace: TraceRead): ModelRun {
     tx.end = s.time;
     tx.cause = cause;
     tx.endAt = s.ev.at;
+    tx.endThread = s.ev.th;
+    tx.endTask = s.ev.task;
     if (openTx.get(tx.connection.key) === tx) openTx.delete(tx.connection.key);
   };
 
@@ -502,11 +508,32 @@ export function buildModel(trace: TraceRead): ModelRun {
   };
 }
 
+/**
+ * The name of a shared-cache SQLite memory database ('file:name?mode=memory&cache=shared',
+ * 'file::memory:?cache=shared'): every connection of one process that opens the same name
+ * shares it. Undefined for a private memory database. Agents give the options either in
+ * `name` (sqlite3) or in `url` (SQLAlchemy, whose `name` is the URI path alone).
+ */
+export function sharedMemoryName(db: DatabaseInfo): string | undefined {
+  if (!db.memory) return undefined;
+  const query = (text: string | undefined): string => (text && text.includes('?') ? text.slice(text.indexOf('?') + 1) : '');
+  const options = `${query(db.name)}&${query(db.url)}`.split('&');
+  if (!options.some((o) => o.toLowerCase() === 'cache=shared')) return undefined;
+  let path = (db.name ?? '').split('?', 1)[0];
+  if (path.startsWith('file:')) path = path.slice(5);
+  return path === '' ? ':memory:' : path;
+}
+
 /** A key that is equal for two connections exactly when they reach the same database. */
 export function databaseKey(db: DatabaseInfo, conn: { key: string }): string {
   const system = db.system || 'unknown';
   if (system === 'sqlite') {
-    if (db.memory) return `sqlite-memory:${conn.key}`;
+    if (db.memory) {
+      // A shared-cache memory database is one database per process (the key's first part is the pid).
+      const shared = sharedMemoryName(db);
+      if (shared !== undefined) return `sqlite-memory:${conn.key.split(':', 1)[0]}:shared:${shared}`;
+      return `sqlite-memory:${conn.key}`;
+    }
     return `sqlite:${db.file ?? db.name ?? ''}`;
   }
   const host = db.host ?? 'localhost';

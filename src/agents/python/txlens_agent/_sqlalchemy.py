@@ -92,7 +92,15 @@ def _db_info(dialect, url):
         db["url"] = repr(url)
     if system == "sqlite":
         query = dict(url.query or {})
-        if not database or database == ":memory:" or "mode=memory" in (database or "") or query.get("mode") == "memory":
+        # With uri=true, 'file::memory:' (and an empty URI path) is a memory database, not a file named ':memory:'.
+        uri_path = database[5:].split("?", 1)[0] if database and database.startswith("file:") else None
+        if (
+            not database
+            or database == ":memory:"
+            or "mode=memory" in database
+            or query.get("mode") == "memory"
+            or uri_path in (":memory:", "")
+        ):
             db["memory"] = True
             db["name"] = database or ":memory:"
         else:
