@@ -9,6 +9,7 @@
 import type {
   DatabaseInfo,
   HeaderEvent,
+  PendingChange,
   RollbackCause,
   RunInfo,
   SourceFrame,
@@ -17,7 +18,7 @@ import type {
   TestOutcome,
   TraceEvent,
 } from '../trace/schema';
-import { readTrace, SkipTally, TraceRead } from '../trace/reader';
+import { EventSource, openTrace, SkipTally, TraceRead, traceSource } from '../trace/reader';
 import { SqlClassifier } from './sql';
 
 export interface ModelProcess {
@@ -59,6 +60,8 @@ export interface ModelConnection {
   transactions: ModelTransaction[];
   /** Check-ins with a transaction still open. */
   releasedInTransaction: { time: number; at?: SourceFrame }[];
+  /** Every check-out from its pool, in time order: the borrowers, for pool-release-in-transaction. */
+  checkouts: { time: number; at?: SourceFrame }[];
 }
 
 export interface ModelSession {
@@ -72,6 +75,8 @@ export interface ModelSession {
   opened: number;
   closed?: number;
   closeAt?: SourceFrame;
+  /** Unflushed ORM changes the close discarded (agents that can tell). */
+  closePending?: PendingChange[];
   transactions: ModelTransaction[];
   statements: ModelStatement[];
   identityHits: ModelIdentityHit[];
@@ -91,6 +96,8 @@ export interface ModelTransaction {
   start: number;
   beginAt?: SourceFrame;
   implicit?: boolean;
+  /** Isolation level when the agent knew it (begin `iso`), upper-case; undefined when unknown. */
+  isolation?: string;
   end?: number;
   outcome: TransactionOutcome;
   cause?: RollbackCause;
@@ -136,6 +143,8 @@ export interface ModelIdentityHit {
   entity: string;
   table?: string;
   key: string[];
+  /** Primary-key column names in the order of `key`, when the agent recorded them. */
+  pk?: string[];
   at?: SourceFrame;
   test?: string;
 }
@@ -185,11 +194,11 @@ export interface ModelRun {
   notes: string[];
 }
 
+/** The event being handled, with its time on the run axis and its process (one object, reused). */
 interface Stamped {
   ev: TraceEvent;
   time: number;
   proc: ModelProcess;
-  seq: number;
 }
 
 /** Sorted, non-overlapping test windows of one process. */
@@ -210,18 +219,26 @@ function windowAt(tests: ModelTest[], time: number): ModelTest | undefined {
 }
 
 export function buildModel(trace: TraceRead): ModelRun {
+  return buildModelFrom(traceSource(trace));
+}
+
+/**
+ * Builds the model while the source streams events, one process file at a
+ * time, so raw events are garbage as soon as they are handled. Each process is
+ * handled in file order; the run-wide order (and the attribution of processes
+ * whose parent's test windows were not read yet) is settled at the end.
+ */
+export function buildModelFrom(source: EventSource): ModelRun {
   const notes: string[] = [];
   const processes: ModelProcess[] = [];
   let base: bigint | undefined;
-  for (const p of trace.processes) {
+  for (const p of source.processes) {
     const t0 = BigInt(p.header.t0);
     if (base === undefined || t0 < base) base = t0;
   }
-  const stamped: Stamped[] = [];
-  let outOfOrder = 0;
-  for (const p of trace.processes) {
+  for (const p of source.processes) {
     const offset = Number(BigInt(p.header.t0) - (base ?? 0n));
-    const proc: ModelProcess = {
+    processes.push({
       pid: p.header.pid,
       ppid: p.header.ppid,
       file: p.file,
@@ -230,19 +247,8 @@ export function buildModel(trace: TraceRead): ModelRun {
       end: offset,
       tests: [],
       agentErrors: [],
-    };
-    processes.push(proc);
-    let last = -Infinity;
-    for (const ev of p.events) {
-      const time = offset + ev.t;
-      if (ev.t < last) outOfOrder++;
-      last = Math.max(last, ev.t);
-      if (time > proc.end) proc.end = time;
-      stamped.push({ ev, time, proc, seq: stamped.length });
-    }
+    });
   }
-  if (outOfOrder > 0) notes.push(`${outOfOrder} event${outOfOrder === 1 ? '' : 's'} out of order within a process file (ordered by time)`);
-  stamped.sort((a, b) => a.time - b.time || a.seq - b.seq);
 
   const byPid = new Map<number, ModelProcess>();
   for (const p of processes) byPid.set(p.pid, p);
@@ -253,30 +259,8 @@ export function buildModel(trace: TraceRead): ModelRun {
     if (parent && parent.start < p.start) p.parent = parent;
   }
 
-  // Pass 1: test windows, so every later event can be attributed.
   const tests: ModelTest[] = [];
   const openTests = new Map<string, ModelTest>();
-  for (const s of stamped) {
-    const ev = s.ev;
-    if (ev.k === 'test_start') {
-      const t: ModelTest = { id: ev.id, name: ev.name, file: ev.file, line: ev.line, process: s.proc, start: s.time };
-      tests.push(t);
-      s.proc.tests.push(t);
-      openTests.set(`${s.proc.pid}:${ev.id}`, t);
-    } else if (ev.k === 'test_end') {
-      const t = openTests.get(`${s.proc.pid}:${ev.id}`);
-      if (t) {
-        t.end = s.time;
-        t.outcome = ev.outcome;
-        t.message = ev.message;
-        openTests.delete(`${s.proc.pid}:${ev.id}`);
-      }
-    }
-  }
-  // A test that never ended (process killed mid-test) runs to the end of its process.
-  for (const t of openTests.values()) t.end = t.process.end;
-  const testById = new Map<string, ModelTest>();
-  for (const t of tests) if (!testById.has(t.id)) testById.set(t.id, t);
 
   const attribute = (proc: ModelProcess, time: number): string | undefined => {
     if (proc.tests.length > 0) return windowAt(proc.tests, time)?.id;
@@ -307,7 +291,7 @@ export function buildModel(trace: TraceRead): ModelRun {
     const key = `${proc.pid}:${id}`;
     let c = connections.get(key);
     if (!c) {
-      c = { key, id, label: '', process: proc, opened: time, transactions: [], releasedInTransaction: [] };
+      c = { key, id, label: '', process: proc, opened: time, transactions: [], releasedInTransaction: [], checkouts: [] };
       connections.set(key, c);
     }
     return c;
@@ -326,7 +310,7 @@ export function buildModel(trace: TraceRead): ModelRun {
     const tx: ModelTransaction = {
       key: `${s.proc.pid}:${id}`,
       id,
-      label: `tx${transactions.length + 1}`,
+      label: '',
       process: s.proc,
       connection: conn,
       session: sess,
@@ -363,10 +347,27 @@ export function buildModel(trace: TraceRead): ModelRun {
     if (openTx.get(tx.connection.key) === tx) openTx.delete(tx.connection.key);
   };
 
-  for (const s of stamped) {
+  const handle = (s: Stamped): void => {
     const ev = s.ev;
     const proc = s.proc;
     switch (ev.k) {
+      case 'test_start': {
+        const t: ModelTest = { id: ev.id, name: ev.name, file: ev.file, line: ev.line, process: proc, start: s.time };
+        tests.push(t);
+        proc.tests.push(t);
+        openTests.set(`${proc.pid}:${ev.id}`, t);
+        break;
+      }
+      case 'test_end': {
+        const t = openTests.get(`${proc.pid}:${ev.id}`);
+        if (t) {
+          t.end = s.time;
+          t.outcome = ev.outcome;
+          t.message = ev.message;
+          openTests.delete(`${proc.pid}:${ev.id}`);
+        }
+        break;
+      }
       case 'connect': {
         const c = connFor(proc, ev.conn, s.time);
         c.db = ev.db;
@@ -382,6 +383,9 @@ export function buildModel(trace: TraceRead): ModelRun {
       case 'close':
         connFor(proc, ev.conn, s.time).closed = s.time;
         break;
+      case 'checkout':
+        connFor(proc, ev.conn, s.time).checkouts.push({ time: s.time, at: ev.at });
+        break;
       case 'checkin': {
         const c = connFor(proc, ev.conn, s.time);
         if (ev.txOpen) c.releasedInTransaction.push({ time: s.time, at: ev.at });
@@ -392,7 +396,8 @@ export function buildModel(trace: TraceRead): ModelRun {
         const prev = openTx.get(c.key);
         // A begin on a connection whose transaction we saw no end for: the end was not captured.
         if (prev) endTx(s, prev, 'rollback', undefined);
-        startTx(s, c, ev.tx, sessFor(proc, ev.sess, s.time), ev.implicit);
+        const began = startTx(s, c, ev.tx, sessFor(proc, ev.sess, s.time), ev.implicit);
+        if (typeof ev.iso === 'string') began.isolation = ev.iso.toUpperCase().replace(/_/g, ' ');
         break;
       }
       case 'stmt': {
@@ -453,6 +458,7 @@ export function buildModel(trace: TraceRead): ModelRun {
         const sess = sessFor(proc, ev.sess, s.time)!;
         sess.closed = s.time;
         sess.closeAt = ev.at;
+        if (ev.pending && ev.pending.length > 0) sess.closePending = ev.pending;
         break;
       }
       case 'identity_hit': {
@@ -464,6 +470,7 @@ export function buildModel(trace: TraceRead): ModelRun {
           entity: ev.entity,
           table: ev.table,
           key: ev.key,
+          pk: ev.pk,
           at: ev.at,
           test: attribute(proc, s.time),
         };
@@ -477,7 +484,39 @@ export function buildModel(trace: TraceRead): ModelRun {
       default:
         break;
     }
-  }
+  };
+
+  let outOfOrder = 0;
+  const cursor: Stamped = { ev: undefined as unknown as TraceEvent, time: 0, proc: processes[0] };
+  processes.forEach((proc, index) => {
+    let last = -Infinity;
+    source.events(index, (ev) => {
+      if (ev.t < last) outOfOrder++;
+      else last = ev.t;
+      cursor.ev = ev;
+      cursor.time = proc.start + ev.t;
+      cursor.proc = proc;
+      if (cursor.time > proc.end) proc.end = cursor.time;
+      handle(cursor);
+    });
+  });
+  if (outOfOrder > 0) notes.push(`${outOfOrder} event${outOfOrder === 1 ? '' : 's'} out of order within a process file (ordered by time)`);
+
+  // A test that never ended (process killed mid-test) runs to the end of its process.
+  for (const t of openTests.values()) t.end = t.process.end;
+  // A worker's file may be read before its parent's: attribute processes without
+  // test windows of their own again, now that every window is known.
+  for (const st of statements) if (st.process.tests.length === 0) st.test = attribute(st.process, st.time);
+  for (const tx of transactions) if (tx.process.tests.length === 0) tx.test = attribute(tx.process, tx.start);
+  for (const hit of identityHits) if (hit.process.tests.length === 0) hit.test = attribute(hit.process, hit.time);
+  for (const sess of sessions.values()) if (sess.process.tests.length === 0) sess.test = attribute(sess.process, sess.opened);
+  // Processes were handled one after another: order everything on the run-wide clock.
+  const byTime = <T>(key: (x: T) => number) => (a: T, b: T) => key(a) - key(b);
+  statements.sort(byTime((st) => st.time));
+  transactions.sort(byTime((tx) => tx.start));
+  transactions.forEach((tx, i) => (tx.label = `tx${i + 1}`));
+  identityHits.sort(byTime((h) => h.time));
+  tests.sort(byTime((t) => t.start));
 
   // Labels follow the order people see things happen in, across all processes.
   const sessionList = [...sessions.values()].sort((a, b) => a.opened - b.opened);
@@ -492,8 +531,8 @@ export function buildModel(trace: TraceRead): ModelRun {
   }
 
   return {
-    dir: trace.dir,
-    run: trace.run,
+    dir: source.dir,
+    run: source.run,
     processes,
     connections: connectionList,
     sessions: sessionList,
@@ -503,7 +542,7 @@ export function buildModel(trace: TraceRead): ModelRun {
     tests,
     commits,
     rollbacks,
-    skipped: trace.skipped,
+    skipped: source.skipped,
     notes,
   };
 }
@@ -541,8 +580,9 @@ export function databaseKey(db: DatabaseInfo, conn: { key: string }): string {
   return `${system}://${where}/${db.name ?? ''}`;
 }
 
+/** Reads and models a run folder, streaming its files. */
 export function loadModel(dir: string): ModelRun {
-  return buildModel(readTrace(dir));
+  return buildModelFrom(openTrace(dir));
 }
 
 export function runCounts(model: ModelRun): Counts {

@@ -147,6 +147,12 @@ export interface BeginEvent extends EventBase {
   tx: string;
   /** The driver began it implicitly on the first statement (no BEGIN was sent by the code). */
   implicit?: boolean;
+  /**
+   * Optional: isolation level the transaction runs at ('READ COMMITTED', 'REPEATABLE READ',
+   * 'SERIALIZABLE', ...), when the agent knows it without asking the database (ORM settings).
+   * Rules use it to tell when reads come from a snapshot taken at the first statement.
+   */
+  iso?: string;
 }
 
 export interface StatementEvent extends EventBase {
@@ -197,9 +203,20 @@ export interface SessionOpenEvent extends EventBase {
   cls?: string;
 }
 
+/** ORM changes a session still held, unflushed, when it closed: close() discards them without any SQL. */
+export interface PendingChange {
+  op: 'insert' | 'update' | 'delete';
+  /** Mapped class name. */
+  entity: string;
+  table?: string;
+  count: number;
+}
+
 export interface SessionCloseEvent extends EventBase {
   k: 'session_close';
   sess: string;
+  /** Optional: unflushed changes the close discarded, grouped by operation and class. */
+  pending?: PendingChange[];
 }
 
 /** The ORM answered from its identity map: no SQL ran. */
@@ -211,6 +228,8 @@ export interface IdentityHitEvent extends EventBase {
   table?: string;
   /** Primary key, as a list of repr()/String() values. */
   key: string[];
+  /** Optional: primary-key column names, in the order of `key` (to match the row against SQL). */
+  pk?: string[];
 }
 
 export interface TestStartEvent extends EventBase {

@@ -67,7 +67,7 @@ const SHAPES: { [K in EventKind]: Shape<EventOf<K>> } & { header: Shape<HeaderEv
   checkout: { fields: { ...base, pool: true }, required: { ...baseRequired, conn: true } },
   checkin: { fields: { ...base, pool: true, txOpen: true }, required: { ...baseRequired, conn: true } },
   reset: { fields: { ...base, rolledBack: true }, required: { ...baseRequired, conn: true, rolledBack: true } },
-  begin: { fields: { ...base, tx: true, implicit: true }, required: { ...baseRequired, conn: true, tx: true } },
+  begin: { fields: { ...base, tx: true, implicit: true, iso: true }, required: { ...baseRequired, conn: true, tx: true } },
   stmt: {
     fields: { ...base, tx: true, sql: true, params: true, op: true, tables: true, rows: true, dur: true, err: true, many: true },
     required: { ...baseRequired, conn: true, sql: true },
@@ -79,9 +79,9 @@ const SHAPES: { [K in EventKind]: Shape<EventOf<K>> } & { header: Shape<HeaderEv
     required: { ...baseRequired, conn: true, action: true, name: true },
   },
   session_open: { fields: { ...base, cls: true }, required: { ...baseRequired, sess: true } },
-  session_close: { fields: { ...base }, required: { ...baseRequired, sess: true } },
+  session_close: { fields: { ...base, pending: true }, required: { ...baseRequired, sess: true } },
   identity_hit: {
-    fields: { ...base, entity: true, table: true, key: true },
+    fields: { ...base, entity: true, table: true, key: true, pk: true },
     required: { ...baseRequired, sess: true, entity: true, key: true },
   },
   test_start: {

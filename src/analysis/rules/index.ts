@@ -3,5 +3,20 @@
  * SARIF, the Problems panel): never rename one.
  */
 import type { DynamicRule } from '../findings';
+import { nonTestDatabaseRule } from './non-test-database';
+import { sharedConnectionConcurrencyRule } from './shared-connection-concurrency';
+import { sqliteMemoryIsolationRule } from './sqlite-memory-isolation';
+import { lockWaitRule } from './lock-wait';
+import { missingCommitRule } from './missing-commit';
+import { staleReadRule } from './stale-read';
+import { uncommittedReadRule } from './uncommitted-read';
 
-export const DYNAMIC_RULES: DynamicRule[] = [];
+export const DYNAMIC_RULES: DynamicRule[] = [
+  missingCommitRule,
+  uncommittedReadRule,
+  staleReadRule,
+  lockWaitRule,
+  sqliteMemoryIsolationRule,
+  sharedConnectionConcurrencyRule,
+  nonTestDatabaseRule,
+];

@@ -74,3 +74,75 @@ export function finding(
 ): Finding {
   return { rule, severity, message, location: location(at), related: extra.related ?? [], test: extra.test, fixes: extra.fixes ?? [] };
 }
+
+/** Who ran a statement: its ORM session when there is one, else its connection. */
+export function statementOwnerRef(model: ModelRun, st: ModelStatement): string {
+  return st.session ? sessionRef(model, st.session) : connectionRef(model, st.connection);
+}
+
+/** The short name of a statement's owner: 'S3' or 'C2'. */
+export function statementOwnerLabel(st: ModelStatement): string {
+  return st.session ? st.session.label : st.connection.label;
+}
+
+/** The short name of a transaction's owner: 'S1' or 'C1'. */
+export function txOwnerLabel(tx: ModelTransaction): string {
+  return tx.session ? tx.session.label : tx.connection.label;
+}
+
+/** "TRUNCATE jobs", "INSERT into jobs", "SELECT from jobs": what a statement did, briefly. */
+export function statementText(st: ModelStatement): string {
+  if (st.op === 'write' || st.op === 'ddl') return writeText(st);
+  const t = st.reads.join(', ');
+  return t ? `${st.verb || 'statement'} from ${t}` : st.verb || 'a statement';
+}
+
+/** A duration in nanoseconds for people: '850 ms', '2.0 s'. */
+export function durationText(ns: number): string {
+  const ms = ns / 1e6;
+  return ms < 1000 ? `${Math.max(1, Math.round(ms))} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** True when the test the finding belongs to failed (or errored in setup/teardown). */
+export function testFailed(model: ModelRun, testId: string | undefined): boolean {
+  if (!testId) return false;
+  return model.tests.some((t) => t.id === testId && (t.outcome === 'failed' || t.outcome === 'error'));
+}
+
+/**
+ * Test code: conftest.py, test_*.py, *_test.py, or a file under a `tests`/`test` folder of the
+ * project (judged on the path relative to the run's working directory, so where the project
+ * itself lives does not count). Rules use it to tell a test's own deliberate transaction
+ * handling (a fixture rolling back at teardown) from the application's.
+ */
+export function isTestCode(model: ModelRun, at: SourceFrame | undefined): boolean {
+  if (!at) return false;
+  const rel = shortPath(model, at[0]).replace(/\\/g, '/');
+  const parts = rel.split('/');
+  const base = parts[parts.length - 1];
+  if (base === 'conftest.py' || /^test_.*\.py$/.test(base) || /_test\.py$/.test(base)) return true;
+  if (isAbsolute(rel)) return false;
+  return parts.slice(0, -1).some((p) => p === 'tests' || p === 'test');
+}
+
+/** How a transaction ended without COMMIT, in words: "was closed without COMMIT", ... */
+export function rollbackText(tx: ModelTransaction): string {
+  switch (tx.cause) {
+    case 'session-close':
+      return tx.session ? 'was closed without COMMIT' : 'ended without COMMIT when its session closed';
+    case 'close':
+      return 'had its connection closed without COMMIT';
+    case 'pool-reset':
+      return "went back to the pool without COMMIT, and the pool's reset-on-return rolled it back";
+    case 'exit':
+      return 'was still uncommitted when the process exited';
+    case 'gc':
+      return 'was garbage-collected without COMMIT';
+    case 'error':
+      return 'was rolled back by an error';
+    case 'explicit':
+      return 'was rolled back';
+    default:
+      return tx.outcome === 'open' ? 'never committed before the trace ended' : 'ended without COMMIT';
+  }
+}

@@ -389,6 +389,24 @@ def _sess_of(cid):
     return state.sess if state is not None else None
 
 
+def _isolation_of(conn):
+    """The isolation level SQLAlchemy runs this transaction at, from its settings alone (never a query).
+
+    Per-connection execution option first, then create_engine(isolation_level=...)
+    (2.0: _on_connect_isolation_level, 1.4: dialect.isolation_level), then the server
+    default SQLAlchemy itself read on the engine's first connect.
+    """
+    level = conn._execution_options.get("isolation_level")
+    if level is None:
+        dialect = conn.dialect
+        level = (
+            getattr(dialect, "_on_connect_isolation_level", None)
+            or getattr(dialect, "isolation_level", None)
+            or getattr(dialect, "default_isolation_level", None)
+        )
+    return level if isinstance(level, str) else None
+
+
 @guarded
 def _on_begin(conn):
     cid = _cid_of_connection(conn)
@@ -396,6 +414,9 @@ def _on_begin(conn):
     sess = _binding_session.get() or _sess_of(cid)
     if sess:
         fields["sess"] = sess
+    iso = _isolation_of(conn)
+    if iso:
+        fields["iso"] = iso
     rt.tx_begin(cid, False, **fields)
 
 
@@ -585,10 +606,38 @@ def _on_after_transaction_end(session, transaction):
 
 
 @guarded
-def _on_session_closed(session):
+def _pending_changes(session):
+    """Objects added, changed or deleted but never flushed: close() discards them without any SQL.
+
+    Read before close() (which empties these collections); public Session
+    collections only, and only the modified states are visited.
+    """
+    groups = {}
+    for op, objects in (("insert", session.new), ("update", session.dirty), ("delete", session.deleted)):
+        for obj in objects:
+            cls = type(obj)
+            key = (op, cls)
+            groups[key] = groups.get(key, 0) + 1
+    if not groups:
+        return None
+    pending = []
+    for (op, cls), count in groups.items():
+        item = {"op": op, "entity": cls.__name__, "count": count}
+        table = getattr(getattr(cls, "__table__", None), "name", None)
+        if table:
+            item["table"] = table
+        pending.append(item)
+    return pending
+
+
+@guarded
+def _on_session_closed(session, pending=None):
     sid = _sessions.get(session)
     if sid is not None:
-        emit({"k": "session_close", "sess": sid})
+        event = {"k": "session_close", "sess": sid}
+        if pending:
+            event["pending"] = pending
+        emit(event)
 
 
 @guarded
@@ -608,6 +657,7 @@ def _maybe_identity_hit(session, executions_before, result):
         event["table"] = table
     identity = state.identity or ()
     event["key"] = [repr(v) for v in identity]
+    event["pk"] = [c.name for c in mapper.primary_key]
     emit(event)
 
 
@@ -625,6 +675,8 @@ def _wrap_session(Session):
         def close(self, *args, **kwargs):
             if not rt.ACTIVE:
                 return original(self, *args, **kwargs)
+            # Changes dropped while an exception propagates are the error's doing, not a missing commit.
+            pending = None if _intent.get() == "error" or sys.exc_info()[0] is not None else _pending_changes(self)
             if _intent.get() is None:
                 token = _intent.set("session-close")
                 try:
@@ -633,7 +685,7 @@ def _wrap_session(Session):
                     _intent.reset(token)
             else:
                 result = original(self, *args, **kwargs)
-            _on_session_closed(self)
+            _on_session_closed(self, pending)
             return result
 
         close.__wrapped__ = original

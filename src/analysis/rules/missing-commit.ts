@@ -1,0 +1,143 @@
+/**
+ * missing-commit: a session or connection wrote, and its transaction ended
+ * without COMMIT because it was closed, released to the pool (reset-on-return),
+ * garbage-collected, or the process exited. The rows were rolled back; nobody
+ * else ever saw them ("the API polls PENDING forever").
+ *
+ * Not flagged, on purpose:
+ * - rollback() the code called (cause 'explicit') or a rollback while an
+ *   exception propagated ('error'): the code chose to discard, usually after a
+ *   failure, and fixtures that roll back their outer transaction at teardown
+ *   do it this way;
+ * - transactions a test owns from start to end (a session or connection opened
+ *   in test code and ended in test code): a test's own scratch writes or its
+ *   rollback-isolation fixture. When such writes were meant for another
+ *   session, uncommitted-read tells that story;
+ * - sessions joined to a test's outer transaction through a SAVEPOINT: their
+ *   commit() only releases the savepoint, and the outer transaction is the
+ *   test's own;
+ * - writes that failed or changed no row.
+ *
+ * Location: where the COMMIT is missing. When the code that wrote also ended
+ * the transaction (the same function called close() or left its `with`
+ * block), that end is the line to fix: a commit belongs right before it.
+ * Otherwise the transaction ended somewhere else (a teardown, the pool, the
+ * garbage collector, process exit), and the last write is the last place the
+ * writing code had control, so the finding sits there with the end as related.
+ */
+import type { ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
+import type { SourceFrame } from '../../trace/schema';
+import type { DynamicRule, Finding, RelatedLocation } from '../findings';
+import { finding, firstFrame, isTestCode, place, related, rollbackText, sessionRef, txOwnerRef, writeText } from './util';
+
+const RULE = 'missing-commit';
+
+/** Ends that discard work nobody chose to discard. */
+const SILENT_ENDS = new Set(['session-close', 'close', 'pool-reset', 'exit', 'gc']);
+
+function sameScope(a: SourceFrame | undefined, b: SourceFrame | undefined): boolean {
+  return !!a && !!b && a[0] === b[0] && a[2] === b[2];
+}
+
+/** Opened and ended by test code: the test's own transaction, whatever it wrote. */
+function testOwned(model: ModelRun, tx: ModelTransaction): boolean {
+  const openedAt = tx.session ? tx.session.at : tx.beginAt;
+  if (!isTestCode(model, openedAt)) return false;
+  return tx.endAt === undefined || isTestCode(model, tx.endAt);
+}
+
+function distinctWrites(writes: ModelStatement[]): string {
+  const seen = new Set<string>();
+  for (const w of writes) seen.add(writeText(w));
+  const list = [...seen];
+  return list.length <= 3 ? list.join(', ') : `${list.slice(0, 3).join(', ')} and ${list.length - 3} more`;
+}
+
+function pendingText(sess: ModelSession): string {
+  const parts = (sess.closePending ?? []).map((p) => {
+    const verb = p.op === 'insert' ? 'new' : p.op === 'update' ? 'changed' : 'deleted';
+    return `${p.count} ${verb} ${p.entity}${p.table ? ` (${p.table})` : ''}`;
+  });
+  return parts.join(', ');
+}
+
+function transactionFinding(model: ModelRun, tx: ModelTransaction): Finding | undefined {
+  const lost = tx.writes.filter((w) => w.op === 'write' && !w.err && w.rows !== 0);
+  if (lost.length === 0) return undefined;
+  const last = lost[lost.length - 1];
+  const first = lost[0];
+  const endAt = tx.endAt ?? (tx.cause === 'session-close' ? tx.session?.closeAt : undefined);
+  const endHere = sameScope(endAt, last.at);
+  const at = endHere ? endAt : firstFrame(last.at, endAt, tx.beginAt, tx.session?.at, tx.connection.at);
+  if (!at) return undefined;
+
+  const open = tx.outcome === 'open';
+  const writes = distinctWrites(lost);
+  const where = last.at ? ` at ${place(model, last.at)}` : '';
+  const ended = endAt && !open ? ` (${place(model, endAt)})` : '';
+  const message =
+    `${capitalize(txOwnerRef(model, tx))} ran ${writes}${where}, and its transaction ${tx.label} ${rollbackText(tx)}${ended}: ` +
+    (open
+      ? 'the change was never committed, so no other session could see it.'
+      : 'the change was rolled back, and no other session ever saw it. Commit before the session or connection is closed or released.');
+
+  const rel: RelatedLocation[] = [];
+  if (endHere) {
+    rel.push(...related(last.at, `${writeText(last)} that was never committed`));
+    if (first !== last && !sameFrame(first.at, last.at)) rel.push(...related(first.at, `first uncommitted write: ${writeText(first)}`));
+  } else {
+    if (!open) rel.push(...related(endAt, `${tx.label} ended here without COMMIT`));
+    if (first !== last && !sameFrame(first.at, last.at)) rel.push(...related(first.at, `first uncommitted write: ${writeText(first)}`));
+  }
+  if (tx.session?.at) rel.push(...related(tx.session.at, `${tx.session.label} opened here`));
+  return finding(RULE, open ? 'warning' : 'error', message, at, { related: rel, test: tx.test ?? last.test });
+}
+
+function sameFrame(a: SourceFrame | undefined, b: SourceFrame | undefined): boolean {
+  return !!a && !!b && a[0] === b[0] && a[1] === b[1];
+}
+
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+export const missingCommitRule: DynamicRule = {
+  id: RULE,
+  check(model: ModelRun): Finding[] {
+    const findings: Finding[] = [];
+    // Places already explained by a transaction finding, so a close that both rolled back flushed
+    // writes and dropped unflushed ones is one finding, not two.
+    const closesExplained = new Set<string>();
+    for (const tx of model.transactions) {
+      if (tx.writes.length === 0 || tx.outcome === 'commit') continue;
+      if (tx.outcome === 'rollback' && !(tx.cause && SILENT_ENDS.has(tx.cause))) continue;
+      // A process that stopped capturing early leaves transactions open that may well have committed.
+      if (tx.outcome === 'open' && tx.process.agentErrors.length > 0) continue;
+      if (testOwned(model, tx)) continue;
+      const f = transactionFinding(model, tx);
+      if (!f) continue;
+      findings.push(f);
+      if (tx.session) closesExplained.add(tx.session.key);
+    }
+    for (const sess of model.sessions) {
+      if (!sess.closePending || !sess.closeAt) continue;
+      if (isTestCode(model, sess.at) && isTestCode(model, sess.closeAt)) continue;
+      const pending = pendingText(sess);
+      if (closesExplained.has(sess.key)) {
+        const f = findings.find((x) => x.rule === RULE && x.message.startsWith(capitalize(sessionRef(model, sess))));
+        if (f) f.message += ` It also dropped unflushed changes: ${pending}.`;
+        continue;
+      }
+      const message =
+        `${capitalize(sessionRef(model, sess))} was closed at ${place(model, sess.closeAt)} holding unsaved changes (${pending}): ` +
+        'close() discards changes that were never flushed or committed, so the database never saw them. Commit before closing.';
+      findings.push(
+        finding(RULE, 'error', message, sess.closeAt, {
+          related: related(sess.at, `${sess.label} opened here`),
+          test: sess.test,
+        }),
+      );
+    }
+    return findings;
+  },
+};
