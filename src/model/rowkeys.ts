@@ -16,6 +16,7 @@
  * (no keys, different columns, unknown values) means "may be the same rows",
  * which is the table-level answer.
  */
+import type { ModelRun, ModelStatement } from './model';
 
 /** column (lower-case) → normalized values the statement restricts it to. */
 export type RowKeySet = Map<string, Set<string>>;
@@ -556,4 +557,32 @@ export function identityKeys(pk: string[] | undefined, key: string[]): RowKeySet
   const out: RowKeySet = new Map();
   pk.forEach((col, i) => out.set(col.toLowerCase(), new Set([reprKey(key[i])])));
   return out;
+}
+
+/** Row keys of a run's statements, computed on first use and shared by every rule that asks. */
+export interface ModelRowKeys {
+  /** table → key set of the rows `st` pins in that table (undefined: any row). */
+  of(st: ModelStatement, table: string): RowKeySet | undefined;
+}
+
+const perModel = new WeakMap<ModelRun, ModelRowKeys>();
+
+export function modelRowKeys(model: ModelRun): ModelRowKeys {
+  let found = perModel.get(model);
+  if (found) return found;
+  // Parameters captured as types only ('int') must not be taken for values.
+  const extractor = new RowKeyExtractor(model.run?.params === undefined || model.run.params === 'values');
+  const cache = new WeakMap<ModelStatement, Map<string, RowKeySet>>();
+  found = {
+    of(st, table) {
+      let keys = cache.get(st);
+      if (!keys) {
+        keys = extractor.keys(st.sql, st.params);
+        cache.set(st, keys);
+      }
+      return keys.get(table);
+    },
+  };
+  perModel.set(model, found);
+  return found;
 }

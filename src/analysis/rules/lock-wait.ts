@@ -1,0 +1,167 @@
+/**
+ * lock-wait: a statement waited on a lock held by another session that sat
+ * idle in its transaction: the teardown TRUNCATE that hangs because a test's
+ * session still holds an uncommitted write. Two shapes:
+ *
+ * - the wait failed: lock_timeout / statement_timeout on PostgreSQL (SQLSTATE
+ *   55P03 / 57014), "database is locked" after SQLite's busy timeout, while the
+ *   holder was still open;
+ * - the wait succeeded: the statement ran long, and went on the moment the
+ *   holder's transaction ended (its commit or rollback released the lock).
+ *
+ * Which holders can block which statements:
+ * - SQLite: one writer at a time for the whole file, so any transaction that
+ *   wrote blocks any other write. (A read failing with "database is locked" is
+ *   uncommitted-read's story.)
+ * - PostgreSQL and others: TRUNCATE / DROP / ALTER (ACCESS EXCLUSIVE) wait for
+ *   any transaction that touched the table; UPDATE / DELETE / INSERT wait for
+ *   one that wrote (or locked FOR UPDATE) the same rows; a plain read waits
+ *   only for a TRUNCATE or DDL on its table.
+ * "Idle" means the holder ran no statement while the waiter waited.
+ *
+ * Location: the waiting statement. Related: the holder's last statement.
+ */
+import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
+import { modelRowKeys, rowsMayOverlap } from '../../model/rowkeys';
+import type { DynamicRule, Finding } from '../findings';
+import {
+  durationText,
+  finding,
+  place,
+  related,
+  statementOwnerLabel,
+  statementOwnerRef,
+  statementText,
+  txOwnerLabel,
+  txOwnerRef,
+} from './util';
+
+export const LOCK_WAIT = 'lock-wait';
+
+/** Shorter waits are ordinary contention, not worth a finding. */
+const MIN_WAIT_NS = 100e6;
+/** How close the waiter's end must follow the holder's end to say the one released the other. */
+const RELEASE_SLACK_NS = 50e6;
+
+const LOCK_CODES = new Set(['55P03', '57014']);
+const LOCK_MESSAGE = /database (table )?is locked|lock timeout|could not obtain lock|canceling statement due to (lock|statement) timeout/i;
+const EXCLUSIVE_VERBS = new Set(['TRUNCATE', 'DROP', 'ALTER', 'LOCK', 'REINDEX', 'CLUSTER', 'VACUUM', 'CREATE']);
+const ROW_LOCKING_READ = /\bFOR\s+(NO\s+KEY\s+)?(UPDATE|SHARE)\b/i;
+
+function lockFailure(st: ModelStatement): boolean {
+  if (!st.err) return false;
+  return (st.err.code !== undefined && LOCK_CODES.has(st.err.code)) || LOCK_MESSAGE.test(st.err.message);
+}
+
+function isExclusive(st: ModelStatement): boolean {
+  return st.op === 'ddl' || EXCLUSIVE_VERBS.has(st.verb);
+}
+
+interface Holding {
+  tx: ModelTransaction;
+  last: ModelStatement;
+}
+
+/**
+ * Whether `tx`, as it stood when `w` started, held a lock `w` must wait for;
+ * returns the holder's last statement before the wait, and whether it stayed idle.
+ */
+function holds(tx: ModelTransaction, w: ModelStatement, sqlite: boolean, rowKeys: ReturnType<typeof modelRowKeys>): Holding | undefined {
+  let last: ModelStatement | undefined;
+  let conflict = false;
+  const wTables = [...w.writes, ...w.reads];
+  for (const h of tx.statements) {
+    if (h.time > w.start) {
+      // The holder worked during the wait: not idle, a different story.
+      if (h.start < w.time) return undefined;
+      break;
+    }
+    if (h.err) continue;
+    last = h;
+    if (conflict) continue;
+    if (sqlite) {
+      conflict = h.op === 'write' || h.op === 'ddl';
+      continue;
+    }
+    const hWrites = ROW_LOCKING_READ.test(h.sql) ? [...h.writes, ...h.reads] : h.writes;
+    if (isExclusive(w)) {
+      conflict = wTables.some((t) => h.reads.includes(t) || h.writes.includes(t));
+    } else if (isExclusive(h)) {
+      conflict = wTables.some((t) => h.writes.includes(t));
+    } else if (w.op === 'write') {
+      conflict = w.writes.some((t) => hWrites.includes(t) && rowsMayOverlap(rowKeys.of(w, t), rowKeys.of(h, t)));
+    }
+  }
+  return conflict && last ? { tx, last } : undefined;
+}
+
+function check(model: ModelRun): Finding[] {
+  const rowKeys = modelRowKeys(model);
+  const txByDb = new Map<string, ModelTransaction[]>();
+  for (const tx of model.transactions) {
+    const k = tx.connection.dbKey;
+    if (!k) continue;
+    let list = txByDb.get(k);
+    if (!list) txByDb.set(k, (list = []));
+    list.push(tx);
+  }
+  const found = new Map<string, Finding>();
+  for (const w of model.statements) {
+    const failed = lockFailure(w);
+    if (!failed && (w.err || (w.dur ?? 0) < MIN_WAIT_NS)) continue;
+    const dbKey = w.connection.dbKey;
+    if (!dbKey) continue;
+    const sqlite = w.connection.db?.system === 'sqlite';
+    if (sqlite && w.op === 'read') continue;
+    const candidates = txByDb.get(dbKey);
+    if (!candidates) continue;
+    let best: Holding | undefined;
+    for (const tx of candidates) {
+      if (tx.start >= w.start) break; // in start order
+      if (tx.connection === w.connection || tx.isolation === 'AUTOCOMMIT') continue;
+      if (tx.end !== undefined && tx.end <= w.start) continue;
+      if (failed) {
+        // Still holding when the waiter gave up.
+        if (tx.end !== undefined && tx.end < w.time - RELEASE_SLACK_NS) continue;
+      } else {
+        // The holder's end released the waiter: it ended during the wait, just before the waiter finished.
+        if (tx.end === undefined || tx.end - w.start < MIN_WAIT_NS || Math.abs(w.time - tx.end) > RELEASE_SLACK_NS) continue;
+      }
+      const h = holds(tx, w, sqlite, rowKeys);
+      if (h && (!best || h.last.time > best.last.time)) best = h;
+    }
+    if (!best) continue;
+    const at = w.at ?? best.last.at;
+    if (!at) continue;
+    const id = `${at[0]}:${at[1]}\u0000${best.tx.key}`;
+    if (found.has(id)) continue;
+    found.set(id, describe(model, w, best, failed, at));
+  }
+  return [...found.values()];
+}
+
+function describe(model: ModelRun, w: ModelStatement, h: Holding, failed: boolean, at: [string, number, string]): Finding {
+  const holder = txOwnerLabel(h.tx);
+  const waiter = statementOwnerLabel(w);
+  const idleSince = `idle in transaction ${h.tx.label} since ${statementText(h.last)} at ${place(model, h.last.at)}`;
+  let message: string;
+  if (failed) {
+    message =
+      `${statementText(w)} by ${statementOwnerRef(model, w)} waited ${durationText(w.dur ?? 0)} for a lock held by ` +
+      `${txOwnerRef(model, h.tx)}, ${idleSince}, and failed: ${w.err!.message}. ` +
+      `${holder} must commit, roll back or close before this statement runs.`;
+  } else {
+    const waited = (h.tx.end ?? w.time) - w.start;
+    message =
+      `${statementText(w)} by ${statementOwnerRef(model, w)} waited ${durationText(waited)} for a lock held by ` +
+      `${txOwnerRef(model, h.tx)}, ${idleSince}; it went on only when ${holder}'s transaction ended ` +
+      `(${h.tx.outcome === 'commit' ? 'COMMIT' : 'rollback'}${h.tx.endAt ? ` at ${place(model, h.tx.endAt)}` : ''}).`;
+  }
+  const rel = [
+    ...related(h.last.at, `${holder}'s last statement before ${waiter} waited; its transaction ${h.tx.label} stayed open`),
+    ...related(h.tx.endAt, `${holder}'s transaction ended here`),
+  ];
+  return finding(LOCK_WAIT, 'error', message, at, { related: rel, test: w.test });
+}
+
+export const lockWaitRule: DynamicRule = { id: LOCK_WAIT, check };

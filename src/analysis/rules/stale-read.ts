@@ -1,0 +1,219 @@
+/**
+ * stale-read: a read returned an older state than another session had
+ * already committed. Two ways this happens without anything looking wrong:
+ *
+ * - Identity map: `session.get()` answered from the session's identity map (no
+ *   SQL, an `identity_hit` event) after another session committed a change to
+ *   that row, and the reading session loaded the row before that commit and did
+ *   not touch it since. The API says COMPLETED after the worker committed FAILED.
+ * - Snapshot: on PostgreSQL/MySQL, a read inside a REPEATABLE READ or
+ *   SERIALIZABLE transaction whose snapshot (its first statement) predates
+ *   another session's commit to the rows it reads.
+ *
+ * Severity: error when the reading test failed (the stale state is the likely
+ * cause), warning otherwise.
+ */
+import type { ModelIdentityHit, ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
+import { describeRows, identityKeys, modelRowKeys, rowsMayOverlap, type RowKeySet } from '../../model/rowkeys';
+import type { DynamicRule, Finding } from '../findings';
+import { finding, place, related, sessionRef, statementOwnerLabel, statementOwnerRef, testFailed, txOwnerLabel, txOwnerRef, writeText } from './util';
+
+export const STALE_READ = 'stale-read';
+
+const ROW_WRITES = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'REPLACE', 'UPSERT']);
+const SNAPSHOT_LEVELS = new Set(['REPEATABLE READ', 'SERIALIZABLE', 'SNAPSHOT']);
+/** Where a transaction's reads come from one snapshot; SQLite's pysqlite runs SELECTs outside BEGIN, so it is left out. */
+const SNAPSHOT_SYSTEMS = new Set(['postgresql', 'mysql', 'mariadb']);
+const SET_ISOLATION = /\bISOLATION\s+LEVEL\s+(REPEATABLE\s+READ|SERIALIZABLE|READ\s+COMMITTED|READ\s+UNCOMMITTED)/i;
+
+interface Committed {
+  tx: ModelTransaction;
+  write: ModelStatement;
+  /** Commit time. */
+  at: number;
+}
+
+/** Committed row writes per database and table, sorted by commit time. */
+function committedIndex(model: ModelRun): Map<string, Committed[]> {
+  const out = new Map<string, Committed[]>();
+  for (const tx of model.transactions) {
+    if (tx.outcome !== 'commit' || tx.end === undefined || !tx.connection.dbKey) continue;
+    for (const w of tx.writes) {
+      if (w.err || !ROW_WRITES.has(w.verb)) continue;
+      for (const table of w.writes) {
+        const k = `${tx.connection.dbKey}\u0000${table}`;
+        let list = out.get(k);
+        if (!list) out.set(k, (list = []));
+        list.push({ tx, write: w, at: tx.end });
+      }
+    }
+  }
+  for (const list of out.values()) list.sort((a, b) => a.at - b.at);
+  return out;
+}
+
+/** Index of the first entry with `at` > time. */
+function upperBound(list: Committed[], time: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid].at <= time) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function touches(st: ModelStatement, table: string): boolean {
+  return st.reads.includes(table) || st.writes.includes(table);
+}
+
+/** The session's last statement touching `table` (rows overlapping `keys`) that finished before `time`. */
+function lastTouchBefore(
+  sess: ModelSession,
+  table: string,
+  keys: RowKeySet | undefined,
+  time: number,
+  rowKeys: ReturnType<typeof modelRowKeys>,
+): ModelStatement | undefined {
+  // Session statements are in time order: find the last one before `time`, then walk back.
+  const sts = sess.statements;
+  let lo = 0;
+  let hi = sts.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sts[mid].time < time) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo - 1; i >= 0; i--) {
+    const st = sts[i];
+    if (touches(st, table) && rowsMayOverlap(keys, rowKeys.of(st, table))) return st;
+  }
+  return undefined;
+}
+
+function identityFindings(model: ModelRun, committed: Map<string, Committed[]>): Finding[] {
+  const rowKeys = modelRowKeys(model);
+  const found = new Map<string, Finding>();
+  const dbKeysOf = new Map<ModelSession, Set<string>>();
+  for (const hit of model.identityHits) {
+    if (!hit.table || !hit.at) continue;
+    const sess = hit.session;
+    let dbKeys = dbKeysOf.get(sess);
+    if (!dbKeys) {
+      dbKeys = new Set(sess.transactions.map((t) => t.connection.dbKey).filter((k): k is string => !!k));
+      dbKeysOf.set(sess, dbKeys);
+    }
+    const keys = identityKeys(hit.pk, hit.key);
+    const loaded = lastTouchBefore(sess, hit.table, keys, hit.time, rowKeys);
+    // Without a load we saw, we cannot date the session's copy of the row.
+    if (!loaded) continue;
+    for (const dbKey of dbKeys) {
+      const list = committed.get(`${dbKey}\u0000${hit.table}`);
+      if (!list) continue;
+      // Commits after the session's last look at the row and before the hit: the copy predates them.
+      for (let i = upperBound(list, hit.time) - 1; i >= 0 && list[i].at > loaded.time; i--) {
+        const c = list[i];
+        if (c.tx.session === sess) continue;
+        if (!rowsMayOverlap(keys, rowKeys.of(c.write, hit.table))) continue;
+        const id = `${hit.at[0]}:${hit.at[1]}\u0000${c.tx.key}\u0000${hit.test ?? ''}`;
+        if (!found.has(id)) found.set(id, identityFinding(model, hit, keys, loaded, c));
+        break;
+      }
+    }
+  }
+  return [...found.values()];
+}
+
+function identityFinding(model: ModelRun, hit: ModelIdentityHit, keys: RowKeySet | undefined, loaded: ModelStatement, c: Committed): Finding {
+  const reader = hit.session.label;
+  const writer = txOwnerLabel(c.tx);
+  const row = describeRows(hit.table!, keys);
+  const message =
+    `${sessionRef(model, hit.session)} returned ${hit.entity} (${row}) from its identity map, without SQL, after ` +
+    `${txOwnerRef(model, c.tx)} had committed ${writeText(c.write)} to that row; ${reader} still held the state it loaded ` +
+    `at ${place(model, loaded.at)}. Refresh the object (session.refresh(), populate_existing) or expire it before reading.`;
+  return finding(STALE_READ, testFailed(model, hit.test) ? 'error' : 'warning', message, hit.at!, {
+    test: hit.test,
+    related: [
+      ...related(c.write.at, `${writer}'s ${c.write.verb} of the row`),
+      ...related(c.tx.endAt, `${writer} committed here, before ${reader} read`),
+      ...related(loaded.at, `${reader} loaded the row here, before that commit`),
+    ],
+  });
+}
+
+/** Isolation level of a transaction: what the agent recorded, else a SET TRANSACTION / BEGIN ... ISOLATION LEVEL statement in it. */
+function isolationOf(tx: ModelTransaction): string | undefined {
+  for (const st of tx.statements) {
+    if (st.op !== 'tx' && st.op !== 'other') break;
+    const m = SET_ISOLATION.exec(st.sql);
+    if (m) return m[1].toUpperCase().replace(/\s+/g, ' ');
+  }
+  return tx.isolation;
+}
+
+function snapshotFindings(model: ModelRun, committed: Map<string, Committed[]>): Finding[] {
+  const rowKeys = modelRowKeys(model);
+  const found = new Map<string, Finding>();
+  for (const tx of model.transactions) {
+    const system = tx.connection.db?.system;
+    if (!system || !SNAPSHOT_SYSTEMS.has(system) || !tx.connection.dbKey) continue;
+    const level = isolationOf(tx);
+    if (!level || !SNAPSHOT_LEVELS.has(level)) continue;
+    const first = tx.statements.find((st) => st.op === 'read' || st.op === 'write');
+    if (!first) continue;
+    const snapshot = first.start;
+    for (const r of tx.statements) {
+      if (r.op !== 'read' || r === first || !r.at) continue;
+      for (const table of r.reads) {
+        const list = committed.get(`${tx.connection.dbKey}\u0000${table}`);
+        if (!list) continue;
+        const readKeys = rowKeys.of(r, table);
+        for (let i = upperBound(list, r.start) - 1; i >= 0 && list[i].at > snapshot; i--) {
+          const c = list[i];
+          if (c.tx === tx || c.tx.connection === tx.connection) continue;
+          if (!rowsMayOverlap(readKeys, rowKeys.of(c.write, table))) continue;
+          const id = `${r.at[0]}:${r.at[1]}\u0000${c.tx.key}\u0000${r.test ?? ''}`;
+          if (!found.has(id)) found.set(id, snapshotFinding(model, tx, level, first, r, table, readKeys, c));
+          break;
+        }
+      }
+    }
+  }
+  return [...found.values()];
+}
+
+function snapshotFinding(
+  model: ModelRun,
+  tx: ModelTransaction,
+  level: string,
+  first: ModelStatement,
+  r: ModelStatement,
+  table: string,
+  readKeys: RowKeySet | undefined,
+  c: Committed,
+): Finding {
+  const reader = statementOwnerLabel(r);
+  const writer = txOwnerLabel(c.tx);
+  const message =
+    `${statementOwnerRef(model, r)} read ${describeRows(table, readKeys)} in ${level} transaction ${tx.label}, whose snapshot ` +
+    `was taken at its first statement (${place(model, first.at)}), before ${txOwnerRef(model, c.tx)} committed ` +
+    `${writeText(c.write)}; ${reader} saw the state from before that commit. End the transaction (commit or rollback) before reading again.`;
+  return finding(STALE_READ, testFailed(model, r.test) ? 'error' : 'warning', message, r.at!, {
+    test: r.test,
+    related: [
+      ...related(first.at, `${tx.label}'s snapshot was taken here (${level})`),
+      ...related(c.write.at, `${writer}'s ${c.write.verb}`),
+      ...related(c.tx.endAt, `${writer} committed here, after the snapshot`),
+    ],
+  });
+}
+
+function check(model: ModelRun): Finding[] {
+  const committed = committedIndex(model);
+  if (committed.size === 0) return [];
+  return [...identityFindings(model, committed), ...snapshotFindings(model, committed)];
+}
+
+export const staleReadRule: DynamicRule = { id: STALE_READ, check };

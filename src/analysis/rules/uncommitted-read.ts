@@ -1,0 +1,174 @@
+/**
+ * uncommitted-read: a session read a table (a row, where keys tell) while
+ * another session, on another connection to the same database, held writes
+ * to it that it committed only later, or never. The reader cannot see them:
+ * the fixture's row is missing from the API's answer (404), the list comes
+ * back empty. On SQLite the reader may instead fail with "database is locked".
+ *
+ * Severity: error when the read is known to have missed the change and its
+ * test failed: the read failed (locked), came back empty, or asked for the very
+ * row that was written (or scanned a table holding an uncommitted INSERT, when
+ * the driver does not count rows of a SELECT). Otherwise a warning: the read
+ * returned rows, or the test passed, so the invisible write may not matter.
+ */
+import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
+import { describeRows, modelRowKeys, rowsMayOverlap, sameRow, type RowKeySet } from '../../model/rowkeys';
+import type { DynamicRule, Finding } from '../findings';
+import {
+  finding,
+  place,
+  related,
+  statementOwnerLabel,
+  statementOwnerRef,
+  testFailed,
+  txOwnerLabel,
+  txOwnerRef,
+} from './util';
+
+export const UNCOMMITTED_READ = 'uncommitted-read';
+
+/** Row changes another transaction cannot see before COMMIT (TRUNCATE and DDL block readers instead: lock-wait). */
+const ROW_WRITES = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'REPLACE', 'UPSERT']);
+const LOCKED = /database (table )?is locked/i;
+
+interface Pending {
+  tx: ModelTransaction;
+  table: string;
+  /** The transaction's writes to `table`, in order. */
+  writes: ModelStatement[];
+  /** First write finished: from here the change exists but is uncommitted. */
+  from: number;
+  /** The transaction ended (commit: visible from here on; rollback: gone). */
+  until: number;
+}
+
+interface Candidate {
+  read: ModelStatement;
+  pending: Pending;
+  write: ModelStatement;
+  readKeys?: RowKeySet;
+  writeKeys?: RowKeySet;
+  exact: boolean;
+}
+
+function evidenceOfMiss(c: Candidate): boolean {
+  const r = c.read;
+  if (r.err && LOCKED.test(r.err.message)) return true;
+  if (r.rows === 0) return true;
+  if (c.exact) return true;
+  // A scan of the table (no key pins the rows) could not have found an uncommitted INSERT.
+  return r.rows === undefined && c.write.verb === 'INSERT' && (!c.readKeys || c.readKeys.size === 0);
+}
+
+function check(model: ModelRun): Finding[] {
+  const keys = modelRowKeys(model);
+  const pendingBy = new Map<string, Pending[]>();
+  for (const tx of model.transactions) {
+    const dbKey = tx.connection.dbKey;
+    if (!dbKey || tx.writes.length === 0 || tx.isolation === 'AUTOCOMMIT') continue;
+    const perTable = new Map<string, Pending>();
+    for (const w of tx.writes) {
+      if (w.err || !ROW_WRITES.has(w.verb)) continue;
+      for (const table of w.writes) {
+        let p = perTable.get(table);
+        if (!p) perTable.set(table, (p = { tx, table, writes: [], from: w.time, until: tx.end ?? Infinity }));
+        p.writes.push(w);
+      }
+    }
+    for (const p of perTable.values()) {
+      const k = `${dbKey}\u0000${p.table}`;
+      let list = pendingBy.get(k);
+      if (!list) pendingBy.set(k, (list = []));
+      list.push(p);
+    }
+  }
+  if (pendingBy.size === 0) return [];
+
+  const readsBy = new Map<string, ModelStatement[]>();
+  for (const st of model.statements) {
+    if (st.op !== 'read' || !st.connection.dbKey) continue;
+    for (const table of st.reads) {
+      const k = `${st.connection.dbKey}\u0000${table}`;
+      if (!pendingBy.has(k)) continue;
+      let list = readsBy.get(k);
+      if (!list) readsBy.set(k, (list = []));
+      list.push(st);
+    }
+  }
+
+  // One finding per read line, writer transaction and test; the strongest evidence wins.
+  const found = new Map<string, Candidate>();
+  for (const [k, reads] of readsBy) {
+    const pendings = pendingBy.get(k)!.sort((a, b) => a.from - b.from);
+    reads.sort((a, b) => a.start - b.start);
+    const table = pendings[0].table;
+    let next = 0;
+    let active: Pending[] = [];
+    for (const r of reads) {
+      while (next < pendings.length && pendings[next].from < r.start) active.push(pendings[next++]);
+      if (active.length === 0) continue;
+      active = active.filter((p) => p.until > r.start);
+      for (const p of active) {
+        if (p.tx.connection === r.connection || p.tx === r.transaction) continue;
+        const readKeys = keys.of(r, table);
+        let write: ModelStatement | undefined;
+        let writeKeys: RowKeySet | undefined;
+        let exact = false;
+        for (const w of p.writes) {
+          if (w.time >= r.start) break;
+          const wk = keys.of(w, table);
+          if (!rowsMayOverlap(readKeys, wk)) continue;
+          const same = sameRow(readKeys, wk);
+          if (!write || (same && !exact)) {
+            write = w;
+            writeKeys = wk;
+            exact = same;
+          }
+        }
+        if (!write) continue;
+        const id = `${r.at ? `${r.at[0]}:${r.at[1]}` : r.connection.key}\u0000${p.tx.key}\u0000${r.test ?? ''}`;
+        const cand: Candidate = { read: r, pending: p, write, readKeys, writeKeys, exact };
+        const prev = found.get(id);
+        if (!prev || (evidenceOfMiss(cand) && !evidenceOfMiss(prev))) found.set(id, cand);
+      }
+    }
+  }
+
+  const findings: Finding[] = [];
+  for (const c of found.values()) {
+    const f = describe(model, c);
+    if (f) findings.push(f);
+  }
+  return findings;
+}
+
+function describe(model: ModelRun, c: Candidate): Finding | undefined {
+  const { read: r, pending: p, write: w } = c;
+  const at = r.at ?? w.at;
+  if (!at) return undefined;
+  const reader = statementOwnerLabel(r);
+  const writer = txOwnerLabel(p.tx);
+  const rows = c.exact ? describeRows(p.table, c.readKeys) : c.readKeys && c.readKeys.size > 0 ? describeRows(p.table, c.readKeys) : p.table;
+  const what = w.verb === 'INSERT' ? 'an uncommitted INSERT into it' : w.verb === 'DELETE' ? 'an uncommitted DELETE from it' : `an uncommitted ${w.verb} of it`;
+  let effect: string;
+  if (r.err && LOCKED.test(r.err.message)) effect = `${reader}'s read failed with "${r.err.message}"`;
+  else if (w.verb === 'INSERT') effect = `the row was invisible to ${reader}`;
+  else if (w.verb === 'DELETE') effect = `${reader} still saw the rows as they were before the DELETE`;
+  else effect = `${reader} saw the values from before the ${w.verb}`;
+  let ending: string;
+  if (p.tx.outcome === 'commit') ending = `${writer} committed only afterwards${p.tx.endAt ? ` (${place(model, p.tx.endAt)})` : ''}.`;
+  else if (p.tx.outcome === 'rollback') ending = `${writer} never committed it.`;
+  else ending = `${writer} never committed it before the trace ended.`;
+  const message = `${statementOwnerRef(model, r)} read ${rows} while ${txOwnerRef(model, p.tx)} held ${what}; ${effect}. ${ending}`;
+  const severity = testFailed(model, r.test) && evidenceOfMiss(c) ? 'error' : 'warning';
+  const rel = [
+    ...related(w.at, `${writer}'s uncommitted ${w.verb} (${p.tx.label}, still open when ${reader} read)`),
+    ...related(
+      p.tx.endAt,
+      p.tx.outcome === 'commit' ? `${writer} committed here, after ${reader}'s read` : `${writer}'s transaction ended here without COMMIT`,
+    ),
+  ];
+  return finding(UNCOMMITTED_READ, severity, message, at, { related: rel, test: r.test });
+}
+
+export const uncommittedReadRule: DynamicRule = { id: UNCOMMITTED_READ, check };
