@@ -98,8 +98,6 @@ export interface ModelTransaction {
   implicit?: boolean;
   /** Isolation level when the agent knew it (begin `iso`), upper-case; undefined when unknown. */
   isolation?: string;
-  /** Isolation level when the agent knew it (begin `iso`), upper-case; undefined when unknown. */
-  isolation?: string;
   end?: number;
   outcome: TransactionOutcome;
   cause?: RollbackCause;

@@ -109,40 +109,6 @@ export function testFailed(model: ModelRun, testId: string | undefined): boolean
   return model.tests.some((t) => t.id === testId && (t.outcome === 'failed' || t.outcome === 'error'));
 }
 
-/** Who ran a statement: its ORM session when there is one, else its connection. */
-export function statementOwnerRef(model: ModelRun, st: ModelStatement): string {
-  return st.session ? sessionRef(model, st.session) : connectionRef(model, st.connection);
-}
-
-/** The short name of a statement's owner: 'S3' or 'C2'. */
-export function statementOwnerLabel(st: ModelStatement): string {
-  return st.session ? st.session.label : st.connection.label;
-}
-
-/** The short name of a transaction's owner: 'S1' or 'C1'. */
-export function txOwnerLabel(tx: ModelTransaction): string {
-  return tx.session ? tx.session.label : tx.connection.label;
-}
-
-/** "TRUNCATE jobs", "INSERT into jobs", "SELECT from jobs": what a statement did, briefly. */
-export function statementText(st: ModelStatement): string {
-  if (st.op === 'write' || st.op === 'ddl') return writeText(st);
-  const t = st.reads.join(', ');
-  return t ? `${st.verb || 'statement'} from ${t}` : st.verb || 'a statement';
-}
-
-/** A duration in nanoseconds for people: '850 ms', '2.0 s'. */
-export function durationText(ns: number): string {
-  const ms = ns / 1e6;
-  return ms < 1000 ? `${Math.max(1, Math.round(ms))} ms` : `${(ms / 1000).toFixed(1)} s`;
-}
-
-/** True when the test the finding belongs to failed (or errored in setup/teardown). */
-export function testFailed(model: ModelRun, testId: string | undefined): boolean {
-  if (!testId) return false;
-  return model.tests.some((t) => t.id === testId && (t.outcome === 'failed' || t.outcome === 'error'));
-}
-
 /**
  * Test code: conftest.py, test_*.py, *_test.py, or a file under a `tests`/`test` folder of the
  * project (judged on the path relative to the run's working directory, so where the project

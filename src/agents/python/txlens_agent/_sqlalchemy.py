@@ -658,7 +658,6 @@ def _maybe_identity_hit(session, executions_before, result):
     identity = state.identity or ()
     event["key"] = [repr(v) for v in identity]
     event["pk"] = [c.name for c in mapper.primary_key]
-    event["pk"] = [c.name for c in mapper.primary_key]
     emit(event)
 
 
