@@ -1,0 +1,197 @@
+/**
+ * shared-connection-concurrency: one connection (often through one ORM session)
+ * used by two threads or two asyncio tasks at the same time. asyncpg refuses
+ * the second operation ("cannot perform operation: another operation is in
+ * progress"), an AsyncSession or Session shared by `asyncio.gather` or a
+ * thread pool corrupts its own state, and even where the driver serializes
+ * calls (sqlite3, psycopg2) both callers share one transaction: one commits or
+ * rolls back the other's half-done work.
+ *
+ * Evidence: per connection, every operation with its interval (statements run
+ * from `start` to `time`, which for SQLAlchemy's async adapters includes the
+ * wait on its execution mutex: the task was already inside the connection) and
+ * the commits/rollbacks as instants, each with its thread and task. Two
+ * operations of different threads/tasks whose intervals overlap are concurrent
+ * use. Use one after another from different threads never overlaps, so it is
+ * never reported. One sweep per connection in start order, keeping the two
+ * latest-ending operations of different actors: O(n log n) overall.
+ *
+ * Severity: error when one of the overlapping operations failed, when both ran
+ * through the same ORM session (sessions are not safe for concurrent use), or
+ * when the actors are asyncio tasks (async drivers run one operation at a time);
+ * warning when separate threads share a connection of a driver that serializes
+ * calls (e.g. a StaticPool engine handed to worker threads), where nothing broke
+ * yet but the threads' transactions are one.
+ *
+ * Location: the second concurrent use (the failing one when one failed); the
+ * first is related.
+ */
+import type { ModelConnection, ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
+import type { SourceFrame } from '../../trace/schema';
+import type { DynamicRule, Finding, RelatedLocation, Severity } from '../findings';
+import { connectionRef, finding, place, related, sessionRef } from './util';
+
+const RULE = 'shared-connection-concurrency';
+
+interface Op {
+  start: number;
+  end: number;
+  actor: string;
+  thread?: number;
+  task?: number;
+  stmt?: ModelStatement;
+  tx?: ModelTransaction;
+  at?: SourceFrame;
+  session?: ModelSession;
+  test?: string;
+}
+
+interface Pair {
+  first: Op;
+  second: Op;
+}
+
+function actorOf(thread: number | undefined, task: number | undefined): string | undefined {
+  if (thread === undefined && task === undefined) return undefined;
+  return `${thread ?? ''}/${task ?? ''}`;
+}
+
+/** Ends that are the application's own operations on the connection (not the garbage collector or process exit). */
+function endIsOperation(tx: ModelTransaction): boolean {
+  return tx.end !== undefined && tx.outcome !== 'open' && tx.cause !== 'gc' && tx.cause !== 'exit';
+}
+
+function opText(op: Op): string {
+  if (op.stmt) {
+    const st = op.stmt;
+    const tables = st.writes.length > 0 ? st.writes : st.reads;
+    const what = tables.length > 0 ? `${st.verb} ${tables.slice(0, 2).join(', ')}` : st.verb || 'a statement';
+    return what;
+  }
+  return op.tx?.outcome === 'commit' ? 'COMMIT' : 'ROLLBACK';
+}
+
+function failureOf(op: Op): string | undefined {
+  const err = op.stmt?.err;
+  return err ? err.message.replace(/^<class '[^']*'>:\s*/, '') : undefined;
+}
+
+function better(candidate: Pair, current: Pair | undefined): boolean {
+  if (!current) return true;
+  // A pair that shows the failure tells the story best.
+  const failed = (p: Pair) => (p.second.stmt?.err ? 2 : p.first.stmt?.err ? 1 : 0);
+  return failed(candidate) > failed(current);
+}
+
+function connectionOps(model: ModelRun): Map<ModelConnection, Op[]> {
+  const byConn = new Map<ModelConnection, Op[]>();
+  const push = (conn: ModelConnection, op: Op) => {
+    let list = byConn.get(conn);
+    if (!list) byConn.set(conn, (list = []));
+    list.push(op);
+  };
+  for (const st of model.statements) {
+    const actor = actorOf(st.thread, st.task);
+    if (actor === undefined) continue;
+    push(st.connection, { start: st.start, end: st.time, actor, thread: st.thread, task: st.task, stmt: st, at: st.at, session: st.session, test: st.test });
+  }
+  for (const tx of model.transactions) {
+    if (!endIsOperation(tx)) continue;
+    const actor = actorOf(tx.endThread, tx.endTask);
+    if (actor === undefined) continue;
+    push(tx.connection, { start: tx.end!, end: tx.end!, actor, thread: tx.endThread, task: tx.endTask, tx, at: tx.endAt, session: tx.session, test: tx.test });
+  }
+  return byConn;
+}
+
+/** Overlapping operations of different actors on one connection, the most telling pair per test. */
+function overlaps(ops: Op[]): Map<string, Pair> {
+  ops.sort((a, b) => a.start - b.start || a.end - b.end);
+  const found = new Map<string, Pair>();
+  let best: Op | undefined; // latest-ending operation so far
+  let second: Op | undefined; // latest-ending operation of an actor other than best's
+  for (const op of ops) {
+    const other = best && best.actor !== op.actor ? best : second;
+    if (other && other.end > op.start) {
+      const testKey = op.test ?? other.test ?? '';
+      const pair = { first: other, second: op };
+      if (better(pair, found.get(testKey))) found.set(testKey, pair);
+    }
+    if (!best) best = op;
+    else if (op.actor === best.actor) {
+      if (op.end > best.end) best = op;
+    } else if (op.end > best.end) {
+      second = best;
+      best = op;
+    } else if (!second || op.end > second.end) {
+      second = op;
+    }
+  }
+  return found;
+}
+
+/** The other actor's operation that started last before `use` ended and was still running after `use` started. */
+function inFlightAt(sorted: Op[], use: Op): Op | undefined {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  let last = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid].start <= use.end) {
+      last = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  // Bounded walk back: only run for the pairs reported.
+  for (let i = last, steps = 0; i >= 0 && steps < 10_000; i--, steps++) {
+    const op = sorted[i];
+    if (op.actor !== use.actor && op.end >= use.start && op.start < use.end) return op;
+  }
+  return undefined;
+}
+
+function actorKind(a: Op, b: Op): 'threads' | 'tasks' {
+  return a.thread !== undefined && b.thread !== undefined && a.thread !== b.thread ? 'threads' : 'tasks';
+}
+
+export const sharedConnectionConcurrencyRule: DynamicRule = {
+  id: RULE,
+  check(model: ModelRun): Finding[] {
+    const findings: Finding[] = [];
+    for (const [conn, ops] of connectionOps(model)) {
+      if (ops.length < 2) continue;
+      for (const [testKey, { first, second }] of overlaps(ops)) {
+        // The failing operation is the one to look at; the other is the story's other side.
+        const [use, firstOther] = !second.stmt?.err && first.stmt?.err ? [first, second] : [second, first];
+        // For a failure, the other side is what was in flight when it failed (a COMMIT, say), not only what overlapped first.
+        const otherUse = use.stmt?.err ? inFlightAt(ops, use) ?? firstOther : firstOther;
+        const at = use.at ?? otherUse.at;
+        if (!at) continue;
+        const kind = actorKind(use, otherUse);
+        const sameSession = !!use.session && use.session === otherUse.session;
+        const failure = failureOf(use) ?? failureOf(otherUse);
+        const severity: Severity = failure || sameSession || kind === 'tasks' ? 'error' : 'warning';
+        const owner = sameSession ? sessionRef(model, use.session!) : connectionRef(model, conn);
+        const via = sameSession ? `, on connection ${conn.label},` : '';
+        const actors = kind === 'threads' ? 'two threads' : 'two asyncio tasks';
+        const other = kind === 'threads' ? "another thread's" : "another task's";
+        let message =
+          `${capitalize(owner)}${via} was used by ${actors} at once: ${opText(use)} at ${place(model, use.at)} ran while ${other} ` +
+          `${opText(otherUse)} (${place(model, otherUse.at)}) was still in progress on the same connection`;
+        if (failure) message += `, and it failed: "${failure}"`;
+        message +=
+          severity === 'error'
+            ? `. A ${sameSession ? 'session' : 'connection'} serves one ${kind === 'threads' ? 'thread' : 'task'} at a time: give each its own session (a sessionmaker call per ${kind === 'threads' ? 'thread' : 'task'}) or await the calls one after another.`
+            : '. The driver ran them one at a time, but both threads share one transaction: a commit or rollback in one ends the other\'s work too.';
+        const rel: RelatedLocation[] = related(otherUse.at, `${other} ${opText(otherUse)} was in progress here`);
+        if (sameSession && use.session!.at) rel.push(...related(use.session!.at, `${use.session!.label} opened here and shared`));
+        findings.push(finding(RULE, severity, message, at, { related: rel, test: testKey || undefined }));
+      }
+    }
+    return findings;
+  },
+};
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

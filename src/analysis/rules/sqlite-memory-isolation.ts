@@ -1,0 +1,218 @@
+/**
+ * sqlite-memory-isolation: several connections opened SQLite `:memory:` (or a
+ * private temporary database: `sqlite://`, an empty path) and each got its own
+ * empty database. The classic story: a test creates the tables and a row on one
+ * connection, then threads (SQLAlchemy's SingletonThreadPool gives each thread
+ * its own connection), a second engine or a subprocess open their own
+ * connections and find "no such table", or an empty table.
+ *
+ * The model gives every private memory connection its own `dbKey`, and a
+ * shared-cache memory database (`file:name?mode=memory&cache=shared`) one key
+ * per process and name, so "different databases" is just "different keys".
+ * A StaticPool engine hands one connection to everyone: one key, no finding.
+ *
+ * Severity:
+ * - error when a connection then failed with "no such table: T" while another
+ *   memory database of the same test had T, or read T after another one had
+ *   written rows to T (it cannot have seen them: its database never got them);
+ * - warning when memory databases of one test only touched the same tables.
+ *
+ * Location: where the engine of the connection that came up empty was created
+ * (`engineAt`), else where that connection was opened; that is the line to
+ * change (StaticPool, a shared-cache URI, or one engine for everyone).
+ */
+import type { ModelConnection, ModelRun, ModelStatement } from '../../model/model';
+import type { SourceFrame } from '../../trace/schema';
+import type { DynamicRule, Finding, RelatedLocation } from '../findings';
+import { connectionRef, finding, firstFrame, place, related } from './util';
+
+const RULE = 'sqlite-memory-isolation';
+
+const NO_SUCH_TABLE = /no such table:\s*["'`[]?([\w.]+)/i;
+
+interface MemoryDb {
+  key: string;
+  connections: Set<ModelConnection>;
+  /** Tables this database had (created or written), with the statement that first did it. */
+  had: Map<string, ModelStatement>;
+  /** Tables written with rows (INSERT/UPDATE...), with the first such statement. */
+  rowsWritten: Map<string, ModelStatement>;
+  touched: Set<string>;
+}
+
+interface Evidence {
+  victim: ModelStatement;
+  /** The statement of another memory database that had the table. */
+  other: ModelStatement;
+  table: string;
+  kind: 'missing-table' | 'missing-rows';
+}
+
+interface Group {
+  test?: string;
+  dbs: Map<string, MemoryDb>;
+  evidence: Evidence[];
+}
+
+function strip(table: string): string {
+  const dot = table.lastIndexOf('.');
+  return (dot >= 0 ? table.slice(dot + 1) : table).toLowerCase();
+}
+
+function meaningful(st: ModelStatement): boolean {
+  if (st.err) return true;
+  return (st.op === 'read' || st.op === 'write' || st.op === 'ddl') && (st.reads.length > 0 || st.writes.length > 0);
+}
+
+/** The other memory database in the group that had `table`, first found (in opening order). */
+function otherHaving(group: Group, self: string, table: string, map: 'had' | 'rowsWritten'): ModelStatement | undefined {
+  for (const db of group.dbs.values()) {
+    if (db.key === self) continue;
+    const st = db[map].get(table);
+    if (st) return st;
+  }
+  return undefined;
+}
+
+function actorText(a: ModelStatement, b: ModelStatement): string {
+  if (a.process !== b.process) return ` in process ${a.process.pid}`;
+  if (a.thread !== undefined && b.thread !== undefined && a.thread !== b.thread) return ' in another thread';
+  return '';
+}
+
+function engineFrame(conn: ModelConnection): SourceFrame | undefined {
+  return firstFrame(conn.engineAt, conn.at);
+}
+
+function describeGroup(model: ModelRun, group: Group): Finding[] {
+  const findings: Finding[] = [];
+  const seenPlaces = new Set<string>();
+  const dbCount = group.dbs.size;
+  const connCount = [...group.dbs.values()].reduce((n, db) => n + db.connections.size, 0);
+  const counts = `${connCount} connection${connCount === 1 ? '' : 's'} here, ${dbCount} separate database${dbCount === 1 ? '' : 's'}`;
+  const advice =
+    'Every connection to a private SQLite memory database gets a new, empty one; share one connection (poolclass=StaticPool) or name a shared-cache database (sqlite:///file:NAME?mode=memory&cache=shared&uri=true).';
+
+  for (const ev of group.evidence) {
+    const victimConn = ev.victim.connection;
+    const at = firstFrame(engineFrame(victimConn), ev.victim.at);
+    if (!at) continue;
+    const key = `${at[0]}:${at[1]}`;
+    if (seenPlaces.has(key)) continue;
+    seenPlaces.add(key);
+    const otherConn = ev.other.connection;
+    const where = ev.victim.at ? ` at ${place(model, ev.victim.at)}` : '';
+    const story =
+      ev.kind === 'missing-table'
+        ? `${ev.victim.verb} failed with "no such table: ${ev.table}"${where}`
+        : `${ev.victim.verb} read ${ev.table}${where} and could not see the rows ${otherConn.label} had written to it`;
+    const otherDid =
+      ev.kind === 'missing-table' ? `${otherConn.label} had created ${ev.table} at ${place(model, ev.other.at)}` : `${otherConn.label} wrote them at ${place(model, ev.other.at)}`;
+    const message =
+      `${capitalize(connectionRef(model, victimConn))}${actorText(ev.victim, ev.other)} opened SQLite ${memoryName(victimConn)} and got its own empty database: ` +
+      `${story}, although ${otherDid} in a different memory database (${counts}). ${advice}`;
+    const rel: RelatedLocation[] = [
+      ...related(ev.victim.at, ev.kind === 'missing-table' ? `failed here: no such table ${ev.table}` : `read ${ev.table} from its own empty database here`),
+      ...related(ev.other.at, `${otherConn.label} ${ev.kind === 'missing-table' ? 'created' : 'wrote'} ${ev.table} here, in another memory database`),
+    ];
+    const otherEngine = engineFrame(otherConn);
+    if (otherEngine && `${otherEngine[0]}:${otherEngine[1]}` !== key) rel.push(...related(otherEngine, `engine of ${otherConn.label} created here`));
+    findings.push(finding(RULE, 'error', message, at, { related: dedupe(rel), test: group.test ?? ev.victim.test }));
+  }
+  if (findings.length > 0) return findings;
+
+  // No failure seen: still worth a warning when separate memory databases were used for the same tables.
+  const dbs = [...group.dbs.values()];
+  for (let i = 1; i < dbs.length; i++) {
+    for (let j = 0; j < i; j++) {
+      const shared = [...dbs[i].touched].filter((t) => dbs[j].touched.has(t));
+      if (shared.length === 0) continue;
+      const later = [...dbs[i].connections][0];
+      const earlier = [...dbs[j].connections][0];
+      const at = firstFrame(engineFrame(later), later.at);
+      if (!at) continue;
+      const tables = shared.slice(0, 3).join(', ');
+      const message =
+        `${capitalize(connectionRef(model, later))} and ${connectionRef(model, earlier)} both opened SQLite ${memoryName(later)} and used ${tables}, ` +
+        `but each has its own database: what one writes, the other never sees (${counts}). ${advice}`;
+      const rel = dedupe([
+        ...related(engineFrame(earlier), `${earlier.label} opened its own memory database here`),
+      ]);
+      return [finding(RULE, 'warning', message, at, { related: rel, test: group.test })];
+    }
+  }
+  return [];
+}
+
+function memoryName(conn: ModelConnection): string {
+  const name = conn.db?.name;
+  return !name || name === ':memory:' ? '":memory:"' : `"${name}"`;
+}
+
+function dedupe(rel: RelatedLocation[]): RelatedLocation[] {
+  const seen = new Set<string>();
+  return rel.filter((r) => {
+    const k = `${r.file}:${r.line}:${r.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+export const sqliteMemoryIsolationRule: DynamicRule = {
+  id: RULE,
+  check(model: ModelRun): Finding[] {
+    const groups = new Map<string, Group>();
+    // Statements are in time order, so "had the table before" is a running state.
+    for (const st of model.statements) {
+      const conn = st.connection;
+      if (!conn.db?.memory || !conn.dbKey || !meaningful(st)) continue;
+      const groupKey = st.test ?? '';
+      let group = groups.get(groupKey);
+      if (!group) {
+        group = { test: st.test, dbs: new Map(), evidence: [] };
+        groups.set(groupKey, group);
+      }
+      let db = group.dbs.get(conn.dbKey);
+      if (!db) {
+        db = { key: conn.dbKey, connections: new Set(), had: new Map(), rowsWritten: new Map(), touched: new Set() };
+        group.dbs.set(conn.dbKey, db);
+      }
+      db.connections.add(conn);
+
+      if (st.err) {
+        const m = NO_SUCH_TABLE.exec(st.err.message);
+        if (m) {
+          const table = strip(m[1]);
+          const other = otherHaving(group, db.key, table, 'had');
+          if (other) group.evidence.push({ victim: st, other, table, kind: 'missing-table' });
+        }
+        continue;
+      }
+      for (const t of st.reads) {
+        const table = strip(t);
+        db.touched.add(table);
+        // A database that got rows of its own for the table may be meant to be separate; one that never did came up empty.
+        if (st.op !== 'read' || db.rowsWritten.has(table)) continue;
+        const other = otherHaving(group, db.key, table, 'rowsWritten');
+        if (other) group.evidence.push({ victim: st, other, table, kind: 'missing-rows' });
+      }
+      for (const t of st.writes) {
+        const table = strip(t);
+        db.touched.add(table);
+        if (!db.had.has(table)) db.had.set(table, st);
+        if (st.op === 'write' && st.rows !== 0 && !db.rowsWritten.has(table)) db.rowsWritten.set(table, st);
+      }
+    }
+    const findings: Finding[] = [];
+    for (const group of groups.values()) {
+      if (group.dbs.size < 2) continue;
+      findings.push(...describeGroup(model, group));
+    }
+    return findings;
+  },
+};
