@@ -7,9 +7,10 @@
  *
  * Severity: error when the read is known to have missed the change and its
  * test failed: the read failed (locked), came back empty, or asked for the very
- * row that was written (or scanned a table holding an uncommitted INSERT, when
- * the driver does not count rows of a SELECT). Otherwise a warning: the read
- * returned rows, or the test passed, so the invisible write may not matter.
+ * row that was written; or, when the driver does not count a SELECT's rows, it
+ * scanned a table holding an uncommitted INSERT or looked a row up by a key the
+ * INSERT left to the database (an autoincrement id). Otherwise a warning: the
+ * read returned rows, or the test passed, so the invisible write may not matter.
  */
 import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
 import { describeRows, modelRowKeys, rowsMayOverlap, sameRow, type RowKeySet } from '../../model/rowkeys';
@@ -56,8 +57,12 @@ function evidenceOfMiss(c: Candidate): boolean {
   if (r.err && LOCKED.test(r.err.message)) return true;
   if (r.rows === 0) return true;
   if (c.exact) return true;
-  // A scan of the table (no key pins the rows) could not have found an uncommitted INSERT.
-  return r.rows === undefined && c.write.verb === 'INSERT' && (!c.readKeys || c.readKeys.size === 0);
+  // The driver does not count a SELECT's rows (sqlite3): for an INSERT, a table scan could not
+  // have found the row, nor could a lookup by a key the INSERT left to the database (an
+  // autoincrement id: the key only the writer had been told).
+  if (r.rows !== undefined || c.write.verb !== 'INSERT') return false;
+  if (!c.readKeys || c.readKeys.size === 0) return true;
+  return ![...c.readKeys.keys()].some((col) => c.writeKeys?.has(col));
 }
 
 function check(model: ModelRun): Finding[] {
