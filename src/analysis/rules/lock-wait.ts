@@ -59,6 +59,9 @@ function isExclusive(st: ModelStatement): boolean {
 
 interface Holding {
   tx: ModelTransaction;
+  /** The holder's first statement that took a conflicting lock. */
+  took: ModelStatement;
+  /** The holder's last statement before the wait. */
   last: ModelStatement;
 }
 
@@ -68,6 +71,7 @@ interface Holding {
  */
 function holds(tx: ModelTransaction, w: ModelStatement, sqlite: boolean, rowKeys: ReturnType<typeof modelRowKeys>): Holding | undefined {
   let last: ModelStatement | undefined;
+  let took: ModelStatement | undefined;
   let conflict = false;
   const wTables = [...w.writes, ...w.reads];
   for (const h of tx.statements) {
@@ -81,6 +85,7 @@ function holds(tx: ModelTransaction, w: ModelStatement, sqlite: boolean, rowKeys
     if (conflict) continue;
     if (sqlite) {
       conflict = h.op === 'write' || h.op === 'ddl';
+      if (conflict) took = h;
       continue;
     }
     const hWrites = ROW_LOCKING_READ.test(h.sql) ? [...h.writes, ...h.reads] : h.writes;
@@ -91,8 +96,9 @@ function holds(tx: ModelTransaction, w: ModelStatement, sqlite: boolean, rowKeys
     } else if (w.op === 'write') {
       conflict = w.writes.some((t) => hWrites.includes(t) && rowsMayOverlap(rowKeys.of(w, t), rowKeys.of(h, t)));
     }
+    if (conflict) took = h;
   }
-  return conflict && last ? { tx, last } : undefined;
+  return took && last ? { tx, took, last } : undefined;
 }
 
 function check(model: ModelRun): Finding[] {
@@ -143,7 +149,11 @@ function check(model: ModelRun): Finding[] {
 function describe(model: ModelRun, w: ModelStatement, h: Holding, failed: boolean, at: [string, number, string]): Finding {
   const holder = txOwnerLabel(h.tx);
   const waiter = statementOwnerLabel(w);
-  const idleSince = `idle in transaction ${h.tx.label} since ${statementText(h.last)} at ${place(model, h.last.at)}`;
+  const tookText = `${statementText(h.took)} at ${place(model, h.took.at)}`;
+  const idleSince =
+    h.last === h.took
+      ? `which took it with ${tookText} and sat idle in transaction ${h.tx.label}`
+      : `which took it with ${tookText} and sat idle in transaction ${h.tx.label} after ${place(model, h.last.at)}`;
   let message: string;
   if (failed) {
     message =
@@ -159,6 +169,7 @@ function describe(model: ModelRun, w: ModelStatement, h: Holding, failed: boolea
   }
   const rel = [
     ...related(h.last.at, `${holder}'s last statement before ${waiter} waited; its transaction ${h.tx.label} stayed open`),
+    ...(h.took !== h.last ? related(h.took.at, `${holder}'s ${statementText(h.took)} took the lock`) : []),
     ...related(h.tx.endAt, `${holder}'s transaction ended here`),
   ];
   return finding(LOCK_WAIT, 'error', message, at, { related: rel, test: w.test });
