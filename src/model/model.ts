@@ -127,6 +127,8 @@ export interface ModelStatement {
   writes: string[];
   parsedSql: boolean;
   params?: unknown;
+  /** Number of parameter sets of an executemany (then `params` is a list of sets). */
+  many?: number;
   rows?: number;
   dur?: number;
   err?: StatementError;
@@ -419,6 +421,7 @@ export function buildModelFrom(source: EventSource): ModelRun {
           writes: shape.writes,
           parsedSql: shape.parsed,
           params: ev.params,
+          many: ev.many,
           rows: ev.rows,
           dur: ev.dur,
           err: ev.err,

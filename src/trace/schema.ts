@@ -56,6 +56,8 @@ export interface StatementError {
   message: string;
   /** SQLSTATE where the driver reports one ('23505'). */
   code?: string;
+  /** Optional: the server's DETAIL line, e.g. 'Key (email)=(a@b.c) already exists.' (PostgreSQL). */
+  detail?: string;
 }
 
 /** Fields every event carries. */

@@ -40,7 +40,13 @@ export const COMBINATIONS: { env: PythonEnvName; backend: Backend }[] = [
   { env: 'sa20', backend: 'postgres' },
 ];
 
-export async function runFixture(rule: string, variant: Variant, env: PythonEnvName, backend: Backend): Promise<RuleRun> {
+export async function runFixture(
+  rule: string,
+  variant: Variant,
+  env: PythonEnvName,
+  backend: Backend,
+  opts: { runArgs?: string[] } = {},
+): Promise<RuleRun> {
   const label = `${rule}-${variant}-${env}-${backend}`;
   const project = realpathSync(tempDir(label));
   cpSync(join(repoRoot, 'test', 'fixtures', 'rules', rule, variant), project, {
@@ -49,7 +55,7 @@ export async function runFixture(rule: string, variant: Variant, env: PythonEnvN
   });
   const dbUrl = backend === 'sqlite' ? `sqlite:///${join(project, 'rule.db')}` : await createDatabase(label.replace(/-/g, '_'));
   const trace = join(realpathSync(tempDir(`${label}-trace`)), 'run');
-  const result = await runCli(['run', '--json', '--trace', trace, '--', python(env), '-m', 'pytest', '-q', '-p', 'no:cacheprovider'], {
+  const result = await runCli(['run', '--json', ...(opts.runArgs ?? []), '--trace', trace, '--', python(env), '-m', 'pytest', '-q', '-p', 'no:cacheprovider'], {
     cwd: project,
     env: { RULE_DB_URL: dbUrl },
   });

@@ -7,12 +7,16 @@ import { nonTestDatabaseRule } from './non-test-database';
 import { sharedConnectionConcurrencyRule } from './shared-connection-concurrency';
 import { sqliteMemoryIsolationRule } from './sqlite-memory-isolation';
 import { lockWaitRule } from './lock-wait';
+import { commitEscapesRollbackRule } from './commit-escapes-rollback';
 import { missingCommitRule } from './missing-commit';
+import { testStateLeakRule } from './test-state-leak';
 import { staleReadRule } from './stale-read';
 import { uncommittedReadRule } from './uncommitted-read';
 
 export const DYNAMIC_RULES: DynamicRule[] = [
   missingCommitRule,
+  testStateLeakRule,
+  commitEscapesRollbackRule,
   uncommittedReadRule,
   staleReadRule,
   lockWaitRule,

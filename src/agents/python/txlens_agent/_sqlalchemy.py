@@ -540,6 +540,18 @@ def _sqlstate(exc):
     return None
 
 
+def _error_detail(exc, text):
+    # PostgreSQL's DETAIL names the offending key ("Key (email)=(a@b.c) already exists.");
+    # psycopg puts it on the diagnostics object, psycopg2 also in the message's later lines.
+    detail = getattr(getattr(exc, "diag", None), "message_detail", None)
+    if isinstance(detail, str) and detail:
+        return detail[:500]
+    for line in text.split("\n")[1:]:
+        if line.startswith("DETAIL:"):
+            return line[7:].strip()[:500]
+    return None
+
+
 @guarded
 def _on_handle_error(ctx):
     # Only failures of a cursor execution we saw start become statements;
@@ -560,6 +572,9 @@ def _on_handle_error(ctx):
         code = _sqlstate(orig)
         if code:
             err["code"] = code
+        detail = _error_detail(orig, text)
+        if detail:
+            err["detail"] = detail
         event["err"] = err
     emit(event)
 

@@ -1,0 +1,107 @@
+/**
+ * commit-escapes-rollback: a test relies on a transaction that its fixture
+ * rolls back at teardown to undo what it wrote, but something inside the test
+ * committed for real on another connection (a factory_boy factory with
+ * `sqlalchemy_session_persistence = "commit"` on its own session, app code
+ * committing a session that is not joined to the test's transaction). The
+ * rollback cannot undo that commit; the rows stay for every later test.
+ *
+ * "Relies on an outer rollback": during the test, a transaction opened by test
+ * code (a fixture's connection or session) ended with an explicit rollback()
+ * in test code. A commit counts when it wrote rows (DML), ran in that test on
+ * the same database before that rollback, and no committed whole-table
+ * cleanup of what it wrote followed in the same test. A session joined to the
+ * test's transaction (SQLAlchemy 2.0 join_transaction_mode="create_savepoint",
+ * the 1.4 begin_nested recipe) only releases a SAVEPOINT on commit(): no real
+ * COMMIT, so nothing fires.
+ *
+ * Severity: error when the escaped rows broke something (a later test, or the
+ * same test further on, hit a UNIQUE violation on them, as matched by
+ * test-state-leak); warning otherwise, since the rows are still left behind.
+ * Location: the commit; related: the teardown rollback it escaped.
+ */
+import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
+import type { DynamicRule, Finding, RelatedLocation } from '../findings';
+import { leakMatches } from './test-state-leak';
+import { finding, firstFrame, isTestCode, place, related, txOwnerRef, writeText } from './util';
+
+const RULE = 'commit-escapes-rollback';
+
+function isCleanup(st: ModelStatement): boolean {
+  return st.verb === 'TRUNCATE' || st.verb === 'DROP' || st.verb === 'DELETE';
+}
+
+/** Transactions test code opened and deliberately rolled back at the end: the tests' isolation. */
+function isolationRollbacks(model: ModelRun): Map<string, ModelTransaction[]> {
+  const byTest = new Map<string, ModelTransaction[]>();
+  for (const tx of model.transactions) {
+    if (tx.outcome !== 'rollback' || tx.cause !== 'explicit' || !tx.test) continue;
+    if (!isTestCode(model, tx.endAt)) continue;
+    const openedAt = tx.session?.at ?? tx.beginAt;
+    if (!isTestCode(model, openedAt) && !isTestCode(model, tx.beginAt)) continue;
+    if (!byTest.has(tx.test)) byTest.set(tx.test, []);
+    byTest.get(tx.test)!.push(tx);
+  }
+  return byTest;
+}
+
+export const commitEscapesRollbackRule: DynamicRule = {
+  id: RULE,
+  check(model: ModelRun): Finding[] {
+    const isolation = isolationRollbacks(model);
+    if (isolation.size === 0) return [];
+    // What the escaped rows broke, by committing transaction.
+    const broke = new Map<string, string>();
+    for (const m of leakMatches(model)) {
+      const failedTest = m.violation.stmt.test;
+      if (!failedTest || broke.has(m.tx.key)) continue;
+      broke.set(m.tx.key, failedTest === m.tx.test ? `later in the same test, ${failedTest}` : `in a later test, ${failedTest}`);
+    }
+    const committed = model.transactions.filter(
+      (tx) => tx.outcome === 'commit' && tx.test !== undefined && isolation.has(tx.test) && tx.writes.some((w) => w.op === 'write' && !w.err),
+    );
+    if (committed.length === 0) return [];
+    // Committed cleanups per test and database, to skip commits a fixture deletes again at teardown.
+    const cleaned = new Map<string, { time: number; tables: string[] }[]>();
+    for (const tx of model.transactions) {
+      if (tx.outcome !== 'commit' || !tx.test || !isolation.has(tx.test)) continue;
+      for (const st of tx.writes) {
+        if (!isCleanup(st) || st.err) continue;
+        const key = `${tx.test}|${tx.connection.dbKey}`;
+        if (!cleaned.has(key)) cleaned.set(key, []);
+        cleaned.get(key)!.push({ time: tx.end!, tables: st.writes });
+      }
+    }
+
+    const findings: Finding[] = [];
+    for (const tx of committed) {
+      const rollbacks = isolation.get(tx.test!)!.filter(
+        // A pooled connection may serve both in turn; what matters is a real COMMIT of another transaction before the rollback.
+        (x) => x !== tx && x.connection.dbKey === tx.connection.dbKey && x.end! > tx.end!,
+      );
+      if (rollbacks.length === 0) continue;
+      const outer = rollbacks[0];
+      const writes = tx.writes.filter((w) => w.op === 'write' && !w.err);
+      // A fixture's own committed cleanup leaves nothing behind.
+      if (writes.every(isCleanup) && isTestCode(model, tx.endAt)) continue;
+      const tables = new Set(writes.flatMap((w) => w.writes));
+      const cleanups = cleaned.get(`${tx.test}|${tx.connection.dbKey}`) ?? [];
+      if (tables.size > 0 && [...tables].every((t) => cleanups.some((c) => c.time > tx.end! && c.tables.includes(t)))) continue;
+      const at = firstFrame(tx.endAt, writes[writes.length - 1].at);
+      if (!at) continue;
+      const what = [...new Set(writes.map(writeText))].join(', ');
+      const harm = broke.get(tx.key);
+      const message =
+        `${tx.test} relies on the rollback at ${place(model, outer.endAt)} to undo its writes, but ${txOwnerRef(model, tx)} committed ${what} ` +
+        `(${tx.label}), outside the test's transaction ${outer.label}: the rollback cannot undo it, so the rows stay` +
+        (harm ? ` and collided ${harm}.` : ' for every later test.') +
+        ' Bind that session to the test\'s connection (join_transaction_mode="create_savepoint"), or flush instead of commit.';
+      const rel: RelatedLocation[] = [...related(outer.endAt, `the test's rollback (${outer.label}), which this commit escaped`)];
+      const firstWrite = writes[0];
+      if (firstWrite.at && (firstWrite.at[0] !== at[0] || firstWrite.at[1] !== at[1])) rel.push(...related(firstWrite.at, `${writeText(firstWrite)} that was committed`));
+      if (tx.session?.at) rel.push(...related(tx.session.at, `${tx.session.label} opened here`));
+      findings.push(finding(RULE, harm ? 'error' : 'warning', message, at, { related: rel, test: tx.test }));
+    }
+    return findings;
+  },
+};

@@ -1,0 +1,245 @@
+/**
+ * test-state-leak: rows committed during one test were still in the database
+ * when a later test ran, and the later test ran into them: a UNIQUE violation
+ * (SQLSTATE 23505, SQLite "UNIQUE constraint failed: t.c") on a key an earlier
+ * test committed. "A UNIQUE violation from a row nobody inserted."
+ *
+ * Which earlier commit: the duplicate key is read from the error (PostgreSQL's
+ * DETAIL "Key (email)=(a@b.c)", SQLite's "t.c" plus the failing INSERT's own
+ * parameters) and matched against the parameters of committed INSERTs into the
+ * same table of the same database; the latest match wins, since that row is the
+ * one still there. Without parameters (capture off or types only) the rule falls
+ * back to the table: the latest commit into it from an earlier test after any
+ * committed cleanup of it, reported as a warning because it is a guess.
+ *
+ * Location: the commit in the earlier test (that is what must be undone or
+ * isolated); related: the failing statement and the INSERT that wrote the key.
+ * The finding belongs to the test that failed.
+ */
+import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
+import type { DynamicRule, Finding, RelatedLocation } from '../findings';
+import { finding, firstFrame, place, related, txOwnerRef } from './util';
+
+const RULE = 'test-state-leak';
+
+export interface UniqueViolation {
+  stmt: ModelStatement;
+  table: string;
+  columns: string[];
+  /** Candidate duplicate keys (one tuple per row the statement tried to write), when known. */
+  keys?: string[][];
+}
+
+/** A unique violation and the committed INSERT whose row it collided with. */
+export interface LeakMatch {
+  violation: UniqueViolation;
+  insert: ModelStatement;
+  tx: ModelTransaction;
+  /** 'key': the duplicate value was matched; 'table': only the table (no parameters to compare). */
+  by: 'key' | 'table';
+}
+
+const UNIQUE_TEXT = /UNIQUE constraint failed|duplicate key value violates unique constraint|Duplicate entry .* for key/i;
+
+function unquote(name: string): string {
+  const t = name.trim();
+  const q = /^["`[](.*)["`\]]$/.exec(t);
+  return q ? q[1] : t.toLowerCase();
+}
+
+function lastPart(name: string): string {
+  const parts = name.split('.');
+  return unquote(parts[parts.length - 1]);
+}
+
+function text(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** Splits "1, a, b" from a DETAIL key tuple; values containing ", " cannot be told apart, and then nothing matches. */
+function splitKey(values: string, n: number): string[] | undefined {
+  if (n === 1) return [values];
+  const parts = values.split(', ');
+  return parts.length === n ? parts : undefined;
+}
+
+const INSERT_COLUMNS = /^\s*INSERT\s+(?:OR\s+\w+\s+)?INTO\s+((?:"[^"]+"|`[^`]+`|[\w$]+)(?:\.(?:"[^"]+"|`[^`]+`|[\w$]+))?)\s*\(([^)]*)\)/i;
+
+/**
+ * The values an INSERT wrote into `columns`, one tuple per row, from its captured
+ * parameters: positional lists (qmark/format, several VALUES rows, executemany) or
+ * named ones (pyformat; SQLAlchemy's multi-row names `email__0`, `email_m0`).
+ */
+export function insertedKeys(st: ModelStatement, columns: string[], paramsCaptured: boolean): string[][] | undefined {
+  if (!paramsCaptured || st.params === undefined || st.params === null) return undefined;
+  const m = INSERT_COLUMNS.exec(st.sql);
+  if (!m) return undefined;
+  const cols = m[2].split(',').map((c) => unquote(c));
+  const wanted = columns.map((c) => c.toLowerCase());
+  const idx = wanted.map((c) => cols.findIndex((x) => x.toLowerCase() === c));
+  if (idx.some((i) => i < 0)) return undefined;
+  const sets: unknown[] = st.many !== undefined && Array.isArray(st.params) ? st.params : [st.params];
+  const rows: string[][] = [];
+  for (const set of sets) {
+    if (Array.isArray(set)) {
+      const n = cols.length;
+      for (let r = 0; r * n < set.length; r++) {
+        const row = idx.map((i) => set[r * n + i]);
+        if (row.every((v) => v !== undefined)) rows.push(row.map(text));
+      }
+    } else if (set && typeof set === 'object') {
+      const named = set as Record<string, unknown>;
+      const byRow = new Map<string, string[]>();
+      for (const [key, value] of Object.entries(named)) {
+        const km = /^(.*?)(?:__(\d+)|_m(\d+))?$/.exec(key)!;
+        const col = wanted.indexOf(km[1].toLowerCase());
+        if (col < 0) continue;
+        const row = km[2] ?? km[3] ?? '';
+        if (!byRow.has(row)) byRow.set(row, new Array(wanted.length));
+        byRow.get(row)![col] = text(value);
+      }
+      for (const row of byRow.values()) if (row.every((v) => v !== undefined)) rows.push(row);
+    }
+  }
+  return rows.length > 0 ? rows : undefined;
+}
+
+export function uniqueViolation(st: ModelStatement, paramsCaptured: boolean): UniqueViolation | undefined {
+  const err = st.err;
+  if (!err) return undefined;
+  if (err.code !== '23505' && !UNIQUE_TEXT.test(err.message)) return undefined;
+  let table = st.writes[0];
+  let columns: string[] = [];
+  const sqlite = /UNIQUE constraint failed: ([^\n]+)/i.exec(err.message);
+  if (sqlite) {
+    for (const part of sqlite[1].split(',')) {
+      const dot = part.trim().lastIndexOf('.');
+      if (dot > 0) {
+        table = unquote(part.trim().slice(0, dot));
+        columns.push(unquote(part.trim().slice(dot + 1)));
+      }
+    }
+  }
+  let keys: string[][] | undefined;
+  const detail = /Key \((.+?)\)=\((.*)\) already exists/.exec(err.detail ?? err.message);
+  if (detail) {
+    columns = detail[1].split(',').map((c) => unquote(c));
+    const values = splitKey(detail[2], columns.length);
+    if (values) keys = [values];
+  }
+  if (!table) return undefined;
+  if (!keys && columns.length > 0) keys = insertedKeys(st, columns, paramsCaptured);
+  return { stmt: st, table: lastPart(table), columns, keys };
+}
+
+function isCleanup(st: ModelStatement): boolean {
+  return st.verb === 'TRUNCATE' || st.verb === 'DROP' || (st.verb === 'DELETE' && !/\bWHERE\b/i.test(st.sql));
+}
+
+const cache = new WeakMap<ModelRun, LeakMatch[]>();
+
+/**
+ * Every unique violation of the run matched to the committed INSERT it collided
+ * with, whatever test either ran in. Shared with commit-escapes-rollback.
+ */
+export function leakMatches(model: ModelRun): LeakMatch[] {
+  const cached = cache.get(model);
+  if (cached) return cached;
+  const paramsCaptured = (model.run?.params ?? 'values') === 'values';
+  const violations: UniqueViolation[] = [];
+  for (const st of model.statements) {
+    if (!st.err) continue;
+    const v = uniqueViolation(st, paramsCaptured);
+    if (v) violations.push(v);
+  }
+  const matches: LeakMatch[] = [];
+  if (violations.length > 0) {
+    const wanted = new Set(violations.map((v) => `${v.stmt.connection.dbKey}|${v.table}`));
+    // Committed inserts and committed whole-table cleanups, per database and table, in commit order.
+    const inserts = new Map<string, { st: ModelStatement; tx: ModelTransaction }[]>();
+    const cleanups = new Map<string, number[]>();
+    const committed = model.transactions.filter((tx) => tx.outcome === 'commit' && tx.writes.length > 0 && tx.end !== undefined);
+    committed.sort((a, b) => a.end! - b.end!);
+    for (const tx of committed) {
+      for (const st of tx.writes) {
+        if (st.err) continue;
+        for (const table of st.writes) {
+          const key = `${tx.connection.dbKey}|${lastPart(table)}`;
+          if (!wanted.has(key)) continue;
+          if (st.verb === 'INSERT' || st.verb === 'REPLACE') {
+            if (!inserts.has(key)) inserts.set(key, []);
+            inserts.get(key)!.push({ st, tx });
+          } else if (isCleanup(st)) {
+            if (!cleanups.has(key)) cleanups.set(key, []);
+            cleanups.get(key)!.push(tx.end!);
+          }
+        }
+      }
+    }
+    for (const v of violations) {
+      const key = `${v.stmt.connection.dbKey}|${v.table}`;
+      const before = (inserts.get(key) ?? []).filter((c) => c.tx.end! < v.stmt.start);
+      if (before.length === 0) continue;
+      if (v.keys) {
+        const want = new Set(v.keys.map((k) => JSON.stringify(k)));
+        for (let i = before.length - 1; i >= 0; i--) {
+          const rows = insertedKeys(before[i].st, v.columns, paramsCaptured);
+          if (rows?.some((r) => want.has(JSON.stringify(r)))) {
+            matches.push({ violation: v, insert: before[i].st, tx: before[i].tx, by: 'key' });
+            break;
+          }
+        }
+        continue;
+      }
+      let lastCleanup = -Infinity;
+      for (const t of cleanups.get(key) ?? []) if (t < v.stmt.start && t > lastCleanup) lastCleanup = t;
+      const candidate = before[before.length - 1];
+      if (candidate.tx.end! > lastCleanup) matches.push({ violation: v, insert: candidate.st, tx: candidate.tx, by: 'table' });
+    }
+  }
+  cache.set(model, matches);
+  return matches;
+}
+
+export function keyText(v: UniqueViolation): string {
+  if (!v.keys || v.keys.length !== 1) return v.columns.length > 0 ? `on ${v.table}.${v.columns.join(', ')}` : `on ${v.table}`;
+  const pairs = v.columns.map((c, i) => `${c} = ${JSON.stringify(v.keys![0][i])}`);
+  return `on ${pairs.join(', ')}`;
+}
+
+function testStart(model: ModelRun, id: string | undefined): number | undefined {
+  return id ? model.tests.find((t) => t.id === id)?.start : undefined;
+}
+
+export const testStateLeakRule: DynamicRule = {
+  id: RULE,
+  check(model: ModelRun): Finding[] {
+    const findings: Finding[] = [];
+    const seen = new Set<string>();
+    for (const m of leakMatches(model)) {
+      const failed = m.violation.stmt;
+      const earlier = m.tx.test;
+      if (!earlier || !failed.test || earlier === failed.test) continue;
+      const earlierStart = testStart(model, earlier);
+      const laterStart = testStart(model, failed.test);
+      if (earlierStart === undefined || laterStart === undefined || earlierStart >= laterStart) continue;
+      const at = firstFrame(m.tx.endAt, m.insert.at);
+      if (!at) continue;
+      const once = `${m.tx.key}|${failed.test}`;
+      if (seen.has(once)) continue;
+      seen.add(once);
+      const byKey = m.by === 'key';
+      const message =
+        `${earlier} committed rows into ${m.violation.table} (${txOwnerRef(model, m.tx)}, ${m.tx.label} at ${place(model, at)}) that were still there when ${failed.test} ran: ` +
+        `its ${failed.verb} at ${place(model, failed.at)} failed with "${failed.err!.message}" ${keyText(m.violation)}` +
+        (byKey
+          ? ', the key the earlier test committed.'
+          : `; this was the last commit into ${m.violation.table} before it (parameters were not captured, so the key could not be compared).`) +
+        ' Undo what each test commits (rollback isolation, or delete at teardown) or give each test its own keys.';
+      const rel: RelatedLocation[] = [...related(failed.at, `${failed.verb} that failed on the leftover row (${failed.test})`)];
+      if (m.insert.at && (m.insert.at[0] !== at[0] || m.insert.at[1] !== at[1])) rel.push(...related(m.insert.at, `INSERT of the leftover row (${earlier})`));
+      findings.push(finding(RULE, byKey ? 'error' : 'warning', message, at, { related: rel, test: failed.test }));
+    }
+    return findings;
+  },
+};
