@@ -9,9 +9,9 @@ import { join, resolve } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { analyse } from '../analysis/analyse';
 import { LaunchError, newRunDir, runTraced } from '../capture/launch';
-import { buildModel } from '../model/model';
+import { loadModel } from '../model/model';
 import { reportDocument, textReport } from '../report/render';
-import { readTrace, TraceError } from '../trace/reader';
+import { TraceError } from '../trace/reader';
 import type { ParamsMode } from '../trace/schema';
 
 const VERSION = '0.1.0';
@@ -92,7 +92,7 @@ function agentDir(): string {
 }
 
 function present(opts: Options, traceDir: string, cwd: string): { hasErrors: boolean } {
-  const model = buildModel(readTrace(traceDir));
+  const model = loadModel(traceDir);
   const { findings, ruleErrors } = analyse(model);
   model.notes.push(...ruleErrors);
   if (opts.json) process.stdout.write(JSON.stringify(reportDocument(model, findings, cwd)) + '\n');

@@ -8,6 +8,8 @@
 import type { StatementKind } from '../trace/schema';
 
 export interface SqlShape {
+  /** The statement text (one shared copy per distinct text when classified through SqlClassifier). */
+  text: string;
   op: StatementKind;
   /** Leading keyword, upper-case ('SELECT', 'INSERT', 'BEGIN', ...). */
   verb: string;
@@ -136,10 +138,10 @@ export function classifySql(sql: string): SqlShape {
   try {
     tokens = tokenize(sql);
   } catch {
-    return { op: 'other', verb: '', writes: [], reads: [], parsed: false };
+    return { text: sql, op: 'other', verb: '', writes: [], reads: [], parsed: false };
   }
   const first = tokens.find((t) => t.kind === 'word');
-  if (!first) return { op: 'other', verb: '', writes: [], reads: [], parsed: false };
+  if (!first) return { text: sql, op: 'other', verb: '', writes: [], reads: [], parsed: false };
   const verb = first.text.toUpperCase();
   const writes: string[] = [];
   const reads: string[] = [];
@@ -221,7 +223,7 @@ export function classifySql(sql: string): SqlShape {
   else if (WRITE_VERBS.has(mainVerb) || writes.length > 0) op = 'write';
   else if (READ_VERBS.has(mainVerb) || mainVerb === 'WITH') op = 'read';
   else op = 'other';
-  return { op, verb: mainVerb, writes, reads, parsed: true };
+  return { text: sql, op, verb: mainVerb, writes, reads, parsed: true };
 }
 
 /**

@@ -92,11 +92,16 @@ function isHeader(obj: Record<string, unknown>): obj is Record<string, unknown> 
   return obj.k === 'header';
 }
 
-/** Reads one process file. Events keep the order they were written in; the model sorts. */
-export function readProcessFile(path: string, skipped: SkipTally): ProcessTrace | undefined {
+/**
+ * Reads one process file. Events keep the order they were written in (the
+ * model orders by time). With `onEvent`, events are handed over one by one
+ * instead of collected, so a large trace never sits in memory as raw events.
+ */
+export function readProcessFile(path: string, skipped: SkipTally, onEvent?: (ev: TraceEvent) => void): ProcessTrace | undefined {
   let header: HeaderEvent | undefined;
   let headerRejected = false;
   const events: TraceEvent[] = [];
+  const take = onEvent ?? ((ev: TraceEvent) => events.push(ev));
   const name = path.split(/[\\/]/).pop() ?? path;
   forEachLine(path, (line, lineNo, complete) => {
     if (line.length === 0) return;
@@ -142,7 +147,7 @@ export function readProcessFile(path: string, skipped: SkipTally): ProcessTrace 
       return;
     }
     if (typeof rec.pid !== 'number') rec.pid = header.pid;
-    events.push(rec as unknown as TraceEvent);
+    take(rec as unknown as TraceEvent);
   });
   if (!header) return undefined;
   return { file: path, header, events };
@@ -158,8 +163,7 @@ export function readRunInfo(dir: string): RunInfo | undefined {
   }
 }
 
-/** Reads a whole run folder. Throws TraceError only when there is no folder to read. */
-export function readTrace(dir: string): TraceRead {
+function processFiles(dir: string): string[] {
   let st;
   try {
     st = statSync(dir);
@@ -167,14 +171,96 @@ export function readTrace(dir: string): TraceRead {
     throw new TraceError(`trace folder not found: ${dir}`);
   }
   if (!st.isDirectory()) throw new TraceError(`not a trace folder: ${dir}`);
+  return readdirSync(dir)
+    .filter((name) => name.endsWith(PROCESS_FILE_SUFFIX))
+    .sort()
+    .map((name) => join(dir, name));
+}
+
+/** Reads a whole run folder into memory. Throws TraceError only when there is no folder to read. */
+export function readTrace(dir: string): TraceRead {
   const skipped: SkipTally = { total: 0, byReason: {}, examples: [] };
   const processes: ProcessTrace[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    if (!name.endsWith(PROCESS_FILE_SUFFIX)) continue;
-    const p = readProcessFile(join(dir, name), skipped);
+  for (const file of processFiles(dir)) {
+    const p = readProcessFile(file, skipped);
     if (p) processes.push(p);
   }
   return { dir, run: readRunInfo(dir), processes, skipped };
+}
+
+/**
+ * What the model is built from: every process's header first (together they
+ * fix the run's shared clock), then each process's events in file order.
+ */
+export interface EventSource {
+  dir: string;
+  run?: RunInfo;
+  processes: { header: HeaderEvent; file: string }[];
+  /** Hands every usable event of process `index` to `onEvent`, in file order. */
+  events(index: number, onEvent: (ev: TraceEvent) => void): void;
+  /** Filled in as files are read: complete once every process's events were read. */
+  skipped: SkipTally;
+}
+
+/** An in-memory trace as an event source (tests, and callers that already hold one). */
+export function traceSource(trace: TraceRead): EventSource {
+  return {
+    dir: trace.dir,
+    run: trace.run,
+    processes: trace.processes.map((p) => ({ header: p.header, file: p.file })),
+    events: (index, onEvent) => trace.processes[index].events.forEach(onEvent),
+    skipped: trace.skipped,
+  };
+}
+
+/** The first line of a file, without reading the rest. */
+function firstLine(path: string): string {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(64 * 1024);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    const text = buf.toString('utf8', 0, n);
+    const nl = text.indexOf('\n');
+    return nl < 0 ? text : text.slice(0, nl);
+  } catch {
+    return '';
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function peekHeader(path: string): HeaderEvent | undefined {
+  try {
+    const h = JSON.parse(firstLine(path)) as HeaderEvent;
+    if (h && h.k === 'header' && h.v === TRACE_FORMAT_VERSION && typeof h.pid === 'number' && /^\d+$/.test(String(h.t0))) return h;
+  } catch {
+    // reported as skipped lines when the file is streamed
+  }
+  return undefined;
+}
+
+/**
+ * A run folder as a streaming event source: headers are read up front, events
+ * only when the model asks for them, one file at a time. Files without a
+ * usable header are still read once so their lines are counted as skipped.
+ */
+export function openTrace(dir: string): EventSource {
+  const skipped: SkipTally = { total: 0, byReason: {}, examples: [] };
+  const processes: { header: HeaderEvent; file: string }[] = [];
+  for (const file of processFiles(dir)) {
+    const header = peekHeader(file);
+    if (header) processes.push({ header, file });
+    else readProcessFile(file, skipped, () => undefined);
+  }
+  return {
+    dir,
+    run: readRunInfo(dir),
+    processes,
+    events: (index, onEvent) => {
+      readProcessFile(processes[index].file, skipped, onEvent);
+    },
+    skipped,
+  };
 }
 
 export function describeSkipped(skipped: SkipTally): string {
