@@ -279,6 +279,19 @@ export function buildModelFrom(source: EventSource): ModelRun {
   };
 
   const classifier = new SqlClassifier();
+  // A suite runs the same few hundred statements from the same few hundred lines
+  // thousands of times: keeping one copy of each frame (and of each SQL text, via
+  // the classifier) keeps the model small and the garbage collector idle.
+  const frames = new Map<string, Map<number, SourceFrame>>();
+  const frame = (at: SourceFrame | undefined): SourceFrame | undefined => {
+    if (!at) return undefined;
+    let byLine = frames.get(at[0]);
+    if (!byLine) frames.set(at[0], (byLine = new Map()));
+    const known = byLine.get(at[1]);
+    if (known && known[2] === at[2]) return known;
+    byLine.set(at[1], at);
+    return at;
+  };
   const connections = new Map<string, ModelConnection>();
   const sessions = new Map<string, ModelSession>();
   const transactions: ModelTransaction[] = [];
@@ -317,7 +330,7 @@ export function buildModelFrom(source: EventSource): ModelRun {
       connection: conn,
       session: sess,
       start: s.time,
-      beginAt: s.ev.at,
+      beginAt: frame(s.ev.at),
       implicit,
       outcome: 'open',
       statements: [],
@@ -343,7 +356,7 @@ export function buildModelFrom(source: EventSource): ModelRun {
     tx.outcome = outcome;
     tx.end = s.time;
     tx.cause = cause;
-    tx.endAt = s.ev.at;
+    tx.endAt = frame(s.ev.at);
     tx.endThread = s.ev.th;
     tx.endTask = s.ev.task;
     if (openTx.get(tx.connection.key) === tx) openTx.delete(tx.connection.key);
@@ -414,7 +427,7 @@ export function buildModelFrom(source: EventSource): ModelRun {
           connection: c,
           session: sess ?? tx?.session,
           transaction: tx,
-          sql: ev.sql,
+          sql: shape.text,
           op: ev.op ?? shape.op,
           verb: shape.verb,
           reads: ev.tables && !ev.op ? ev.tables : shape.reads,
@@ -425,7 +438,7 @@ export function buildModelFrom(source: EventSource): ModelRun {
           rows: ev.rows,
           dur: ev.dur,
           err: ev.err,
-          at: ev.at,
+          at: frame(ev.at),
           thread: ev.th,
           task: ev.task,
           test: attribute(proc, s.time),
