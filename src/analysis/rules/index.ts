@@ -9,6 +9,7 @@ import { sqliteMemoryIsolationRule } from './sqlite-memory-isolation';
 import { lockWaitRule } from './lock-wait';
 import { commitEscapesRollbackRule } from './commit-escapes-rollback';
 import { missingCommitRule } from './missing-commit';
+import { poolReleaseInTransactionRule } from './pool-release-in-transaction';
 import { testStateLeakRule } from './test-state-leak';
 import { staleReadRule } from './stale-read';
 import { uncommittedReadRule } from './uncommitted-read';
@@ -17,6 +18,7 @@ export const DYNAMIC_RULES: DynamicRule[] = [
   missingCommitRule,
   testStateLeakRule,
   commitEscapesRollbackRule,
+  poolReleaseInTransactionRule,
   uncommittedReadRule,
   staleReadRule,
   lockWaitRule,

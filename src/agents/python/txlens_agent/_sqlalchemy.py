@@ -329,6 +329,13 @@ def _on_reset(first, record, reset_state=None):
         open_now = True
     reset_mode = getattr(pool, "_reset_on_return", None)
     mode_name = str(getattr(reset_mode, "name", reset_mode) or "")
+    if "none" in mode_name:
+        # pool_reset_on_return=None: nothing is rolled back, the transaction travels with the
+        # connection into the pool (checkin reports txOpen). Work done on the raw DB-API
+        # connection left no begin of ours, so open one now to stand for it.
+        if open_now and not tracked:
+            rt.tx_begin(cid, True)
+        return
     commits = "commit" in mode_name
     terminate_only = bool(getattr(reset_state, "terminate_only", False))
     gc = _in_gc_finalizer()

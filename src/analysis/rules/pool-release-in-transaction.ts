@@ -1,0 +1,101 @@
+/**
+ * pool-release-in-transaction: a connection went back to its pool with its
+ * transaction still open, so the next borrower runs inside a stranger's
+ * transaction: its COMMIT publishes the other code's half-done work, its
+ * ROLLBACK silently undoes it, and locks stay held in between.
+ *
+ * Python: SQLAlchemy with `pool_reset_on_return=None` (with the default reset
+ * the pool rolls back at check-in instead, and a lost write is missing-commit's
+ * story) or a raw DB-API connection released without commit. Two ways in, so
+ * agents that cannot flag the check-in still get the finding:
+ * - a check-in recorded with `txOpen`;
+ * - a later check-out whose statements ran in a transaction begun before it.
+ *
+ * Severity: error when a later borrower ran statements in the transaction, or
+ * the releasing code had written in it; warning when an open, read-only
+ * transaction went back and nobody used it (it still holds its snapshot/locks).
+ * Location: the release (the line that returned the connection); failing
+ * that, the last statement before it. Related: the borrower's first statement
+ * inside the stranger's transaction and where that transaction finally ended.
+ */
+import type { ModelConnection, ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
+import type { SourceFrame } from '../../trace/schema';
+import type { DynamicRule, Finding, RelatedLocation } from '../findings';
+import { connectionRef, finding, firstFrame, place, related, sessionRef, writeText } from './util';
+
+const RULE = 'pool-release-in-transaction';
+
+function openAt(conn: ModelConnection, time: number): ModelTransaction | undefined {
+  for (let i = conn.transactions.length - 1; i >= 0; i--) {
+    const tx = conn.transactions[i];
+    if (tx.start <= time && (tx.end === undefined || tx.end > time)) return tx;
+    if (tx.end !== undefined && tx.end <= time && tx.start < time) break;
+  }
+  return undefined;
+}
+
+function endText(model: ModelRun, tx: ModelTransaction): string {
+  if (tx.outcome === 'commit') return `committed it at ${place(model, tx.endAt)}, publishing the earlier work too`;
+  if (tx.outcome === 'rollback') return `rolled it back at ${place(model, tx.endAt)}, undoing the earlier work too`;
+  return 'left it open';
+}
+
+function borrowerRef(model: ModelRun, st: ModelStatement): string {
+  return st.session ? sessionRef(model, st.session) : `code at ${place(model, st.at)}`;
+}
+
+export const poolReleaseInTransactionRule: DynamicRule = {
+  id: RULE,
+  check(model: ModelRun): Finding[] {
+    const findings: Finding[] = [];
+    for (const conn of model.connections) {
+      if (conn.checkouts.length === 0 && conn.releasedInTransaction.length === 0) continue;
+      const explained = new Set<ModelTransaction>();
+      const report = (tx: ModelTransaction, releasedAt: number, releaseFrame: SourceFrame | undefined): void => {
+        if (explained.has(tx)) return;
+        explained.add(tx);
+        const next = conn.checkouts.find((k) => k.time > releasedAt);
+        const before = tx.statements.filter((s) => s.time <= releasedAt);
+        const after = next ? tx.statements.filter((s) => s.time >= next.time) : [];
+        const wrote = before.some((s) => s.op === 'write' && !s.err);
+        const lastBefore = before[before.length - 1];
+        const at = firstFrame(releaseFrame, lastBefore?.at, tx.beginAt);
+        if (!at) return;
+        const borrower = after[0];
+        let message = `${capitalize(connectionRef(model, conn))} went back to its pool at ${place(model, at)} with transaction ${tx.label} still open`;
+        if (wrote) message += ` (holding ${[...new Set(before.filter((s) => s.op === 'write').map(writeText))].join(', ')})`;
+        if (borrower) {
+          message +=
+            `; the next borrower, ${borrowerRef(model, borrower)}, ran ${borrower.writes.length ? writeText(borrower) : borrower.verb} at ${place(model, borrower.at)} inside that stranger's transaction and ${endText(model, tx)}.`;
+        } else {
+          message += '; whoever borrows the connection next runs inside it.';
+        }
+        message += ' Commit or roll back before the connection is released (or keep the pool\'s reset-on-return).';
+        const rel: RelatedLocation[] = [];
+        if (borrower) rel.push(...related(borrower.at, `next borrower's ${borrower.verb} inside ${tx.label}`));
+        if (borrower && tx.endAt && tx.outcome !== 'open') rel.push(...related(tx.endAt, `${tx.label} ${tx.outcome === 'commit' ? 'committed' : 'rolled back'} here by the borrower`));
+        if (lastBefore?.at && lastBefore.at !== at) rel.push(...related(lastBefore.at, `last statement before the release`));
+        const severity = borrower || wrote ? 'error' : 'warning';
+        findings.push(finding(RULE, severity, message, at, { related: rel, test: borrower?.test ?? tx.test }));
+      };
+      for (const r of conn.releasedInTransaction) {
+        const tx = openAt(conn, r.time);
+        if (tx) report(tx, r.time, r.at);
+      }
+      // Check-outs that found a transaction already open, for agents that do not flag check-ins.
+      for (const k of conn.checkouts) {
+        const tx = openAt(conn, k.time);
+        if (!tx || explained.has(tx) || tx.start >= k.time) continue;
+        const ranBefore = tx.statements.some((s) => s.time < k.time);
+        const ranAfter = tx.statements.some((s) => s.time >= k.time);
+        if (!ranBefore || !ranAfter) continue;
+        report(tx, k.time - 1, undefined);
+      }
+    }
+    return findings;
+  },
+};
+
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}

@@ -1,0 +1,116 @@
+// Cases a real run of today's agents cannot produce, on hand-built traces: a pool whose
+// check-ins carry no txOpen flag (the Node agent's pools), PostgreSQL DETAIL keys against
+// SQLAlchemy's multi-row parameter names, and the transactions missing-commit must leave alone.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { loadModel } from '../../src/model/model';
+import { missingCommitRule } from '../../src/analysis/rules/missing-commit';
+import { poolReleaseInTransactionRule } from '../../src/analysis/rules/pool-release-in-transaction';
+import { testStateLeakRule } from '../../src/analysis/rules/test-state-leak';
+import { header, traceDir } from '../engine/trace-builder';
+
+const APP = '/proj/app/service.py';
+const TESTS = '/proj/tests/test_things.py';
+const CONFTEST = '/proj/tests/conftest.py';
+const pg = { system: 'postgresql', name: 'app', host: 'localhost', port: 5432 };
+
+function model(lines: Record<string, unknown>[]) {
+  return loadModel(traceDir({ 'py-1-aaaaaa.ndjson': [header(1, 1_000n), ...lines] }));
+}
+
+describe('pool-release-in-transaction without a txOpen flag', () => {
+  test('a check-out that finds a transaction already open is reported at the last statement before it', () => {
+    const m = model([
+      { k: 'connect', t: 1, pid: 1, conn: 'c1', db: pg, driver: 'pg', pool: 'p1' },
+      { k: 'checkout', t: 2, pid: 1, conn: 'c1', at: [APP, 3, 'a'] },
+      { k: 'begin', t: 3, pid: 1, conn: 'c1', tx: 't1', at: [APP, 4, 'a'] },
+      { k: 'stmt', t: 4, pid: 1, conn: 'c1', tx: 't1', sql: 'UPDATE accounts SET balance = 0', rows: 1, at: [APP, 5, 'a'] },
+      { k: 'checkin', t: 5, pid: 1, conn: 'c1', at: [APP, 6, 'a'] },
+      { k: 'checkout', t: 6, pid: 1, conn: 'c1', at: [APP, 20, 'b'] },
+      { k: 'stmt', t: 7, pid: 1, conn: 'c1', tx: 't1', sql: 'SELECT * FROM accounts', at: [APP, 21, 'b'] },
+      { k: 'commit', t: 8, pid: 1, conn: 'c1', tx: 't1', at: [APP, 22, 'b'] },
+    ]);
+    const found = poolReleaseInTransactionRule.check(m);
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.equal(found[0].severity, 'error');
+    assert.deepEqual([found[0].location.file, found[0].location.line], [APP, 5]);
+    assert.ok(found[0].related.some((r) => r.line === 21));
+    assert.match(found[0].message, /committed it/);
+  });
+
+  test('one borrower per check-out: nothing to report', () => {
+    const m = model([
+      { k: 'connect', t: 1, pid: 1, conn: 'c1', db: pg, driver: 'pg', pool: 'p1' },
+      { k: 'checkout', t: 2, pid: 1, conn: 'c1' },
+      { k: 'begin', t: 3, pid: 1, conn: 'c1', tx: 't1' },
+      { k: 'stmt', t: 4, pid: 1, conn: 'c1', tx: 't1', sql: 'UPDATE accounts SET balance = 0', rows: 1, at: [APP, 5, 'a'] },
+      { k: 'commit', t: 5, pid: 1, conn: 'c1', tx: 't1' },
+      { k: 'checkin', t: 6, pid: 1, conn: 'c1' },
+      { k: 'checkout', t: 7, pid: 1, conn: 'c1' },
+    ]);
+    assert.deepEqual(poolReleaseInTransactionRule.check(m), []);
+  });
+});
+
+describe('test-state-leak key matching', () => {
+  test('PostgreSQL DETAIL against pyformat multi-row parameters picks the committing test, not the latest commit', () => {
+    const insert = 'INSERT INTO users (email, name) VALUES (%(email__0)s, %(name__0)s), (%(email__1)s, %(name__1)s)';
+    const m = model([
+      { k: 'test_start', t: 1, pid: 1, id: 't::a', name: 'a', file: TESTS },
+      { k: 'connect', t: 2, pid: 1, conn: 'c1', db: pg, driver: 'psycopg2' },
+      { k: 'begin', t: 3, pid: 1, conn: 'c1', tx: 't1' },
+      { k: 'stmt', t: 4, pid: 1, conn: 'c1', tx: 't1', sql: insert, params: { email__0: 'x@e.com', name__0: 'X', email__1: 'alice@e.com', name__1: 'A' }, at: [TESTS, 10, 'test_a'] },
+      { k: 'commit', t: 5, pid: 1, conn: 'c1', tx: 't1', at: [TESTS, 11, 'test_a'] },
+      { k: 'test_end', t: 6, pid: 1, id: 't::a', outcome: 'passed' },
+      { k: 'test_start', t: 7, pid: 1, id: 't::b', name: 'b', file: TESTS },
+      { k: 'begin', t: 8, pid: 1, conn: 'c1', tx: 't2' },
+      { k: 'stmt', t: 9, pid: 1, conn: 'c1', tx: 't2', sql: 'INSERT INTO users (email, name) VALUES (%(email)s, %(name)s)', params: { email: 'bob@e.com', name: 'B' }, at: [TESTS, 20, 'test_b'] },
+      { k: 'commit', t: 10, pid: 1, conn: 'c1', tx: 't2', at: [TESTS, 21, 'test_b'] },
+      { k: 'test_end', t: 11, pid: 1, id: 't::b', outcome: 'passed' },
+      { k: 'test_start', t: 12, pid: 1, id: 't::c', name: 'c', file: TESTS },
+      { k: 'begin', t: 13, pid: 1, conn: 'c1', tx: 't3' },
+      {
+        k: 'stmt', t: 14, pid: 1, conn: 'c1', tx: 't3', sql: 'INSERT INTO users (email, name) VALUES (%(email)s, %(name)s)', params: { email: 'alice@e.com', name: 'A' }, at: [APP, 30, 'register'],
+        err: { type: 'UniqueViolation', message: 'duplicate key value violates unique constraint "users_email_key"', code: '23505', detail: 'Key (email)=(alice@e.com) already exists.' },
+      },
+      { k: 'rollback', t: 15, pid: 1, conn: 'c1', tx: 't3', cause: 'error', at: [APP, 30, 'register'] },
+      { k: 'test_end', t: 16, pid: 1, id: 't::c', outcome: 'failed' },
+    ]);
+    const found = testStateLeakRule.check(m);
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.equal(found[0].severity, 'error');
+    assert.deepEqual([found[0].location.file, found[0].location.line], [TESTS, 11]);
+    assert.equal(found[0].test, 't::c');
+    assert.match(found[0].message, /email = "alice@e\.com"/);
+  });
+});
+
+describe('missing-commit leaves deliberate rollbacks alone', () => {
+  test('explicit and error rollbacks, and a test-owned session closed at teardown, are not missing commits', () => {
+    const write = (t: number, tx: string, sess: string, at: [string, number, string]) => ({ k: 'stmt', t, pid: 1, conn: 'c1', tx, sess, sql: 'INSERT INTO jobs (name) VALUES (?)', rows: 1, at });
+    const m = model([
+      { k: 'connect', t: 1, pid: 1, conn: 'c1', db: { system: 'sqlite', file: '/proj/x.db' }, driver: 'sqlite3' },
+      { k: 'session_open', t: 2, pid: 1, sess: 's1', at: [APP, 1, 'f'] },
+      { k: 'begin', t: 3, pid: 1, conn: 'c1', tx: 't1', sess: 's1' },
+      write(4, 't1', 's1', [APP, 2, 'f']),
+      { k: 'rollback', t: 5, pid: 1, conn: 'c1', tx: 't1', sess: 's1', cause: 'explicit', at: [APP, 3, 'f'] },
+      { k: 'begin', t: 6, pid: 1, conn: 'c1', tx: 't2', sess: 's1' },
+      write(7, 't2', 's1', [APP, 4, 'f']),
+      { k: 'rollback', t: 8, pid: 1, conn: 'c1', tx: 't2', sess: 's1', cause: 'error', at: [APP, 4, 'f'] },
+      { k: 'session_open', t: 9, pid: 1, sess: 's2', at: [CONFTEST, 10, 'session'] },
+      { k: 'begin', t: 10, pid: 1, conn: 'c1', tx: 't3', sess: 's2' },
+      write(11, 't3', 's2', [TESTS, 5, 'test_x']),
+      { k: 'rollback', t: 12, pid: 1, conn: 'c1', tx: 't3', sess: 's2', cause: 'session-close', at: [CONFTEST, 10, 'session'] },
+      // The same close, but of a session the app opened: that one is a missing commit.
+      { k: 'session_open', t: 13, pid: 1, sess: 's3', at: [APP, 40, 'worker'] },
+      { k: 'begin', t: 14, pid: 1, conn: 'c1', tx: 't4', sess: 's3' },
+      write(15, 't4', 's3', [APP, 41, 'worker']),
+      { k: 'rollback', t: 16, pid: 1, conn: 'c1', tx: 't4', sess: 's3', cause: 'exit' },
+    ]);
+    const found = missingCommitRule.check(m);
+    assert.equal(found.length, 1, JSON.stringify(found));
+    // Ended by process exit, nowhere in the writing code: the finding sits on the write.
+    assert.deepEqual([found[0].location.file, found[0].location.line, found[0].severity], [APP, 41, 'error']);
+    assert.match(found[0].message, /process exited/);
+  });
+});
