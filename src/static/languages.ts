@@ -1,0 +1,14 @@
+/**
+ * The language plugins the static checker runs (see types.ts for how a plugin
+ * works). Each language lives in its own folder: python/, typescript/.
+ */
+import { pythonPlugin } from './python/plugin';
+import type { LanguagePlugin } from './types';
+
+/** A fresh set of plugins per checker, so two checkers never share caches. */
+export function languagePlugins(): LanguagePlugin<any>[] {
+  return [
+    pythonPlugin(),
+    // TypeScript/JavaScript: src/static/typescript/ exports its factory; add it here.
+  ];
+}
