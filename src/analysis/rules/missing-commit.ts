@@ -9,9 +9,9 @@
  *   exception propagated ('error'): the code chose to discard, usually after a
  *   failure, and fixtures that roll back their outer transaction at teardown
  *   do it this way;
- * - transactions a test owns from start to end (a session or connection opened
- *   in test code and ended in test code): a test's own scratch writes or its
- *   rollback-isolation fixture. When such writes were meant for another
+ * - transactions a test owns (ended in test code, and opened there or written
+ *   only from there): a test's own scratch writes or its rollback-isolation
+ *   fixture. When such writes were meant for another
  *   session, uncommitted-read tells that story;
  * - sessions joined to a test's outer transaction through a SAVEPOINT: their
  *   commit() only releases the savepoint, and the outer transaction is the
@@ -39,11 +39,20 @@ function sameScope(a: SourceFrame | undefined, b: SourceFrame | undefined): bool
   return !!a && !!b && a[0] === b[0] && a[2] === b[2];
 }
 
-/** Opened and ended by test code: the test's own transaction, whatever it wrote. */
-function testOwned(model: ModelRun, tx: ModelTransaction): boolean {
+/**
+ * Ended by test code, and either opened there or written only from there: the test's own
+ * transaction. (A session factory may live in app code while the test opens, writes and
+ * closes the session itself.)
+ */
+function testOwned(model: ModelRun, tx: ModelTransaction, lost: ModelStatement[]): boolean {
+  if (tx.endAt !== undefined && !isTestCode(model, tx.endAt)) return false;
   const openedAt = tx.session ? tx.session.at : tx.beginAt;
-  if (!isTestCode(model, openedAt)) return false;
-  return tx.endAt === undefined || isTestCode(model, tx.endAt);
+  if (isTestCode(model, openedAt)) return true;
+  return tx.endAt !== undefined && lost.every((w) => isTestCode(model, w.at));
+}
+
+function lostWrites(tx: ModelTransaction): ModelStatement[] {
+  return tx.writes.filter((w) => w.op === 'write' && !w.err && w.rows !== 0);
 }
 
 function distinctWrites(writes: ModelStatement[]): string {
@@ -62,7 +71,7 @@ function pendingText(sess: ModelSession): string {
 }
 
 function transactionFinding(model: ModelRun, tx: ModelTransaction): Finding | undefined {
-  const lost = tx.writes.filter((w) => w.op === 'write' && !w.err && w.rows !== 0);
+  const lost = lostWrites(tx);
   if (lost.length === 0) return undefined;
   const last = lost[lost.length - 1];
   const first = lost[0];
@@ -113,7 +122,7 @@ export const missingCommitRule: DynamicRule = {
       if (tx.outcome === 'rollback' && !(tx.cause && SILENT_ENDS.has(tx.cause))) continue;
       // A process that stopped capturing early leaves transactions open that may well have committed.
       if (tx.outcome === 'open' && tx.process.agentErrors.length > 0) continue;
-      if (testOwned(model, tx)) continue;
+      if (testOwned(model, tx, lostWrites(tx))) continue;
       const f = transactionFinding(model, tx);
       if (!f) continue;
       findings.push(f);
