@@ -42,6 +42,14 @@ const builds = [
     // The extension host provides `vscode`; nothing native may be bundled here.
     external: ['vscode'],
   }),
+  // The engine the extension loads on first use (model, rules, static checker), apart from
+  // dist/extension.js so activation stays small.
+  esbuild.build({
+    ...common,
+    entryPoints: ['src/editor/engine.ts'],
+    outfile: 'dist/engine.js',
+    external: ['vscode'],
+  }),
   esbuild.build({
     ...common,
     entryPoints: ['src/cli/main.ts'],
@@ -74,6 +82,12 @@ cpSync('src/agents/python', agentOut, {
   recursive: true,
   filter: (src) => !src.includes('__pycache__') && !src.endsWith('.pyc'),
 });
+
+// Rule documentation: diagnostics link to it from inside the installed extension.
+if (existsSync('docs/rules')) {
+  rmSync('dist/docs/rules', { recursive: true, force: true });
+  cpSync('docs/rules', 'dist/docs/rules', { recursive: true });
+}
 
 if (!existsSync('dist/cli.js')) throw new Error('CLI bundle missing');
 console.log(`built dist/ (${relative('.', agentOut)} copied)${withTests ? ' and out/ tests' : ''}`);

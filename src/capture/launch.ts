@@ -68,6 +68,10 @@ export interface RunOptions {
   /** Where the command's stdout and stderr go; default: both to our stderr, keeping our stdout for results. */
   stdout?: NodeJS.WritableStream;
   stderr?: NodeJS.WritableStream;
+  /** Aborting stops the command (SIGTERM), e.g. a run cancelled in the editor; the run still resolves. */
+  signal?: AbortSignal;
+  /** The command's stdin; default inherit (a terminal), 'ignore' where there is none (the editor). */
+  stdin?: 'inherit' | 'ignore';
 }
 
 export class LaunchError extends Error {}
@@ -95,7 +99,8 @@ export function runTraced(opts: RunOptions): Promise<TracedRun> {
     const child = spawn(opts.command[0], opts.command.slice(1), {
       cwd: opts.cwd,
       env,
-      stdio: ['inherit', 'pipe', 'pipe'],
+      stdio: [opts.stdin ?? 'inherit', 'pipe', 'pipe'],
+      signal: opts.signal,
     });
     child.stdout.on('data', (d) => out.write(d));
     child.stderr.on('data', (d) => err.write(d));
@@ -109,6 +114,8 @@ export function runTraced(opts: RunOptions): Promise<TracedRun> {
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);
     child.on('error', (e: NodeJS.ErrnoException) => {
+      // An abort kills the child; 'close' follows and settles the run.
+      if (e.name === 'AbortError') return;
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
       reject(new LaunchError(e.code === 'ENOENT' ? `command not found: ${opts.command[0]}` : `could not start ${opts.command[0]}: ${e.message}`));
