@@ -42,6 +42,8 @@ export const LOCK_WAIT = 'lock-wait';
 const MIN_WAIT_NS = 100e6;
 /** How close the waiter's end must follow the holder's end to say the one released the other. */
 const RELEASE_SLACK_NS = 50e6;
+/** SQLite's busy handler polls, every 100 ms once it has waited a while, so it wakes up to that late. */
+const SQLITE_RELEASE_SLACK_NS = 150e6;
 
 const LOCK_CODES = new Set(['55P03', '57014']);
 const LOCK_MESSAGE = /database (table )?is locked|lock timeout|could not obtain lock|canceling statement due to (lock|statement) timeout/i;
@@ -119,6 +121,7 @@ function check(model: ModelRun): Finding[] {
     if (!dbKey) continue;
     const sqlite = w.connection.db?.system === 'sqlite';
     if (sqlite && w.op === 'read') continue;
+    const slack = sqlite ? SQLITE_RELEASE_SLACK_NS : RELEASE_SLACK_NS;
     const candidates = txByDb.get(dbKey);
     if (!candidates) continue;
     let best: Holding | undefined;
@@ -128,10 +131,10 @@ function check(model: ModelRun): Finding[] {
       if (tx.end !== undefined && tx.end <= w.start) continue;
       if (failed) {
         // Still holding when the waiter gave up.
-        if (tx.end !== undefined && tx.end < w.time - RELEASE_SLACK_NS) continue;
+        if (tx.end !== undefined && tx.end < w.time - slack) continue;
       } else {
         // The holder's end released the waiter: it ended during the wait, just before the waiter finished.
-        if (tx.end === undefined || tx.end - w.start < MIN_WAIT_NS || Math.abs(w.time - tx.end) > RELEASE_SLACK_NS) continue;
+        if (tx.end === undefined || tx.end - w.start < MIN_WAIT_NS || Math.abs(w.time - tx.end) > slack) continue;
       }
       const h = holds(tx, w, sqlite, rowKeys);
       if (h && (!best || h.last.time > best.last.time)) best = h;
