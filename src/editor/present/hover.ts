@@ -76,7 +76,11 @@ function writeVisibility(model: ModelRun, tx: ModelTransaction, ref: number, roo
   let afterCommit = 0;
   for (const table of tables) {
     for (const r of idx.readers.get(table) ?? []) {
-      if (seen.has(r) || r.start < firstWrite || r.connection === tx.connection || r.connection.dbKey !== tx.connection.dbKey) continue;
+      if (seen.has(r) || r.start < firstWrite || r.connection.dbKey !== tx.connection.dbKey) continue;
+      // Only other sessions' reads tell who could see the writes; a session sees its own.
+      if (r.transaction === tx || (tx.session !== undefined && r.session === tx.session)) continue;
+      // The same connection can only read again once this transaction is over (it sees its own writes).
+      if (r.connection === tx.connection && (tx.end === undefined || r.start < tx.end)) continue;
       seen.add(r);
       const who = `${ownerLabel(r)}${r.transaction ? ` ${r.transaction.label}` : ''} read ${table} at ${frameLink(r.at, root)} (${after(r.start, ref)})`;
       if (!committed || r.start < tx.end!) {
