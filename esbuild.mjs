@@ -83,6 +83,11 @@ cpSync('src/agents/python', agentOut, {
   filter: (src) => !src.includes('__pycache__') && !src.endsWith('.pyc'),
 });
 
+// Static analysis parses with tree-sitter in wasm (no native module in the extension host).
+for (const [pkg, file] of [['web-tree-sitter', 'tree-sitter.wasm'], ['tree-sitter-python', 'tree-sitter-python.wasm']]) {
+  cpSync(join('node_modules', pkg, file), join('dist', file));
+}
+
 // Rule documentation: diagnostics link to it from inside the installed extension.
 if (existsSync('docs/rules')) {
   rmSync('dist/docs/rules', { recursive: true, force: true });

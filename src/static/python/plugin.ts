@@ -1,13 +1,171 @@
-/** Python: parsing with tree-sitter (wasm), rules in ./rules. */
-import type { LanguagePlugin } from '../types';
+/**
+ * Python: one tree-sitter parse per file (wasm grammar), the rules that need
+ * only that file (missing-commit, placeholder-session classes and mocks), and
+ * the facts the cross-file rules link: value imports and patches
+ * (stale-import-patch), placeholder classes and their uses.
+ */
+import type { Finding, TextEdit } from '../../analysis/findings';
+import type { LanguagePlugin, LinkContext, LinkedFile, SourceFile, WorkspaceView } from '../types';
+import { loadLanguage } from '../wasm';
+import { Parser } from 'web-tree-sitter';
+import { missingCommit } from './missing-commit';
+import { importTable, moduleInfo } from './modules';
+import { placeholderFacts, type PlaceholderClass, type PlaceholderUse } from './placeholder';
+import { isTestPath, walk } from './syntax';
+import { patches, TARGET_MARK, valueImports, type Patch, type ValueImport } from './stale-import';
 
-export function pythonPlugin(): LanguagePlugin<unknown> {
+export interface PythonFacts {
+  module: string;
+  isTest: boolean;
+  imports: ValueImport[];
+  patches: Patch[];
+  placeholders: PlaceholderClass[];
+  placeholderUses: PlaceholderUse[];
+}
+
+const MAX_SYNTAX_ERRORS_SHOWN = 3;
+
+export function pythonPlugin(): LanguagePlugin<PythonFacts> {
+  let parser: Parser | undefined;
   return {
     id: 'python',
     extensions: ['.py'],
-    async init() {},
-    analyze() {
-      return { findings: [], keys: [], data: undefined };
+    async init() {
+      const language = await loadLanguage('tree-sitter-python.wasm', 'tree-sitter-python');
+      parser = new Parser();
+      parser.setLanguage(language);
+    },
+    analyze(file: SourceFile, ws: WorkspaceView) {
+      const tree = parser!.parse(file.text);
+      if (!tree) return { findings: [], keys: [], data: emptyFacts(), skipped: true, notes: ['skipped, the parser gave up'] };
+      try {
+        const root = tree.rootNode;
+        if (root.hasError) {
+          const where = [...walk(root)]
+            .filter((n) => n.type === 'ERROR' || n.isMissing)
+            .slice(0, MAX_SYNTAX_ERRORS_SHOWN)
+            .map((n) => `line ${n.startPosition.row + 1}`);
+          return { findings: [], keys: [], data: emptyFacts(), skipped: true, notes: [`skipped, syntax error (${where.join(', ') || 'unknown place'})`] };
+        }
+        const mod = moduleInfo(file.path, ws);
+        const isTest = isTestPath(file.rel);
+        const table = importTable(root, mod);
+        const facts: PythonFacts = {
+          module: mod.name,
+          isTest,
+          imports: isTest ? [] : valueImports(root, file.path, file.text, mod, ws),
+          patches: patches(root, file.path, file.text, mod),
+          placeholders: [],
+          placeholderUses: [],
+        };
+        const findings: Finding[] = [...missingCommit(root, file.path, file.text, isTest)];
+        if (!isTest) {
+          const ph = placeholderFacts(root, file.path, table);
+          findings.push(...ph.findings);
+          facts.placeholders = ph.classes;
+          facts.placeholderUses = ph.uses;
+        }
+        const keys = new Set<string>();
+        for (const i of facts.imports) keys.add(`${i.module}.${i.name}`);
+        for (const p of facts.patches) keys.add(p.target);
+        for (const c of facts.placeholders) keys.add(`placeholder:${mod.name}.${c.name}`);
+        for (const u of facts.placeholderUses) keys.add(`placeholder:${u.qualified}`);
+        return { findings, keys: [...keys], data: facts };
+      } finally {
+        tree.delete();
+      }
+    },
+    link(file, ctx) {
+      return [...linkStaleImports(file, ctx), ...linkPlaceholders(file, ctx)];
     },
   };
+}
+
+function emptyFacts(): PythonFacts {
+  return { module: '', isTest: false, imports: [], patches: [], placeholders: [], placeholderUses: [] };
+}
+
+interface Escape {
+  file: LinkedFile<PythonFacts>;
+  imp: ValueImport;
+}
+
+function linkStaleImports(file: LinkedFile<PythonFacts>, ctx: LinkContext<PythonFacts>): Finding[] {
+  const findings: Finding[] = [];
+  const patched = new Map<string, Set<string>>();
+  for (const p of file.data.patches) (patched.get(p.scope) ?? patched.set(p.scope, new Set()).get(p.scope)!).add(p.target);
+  const reported = new Set<string>();
+  for (const p of file.data.patches) {
+    const scopeTargets = patched.get(p.scope)!;
+    const escapes: Escape[] = [];
+    for (const other of ctx.filesWithKey(p.target)) {
+      if (other.data.isTest) continue;
+      for (const imp of other.data.imports) {
+        if (imp.module !== p.module || imp.name !== p.name) continue;
+        // Already patched where the name was copied to (the test patches both).
+        if (scopeTargets.has(`${other.data.module}.${imp.alias}`) || patched.get('module')?.has(`${other.data.module}.${imp.alias}`)) continue;
+        escapes.push({ file: other, imp });
+      }
+    }
+    if (escapes.length === 0) continue;
+    const dedupe = `${p.line}:${p.column}:${p.target}`;
+    if (reported.has(dedupe)) continue;
+    reported.add(dedupe);
+    findings.push(staleImportFinding(file, p, escapes));
+  }
+  return findings;
+}
+
+function staleImportFinding(file: LinkedFile<PythonFacts>, p: Patch, escapes: Escape[]): Finding {
+  const names = escapes.map((e) => `${e.file.data.module}.${e.imp.alias}`);
+  const where = escapes.map((e) => `${e.file.rel}:${e.imp.line}`);
+  const message =
+    `The test patches ${p.target}, but ${escapes.length === 1 ? `${escapes[0].file.data.module} imported` : `${names.length} modules imported`} ` +
+    `${p.name} by value (${where.join(', ')}) before the patch, so ${escapes.length === 1 ? 'it keeps' : 'they keep'} the original: ` +
+    `code there still uses the real ${p.name}. Patch ${names.join(' and ')} too, or make ${escapes.length === 1 ? 'that module' : 'those modules'} look ${p.name} up at call time.`;
+  const related = escapes.map((e) => ({
+    file: e.file.path,
+    line: e.imp.line,
+    message: `${e.file.data.module} imports ${p.name}${e.imp.alias !== p.name ? ` as ${e.imp.alias}` : ''} by value here${e.imp.useLines.length ? ` (used on line ${e.imp.useLines.slice(0, 5).join(', ')})` : ''}`,
+  }));
+  const fixes: Finding['fixes'] = [];
+  if (p.addPatch) {
+    const pieces = names.map((n) => p.addPatch!.piece.split(TARGET_MARK).join(JSON.stringify(n))).join('');
+    const at = p.addPatch.at;
+    const edits: TextEdit[] = [
+      { file: file.path, startLine: at.row + 1, startColumn: at.column + 1, endLine: at.row + 1, endColumn: at.column + 1, newText: pieces },
+      ...p.addPatch.once,
+    ];
+    fixes.push({ title: `Also patch ${names.join(' and ')} with the same value`, edits });
+  }
+  const lookups = escapes.filter((e) => e.imp.lookupFix);
+  if (lookups.length === escapes.length) {
+    fixes.push({
+      title: `Look ${p.name} up at call time in ${escapes.map((e) => e.file.rel).join(', ')} (import the module, use ${p.module.split('.').pop()}.${p.name})`,
+      edits: lookups.flatMap((e) => e.imp.lookupFix!),
+    });
+  }
+  // Looking the name up at call time fixes every test that patches it, present and future; patching the copy fixes this test only.
+  const preferred = fixes.find((f) => f.title.startsWith('Look')) ?? fixes[0];
+  if (preferred) preferred.preferred = true;
+  return { rule: 'stale-import-patch', severity: 'warning', message, location: { file: file.path, line: p.line, column: p.column }, related, fixes };
+}
+
+function linkPlaceholders(file: LinkedFile<PythonFacts>, ctx: LinkContext<PythonFacts>): Finding[] {
+  const findings: Finding[] = [];
+  for (const u of file.data.placeholderUses) {
+    const key = `placeholder:${u.qualified}`;
+    const def = ctx.filesWithKey(key).find((f) => f.data.placeholders.some((c) => `${f.data.module}.${c.name}` === u.qualified));
+    if (!def) continue;
+    const c = def.data.placeholders.find((x) => `${def.data.module}.${x.name}` === u.qualified)!;
+    findings.push({
+      rule: 'placeholder-session',
+      severity: 'error',
+      message: `${c.name}() is ${u.how}: the application gets a stand-in instead of a database session, so nothing is stored and reads return canned values.`,
+      location: { file: file.path, line: u.line, column: u.column },
+      related: [{ file: def.path, line: c.line, message: `${c.name} defined here (${c.why})` }],
+      fixes: [],
+    });
+  }
+  return findings;
 }

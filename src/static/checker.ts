@@ -1,0 +1,296 @@
+/**
+ * StaticChecker: runs the language plugins over a workspace and keeps a cache
+ * per file (path + mtime + size) and an index of the keys files share, so the
+ * editor can re-check one saved file without re-reading the others.
+ * Pure Node: the CLI and the VS Code extension both use it.
+ */
+import { readFileSync, readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
+import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import type { Finding } from '../analysis/findings';
+import { languagePlugins } from './languages';
+import type { CheckResult, FileAnalysis, LanguagePlugin, LinkContext, LinkedFile, UpdateResult, WorkspaceView } from './types';
+
+/** Folders that never hold the user's own source. */
+const SKIP_DIRS = new Set([
+  '.git', '.hg', '.svn', 'node_modules', '__pycache__', '.txlens', '.txlens-dev', 'dist', 'build', 'out',
+  'site-packages', '.venv', 'venv', '.tox', '.nox', '.mypy_cache', '.pytest_cache', '.ruff_cache', '.eggs',
+]);
+
+export const MAX_FILE_BYTES = 1024 * 1024;
+
+interface Entry {
+  path: string;
+  rel: string;
+  plugin: LanguagePlugin<unknown>;
+  mtimeMs: number;
+  size: number;
+  analysis?: FileAnalysis<unknown>;
+  /** Why the file is not analysed (binary, too big, unreadable, plugin failure). */
+  note?: string;
+}
+
+export interface StaticCheckerOptions {
+  /** Plugins to run (default: every registered language). */
+  plugins?: LanguagePlugin<any>[];
+}
+
+export class StaticChecker {
+  readonly root: string;
+  private readonly plugins: LanguagePlugin<unknown>[];
+  private readonly byExt = new Map<string, LanguagePlugin<unknown>>();
+  private readonly entries = new Map<string, Entry>();
+  /** plugin id → key → paths whose analysis listed the key. */
+  private readonly index = new Map<string, Map<string, Set<string>>>();
+  private readonly dirs = new Set<string>();
+  private walkNotes: string[] = [];
+  private ready?: Promise<void>;
+  private readonly view: WorkspaceView;
+  private walked = false;
+
+  constructor(root: string, opts: StaticCheckerOptions = {}) {
+    this.root = resolve(root);
+    this.plugins = opts.plugins ?? languagePlugins();
+    this.view = { root: this.root, isFile: (p) => this.entries.has(p), isDir: (p) => this.dirs.has(p) };
+    for (const p of this.plugins) {
+      this.index.set(p.id, new Map());
+      for (const ext of p.extensions) this.byExt.set(ext, p);
+    }
+  }
+
+  private init(): Promise<void> {
+    this.ready ??= Promise.all(this.plugins.map((p) => p.init())).then(() => undefined);
+    return this.ready;
+  }
+
+  /**
+   * Checks the workspace (re-reading only files whose mtime or size changed)
+   * and returns the findings located in `paths` (files or folders, absolute or
+   * relative to the root; default: everywhere).
+   */
+  async check(paths?: string[]): Promise<CheckResult> {
+    await this.init();
+    this.refreshAll();
+    const scope = paths?.length ? paths.map((p) => (isAbsolute(p) ? p : resolve(this.root, p))) : undefined;
+    const inScope = (file: string) => !scope || scope.some((s) => file === s || file.startsWith(s.endsWith(sep) ? s : s + sep));
+    const findings: Finding[] = [];
+    const notes: string[] = [...this.walkNotes];
+    for (const e of this.entries.values()) {
+      if (!inScope(e.path)) continue;
+      if (e.note) notes.push(`${e.rel}: ${e.note}`);
+      for (const n of e.analysis?.notes ?? []) notes.push(`${e.rel}: ${n}`);
+      findings.push(...this.findingsOf(e));
+    }
+    return { findings: sortFindings(findings), notes };
+  }
+
+  /**
+   * One file changed, appeared or disappeared: analyse it again, link it and
+   * every file that shares an old or new key with it, and return their findings.
+   */
+  async update(file: string): Promise<UpdateResult> {
+    await this.init();
+    if (!this.walked) this.refreshAll();
+    const path = isAbsolute(file) ? file : resolve(this.root, file);
+    const before = this.entries.get(path);
+    const oldKeys = before?.analysis?.keys ?? [];
+    const plugin = this.byExt.get(extname(path).toLowerCase());
+    let st: ReturnType<typeof statSync> | undefined;
+    try {
+      st = statSync(path);
+    } catch {
+      st = undefined;
+    }
+    let entry: Entry | undefined;
+    if (!plugin || !st?.isFile()) {
+      if (before) this.remove(before);
+    } else {
+      entry = this.refreshFile(path, plugin, st.mtimeMs, st.size);
+    }
+    const pluginId = plugin?.id ?? before?.plugin.id;
+    const affected = new Set<string>([path]);
+    if (pluginId) {
+      const idx = this.index.get(pluginId)!;
+      for (const k of [...oldKeys, ...(entry?.analysis?.keys ?? [])]) for (const p of idx.get(k) ?? []) affected.add(p);
+    }
+    const findings: Finding[] = [];
+    const notes: string[] = [];
+    for (const p of affected) {
+      const e = this.entries.get(p);
+      if (!e) continue;
+      if (e.note) notes.push(`${e.rel}: ${e.note}`);
+      for (const n of e.analysis?.notes ?? []) notes.push(`${e.rel}: ${n}`);
+      findings.push(...this.findingsOf(e));
+    }
+    return { findings: sortFindings(findings), notes, affected: [...affected] };
+  }
+
+  /** Files the checker knows, for tests and the editor. */
+  files(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  private findingsOf(e: Entry): Finding[] {
+    if (!e.analysis || e.analysis.skipped) return [];
+    const out = [...e.analysis.findings];
+    if (e.plugin.link) {
+      try {
+        out.push(...e.plugin.link({ path: e.path, rel: e.rel, data: e.analysis.data }, this.linkContext(e.plugin)));
+      } catch (err) {
+        e.analysis.notes = [...(e.analysis.notes ?? []), `cross-file rules failed: ${(err as Error).message}`];
+      }
+    }
+    return out;
+  }
+
+  private linkContext(plugin: LanguagePlugin<unknown>): LinkContext<unknown> {
+    const idx = this.index.get(plugin.id)!;
+    const linked = (p: string): LinkedFile<unknown> | undefined => {
+      const e = this.entries.get(p);
+      return e?.analysis && !e.analysis.skipped && e.plugin === plugin ? { path: e.path, rel: e.rel, data: e.analysis.data } : undefined;
+    };
+    return {
+      workspace: this.view,
+      filesWithKey: (key) => [...(idx.get(key) ?? [])].map(linked).filter((f): f is LinkedFile<unknown> => f !== undefined),
+      file: linked,
+    };
+  }
+
+
+  private refreshAll(): void {
+    const seen = new Set<string>();
+    this.walkNotes = [];
+    this.dirs.clear();
+    const found: Array<{ path: string; plugin: LanguagePlugin<unknown>; mtimeMs: number; size: number }> = [];
+    this.walk(this.root, new Set(), (path, plugin, mtimeMs, size) => found.push({ path, plugin, mtimeMs, size }));
+    // Folders first, then files: a plugin may ask whether a sibling exists while analysing.
+    for (const f of found) this.entries.has(f.path) || this.entries.set(f.path, this.blankEntry(f.path, f.plugin, -1, -1));
+    for (const f of found) {
+      seen.add(f.path);
+      this.refreshFile(f.path, f.plugin, f.mtimeMs, f.size);
+    }
+    for (const e of [...this.entries.values()]) if (!seen.has(e.path)) this.remove(e);
+    this.walked = true;
+  }
+
+  private blankEntry(path: string, plugin: LanguagePlugin<unknown>, mtimeMs: number, size: number): Entry {
+    return { path, rel: relative(this.root, path).split(sep).join('/'), plugin, mtimeMs, size };
+  }
+
+  private walk(dir: string, ancestors: Set<string>, visit: (path: string, plugin: LanguagePlugin<unknown>, mtimeMs: number, size: number) => void): void {
+    let real: string;
+    try {
+      real = realpathSync(dir);
+    } catch (e) {
+      this.walkNotes.push(`${this.relOf(dir)}: skipped, unreadable (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+      return;
+    }
+    if (ancestors.has(real)) {
+      this.walkNotes.push(`${this.relOf(dir)}: skipped, symbolic link loop`);
+      return;
+    }
+    let items: Dirent[];
+    try {
+      items = readdirSync(dir, { withFileTypes: true });
+    } catch (e) {
+      this.walkNotes.push(`${this.relOf(dir)}: skipped, unreadable (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+      return;
+    }
+    // A virtualenv is third-party code whatever its folder is called.
+    if (items.some((d) => d.name === 'pyvenv.cfg')) return;
+    const inner = new Set(ancestors).add(real);
+    this.dirs.add(dir);
+    for (const d of items) {
+      const path = join(dir, d.name);
+      let isDir = d.isDirectory();
+      let isFile = d.isFile();
+      if (d.isSymbolicLink()) {
+        try {
+          const st = statSync(path);
+          isDir = st.isDirectory();
+          isFile = st.isFile();
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          this.walkNotes.push(`${this.relOf(path)}: skipped, ${code === 'ELOOP' ? 'symbolic link loop' : 'broken symbolic link'}`);
+          continue;
+        }
+      }
+      if (isDir) {
+        if (SKIP_DIRS.has(d.name) || d.name.endsWith('.egg-info')) continue;
+        this.walk(path, inner, visit);
+      } else if (isFile) {
+        const plugin = this.byExt.get(extname(d.name).toLowerCase());
+        if (!plugin) continue;
+        try {
+          const st = statSync(path);
+          visit(path, plugin, st.mtimeMs, st.size);
+        } catch {
+          // vanished between readdir and stat: nothing to check
+        }
+      }
+    }
+  }
+
+  private relOf(path: string): string {
+    return relative(this.root, path).split(sep).join('/') || '.';
+  }
+
+  private refreshFile(path: string, plugin: LanguagePlugin<unknown>, mtimeMs: number, size: number): Entry {
+    const cached = this.entries.get(path);
+    if (cached && cached.plugin === plugin && cached.mtimeMs === mtimeMs && cached.size === size && (cached.analysis || cached.note)) return cached;
+    if (cached) this.unindex(cached);
+    const e = this.blankEntry(path, plugin, mtimeMs, size);
+    this.entries.set(path, e);
+    if (size > MAX_FILE_BYTES) {
+      e.note = `skipped, larger than ${MAX_FILE_BYTES / 1024 / 1024} MB (${Math.round(size / 1024)} KB)`;
+      return e;
+    }
+    let buf: Buffer;
+    try {
+      buf = readFileSync(path);
+    } catch (err) {
+      e.note = `skipped, unreadable (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
+      return e;
+    }
+    if (buf.includes(0)) {
+      e.note = 'skipped, binary content (NUL byte)';
+      return e;
+    }
+    try {
+      e.analysis = plugin.analyze({ path, rel: e.rel, text: buf.toString('utf8') }, this.view);
+    } catch (err) {
+      e.note = `skipped, ${plugin.id} analysis failed: ${(err as Error).message}`;
+      return e;
+    }
+    const idx = this.index.get(plugin.id)!;
+    for (const k of e.analysis.keys) {
+      let set = idx.get(k);
+      if (!set) idx.set(k, (set = new Set()));
+      set.add(path);
+    }
+    return e;
+  }
+
+  private unindex(e: Entry): void {
+    const idx = this.index.get(e.plugin.id)!;
+    for (const k of e.analysis?.keys ?? []) {
+      const set = idx.get(k);
+      set?.delete(e.path);
+      if (set?.size === 0) idx.delete(k);
+    }
+  }
+
+  private remove(e: Entry): void {
+    this.unindex(e);
+    this.entries.delete(e.path);
+  }
+}
+
+export function sortFindings(findings: Finding[]): Finding[] {
+  return findings.sort(
+    (a, b) =>
+      a.location.file.localeCompare(b.location.file) ||
+      a.location.line - b.location.line ||
+      (a.location.column ?? 0) - (b.location.column ?? 0) ||
+      a.rule.localeCompare(b.rule),
+  );
+}

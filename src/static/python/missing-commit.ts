@@ -1,0 +1,454 @@
+/**
+ * missing-commit, static side: a function writes through a session or
+ * connection it opened itself and some path leaves the function without a
+ * commit, outside a block that commits for it (`with Session.begin()`,
+ * `with session.begin()`, `with engine.begin()`, a DB-API `with conn:`).
+ *
+ * Who must commit: the function that opened the session. One that receives
+ * the session (a repository method, a dependency-injected `db`), keeps it on
+ * `self` (unit of work), or hands it on (returns, yields or passes it to
+ * another call) is not the place, so it gets no finding, except an `info`
+ * for FastAPI endpoints whose injected session is never committed anywhere in
+ * the endpoint. Exceptions paths are not judged (rolling back there is right),
+ * and neither is test code (fixtures often leave the commit out on purpose).
+ */
+import type { Finding, Severity, TextEdit } from '../../analysis/findings';
+import { callParts, field, indentOf, insertAt, isAsyncDef, named, walk, type Node } from './syntax';
+
+const RULE = 'missing-commit';
+
+const WRITE_METHODS = new Set(['add', 'add_all', 'delete', 'merge', 'bulk_save_objects', 'bulk_insert_mappings', 'bulk_update_mappings', 'executemany']);
+const LOAD_METHODS = new Set(['get', 'first', 'one', 'one_or_none', 'scalar', 'scalar_one', 'scalar_one_or_none', 'get_one']);
+const SESSION_NAME = /^(db|session|sess|s|conn|connection|cur|cursor|tx|db_?session|.*_session|.*_db|.*_conn)$/i;
+const DML = /^\s*(insert|update|delete|replace|upsert|merge)\b/i;
+
+type Origin = 'local' | 'param' | 'injected';
+
+interface Receiver {
+  name: string;
+  /** Receivers that commit together (a cursor commits through its connection). */
+  group: string;
+  origin: Origin;
+  /** sqlalchemy Connection from engine.connect(): 1.4's legacy autocommit may have committed DML. */
+  saConnection?: boolean;
+  async?: boolean;
+  /** Text of the commit call's receiver. */
+  committer: string;
+}
+
+interface FnFacts {
+  fn: Node;
+  receivers: Map<string, Receiver>;
+  loaded: Map<string, string>;
+  escaped: Set<string>;
+  everCommits: Set<string>;
+}
+
+interface State {
+  dirty: Map<string, Node>;
+}
+
+interface Flow {
+  out?: State;
+  exits: Array<{ state: State; at: Node }>;
+}
+
+const clone = (s: State): State => ({ dirty: new Map(s.dirty) });
+
+function merge(a: State | undefined, b: State | undefined): State | undefined {
+  if (!a) return b && clone(b);
+  if (!b) return clone(a);
+  const dirty = new Map(a.dirty);
+  for (const [g, n] of b.dirty) {
+    const cur = dirty.get(g);
+    if (!cur || n.startIndex > cur.startIndex) dirty.set(g, n);
+  }
+  return { dirty };
+}
+
+function lastSeg(callee: string | undefined): string {
+  return callee ? callee.slice(callee.lastIndexOf('.') + 1) : '';
+}
+
+/** The method a call invokes: `first` for `s.query(M).first()`. */
+function methodName(call: Node): string {
+  const f = field(call, 'function');
+  return f?.type === 'attribute' ? (field(f, 'attribute')?.text ?? '') : (f?.text ?? '');
+}
+
+/** The identifier a call chain starts from: `s` for `(await s.execute(q)).scalars().first()`. */
+function chainRoot(n: Node | undefined): string | undefined {
+  for (let cur = n; cur; ) {
+    if (cur.type === 'identifier') return cur.text;
+    if (cur.type === 'call') cur = field(cur, 'function');
+    else if (cur.type === 'attribute') cur = field(cur, 'object');
+    else if (cur.type === 'await' || cur.type === 'parenthesized_expression') cur = named(cur)[0];
+    else return undefined;
+  }
+  return undefined;
+}
+
+function isSessionFactoryCall(callee: string | undefined): boolean {
+  const last = lastSeg(callee);
+  return /session/i.test(last) || /^(Session|SessionLocal|AsyncSessionLocal|sessionmaker)$/.test(last) || last === 'get_db';
+}
+
+function dbapiConnect(callee: string | undefined): boolean {
+  return !!callee && /^(sqlite3|psycopg2|psycopg|pymysql|MySQLdb|mysql\.connector|aiosqlite|asyncpg)\.connect$/.test(callee);
+}
+
+/** Parses the function's parameters and local assignments into receivers. */
+function collect(fn: Node, isAsync: boolean): FnFacts {
+  const receivers = new Map<string, Receiver>();
+  const loaded = new Map<string, string>();
+  const escaped = new Set<string>();
+  const everCommits = new Set<string>();
+  const params = field(fn, 'parameters');
+  for (const p of params ? named(params) : []) {
+    const nameNode = p.type === 'identifier' ? p : (field(p, 'name') ?? named(p).find((c) => c.type === 'identifier'));
+    if (!nameNode) continue;
+    const name = nameNode.text;
+    const type = field(p, 'type')?.text ?? '';
+    const dflt = field(p, 'value')?.text ?? '';
+    if (!SESSION_NAME.test(name) && !/Session|Connection|Cursor/.test(type)) continue;
+    const injected = /\bDepends\s*\(/.test(dflt) || /\bDepends\s*\(/.test(type);
+    receivers.set(name, { name, group: name, origin: injected ? 'injected' : 'param', committer: name, async: isAsync && /Async/.test(type) });
+  }
+  for (const n of walk(field(fn, 'body')!, (x) => x.type !== 'function_definition' && x.type !== 'class_definition' && x.type !== 'lambda')) {
+    if (n.type === 'assignment') {
+      const left = field(n, 'left');
+      const right = field(n, 'right');
+      if (left?.type !== 'identifier' || !right) continue;
+      const value = right.type === 'await' ? named(right)[0] : right;
+      if (value?.type !== 'call') continue;
+      const callee = callParts(value).callee;
+      const recvName = chainRoot(value);
+      const src = recvName ? receivers.get(recvName) : undefined;
+      if (src && callee === `${recvName}.cursor`) {
+        receivers.set(left.text, { name: left.text, group: src.group, origin: src.origin, committer: src.committer, async: src.async });
+      } else if (src) {
+        // obj = session.get(...) / session.query(M).filter(...).first() / (await s.execute(q)).scalar_one()
+        if (LOAD_METHODS.has(methodName(value))) loaded.set(left.text, src.group);
+      } else if (dbapiConnect(callee)) {
+        receivers.set(left.text, { name: left.text, group: left.text, origin: 'local', committer: left.text, async: right.type === 'await' });
+      } else if (callee?.endsWith('.connect') && /engine/i.test(callee)) {
+        receivers.set(left.text, { name: left.text, group: left.text, origin: 'local', committer: left.text, saConnection: true });
+      } else if (isSessionFactoryCall(callee)) {
+        receivers.set(left.text, { name: left.text, group: left.text, origin: 'local', committer: left.text, async: /async/i.test(callee ?? '') });
+      }
+    } else if (n.type === 'with_item') {
+      const v = field(n, 'value');
+      if (v?.type !== 'as_pattern') continue;
+      const inner = named(v)[0];
+      const target = named(field(v, 'alias') ?? v).find((x) => x.type === 'identifier');
+      if (inner?.type !== 'call' || !target) continue;
+      const callee = callParts(inner).callee;
+      const isAsyncWith = n.parent?.parent?.type === 'with_statement' && n.parent.parent.children.some((c) => c?.type === 'async');
+      if (callee?.endsWith('.begin')) continue; // committed context, see `commitContexts`
+      if (dbapiConnect(callee)) continue; // DB-API `with connect() as c` commits on exit
+      if (callee?.endsWith('.connect') && /engine/i.test(callee)) {
+        receivers.set(target.text, { name: target.text, group: target.text, origin: 'local', committer: target.text, saConnection: true, async: isAsyncWith });
+      } else if (isSessionFactoryCall(callee)) {
+        receivers.set(target.text, { name: target.text, group: target.text, origin: 'local', committer: target.text, async: isAsyncWith || /async/i.test(callee ?? '') });
+      }
+    }
+  }
+  // Async-ness from use: `await session.execute(...)` means an AsyncSession.
+  for (const n of walk(field(fn, 'body')!, (x) => x.type !== 'function_definition' && x.type !== 'lambda')) {
+    if (n.type === 'await') {
+      const call = named(n)[0];
+      const callee = call?.type === 'call' ? callParts(call).callee : undefined;
+      const r = callee ? receivers.get(callee.split('.')[0]) : undefined;
+      if (r && callee!.split('.').length === 2) r.async = true;
+    }
+    if (n.type === 'call') {
+      const parts = callParts(n);
+      const segs = parts.callee?.split('.') ?? [];
+      const r = receivers.get(segs[0]);
+      if (r && segs.length === 2 && segs[1] === 'commit') everCommits.add(r.group);
+      // A session handed to another call: that callee may commit for it.
+      const own = segs.length === 2 && receivers.has(segs[0]);
+      if (!own && !['print', 'len', 'isinstance', 'repr', 'str', 'id', 'type'].includes(parts.callee ?? '')) {
+        for (const a of [...parts.positional, ...parts.keywords.values()]) if (a.type === 'identifier' && receivers.has(a.text)) escaped.add(receivers.get(a.text)!.group);
+      }
+    }
+    if (n.type === 'return_statement' || n.type === 'yield') {
+      for (const x of walk(n)) if (x.type === 'identifier' && receivers.has(x.text) && x.parent?.type !== 'attribute') escaped.add(receivers.get(x.text)!.group);
+    }
+    if (n.type === 'assignment' && field(n, 'left')?.type === 'attribute') {
+      const r = field(n, 'right');
+      if (r?.type === 'identifier' && receivers.has(r.text)) escaped.add(receivers.get(r.text)!.group);
+    }
+  }
+  return { fn, receivers, loaded, escaped, everCommits };
+}
+
+function isDmlArgument(arg: Node | undefined): boolean {
+  if (!arg) return false;
+  if (arg.type === 'string') return DML.test(arg.text.replace(/^[rbuRBUfF]*("""|'''|"|')/, ''));
+  if (arg.type === 'call') {
+    const parts = callParts(arg);
+    const last = lastSeg(parts.callee);
+    if (last === 'text') return isDmlArgument(parts.positional[0]);
+    if (['insert', 'update', 'delete'].includes(last)) return true;
+    // insert(T).values(...).returning(...): follow the chain down to its root call.
+    const fnNode = field(arg, 'function');
+    if (fnNode?.type === 'attribute') return isDmlArgument(field(fnNode, 'object'));
+  }
+  return false;
+}
+
+/** Receiver group written or committed by a call, if any. */
+function classifyCall(call: Node, facts: FnFacts): { write?: string; commit?: string } {
+  const parts = callParts(call);
+  const segs = parts.callee?.split('.') ?? [];
+  if (segs.length === 2) {
+    const r = facts.receivers.get(segs[0]);
+    if (!r) return {};
+    if (segs[1] === 'commit' || segs[1] === 'rollback') return { commit: r.group };
+    if (WRITE_METHODS.has(segs[1])) return { write: r.group };
+    if (segs[1] === 'execute' && isDmlArgument(parts.positional[0])) return { write: r.group };
+    return {};
+  }
+  // session.query(Model).filter(...).update({...}) / .delete()
+  const last = methodName(call);
+  if ((last === 'update' || last === 'delete') && /^\w+\.query\(/.test(call.text)) {
+    const r = facts.receivers.get(chainRoot(call) ?? '');
+    if (r) return { write: r.group };
+  }
+  return {};
+}
+
+/** Groups a `with` statement commits for: `with X.begin()`, `with session.begin()`, DB-API `with conn:`. */
+function committedGroups(withStmt: Node, facts: FnFacts): { groups: Set<string>; all: boolean } {
+  const groups = new Set<string>();
+  let all = false;
+  const clause = named(withStmt).find((c) => c.type === 'with_clause');
+  for (const item of clause ? named(clause).filter((c) => c.type === 'with_item') : []) {
+    const v = field(item, 'value');
+    const inner = v?.type === 'as_pattern' ? named(v)[0] : v;
+    if (inner?.type === 'call') {
+      const callee = callParts(inner).callee ?? '';
+      if (callee.endsWith('.begin')) {
+        const r = facts.receivers.get(callee.split('.')[0]);
+        if (r && callee.split('.').length === 2) groups.add(r.group);
+        else all = true; // Session.begin() / engine.begin() as x: x is born committed
+      }
+    } else if (inner?.type === 'identifier') {
+      // DB-API connections commit on leaving `with conn:`; a SQLAlchemy Session only closes.
+      const r = facts.receivers.get(inner.text);
+      if (r && !r.saConnection && r.origin === 'local' && /conn/i.test(r.name)) groups.add(r.group);
+    }
+  }
+  return { groups, all };
+}
+
+class Interpreter {
+  constructor(private readonly facts: FnFacts) {}
+
+  block(block: Node, state: State, covered: Set<string>, coverAll: boolean): Flow {
+    const exits: Flow['exits'] = [];
+    let cur: State | undefined = state;
+    for (const st of named(block)) {
+      if (!cur) break;
+      const f = this.statement(st, cur, covered, coverAll);
+      exits.push(...f.exits);
+      cur = f.out;
+    }
+    return { out: cur, exits };
+  }
+
+  private effects(node: Node, state: State, covered: Set<string>, coverAll: boolean): void {
+    const events: Array<{ at: number; write?: string; commit?: string; node: Node }> = [];
+    for (const n of walk(node, (x) => x.type !== 'function_definition' && x.type !== 'lambda' && x.type !== 'class_definition')) {
+      if (n.type === 'call') {
+        const c = classifyCall(n, this.facts);
+        if (c.write || c.commit) events.push({ at: n.endIndex, ...c, node: n });
+      } else if (n.type === 'assignment' || n.type === 'augmented_assignment') {
+        const left = field(n, 'left');
+        const obj = left?.type === 'attribute' ? field(left, 'object') : undefined;
+        if (obj?.type === 'identifier' && this.facts.loaded.has(obj.text)) events.push({ at: n.endIndex, write: this.facts.loaded.get(obj.text), node: n });
+      }
+    }
+    events.sort((a, b) => a.at - b.at);
+    for (const e of events) {
+      if (e.commit) state.dirty.delete(e.commit);
+      else if (e.write && !coverAll && !covered.has(e.write)) state.dirty.set(e.write, e.node);
+    }
+  }
+
+  statement(st: Node, state: State, covered: Set<string>, coverAll: boolean): Flow {
+    const body = (n: Node | undefined, s: State, cov = covered, all = coverAll): Flow => (n ? this.block(n, s, cov, all) : { out: s, exits: [] });
+    switch (st.type) {
+      case 'function_definition':
+      case 'class_definition':
+      case 'decorated_definition':
+        return { out: state, exits: [] };
+      case 'return_statement': {
+        const s = clone(state);
+        this.effects(st, s, covered, coverAll);
+        return { exits: [{ state: s, at: st }] };
+      }
+      case 'raise_statement':
+        return { exits: [] };
+      case 'if_statement': {
+        const s = clone(state);
+        const cond = field(st, 'condition');
+        if (cond) this.effects(cond, s, covered, coverAll);
+        const flows = [body(field(st, 'consequence'), clone(s))];
+        let hasElse = false;
+        for (const alt of st.childrenForFieldName('alternative')) {
+          if (!alt) continue;
+          if (alt.type === 'else_clause') hasElse = true;
+          flows.push(body(field(alt, 'consequence') ?? field(alt, 'body'), clone(s)));
+        }
+        let out = hasElse ? undefined : s;
+        for (const f of flows) out = merge(out, f.out);
+        return { out, exits: flows.flatMap((f) => f.exits) };
+      }
+      case 'for_statement':
+      case 'while_statement': {
+        const s = clone(state);
+        const head = field(st, st.type === 'for_statement' ? 'right' : 'condition');
+        if (head) this.effects(head, s, covered, coverAll);
+        const once = body(field(st, 'body'), clone(s));
+        const twice = once.out ? body(field(st, 'body'), clone(once.out)) : { exits: [] };
+        let out = merge(merge(s, once.out), twice.out);
+        const alt = field(st, 'alternative');
+        const exits = [...once.exits, ...twice.exits];
+        if (alt && out) {
+          const f = body(field(alt, 'body'), out);
+          exits.push(...f.exits);
+          out = f.out;
+        }
+        return { out, exits };
+      }
+      case 'try_statement': {
+        const main = body(field(st, 'body'), clone(state));
+        const exits = [...main.exits];
+        let out: State | undefined;
+        let handlerStart = merge(state, main.out);
+        let finallyNode: Node | undefined;
+        let elseFlow: Flow | undefined;
+        for (const c of named(st)) {
+          if (c.type === 'except_clause' || c.type === 'except_group_clause') {
+            const blk = named(c).find((x) => x.type === 'block');
+            const f = body(blk, clone(handlerStart!));
+            exits.push(...f.exits);
+            out = merge(out, f.out);
+          } else if (c.type === 'else_clause') {
+            elseFlow = main.out ? body(field(c, 'body'), clone(main.out)) : undefined;
+          } else if (c.type === 'finally_clause') finallyNode = named(c).find((x) => x.type === 'block');
+        }
+        if (elseFlow) {
+          exits.push(...elseFlow.exits);
+          out = merge(out, elseFlow.out);
+        } else out = merge(out, main.out);
+        if (finallyNode) {
+          // A commit in finally commits on every path, returns included.
+          for (const e of exits) e.state = body(finallyNode, e.state).out ?? e.state;
+          if (out) out = body(finallyNode, out).out;
+        }
+        handlerStart = undefined;
+        return { out, exits };
+      }
+      case 'with_statement': {
+        const s = clone(state);
+        const clause = named(st).find((c) => c.type === 'with_clause');
+        if (clause) this.effects(clause, s, covered, coverAll);
+        const c = committedGroups(st, this.facts);
+        const cov = new Set([...covered, ...c.groups]);
+        const f = body(field(st, 'body'), s, cov, coverAll || c.all);
+        // Leaving a committing block commits its groups.
+        if (f.out) for (const g of c.groups) f.out.dirty.delete(g);
+        return f;
+      }
+      case 'match_statement': {
+        const blk = field(st, 'body');
+        let out: State | undefined = clone(state);
+        const exits: Flow['exits'] = [];
+        for (const cs of blk ? named(blk).filter((c) => c.type === 'case_clause') : []) {
+          const f = body(named(cs).find((x) => x.type === 'block'), clone(state));
+          exits.push(...f.exits);
+          out = merge(out, f.out);
+        }
+        return { out, exits };
+      }
+      default: {
+        const s = clone(state);
+        this.effects(st, s, covered, coverAll);
+        return { out: s, exits: [] };
+      }
+    }
+  }
+}
+
+/** The statement that holds `n` as a direct child of `block`. */
+function childOf(block: Node, n: Node): Node | undefined {
+  for (let cur: Node | null = n; cur; cur = cur.parent) if (cur.parent?.id === block.id) return cur;
+  return undefined;
+}
+
+function blocksAbove(n: Node, stop: Node): Node[] {
+  const out: Node[] = [];
+  for (let p = n.parent; p && p.id !== stop.id; p = p.parent) if (p.type === 'block') out.push(p);
+  return out;
+}
+
+export function missingCommit(root: Node, file: string, text: string, isTest: boolean): Finding[] {
+  if (isTest) return [];
+  const lines = text.split('\n');
+  const findings: Finding[] = [];
+  for (const fn of walk(root)) {
+    if (fn.type !== 'function_definition') continue;
+    const bodyNode = field(fn, 'body');
+    if (!bodyNode) continue;
+    const isAsync = isAsyncDef(fn);
+    const facts = collect(fn, isAsync);
+    if (facts.receivers.size === 0) continue;
+    const flow = new Interpreter(facts).block(bodyNode, { dirty: new Map() }, new Set(), false);
+    const exits = [...flow.exits];
+    if (flow.out) exits.push({ state: flow.out, at: bodyNode });
+    const byGroup = new Map<string, Array<{ write: Node; at: Node }>>();
+    for (const e of exits) for (const [g, w] of e.state.dirty) (byGroup.get(g) ?? byGroup.set(g, []).get(g)!).push({ write: w, at: e.at });
+    for (const [group, misses] of byGroup) {
+      const r = [...facts.receivers.values()].find((x) => x.group === group && x.committer === group) ?? [...facts.receivers.values()].find((x) => x.group === group)!;
+      if (facts.escaped.has(group) || r.origin === 'param') continue;
+      if (r.origin === 'injected' && facts.everCommits.has(group)) continue;
+      const severity: Severity = r.origin === 'injected' ? 'info' : r.saConnection ? 'warning' : 'error';
+      const last = misses.reduce((a, b) => (b.write.startIndex > a.write.startIndex ? b : a));
+      const fnName = field(fn, 'name')?.text ?? 'function';
+      const commit = `${r.async ? 'await ' : ''}${r.committer}.commit()`;
+      const edits: TextEdit[] = [];
+      const seen = new Set<string>();
+      for (const m of misses) {
+        // Insert in the innermost block that holds both the write and the way out, after the statement holding the write.
+        const exitBlocks = m.at.id === bodyNode.id ? [bodyNode] : blocksAbove(m.at, fn);
+        const writeBlocks = new Set(blocksAbove(m.write, fn).map((b) => b.id));
+        const common = exitBlocks.find((b) => writeBlocks.has(b.id)) ?? bodyNode;
+        const anchor = childOf(common, m.write);
+        if (!anchor) continue;
+        const key = `${anchor.endIndex}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        edits.push(insertAt(file, anchor.endPosition, `\n${indentOf(anchor, lines)}${commit}`));
+      }
+      const exitLines = [...new Set(misses.map((m) => (m.at.id === bodyNode.id ? fn.endPosition.row + 1 : m.at.startPosition.row + 1)))];
+      const who = r.origin === 'injected' ? `the injected session ${r.name}` : `${r.name}, opened in ${fnName}(),`;
+      const message =
+        r.origin === 'injected'
+          ? `${fnName}() writes through ${who} and never commits: the writes persist only if the dependency that provides ${r.name} commits after the request.`
+          : `${fnName}() writes through ${who} and can return without committing: the writes are rolled back when ${r.name} is closed or returned to the pool.` +
+            (r.saConnection ? ' (Under SQLAlchemy 1.4 legacy autocommit a plain INSERT/UPDATE/DELETE may have committed by itself.)' : '');
+      findings.push({
+        rule: RULE,
+        severity,
+        message,
+        location: { file, line: last.write.startPosition.row + 1, column: last.write.startPosition.column + 1 },
+        related: exitLines.map((line) => ({ file, line, message: `leaves ${fnName}() here without ${r.committer}.commit()` })),
+        fixes: edits.length ? [{ title: `Commit after the last write: ${commit}`, edits, preferred: true }] : [],
+      });
+    }
+  }
+  return findings;
+}

@@ -1,0 +1,43 @@
+/**
+ * Finds and loads the tree-sitter wasm files. The CLI and extension bundles
+ * load them from beside themselves (esbuild.mjs copies them into dist/); tests
+ * bundled into out/ and code run from src/ find them in dist/ or node_modules
+ * further up. web-tree-sitter is pure JS + wasm, so it loads in the extension host.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Language, Parser } from 'web-tree-sitter';
+
+/** dist/<name>, then node_modules/<pkg>/<name>, from the bundle's folder upwards. */
+export function findWasm(name: string, pkg: string): string {
+  const tried: string[] = [];
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    for (const candidate of [join(dir, name), join(dir, 'dist', name), join(dir, 'node_modules', pkg, name)]) {
+      if (existsSync(candidate)) return candidate;
+      tried.push(candidate);
+    }
+    if (dirname(dir) === dir) break;
+  }
+  throw new Error(`${name} not found (looked beside the program, in dist/ and node_modules/${pkg})`);
+}
+
+let runtime: Promise<void> | undefined;
+const languages = new Map<string, Promise<Language>>();
+
+/** The web-tree-sitter runtime, initialised once per process. */
+export function treeSitterRuntime(): Promise<void> {
+  runtime ??= Parser.init({
+    locateFile: (file: string) => (file.endsWith('.wasm') ? findWasm('tree-sitter.wasm', 'web-tree-sitter') : file),
+  });
+  return runtime;
+}
+
+/** A grammar's Language, loaded once per process. */
+export function loadLanguage(wasmName: string, pkg: string): Promise<Language> {
+  let lang = languages.get(wasmName);
+  if (!lang) {
+    lang = treeSitterRuntime().then(() => Language.load(findWasm(wasmName, pkg)));
+    languages.set(wasmName, lang);
+  }
+  return lang;
+}
