@@ -4,11 +4,12 @@
  */
 import { pythonPlugin } from './python/plugin';
 import type { LanguagePlugin } from './types';
+import { typescriptPlugin } from './typescript/plugin';
 
 /** A fresh set of plugins per checker, so two checkers never share caches. */
 export function languagePlugins(): LanguagePlugin<any>[] {
   return [
     pythonPlugin(),
-    // TypeScript/JavaScript: src/static/typescript/ exports its factory; add it here.
+    typescriptPlugin(),
   ];
 }
