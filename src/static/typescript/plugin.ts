@@ -213,7 +213,7 @@ function stalePatchFinding(file: LinkedFile<TsFileData>, p: PatchInfo, ctx: Link
   const related = escaped.map(({ file: f, capture: c }) => ({
     file: f.path,
     line: c.line,
-    message: `${describeCapture(c)}: its ${c.uses} call-time use${c.uses === 1 ? '' : 's'} of \`${c.local}\` still reach the original ${p.name}`,
+    message: `${describeCapture(c)}: X ${p.name}`,
   }));
   const fixable = escaped.filter((e) => e.capture.lookupFix);
   const fixes: Fix[] = [];
