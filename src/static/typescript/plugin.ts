@@ -213,7 +213,7 @@ function stalePatchFinding(file: LinkedFile<TsFileData>, p: PatchInfo, ctx: Link
   const related = escaped.map(({ file: f, capture: c }) => ({
     file: f.path,
     line: c.line,
-    message: `${describeCapture(c)}: X ${p.name}`,
+    message: `${describeCapture(c)}: ${c.uses === 1 ? 'its call-time use' : `its ${c.uses} call-time uses`} of \`${c.local}\` still ${c.uses === 1 ? 'reaches' : 'reach'} the original ${p.name}`,
   }));
   const fixable = escaped.filter((e) => e.capture.lookupFix);
   const fixes: Fix[] = [];
