@@ -7,17 +7,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import { COLORS } from './colors';
 import { Command } from './commands';
 import type { Engine } from './engineLoader';
 import type { Analysed, LineNote, PlainDiagnostic, PlainRange } from './engine';
 import { diagnosticKey } from './present/diagnostics';
 import { isTestFileName, languageOf, LocatedTest, locateTests } from './present/locate';
 
-export const COLORS = {
-  note: 'txlens.lineNoteForeground',
-  attention: 'txlens.lineNoteAttentionForeground',
-  attentionLine: 'txlens.lostWriteLineBackground',
-} as const;
 
 export function toRange(r: PlainRange): vscode.Range {
   return new vscode.Range(r.startLine, r.startCharacter, r.endLine, r.endCharacter);

@@ -32,7 +32,7 @@ export function isTestFileName(file: string): boolean {
   const base = file.split(/[\\/]/).pop() ?? file;
   if (/^test_.*\.py$|_test\.py$/.test(base)) return true;
   if (/\.(test|spec)\.[cm]?[jt]sx?$/.test(base)) return true;
-  return /[\\/](__tests__|tests?)[\\/][^\\/]+\.[cm]?[jt]sx?$/.test(file);
+  return /(^|[\\/])(__tests__|tests?)[\\/][^\\/]+\.[cm]?[jt]sx?$/.test(file);
 }
 
 export function locateTests(text: string, language: SourceLanguage): LocatedTest[] {
@@ -52,6 +52,7 @@ function locatePython(text: string): LocatedTest[] {
     }
   };
   let inString: string | undefined;
+  let brackets = 0;
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i];
     const lineNo = i + 1;
@@ -61,6 +62,13 @@ function locatePython(text: string): LocatedTest[] {
     }
     const trimmed = raw.trim();
     if (trimmed === '' || trimmed.startsWith('#')) continue;
+    // Inside brackets a line continues the statement before it, whatever its indentation.
+    const continued = brackets > 0;
+    brackets = Math.max(0, brackets + bracketBalance(trimmed));
+    if (continued) {
+      lastCode = lineNo;
+      continue;
+    }
     const indent = raw.length - raw.trimStart().length;
     // Decorators and continuation lines belong to what follows; only statements open or close blocks.
     if (!trimmed.startsWith('@') && !trimmed.startsWith(')')) close(indent, lineNo);
@@ -88,6 +96,23 @@ function locatePython(text: string): LocatedTest[] {
   }
   close(-1, lines.length);
   return out;
+}
+
+/** Opened minus closed brackets on one line of Python, outside strings and comments. */
+function bracketBalance(line: string): number {
+  let n = 0;
+  let q: string | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (q) {
+      if (c === '\\') i++;
+      else if (c === q) q = undefined;
+    } else if (c === '#') break;
+    else if (c === '"' || c === "'") q = c;
+    else if (c === '(' || c === '[' || c === '{') n++;
+    else if (c === ')' || c === ']' || c === '}') n--;
+  }
+  return n;
 }
 
 const SUITE_CALLS = new Set(['describe', 'suite', 'context']);

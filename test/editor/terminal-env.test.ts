@@ -1,0 +1,39 @@
+// Terminal tracing: the environment changes VS Code applies to new terminals
+// are enough for a plain `python -m pytest` typed there to be traced.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, readdirSync, realpathSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { test } from 'node:test';
+import { loadModel } from '../../src/model/model';
+import { applyEnvMutations, terminalEnvMutations } from '../../src/editor/present/terminalEnv';
+import { distAgentDir, python, repoRoot, tempDir } from '../support/env';
+
+const agentDir = join(distAgentDir, '..');
+
+test('mutations keep the shell’s own PYTHONPATH and plugins, and never leave an empty entry', () => {
+  const opts = { traceDir: '/w/.txlens/runs/x-terminal', workspace: '/w', agentDir: '/ext/dist/agents' };
+  const bare = terminalEnvMutations({}, opts);
+  assert.deepEqual(bare.find((m) => m.name === 'PYTHONPATH'), { name: 'PYTHONPATH', op: 'replace', value: join('/ext/dist/agents', 'python') });
+  assert.deepEqual(bare.find((m) => m.name === 'PYTEST_PLUGINS'), { name: 'PYTEST_PLUGINS', op: 'replace', value: 'txlens_agent.pytest_plugin' });
+  assert.equal(bare.find((m) => m.name === 'TXLENS_TRACE_DIR')?.value, '/w/.txlens/runs/x-terminal');
+  const busy = applyEnvMutations({ PYTHONPATH: '/mine', PYTEST_PLUGINS: 'a.plugin' }, terminalEnvMutations({ PYTHONPATH: '/mine', PYTEST_PLUGINS: 'a.plugin' }, opts));
+  assert.equal(busy.PYTHONPATH, `${join('/ext/dist/agents', 'python')}${delimiter}/mine`);
+  assert.equal(busy.PYTEST_PLUGINS, 'a.plugin,txlens_agent.pytest_plugin');
+});
+
+test('pytest started in a terminal with those changes writes a trace the editor can open', () => {
+  const work = realpathSync(tempDir('terminal'));
+  cpSync(join(repoRoot, 'examples', 'quickstart'), work, { recursive: true });
+  const traceDir = join(work, '.txlens', 'runs', 'now-terminal');
+  const hostEnv = { ...process.env };
+  delete hostEnv.PYTHONPATH;
+  delete hostEnv.PYTEST_PLUGINS;
+  const env = applyEnvMutations(hostEnv, terminalEnvMutations(hostEnv, { traceDir, workspace: work, agentDir }));
+  const r = spawnSync(python('sa20'), ['-m', 'pytest', '-q', '-p', 'no:cacheprovider'], { cwd: work, env, encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.ok(readdirSync(traceDir).some((f) => f.endsWith('.ndjson')));
+  const model = loadModel(traceDir);
+  assert.equal(new Set(model.tests.map((t) => t.id)).size, 4);
+  assert.ok(model.statements.length > 10);
+});
