@@ -68,6 +68,8 @@ export interface Patch {
 export interface ImportFacts {
   bindings: ModuleBinding[];
   captures: Capture[];
+  /** Every value taken at load, used at call time or not (placeholder-session wants them all). */
+  loadCaptures: Capture[];
   patches: Patch[];
   hasEsmSyntax: boolean;
   hasDefaultExport: boolean;
@@ -280,7 +282,7 @@ export function extractImportFacts(t: TS, sf: ts.SourceFile, file: string, resol
   }
 
   const patches = isTest ? findPatches(t, sf, byLocal, resolveSpec) : [];
-  return { bindings, captures: captures.filter((c) => c.uses > 0), patches, hasEsmSyntax, hasDefaultExport, specifiers: specifiers.map(resolveSpec) };
+  return { bindings, captures: captures.filter((c) => c.uses > 0), loadCaptures: captures, patches, hasEsmSyntax, hasDefaultExport, specifiers: specifiers.map(resolveSpec) };
 }
 
 function byLocalName(bindings: ModuleBinding[], specifier: string, name: string): string | undefined {

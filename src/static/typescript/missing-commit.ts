@@ -507,7 +507,13 @@ function report(t: TS, sf: ts.SourceFile, file: string, fn: ts.FunctionLikeDecla
     } else {
       editOne = insertAfterWrite(t, sf, file, fn, x.state.lastWrite!, commit);
     }
-    if (editOne && isAsync) fixes.push({ title: `Commit after the last write: ${commit.replace(/;$/, '')}`, edits: [editOne], preferred: true });
+    if (editOne && isAsync) {
+      const verb = x.kind === 'return' ? 'Commit before returning' : 'Commit after the last write';
+      fixes.push({ title: `${verb}: ${commit.replace(/;$/, '')}`, edits: [editOne], preferred: true });
+      // An early return may mean "give up": the code's intent decides, so offer the rollback too.
+      const rollback = x.kind === 'return' ? insertBefore(t, sf, file, x.node, `${awaitText}${ROLLBACK_TEXT[h.kind](h.name)}${semi}`) : undefined;
+      if (rollback) fixes.push({ title: `Roll back before returning: ${awaitText}${ROLLBACK_TEXT[h.kind](h.name)}`, edits: [rollback] });
+    }
     const where = x.kind === 'return' ? 'this return leaves' : 'the function ends';
     findings.push({
       rule: RULE,

@@ -127,7 +127,7 @@ export function typescriptPlugin(): LanguagePlugin<TsFileData> {
           placeholderImports.push({ module, name: '*', local: b.local, ...at }, { module, name: 'default', local: b.local, ...at });
         }
       }
-      for (const c of facts?.captures ?? []) {
+      for (const c of facts?.loadCaptures ?? []) {
         if (!c.module.startsWith('pkg:') && dbishName(c.name)) placeholderImports.push({ module: c.module, name: c.name, local: c.local, line: c.line, column: c.column });
       }
 
@@ -253,6 +253,8 @@ function placeholderFindings(file: LinkedFile<TsFileData>, ctx: LinkContext<TsFi
   const out: Finding[] = [];
   // Definitions in this file: who outside tests uses them?
   for (const d of file.data.placeholders) {
+    // A fake class whose instance is exported here is reported once, at the instance.
+    if (file.data.placeholders.some((o) => o !== d && o.why === `an instance of ${d.name}`)) continue;
     const users: Array<{ file: string; rel: string; line: number }> = [];
     for (const name of d.exportedAs) {
       for (const other of ctx.filesWithKey(`ph:${file.path}#${name}`)) {
