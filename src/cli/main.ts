@@ -11,6 +11,7 @@ import { analyse } from '../analysis/analyse';
 import { LaunchError, newRunDir, runTraced } from '../capture/launch';
 import { loadModel } from '../model/model';
 import { reportDocument, textReport } from '../report/render';
+import { CHECK_USAGE, cmdCheck, staticFindingsForRun } from '../static/cli';
 import { TraceError } from '../trace/reader';
 import type { ParamsMode } from '../trace/schema';
 
@@ -24,6 +25,7 @@ Usage:
       sessions and transactions did. The command's own output goes to stderr.
   txlens report [--json] <trace folder>
       Analyse a kept trace again.
+${CHECK_USAGE}
 
 Options:
   --json              print exactly one JSON document on stdout
@@ -91,10 +93,16 @@ function agentDir(): string {
   return join(__dirname, 'agents');
 }
 
-function present(opts: Options, traceDir: string, cwd: string): { hasErrors: boolean } {
+async function present(opts: Options, traceDir: string, cwd: string, withStatic = false): Promise<{ hasErrors: boolean }> {
   const model = loadModel(traceDir);
   const { findings, ruleErrors } = analyse(model);
   model.notes.push(...ruleErrors);
+  if (withStatic) {
+    // The static rules over the files the run touched; a trace that confirms one raises it to error.
+    const st = await staticFindingsForRun(model, findings, cwd);
+    findings.push(...st.findings);
+    model.notes.push(...st.notes);
+  }
   if (opts.json) process.stdout.write(JSON.stringify(reportDocument(model, findings, cwd)) + '\n');
   else process.stdout.write(textReport(model, findings, cwd));
   return { hasErrors: findings.some((f) => f.severity === 'error') };
@@ -108,16 +116,16 @@ async function cmdRun(args: string[]): Promise<number> {
   const traceDir = opts.trace ? resolve(opts.trace) : newRunDir(cwd);
   if (!opts.json) process.stderr.write(`txlens: tracing ${opts.rest.join(' ')}\n`);
   const result = await runTraced({ command: opts.rest, cwd, traceDir, agentDir: agentDir(), params: opts.params });
-  const { hasErrors } = present(opts, traceDir, cwd);
+  const { hasErrors } = await present(opts, traceDir, cwd, true);
   if (result.signal) return exitForSignal(result.signal);
   if (result.exitCode !== 0) return result.exitCode ?? 1;
   return hasErrors ? 1 : 0;
 }
 
-function cmdReport(args: string[]): number {
+async function cmdReport(args: string[]): Promise<number> {
   const opts = parseOptions(args, false);
   if (opts.rest.length !== 1) throw new UsageError('report needs exactly one trace folder');
-  const { hasErrors } = present(opts, resolve(opts.rest[0]), process.cwd());
+  const { hasErrors } = await present(opts, resolve(opts.rest[0]), process.cwd());
   return hasErrors ? 1 : 0;
 }
 
@@ -129,7 +137,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'run':
         return await cmdRun(rest);
       case 'report':
-        return cmdReport(rest);
+        return await cmdReport(rest);
+      case 'check':
+        return await cmdCheck(rest);
       case undefined:
       case 'help':
       case '-h':
@@ -140,7 +150,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${VERSION}\n`);
         return 0;
       default:
-        throw new UsageError(`unknown command '${command}' (commands: run, report; see txlens --help)`);
+        throw new UsageError(`unknown command '${command}' (commands: run, report, check; see txlens --help)`);
     }
   } catch (e) {
     const err = e as Error;

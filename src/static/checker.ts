@@ -124,6 +124,17 @@ export class StaticChecker {
     return { findings: sortFindings(findings), notes, affected: [...affected] };
   }
 
+  /** Forgets what was read from a file, so the next check reads it again whatever its mtime says. */
+  invalidate(file: string): void {
+    const e = this.entries.get(isAbsolute(file) ? file : resolve(this.root, file));
+    if (e) {
+      this.unindex(e);
+      e.mtimeMs = -1;
+      e.analysis = undefined;
+      e.note = undefined;
+    }
+  }
+
   /** Files the checker knows, for tests and the editor. */
   files(): string[] {
     return [...this.entries.keys()];

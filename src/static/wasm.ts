@@ -6,7 +6,15 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Language, Parser } from 'web-tree-sitter';
+import type * as TreeSitter from 'web-tree-sitter';
+
+// require(), not import: bundlers then pick the package's CommonJS build, which
+// locates itself through __dirname; the ES build needs import.meta.url, which a
+// CommonJS bundle does not have.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { Language, Parser } = require('web-tree-sitter') as typeof TreeSitter;
+export { Parser };
+export type Language = TreeSitter.Language;
 
 /** dist/<name>, then node_modules/<pkg>/<name>, from the bundle's folder upwards. */
 export function findWasm(name: string, pkg: string): string {

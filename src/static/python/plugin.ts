@@ -6,8 +6,8 @@
  */
 import type { Finding, TextEdit } from '../../analysis/findings';
 import type { LanguagePlugin, LinkContext, LinkedFile, SourceFile, WorkspaceView } from '../types';
-import { loadLanguage } from '../wasm';
-import { Parser } from 'web-tree-sitter';
+import type { Parser as TreeSitterParser } from 'web-tree-sitter';
+import { loadLanguage, Parser } from '../wasm';
 import { missingCommit } from './missing-commit';
 import { importTable, moduleInfo } from './modules';
 import { placeholderFacts, type PlaceholderClass, type PlaceholderUse } from './placeholder';
@@ -26,7 +26,7 @@ export interface PythonFacts {
 const MAX_SYNTAX_ERRORS_SHOWN = 3;
 
 export function pythonPlugin(): LanguagePlugin<PythonFacts> {
-  let parser: Parser | undefined;
+  let parser: TreeSitterParser | undefined;
   return {
     id: 'python',
     extensions: ['.py'],
@@ -148,7 +148,9 @@ function staleImportFinding(file: LinkedFile<PythonFacts>, p: Patch, escapes: Es
   // Looking the name up at call time fixes every test that patches it, present and future; patching the copy fixes this test only.
   const preferred = fixes.find((f) => f.title.startsWith('Look')) ?? fixes[0];
   if (preferred) preferred.preferred = true;
-  return { rule: 'stale-import-patch', severity: 'warning', message, location: { file: file.path, line: p.line, column: p.column }, related, fixes };
+  const finding: Finding = { rule: 'stale-import-patch', severity: 'warning', message, location: { file: file.path, line: p.line, column: p.column }, related, fixes };
+  if (p.testName) finding.test = `${file.rel}::${p.testName}`;
+  return finding;
 }
 
 function linkPlaceholders(file: LinkedFile<PythonFacts>, ctx: LinkContext<PythonFacts>): Finding[] {

@@ -43,6 +43,8 @@ export interface Patch {
   endColumn: number;
   /** Enclosing test function (or module): patches in one scope apply together. */
   scope: string;
+  /** `Class::test_name` of the test function holding the patch (pytest's node id without the file). */
+  testName?: string;
   /** Fix (a): insert one `piece` per target (TARGET_MARK → module.alias) at `at`, plus `once` edits. */
   addPatch?: { at: { row: number; column: number }; piece: string; once: TextEdit[] };
   addPatchWhy?: string;
@@ -302,11 +304,19 @@ export function patches(root: Node, file: string, text: string, mod: ModuleInfo)
       endLine: n.endPosition.row + 1,
       endColumn: n.endPosition.column + 1,
       scope: fn ? `fn@${fn.startIndex}` : 'module',
+      testName: fn ? testNameOf(fn) : undefined,
     };
     placeFix(p, pc, file, lines, module, name, fn, table);
     out.push(p);
   }
   return out;
+}
+
+function testNameOf(fn: Node): string | undefined {
+  const name = field(fn, 'name')?.text;
+  if (!name?.startsWith('test')) return undefined;
+  const cls = fn.parent?.type === 'block' && fn.parent.parent?.type === 'class_definition' ? field(fn.parent.parent, 'name')?.text : undefined;
+  return cls ? `${cls}::${name}` : name;
 }
 
 /** The function a patch belongs to: the decorated one for a decorator, else the enclosing one. */

@@ -1,0 +1,227 @@
+/**
+ * `txlens check`: the static rules from the command line, and the static half
+ * of `txlens run` (findings for the files a run touched, confirmed where the
+ * trace shows what the source only suggests).
+ */
+import { existsSync, statSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import type { Finding } from '../analysis/findings';
+import type { ModelRun } from '../model/model';
+import { relPath, REPORT_VERSION } from '../report/render';
+import { StaticChecker, sortFindings } from './checker';
+import { EditPlan } from './fix';
+
+export const CHECK_USAGE = `  txlens check [--json] [--fix] [--root DIR] [PATH...]
+      Read the workspace's source (Python, TypeScript/JavaScript) for causes that show before
+      anything runs: stale-import-patch, missing-commit, placeholder-session. PATHs (files or
+      folders) limit where findings are reported; the whole root is read for cross-file rules.
+      --fix applies each finding's preferred fix and checks again.`;
+
+class CheckUsageError extends Error {}
+
+interface CheckOptions {
+  json: boolean;
+  fix: boolean;
+  root?: string;
+  paths: string[];
+}
+
+function parseCheck(args: string[]): CheckOptions {
+  const opts: CheckOptions = { json: false, fix: false, paths: [] };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--json') opts.json = true;
+    else if (a === '--fix') opts.fix = true;
+    else if (a === '--debug') continue;
+    else if (a === '--root') {
+      const v = args[++i];
+      if (v === undefined || v.startsWith('--')) throw new CheckUsageError('--root needs a folder');
+      opts.root = v;
+    } else if (a === '--') opts.paths.push(...args.slice(i + 1)), (i = args.length);
+    else if (a.startsWith('-') && a !== '-') throw new CheckUsageError(`unknown option ${a}`);
+    else opts.paths.push(a);
+  }
+  return opts;
+}
+
+const ZERO_SUMMARY = { processes: 0, sessions: 0, transactions: 0, commits: 0, rollbacks: 0, statements: 0, tests: 0 };
+
+function relFinding(f: Finding, cwd: string): Finding {
+  return {
+    ...f,
+    location: { ...f.location, file: relPath(f.location.file, cwd) },
+    related: f.related.map((r) => ({ ...r, file: relPath(r.file, cwd) })),
+    fixes: f.fixes.map((fix) => ({ ...fix, edits: fix.edits.map((e) => ({ ...e, file: relPath(e.file, cwd) })) })),
+  };
+}
+
+/** The JSON document of `txlens check --json`: the same shape as `txlens run --json`, with no trace. */
+export function checkDocument(findings: Finding[], notes: string[], cwd: string, applied?: AppliedFix[]) {
+  const doc: Record<string, unknown> = { version: REPORT_VERSION, findings: findings.map((f) => relFinding(f, cwd)), summary: { ...ZERO_SUMMARY }, trace: '' };
+  if (notes.length) doc.notes = notes;
+  if (applied) doc.applied = applied.map((a) => ({ ...a, files: a.files.map((f) => relPath(f, cwd)) }));
+  return doc;
+}
+
+export function checkText(findings: Finding[], notes: string[], cwd: string): string {
+  const lines: string[] = [];
+  const byFile = new Map<string, Finding[]>();
+  for (const f of findings) (byFile.get(f.location.file) ?? byFile.set(f.location.file, []).get(f.location.file)!).push(f);
+  for (const [file, fs] of byFile) {
+    lines.push(relPath(file, cwd));
+    for (const f of fs) {
+      lines.push(`  ${f.location.line}:${f.location.column ?? 1}  ${f.severity}  ${f.rule}  ${f.message}`);
+      for (const r of f.related) lines.push(`      - ${relPath(r.file, cwd)}:${r.line} ${r.message}`);
+      for (const fix of f.fixes) lines.push(`      fix${fix.preferred ? ' (preferred)' : ''}: ${fix.title}`);
+    }
+    lines.push('');
+  }
+  const count = (s: string) => findings.filter((f) => f.severity === s).length;
+  lines.push(
+    findings.length === 0
+      ? 'txlens check: no findings'
+      : `txlens check: ${findings.length} finding${findings.length === 1 ? '' : 's'} (${count('error')} errors, ${count('warning')} warnings, ${count('info')} info) in ${byFile.size} file${byFile.size === 1 ? '' : 's'}`,
+  );
+  for (const n of notes) lines.push(`note: ${n}`);
+  return lines.join('\n') + '\n';
+}
+
+export interface AppliedFix {
+  rule: string;
+  title: string;
+  files: string[];
+}
+
+/** Applies preferred fixes round by round (a fix can make another one moot), re-checking in between. */
+export async function applyPreferredFixes(checker: StaticChecker, paths: string[] | undefined, maxRounds = 10): Promise<AppliedFix[]> {
+  const applied: AppliedFix[] = [];
+  const tried = new Set<string>();
+  for (let round = 0; round < maxRounds; round++) {
+    const { findings } = await checker.check(paths);
+    const plan = new EditPlan();
+    const picked: AppliedFix[] = [];
+    for (const f of findings) {
+      const fix = f.fixes.find((x) => x.preferred) ?? (f.fixes.length === 1 ? f.fixes[0] : undefined);
+      if (!fix || fix.edits.length === 0) continue;
+      const key = `${f.rule}|${f.location.file}|${f.location.line}|${fix.title}`;
+      if (tried.has(key)) continue;
+      if (!plan.add(fix.edits)) continue; // overlaps a fix planned this round: next round, after re-checking
+      tried.add(key);
+      picked.push({ rule: f.rule, title: fix.title, files: [...new Set(fix.edits.map((e) => e.file))] });
+    }
+    if (picked.length === 0) break;
+    for (const file of plan.apply()) checker.invalidate(file);
+    applied.push(...picked);
+  }
+  return applied;
+}
+
+export async function cmdCheck(args: string[]): Promise<number> {
+  let opts: CheckOptions;
+  try {
+    opts = parseCheck(args);
+  } catch (e) {
+    process.stderr.write(`txlens: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const cwd = process.cwd();
+  const root = resolve(opts.root ?? cwd);
+  if (!existsSync(root) || !statSync(root).isDirectory()) {
+    process.stderr.write(`txlens: --root folder not found: ${root}\n`);
+    return 2;
+  }
+  const paths = opts.paths.map((p) => (isAbsolute(p) ? p : resolve(cwd, p)));
+  for (const p of paths) {
+    if (!existsSync(p)) {
+      process.stderr.write(`txlens: path not found: ${p}\n`);
+      return 2;
+    }
+  }
+  const checker = new StaticChecker(root);
+  let applied: AppliedFix[] | undefined;
+  if (opts.fix) {
+    applied = await applyPreferredFixes(checker, paths.length ? paths : undefined);
+    if (!opts.json) {
+      for (const a of applied) process.stdout.write(`fixed ${a.rule}: ${a.title} (${a.files.map((f) => relPath(f, cwd)).join(', ')})\n`);
+      if (applied.length === 0) process.stdout.write('txlens check: no fix to apply\n');
+    }
+  }
+  const { findings, notes } = await checker.check(paths.length ? paths : undefined);
+  if (opts.json) process.stdout.write(JSON.stringify(checkDocument(findings, notes, cwd, applied)) + '\n');
+  else process.stdout.write(checkText(findings, notes, cwd));
+  return findings.some((f) => f.severity === 'error') ? 1 : 0;
+}
+
+// ---- the static half of `txlens run` -------------------------------------------------
+
+function inside(root: string, file: string): boolean {
+  return file === root || file.startsWith(root.endsWith('/') ? root : `${root}/`);
+}
+
+/** Files a run touched: every user frame in the trace and every test file of the run. */
+export function filesOfRun(model: ModelRun, root: string): string[] {
+  const files = new Set<string>();
+  const add = (f: string | undefined) => {
+    if (f && isAbsolute(f) && inside(root, f) && existsSync(f)) files.add(f);
+  };
+  for (const t of model.tests) add(t.file);
+  for (const st of model.statements) add(st.at?.[0]);
+  for (const c of model.connections) {
+    add(c.at?.[0]);
+    add(c.engineAt?.[0]);
+  }
+  for (const s of model.sessions) add(s.at?.[0]);
+  return [...files];
+}
+
+function sameTest(model: ModelRun, dynamicTest: string | undefined, staticFinding: Finding): boolean {
+  if (!dynamicTest || !staticFinding.test) return false;
+  const t = model.tests.find((x) => x.id === dynamicTest);
+  if (!t || t.file !== staticFinding.location.file) return false;
+  const wanted = staticFinding.test.split('::').slice(1).join('::');
+  const id = t.id.replace(/\[.*\]$/, '');
+  return id === wanted || id.endsWith(`::${wanted}`) || t.name.replace(/\[.*\]$/, '') === wanted.split('::').pop();
+}
+
+/**
+ * Static findings for the files of a run, de-duplicated against the dynamic
+ * ones; a stale-import-patch becomes an error when the run shows the module
+ * that imported the name by value really used another database than the test.
+ */
+export async function staticFindingsForRun(model: ModelRun, dynamic: Finding[], root: string): Promise<{ findings: Finding[]; notes: string[] }> {
+  const files = filesOfRun(model, root);
+  if (files.length === 0) return { findings: [], notes: [] };
+  let findings: Finding[];
+  let notes: string[];
+  try {
+    ({ findings, notes } = await new StaticChecker(root).check(files));
+  } catch (e) {
+    // The run's own findings stand without the static ones.
+    return { findings: [], notes: [`static rules skipped: ${(e as Error).message}`] };
+  }
+  const seen = new Set(dynamic.map((f) => `${f.rule}|${f.location.file}|${f.location.line}`));
+  const out: Finding[] = [];
+  for (const f of findings) {
+    const key = `${f.rule}|${f.location.file}|${f.location.line}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (f.rule === 'stale-import-patch') {
+      const importers = new Set(f.related.map((r) => r.file));
+      const proof = dynamic.find(
+        (d) => d.rule === 'non-test-database' && sameTest(model, d.test, f) && (importers.has(d.location.file) || d.related.some((r) => importers.has(r.file))),
+      );
+      if (proof) {
+        const where = `${relPath(proof.location.file, root)}:${proof.location.line}`;
+        out.push({
+          ...f,
+          severity: 'error',
+          message: `${f.message} Confirmed by the run: the module that kept the original used another database than the test's (${where}).`,
+          related: [...f.related, { file: proof.location.file, line: proof.location.line, message: `non-test-database: ${proof.message}` }],
+        });
+        continue;
+      }
+    }
+    out.push(f);
+  }
+  return { findings: sortFindings(out), notes };
+}
