@@ -6,33 +6,12 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { delimiter, join, resolve } from 'node:path';
-import { ENV, ParamsMode, RUN_FILE, RunInfo, TRACE_FORMAT_VERSION } from '../trace/schema';
+import { join, resolve } from 'node:path';
+import { traceEnv } from './env';
+import { ParamsMode, RUN_FILE, RunInfo, TRACE_FORMAT_VERSION } from '../trace/schema';
 
-export const PYTEST_PLUGIN = 'txlens_agent.pytest_plugin';
-
-export interface TraceEnvOptions {
-  traceDir: string;
-  workspace: string;
-  agentDir: string;
-  params?: ParamsMode;
-}
-
-/** The environment a traced command runs with; `base` is left untouched. */
-export function traceEnv(base: NodeJS.ProcessEnv, opts: TraceEnvOptions): NodeJS.ProcessEnv {
-  const env = { ...base };
-  const pythonDir = join(opts.agentDir, 'python');
-  env.PYTHONPATH = base.PYTHONPATH ? `${pythonDir}${delimiter}${base.PYTHONPATH}` : pythonDir;
-  const plugins = (base.PYTEST_PLUGINS ?? '').split(',').map((p) => p.trim()).filter(Boolean);
-  if (!plugins.includes(PYTEST_PLUGIN)) plugins.push(PYTEST_PLUGIN);
-  env.PYTEST_PLUGINS = plugins.join(',');
-  env[ENV.traceDir] = resolve(opts.traceDir);
-  env[ENV.workspace] = resolve(opts.workspace);
-  env[ENV.params] = opts.params ?? 'values';
-  // A test id from an outer traced run must not leak into this one.
-  delete env[ENV.parentTest];
-  return env;
-}
+export { PYTEST_PLUGIN, traceEnv } from './env';
+export type { TraceEnvOptions } from './env';
 
 /** A fresh run folder under `<cwd>/.txlens/runs`, keeping the most recent `keep` runs. */
 export function newRunDir(cwd: string, keep = 10): string {

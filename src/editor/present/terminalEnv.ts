@@ -5,7 +5,7 @@
  * applies them to the shell's own environment, not to ours).
  */
 import { delimiter, join } from 'node:path';
-import { PYTEST_PLUGIN, traceEnv } from '../../capture/launch';
+import { PYTEST_PLUGIN, traceEnv } from '../../capture/env';
 import type { ParamsMode } from '../../trace/schema';
 
 export interface EnvMutation {
