@@ -211,7 +211,9 @@ function ensureCodeServer() {
   const t0 = Date.now();
   rmSync(codeServerDir, { recursive: true, force: true });
   mkdirSync(codeServerDir, { recursive: true });
-  writeFileSync(join(codeServerDir, 'package.json'), `${JSON.stringify({ name: 'txlens-code-server', private: true }, null, 2)}\n`);
+  // allowScripts: npm versions that gate install scripts must still run these (native modules, the bundled VS Code).
+  const manifest = { name: 'txlens-code-server', private: true, allowScripts: { 'code-server': true, argon2: true } };
+  writeFileSync(join(codeServerDir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   const tmp = join(devDir, 'code-server-tmp');
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
