@@ -284,8 +284,9 @@ function placeholderFindings(file: LinkedFile<TsFileData>, ctx: LinkContext<TsFi
   // Imports of a test-side placeholder from application code.
   if (!file.data.test) {
     for (const i of file.data.placeholderImports) {
-      for (const other of ctx.filesWithKey(`ph:${i.module}#${i.name}`)) {
-        if (!other.data.test || other.path !== i.module) continue;
+      // The definer is the imported module itself: one lookup, not a scan of every importer sharing the key.
+      const other = ctx.file(i.module);
+      if (other?.data.test && other.data.placeholders.length) {
         const def = other.data.placeholders.find((d) => d.exportedAs.includes(i.name));
         if (!def) continue;
         out.push({
