@@ -16,8 +16,10 @@
 // log go to test-artifacts/vscode/.
 //
 // Exit status: the suite's (0 when every test passed), 1 when the run could not
-// complete, 77 when this machine cannot run a browser at all (no Chromium and
-// no way to install it); scripts/test.mjs reports 77 as skipped.
+// complete, 77 when this machine lacks OS packages the run needs (Chromium, or
+// the Kerberos headers and ripgrep that building code-server needs) and cannot
+// install them (no apt-get, not root, no passwordless sudo); scripts/test.mjs
+// reports 77 as skipped.
 import { spawn, spawnSync } from 'node:child_process';
 import {
   createWriteStream,
@@ -124,8 +126,7 @@ function ensureOsPackages() {
   if (wanted.length === 0) return;
 
   const cannot = (why) => {
-    const code = wanted.includes('chromium') ? EXIT_CANNOT_RUN : 1;
-    throw new Failure(`needs the OS packages ${wanted.join(', ')} and ${why}; install them and run again`, { code });
+    throw new Failure(`needs the OS packages ${wanted.join(', ')} and ${why}; install them and run again`, { code: EXIT_CANNOT_RUN });
   };
   if (!onPath('apt-get')) cannot('this system has no apt-get');
   let sudo = [];
