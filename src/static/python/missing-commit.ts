@@ -34,6 +34,8 @@ interface Receiver {
   async?: boolean;
   /** Text of the commit call's receiver. */
   committer: string;
+  /** Body of the `with` that opened it: a commit must land inside, before the session closes. */
+  withBody?: Node;
 }
 
 interface FnFacts {
@@ -146,10 +148,11 @@ function collect(fn: Node, isAsync: boolean): FnFacts {
       const isAsyncWith = n.parent?.parent?.type === 'with_statement' && n.parent.parent.children.some((c) => c?.type === 'async');
       if (callee?.endsWith('.begin')) continue; // committed context, see `commitContexts`
       if (dbapiConnect(callee)) continue; // DB-API `with connect() as c` commits on exit
+      const withBody = n.parent?.parent ? field(n.parent.parent, 'body') : undefined;
       if (callee?.endsWith('.connect') && /engine/i.test(callee)) {
-        receivers.set(target.text, { name: target.text, group: target.text, origin: 'local', committer: target.text, saConnection: true, async: isAsyncWith });
+        receivers.set(target.text, { name: target.text, group: target.text, origin: 'local', committer: target.text, saConnection: true, async: isAsyncWith, withBody });
       } else if (isSessionFactoryCall(callee)) {
-        receivers.set(target.text, { name: target.text, group: target.text, origin: 'local', committer: target.text, async: isAsyncWith || /async/i.test(callee ?? '') });
+        receivers.set(target.text, { name: target.text, group: target.text, origin: 'local', committer: target.text, async: isAsyncWith || /async/i.test(callee ?? ''), withBody });
       }
     }
   }
@@ -424,8 +427,11 @@ export function missingCommit(root: Node, file: string, text: string, isTest: bo
       for (const m of misses) {
         // Insert in the innermost block that holds both the write and the way out, after the statement holding the write.
         const exitBlocks = m.at.id === bodyNode.id ? [bodyNode] : blocksAbove(m.at, fn);
-        const writeBlocks = new Set(blocksAbove(m.write, fn).map((b) => b.id));
-        const common = exitBlocks.find((b) => writeBlocks.has(b.id)) ?? bodyNode;
+        const writeBlockList = blocksAbove(m.write, fn);
+        const writeBlocks = new Set(writeBlockList.map((b) => b.id));
+        let common = exitBlocks.find((b) => writeBlocks.has(b.id)) ?? bodyNode;
+        const withIdx = r.withBody ? writeBlockList.findIndex((b) => b.id === r.withBody!.id) : -1;
+        if (withIdx >= 0 && writeBlockList.findIndex((b) => b.id === common.id) > withIdx) common = r.withBody!;
         const anchor = childOf(common, m.write);
         if (!anchor) continue;
         const key = `${anchor.endIndex}`;

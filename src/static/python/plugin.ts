@@ -11,7 +11,7 @@ import { loadLanguage, Parser } from '../wasm';
 import { missingCommit } from './missing-commit';
 import { importTable, moduleInfo } from './modules';
 import { placeholderFacts, type PlaceholderClass, type PlaceholderUse } from './placeholder';
-import { isTestPath, walk } from './syntax';
+import { isTestPath, type Node } from './syntax';
 import { patches, TARGET_MARK, valueImports, type Patch, type ValueImport } from './stale-import';
 
 export interface PythonFacts {
@@ -41,10 +41,7 @@ export function pythonPlugin(): LanguagePlugin<PythonFacts> {
       try {
         const root = tree.rootNode;
         if (root.hasError) {
-          const where = [...walk(root)]
-            .filter((n) => n.type === 'ERROR' || n.isMissing)
-            .slice(0, MAX_SYNTAX_ERRORS_SHOWN)
-            .map((n) => `line ${n.startPosition.row + 1}`);
+          const where = syntaxErrorLines(root).map((l) => `line ${l}`);
           return { findings: [], keys: [], data: emptyFacts(), skipped: true, notes: [`skipped, syntax error (${where.join(', ') || 'unknown place'})`] };
         }
         const mod = moduleInfo(file.path, ws);
@@ -79,6 +76,30 @@ export function pythonPlugin(): LanguagePlugin<PythonFacts> {
       return [...linkStaleImports(file, ctx), ...linkPlaceholders(file, ctx)];
     },
   };
+}
+
+/** Lines of the first few ERROR or MISSING nodes (anonymous ones included). */
+function syntaxErrorLines(root: Node): number[] {
+  const lines: number[] = [];
+  const cursor = root.walk();
+  try {
+    for (let more = true; more && lines.length < MAX_SYNTAX_ERRORS_SHOWN; ) {
+      const n = cursor.currentNode;
+      if (n.isError || n.isMissing) {
+        lines.push(n.startPosition.row + 1);
+        more = cursor.gotoNextSibling() || climb(cursor);
+      } else if (n.hasError && cursor.gotoFirstChild()) continue;
+      else more = cursor.gotoNextSibling() || climb(cursor);
+    }
+  } finally {
+    cursor.delete();
+  }
+  return [...new Set(lines)];
+}
+
+function climb(cursor: ReturnType<Node['walk']>): boolean {
+  while (cursor.gotoParent()) if (cursor.gotoNextSibling()) return true;
+  return false;
 }
 
 function emptyFacts(): PythonFacts {
