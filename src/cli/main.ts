@@ -4,13 +4,15 @@
  * error-severity finding exists; else 0; 2 for usage errors and internal
  * failures (one line; a stack trace only with --debug).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { analyse } from '../analysis/analyse';
 import { LaunchError, newRunDir, runTraced } from '../capture/launch';
 import { loadModel } from '../model/model';
 import { reportDocument, textReport } from '../report/render';
+import { timelineView } from '../report/timeline';
+import { timelineHtml } from '../report/timeline-html';
 import { CHECK_USAGE, cmdCheck, staticFindingsForRun } from '../static/cli';
 import { TraceError } from '../trace/reader';
 import type { ParamsMode } from '../trace/schema';
@@ -23,12 +25,13 @@ Usage:
   txlens run [options] -- <test command> [args...]
       Run the test command with capture attached, then summarise what each test's
       sessions and transactions did. The command's own output goes to stderr.
-  txlens report [--json] <trace folder>
+  txlens report [--json] [--html FILE] <trace folder>
       Analyse a kept trace again.
 ${CHECK_USAGE}
 
 Options:
   --json              print exactly one JSON document on stdout
+  --html FILE         also write the session timeline to FILE (one self-contained HTML file)
   --cwd DIR           run the command in DIR (default: the current directory)
   --trace DIR         write the trace to DIR (default: .txlens/runs/<time>)
   --params MODE       statement parameters in the trace: values (default), types, off
@@ -47,6 +50,7 @@ interface Options {
   debug: boolean;
   cwd?: string;
   trace?: string;
+  html?: string;
   params?: ParamsMode;
   rest: string[];
 }
@@ -69,6 +73,7 @@ function parseOptions(args: string[], allowCommand: boolean): Options {
     else if (a === '--debug') opts.debug = true;
     else if (a === '--cwd') opts.cwd = value();
     else if (a === '--trace') opts.trace = value();
+    else if (a === '--html') opts.html = value();
     else if (a === '--params') {
       const v = value();
       if (!PARAM_MODES.includes(v as ParamsMode)) throw new UsageError(`--params takes one of: ${PARAM_MODES.join(', ')}`);
@@ -102,6 +107,12 @@ async function present(opts: Options, traceDir: string, cwd: string, withStatic 
     const st = await staticFindingsForRun(model, findings, cwd);
     findings.push(...st.findings);
     model.notes.push(...st.notes);
+  }
+  if (opts.html) {
+    const file = resolve(opts.html);
+    writeFileSync(file, timelineHtml(timelineView(model, findings, { cwd })));
+    // stderr: stdout stays the report (or the one JSON document).
+    process.stderr.write(`txlens: session timeline written to ${file}\n`);
   }
   if (opts.json) process.stdout.write(JSON.stringify(reportDocument(model, findings, cwd)) + '\n');
   else process.stdout.write(textReport(model, findings, cwd));
