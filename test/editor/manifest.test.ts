@@ -2,6 +2,7 @@
 // (command ids, settings, colours), activate only where tests live, and ship
 // the documents it links to.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -83,4 +84,16 @@ test('packaging: npm run package builds for production, and .vscodeignore is an 
   const ignore = readFileSync(join(repoRoot, '.vscodeignore'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
   assert.equal(ignore[0], '**');
   assert.ok(existsSync(join(repoRoot, 'LICENSE')));
+});
+
+test('the package holds the extension, engine, CLI, agent, wasm, rule docs and media, and nothing else', () => {
+  const r = spawnSync(process.execPath, [join(repoRoot, 'node_modules', '@vscode', 'vsce', 'vsce'), 'ls', '--no-dependencies'], { cwd: repoRoot, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const files = r.stdout.trim().split('\n').map((l) => l.trim());
+  const allowed = [/^package\.json$/, /^README\.md$/, /^LICENSE$/, /^media\//, /^dist\/(extension|engine|cli)\.js$/, /^dist\/[\w-]+\.wasm$/, /^dist\/agents\/python\/.*\.py$/, /^dist\/docs\/rules\/[\w-]+\.md$/];
+  for (const f of files) assert.ok(allowed.some((a) => a.test(f)), `unexpected file in the package: ${f}`);
+  for (const must of ['package.json', 'README.md', 'LICENSE', 'dist/extension.js', 'dist/engine.js', 'dist/cli.js', 'dist/agents/python/sitecustomize.py', 'dist/agents/python/txlens_agent/pytest_plugin.py', 'dist/docs/rules/missing-commit.md', 'media/walkthrough/trace.md']) {
+    assert.ok(files.includes(must), `${must} missing from the package`);
+  }
+  assert.ok(files.some((f) => f.endsWith('.wasm')), 'the parsers’ wasm files ship');
 });
