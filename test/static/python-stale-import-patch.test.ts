@@ -3,7 +3,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { StaticChecker } from '../../src/static/checker';
-import { runCli } from '../support/env';
+import type { Finding } from '../../src/analysis/findings';
+import { python, runCli } from '../support/env';
 import { applyFixes, copyFixture, fixture, pytest } from './python-support';
 
 const RULE = 'stale-import-patch';
@@ -94,4 +95,24 @@ test('stale-import-patch: updating one importer re-links the tests that patch th
   const inTests = up.findings.filter((f) => f.location.file === join(ws, 'tests/test_worker.py'));
   assert.equal(inTests.length, PATCH_LINES.length);
   for (const f of inTests) assert.deepEqual(f.related.map((r) => relative(ws, r.file)), ['src/jobs/stats.py']);
+});
+
+test('stale-import-patch: txlens run includes the static findings and raises the one the trace confirms to error', async () => {
+  const ws = copyFixture(RULE, 'buggy');
+  const r = await runCli(['run', '--json', '--', python('sa20'), '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-k', 'monkeypatch_string'], {
+    cwd: ws,
+    env: env(ws),
+  });
+  assert.equal(r.code, 1, r.stderr);
+  const doc = JSON.parse(r.stdout);
+  const dynamic = doc.findings.find((f: Finding) => f.rule === 'non-test-database');
+  assert.ok(dynamic, 'the run saw the worker use jobs_dev.db');
+  assert.equal(dynamic.location.file, 'src/jobs/worker.py');
+  const confirmed = doc.findings.filter((f: Finding) => f.rule === RULE && f.severity === 'error');
+  assert.deepEqual(confirmed.map((f: Finding) => `${f.location.file}:${f.location.line}`), ['tests/test_worker.py:26']);
+  assert.match(confirmed[0].message, /Confirmed by the run/);
+  assert.ok(confirmed[0].related.some((x: { file: string; line: number }) => x.file === 'src/jobs/worker.py' && x.line === dynamic.location.line));
+  // The patches of the tests that did not run stay warnings: the source alone says so.
+  const unconfirmed = doc.findings.filter((f: Finding) => f.rule === RULE && f.severity === 'warning');
+  assert.equal(unconfirmed.length, PATCH_LINES.length - 1);
 });
