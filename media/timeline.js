@@ -416,7 +416,7 @@
     rows.forEach(function (r) {
       if (r.lane === undefined) return;
       var l = view.lanes[r.lane];
-      var g = svg('g', { class: 'tl-lane', 'data-lane': l.id, 'data-kind': 'lane', 'data-index': r.lane, tabindex: 0 });
+      var g = svg('g', { class: 'tl-lane', 'data-lane': l.id, 'data-lane-kind': l.kind, 'data-kind': 'lane', 'data-index': r.lane, tabindex: 0 });
       g.appendChild(svg('rect', { class: 'tl-lane-bg', x: 0, y: r.y, width: LABEL_W - 4, height: ROW_H }));
       g.appendChild(svg('text', { class: 'tl-lane-id', x: 10, y: r.y + 16 }, l.id));
       g.appendChild(svg('text', { class: 'tl-lane-detail', x: 10 + l.id.length * 8 + 6, y: r.y + 16 }, fit(l.detail, LABEL_W - l.id.length * 8 - 30, 5.8)));

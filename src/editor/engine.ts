@@ -17,6 +17,8 @@ export { hoverMarkdown } from './present/hover';
 export { fileLensText, testLens } from './present/lens';
 export { lineNotes } from './present/lines';
 export type { LineNote } from './present/lines';
+export { timelineView } from '../report/timeline';
+export type { TimelineView } from '../report/timeline';
 
 export interface Analysed {
   dir: string;

@@ -15,6 +15,7 @@ import { terminalEnvMutations } from './present/terminalEnv';
 import { commandForSelection, detectTestCommand, splitCommand } from './present/testCommand';
 import { readSettings, SETTINGS_SECTION, TxlensSettings } from './settings';
 import { TxlensTesting } from './testing';
+import { TimelinePanel, TimelineResult, TIMELINE_PANEL_TITLE } from './timeline';
 import { FindingsView, LineNotesView, lineReader, SessionHovers, Shown, TestCodeLenses, TestIndex } from './views';
 
 /** What `txlens.traceTests` takes: nothing (the whole suite), a file, or one test in it. */
@@ -55,6 +56,7 @@ export class TxlensExtension implements vscode.Disposable {
   private readonly lenses: TestCodeLenses;
   private readonly notes: LineNotesView;
   private readonly testing: TxlensTesting;
+  private readonly timeline: TimelinePanel;
   private shown?: Shown;
   private state: RunState = { kind: 'idle' };
   private running?: { promise: Promise<RunSummary>; abort: AbortController };
@@ -68,7 +70,8 @@ export class TxlensExtension implements vscode.Disposable {
     this.lenses = new TestCodeLenses(this.index, () => this.shown, (doc) => this.settings(doc.uri).codeLens);
     this.notes = new LineNotesView(() => this.shown, (doc) => this.settings(doc.uri).lineNotes);
     this.testing = new TxlensTesting(this.index, (req, token) => this.traceTests(req, token), () => this.shown);
-    this.disposables.push(this.output, this.status, this.runFindings, this.staticFindings, this.notes, this.testing);
+    this.timeline = new TimelinePanel(context.extensionUri);
+    this.disposables.push(this.output, this.status, this.runFindings, this.staticFindings, this.notes, this.testing, this.timeline);
 
     const reg = (id: Command, fn: (...args: any[]) => unknown) => this.disposables.push(vscode.commands.registerCommand(id, fn));
     reg(Command.TraceTests, (req?: TraceRequest) => this.traceTests(req));
@@ -270,6 +273,7 @@ export class TxlensExtension implements vscode.Disposable {
       else notesByFile.set(n.file, [n]);
     }
     this.shown = { engine, analysed, notes, notesByFile };
+    if (this.timeline.visible) this.timeline.update(this.timelineView(this.shown));
     const diagnostics: PlainDiagnostic[] = engine.diagnosticsFor(analysed.findings, (rule) => this.runFindings.docsTarget(rule), lineReader());
     this.runFindings.set(diagnostics);
     this.lenses.refresh();
@@ -352,9 +356,21 @@ export class TxlensExtension implements vscode.Disposable {
     this.setState(vscode.workspace.isTrusted ? { kind: 'idle' } : { kind: 'untrusted' });
   }
 
-  private openTimeline(): void {
-    // The session timeline webview is its own piece of work; until it lands, say so plainly.
-    void vscode.window.showInformationMessage('txlens: the session timeline is not available yet. Hover a line that ran SQL for its session story.');
+  /** Resolves once the webview has drawn the run (extension tests read the lane count from the result). */
+  private openTimeline(): Promise<TimelineResult> {
+    if (!this.shown) {
+      void vscode.window.showInformationMessage('txlens: trace your tests or open a kept trace first; the timeline shows that run.', 'Trace Tests', 'Open Trace…').then((pick) => {
+        if (pick) void vscode.commands.executeCommand(pick === 'Trace Tests' ? Command.TraceTests : Command.OpenTrace);
+      });
+      return Promise.resolve({ title: TIMELINE_PANEL_TITLE, reason: 'no-run' });
+    }
+    return this.timeline.show(this.timelineView(this.shown));
+  }
+
+  private timelineView(shown: Shown) {
+    const dir = vscode.Uri.file(shown.analysed.dir);
+    const cwd = (vscode.workspace.getWorkspaceFolder(dir) ?? vscode.workspace.workspaceFolders?.[0])?.uri.fsPath ?? shown.analysed.dir;
+    return shown.engine.timelineView(shown.analysed.model, shown.analysed.findings, { cwd });
   }
 
   // ---- static analysis ---------------------------------------------------------------
@@ -439,6 +455,7 @@ export class TxlensExtension implements vscode.Disposable {
       diagnostics: this.runFindings.count(),
       staticDiagnostics: this.staticFindings.count(),
       engineLoaded: this.shown !== undefined || this.checkers.size > 0,
+      timeline: this.timeline.rendered ?? null,
     };
   }
 
