@@ -1,7 +1,7 @@
 /** Small wording helpers shared by the editor's texts (CodeLens, notes, hovers). */
 import { isAbsolute, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
+import type { ModelConnection, ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
 import type { RollbackCause, SourceFrame } from '../../trace/schema';
 
 export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
@@ -92,4 +92,13 @@ export function testShortName(id: string): string {
 export function oneLineSql(sql: string, max = 120): string {
   const flat = sql.replace(/\s+/g, ' ').trim().replace(/`/g, "'");
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+/** 'test.db', 'a :memory: database', 'app' (a server database's name). */
+export function databaseName(conn: ModelConnection): string {
+  const db = conn.db;
+  if (!db) return 'an unknown database';
+  if (db.memory) return 'a :memory: database';
+  const name = db.file ?? db.name ?? db.system;
+  return name.split(/[\\/]/).pop() ?? name;
 }

@@ -8,6 +8,7 @@ import type { ModelRun, ModelStatement, ModelTest, ModelTransaction } from '../.
 import { lineIndex } from './lines';
 import {
   after,
+  databaseName,
   frameLink,
   oneLineSql,
   outcomeLong,
@@ -54,14 +55,6 @@ function tableIndex(model: ModelRun): TableIndex {
   for (const t of model.tests) if (!idx.tests.has(t.id)) idx.tests.set(t.id, t);
   tableIndexes.set(model, idx);
   return idx;
-}
-
-function dbName(tx: ModelTransaction | undefined, st: ModelStatement): string {
-  const db = (tx?.connection ?? st.connection).db;
-  if (!db) return 'an unknown database';
-  if (db.memory) return 'a :memory: database';
-  const name = db.file ?? db.name ?? db.system;
-  return name.split(/[\\/]/).pop() ?? name;
 }
 
 /** Who could and could not see the writes of `tx`: reads by other connections of the same database. */
@@ -138,9 +131,9 @@ function storyOf(model: ModelRun, sts: ModelStatement[], root: string | undefine
   if (st.err) out.push(`- Failed: ${st.err.type}: ${oneLineSql(st.err.message, 200)}`);
   if (st.session) {
     const cls = st.session.cls ? ` (${st.session.cls})` : '';
-    out.push(`- Session ${st.session.label}${cls} opened at ${frameLink(st.session.at, root)}, on connection ${st.connection.label} to ${dbName(tx, st)}`);
+    out.push(`- Session ${st.session.label}${cls} opened at ${frameLink(st.session.at, root)}, on connection ${st.connection.label} to ${databaseName((tx?.connection ?? st.connection))}`);
   } else {
-    out.push(`- Connection ${st.connection.label} to ${dbName(tx, st)}, no ORM session`);
+    out.push(`- Connection ${st.connection.label} to ${databaseName((tx?.connection ?? st.connection))}, no ORM session`);
   }
   if (!tx) {
     out.push('- Ran outside a transaction the agent saw (autocommit)');

@@ -5,7 +5,7 @@
  * "S6 tx13 UPDATE jobs → rolled back at close".
  */
 import type { ModelIdentityHit, ModelRun, ModelStatement } from '../../model/model';
-import { outcomeShort, ownerLabel, statementShort } from './format';
+import { databaseName, outcomeShort, ownerLabel, statementShort } from './format';
 
 export interface LineNote {
   /** Absolute path, as the trace recorded it. */
@@ -49,12 +49,13 @@ export function needsAttention(st: ModelStatement): boolean {
   return (st.op === 'write' || st.op === 'ddl') && tx !== undefined && tx.outcome !== 'commit';
 }
 
-function noteFor(a: LineActivity): { text: string; attention: boolean } | undefined {
+function noteFor(a: LineActivity, namedDatabases: boolean): { text: string; attention: boolean } | undefined {
   if (a.statements.length > 0) {
     // The note shows the execution worth a look: a failure or a lost write first, else the latest one.
     const pick = a.statements.find(needsAttention) ?? a.statements[a.statements.length - 1];
     const tx = pick.transaction;
-    const head = `${ownerLabel(pick)}${tx ? ` ${tx.label}` : ''} ${statementShort(pick)}`;
+    const db = namedDatabases ? ` [${databaseName(pick.connection)}]` : '';
+    const head = `${ownerLabel(pick)}${tx ? ` ${tx.label}` : ''} ${statementShort(pick)}${db}`;
     const end = pick.err ? `failed: ${pick.err.type}` : outcomeShort(tx);
     const runs = new Set(a.statements.map((st) => st.transaction ?? st)).size;
     const more = runs > 1 ? ` (ran in ${runs} transactions)` : '';
@@ -68,9 +69,11 @@ function noteFor(a: LineActivity): { text: string; attention: boolean } | undefi
 
 export function lineNotes(model: ModelRun): LineNote[] {
   const notes: LineNote[] = [];
+  // When the run reached databases of different names, which one a line used is often the story (a dev database).
+  const namedDatabases = new Set(model.statements.map((st) => databaseName(st.connection))).size > 1;
   for (const [file, byLine] of lineIndex(model)) {
     for (const [line, a] of byLine) {
-      const n = noteFor(a);
+      const n = noteFor(a, namedDatabases);
       if (n) notes.push({ file, line, ...n });
     }
   }
