@@ -247,9 +247,31 @@ test('the missing-commit quick-fix, applied, makes its test pass on the next tra
   await screenshot('06-after-fix-codelens');
 });
 
+/** Asks the browser driver about webview content until `ok` holds (webviews load after the command returns). */
+async function pollFrames(name: string, selector: string, ok: (texts: string[]) => boolean) {
+  let found = await queryFrames(name, selector);
+  for (const deadline = Date.now() + 30_000; found && !ok(found.flatMap((f) => f.texts)) && Date.now() < deadline; ) {
+    await sleep(500);
+    found = await queryFrames(name, selector);
+  }
+  return found;
+}
+
+test('the browser driver sees inside webviews, as the timeline check needs', async () => {
+  // The built-in Markdown preview is a webview too: this proves the frame query before the timeline relies on it.
+  await vscode.commands.executeCommand('markdown.showPreview', fileUri('README.md'));
+  const found = await pollFrames('markdown-preview', 'h1', (texts) => texts.some((t) => t.startsWith('quickstart')));
+  if (found === undefined) return; // desktop VS Code: no browser driver
+  assert.ok(
+    found.some((f) => f.texts.some((t) => t.startsWith('quickstart'))),
+    `the preview's heading, seen from the driver: ${JSON.stringify(found)}`,
+  );
+  await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+});
+
 skip('the session timeline renders one lane per session', 'the timeline webview is not built yet', async () => {
   await vscode.commands.executeCommand('txlens.openTimeline');
-  const found = await queryFrames('timeline-lanes', '[data-lane]');
+  const found = await pollFrames('timeline-lanes', '[data-lane]', (texts) => texts.length > 1);
   await screenshot('07-timeline');
   if (found === undefined) return; // desktop VS Code: no browser driver to look inside the webview
   const lanes = found.flatMap((f) => f.texts);
