@@ -41,6 +41,8 @@ export class StaticChecker {
   private readonly entries = new Map<string, Entry>();
   /** plugin id → key → paths whose analysis listed the key. */
   private readonly index = new Map<string, Map<string, Set<string>>>();
+  /** plugin id → key → paths whose `link` reads the files holding that key. */
+  private readonly readers = new Map<string, Map<string, Set<string>>>();
   private readonly dirs = new Set<string>();
   private walkNotes: string[] = [];
   private ready?: Promise<void>;
@@ -53,6 +55,7 @@ export class StaticChecker {
     this.view = { root: this.root, isFile: (p) => this.entries.has(p), isDir: (p) => this.dirs.has(p) };
     for (const p of this.plugins) {
       this.index.set(p.id, new Map());
+      this.readers.set(p.id, new Map());
       for (const ext of p.extensions) this.byExt.set(ext, p);
     }
   }
@@ -109,8 +112,8 @@ export class StaticChecker {
     const pluginId = plugin?.id ?? before?.plugin.id;
     const affected = new Set<string>([path]);
     if (pluginId) {
-      const idx = this.index.get(pluginId)!;
-      for (const k of [...oldKeys, ...(entry?.analysis?.keys ?? [])]) for (const p of idx.get(k) ?? []) affected.add(p);
+      const readers = this.readers.get(pluginId)!;
+      for (const k of [...oldKeys, ...(entry?.analysis?.keys ?? [])]) for (const p of readers.get(k) ?? []) affected.add(p);
     }
     const findings: Finding[] = [];
     const notes: string[] = [];
@@ -272,27 +275,36 @@ export class StaticChecker {
       e.note = `skipped, ${plugin.id} analysis failed: ${(err as Error).message}`;
       return e;
     }
-    const idx = this.index.get(plugin.id)!;
-    for (const k of e.analysis.keys) {
-      let set = idx.get(k);
-      if (!set) idx.set(k, (set = new Set()));
-      set.add(path);
-    }
+    addAll(this.index.get(plugin.id)!, e.analysis.keys, path);
+    addAll(this.readers.get(plugin.id)!, e.analysis.links ?? e.analysis.keys, path);
     return e;
   }
 
   private unindex(e: Entry): void {
-    const idx = this.index.get(e.plugin.id)!;
-    for (const k of e.analysis?.keys ?? []) {
-      const set = idx.get(k);
-      set?.delete(e.path);
-      if (set?.size === 0) idx.delete(k);
-    }
+    if (!e.analysis) return;
+    removeAll(this.index.get(e.plugin.id)!, e.analysis.keys, e.path);
+    removeAll(this.readers.get(e.plugin.id)!, e.analysis.links ?? e.analysis.keys, e.path);
   }
 
   private remove(e: Entry): void {
     this.unindex(e);
     this.entries.delete(e.path);
+  }
+}
+
+function addAll(idx: Map<string, Set<string>>, keys: string[], path: string): void {
+  for (const k of keys) {
+    let set = idx.get(k);
+    if (!set) idx.set(k, (set = new Set()));
+    set.add(path);
+  }
+}
+
+function removeAll(idx: Map<string, Set<string>>, keys: string[], path: string): void {
+  for (const k of keys) {
+    const set = idx.get(k);
+    set?.delete(path);
+    if (set?.size === 0) idx.delete(k);
   }
 }
 

@@ -50,8 +50,16 @@ export interface WorkspaceView {
 export interface FileAnalysis<D = unknown> {
   /** Findings that depend on this file alone (cached with it). */
   findings: Finding[];
-  /** Keys shared with other files; see the header. */
+  /** Keys shared with other files; see the header. Other files find this one through them (filesWithKey). */
   keys: string[];
+  /**
+   * Keys whose files this file's `link` reads (e.g. a test: the names it patches).
+   * When given, a change to file F re-links only F and the files whose `links`
+   * name one of F's old or new `keys`, so a name imported by 2,000 modules
+   * does not re-link all of them when one changes. When absent, `keys` serve
+   * both roles (every file sharing a key is re-linked).
+   */
+  links?: string[];
   /** What `link` needs from this file later; kept in the cache, so keep it small (no syntax trees). */
   data: D;
   /** Set when the file could not be analysed (syntax errors, ...); `notes` says why. */

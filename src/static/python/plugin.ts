@@ -16,6 +16,8 @@ import { patches, TARGET_MARK, valueImports, type Patch, type ValueImport } from
 
 export interface PythonFacts {
   module: string;
+  /** The folder on sys.path the module is imported from. */
+  sourceRoot: string;
   isTest: boolean;
   imports: ValueImport[];
   patches: Patch[];
@@ -24,6 +26,9 @@ export interface PythonFacts {
 }
 
 const MAX_SYNTAX_ERRORS_SHOWN = 3;
+const MAX_NAMED = 3;
+const MAX_RELATED = 20;
+const MAX_FIX_IMPORTERS = 25;
 
 export function pythonPlugin(): LanguagePlugin<PythonFacts> {
   let parser: TreeSitterParser | undefined;
@@ -49,6 +54,7 @@ export function pythonPlugin(): LanguagePlugin<PythonFacts> {
         const table = importTable(root, mod);
         const facts: PythonFacts = {
           module: mod.name,
+          sourceRoot: mod.sourceRoot,
           isTest,
           imports: isTest ? [] : valueImports(root, file.path, file.text, mod, ws),
           patches: patches(root, file.path, file.text, mod),
@@ -62,12 +68,17 @@ export function pythonPlugin(): LanguagePlugin<PythonFacts> {
           facts.placeholders = ph.classes;
           facts.placeholderUses = ph.uses;
         }
-        const keys = new Set<string>();
+        // keys: what other files look this one up by; links: what this file's link() looks up.
+        const keys = new Set<string>([`module:${mod.name}`]);
+        const links = new Set<string>();
         for (const i of facts.imports) keys.add(`${i.module}.${i.name}`);
-        for (const p of facts.patches) keys.add(p.target);
+        for (const p of facts.patches) {
+          links.add(p.target);
+          links.add(`module:${p.module}`);
+        }
         for (const c of facts.placeholders) keys.add(`placeholder:${mod.name}.${c.name}`);
-        for (const u of facts.placeholderUses) keys.add(`placeholder:${u.qualified}`);
-        return { findings, keys: [...keys], data: facts };
+        for (const u of facts.placeholderUses) links.add(`placeholder:${u.qualified}`);
+        return { findings, keys: [...keys], links: [...links], data: facts };
       } finally {
         tree.delete();
       }
@@ -103,7 +114,7 @@ function climb(cursor: ReturnType<Node['walk']>): boolean {
 }
 
 function emptyFacts(): PythonFacts {
-  return { module: '', isTest: false, imports: [], patches: [], placeholders: [], placeholderUses: [] };
+  return { module: '', sourceRoot: '', isTest: false, imports: [], patches: [], placeholders: [], placeholderUses: [] };
 }
 
 interface Escape {
@@ -119,8 +130,11 @@ function linkStaleImports(file: LinkedFile<PythonFacts>, ctx: LinkContext<Python
   for (const p of file.data.patches) {
     const scopeTargets = patched.get(p.scope)!;
     const escapes: Escape[] = [];
+    const root = sourceRootOf(p.module, file.path, ctx);
     for (const other of ctx.filesWithKey(p.target)) {
       if (other.data.isTest) continue;
+      // Several projects in one workspace can each have an app.db: only the test's own project counts.
+      if (root !== undefined && other.data.sourceRoot !== root) continue;
       for (const imp of other.data.imports) {
         if (imp.module !== p.module || imp.name !== p.name) continue;
         // Already patched where the name was copied to (the test patches both).
@@ -137,19 +151,42 @@ function linkStaleImports(file: LinkedFile<PythonFacts>, ctx: LinkContext<Python
   return findings;
 }
 
+/**
+ * The source root of the module a test patches: the workspace file with that
+ * module name nearest to the test (undefined when the module is not in the
+ * workspace, e.g. a third-party one).
+ */
+function sourceRootOf(module: string, testPath: string, ctx: LinkContext<PythonFacts>): string | undefined {
+  let best: { root: string; shared: number } | undefined;
+  for (const def of ctx.filesWithKey(`module:${module}`)) {
+    let shared = 0;
+    while (shared < def.path.length && def.path[shared] === testPath[shared]) shared++;
+    if (!best || shared > best.shared) best = { root: def.data.sourceRoot, shared };
+  }
+  return best?.root;
+}
+
 function staleImportFinding(file: LinkedFile<PythonFacts>, p: Patch, escapes: Escape[]): Finding {
   const names = escapes.map((e) => `${e.file.data.module}.${e.imp.alias}`);
-  const where = escapes.map((e) => `${e.file.rel}:${e.imp.line}`);
+  // Messages and related places name a few importers; the fixes still cover all of them.
+  const shown = (list: string[]) => (list.length > MAX_NAMED ? [...list.slice(0, MAX_NAMED), `${list.length - MAX_NAMED} more`] : list);
+  const where = shown(escapes.map((e) => `${e.file.rel}:${e.imp.line}`));
   const message =
     `The test patches ${p.target}, but ${escapes.length === 1 ? `${escapes[0].file.data.module} imported` : `${names.length} modules imported`} ` +
     `${p.name} by value (${where.join(', ')}) before the patch, so ${escapes.length === 1 ? 'it keeps' : 'they keep'} the original: ` +
-    `code there still uses the real ${p.name}. Patch ${names.join(' and ')} too, or make ${escapes.length === 1 ? 'that module' : 'those modules'} look ${p.name} up at call time.`;
-  const related = escapes.map((e) => ({
+    `code there still uses the real ${p.name}. Patch ${shown(names).join(' and ')} too, or make ${escapes.length === 1 ? 'that module' : 'those modules'} look ${p.name} up at call time.`;
+  const related = escapes.slice(0, MAX_RELATED).map((e) => ({
     file: e.file.path,
     line: e.imp.line,
     message: `${e.file.data.module} imports ${p.name}${e.imp.alias !== p.name ? ` as ${e.imp.alias}` : ''} by value here${e.imp.useLines.length ? ` (used on line ${e.imp.useLines.slice(0, 5).join(', ')})` : ''}`,
   }));
   const fixes: Finding['fixes'] = [];
+  // A name copied into dozens of modules is a refactoring, not a quick fix (and the edits would swamp the report).
+  if (escapes.length > MAX_FIX_IMPORTERS) {
+    const finding: Finding = { rule: 'stale-import-patch', severity: 'warning', message, location: { file: file.path, line: p.line, column: p.column }, related, fixes };
+    if (p.testName) finding.test = `${file.rel}::${p.testName}`;
+    return finding;
+  }
   if (p.addPatch) {
     const pieces = names.map((n) => p.addPatch!.piece.split(TARGET_MARK).join(JSON.stringify(n))).join('');
     const at = p.addPatch.at;
@@ -157,12 +194,12 @@ function staleImportFinding(file: LinkedFile<PythonFacts>, p: Patch, escapes: Es
       { file: file.path, startLine: at.row + 1, startColumn: at.column + 1, endLine: at.row + 1, endColumn: at.column + 1, newText: pieces },
       ...p.addPatch.once,
     ];
-    fixes.push({ title: `Also patch ${names.join(' and ')} with the same value`, edits });
+    fixes.push({ title: `Also patch ${shown(names).join(' and ')} with the same value`, edits });
   }
   const lookups = escapes.filter((e) => e.imp.lookupFix);
   if (lookups.length === escapes.length) {
     fixes.push({
-      title: `Look ${p.name} up at call time in ${escapes.map((e) => e.file.rel).join(', ')} (import the module, use ${p.module.split('.').pop()}.${p.name})`,
+      title: `Look ${p.name} up at call time in ${shown(escapes.map((e) => e.file.rel)).join(', ')} (import the module, use ${p.module.split('.').pop()}.${p.name})`,
       edits: lookups.flatMap((e) => e.imp.lookupFix!),
     });
   }
