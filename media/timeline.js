@@ -52,6 +52,16 @@
     if (v < 1000) return Math.round(v) + ' ms';
     return (v / 1000).toFixed(2) + ' s';
   }
+  var measureCtx;
+  /** Width of a tick label as the browser will draw it (9.5px in the page's font). */
+  function labelWidth(text) {
+    if (measureCtx === undefined) {
+      var canvas = document.createElement('canvas');
+      measureCtx = canvas.getContext && canvas.getContext('2d');
+      if (measureCtx) measureCtx.font = '9.5px ' + getComputedStyle(document.body).fontFamily;
+    }
+    return measureCtx ? Math.ceil(measureCtx.measureText(text).width) + 1 : text.length * 6;
+  }
   /** Cuts `text` to about `px` pixels at `charPx` per character. */
   function fit(text, px, charPx) {
     var max = Math.floor(px / (charPx || 6));
@@ -372,11 +382,14 @@
     back.appendChild(svg('text', { class: 'tl-axis-label', x: 8, y: AXIS_H - 9 }, 'time since start (long gaps shortened)'));
     var axis = axisMarks(range);
     var lastLabelEnd = -Infinity;
+    var lastLabel = '';
     axis.forEach(function (m) {
       var x = sx(m.x);
       back.appendChild(svg('line', { class: 'tl-grid', x1: x, x2: x, y1: AXIS_H - 4, y2: height - 4 }));
       var w = m.label.length * 5.6;
-      if (x - w / 2 > lastLabelEnd + 8 && x + w / 2 < width) {
+      // Where the axis is stretched, neighbouring marks round to the same time: say it once.
+      if (m.label !== lastLabel && x - w / 2 > lastLabelEnd + 8 && x + w / 2 < width) {
+        lastLabel = m.label;
         back.appendChild(svg('text', { class: 'tl-axis-label', x: x, y: AXIS_H - 9, 'text-anchor': 'middle' }, m.label));
         lastLabelEnd = x + w / 2;
       }
@@ -395,8 +408,13 @@
       back.appendChild(svg('text', { class: 'tl-proc-label', x: 8, y: r.y + 15 }, fit(label, LABEL_W - 14, 6.2)));
       var bottom = procBottom[r.proc];
       var n = 0;
-      view.tests.forEach(function (t) {
-        if (t.process !== p.testsFrom || !inRange(t.x0, t.x1)) return;
+      var mine = view.tests.filter(function (t) {
+        return t.process === p.testsFrom && inRange(t.x0, t.x1);
+      });
+      // Hundreds of tests side by side are stripes, not information: then only failed tests get a band.
+      var dense = mine.length > plotW / 12;
+      mine.forEach(function (t) {
+        if (dense && t.outcome !== 'failed' && t.outcome !== 'error') return;
         var x0 = Math.max(sx(t.x0), LABEL_W);
         var x1 = Math.min(sx(t.x1), LABEL_W + plotW);
         var failed = t.outcome === 'failed' || t.outcome === 'error';
@@ -510,7 +528,7 @@
       var t = view.ticks[i];
       var x = tickPos[i].x;
       var text = t.count > 1 ? '×' + t.count : t.verb + (t.tables.length ? ' ' + t.tables[0] : '');
-      var tw = text.length * 5.4;
+      var tw = labelWidth(text);
       var candidates = markerAt[i] !== undefined ? [x + 24, x - tw - 6] : [x - tw / 2, x + 5, x - tw - 6];
       for (var k = 0; k < candidates.length; k++) {
         var lx = Math.min(Math.max(candidates[k], LABEL_W + 2), maxX - tw);

@@ -1,0 +1,175 @@
+// The standalone timeline in a real headless Chromium: it draws a lane per
+// session, keeps hostile SQL as text (no dialog, no injected element, no CSP
+// violation), shows details on click, stays readable (no tick labels on top of
+// each other), and leaves screenshots in test-artifacts/timeline/ for people
+// to look at. Skipped only when no Chromium can be found on this machine.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { timelineView } from '../../src/report/timeline';
+import { timelineHtml } from '../../src/report/timeline-html';
+import { quickstartRun } from '../editor/quickstart-run';
+import { repoRoot } from '../support/env';
+import { HOSTILE_INSERT, hostileRun, largeRun } from './timeline-runs';
+
+function findChromium(): string | undefined {
+  const fromEnv = process.env.TXLENS_CHROMIUM;
+  if (fromEnv && existsSync(fromEnv)) return fromEnv;
+  for (const p of ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable']) if (existsSync(p)) return p;
+  for (const name of ['chromium', 'chromium-browser', 'google-chrome']) {
+    const r = spawnSync('which', [name], { encoding: 'utf8' });
+    if (r.status === 0 && r.stdout.trim()) return r.stdout.trim();
+  }
+  try {
+    const bundled = chromium.executablePath();
+    if (bundled && existsSync(bundled)) return bundled;
+  } catch {
+    // playwright-core ships no browser of its own
+  }
+  return undefined;
+}
+
+const executable = findChromium();
+const skip = executable ? false : 'no Chromium found (install the chromium package or set TXLENS_CHROMIUM to a Chrome/Chromium binary)';
+const artifacts = join(repoRoot, 'test-artifacts', 'timeline');
+const work = mkdtempSync(join(tmpdir(), 'txlens-timeline-browser-'));
+let context: BrowserContext | undefined;
+
+before(async () => {
+  if (!executable) return;
+  mkdirSync(artifacts, { recursive: true });
+  context = await chromium.launchPersistentContext(join(work, 'profile'), {
+    executablePath: executable,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1500, height: 900 },
+  });
+});
+
+after(async () => {
+  await context?.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+interface Opened {
+  page: Page;
+  problems: string[];
+  counts: Record<string, string>;
+}
+
+async function open(file: string, opts: { dark?: boolean; width?: number } = {}): Promise<Opened> {
+  const page = await context!.newPage();
+  await page.setViewportSize({ width: opts.width ?? 1500, height: 900 });
+  await page.emulateMedia({ colorScheme: opts.dark ? 'dark' : 'light' });
+  const problems: string[] = [];
+  page.on('dialog', (d) => {
+    problems.push(`dialog: ${d.message()}`);
+    void d.dismiss();
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
+  });
+  page.on('request', (r) => {
+    if (!r.url().startsWith('file:') && !r.url().startsWith('data:')) problems.push(`request: ${r.url()}`);
+  });
+  await page.goto(`file://${file}`);
+  await page.waitForSelector('#txlens-timeline[data-lanes]');
+  const counts = await page.$eval('#txlens-timeline', (el) => ({ ...(el as unknown as { dataset: Record<string, string> }).dataset }));
+  return { page, problems, counts };
+}
+
+/** Tick labels of one lane whose boxes intersect: a picture people cannot read. */
+async function overlappingLabels(page: Page): Promise<string[]> {
+  return page.$$eval('text.tl-tick-label', (nodes) => {
+    const boxes = nodes.map((n) => ({ text: n.textContent ?? '', box: (n as unknown as { getBBox(): { x: number; y: number; width: number; height: number } }).getBBox() }));
+    const out: string[] = [];
+    for (let i = 0; i < boxes.length; i++)
+      for (let j = i + 1; j < boxes.length; j++) {
+        const a = boxes[i].box;
+        const b = boxes[j].box;
+        if (Math.abs(a.y - b.y) > 1) continue;
+        if (a.x < b.x + b.width && b.x < a.x + a.width) out.push(`${boxes[i].text} / ${boxes[j].text}`);
+      }
+    return out;
+  });
+}
+
+test('the quickstart timeline draws a lane per session, bars, the arrow and the markers', { skip }, async () => {
+  const q = await quickstartRun();
+  const view = timelineView(q.model, q.findings, { cwd: q.work });
+  const file = join(work, 'quickstart.html');
+  writeFileSync(file, timelineHtml(view));
+  const { page, problems, counts } = await open(file);
+  assert.deepEqual(problems, []);
+  assert.equal(Number(counts.lanes), view.lanes.length);
+  assert.equal(Number(counts.bars), q.model.transactions.length);
+  assert.equal(Number(counts.arrows), view.arrows.length);
+  assert.equal(Number(counts.markers), q.findings.length);
+  const sessionLanes = await page.$$eval('[data-lane-kind="session"]', (ns) => ns.map((n) => n.getAttribute('data-lane')));
+  assert.deepEqual(sessionLanes.sort(), q.model.sessions.map((s) => s.label).sort());
+  const outcomes = await page.$$eval('[data-tx]', (ns) => ns.map((n) => [n.getAttribute('data-tx'), n.getAttribute('data-outcome')]));
+  assert.deepEqual(outcomes.sort(), q.model.transactions.map((tx) => [tx.label, tx.outcome]).sort());
+  assert.deepEqual(await overlappingLabels(page), []);
+  await page.screenshot({ path: join(artifacts, 'quickstart.png'), fullPage: true });
+
+  // Clicking the arrow explains it; clicking the lost UPDATE shows its SQL, place and transaction.
+  await page.click('[data-kind="arrow"]');
+  assert.match(await page.textContent('.tl-details') ?? '', /could not see .*INSERT jobs/);
+  await page.click('[data-kind="tick"][data-verb="UPDATE"]');
+  const details = (await page.textContent('.tl-details')) ?? '';
+  assert.match(details, /app\/worker\.py:\d+/);
+  assert.match(details, /rolled back: session closed without commit/);
+  assert.match((await page.textContent('.tl-details pre')) ?? '', /^UPDATE jobs SET status=/);
+  assert.match((await page.getAttribute('.tl-details a.tl-src', 'href')) ?? '', /^vscode:\/\/file\/.*\/app\/worker\.py:\d+$/);
+  await page.screenshot({ path: join(artifacts, 'quickstart-details.png'), fullPage: true });
+
+  // One test, zoomed in, in a dark theme.
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.selectOption('#tl-test-select', 'tests/test_jobs.py::test_listed_jobs_include_new_one');
+  await page.click('[data-kind="finding"]');
+  const zoomed = await page.$eval('#txlens-timeline', (el) => ({ ...(el as unknown as { dataset: Record<string, string> }).dataset }));
+  assert.equal(Number(zoomed.arrows), 1);
+  assert.ok(Number(zoomed.lanes) < view.lanes.length, 'lanes outside the test are hidden');
+  assert.match((await page.textContent('.tl-details')) ?? '', /uncommitted-read/);
+  assert.deepEqual(await overlappingLabels(page), []);
+  await page.screenshot({ path: join(artifacts, 'quickstart-test-dark.png'), fullPage: true });
+  await page.close();
+});
+
+test('hostile SQL is shown as text: no dialog, no injected element, no CSP violation', { skip }, async () => {
+  const h = await hostileRun();
+  const { page, problems, counts } = await open(h.html);
+  assert.ok(Number(counts.lanes) >= 1);
+  assert.equal(await page.$$eval('img, iframe, object, embed', (ns) => ns.length), 0);
+  assert.equal(await page.$$eval('script', (ns) => ns.length), 2);
+  await page.click('[data-kind="tick"][data-verb="INSERT"]');
+  assert.equal(await page.textContent('.tl-details pre'), HOSTILE_INSERT);
+  await page.click('.tl-findings button.tl-link');
+  assert.match((await page.textContent('.tl-details')) ?? '', /q'&<b>"x\.py/);
+  assert.deepEqual(problems, [], 'nothing ran, nothing was refused, nothing was fetched');
+  await page.screenshot({ path: join(artifacts, 'hostile.png'), fullPage: true });
+  await page.close();
+});
+
+test('a large run renders bounded and readable', { skip }, async () => {
+  const big = await largeRun();
+  const view = timelineView(big.model, big.findings, { cwd: '/proj' });
+  const file = join(work, 'large.html');
+  writeFileSync(file, timelineHtml(view));
+  const { page, problems, counts } = await open(file);
+  assert.deepEqual(problems, []);
+  assert.equal(Number(counts.lanes), view.lanes.length);
+  assert.equal(Number(counts.ticks), view.ticks.length);
+  assert.ok(Number(counts.ticks) <= 12_000);
+  assert.deepEqual(await overlappingLabels(page), []);
+  await page.screenshot({ path: join(artifacts, 'large-top.png') });
+  const failed = view.tests.find((t) => t.outcome === 'failed')!;
+  await page.selectOption('#tl-test-select', failed.id);
+  await page.screenshot({ path: join(artifacts, 'large-one-test.png'), fullPage: true });
+  await page.close();
+});
