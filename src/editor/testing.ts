@@ -38,11 +38,11 @@ export class TxlensTesting implements vscode.Disposable {
     this.controller = c;
     c.resolveHandler = async (item) => {
       if (!item) await this.discover();
-      else this.refreshFile(item);
+      else await this.refreshFile(item);
     };
     c.createRunProfile('Run with txlens', vscode.TestRunProfileKind.Run, (req, token) => this.run(req, token), true);
     const onDoc = (doc: vscode.TextDocument) => {
-      if (doc.uri.scheme === 'file' && isTestFileName(doc.fileName) && languageOf(doc.languageId)) this.refreshFile(this.fileItem(doc.uri), doc);
+      if (doc.uri.scheme === 'file' && isTestFileName(doc.fileName) && languageOf(doc.languageId)) void this.refreshFile(this.fileItem(doc.uri), doc);
     };
     this.watchers.push(vscode.workspace.onDidOpenTextDocument(onDoc), vscode.workspace.onDidChangeTextDocument((e) => onDoc(e.document)));
   }
@@ -65,34 +65,36 @@ export class TxlensTesting implements vscode.Disposable {
     return item;
   }
 
-  private refreshFile(item: vscode.TestItem, doc?: vscode.TextDocument): void {
+  private async refreshFile(item: vscode.TestItem, doc?: vscode.TextDocument): Promise<void> {
     const c = this.controller;
     const uri = item.uri;
     if (!c || !uri) return;
-    void (doc ? Promise.resolve(doc) : vscode.workspace.openTextDocument(uri)).then((d) => {
-      const tests = this.index.testsIn(d);
-      // Rebuild the tree: suites hold the tests whose path they prefix.
-      const byPath = new Map<string, vscode.TestItem>();
-      const roots: vscode.TestItem[] = [];
-      for (const t of tests) {
-        const id = `${uri.toString()}::${t.path.join('::')}`;
-        const child = c.createTestItem(id, t.name, uri);
-        child.range = new vscode.Range(t.line - 1, 0, t.endLine - 1, 0);
-        this.data.set(child, { file: uri.fsPath, test: t });
-        const parent = byPath.get(t.path.slice(0, -1).join('::'));
-        if (parent) parent.children.add(child);
-        else roots.push(child);
-        byPath.set(t.path.join('::'), child);
-      }
-      item.children.replace(roots);
-      item.canResolveChildren = false;
-    });
+    const d = doc ?? (await vscode.workspace.openTextDocument(uri));
+    const tests = this.index.testsIn(d);
+    // Rebuild the tree: suites hold the tests whose path they prefix.
+    const byPath = new Map<string, vscode.TestItem>();
+    const roots: vscode.TestItem[] = [];
+    for (const t of tests) {
+      const id = `${uri.toString()}::${t.path.join('::')}`;
+      const child = c.createTestItem(id, t.name, uri);
+      child.range = new vscode.Range(t.line - 1, 0, t.endLine - 1, 0);
+      this.data.set(child, { file: uri.fsPath, test: t });
+      const parent = byPath.get(t.path.slice(0, -1).join('::'));
+      if (parent) parent.children.add(child);
+      else roots.push(child);
+      byPath.set(t.path.join('::'), child);
+    }
+    item.children.replace(roots);
+    item.canResolveChildren = false;
   }
 
   private async run(request: vscode.TestRunRequest, token: vscode.CancellationToken): Promise<void> {
     const c = this.controller!;
     const run = c.createTestRun(request, 'txlens', true);
+    if (!request.include && c.items.size === 0) await this.discover();
     const chosen = request.include ?? [...collect(c.items)];
+    // Files nobody expanded yet: find their tests first, so each gets its own result.
+    await Promise.all(chosen.filter((i) => i.canResolveChildren && !this.data.get(i)?.test).map((i) => this.refreshFile(i)));
     const leaves: vscode.TestItem[] = [];
     const walk = (item: vscode.TestItem) => {
       if (request.exclude?.includes(item)) return;
