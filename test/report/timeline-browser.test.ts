@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { timelineView } from '../../src/report/timeline';
-import { timelineHtml } from '../../src/report/timeline-html';
+import { timelineHtml, webviewHtml } from '../../src/report/timeline-html';
 import { quickstartRun } from '../editor/quickstart-run';
 import { repoRoot } from '../support/env';
 import { HOSTILE_INSERT, hostileRun, largeRun } from './timeline-runs';
@@ -171,5 +171,45 @@ test('a large run renders bounded and readable', { skip }, async () => {
   const failed = view.tests.find((t) => t.outcome === 'failed')!;
   await page.selectOption('#tl-test-select', failed.id);
   await page.screenshot({ path: join(artifacts, 'large-one-test.png'), fullPage: true });
+  await page.close();
+});
+
+test('the webview page: asks for the view, draws it, reports the lanes, and asks to open a clicked line', { skip }, async () => {
+  const q = await quickstartRun();
+  const view = timelineView(q.model, q.findings, { cwd: q.work });
+  const nonce = 'n0nce4webv1ewTest';
+  const media = join(repoRoot, 'media');
+  // The extension's side, played by a stub that answers `ready` with the view as VS Code's postMessage would.
+  const host = `<script nonce="${nonce}">
+    window.posted = [];
+    window.acquireVsCodeApi = () => ({
+      postMessage(msg) {
+        window.posted.push(msg);
+        if (msg.type === 'ready') setTimeout(() => window.dispatchEvent(new MessageEvent('message', { data: { type: 'view', view: ${JSON.stringify(view).replace(/</g, '\\u003c')} } })));
+      },
+    });
+  </script>`;
+  const html = webviewHtml({ cspSource: 'file:', nonce, scriptUri: `file://${media}/timeline.js`, styleUri: `file://${media}/timeline.css` }).replace(
+    '<body data-surface="webview">',
+    `<body data-surface="webview">${host}`,
+  );
+  const file = join(work, 'webview.html');
+  writeFileSync(file, html);
+  const { page, problems, counts } = await open(file);
+  assert.deepEqual(problems, []);
+  assert.equal(Number(counts.lanes), view.lanes.length);
+  type Posted = { type: string; counts?: Record<string, number>; laneIds?: string[]; file?: string; line?: number };
+  const posted = () => page.evaluate(() => (globalThis as unknown as { posted: Posted[] }).posted);
+  const rendered = (await posted()).find((m) => m.type === 'rendered');
+  assert.equal(rendered?.counts?.lanes, view.lanes.length);
+  assert.deepEqual(rendered?.laneIds, view.lanes.map((l) => l.id));
+  await page.click('[data-kind="tick"][data-verb="UPDATE"]');
+  const opened = (await posted()).filter((m) => m.type === 'open');
+  assert.equal(opened.length, 1);
+  assert.equal(opened[0].file, q.path('app/worker.py'));
+  assert.equal(opened[0].line, view.ticks.find((t) => t.verb === 'UPDATE')!.at!.line);
+  // In the editor a source place is a button that opens it, not a vscode:// link.
+  assert.equal(await page.$$eval('.tl-details a.tl-src', (ns) => ns.length), 0);
+  await page.screenshot({ path: join(artifacts, 'webview-protocol.png'), fullPage: true });
   await page.close();
 });
