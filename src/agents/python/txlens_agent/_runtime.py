@@ -147,18 +147,25 @@ def user_frame(depth=1):
         return override
     found = _first_user_frame(_getframe(depth))
     if found is None:
-        # SQLAlchemy's asyncio layer runs sync code in a child greenlet whose
-        # stack ends at the greenlet's start; the awaiting user coroutine is
-        # on the stack of the parent greenlet, suspended where it switched.
-        greenlet = sys.modules.get("greenlet")
-        if greenlet is not None:
-            try:
-                g = greenlet.getcurrent().parent
-                while found is None and g is not None:
-                    found = _first_user_frame(g.gr_frame)
-                    g = g.parent
-            except Exception:
-                return None
+        found = _user_frame_in_parent_greenlets()
+    return found
+
+
+def _user_frame_in_parent_greenlets():
+    # SQLAlchemy's asyncio layer runs sync code in a child greenlet whose
+    # stack ends at the greenlet's start; the awaiting user coroutine is
+    # on the stack of the parent greenlet, suspended where it switched.
+    greenlet = sys.modules.get("greenlet")
+    if greenlet is None:
+        return None
+    found = None
+    try:
+        g = greenlet.getcurrent().parent
+        while found is None and g is not None:
+            found = _first_user_frame(g.gr_frame)
+            g = g.parent
+    except Exception:
+        return None
     return found
 
 
@@ -166,30 +173,49 @@ def user_frame(depth=1):
 # Writer
 
 _encode = json.JSONEncoder(separators=(",", ":"), check_circular=False, default=repr).encode
+try:
+    # The C encoder json.JSONEncoder.encode builds on every call, built once:
+    # the same output without the per-event set-up.
+    from _json import make_encoder as _make_encoder
+
+    _encode_chunks = _make_encoder(
+        None, repr, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+
+    def _encode_line(event):
+        return "".join(_encode_chunks(event, 0))
+
+    if _encode_line({"k": "x", "v": [1, 2.5, None, True, "\u00e9"]}) != _encode({"k": "x", "v": [1, 2.5, None, True, "\u00e9"]}):
+        _encode_line = _encode
+except Exception:
+    _encode_line = _encode
 _lock = threading.Lock()
+# Events are buffered as dicts and turned into JSON lines when flushed, mostly
+# by the flusher thread, so encoding runs while the code under test waits on
+# its database instead of in line with every statement. An event is never
+# changed after emit(): every field holds a fresh or immutable value.
 _buf = []
-_buf_size = 0
 _fd = None
 _path = None
-_FLUSH_BYTES = 64 * 1024
+_FLUSH_EVENTS = 2048
 _FLUSH_SECONDS = 0.05
 _flusher = None
 _flusher_stop = None
 
 
-_running_loop = None
+_get_running_loop = None
 _current_task = None
 
 
 def _current_task_id():
-    global _running_loop, _current_task
-    if _running_loop is None:
+    global _get_running_loop, _current_task
+    if _get_running_loop is None:
         aio = sys.modules.get("asyncio")
         if aio is None:
             return None
-        _running_loop = aio.events._get_running_loop
+        _get_running_loop = aio.events._get_running_loop
         _current_task = aio.current_task
-    loop = _running_loop()
+    loop = _get_running_loop()
     if loop is None:
         return None
     try:
@@ -201,44 +227,60 @@ def _current_task_id():
 
 def emit(event, frame=True):
     """Stamp `event` (holding 'k' and its fields) with time, pid, thread, task and user frame; buffer it."""
-    global _buf_size
     if not ACTIVE:
         return
     event["t"] = _monotonic_ns() - T0
     event["pid"] = PID
     event["th"] = _get_ident()
-    task = _current_task_id()
-    if task is not None:
-        event["task"] = task
+    # Outside asyncio (the common case) the task lookup is one C call.
+    if _get_running_loop is None or _get_running_loop() is not None:
+        task = _current_task_id()
+        if task is not None:
+            event["task"] = task
     if frame and "at" not in event:
-        at = user_frame(2)
+        at = frame_override.get()
+        if at is None:
+            at = _first_user_frame(_getframe(1))
+            if at is None:
+                at = _user_frame_in_parent_greenlets()
         if at is not None:
             event["at"] = at
-    line = _encode(event)
-    with _lock:
-        _buf.append(line)
-        _buf_size += len(line) + 1
-        full = _buf_size >= _FLUSH_BYTES
-    if full:
+    # One list object for the process's life (flush() cuts from its front), so an
+    # append racing a flush from the flusher thread is never lost.
+    _buf.append(event)
+    if len(_buf) >= _FLUSH_EVENTS:
         flush()
 
 
 def flush():
     """Write out everything buffered. Safe to call from any thread, never raises."""
-    global _buf, _buf_size
     with _lock:
-        if not _buf or _fd is None:
+        buf = _buf
+        if not buf or _fd is None:
             return
-        lines, _buf = _buf, []
-        _buf_size = 0
+        count = len(buf)
+        events = buf[:count]
+        del buf[:count]
         fd = _fd
-    data = ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace")
-    try:
-        while data:
-            written = os.write(fd, data)
-            data = data[written:]
-    except Exception:
-        pass
+        try:
+            lines = [_encode_line(e) for e in events]
+        except Exception:
+            lines = []
+            for e in events:
+                try:
+                    lines.append(_encode_line(e))
+                except Exception:
+                    pass
+        if not lines:
+            return
+        data = ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace")
+        # Written under the lock, so batches from two threads never interleave out of order.
+        try:
+            while data:
+                written = os.write(fd, data)
+                data = data[written:]
+        except Exception:
+            pass
 
 
 def _flush_loop(stop):
@@ -296,7 +338,7 @@ def _open_trace_file():
     os.makedirs(TRACE_DIR, exist_ok=True)
     _path = os.path.join(TRACE_DIR, "py-%d-%s.ndjson" % (PID, os.urandom(3).hex()))
     _fd = os.open(_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644)
-    os.write(_fd, (_encode(_header()) + "\n").encode("utf-8", "backslashreplace"))
+    os.write(_fd, (_encode_line(_header()) + "\n").encode("utf-8", "backslashreplace"))
 
 
 # ---------------------------------------------------------------------------
@@ -419,14 +461,28 @@ def params_repr(params):
     """
     if PARAMS_MODE == "off" or not params:
         return None
-    conv = _safe_value if PARAMS_MODE == "values" else _type_name
-    # The common case, one flat parameter set, without the general machinery.
+    values = PARAMS_MODE == "values"
+    conv = _safe_value if values else _type_name
+    # The common case, one flat parameter set, without the general machinery;
+    # values JSON takes as they are (ints, None, short strings) skip the call.
     t = type(params)
     if t is tuple or t is list:
         if len(params) <= _PARAM_LIMIT and type(params[0]) not in _NESTED:
+            if values:
+                return [
+                    v if type(v) in _UNCHANGED or (type(v) is str and len(v) <= _VALUE_CHARS) else _safe_value(v)
+                    for v in params
+                ]
             return [conv(v) for v in params]
     elif t is dict:
         if len(params) <= _PARAM_LIMIT:
+            if values:
+                return {
+                    (k if type(k) is str else str(k)): (
+                        v if type(v) in _UNCHANGED or (type(v) is str and len(v) <= _VALUE_CHARS) else _safe_value(v)
+                    )
+                    for k, v in params.items()
+                }
             return {(k if type(k) is str else str(k)): conv(v) for k, v in params.items()}
     budget = [_PARAM_LIMIT]
 
@@ -800,14 +856,13 @@ def _on_sigterm(signum, frame):
 
 
 def _after_fork_in_child():
-    global PID, _buf, _buf_size, _fd, _lock, _registry_lock, _counters_lock, _conns, _by_cid
+    global PID, _buf, _fd, _lock, _registry_lock, _counters_lock, _conns, _by_cid
     if not _started:
         return
     _lock = threading.Lock()
     _registry_lock = threading.RLock()
     _counters_lock = threading.Lock()
     _buf = []
-    _buf_size = 0
     if _fd is not None:
         try:
             os.close(_fd)

@@ -28,6 +28,8 @@ from . import _runtime as rt
 emit = rt.emit
 guarded = rt.guarded
 now_ns = rt.now_ns
+_monotonic_ns = rt._monotonic_ns
+_params_repr = rt.params_repr
 
 _DRIVER_NAMES = {"pysqlite": "sqlite3"}
 
@@ -476,11 +478,23 @@ def _on_release_savepoint(conn, name, context):
     _savepoint(conn, name, "release")
 
 
-@guarded
+# The two cursor hooks run for every statement, so they carry their guard
+# inline instead of going through `guarded`, and before_cursor_execute is
+# registered with retval=True (it hands statement and parameters back
+# unchanged), which spares SQLAlchemy's adapter call around it.
+
+
 def _on_before_cursor_execute(conn, cursor, statement, parameters, context, executemany):
-    rt.fault_point("before_cursor_execute")
-    _starts[id(context) if context is not None else id(cursor)] = rt._monotonic_ns()
-    _local.executions = getattr(_local, "executions", 0) + 1
+    if rt.ACTIVE:
+        try:
+            if rt.FAULT is not None:
+                rt.fault_point("before_cursor_execute")
+            _starts[id(context) if context is not None else id(cursor)] = _monotonic_ns()
+            local = _local
+            local.executions = getattr(local, "executions", 0) + 1
+        except Exception as exc:
+            rt.fail(exc)
+    return statement, parameters
 
 
 def _statement_event(conn, key, statement, parameters, executemany, end):
@@ -514,7 +528,7 @@ def _statement_event(conn, key, statement, parameters, executemany, end):
                 event["many"] = len(parameters)
             except TypeError:
                 pass
-        params = rt.params_repr(parameters)
+        params = _params_repr(parameters)
         if params is not None:
             event["params"] = params
     if start is not None:
@@ -522,17 +536,21 @@ def _statement_event(conn, key, statement, parameters, executemany, end):
     return event
 
 
-@guarded
 def _on_after_cursor_execute(conn, cursor, statement, parameters, context, executemany):
-    end = rt._monotonic_ns()
-    event = _statement_event(conn, id(context) if context is not None else id(cursor), statement, parameters, executemany, end)
+    if not rt.ACTIVE:
+        return
     try:
-        rows = cursor.rowcount
-    except Exception:
-        rows = -1
-    if isinstance(rows, int) and rows >= 0:
-        event["rows"] = rows
-    emit(event)
+        end = _monotonic_ns()
+        event = _statement_event(conn, id(context) if context is not None else id(cursor), statement, parameters, executemany, end)
+        try:
+            rows = cursor.rowcount
+        except Exception:
+            rows = -1
+        if isinstance(rows, int) and rows >= 0:
+            event["rows"] = rows
+        emit(event)
+    except Exception as exc:
+        rt.fail(exc)
 
 
 def _sqlstate(exc):
@@ -735,7 +753,9 @@ def _wrap_session(Session):
 def _wrap_session_transaction(SessionTransaction):
     def make(original):
         def _connection_for_bind(self, *args, **kwargs):
-            if not rt.ACTIVE:
+            # The ORM asks for the connection of every statement; only the first
+            # request per bind can begin a transaction (and so needs the session id).
+            if not rt.ACTIVE or (args and args[0] in getattr(self, "_connections", ())):
                 return original(self, *args, **kwargs)
             session = getattr(self, "session", None)
             sid = _sessions.get(session) if session is not None else None
@@ -794,10 +814,10 @@ def _wrap_async_session(AsyncSession):
 # Installation
 
 
-def _listen(target, name, fn):
+def _listen(target, name, fn, **kw):
     from sqlalchemy import event
 
-    event.listen(target, name, fn)
+    event.listen(target, name, fn, **kw)
 
 
 def _hook_core(sqlalchemy):
@@ -831,7 +851,7 @@ def _hook_core(sqlalchemy):
     _listen(Engine, "savepoint", _on_savepoint)
     _listen(Engine, "rollback_savepoint", _on_rollback_savepoint)
     _listen(Engine, "release_savepoint", _on_release_savepoint)
-    _listen(Engine, "before_cursor_execute", _on_before_cursor_execute)
+    _listen(Engine, "before_cursor_execute", _on_before_cursor_execute, retval=True)
     _listen(Engine, "after_cursor_execute", _on_after_cursor_execute)
     _listen(Engine, "handle_error", _on_handle_error)
 
