@@ -98,13 +98,14 @@ function agentDir(): string {
   return join(__dirname, 'agents');
 }
 
-async function present(opts: Options, traceDir: string, cwd: string, withStatic = false): Promise<{ hasErrors: boolean }> {
+async function present(opts: Options, traceDir: string, cwd: string): Promise<{ hasErrors: boolean }> {
   const model = loadModel(traceDir);
   const { findings, ruleErrors } = analyse(model);
   model.notes.push(...ruleErrors);
-  if (withStatic) {
-    // The static rules over the files the run touched; a trace that confirms one raises it to error.
-    const st = await staticFindingsForRun(model, findings, cwd);
+  {
+    // The static rules over the files the run touched, read where the run ran (a kept trace
+    // knows its folder); a trace that confirms one raises it to error.
+    const st = await staticFindingsForRun(model, findings, model.run?.cwd && existsSync(model.run.cwd) ? model.run.cwd : cwd);
     findings.push(...st.findings);
     model.notes.push(...st.notes);
   }
@@ -127,7 +128,7 @@ async function cmdRun(args: string[]): Promise<number> {
   const traceDir = opts.trace ? resolve(opts.trace) : newRunDir(cwd);
   if (!opts.json) process.stderr.write(`txlens: tracing ${opts.rest.join(' ')}\n`);
   const result = await runTraced({ command: opts.rest, cwd, traceDir, agentDir: agentDir(), params: opts.params });
-  const { hasErrors } = await present(opts, traceDir, cwd, true);
+  const { hasErrors } = await present(opts, traceDir, cwd);
   if (result.signal) return exitForSignal(result.signal);
   if (result.exitCode !== 0) return result.exitCode ?? 1;
   return hasErrors ? 1 : 0;

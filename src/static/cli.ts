@@ -4,7 +4,7 @@
  * trace shows what the source only suggests).
  */
 import { existsSync, statSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, resolve, sep } from 'node:path';
 import type { Finding } from '../analysis/findings';
 import type { ModelRun } from '../model/model';
 import { relPath, REPORT_VERSION } from '../report/render';
@@ -177,10 +177,26 @@ export function filesOfRun(model: ModelRun, root: string): string[] {
 function sameTest(model: ModelRun, dynamicTest: string | undefined, staticFinding: Finding): boolean {
   if (!dynamicTest || !staticFinding.test) return false;
   const t = model.tests.find((x) => x.id === dynamicTest);
-  if (!t || t.file !== staticFinding.location.file) return false;
+  if (!t) return false;
+  // A patch in a conftest fixture reaches every test below the conftest's folder (pytest's own scoping).
+  const patchFile = staticFinding.location.file;
+  if (basename(patchFile) === 'conftest.py') return t.file.startsWith(dirname(patchFile) + sep);
+  if (t.file !== patchFile) return false;
   const wanted = staticFinding.test.split('::').slice(1).join('::');
   const id = t.id.replace(/\[.*\]$/, '');
   return id === wanted || id.endsWith(`::${wanted}`) || t.name.replace(/\[.*\]$/, '') === wanted.split('::').pop();
+}
+
+function linesOf(f: Finding): Set<string> {
+  return new Set([f.location, ...f.related].map((l) => `${l.file}:${l.line}`));
+}
+
+/** Two findings of one rule that point at a shared line of the same file describe one bug. */
+function sameStory(a: Finding, b: Finding): boolean {
+  if (a.rule !== b.rule) return false;
+  const lines = linesOf(a);
+  for (const l of linesOf(b)) if (lines.has(l)) return true;
+  return false;
 }
 
 /**
@@ -199,12 +215,15 @@ export async function staticFindingsForRun(model: ModelRun, dynamic: Finding[], 
     // The run's own findings stand without the static ones.
     return { findings: [], notes: [`static rules skipped: ${(e as Error).message}`] };
   }
-  const seen = new Set(dynamic.map((f) => `${f.rule}|${f.location.file}|${f.location.line}`));
   const out: Finding[] = [];
   for (const f of findings) {
-    const key = `${f.rule}|${f.location.file}|${f.location.line}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
+    // The run already tells this story (same rule, same lines): the trace's finding stays,
+    // with the test and the evidence, and gains the mechanical fix only the source can offer.
+    const twin = dynamic.find((d) => sameStory(d, f));
+    if (twin) {
+      if (twin.fixes.length === 0) twin.fixes.push(...f.fixes);
+      continue;
+    }
     if (f.rule === 'stale-import-patch') {
       const importers = new Set(f.related.map((r) => r.file));
       const proof = dynamic.find(
@@ -215,6 +234,8 @@ export async function staticFindingsForRun(model: ModelRun, dynamic: Finding[], 
         out.push({
           ...f,
           severity: 'error',
+          // The test that proved it is where a reader meets this failure.
+          test: proof.test ?? f.test,
           message: `${f.message} Confirmed by the run: the module that kept the original used another database than the test's (${where}).`,
           related: [...f.related, { file: proof.location.file, line: proof.location.line, message: `non-test-database: ${proof.message}` }],
         });

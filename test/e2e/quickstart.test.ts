@@ -8,7 +8,7 @@ import { before, test } from 'node:test';
 import { python, repoRoot, runCli, tempDir } from '../support/env';
 
 interface Doc {
-  findings: { rule: string; severity: string; location: { file: string; line: number }; test?: string; related: { file: string; line: number }[] }[];
+  findings: { rule: string; severity: string; location: { file: string; line: number }; test?: string; related: { file: string; line: number }[]; fixes: unknown[] }[];
   summary: Record<string, number>;
   trace: string;
 }
@@ -39,11 +39,16 @@ test('each failing test is explained by the rule that names its cause, at the li
     [
       ['missing-commit', 'tests/test_jobs.py::test_failed_job_is_reported', 'app/worker.py:22'],
       ['non-test-database', 'tests/test_jobs.py::test_worker_runs_job', 'app/worker.py:8'],
+      ['stale-import-patch', 'tests/test_jobs.py::test_worker_runs_job', 'tests/conftest.py:14'],
       ['uncommitted-read', 'tests/test_jobs.py::test_listed_jobs_include_new_one', 'app/jobs.py:17'],
     ],
   );
   assert.ok(byRule('non-test-database')!.related.some((r) => r.file === 'app/db.py'), 'points at the engine the worker really used');
   assert.ok(byRule('uncommitted-read')!.related.some((r) => r.file === 'tests/test_jobs.py' && r.line === 25), 'points at the uncommitted INSERT');
+  // The static and the dynamic side tell one missing-commit story once, with the fix only the source can offer.
+  assert.equal(json.findings.filter((f) => f.rule === 'missing-commit').length, 1);
+  assert.ok(byRule('missing-commit')!.fixes.length > 0, 'the run finding carries the insert-commit fix');
+  assert.equal(byRule('stale-import-patch')!.fixes.length, 2, 'both patch fixes are offered');
 });
 
 test('the text report groups findings under their test, with the sessions that explain them', () => {
@@ -63,7 +68,7 @@ test('the text report groups findings under their test, with the sessions that e
   assert.match(wrongDb, /\[test\.db\]: INSERT jobs → committed/);
   const passing = section('test_create_job');
   assert.equal(passing.trim().split('\n').length, 1, 'a passing test without findings stays one line');
-  assert.match(text, /3 findings \(3 errors, 0 warnings\)\./);
+  assert.match(text, /4 findings \(4 errors, 0 warnings\)\./);
 });
 
 test('report on the kept trace gives the same findings', async () => {
