@@ -398,12 +398,20 @@ function blocksAbove(n: Node, stop: Node): Node[] {
   return out;
 }
 
+/**
+ * A function can only be reported when its text calls a write or load method
+ * (the writes `classifyCall` and `effects` see): the rest are skipped before
+ * any walk over their bodies.
+ */
+const MAY_WRITE = /\.\s*(add|add_all|delete|merge|bulk_save_objects|bulk_insert_mappings|bulk_update_mappings|executemany|execute|update|get|first|one|one_or_none|scalar|scalar_one|scalar_one_or_none|get_one)\b/;
+
 export function missingCommit(root: Node, file: string, text: string, isTest: boolean): Finding[] {
   if (isTest) return [];
-  const lines = text.split('\n');
   const findings: Finding[] = [];
-  for (const fn of walk(root)) {
-    if (fn.type !== 'function_definition') continue;
+  if (!MAY_WRITE.test(text)) return findings;
+  let lines: string[] | undefined;
+  for (const fn of root.descendantsOfType('function_definition')) {
+    if (!fn || !MAY_WRITE.test(text.slice(fn.startIndex, fn.endIndex))) continue;
     const bodyNode = field(fn, 'body');
     if (!bodyNode) continue;
     const isAsync = isAsyncDef(fn);
@@ -437,7 +445,7 @@ export function missingCommit(root: Node, file: string, text: string, isTest: bo
         const key = `${anchor.endIndex}`;
         if (seen.has(key)) continue;
         seen.add(key);
-        edits.push(insertAt(file, anchor.endPosition, `\n${indentOf(anchor, lines)}${commit}`));
+        edits.push(insertAt(file, anchor.endPosition, `\n${indentOf(anchor, (lines ??= text.split('\n')))}${commit}`));
       }
       const exitLines = [...new Set(misses.map((m) => (m.at.id === bodyNode.id ? fn.endPosition.row + 1 : m.at.startPosition.row + 1)))];
       const who = r.origin === 'injected' ? `the injected session ${r.name}` : `${r.name}, opened in ${fnName}(),`;

@@ -8,7 +8,7 @@
  */
 import type { Finding } from '../../analysis/findings';
 import { resolveExprName } from './plugin-util';
-import { callParts, field, named, walk, type Node } from './syntax';
+import { callParts, dottedName, field, named, walk, type Node } from './syntax';
 
 const RULE = 'placeholder-session';
 const SESSION_METHODS = new Set(['add', 'add_all', 'commit', 'rollback', 'execute', 'query', 'close', 'flush', 'refresh', 'get', 'scalars', 'scalar', 'delete', 'merge', 'cursor', 'fetchall', 'fetchone']);
@@ -100,8 +100,8 @@ export function placeholderFacts(
   const classes: PlaceholderClass[] = [];
   const uses: PlaceholderUse[] = [];
   const local = new Map<string, PlaceholderClass>();
-  for (const n of walk(root)) {
-    if (n.type !== 'class_definition') continue;
+  for (const n of root.descendantsOfType('class_definition')) {
+    if (!n) continue;
     const why = placeholderClass(n);
     if (!why) continue;
     const c = { name: field(n, 'name')!.text, line: n.startPosition.row + 1, column: n.startPosition.column + 1, why };
@@ -116,9 +116,9 @@ export function placeholderFacts(
       fixes: [],
     });
   }
-  for (const n of walk(root)) {
-    if (n.type !== 'call') continue;
-    const callee = callParts(n).callee;
+  for (const n of root.descendantsOfType('call')) {
+    if (!n) continue;
+    const callee = dottedName(field(n, 'function'));
     if (!callee) continue;
     const last = callee.slice(callee.lastIndexOf('.') + 1);
     const how = (MOCK_FACTORIES.has(last) || local.has(callee) || resolveExprName(callee, table)) && useContext(n);

@@ -56,8 +56,8 @@ export function pythonPlugin(): LanguagePlugin<PythonFacts> {
           module: mod.name,
           sourceRoot: mod.sourceRoot,
           isTest,
-          imports: isTest ? [] : valueImports(root, file.path, file.text, mod, ws),
-          patches: patches(root, file.path, file.text, mod),
+          imports: isTest ? [] : valueImports(root, file.path, file.text, mod, ws, table),
+          patches: patches(root, file.path, file.text, table),
           placeholders: [],
           placeholderUses: [],
         };

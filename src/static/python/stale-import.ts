@@ -10,8 +10,8 @@
  */
 import type { TextEdit } from '../../analysis/findings';
 import type { WorkspaceView } from '../types';
-import { fromModule, importTable, moduleExists, resolveExpr, topLevelStatements, type ModuleInfo } from './modules';
-import { callParts, dottedName, edit, enclosingFunction, field, indentOf, insertAt, named, statementOf, stringValue, walk, type Node } from './syntax';
+import { fromModule, moduleExists, resolveExpr, topLevelStatements, type ModuleInfo } from './modules';
+import { callParts, dottedName, edit, enclosingFunction, field, hasIdentifier, identifiersNamed, indentOf, insertAt, named, statementOf, stringValue, type Node } from './syntax';
 
 export interface ValueImport {
   /** Absolute module the name comes from. */
@@ -63,11 +63,10 @@ function readBack(module: string, name: string): string {
   return `__import__("importlib").import_module(${JSON.stringify(module)}).${name}`;
 }
 
-export function valueImports(root: Node, file: string, text: string, mod: ModuleInfo, ws: WorkspaceView): ValueImport[] {
+export function valueImports(root: Node, file: string, text: string, mod: ModuleInfo, ws: WorkspaceView, table: Map<string, string>): ValueImport[] {
   const out: ValueImport[] = [];
   const roots = [...new Set([mod.sourceRoot, ws.root, `${ws.root}/src`])];
-  const table = importTable(root, mod);
-  const lines = text.split('\n');
+  let lines: string[] | undefined;
   for (const stmt of topLevelStatements(root)) {
     if (stmt.type !== 'import_from_statement') continue;
     const from = fromModule(stmt, mod);
@@ -81,7 +80,7 @@ export function valueImports(root: Node, file: string, text: string, mod: Module
       // A submodule import is a module object: attribute look-ups on it happen at call time.
       if (moduleExists(`${from.module}.${name}`, roots, ws)) continue;
       const alias = aliasNode.text;
-      const scan = scanUses(root, alias, stmt);
+      const scan = scanUses(root, text, alias, stmt);
       if (scan.uses.length === 0) continue;
       const vi: ValueImport = {
         module: from.module,
@@ -92,7 +91,7 @@ export function valueImports(root: Node, file: string, text: string, mod: Module
         useLines: [...new Set(scan.uses.map((u) => u.startPosition.row + 1))],
       };
       if (scan.rebinds) vi.lookupFixWhy = `${alias} is assigned in this module too`;
-      else vi.lookupFix = lookupFix(file, stmt, items, item, from, name, scan.uses, table, root, lines);
+      else vi.lookupFix = lookupFix(file, stmt, items, item, from, name, scan.uses, table, root, text, (lines ??= text.split('\n')));
       out.push(vi);
     }
   }
@@ -152,13 +151,12 @@ function scopeOf(n: Node): Node | undefined {
 }
 
 /** Reads of `alias` in the module's own scope (functions that bind it locally keep their own). */
-function scanUses(root: Node, alias: string, importStmt: Node): { uses: Node[]; rebinds: boolean } {
+function scanUses(root: Node, text: string, alias: string, importStmt: Node): { uses: Node[]; rebinds: boolean } {
   const reads: Node[] = [];
   const localScopes = new Set<number>();
   const globalIn = new Set<number>();
   let rebinds = false;
-  for (const n of walk(root)) {
-    if (n.type !== 'identifier' || n.text !== alias) continue;
+  for (const n of identifiersNamed(root, text, alias)) {
     if (n.startIndex >= importStmt.startIndex && n.endIndex <= importStmt.endIndex) continue;
     const kind = bindingKind(n);
     if (kind === 'skip') continue;
@@ -181,11 +179,9 @@ function scanUses(root: Node, alias: string, importStmt: Node): { uses: Node[]; 
   return { uses, rebinds };
 }
 
-function freeName(root: Node, wanted: string): string {
-  const taken = new Set<string>();
-  for (const n of walk(root)) if (n.type === 'identifier') taken.add(n.text);
-  if (!taken.has(wanted)) return wanted;
-  for (let i = 2; ; i++) if (!taken.has(`${wanted}${i}`)) return `${wanted}${i}`;
+function freeName(root: Node, text: string, wanted: string): string {
+  if (!hasIdentifier(root, text, wanted)) return wanted;
+  for (let i = 2; ; i++) if (!hasIdentifier(root, text, `${wanted}${i}`)) return `${wanted}${i}`;
 }
 
 function lookupFix(
@@ -198,6 +194,7 @@ function lookupFix(
   uses: Node[],
   table: Map<string, string>,
   root: Node,
+  text: string,
   lines: string[],
 ): TextEdit[] {
   const module = from.module!;
@@ -207,7 +204,7 @@ function lookupFix(
   let newImport = '';
   if (!alias) {
     const last = module.split('.').pop()!;
-    alias = freeName(root, `${last}_module`);
+    alias = freeName(root, text, `${last}_module`);
     if (from.level > 0) {
       const parts = from.rest.split('.').filter(Boolean);
       const leaf = parts.pop();
@@ -282,12 +279,15 @@ function classifyPatchCall(call: Node, table: Map<string, string>): PatchCall | 
   return undefined;
 }
 
-export function patches(root: Node, file: string, text: string, mod: ModuleInfo): Patch[] {
-  const table = importTable(root, mod);
-  const lines = text.split('\n');
+/** Cheap test on the text: every patch call names one of these. */
+const PATCH_WORD = /setattr|patch/;
+
+export function patches(root: Node, file: string, text: string, table: Map<string, string>): Patch[] {
   const out: Patch[] = [];
-  for (const n of walk(root)) {
-    if (n.type !== 'call') continue;
+  if (!PATCH_WORD.test(text)) return out;
+  const lines = text.split('\n');
+  for (const n of root.descendantsOfType('call')) {
+    if (!n) continue;
     const pc = classifyPatchCall(n, table);
     if (!pc?.target) continue;
     const dot = pc.target.lastIndexOf('.');

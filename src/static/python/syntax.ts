@@ -28,6 +28,30 @@ export function* walk(n: Node, enter: (n: Node) => boolean = () => true): Genera
   }
 }
 
+/**
+ * Identifiers spelled `name`, in document order. The text is searched for the
+ * word and each hit confirmed in the tree (an identifier node with exactly that
+ * span), so strings and comments never count and no walk over the whole tree
+ * is needed: a name used a few times costs a few look-ups, not one visit per node.
+ */
+export function identifiersNamed(root: Node, text: string, name: string): Node[] {
+  const out: Node[] = [];
+  if (!name) return out;
+  const re = new RegExp(`(?<![\\p{L}\\p{N}_])${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\p{L}\\p{N}_])`, 'gu');
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    const start = m.index;
+    const end = start + name.length;
+    const n = root.descendantForIndex(start, end);
+    if (n && n.type === 'identifier' && n.startIndex === start && n.endIndex === end) out.push(n);
+  }
+  return out;
+}
+
+/** Whether `name` is spelled as an identifier anywhere in the file. */
+export function hasIdentifier(root: Node, text: string, name: string): boolean {
+  return identifiersNamed(root, text, name).length > 0;
+}
+
 export const FUNCTION_TYPES = new Set(['function_definition', 'lambda']);
 
 export function isAsyncDef(fn: Node): boolean {

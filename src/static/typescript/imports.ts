@@ -75,6 +75,10 @@ export interface ImportFacts {
   hasDefaultExport: boolean;
   /** Specifiers of every import/require (resolved), for test-framework detection and placeholder uses. */
   specifiers: string[];
+  /** Whether the file was judged test code (patches are only looked for there). */
+  test: boolean;
+  /** Set when looking for patches failed (the other facts stand). */
+  patchError?: string;
 }
 
 /** Top-level module bindings: require, import * as, import default, named imports. */
@@ -144,7 +148,8 @@ export function moduleBindings(t: TS, sf: ts.SourceFile): { bindings: ModuleBind
   return { bindings, hasEsmSyntax, hasDefaultExport, specifiers: [...new Set(specifiers)] };
 }
 
-export function extractImportFacts(t: TS, sf: ts.SourceFile, file: string, resolver: Resolver, isTest: boolean): ImportFacts {
+/** `isTest` may decide from the file's resolved specifiers (a test framework imported), so one pass serves both. */
+export function extractImportFacts(t: TS, sf: ts.SourceFile, file: string, resolver: Resolver, isTest: boolean | ((resolvedSpecifiers: string[]) => boolean)): ImportFacts {
   const { bindings, hasEsmSyntax, hasDefaultExport, specifiers } = moduleBindings(t, sf);
   const byLocal = new Map(bindings.filter((b) => !b.typeOnly).map((b) => [b.local, b]));
   const resolved = new Map<string, string>();
@@ -281,8 +286,18 @@ export function extractImportFacts(t: TS, sf: ts.SourceFile, file: string, resol
     }
   }
 
-  const patches = isTest ? findPatches(t, sf, byLocal, resolveSpec) : [];
-  return { bindings, captures: captures.filter((c) => c.uses > 0), loadCaptures: captures, patches, hasEsmSyntax, hasDefaultExport, specifiers: specifiers.map(resolveSpec) };
+  const resolvedSpecifiers = specifiers.map(resolveSpec);
+  const test = typeof isTest === 'function' ? isTest(resolvedSpecifiers) : isTest;
+  let patches: Patch[] = [];
+  let patchError: string | undefined;
+  if (test) {
+    try {
+      patches = findPatches(t, sf, byLocal, resolveSpec);
+    } catch (e) {
+      patchError = (e as Error).message;
+    }
+  }
+  return { bindings, captures: captures.filter((c) => c.uses > 0), loadCaptures: captures, patches, hasEsmSyntax, hasDefaultExport, specifiers: resolvedSpecifiers, test, patchError };
 }
 
 function byLocalName(bindings: ModuleBinding[], specifier: string, name: string): string | undefined {

@@ -62,10 +62,20 @@ const WRITE_METHODS = new Set([
 ]);
 const READ_PREFIX = /^(find|count|get|sum|max|min|aggregate|select|first|pluck|exists|describe)/;
 
+/**
+ * Every handle starts with one of these words in the text (BEGIN / START
+ * TRANSACTION in SQL, possibly in a const; startTransaction; transaction()):
+ * files and functions without one are not walked.
+ */
+const MAY_BEGIN = /begin|start\s+transaction|startTransaction|transaction\s*\(/i;
+
 export function missingCommitFindings(t: TS, sf: ts.SourceFile, file: string): Finding[] {
   const findings: Finding[] = [];
+  if (!MAY_BEGIN.test(sf.text)) return findings;
+  // SQL may sit in a top-level const (`const START = 'BEGIN'`): then every function is a candidate.
+  const viaConst = sf.statements.some((st) => t.isVariableStatement(st) && MAY_BEGIN.test(sf.text.slice(st.pos, st.end)));
   const visit = (n: ts.Node): void => {
-    if (isFunctionLike(t, n) && n.body) {
+    if (isFunctionLike(t, n) && n.body && (viaConst || MAY_BEGIN.test(sf.text.slice(n.pos, n.end)))) {
       try {
         findings.push(...checkFunction(t, sf, file, n));
       } catch {

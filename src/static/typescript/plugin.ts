@@ -97,10 +97,12 @@ export function typescriptPlugin(): LanguagePlugin<TsFileData> {
           return fallback;
         }
       };
-      const pre = guard('imports', undefined, () => extractImportFacts(t!, sf, file.path, res, false));
-      const testByImports = !!pre?.specifiers.some((s) => s.startsWith('pkg:') && TEST_PACKAGES.has(s.slice(4)));
-      const test = isTestPath(file.rel) || testByImports;
-      const facts = test ? guard('imports', pre, () => extractImportFacts(t!, sf, file.path, res, true)) : pre;
+      const testByPath = isTestPath(file.rel);
+      const facts = guard('imports', undefined, () =>
+        extractImportFacts(t!, sf, file.path, res, (specs) => testByPath || specs.some((s) => s.startsWith('pkg:') && TEST_PACKAGES.has(s.slice(4)))),
+      );
+      const test = facts?.test ?? testByPath;
+      if (facts?.patchError) notes.push(`imports skipped: ${facts.patchError}`);
       const format = res.moduleFormat(file.path, facts?.hasEsmSyntax ?? false);
       const vitest = !!facts?.specifiers.includes('pkg:vitest');
 

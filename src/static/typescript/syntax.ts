@@ -155,7 +155,21 @@ export interface Reference {
  */
 export function referencesOf(t: TS, sf: ts.SourceFile, name: string, declaration: ts.Node): Reference[] {
   const refs: Reference[] = [];
+  // Only subtrees whose text spells the name can hold a reference: the rest are not entered.
+  const spots = wordOffsets(sf.text, name);
+  if (spots.length === 0) return refs;
+  const holdsSpot = (node: ts.Node): boolean => {
+    let lo = 0;
+    let hi = spots.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (spots[mid] < node.pos) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < spots.length && spots[lo] < node.end;
+  };
   const visit = (node: ts.Node, depth: number): void => {
+    if (node !== sf && !holdsSpot(node)) return;
     if (node !== sf && declaresName(t, node, name)) return;
     if (t.isIdentifier(node) && node.text === name && !isWithin(node, declaration) && isReference(t, node)) {
       const p = node.parent;
@@ -169,6 +183,15 @@ export function referencesOf(t: TS, sf: ts.SourceFile, name: string, declaration
   };
   visit(sf, 0);
   return refs;
+}
+
+/** Start offsets of `word` standing alone (not inside a longer identifier). */
+function wordOffsets(text: string, word: string): number[] {
+  const out: number[] = [];
+  if (!word) return out;
+  const re = new RegExp(`(?<![\\p{L}\\p{N}_$\\\\])${word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\p{L}\\p{N}_$])`, 'gu');
+  for (let m = re.exec(text); m; m = re.exec(text)) out.push(m.index);
+  return out;
 }
 
 function isWithin(node: ts.Node, container: ts.Node): boolean {
