@@ -107,10 +107,18 @@ test('Trace Tests runs the workspace tests under capture and analyses the run', 
     test_failed_job_is_reported: 'failed',
     test_listed_jobs_include_new_one: 'failed',
   });
-  assert.deepEqual(
-    (run.findings ?? []).filter((f) => f.severity === 'error').map((f) => f.rule).sort(),
-    ['missing-commit', 'non-test-database', 'uncommitted-read'],
-  );
+  const errors = (run.findings ?? []).filter((f) => f.severity === 'error');
+  assert.deepEqual([...new Set(errors.map((f) => f.rule))].sort(), ['missing-commit', 'non-test-database', 'uncommitted-read']);
+  for (const [rule, testName, at] of [
+    ['missing-commit', 'test_failed_job_is_reported', 'app/worker.py:22'],
+    ['non-test-database', 'test_worker_runs_job', 'app/worker.py:8'],
+    ['uncommitted-read', 'test_listed_jobs_include_new_one', 'app/jobs.py:17'],
+  ]) {
+    assert.ok(
+      errors.some((f) => f.rule === rule && f.test?.endsWith(`::${testName}`) && `${f.file}:${f.line}`.endsWith(at)),
+      `${rule} under ${testName} at ${at}: ${JSON.stringify(errors)}`,
+    );
+  }
   const last = await vscode.commands.executeCommand<{ lastRun?: RunSummary; diagnostics?: number }>('txlens._state');
   assert.deepEqual(last?.lastRun?.summary, run.summary, 'txlens._state keeps the last run');
   assert.ok((last?.diagnostics ?? 0) >= 3, `the run's findings are published as diagnostics: ${JSON.stringify(last?.diagnostics)}`);
