@@ -17,6 +17,7 @@ const FAILING_TEST = 'tests/test_jobs.py::test_failed_job_is_reported';
 /** Lines as the editor numbers them in the example (1-based, as people read them). */
 const LINES = {
   testCreateJob: 5, // tests/test_jobs.py: def test_create_job
+  testWorkerRunsJob: 10, // tests/test_jobs.py: def test_worker_runs_job
   testFailedJob: 16, // tests/test_jobs.py: def test_failed_job_is_reported
   workerImport: 8, // app/worker.py: job = session.get(Job, job_id), on the dev database
   workerFlush: 21, // app/worker.py: session.flush(), the UPDATE that is never committed
@@ -253,6 +254,22 @@ test('the missing-commit quick-fix, applied, makes its test pass on the next tra
   assert.doesNotMatch(lens, /\bfailed\b/, `CodeLens after the fix: ${lens}`);
   assert.match(lens, /\b0 findings\b/, `CodeLens after the fix: ${lens}`);
   await screenshot('06-after-fix-codelens');
+});
+
+test('the Trace action over a test, and Trace Test at Cursor, trace that one test', async () => {
+  const doc = await vscode.workspace.openTextDocument(fileUri('tests/test_jobs.py'));
+  const lenses = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', doc.uri, 100);
+  const action = lenses.find((l) => l.range.start.line === LINES.testCreateJob - 1 && l.command?.command === 'txlens.traceTests');
+  assert.ok(action?.command, `a Trace action over test_create_job: ${lenses.map((l) => l.command?.title).join(' | ')}`);
+  const one = await vscode.commands.executeCommand<RunSummary>(action.command.command, ...(action.command.arguments ?? []));
+  assert.equal(one?.ok, true, JSON.stringify(one));
+  assert.deepEqual(outcomes(one), { test_create_job: 'passed' });
+
+  await open('tests/test_jobs.py', LINES.testWorkerRunsJob + 1);
+  const atCursor = await vscode.commands.executeCommand<RunSummary>('txlens.traceTestAtCursor');
+  assert.equal(atCursor?.ok, true, JSON.stringify(atCursor));
+  assert.deepEqual(outcomes(atCursor), { test_worker_runs_job: 'failed' });
+  assert.ok(atCursor.findings?.some((f) => f.rule === 'non-test-database'), JSON.stringify(atCursor.findings));
 });
 
 /** Asks the browser driver about webview content until `ok` holds (webviews load after the command returns). */
