@@ -433,6 +433,7 @@ async function runSuite() {
     };
 
     let exitCode;
+    const failedTests = [];
     const exited = new Promise((r) => (exitCode = r));
     await page.exposeFunction('codeAutomationLog', (type, args) => {
       const text = (Array.isArray(args) ? args : [args]).map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
@@ -450,8 +451,10 @@ async function runSuite() {
       }
       // The suite reports each test on a line of its own (see test/vscode/suite/harness.ts).
       for (const line of text.split('\n')) {
-        const m = /(?:^|\s)((?:ok|not ok|skip) - .*)$/.exec(line);
-        if (m) process.stderr.write(`txlens vscode:   ${m[1]}\n`);
+        const m = /(?:^|\s)((ok|not ok|skip) - (.*))$/.exec(line);
+        if (!m) continue;
+        process.stderr.write(`txlens vscode:   ${m[1]}\n`);
+        if (m[2] === 'not ok') failedTests.push(m[3]);
       }
     });
     await page.exposeFunction('codeAutomationExit', (code) => exitCode(code));
@@ -477,6 +480,10 @@ async function runSuite() {
     if (result === 'timeout') throw new Failure(`the suite did not finish within ${SUITE_TIMEOUT_MS / 1000}s`);
     if (result === -1) throw new Failure('the workbench page crashed');
     say(`suite finished in ${((Date.now() - suiteStart) / 1000).toFixed(0)}s with exit ${result}`);
+    if (result !== 0) {
+      const which = failedTests.length ? `${failedTests.length} in-editor test(s) failed: ${failedTests.join("; ")}` : `the suite exited ${result} before reporting a test (extension host or suite failed to load?)`;
+      throw new Failure(which, { code: typeof result === 'number' && result > 0 ? result : 1 });
+    }
     return result;
   } finally {
     if (browser) await browser.close().catch(() => {});
@@ -498,8 +505,7 @@ async function main() {
 let code;
 try {
   code = await main();
-  if (code !== 0) say(`FAILED: the suite reported failures (exit ${code}); log: ${runLog}`);
-  else if (!installOnly) say(`passed in ${elapsed()}; screenshots in ${artifacts}`);
+  if (!installOnly) say(`passed in ${elapsed()}; screenshots in ${artifacts}`);
 } catch (e) {
   code = e instanceof Failure ? e.code : 1;
   const reason = e instanceof Failure ? e.message : (e?.stack ?? String(e)).split('\n')[0];
