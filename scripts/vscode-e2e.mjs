@@ -481,7 +481,7 @@ async function runSuite() {
     if (result === -1) throw new Failure('the workbench page crashed');
     say(`suite finished in ${((Date.now() - suiteStart) / 1000).toFixed(0)}s with exit ${result}`);
     if (result !== 0) {
-      const which = failedTests.length ? `${failedTests.length} in-editor test(s) failed: ${failedTests.join("; ")}` : `the suite exited ${result} before reporting a test (extension host or suite failed to load?)`;
+      const which = failedTests.length ? `${failedTests.length} in-editor test(s) failed: ${failedTests.join('; ')}` : `the suite exited ${result} before reporting a test (extension host or suite failed to load?)`;
       throw new Failure(which, { code: typeof result === 'number' && result > 0 ? result : 1 });
     }
     return result;
