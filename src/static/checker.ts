@@ -45,7 +45,8 @@ export class StaticChecker {
   private readonly readers = new Map<string, Map<string, Set<string>>>();
   private readonly dirs = new Set<string>();
   private walkNotes: string[] = [];
-  private ready?: Promise<void>;
+  /** Per plugin: its init, started when the first file of its language is met. */
+  private readonly ready = new Map<LanguagePlugin<unknown>, Promise<void>>();
   private readonly view: WorkspaceView;
   private walked = false;
 
@@ -60,9 +61,19 @@ export class StaticChecker {
     }
   }
 
-  private init(): Promise<void> {
-    this.ready ??= Promise.all(this.plugins.map((p) => p.init())).then(() => undefined);
-    return this.ready;
+  /**
+   * Loads the parsers of the plugins that have files here, and only those: a
+   * Python-only workspace never loads the TypeScript compiler, and the reverse
+   * never loads the tree-sitter wasm.
+   */
+  private init(plugins: Iterable<LanguagePlugin<unknown>>): Promise<void> {
+    const waits: Promise<void>[] = [];
+    for (const p of plugins) {
+      let r = this.ready.get(p);
+      if (!r) this.ready.set(p, (r = p.init()));
+      waits.push(r);
+    }
+    return Promise.all(waits).then(() => undefined);
   }
 
   /**
@@ -71,8 +82,7 @@ export class StaticChecker {
    * relative to the root; default: everywhere).
    */
   async check(paths?: string[]): Promise<CheckResult> {
-    await this.init();
-    this.refreshAll();
+    await this.refreshAll();
     const scope = paths?.length ? paths.map((p) => (isAbsolute(p) ? p : resolve(this.root, p))) : undefined;
     const inScope = (file: string) => !scope || scope.some((s) => file === s || file.startsWith(s.endsWith(sep) ? s : s + sep));
     const findings: Finding[] = [];
@@ -91,12 +101,13 @@ export class StaticChecker {
    * every file that shares an old or new key with it, and return their findings.
    */
   async update(file: string): Promise<UpdateResult> {
-    await this.init();
-    if (!this.walked) this.refreshAll();
+    if (!this.walked) await this.refreshAll();
+    else for (const p of this.plugins) p.beginPass?.();
     const path = isAbsolute(file) ? file : resolve(this.root, file);
     const before = this.entries.get(path);
     const oldKeys = before?.analysis?.keys ?? [];
     const plugin = this.byExt.get(extname(path).toLowerCase());
+    if (plugin) await this.init([plugin]);
     let st: ReturnType<typeof statSync> | undefined;
     try {
       st = statSync(path);
@@ -170,12 +181,14 @@ export class StaticChecker {
   }
 
 
-  private refreshAll(): void {
+  private async refreshAll(): Promise<void> {
+    for (const p of this.plugins) p.beginPass?.();
     const seen = new Set<string>();
     this.walkNotes = [];
     this.dirs.clear();
     const found: Array<{ path: string; plugin: LanguagePlugin<unknown>; mtimeMs: number; size: number }> = [];
     this.walk(this.root, new Set(), (path, plugin, mtimeMs, size) => found.push({ path, plugin, mtimeMs, size }));
+    await this.init(new Set(found.map((f) => f.plugin)));
     // Folders first, then files: a plugin may ask whether a sibling exists while analysing.
     for (const f of found) this.entries.has(f.path) || this.entries.set(f.path, this.blankEntry(f.path, f.plugin, -1, -1));
     for (const f of found) {

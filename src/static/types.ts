@@ -25,7 +25,8 @@
  * - Paths in findings are absolute (the CLI makes them relative for output);
  *   lines and columns are 1-based; edits in fixes use the Finding shape.
  * - No `vscode`, no native modules (the extension host loads this): wasm is fine.
- * - `init` is awaited once before the first `analyze` (load parsers there).
+ * - `init` is awaited once before the first `analyze` (load parsers there);
+ *   a workspace without files of the plugin's language never calls it.
  */
 import type { Finding } from '../analysis/findings';
 
@@ -87,8 +88,10 @@ export interface LanguagePlugin<D = unknown> {
   id: string;
   /** Lower-case extensions with the dot: ['.py']. */
   extensions: string[];
-  /** Loads parsers; awaited once before the first analyze. */
+  /** Loads parsers; awaited once before the first analyze of a file of this language (never when there is none). */
   init(): Promise<void>;
+  /** A check or update begins: forget what may have changed on disk since the last one (config files' mtimes, ...). */
+  beginPass?(): void;
   analyze(file: SourceFile, workspace: WorkspaceView): FileAnalysis<D>;
   /** Cross-file findings located in `file`. */
   link?(file: LinkedFile<D>, ctx: LinkContext<D>): Finding[];

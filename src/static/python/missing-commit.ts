@@ -13,7 +13,7 @@
  * and neither is test code (fixtures often leave the commit out on purpose).
  */
 import type { Finding, Severity, TextEdit } from '../../analysis/findings';
-import { callParts, field, indentOf, insertAt, isAsyncDef, named, walk, type Node } from './syntax';
+import { callParts, field, indentOf, insertAt, isAsyncDef, named, walkTypes, type Node } from './syntax';
 
 const RULE = 'missing-commit';
 
@@ -23,6 +23,14 @@ const SESSION_NAME = /^(db|session|sess|s|conn|connection|cur|cursor|tx|db_?sess
 const DML = /^\s*(insert|update|delete|replace|upsert|merge)\b/i;
 
 type Origin = 'local' | 'param' | 'injected';
+
+// Node kinds each walk below looks at, and the nested bodies it does not enter.
+const NESTED_SCOPES = new Set(['function_definition', 'class_definition', 'lambda']);
+const NESTED_FUNCTIONS = new Set(['function_definition', 'lambda']);
+const BINDING_TYPES = new Set(['assignment', 'with_item']);
+const USE_TYPES = new Set(['await', 'call', 'return_statement', 'yield', 'assignment']);
+const EFFECT_TYPES = new Set(['call', 'assignment', 'augmented_assignment']);
+const IDENTIFIER = new Set(['identifier']);
 
 interface Receiver {
   name: string;
@@ -116,7 +124,7 @@ function collect(fn: Node, isAsync: boolean): FnFacts {
     const injected = /\bDepends\s*\(/.test(dflt) || /\bDepends\s*\(/.test(type);
     receivers.set(name, { name, group: name, origin: injected ? 'injected' : 'param', committer: name, async: isAsync && /Async/.test(type) });
   }
-  for (const n of walk(field(fn, 'body')!, (x) => x.type !== 'function_definition' && x.type !== 'class_definition' && x.type !== 'lambda')) {
+  for (const n of walkTypes(field(fn, 'body')!, BINDING_TYPES, NESTED_SCOPES)) {
     if (n.type === 'assignment') {
       const left = field(n, 'left');
       const right = field(n, 'right');
@@ -157,7 +165,7 @@ function collect(fn: Node, isAsync: boolean): FnFacts {
     }
   }
   // Async-ness from use: `await session.execute(...)` means an AsyncSession.
-  for (const n of walk(field(fn, 'body')!, (x) => x.type !== 'function_definition' && x.type !== 'lambda')) {
+  for (const n of walkTypes(field(fn, 'body')!, USE_TYPES, NESTED_FUNCTIONS)) {
     if (n.type === 'await') {
       const call = named(n)[0];
       const callee = call?.type === 'call' ? callParts(call).callee : undefined;
@@ -176,7 +184,7 @@ function collect(fn: Node, isAsync: boolean): FnFacts {
       }
     }
     if (n.type === 'return_statement' || n.type === 'yield') {
-      for (const x of walk(n)) if (x.type === 'identifier' && receivers.has(x.text) && x.parent?.type !== 'attribute') escaped.add(receivers.get(x.text)!.group);
+      for (const x of walkTypes(n, IDENTIFIER)) if (receivers.has(x.text) && x.parent?.type !== 'attribute') escaped.add(receivers.get(x.text)!.group);
     }
     if (n.type === 'assignment' && field(n, 'left')?.type === 'attribute') {
       const r = field(n, 'right');
@@ -263,7 +271,7 @@ class Interpreter {
 
   private effects(node: Node, state: State, covered: Set<string>, coverAll: boolean): void {
     const events: Array<{ at: number; write?: string; commit?: string; node: Node }> = [];
-    for (const n of walk(node, (x) => x.type !== 'function_definition' && x.type !== 'lambda' && x.type !== 'class_definition')) {
+    for (const n of walkTypes(node, EFFECT_TYPES, NESTED_SCOPES)) {
       if (n.type === 'call') {
         const c = classifyCall(n, this.facts);
         if (c.write || c.commit) events.push({ at: n.endIndex, ...c, node: n });
@@ -405,13 +413,21 @@ function blocksAbove(n: Node, stop: Node): Node[] {
  */
 const MAY_WRITE = /\.\s*(add|add_all|delete|merge|bulk_save_objects|bulk_insert_mappings|bulk_update_mappings|executemany|execute|update|get|first|one|one_or_none|scalar|scalar_one|scalar_one_or_none|get_one)\b/;
 
+/**
+ * Only a session the function opens (a factory or connect call) or has
+ * injected (Depends) can be reported: one of these words is in its text.
+ */
+const MAY_OWN = /session|connect|get_db|Depends/i;
+
 export function missingCommit(root: Node, file: string, text: string, isTest: boolean): Finding[] {
   if (isTest) return [];
   const findings: Finding[] = [];
   if (!MAY_WRITE.test(text)) return findings;
   let lines: string[] | undefined;
   for (const fn of root.descendantsOfType('function_definition')) {
-    if (!fn || !MAY_WRITE.test(text.slice(fn.startIndex, fn.endIndex))) continue;
+    if (!fn) continue;
+    const fnText = text.slice(fn.startIndex, fn.endIndex);
+    if (!MAY_WRITE.test(fnText) || !MAY_OWN.test(fnText)) continue;
     const bodyNode = field(fn, 'body');
     if (!bodyNode) continue;
     const isAsync = isAsyncDef(fn);

@@ -8,7 +8,10 @@
  */
 import type { Finding } from '../../analysis/findings';
 import { resolveExprName } from './plugin-util';
-import { callParts, dottedName, field, named, walk, type Node } from './syntax';
+import { callParts, dottedName, field, named, walkTypes, type Node } from './syntax';
+
+const CALL = new Set(['call']);
+const EXITS = new Set(['yield', 'return_statement']);
 
 const RULE = 'placeholder-session';
 const SESSION_METHODS = new Set(['add', 'add_all', 'commit', 'rollback', 'execute', 'query', 'close', 'flush', 'refresh', 'get', 'scalars', 'scalar', 'delete', 'merge', 'cursor', 'fetchall', 'fetchone']);
@@ -39,7 +42,7 @@ function isTrivial(body: Node | undefined): boolean {
   if (stmts.length > 3) return false;
   for (const s of stmts) {
     // Delegation to a real session (self._session.commit()) is not a stand-in.
-    for (const n of walk(s)) if (n.type === 'call' && /^self\.\w+\.\w+$/.test(callParts(n).callee ?? '')) return false;
+    for (const n of walkTypes(s, CALL)) if (/^self\.\w+\.\w+$/.test(callParts(n).callee ?? '')) return false;
   }
   return true;
 }
@@ -82,7 +85,7 @@ function useContext(call: Node): string | undefined {
       if (!fn) return `bound to the module's ${left.text}`;
       // db = FakeSession(); yield db
       if (PROVIDER_NAME.test(fnName)) {
-        for (const x of walk(field(fn, 'body')!)) {
+        for (const x of walkTypes(field(fn, 'body')!, EXITS)) {
           if ((x.type === 'yield' || x.type === 'return_statement') && named(x).some((c) => c.type === 'identifier' && c.text === left.text)) return `handed out by ${fnName}()`;
         }
       }

@@ -160,8 +160,8 @@ function scanUses(root: Node, text: string, alias: string, importStmt: Node): { 
     if (n.startIndex >= importStmt.startIndex && n.endIndex <= importStmt.endIndex) continue;
     const kind = bindingKind(n);
     if (kind === 'skip') continue;
-    const scope = scopeOf(n);
     if (kind === 'bind') {
+      const scope = scopeOf(n);
       if (n.parent?.type === 'global_statement') {
         if (scope) globalIn.add(scope.id);
         continue;
@@ -172,6 +172,8 @@ function scanUses(root: Node, text: string, alias: string, importStmt: Node): { 
     } else reads.push(n);
   }
   for (const id of globalIn) if (localScopes.has(id)) rebinds = true;
+  // Without a local binding every read is the module's name: no scope chains to climb.
+  if (localScopes.size === 0) return { uses: reads, rebinds };
   const uses = reads.filter((r) => {
     for (let s = scopeOf(r); s; s = scopeOf(s)) if (localScopes.has(s.id) && !globalIn.has(s.id)) return false;
     return true;

@@ -52,6 +52,36 @@ export function hasIdentifier(root: Node, text: string, name: string): boolean {
   return identifiersNamed(root, text, name).length > 0;
 }
 
+/**
+ * Descendants of `n` whose type is in `wanted` (pre-order), not entering nodes
+ * whose type is in `stop` (they are still yielded when wanted). Types are read
+ * from a tree cursor, so only the wanted nodes are turned into Node objects:
+ * far cheaper than `walk` when few node kinds matter.
+ */
+export function* walkTypes(n: Node, wanted: ReadonlySet<string>, stop?: ReadonlySet<string>): Generator<Node> {
+  const cursor = n.walk();
+  try {
+    if (wanted.has(n.type)) yield n;
+    if (!cursor.gotoFirstChild()) return;
+    for (;;) {
+      let entered = false;
+      if (cursor.nodeIsNamed) {
+        const type = cursor.nodeType;
+        if (wanted.has(type)) yield cursor.currentNode;
+        if (!stop?.has(type)) entered = cursor.gotoFirstChild();
+      }
+      if (entered) continue;
+      while (!cursor.gotoNextSibling()) {
+        if (!cursor.gotoParent()) return;
+        // Back at the start node: done.
+        if (cursor.currentDepth === 0) return;
+      }
+    }
+  } finally {
+    cursor.delete();
+  }
+}
+
 export const FUNCTION_TYPES = new Set(['function_definition', 'lambda']);
 
 export function isAsyncDef(fn: Node): boolean {

@@ -72,6 +72,9 @@ export function typescriptPlugin(): LanguagePlugin<TsFileData> {
     async init() {
       t = typescript();
     },
+    beginPass() {
+      resolver?.newPass();
+    },
     analyze(file: SourceFile, ws: WorkspaceView): FileAnalysis<TsFileData> {
       t ??= typescript();
       const empty: TsFileData = { test: false, format: 'cjs', hasDefaultExport: false, captures: [], patches: [], placeholders: [], placeholderImports: [] };

@@ -63,12 +63,26 @@ export class Resolver {
   /** folder → nearest config file path (or '' for none); cleared by `forget`. */
   private readonly nearestConfig = new Map<string, string>();
   private readonly nearestPackage = new Map<string, string>();
+  /** Config and package file mtimes seen in this pass (see newPass): one stat per file per check, not per import. */
+  private readonly mtimes = new Map<string, number | undefined>();
   private workspacePackages?: Map<string, string>;
 
   constructor(
     private readonly t: TS,
     private readonly ws: WorkspaceView,
   ) {}
+
+  /** Forgets the mtimes seen so far: the checker calls this when a check or update begins. */
+  newPass(): void {
+    this.mtimes.clear();
+  }
+
+  private mtimeOf(path: string): number | undefined {
+    if (this.mtimes.has(path)) return this.mtimes.get(path);
+    const m = fileMtime(path);
+    this.mtimes.set(path, m);
+    return m;
+  }
 
   /** Resolution depends on the workspace's files; the checker's view answers that, configs are re-read by mtime. */
   resolve(specifier: string, fromFile: string): string | undefined {
@@ -248,7 +262,7 @@ export class Resolver {
         break;
       }
       chain.push(cur);
-      const hit = names.map((n) => join(cur, n)).find((p) => fileMtime(p) !== undefined);
+      const hit = names.map((n) => join(cur, n)).find((p) => this.mtimeOf(p) !== undefined);
       if (hit) {
         found = hit;
         break;
@@ -310,11 +324,11 @@ export class Resolver {
     const candidates = spec.startsWith('.') || isAbsolute(spec)
       ? [resolve(fromDir, spec), resolve(fromDir, spec) + '.json']
       : [join(this.ws.root, 'node_modules', spec), join(this.ws.root, 'node_modules', spec) + '.json', join(this.ws.root, 'node_modules', spec, 'tsconfig.json')];
-    return candidates.find((c) => fileMtime(c) !== undefined && !c.endsWith('node_modules'));
+    return candidates.find((c) => this.mtimeOf(c) !== undefined && !c.endsWith('node_modules'));
   }
 
   private cachedRead<T>(cache: Map<string, Cached<T | undefined>>, path: string, parse: (text: string) => T): T | undefined {
-    const mtimeMs = fileMtime(path);
+    const mtimeMs = this.mtimeOf(path);
     if (mtimeMs === undefined) {
       cache.delete(path);
       return undefined;
