@@ -19,6 +19,7 @@
 //   TXLENS_BENCH_DBS      comma list of sqlite, postgres (default both)
 //   TXLENS_BENCH_PYENV    sa20 (default) or sa14
 //   TXLENS_BENCH_PARAMS   values (default), types, off
+//   TXLENS_BENCH_STATIC   0 skips the static checker step (bench/static.ts), run after capture
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -293,3 +294,27 @@ writeFileSync(
   JSON.stringify({ startedAt: startedAt.toISOString(), pyenv, params, rounds, loadBefore, loadAfter, results: summaries }, null, 2) + '\n',
 );
 say(`results written to ${file}`);
+
+// ---- static checker ---------------------------------------------------------------
+// bench/static.ts: full check vs syntax-only parse of a generated 2,000-file workspace, and
+// one-file re-checks (targets: ratio <= 3, re-check median <= 100 ms). TXLENS_BENCH_STATIC=0 skips it;
+// TXLENS_BENCH_DBS=none runs it alone.
+
+if (process.env.TXLENS_BENCH_STATIC !== '0') {
+  say('static checker: building bench/static.ts…');
+  const esbuild = await import('esbuild');
+  const staticOut = join(root, 'out', 'bench', 'static.js');
+  await esbuild.build({
+    entryPoints: [join(root, 'bench', 'static.ts')],
+    outfile: staticOut,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    sourcemap: true,
+    packages: 'external',
+    logLevel: 'warning',
+  });
+  const r = spawnSync(process.execPath, [staticOut], { cwd: root, stdio: 'inherit', env: { ...baseEnv, TXLENS_BENCH_ROUNDS: String(rounds) } });
+  if (r.status !== 0) say(`static checker benchmark could not measure (exit ${r.status})`);
+}
