@@ -419,7 +419,12 @@ async function runSuite() {
         try {
           const r = await frame.evaluate((sel) => {
             const els = [...document.querySelectorAll(sel)];
-            return { count: els.length, texts: els.slice(0, 100).map((e) => (e.textContent ?? '').trim().slice(0, 300)) };
+            const some = els.slice(0, 200);
+            return {
+              count: els.length,
+              texts: some.map((e) => (e.textContent ?? '').trim().slice(0, 300)),
+              data: some.map((e) => Object.fromEntries([...e.attributes].filter((a) => a.name.startsWith('data-')).map((a) => [a.name, a.value]))),
+            };
           }, selector);
           if (r.count > 0) found.push({ url: frame.url(), ...r });
         } catch {

@@ -102,7 +102,10 @@ export async function screenshot(name: string): Promise<void> {
 export interface FrameQueryResult {
   url: string;
   count: number;
+  /** Text content of each match (the first 200), trimmed. */
   texts: string[];
+  /** The data-* attributes of each match (the first 200). */
+  data: Record<string, string>[];
 }
 
 /**

@@ -9,7 +9,7 @@
 // pytest (scripts/vscode-e2e.mjs and test/vscode/run-electron.mjs prepare it).
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import { queryFrames, screenshot, skip, sleep, test } from './harness';
+import { queryFrames, screenshot, sleep, test } from './harness';
 
 const EXTENSION_ID = 'txlens.txlens';
 const FAILING_TEST = 'tests/test_jobs.py::test_failed_job_is_reported';
@@ -294,12 +294,34 @@ test('the browser driver sees inside webviews, as the timeline check needs', asy
   await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
 });
 
-skip('the session timeline renders one lane per session', 'the timeline webview is not built yet', async () => {
-  await vscode.commands.executeCommand('txlens.openTimeline');
-  const found = await pollFrames('timeline-lanes', '[data-lane]', (texts) => texts.length > 1);
+/** What `txlens.openTimeline` resolves to: what the page reported it drew. */
+interface TimelineResult {
+  title: string;
+  rendered?: { lanes: number; bars: number; ticks: number; arrows: number; markers: number; laneIds: string[] };
+  reason?: string;
+}
+
+test('the session timeline renders a lane per session, with bars, ticks, arrows and finding markers', async () => {
+  const run = await traceTests();
+  const result = await vscode.commands.executeCommand<TimelineResult>('txlens.openTimeline');
+  const drawn = result?.rendered;
+  assert.ok(drawn, `the timeline page reported what it drew: ${JSON.stringify(result)}`);
+  assert.ok(drawn.lanes >= 2 && drawn.laneIds.length === drawn.lanes, JSON.stringify(drawn));
+  assert.ok(drawn.laneIds.every((id) => /^[SC]\d+$/.test(id)), `lanes are named by session or connection: ${drawn.laneIds}`);
+  const sessionLanes = drawn.laneIds.filter((id) => id.startsWith('S'));
+  assert.equal(sessionLanes.length, run.summary?.sessions, `a lane per session: ${drawn.laneIds} for ${JSON.stringify(run.summary)}`);
+  assert.ok(drawn.bars >= (run.summary?.commits ?? 1), `a bar per transaction: ${JSON.stringify(drawn)} for ${JSON.stringify(run.summary)}`);
+  assert.ok(drawn.ticks > 0, JSON.stringify(drawn));
+  // uncommitted-read is still in the example: an arrow from the fixture's INSERT to the read that could not see it.
+  assert.ok(drawn.arrows >= 1, JSON.stringify(drawn));
+  assert.ok(drawn.markers >= (run.findings?.length ?? 1), `a marker per finding: ${JSON.stringify(drawn)}`);
+
+  // The page's own report, checked from outside: the lanes are in the webview's DOM.
+  const found = await pollFrames('timeline-lanes', '[data-lane]', (texts) => texts.length >= drawn.lanes);
   await screenshot('07-timeline');
   if (found === undefined) return; // desktop VS Code: no browser driver to look inside the webview
-  const lanes = found.flatMap((f) => f.texts);
-  assert.ok(lanes.length > 1, `the timeline drew a lane per session: ${JSON.stringify(found)}`);
-  assert.ok(lanes.every((t) => /S\d+/.test(t)), `each lane is labelled with its session: ${JSON.stringify(lanes)}`);
+  const lanes = found.flatMap((f) => f.data.map((d) => d['data-lane']));
+  assert.deepEqual(lanes, drawn.laneIds, `lanes in the webview: ${JSON.stringify(found)}`);
+  const texts = found.flatMap((f) => f.texts);
+  assert.ok(texts.every((t, i) => t.startsWith(lanes[i])), `each lane is labelled with its id: ${JSON.stringify(texts)}`);
 });
