@@ -1,6 +1,6 @@
 // A large, real-looking workspace (1,000 Python and 1,000 TypeScript/JavaScript files, every
-// pattern correct) must produce no finding of severity error or warning; with bugs seeded, exactly
-// the seeded ones, at their lines. The generator is shared with bench/static.ts.
+// pattern correct) must produce no finding; with bugs seeded, exactly the seeded errors and
+// warnings, at their lines. The generator is shared with bench/static.ts.
 import assert from 'node:assert/strict';
 import { appendFileSync, rmSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
@@ -24,7 +24,7 @@ function key(b: { rel: string; line: number; rule: string; severity: string }): 
   return `${b.severity} ${b.rule} ${b.rel}:${b.line}`;
 }
 
-test('large workspace: correct patterns in 2,000 files give no error or warning', async () => {
+test('large workspace: correct patterns in 2,000 files give no finding at all', async () => {
   const root = join(tempDir('static-large-clean'), 'ws');
   const ws = generateStaticWorkspace(root);
   try {
@@ -33,8 +33,8 @@ test('large workspace: correct patterns in 2,000 files give no error or warning'
     const checker = new StaticChecker(root);
     const { findings, notes } = await checker.check();
     assert.deepEqual(notes, [], 'every file is analysed');
-    const loud = findings.filter((f) => f.severity !== 'info');
-    assert.equal(loud.length, 0, `false findings:\n${describe(root, loud)}`);
+    // Not even an info: endpoints whose injected session is committed by its dependency say nothing.
+    assert.equal(findings.length, 0, `false findings:\n${describe(root, findings)}`);
     // A change that keeps every pattern correct keeps the workspace clean through update().
     const changed = join(root, ws.python[ws.python.length >> 1]);
     appendFileSync(changed, '\n# touched\n');

@@ -31,6 +31,9 @@ const BINDING_TYPES = new Set(['assignment', 'with_item']);
 const USE_TYPES = new Set(['await', 'call', 'return_statement', 'yield', 'assignment']);
 const EFFECT_TYPES = new Set(['call', 'assignment', 'augmented_assignment']);
 const IDENTIFIER = new Set(['identifier']);
+const YIELD = new Set(['yield']);
+const WITH = new Set(['with_statement']);
+const CALL_TYPE = new Set(['call']);
 
 interface Receiver {
   name: string;
@@ -44,6 +47,8 @@ interface Receiver {
   committer: string;
   /** Body of the `with` that opened it: a commit must land inside, before the session closes. */
   withBody?: Node;
+  /** For an injected session: the dependency's callee as written (`get_db` in `Depends(get_db)`). */
+  provider?: string;
 }
 
 interface FnFacts {
@@ -122,7 +127,8 @@ function collect(fn: Node, isAsync: boolean): FnFacts {
     const dflt = field(p, 'value')?.text ?? '';
     if (!SESSION_NAME.test(name) && !/Session|Connection|Cursor/.test(type)) continue;
     const injected = /\bDepends\s*\(/.test(dflt) || /\bDepends\s*\(/.test(type);
-    receivers.set(name, { name, group: name, origin: injected ? 'injected' : 'param', committer: name, async: isAsync && /Async/.test(type) });
+    const provider = /\bDepends\s*\(\s*([A-Za-z_][\w.]*)\s*\)/.exec(`${dflt} ${type}`)?.[1];
+    receivers.set(name, { name, group: name, origin: injected ? 'injected' : 'param', committer: name, async: isAsync && /Async/.test(type), provider });
   }
   for (const n of walkTypes(field(fn, 'body')!, BINDING_TYPES, NESTED_SCOPES)) {
     if (n.type === 'assignment') {
@@ -419,7 +425,12 @@ const MAY_WRITE = /\.\s*(add|add_all|delete|merge|bulk_save_objects|bulk_insert_
  */
 const MAY_OWN = /session|connect|get_db|Depends/i;
 
-export function missingCommit(root: Node, file: string, text: string, isTest: boolean): Finding[] {
+/**
+ * `injected`, when given, receives the findings about injected sessions whose
+ * dependency is named: they hold only if that dependency does not commit, which
+ * the caller decides (the provider may live in another module).
+ */
+export function missingCommit(root: Node, file: string, text: string, isTest: boolean, injected?: Array<{ finding: Finding; provider: string }>): Finding[] {
   if (isTest) return [];
   const findings: Finding[] = [];
   if (!MAY_WRITE.test(text)) return findings;
@@ -470,15 +481,52 @@ export function missingCommit(root: Node, file: string, text: string, isTest: bo
           ? `${fnName}() writes through ${who} and never commits: the writes persist only if the dependency that provides ${r.name} commits after the request.`
           : `${fnName}() writes through ${who} and can return without committing: the writes are rolled back when ${r.name} is closed or returned to the pool.` +
             (r.saConnection ? ' (Under SQLAlchemy 1.4 legacy autocommit a plain INSERT/UPDATE/DELETE may have committed by itself.)' : '');
-      findings.push({
+      const finding: Finding = {
         rule: RULE,
         severity,
         message,
         location: { file, line: last.write.startPosition.row + 1, column: last.write.startPosition.column + 1 },
         related: exitLines.map((line) => ({ file, line, message: `leaves ${fnName}() here without ${r.committer}.commit()` })),
         fixes: edits.length ? [{ title: `Commit after the last write: ${commit}`, edits, preferred: true }] : [],
-      });
+      };
+      if (injected && r.origin === 'injected' && r.provider) injected.push({ finding, provider: r.provider });
+      else findings.push(finding);
     }
   }
   return findings;
+}
+
+/**
+ * Module-level functions that hand out a session and commit it themselves:
+ * the yield sits inside `with ....begin()`, or a commit follows the yield.
+ * An endpoint whose injected session comes from one of them needs no commit.
+ */
+export function committingProviders(root: Node, text: string): string[] {
+  const out: string[] = [];
+  if (!/\byield\b/.test(text)) return out;
+  for (const stmt of root.namedChildren) {
+    const fn = stmt?.type === 'decorated_definition' ? field(stmt, 'definition') : stmt;
+    if (fn?.type !== 'function_definition') continue;
+    const body = field(fn, 'body');
+    const name = field(fn, 'name')?.text;
+    if (!body || !name || !/\byield\b/.test(text.slice(fn.startIndex, fn.endIndex))) continue;
+    const yields = [...walkTypes(body, YIELD, NESTED_SCOPES)];
+    if (yields.length === 0) continue;
+    let commits = false;
+    for (const w of walkTypes(body, WITH, NESTED_SCOPES)) {
+      const clause = named(w).find((c) => c.type === 'with_clause');
+      const begins = (clause ? named(clause) : []).some((item) => {
+        const v = field(item, 'value');
+        const call = v?.type === 'as_pattern' ? named(v)[0] : v;
+        return call?.type === 'call' && (callParts(call).callee ?? '').endsWith('.begin');
+      });
+      if (begins && yields.some((y) => y.startIndex >= w.startIndex && y.endIndex <= w.endIndex)) commits = true;
+    }
+    if (!commits) {
+      const firstYield = yields[0].startIndex;
+      for (const c of walkTypes(body, CALL_TYPE, NESTED_SCOPES)) if (c.startIndex > firstYield && (callParts(c).callee ?? '').endsWith('.commit')) commits = true;
+    }
+    if (commits) out.push(name);
+  }
+  return out;
 }

@@ -8,7 +8,8 @@ import type { Finding, TextEdit } from '../../analysis/findings';
 import type { LanguagePlugin, LinkContext, LinkedFile, SourceFile, WorkspaceView } from '../types';
 import type { Parser as TreeSitterParser } from 'web-tree-sitter';
 import { loadLanguage, Parser } from '../wasm';
-import { missingCommit } from './missing-commit';
+import { committingProviders, missingCommit } from './missing-commit';
+import { resolveExprName } from './plugin-util';
 import { importTable, moduleInfo } from './modules';
 import { placeholderFacts, type PlaceholderClass, type PlaceholderUse } from './placeholder';
 import { isTestPath, type Node } from './syntax';
@@ -23,6 +24,10 @@ export interface PythonFacts {
   patches: Patch[];
   placeholders: PlaceholderClass[];
   placeholderUses: PlaceholderUse[];
+  /** Functions here that yield a session and commit it (dependencies like get_db). */
+  committingProviders: string[];
+  /** missing-commit infos about injected sessions: dropped at link time when the provider commits. */
+  injected: Array<{ finding: Finding; provider: string }>;
 }
 
 const MAX_SYNTAX_ERRORS_SHOWN = 3;
@@ -60,8 +65,17 @@ export function pythonPlugin(): LanguagePlugin<PythonFacts> {
           patches: patches(root, file.path, file.text, table),
           placeholders: [],
           placeholderUses: [],
+          committingProviders: isTest ? [] : committingProviders(root, file.text),
+          injected: [],
         };
-        const findings: Finding[] = [...missingCommit(root, file.path, file.text, isTest)];
+        const injected: Array<{ finding: Finding; provider: string }> = [];
+        const findings: Finding[] = [...missingCommit(root, file.path, file.text, isTest, injected)];
+        for (const i of injected) {
+          // The dependency as the module sees it: imported, or defined right here.
+          const provider = resolveExprName(i.provider, table) ?? (i.provider.includes('.') ? undefined : `${mod.name}.${i.provider}`);
+          if (provider) facts.injected.push({ finding: i.finding, provider });
+          else findings.push(i.finding);
+        }
         if (!isTest) {
           const ph = placeholderFacts(root, file.path, table);
           findings.push(...ph.findings);
@@ -78,13 +92,14 @@ export function pythonPlugin(): LanguagePlugin<PythonFacts> {
         }
         for (const c of facts.placeholders) keys.add(`placeholder:${mod.name}.${c.name}`);
         for (const u of facts.placeholderUses) links.add(`placeholder:${u.qualified}`);
+        for (const i of facts.injected) links.add(`module:${i.provider.slice(0, i.provider.lastIndexOf('.'))}`);
         return { findings, keys: [...keys], links: [...links], data: facts };
       } finally {
         tree.delete();
       }
     },
     link(file, ctx) {
-      return [...linkStaleImports(file, ctx), ...linkPlaceholders(file, ctx)];
+      return [...linkStaleImports(file, ctx), ...linkPlaceholders(file, ctx), ...linkInjectedSessions(file, ctx)];
     },
   };
 }
@@ -114,7 +129,7 @@ function climb(cursor: ReturnType<Node['walk']>): boolean {
 }
 
 function emptyFacts(): PythonFacts {
-  return { module: '', sourceRoot: '', isTest: false, imports: [], patches: [], placeholders: [], placeholderUses: [] };
+  return { module: '', sourceRoot: '', isTest: false, imports: [], patches: [], placeholders: [], placeholderUses: [], committingProviders: [], injected: [] };
 }
 
 interface Escape {
@@ -209,6 +224,19 @@ function staleImportFinding(file: LinkedFile<PythonFacts>, p: Patch, escapes: Es
   const finding: Finding = { rule: 'stale-import-patch', severity: 'warning', message, location: { file: file.path, line: p.line, column: p.column }, related, fixes };
   if (p.testName) finding.test = `${file.rel}::${p.testName}`;
   return finding;
+}
+
+/** An injected session's info stands unless its dependency (found by module) commits for the endpoint. */
+function linkInjectedSessions(file: LinkedFile<PythonFacts>, ctx: LinkContext<PythonFacts>): Finding[] {
+  const out: Finding[] = [];
+  for (const i of file.data.injected) {
+    const dot = i.provider.lastIndexOf('.');
+    const module = i.provider.slice(0, dot);
+    const name = i.provider.slice(dot + 1);
+    const commits = ctx.filesWithKey(`module:${module}`).some((d) => d.data.module === module && d.data.committingProviders.includes(name));
+    if (!commits) out.push(i.finding);
+  }
+  return out;
 }
 
 function linkPlaceholders(file: LinkedFile<PythonFacts>, ctx: LinkContext<PythonFacts>): Finding[] {
