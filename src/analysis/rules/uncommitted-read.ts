@@ -108,11 +108,14 @@ function check(model: ModelRun): Finding[] {
     reads.sort((a, b) => a.start - b.start);
     const table = pendings[0].table;
     let next = 0;
-    let active: Pending[] = [];
+    const active: Pending[] = [];
     for (const r of reads) {
       while (next < pendings.length && pendings[next].from < r.start) active.push(pendings[next++]);
       if (active.length === 0) continue;
-      active = active.filter((p) => p.until > r.start);
+      // Drop the writes that ended before this read, in place: a new array per read is most of this rule's garbage.
+      let kept = 0;
+      for (const p of active) if (p.until > r.start) active[kept++] = p;
+      active.length = kept;
       for (const p of active) {
         if (p.tx.connection === r.connection || p.tx === r.transaction) continue;
         const readKeys = keys.of(r, table);
