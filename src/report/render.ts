@@ -25,7 +25,8 @@ export function relPath(file: string, cwd: string): string {
   return r.startsWith('..') ? file : r;
 }
 
-function relFinding(f: Finding, cwd: string): Finding {
+/** A finding with every path relative to `cwd`, as the JSON documents print them. */
+export function relFinding(f: Finding, cwd: string): Finding {
   return {
     ...f,
     location: { ...f.location, file: relPath(f.location.file, cwd) },

@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve, sep } from 'node:path';
 import type { Finding } from '../analysis/findings';
 import type { ModelRun } from '../model/model';
-import { relPath, REPORT_VERSION } from '../report/render';
+import { relFinding, relPath, REPORT_VERSION } from '../report/render';
 import { StaticChecker, sortFindings } from './checker';
 import { EditPlan } from './fix';
 
@@ -45,15 +45,6 @@ function parseCheck(args: string[]): CheckOptions {
 }
 
 const ZERO_SUMMARY = { processes: 0, sessions: 0, transactions: 0, commits: 0, rollbacks: 0, statements: 0, tests: 0 };
-
-function relFinding(f: Finding, cwd: string): Finding {
-  return {
-    ...f,
-    location: { ...f.location, file: relPath(f.location.file, cwd) },
-    related: f.related.map((r) => ({ ...r, file: relPath(r.file, cwd) })),
-    fixes: f.fixes.map((fix) => ({ ...fix, edits: fix.edits.map((e) => ({ ...e, file: relPath(e.file, cwd) })) })),
-  };
-}
 
 /** The JSON document of `txlens check --json`: the same shape as `txlens run --json`, with no trace. */
 export function checkDocument(findings: Finding[], notes: string[], cwd: string, applied?: AppliedFix[]) {
