@@ -15,7 +15,7 @@
 // user, creating it (groupadd/useradd) when it does not exist.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { arch, platform, tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -83,6 +83,23 @@ function serverAccount() {
   return { uid: idOf('-u', 'postgres'), gid: idOf('-g', 'postgres') };
 }
 
+/**
+ * The server account (root runs the server as `postgres`) must be able to enter
+ * every folder above the binaries. A checkout inside a private folder (a 0700
+ * temporary directory) is out of its reach: then run a copy of the packaged
+ * binaries from our own temporary home, which it can reach.
+ */
+function reachableBinaries(binaries, account, home, log) {
+  if (account.uid === undefined || binaries.source === 'PATH') return binaries;
+  const r = spawnSync(binaries.initdb, ['--version'], { ...account, encoding: 'utf8' });
+  if (r.status === 0) return binaries;
+  const native = join(home, 'native');
+  // The library links inside are relative: copied as links, they still resolve.
+  cpSync(join(embeddedDir, 'native'), native, { recursive: true, verbatimSymlinks: true });
+  log(`the postgres account cannot reach ${embeddedDir}; running a copy of its binaries`);
+  return { initdb: join(native, 'bin', 'initdb'), pg_ctl: join(native, 'bin', 'pg_ctl'), source: `${binaries.source} (copy)` };
+}
+
 function freePort() {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
@@ -109,11 +126,11 @@ function runAs(account, cmd, args) {
  * handlers, the same work done synchronously by `stopSync()`.
  */
 export async function startPostgres({ log = () => {} } = {}) {
-  const binaries = postgresBinaries({ log });
   const account = serverAccount();
   const home = mkdtempSync(join(tmpdir(), 'txlens-pg-'));
   // The server account must be able to reach its data directory inside our temp dir.
   chmodSync(home, 0o755);
+  const binaries = reachableBinaries(postgresBinaries({ log }), account, home, log);
   const dataDir = join(home, 'data');
   const user = userInfo().uid === 0 ? 'postgres' : 'txlens';
   const password = randomBytes(12).toString('hex');
