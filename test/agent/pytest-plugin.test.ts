@@ -96,7 +96,7 @@ for (const version of VERSIONS) {
       assert.equal(children[0].header.ppid, pytestProcess.header.pid);
     });
 
-    const faults = version === 'sa20' ? ['before_cursor_execute', 'commit', 'test_start'] : ['before_cursor_execute'];
+    const faults = version === 'sa20' ? ['statement', 'commit', 'test_start'] : ['statement'];
     for (const fault of faults) {
       it(`survives a fault injected at ${fault}: same outcomes, one stderr line, an agent_error`, () => {
         const run = runPython(python(version), PYTEST, { cwd: workspace, env: { TXLENS_FAULT_INJECT: fault } });

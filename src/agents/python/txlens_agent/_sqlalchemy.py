@@ -1,18 +1,23 @@
-"""SQLAlchemy 1.4 / 2.0 capture: engine, pool and session events, sync and async.
+"""SQLAlchemy 1.4 / 2.0 capture: engines, pools, connections and sessions, sync and async.
 
-Listeners go on the classes (Engine, Pool, Session) the moment SQLAlchemy is
-imported, before user code can make an engine: a Connection decides when it
-is created whether its engine has listeners, so later listeners miss it.
+Hooks go on the classes (Engine, Connection, Pool, Session) the moment
+SQLAlchemy is imported, before user code can make an engine.
 
-Why a few methods are wrapped as well as listened to:
+Pool and Session events are listened to. Connection-level facts are taken by
+wrapping the methods SQLAlchemy's own ConnectionEvents fire in, because any
+ConnectionEvents listener slows every statement of every engine (see _hook_core):
+- statements: the dialect's do_execute / do_executemany / do_execute_no_params,
+  wrapped per dialect instance when an Engine is made;
+- begin / commit / rollback / savepoints: Connection._begin_impl, _commit_impl,
+  _rollback_impl, _savepoint_impl, _rollback_to_savepoint_impl, _release_savepoint_impl;
 - Engine.__init__: the user line that created the engine (engineAt), for every
-  way of making one (create_engine, create_async_engine, plugins).
+  way of making one (create_engine, create_async_engine, plugins);
 - rollback / close / __exit__ methods: they set the *intent* (explicit,
-  session-close, close, error) that the next rollback event reports as its cause;
-  the rollback event itself cannot tell why it happened.
-- Session.__init__ / close: session_open / session_close.
+  session-close, close, error) that the next rollback reports as its cause;
+  the rollback itself cannot tell why it happened;
+- Session.__init__ / close: session_open / session_close;
 - Session._get_impl (behind Session.get and Query.get): identity-map hits run no SQL,
-  so no event fires for them.
+  so nothing else sees them.
 Intents live in a ContextVar so concurrent asyncio tasks (whose SQLAlchemy
 greenlets share the task's context) never see each other's.
 """
@@ -41,8 +46,6 @@ _pools = weakref.WeakKeyDictionary()
 _sessions = weakref.WeakKeyDictionary()
 # session id -> set of connection ids its current transaction spans.
 _session_conns = {}
-# id(cursor) -> start time (ns), between before_ and after_cursor_execute.
-_starts = {}
 
 _intent = contextvars.ContextVar("txlens_rollback_intent", default=None)
 _binding_session = contextvars.ContextVar("txlens_binding_session", default=None)
@@ -268,6 +271,7 @@ def _wrap_engine_init(Engine):
 @guarded
 def _record_engine(engine, pool, dialect, url):
     entry = (rt.next_id("e"), rt.user_frame(3), dialect, url)
+    _wrap_dialect(dialect)
     _engines[engine] = entry
     _dialects[dialect] = entry
     _pool_id(pool)
@@ -275,11 +279,6 @@ def _record_engine(engine, pool, dialect, url):
 
 # ---------------------------------------------------------------------------
 # Pool events
-
-
-@guarded
-def _on_do_connect(dialect, conn_rec, cargs, cparams):
-    rt.claim_next_connect("sqlalchemy")
 
 
 @guarded
@@ -464,42 +463,77 @@ def _savepoint(conn, name, action):
 
 
 @guarded
-def _on_savepoint(conn, name):
-    _savepoint(conn, name, "begin")
+def _on_savepoint(conn, name, action):
+    _savepoint(conn, name, action)
 
 
-@guarded
-def _on_rollback_savepoint(conn, name, context):
-    _savepoint(conn, name, "rollback")
+def _before(hook):
+    """Wrapper maker: `hook(connection)` runs first, where the ConnectionEvents event of the same name fires."""
+
+    def make(original):
+        def wrapper(self, *args, **kwargs):
+            if rt.ACTIVE:
+                hook(self)
+            return original(self, *args, **kwargs)
+
+        wrapper.__wrapped__ = original
+        return wrapper
+
+    return make
 
 
-@guarded
-def _on_release_savepoint(conn, name, context):
-    _savepoint(conn, name, "release")
+def _after_savepoint(action):
+    """SAVEPOINT / ROLLBACK TO / RELEASE, recorded once done: after the statement, with the name SQLAlchemy chose."""
+
+    def make(original):
+        def wrapper(self, name=None, *args, **kwargs):
+            result = original(self, name, *args, **kwargs)
+            if rt.ACTIVE:
+                _on_savepoint(self, result if action == "begin" and result is not None else name, action)
+            return result
+
+        wrapper.__wrapped__ = original
+        return wrapper
+
+    return make
 
 
-# The two cursor hooks run for every statement, so they carry their guard
-# inline instead of going through `guarded`, and before_cursor_execute is
-# registered with retval=True (it hands statement and parameters back
-# unchanged), which spares SQLAlchemy's adapter call around it.
+# Statements are recorded by wrapping the dialect's do_execute / do_executemany /
+# do_execute_no_params on each engine's dialect instance, the calls SQLAlchemy
+# makes for every cursor execution (ORM, Core, insertmanyvalues batches,
+# sequence pre-execution). One wrapper per statement is far cheaper than the
+# before_/after_cursor_execute events, and it leaves Engine._has_events off,
+# which keeps every other statement on SQLAlchemy's fast path: see
+# _hook_core for why no ConnectionEvents listener is used at all.
+# A dialect `do_execute` event handler that runs the statement itself (the
+# event returns True) bypasses these methods; such a statement is not seen.
+
+# sqlalchemy.pool.base._ConnectionFairy, set when SQLAlchemy is imported (this
+# module loads before it, and must not import it).
+_Fairy = None
 
 
-def _on_before_cursor_execute(conn, cursor, statement, parameters, context, executemany):
-    if rt.ACTIVE:
-        try:
-            if rt.FAULT is not None:
-                rt.fault_point("before_cursor_execute")
-            _starts[id(context) if context is not None else id(cursor)] = _monotonic_ns()
-            local = _local
-            local.executions = getattr(local, "executions", 0) + 1
-        except Exception as exc:
-            rt.fail(exc)
-    return statement, parameters
+def _statement_started():
+    try:
+        if rt.FAULT is not None:
+            rt.fault_point("statement")
+        local = _local
+        local.executions = getattr(local, "executions", 0) + 1
+    except Exception as exc:
+        rt.fail(exc)
+    return _monotonic_ns()
 
 
-def _statement_event(conn, key, statement, parameters, executemany, end):
-    start = _starts.pop(key, None)
+def _statement_event(context, cursor, statement, parameters, many, start, end):
+    """The stmt event of one cursor execution, or None when it is not on a pooled connection we track."""
+    conn = getattr(context, "root_connection", None)
+    if conn is None:
+        return None
     fairy = conn._dbapi_connection
+    # The dialect's own first-connect probes run on an ad-hoc connection outside the
+    # pool (with events off, so they never were part of a trace): skip them.
+    if not isinstance(fairy, _Fairy):
+        return None
     dbapi_conn = fairy.dbapi_connection
     state = rt.state_of(dbapi_conn)
     if state is None:
@@ -523,7 +557,7 @@ def _statement_event(conn, key, statement, parameters, executemany, end):
         if state.sess is not None:
             event["sess"] = state.sess
     if parameters:
-        if executemany:
+        if many:
             try:
                 event["many"] = len(parameters)
             except TypeError:
@@ -531,26 +565,89 @@ def _statement_event(conn, key, statement, parameters, executemany, end):
         params = _params_repr(parameters)
         if params is not None:
             event["params"] = params
-    if start is not None:
-        event["dur"] = end - start
+    event["dur"] = end - start
     return event
 
 
-def _on_after_cursor_execute(conn, cursor, statement, parameters, context, executemany):
+def _statement_ended(cursor, statement, parameters, context, many, start, exc=None):
+    end = _monotonic_ns()
     if not rt.ACTIVE:
         return
     try:
-        end = _monotonic_ns()
-        event = _statement_event(conn, id(context) if context is not None else id(cursor), statement, parameters, executemany, end)
-        try:
-            rows = cursor.rowcount
-        except Exception:
-            rows = -1
-        if isinstance(rows, int) and rows >= 0:
-            event["rows"] = rows
+        event = _statement_event(context, cursor, statement, parameters, many, start, end)
+        if event is None:
+            return
+        if exc is None:
+            try:
+                rows = cursor.rowcount
+            except Exception:
+                rows = -1
+            if rows.__class__ is int and rows >= 0:
+                event["rows"] = rows
+        else:
+            event["err"] = _error_of(exc)
         emit(event)
-    except Exception as exc:
-        rt.fail(exc)
+    except Exception as internal:
+        rt.fail(internal)
+
+
+def _traced_execute(execute, many):
+    """do_execute / do_executemany of one dialect instance, recording each call as a statement."""
+
+    def traced(cursor, statement, parameters, context=None):
+        if not rt.ACTIVE:
+            return execute(cursor, statement, parameters, context)
+        start = _statement_started()
+        try:
+            result = execute(cursor, statement, parameters, context)
+        except BaseException as exc:
+            _statement_ended(cursor, statement, parameters, context, many, start, exc)
+            raise
+        _statement_ended(cursor, statement, parameters, context, many, start)
+        return result
+
+    traced.__wrapped__ = execute
+    return traced
+
+
+def _traced_execute_no_params(execute):
+    def traced(cursor, statement, context=None):
+        if not rt.ACTIVE:
+            return execute(cursor, statement, context)
+        start = _statement_started()
+        try:
+            result = execute(cursor, statement, context)
+        except BaseException as exc:
+            _statement_ended(cursor, statement, None, context, False, start, exc)
+            raise
+        _statement_ended(cursor, statement, None, context, False, start)
+        return result
+
+    traced.__wrapped__ = execute
+    return traced
+
+
+def _claiming_connect(connect):
+    # The DB-API connect underneath is SQLAlchemy's: the DB-API hooks stay out of its way.
+    def traced(*cargs, **cparams):
+        if rt.ACTIVE:
+            rt.claim_next_connect("sqlalchemy")
+        return connect(*cargs, **cparams)
+
+    traced.__wrapped__ = connect
+    return traced
+
+
+def _wrap_dialect(dialect):
+    """Instance-level wrappers on an engine's dialect: they win over any subclass's methods."""
+    attrs = getattr(dialect, "__dict__", None)
+    if attrs is None or attrs.get("_txlens_wrapped"):
+        return
+    attrs["_txlens_wrapped"] = True
+    dialect.do_execute = _traced_execute(dialect.do_execute, False)
+    dialect.do_executemany = _traced_execute(dialect.do_executemany, True)
+    dialect.do_execute_no_params = _traced_execute_no_params(dialect.do_execute_no_params)
+    dialect.connect = _claiming_connect(dialect.connect)
 
 
 def _sqlstate(exc):
@@ -577,31 +674,17 @@ def _error_detail(exc, text):
     return None
 
 
-@guarded
-def _on_handle_error(ctx):
-    # Only failures of a cursor execution we saw start become statements;
-    # connect, commit and rollback failures have no statement of their own.
-    context = getattr(ctx, "execution_context", None)
-    conn = getattr(ctx, "connection", None)
-    statement = getattr(ctx, "statement", None)
-    if context is None or conn is None or statement is None or id(context) not in _starts:
-        return
-    end = rt._monotonic_ns()
-    event = _statement_event(
-        conn, id(context), statement, getattr(ctx, "parameters", None), bool(getattr(context, "executemany", False)), end
-    )
-    orig = getattr(ctx, "original_exception", None)
-    if orig is not None:
-        text = str(orig)
-        err = {"type": type(orig).__name__, "message": text.split("\n", 1)[0].strip()}
-        code = _sqlstate(orig)
-        if code:
-            err["code"] = code
-        detail = _error_detail(orig, text)
-        if detail:
-            err["detail"] = detail
-        event["err"] = err
-    emit(event)
+def _error_of(exc):
+    """The err field of a failed statement: the DB-API exception's type, first line, SQLSTATE and DETAIL."""
+    text = str(exc)
+    err = {"type": type(exc).__name__, "message": text.split("\n", 1)[0].strip()}
+    code = _sqlstate(exc)
+    if code:
+        err["code"] = code
+    detail = _error_detail(exc, text)
+    if detail:
+        err["detail"] = detail
+    return err
 
 
 # ---------------------------------------------------------------------------
@@ -838,22 +921,27 @@ def _hook_core(sqlalchemy):
     except ImportError:
         pass
 
-    _listen(Engine, "do_connect", _on_do_connect)
+    global _Fairy
+    from sqlalchemy.pool.base import _ConnectionFairy
+
+    _Fairy = _ConnectionFairy
+    # No ConnectionEvents listener (begin, commit, before_cursor_execute, ...): any
+    # one of them sets Engine._has_events, and then every statement of every engine
+    # goes through SQLAlchemy's joined event dispatch, which cost more than the
+    # recording itself. The methods those events fire in are wrapped instead, and
+    # statements are taken from the dialect (_wrap_dialect, at Engine.__init__).
+    _wrap(Connection, "_begin_impl", _before(_on_begin))
+    _wrap(Connection, "_commit_impl", _before(_on_commit))
+    _wrap(Connection, "_rollback_impl", _before(_on_rollback))
+    _wrap(Connection, "_savepoint_impl", _after_savepoint("begin"))
+    _wrap(Connection, "_rollback_to_savepoint_impl", _after_savepoint("rollback"))
+    _wrap(Connection, "_release_savepoint_impl", _after_savepoint("release"))
     _listen(Pool, "connect", _on_pool_connect)
     _listen(Pool, "checkout", _on_checkout)
     _listen(Pool, "checkin", _on_checkin)
     _listen(Pool, "reset", _on_reset)
     _listen(Pool, "close", _on_close)
     _listen(Pool, "close_detached", _on_close_detached)
-    _listen(Engine, "begin", _on_begin)
-    _listen(Engine, "commit", _on_commit)
-    _listen(Engine, "rollback", _on_rollback)
-    _listen(Engine, "savepoint", _on_savepoint)
-    _listen(Engine, "rollback_savepoint", _on_rollback_savepoint)
-    _listen(Engine, "release_savepoint", _on_release_savepoint)
-    _listen(Engine, "before_cursor_execute", _on_before_cursor_execute, retval=True)
-    _listen(Engine, "after_cursor_execute", _on_after_cursor_execute)
-    _listen(Engine, "handle_error", _on_handle_error)
 
 
 def _hook_future(future):
