@@ -43,7 +43,8 @@ const builds = [
     external: ['vscode'],
   }),
   // The engine the extension loads on first use (model, rules, static checker), apart from
-  // dist/extension.js so activation stays small.
+  // dist/extension.js so activation stays small. dist/cli.js loads it too, while the test
+  // command runs (src/cli/analysis.ts), so the package carries one copy.
   esbuild.build({
     ...common,
     entryPoints: ['src/editor/engine.ts'],

@@ -4,18 +4,13 @@
  * error-severity finding exists; else 0; 2 for usage errors and internal
  * failures (one line; a stack trace only with --debug).
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { constants as osConstants } from 'node:os';
-import { analyse } from '../analysis/analyse';
 import { LaunchError, newRunDir, runTraced } from '../capture/launch';
-import { loadModel } from '../model/model';
-import { reportDocument, textReport } from '../report/render';
-import { timelineView } from '../report/timeline';
-import { timelineHtml } from '../report/timeline-html';
-import { CHECK_USAGE, cmdCheck, staticFindingsForRun } from '../static/cli';
-import { TraceError } from '../trace/reader';
+import { CHECK_USAGE } from '../static/check-usage';
 import type { ParamsMode } from '../trace/schema';
+import type * as Analysis from './analysis';
 
 const VERSION = '0.1.0';
 
@@ -98,26 +93,20 @@ function agentDir(): string {
   return join(__dirname, 'agents');
 }
 
-async function present(opts: Options, traceDir: string, cwd: string): Promise<{ hasErrors: boolean }> {
-  const model = loadModel(traceDir);
-  const { findings, ruleErrors } = analyse(model);
-  model.notes.push(...ruleErrors);
-  {
-    // The static rules over the files the run touched, read where the run ran (a kept trace
-    // knows its folder); a trace that confirms one raises it to error.
-    const st = await staticFindingsForRun(model, findings, model.run?.cwd && existsSync(model.run.cwd) ? model.run.cwd : cwd);
-    findings.push(...st.findings);
-    model.notes.push(...st.notes);
-  }
-  if (opts.html) {
-    const file = resolve(opts.html);
-    writeFileSync(file, timelineHtml(timelineView(model, findings, { cwd })));
-    // stderr: stdout stays the report (or the one JSON document).
-    process.stderr.write(`txlens: session timeline written to ${file}\n`);
-  }
-  if (opts.json) process.stdout.write(JSON.stringify(reportDocument(model, findings, cwd)) + '\n');
-  else process.stdout.write(textReport(model, findings, cwd));
-  return { hasErrors: findings.some((f) => f.severity === 'error') };
+let analysisModule: typeof Analysis | undefined;
+
+/** How often `run` reads what the test command's processes appended to the trace. */
+const TAIL_POLL_MS = 200;
+
+/**
+ * The model, rules, static checker and reports (src/cli/analysis.ts), which live in
+ * dist/engine.js beside this file, shared with the extension. This entry stays small
+ * so `txlens run` starts the test command at once.
+ */
+function analysis(): typeof Analysis {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  analysisModule ??= require(join(__dirname, 'engine.js')) as typeof Analysis;
+  return analysisModule;
 }
 
 async function cmdRun(args: string[]): Promise<number> {
@@ -127,8 +116,27 @@ async function cmdRun(args: string[]): Promise<number> {
   if (!existsSync(cwd)) throw new UsageError(`--cwd folder not found: ${cwd}`);
   const traceDir = opts.trace ? resolve(opts.trace) : newRunDir(cwd);
   if (!opts.json) process.stderr.write(`txlens: tracing ${opts.rest.join(' ')}\n`);
-  const result = await runTraced({ command: opts.rest, cwd, traceDir, agentDir: agentDir(), params: opts.params });
-  const { hasErrors } = await present(opts, traceDir, cwd);
+  const running = runTraced({ command: opts.rest, cwd, traceDir, agentDir: agentDir(), params: opts.params });
+  running.catch(() => undefined); // a failed start is reported where it is awaited, below
+  // The command is started. While it runs, load the analysis and let it read the trace as it
+  // is written and the static checker read the folder, so that afterwards only the model, the
+  // rules and the report are left. A turn of the event loop first: the command's output is
+  // then already being forwarded.
+  await new Promise((r) => setImmediate(r));
+  let follower: ReturnType<typeof Analysis.followRun> | undefined;
+  try {
+    follower = analysis().followRun(traceDir, cwd);
+  } catch {
+    // Loading fails again, with its reason, when the report needs it.
+  }
+  const timer = follower ? setInterval(() => follower.poll(), TAIL_POLL_MS) : undefined;
+  let result;
+  try {
+    result = await running;
+  } finally {
+    clearInterval(timer);
+  }
+  const { hasErrors } = follower ? await follower.present(opts, cwd) : await analysis().present(opts, traceDir, cwd);
   if (result.signal) return exitForSignal(result.signal);
   if (result.exitCode !== 0) return result.exitCode ?? 1;
   return hasErrors ? 1 : 0;
@@ -137,7 +145,7 @@ async function cmdRun(args: string[]): Promise<number> {
 async function cmdReport(args: string[]): Promise<number> {
   const opts = parseOptions(args, false);
   if (opts.rest.length !== 1) throw new UsageError('report needs exactly one trace folder');
-  const { hasErrors } = await present(opts, resolve(opts.rest[0]), process.cwd());
+  const { hasErrors } = await analysis().present(opts, resolve(opts.rest[0]), process.cwd());
   return hasErrors ? 1 : 0;
 }
 
@@ -151,7 +159,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'report':
         return await cmdReport(rest);
       case 'check':
-        return await cmdCheck(rest);
+        return await analysis().cmdCheck(rest);
       case undefined:
       case 'help':
       case '-h':
@@ -166,7 +174,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     const err = e as Error;
-    if (err instanceof UsageError || err instanceof TraceError || err instanceof LaunchError) {
+    if (err instanceof UsageError || err instanceof LaunchError || (analysisModule && err instanceof analysisModule.TraceError)) {
       process.stderr.write(`txlens: ${err.message}\n`);
     } else {
       process.stderr.write(`txlens: internal error: ${err?.message ?? String(e)}${debug ? '' : ' (run with --debug for details)'}\n`);

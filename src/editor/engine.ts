@@ -18,6 +18,8 @@ export { fileLensText, testLens } from './present/lens';
 export { lineNotes } from './present/lines';
 export type { LineNote } from './present/lines';
 export { timelineView } from '../report/timeline';
+// The CLI's half (dist/cli.js loads this bundle rather than carrying a second copy).
+export { cmdCheck, followRun, present, TraceError } from '../cli/analysis';
 export type { TimelineView } from '../report/timeline';
 
 export interface Analysed {

@@ -11,12 +11,6 @@ import { relFinding, relPath, REPORT_VERSION } from '../report/render';
 import { StaticChecker, sortFindings } from './checker';
 import { EditPlan } from './fix';
 
-export const CHECK_USAGE = `  txlens check [--json] [--fix] [--root DIR] [PATH...]
-      Read the workspace's source (Python, TypeScript/JavaScript) for causes that show before
-      anything runs: stale-import-patch, missing-commit, placeholder-session. PATHs (files or
-      folders) limit where findings are reported; the whole root is read for cross-file rules.
-      --fix applies each finding's preferred fix and checks again.`;
-
 class CheckUsageError extends Error {}
 
 interface CheckOptions {
@@ -195,13 +189,20 @@ function sameStory(a: Finding, b: Finding): boolean {
  * ones; a stale-import-patch becomes an error when the run shows the module
  * that imported the name by value really used another database than the test.
  */
-export async function staticFindingsForRun(model: ModelRun, dynamic: Finding[], root: string): Promise<{ findings: Finding[]; notes: string[] }> {
+export async function staticFindingsForRun(
+  model: ModelRun,
+  dynamic: Finding[],
+  root: string,
+  warmChecker?: StaticChecker,
+): Promise<{ findings: Finding[]; notes: string[] }> {
   const files = filesOfRun(model, root);
   if (files.length === 0) return { findings: [], notes: [] };
   let findings: Finding[];
   let notes: string[];
   try {
-    ({ findings, notes } = await new StaticChecker(root).check(files));
+    // A checker that already read this root (while the run went on) re-reads only what changed.
+    const checker = warmChecker && resolve(warmChecker.root) === resolve(root) ? warmChecker : new StaticChecker(root);
+    ({ findings, notes } = await checker.check(files));
   } catch (e) {
     // The run's own findings stand without the static ones.
     return { findings: [], notes: [`static rules skipped: ${(e as Error).message}`] };

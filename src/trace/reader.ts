@@ -93,64 +93,84 @@ function isHeader(obj: Record<string, unknown>): obj is Record<string, unknown> 
 }
 
 /**
- * Reads one process file. Events keep the order they were written in (the
- * model orders by time). With `onEvent`, events are handed over one by one
- * instead of collected, so a large trace never sits in memory as raw events.
+ * Checks the lines of one process file, in order: the header first, then
+ * events. Usable events go to `take`; every other line is tallied in `skipped`
+ * with its reason. Shared by the whole-file reader and the live tail, so both
+ * judge a line alike.
  */
-export function readProcessFile(path: string, skipped: SkipTally, onEvent?: (ev: TraceEvent) => void): ProcessTrace | undefined {
-  let header: HeaderEvent | undefined;
-  let headerRejected = false;
-  const events: TraceEvent[] = [];
-  const take = onEvent ?? ((ev: TraceEvent) => events.push(ev));
-  const name = path.split(/[\\/]/).pop() ?? path;
-  forEachLine(path, (line, lineNo, complete) => {
+export class ProcessLines {
+  header: HeaderEvent | undefined;
+  private headerRejected = false;
+
+  constructor(
+    private readonly name: string,
+    private readonly skipped: SkipTally,
+    private readonly take: (ev: TraceEvent) => void,
+  ) {}
+
+  line(line: string, lineNo: number, complete: boolean): void {
     if (line.length === 0) return;
-    const where = `${name}:${lineNo}`;
+    const where = `${this.name}:${lineNo}`;
     let obj: unknown;
     try {
       obj = JSON.parse(line);
     } catch {
       // The last line of a process killed mid-write is cut short; say so precisely.
-      tally(skipped, complete ? 'not JSON' : 'truncated line', where);
+      tally(this.skipped, complete ? 'not JSON' : 'truncated line', where);
       return;
     }
     if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
-      tally(skipped, 'not an object', where);
+      tally(this.skipped, 'not an object', where);
       return;
     }
     const rec = obj as Record<string, unknown>;
     if (isHeader(rec)) {
-      if (header || headerRejected) {
-        tally(skipped, 'unknown event kind', where);
+      if (this.header || this.headerRejected) {
+        tally(this.skipped, 'unknown event kind', where);
       } else if (rec.v !== TRACE_FORMAT_VERSION) {
-        headerRejected = true;
-        tally(skipped, 'unknown format version', where);
+        this.headerRejected = true;
+        tally(this.skipped, 'unknown format version', where);
       } else if (typeof rec.pid !== 'number' || typeof rec.t0 !== 'string' || !/^\d+$/.test(rec.t0)) {
-        headerRejected = true;
-        tally(skipped, 'missing fields', where);
+        this.headerRejected = true;
+        tally(this.skipped, 'missing fields', where);
       } else {
-        header = rec;
+        this.header = rec;
       }
       return;
     }
-    if (!header) {
-      tally(skipped, headerRejected ? 'unknown format version' : 'no header', where);
+    if (!this.header) {
+      tally(this.skipped, this.headerRejected ? 'unknown format version' : 'no header', where);
       return;
     }
     const k = rec.k;
     if (typeof k !== 'string' || !EVENT_KINDS.has(k)) {
-      tally(skipped, 'unknown event kind', where);
+      tally(this.skipped, 'unknown event kind', where);
       return;
     }
     if (typeof rec.t !== 'number' || !hasFields(rec, REQUIRED_FIELDS[k as TraceEvent['k']])) {
-      tally(skipped, 'missing fields', where);
+      tally(this.skipped, 'missing fields', where);
       return;
     }
-    if (typeof rec.pid !== 'number') rec.pid = header.pid;
-    take(rec as unknown as TraceEvent);
-  });
-  if (!header) return undefined;
-  return { file: path, header, events };
+    if (typeof rec.pid !== 'number') rec.pid = this.header.pid;
+    this.take(rec as unknown as TraceEvent);
+  }
+}
+
+export function fileName(path: string): string {
+  return path.split(/[\\/]/).pop() ?? path;
+}
+
+/**
+ * Reads one process file. Events keep the order they were written in (the
+ * model orders by time). With `onEvent`, events are handed over one by one
+ * instead of collected, so a large trace never sits in memory as raw events.
+ */
+export function readProcessFile(path: string, skipped: SkipTally, onEvent?: (ev: TraceEvent) => void): ProcessTrace | undefined {
+  const events: TraceEvent[] = [];
+  const lines = new ProcessLines(fileName(path), skipped, onEvent ?? ((ev: TraceEvent) => events.push(ev)));
+  forEachLine(path, (line, lineNo, complete) => lines.line(line, lineNo, complete));
+  if (!lines.header) return undefined;
+  return { file: path, header: lines.header, events };
 }
 
 export function readRunInfo(dir: string): RunInfo | undefined {
@@ -163,7 +183,7 @@ export function readRunInfo(dir: string): RunInfo | undefined {
   }
 }
 
-function processFiles(dir: string): string[] {
+export function processFiles(dir: string): string[] {
   let st;
   try {
     st = statSync(dir);

@@ -1,0 +1,73 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildModelFrom, loadModel, ModelRun, runCounts } from '../../src/model/model';
+import { TraceTail } from '../../src/trace/tail';
+import { tempDir } from '../support/env';
+import { header } from './trace-builder';
+
+const at = (line: number) => ['/proj/app/jobs.py', line, 'create'];
+
+function lines(pid: number, t0: bigint, sql: string[]): string[] {
+  const out = [
+    header(pid, t0),
+    { k: 'connect', t: 1, pid, conn: 'c1', db: { system: 'sqlite', file: '/proj/db.sqlite' }, driver: 'sqlite3' },
+    { k: 'begin', t: 2, pid, conn: 'c1', tx: 't1' },
+    ...sql.map((s, i) => ({ k: 'stmt', t: 3 + i, pid, conn: 'c1', tx: 't1', sql: s, at: at(10 + i) })),
+    { k: 'commit', t: 100, pid, conn: 'c1', tx: 't1' },
+  ];
+  return out.map((l) => JSON.stringify(l) + '\n');
+}
+
+/** What a report depends on, from either reader. */
+function essence(model: ModelRun) {
+  return {
+    counts: runCounts(model),
+    statements: model.statements.map((s) => [s.process.pid, s.sql, s.time, s.at?.[1]]),
+    skipped: model.skipped,
+  };
+}
+
+test('a trace read while it is written equals the same trace read afterwards, bad and cut lines included', () => {
+  const dir = join(tempDir('txlens-tail-'), 'run');
+  const tail = new TraceTail(dir);
+  tail.poll(); // the run has not made its folder yet: nothing to read, nothing thrown
+  mkdirSync(dir);
+  const a = join(dir, 'py-10-a.ndjson');
+  const b = join(dir, 'py-11-b.ndjson');
+  const first = lines(10, 1_000n, ["INSERT INTO jobs (name) VALUES ('é')", 'SELECT * FROM jobs']).join('') + 'not json\n';
+  // Written in pieces that split a line and the two bytes of 'é'.
+  const bytes = Buffer.from(first, 'utf8');
+  const cut = bytes.indexOf(Buffer.from('é', 'utf8')) + 1;
+  for (const [from, to] of [
+    [0, 40],
+    [40, cut],
+    [cut, bytes.length],
+  ]) {
+    appendFileSync(a, bytes.subarray(from, to));
+    tail.poll();
+  }
+  // A second process appears mid-run; its last line is cut short when the run ends.
+  writeFileSync(b, lines(11, 1_500n, ['UPDATE jobs SET state = 1']).join('') + '{"k":"stmt","t":7');
+  tail.poll();
+  const live = buildModelFrom(tail.finish());
+  const after = loadModel(dir);
+  assert.deepEqual(essence(live), essence(after));
+  assert.equal(live.statements.length, 3);
+  assert.equal(live.statements[0].sql, "INSERT INTO jobs (name) VALUES ('é')");
+  assert.deepEqual(live.skipped.byReason, { 'not JSON': 1, 'truncated line': 1 });
+});
+
+test('past its byte limit the tail lets go and the streaming reader reads the folder instead', () => {
+  const dir = tempDir('txlens-tail-');
+  const path = join(dir, 'py-20-a.ndjson');
+  const tail = new TraceTail(dir, 200);
+  writeFileSync(path, lines(20, 5n, ['SELECT 1']).join(''));
+  tail.poll();
+  appendFileSync(path, lines(21, 6n, ['SELECT 2']).slice(1).join(''));
+  tail.poll();
+  const live = buildModelFrom(tail.finish());
+  assert.deepEqual(essence(live), essence(loadModel(dir)));
+  assert.equal(live.statements.length, 2);
+});
