@@ -226,7 +226,12 @@ def _current_task_id():
 
 
 def emit(event, frame=True):
-    """Stamp `event` (holding 'k' and its fields) with time, pid, thread, task and user frame; buffer it."""
+    """Stamp `event` (holding 'k' and its fields) with time, pid, thread, task and user frame; buffer it.
+
+    `frame`: False for no user frame; True to look from the caller outwards; a number
+    n to start n - 1 frames further out, past agent frames the caller knows are there
+    (every frame looked at costs: Python 3.11 builds a frame object for it).
+    """
     if not ACTIVE:
         return
     event["t"] = _monotonic_ns() - T0
@@ -240,7 +245,7 @@ def emit(event, frame=True):
     if frame and "at" not in event:
         at = frame_override.get()
         if at is None:
-            at = _first_user_frame(_getframe(1))
+            at = _first_user_frame(_getframe(frame))
             if at is None:
                 at = _user_frame_in_parent_greenlets()
         if at is not None:

@@ -51,6 +51,7 @@ _intent = contextvars.ContextVar("txlens_rollback_intent", default=None)
 _binding_session = contextvars.ContextVar("txlens_binding_session", default=None)
 _async_session_init = contextvars.ContextVar("txlens_async_session_init", default=False)
 _local = threading.local()
+_NO_CONNECTIONS = frozenset()
 
 
 # ---------------------------------------------------------------------------
@@ -586,7 +587,9 @@ def _statement_ended(cursor, statement, parameters, context, many, start, exc=No
                 event["rows"] = rows
         else:
             event["err"] = _error_of(exc)
-        emit(event)
+        # Start the user-frame search at the caller of the dialect method: this
+        # function and the wrapper that called it are the agent's.
+        emit(event, 3)
     except Exception as internal:
         rt.fail(internal)
 
@@ -835,18 +838,19 @@ def _wrap_session(Session):
 
 def _wrap_session_transaction(SessionTransaction):
     def make(original):
-        def _connection_for_bind(self, *args, **kwargs):
-            # The ORM asks for the connection of every statement; only the first
-            # request per bind can begin a transaction (and so needs the session id).
-            if not rt.ACTIVE or (args and args[0] in getattr(self, "_connections", ())):
-                return original(self, *args, **kwargs)
+        # (self, bind, execution_options) in 1.4 and 2.0; called for every ORM statement,
+        # so the common case (the bind already has its connection) is one dict lookup.
+        def _connection_for_bind(self, bind, *args, **kwargs):
+            if not rt.ACTIVE or bind in getattr(self, "_connections", _NO_CONNECTIONS):
+                return original(self, bind, *args, **kwargs)
+            # Only the first request per bind can begin a transaction, and so needs the session id.
             session = getattr(self, "session", None)
             sid = _sessions.get(session) if session is not None else None
             if sid is None:
-                return original(self, *args, **kwargs)
+                return original(self, bind, *args, **kwargs)
             token = _binding_session.set(sid)
             try:
-                return original(self, *args, **kwargs)
+                return original(self, bind, *args, **kwargs)
             finally:
                 _binding_session.reset(token)
 
