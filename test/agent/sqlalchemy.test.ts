@@ -213,3 +213,42 @@ for (const version of VERSIONS) {
     });
   }
 }
+
+for (const version of VERSIONS) {
+  describe(`SQLAlchemy ${version} on postgres: savepoints, and SQLAlchemy's fast path left alone`, () => {
+    let run: PythonRun;
+    let script: string;
+    const line = (name: string) => markerLine(script, name);
+
+    before(async () => {
+      const workspace = copyFixture('agent');
+      script = join(workspace, 'savepoints.py');
+      run = runPython(python(version), [script, withPsycopg2(await createDatabase(`savepoints_${version}`))], { cwd: workspace });
+    });
+
+    it('sets no ConnectionEvents listener (each would send every statement through event dispatch)', () => {
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(agentLines(run.stderr), []);
+      assert.match(run.stdout, /^has_events False False False$/m);
+      assert.match(run.stdout, /^rows \[2\]$/m);
+    });
+
+    it('records each savepoint after its SAVEPOINT (sent with the first statement inside it), under the name SQLAlchemy gave it', () => {
+      const sps = run.events.filter((e) => e.k === 'savepoint');
+      assert.deepEqual(
+        sps.map((e) => [e.action, e.name, e.at?.[1]]),
+        [
+          ['begin', 'sa_savepoint_1', line('savepoint-undone')],
+          ['rollback', 'sa_savepoint_1', line('rollback-to')],
+          ['begin', 'sa_savepoint_2', line('savepoint-kept')],
+          ['release', 'sa_savepoint_2', line('release')],
+        ],
+      );
+      const tx = sps[0].tx;
+      assert.match(tx, /^t\d+$/);
+      assert.ok(sps.every((e) => e.tx === tx && e.sess !== undefined));
+      const order = run.events.filter((e) => e.k === 'savepoint' || (e.k === 'stmt' && /SAVEPOINT/.test(e.sql))).map((e) => (e.k === 'stmt' ? e.sql.split(' ')[0] : e.action));
+      assert.deepEqual(order, ['SAVEPOINT', 'begin', 'ROLLBACK', 'rollback', 'SAVEPOINT', 'begin', 'RELEASE', 'release']);
+    });
+  });
+}
