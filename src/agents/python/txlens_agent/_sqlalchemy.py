@@ -614,6 +614,8 @@ def _traced_execute(execute, many):
 
 
 def _traced_execute_no_params(execute):
+    # _traced_execute's twin for the method without parameters. Kept apart on purpose:
+    # one *args wrapper for both would pack and unpack a tuple on every statement.
     def traced(cursor, statement, context=None):
         if not rt.ACTIVE:
             return execute(cursor, statement, context)
