@@ -15,7 +15,8 @@ import { EventSource, fileName, openTrace, ProcessLines, processFiles, readRunIn
 import type { TraceEvent } from './schema';
 
 const READ_CHUNK = 1 << 20;
-const DEFAULT_MAX_BYTES = 128 * 1024 * 1024;
+// About 200k events: held as objects until the model takes them, well inside the analysis's memory budget.
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 
 interface TailedFile {
   path: string;
