@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { StaticChecker } from '../../src/static/checker';
-import { runCli } from '../support/env';
+import { runCli, tempDir } from '../support/env';
 import { copyFixture, fixture, pytest } from './python-support';
 
 const RULE = 'missing-commit';
@@ -43,4 +43,30 @@ test('missing-commit: the buggy suite fails, txlens check --fix makes it pass', 
   const after = pytest(ws);
   assert.ok(after.ok, after.output);
   assert.match(after.output, /6 passed/);
+});
+
+test('missing-commit: the fix commits after a flush that follows the last write, not before it', async () => {
+  const ws = join(tempDir('static-missing-commit-flush'), 'ws');
+  mkdirSync(join(ws, 'jobs'), { recursive: true });
+  writeFileSync(join(ws, 'jobs', '__init__.py'), '');
+  writeFileSync(
+    join(ws, 'jobs', 'worker.py'),
+    [
+      'from jobs.db import SessionLocal',
+      '',
+      '',
+      'def mark_failed(job_id):',
+      '    session = SessionLocal()',
+      '    job = session.get(Job, job_id)',
+      '    job.state = "FAILED"',
+      '    session.flush()',
+      '    session.close()',
+      '',
+    ].join('\n'),
+  );
+  const { findings } = await new StaticChecker(ws).check();
+  assert.deepEqual(findings.map((f) => `${f.rule} ${f.location.line}`), [`${RULE} 7`]);
+  const [edit] = findings[0].fixes[0].edits;
+  assert.equal(edit.startLine, 8, 'inserted at the end of the flush line');
+  assert.equal(edit.newText, '\n    session.commit()');
 });

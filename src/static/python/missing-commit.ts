@@ -419,6 +419,13 @@ function blocksAbove(n: Node, stop: Node): Node[] {
  */
 const MAY_WRITE = /\.\s*(add|add_all|delete|merge|bulk_save_objects|bulk_insert_mappings|bulk_update_mappings|executemany|execute|update|get|first|one|one_or_none|scalar|scalar_one|scalar_one_or_none|get_one)\b/;
 
+/** `session.flush()` or `await session.flush()` as a statement of its own, on `receiver`. */
+function isFlushOf(statement: Node, receiver: string): boolean {
+  if (statement.type !== 'expression_statement') return false;
+  const m = /^(?:await\s+)?([\w.]+)\s*\.\s*flush\s*\(\s*\)$/.exec(statement.text.trim());
+  return m !== null && m[1] === receiver;
+}
+
 /**
  * Only a session the function opens (a factory or connect call) or has
  * injected (Depends) can be reported: one of these words is in its text.
@@ -467,8 +474,10 @@ export function missingCommit(root: Node, file: string, text: string, isTest: bo
         let common = exitBlocks.find((b) => writeBlocks.has(b.id)) ?? bodyNode;
         const withIdx = r.withBody ? writeBlockList.findIndex((b) => b.id === r.withBody!.id) : -1;
         if (withIdx >= 0 && writeBlockList.findIndex((b) => b.id === common.id) > withIdx) common = r.withBody!;
-        const anchor = childOf(common, m.write);
+        let anchor = childOf(common, m.write);
         if (!anchor) continue;
+        // A flush right after the write stays before the commit: flush, then commit reads as meant.
+        for (let next = anchor.nextNamedSibling; next && isFlushOf(next, r.committer); next = next.nextNamedSibling) anchor = next;
         const key = `${anchor.endIndex}`;
         if (seen.has(key)) continue;
         seen.add(key);
