@@ -581,6 +581,68 @@ def _pq_in_tx(status):
     return status == _PQ_INTRANS or status == _PQ_INERROR
 
 
+class _PqConnectionMixin(object):
+    """Transaction ends of a libpq-based sync connection (psycopg2, psycopg 3).
+
+    Subclasses say how to read the connection's libpq transaction status
+    (`_txl_status`); the rest is the same for both drivers.
+    """
+
+    __slots__ = ()
+    _txl_cid = None
+    _txl_cause = None
+
+    def _txl_status(self):
+        raise NotImplementedError
+
+    def commit(self):
+        cid = self._txl_cid
+        if cid is None or not _rt.ACTIVE:
+            return super().commit()
+        failed = self._txl_status() == _PQ_INERROR
+        try:
+            result = super().commit()
+        except Exception:
+            if not _pq_in_tx(self._txl_status()):
+                _settle(cid, False, "rollback", "error")
+            raise
+        # COMMIT of a failed transaction is a ROLLBACK on the server.
+        _settle(cid, False, "rollback" if failed else "commit", "error")
+        return result
+
+    def rollback(self):
+        cid = self._txl_cid
+        if cid is None or not _rt.ACTIVE:
+            return super().rollback()
+        try:
+            return super().rollback()
+        finally:
+            if not _pq_in_tx(self._txl_status()):
+                _settle(cid, False, "rollback", self._txl_cause)
+
+    def close(self):
+        cid = self._txl_cid
+        if cid is None:
+            return super().close()
+        was = _pq_in_tx(self._txl_status())
+        result = super().close()
+        if self.closed:
+            self._txl_cid = None
+            if _rt.ACTIVE:
+                _closed(self, cid, was)
+        return result
+
+    def __exit__(self, exc_type, exc, tb):
+        # The drivers' __exit__ call self.commit()/self.rollback(); only the cause needs saying.
+        if self._txl_cid is None or exc_type is None:
+            return super().__exit__(exc_type, exc, tb)
+        self._txl_cause = "error"
+        try:
+            return super().__exit__(exc_type, exc, tb)
+        finally:
+            self._txl_cause = None
+
+
 class _Psycopg2CursorMixin(object):
     __slots__ = ()
 
@@ -633,10 +695,8 @@ class _Psycopg2CursorMixin(object):
         return result
 
 
-class _Psycopg2ConnectionMixin(object):
+class _Psycopg2ConnectionMixin(_PqConnectionMixin):
     __slots__ = ()
-    _txl_cid = None
-    _txl_cause = None
 
     def cursor(self, *args, **kwargs):
         if self._txl_cid is None:
@@ -655,51 +715,8 @@ class _Psycopg2ConnectionMixin(object):
             kwargs["cursor_factory"] = traced
         return super().cursor(*args, **kwargs)
 
-    def commit(self):
-        cid = self._txl_cid
-        if cid is None or not _rt.ACTIVE:
-            return super().commit()
-        failed = _psycopg2_status(self) == _PQ_INERROR
-        try:
-            result = super().commit()
-        except Exception:
-            if not _pq_in_tx(_psycopg2_status(self)):
-                _settle(cid, False, "rollback", "error")
-            raise
-        # COMMIT of a failed transaction is a ROLLBACK on the server.
-        _settle(cid, False, "rollback" if failed else "commit", "error")
-        return result
-
-    def rollback(self):
-        cid = self._txl_cid
-        if cid is None or not _rt.ACTIVE:
-            return super().rollback()
-        try:
-            return super().rollback()
-        finally:
-            if not _pq_in_tx(_psycopg2_status(self)):
-                _settle(cid, False, "rollback", self._txl_cause)
-
-    def close(self):
-        cid = self._txl_cid
-        if cid is None:
-            return super().close()
-        was = _pq_in_tx(_psycopg2_status(self))
-        result = super().close()
-        self._txl_cid = None
-        if _rt.ACTIVE:
-            _closed(self, cid, was)
-        return result
-
-    def __exit__(self, exc_type, exc, tb):
-        # psycopg2's __exit__ calls self.commit()/self.rollback(); only the cause needs saying.
-        if self._txl_cid is None or exc_type is None:
-            return super().__exit__(exc_type, exc, tb)
-        self._txl_cause = "error"
-        try:
-            return super().__exit__(exc_type, exc, tb)
-        finally:
-            self._txl_cause = None
+    def _txl_status(self):
+        return _psycopg2_status(self)
 
 
 def _psycopg2_status(conn):
@@ -948,10 +965,8 @@ def _pg3_savepoint_event(cid, action, name):
     _rt.emit(event)
 
 
-class _Pg3ConnectionMixin(object):
+class _Pg3ConnectionMixin(_PqConnectionMixin):
     __slots__ = ()
-    _txl_cid = None
-    _txl_cause = None
 
     def cursor(self, *args, **kwargs):
         cursor = super().cursor(*args, **kwargs)
@@ -965,50 +980,8 @@ class _Pg3ConnectionMixin(object):
             return cm
         return _Pg3TransactionBlock(cm, self)
 
-    def commit(self):
-        cid = self._txl_cid
-        if cid is None or not _rt.ACTIVE:
-            return super().commit()
-        failed = _pg3_status(self) == _PQ_INERROR
-        try:
-            result = super().commit()
-        except Exception:
-            if not _pg3_in_tx(self):
-                _settle(cid, False, "rollback", "error")
-            raise
-        _settle(cid, False, "rollback" if failed else "commit", "error")
-        return result
-
-    def rollback(self):
-        cid = self._txl_cid
-        if cid is None or not _rt.ACTIVE:
-            return super().rollback()
-        try:
-            return super().rollback()
-        finally:
-            if not _pg3_in_tx(self):
-                _settle(cid, False, "rollback", self._txl_cause)
-
-    def close(self):
-        cid = self._txl_cid
-        if cid is None:
-            return super().close()
-        was = _pg3_in_tx(self)
-        result = super().close()
-        if self.closed:
-            self._txl_cid = None
-            if _rt.ACTIVE:
-                _closed(self, cid, was)
-        return result
-
-    def __exit__(self, exc_type, exc, tb):
-        if self._txl_cid is None or exc_type is None:
-            return super().__exit__(exc_type, exc, tb)
-        self._txl_cause = "error"
-        try:
-            return super().__exit__(exc_type, exc, tb)
-        finally:
-            self._txl_cause = None
+    def _txl_status(self):
+        return _pg3_status(self)
 
 
 class _Pg3AsyncConnectionMixin(object):
