@@ -49,7 +49,7 @@ export function reportDocument(model: ModelRun, findings: Finding[], cwd: string
   return doc;
 }
 
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 const CAUSE_TEXT: Record<RollbackCause, string> = {
   explicit: 'rollback() called',

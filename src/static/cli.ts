@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve, sep } from 'node:path';
 import type { Finding } from '../analysis/findings';
 import type { ModelRun } from '../model/model';
-import { relFinding, relPath, REPORT_VERSION } from '../report/render';
+import { plural, relFinding, relPath, REPORT_VERSION } from '../report/render';
 import { StaticChecker, sortFindings } from './checker';
 import { EditPlan } from './fix';
 
@@ -65,7 +65,7 @@ export function checkText(findings: Finding[], notes: string[], cwd: string): st
   lines.push(
     findings.length === 0
       ? 'txlens check: no findings'
-      : `txlens check: ${findings.length} finding${findings.length === 1 ? '' : 's'} (${count('error')} errors, ${count('warning')} warnings, ${count('info')} info) in ${byFile.size} file${byFile.size === 1 ? '' : 's'}`,
+      : `txlens check: ${plural(findings.length, 'finding')} (${plural(count('error'), 'error')}, ${plural(count('warning'), 'warning')}, ${count('info')} info) in ${plural(byFile.size, 'file')}`,
   );
   for (const n of notes) lines.push(`note: ${n}`);
   return lines.join('\n') + '\n';
