@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { loadModel } from '../../src/model/model';
+import { lockWaitRule } from '../../src/analysis/rules/lock-wait';
 import { missingCommitRule } from '../../src/analysis/rules/missing-commit';
 import { poolReleaseInTransactionRule } from '../../src/analysis/rules/pool-release-in-transaction';
 import { testStateLeakRule } from '../../src/analysis/rules/test-state-leak';
@@ -112,5 +113,37 @@ describe('missing-commit leaves deliberate rollbacks alone', () => {
     // Ended by process exit, nowhere in the writing code: the finding sits on the write.
     assert.deepEqual([found[0].location.file, found[0].location.line, found[0].severity], [APP, 41, 'error']);
     assert.match(found[0].message, /process exited/);
+  });
+});
+
+describe('lock-wait tells a race from an idle holder', () => {
+  // Two worker threads on one shared-cache memory database: S3's UPDATE fails at once with
+  // SQLite's table lock while S2, between its UPDATE and its COMMIT, holds it.
+  const memory = { system: 'sqlite', name: 'file:claims?mode=memory&cache=shared', memory: true };
+  const ms = 1e6;
+  function race(holderEndsAt: number) {
+    return model([
+      { k: 'connect', t: 1, pid: 1, conn: 'c1', db: memory, driver: 'sqlite3' },
+      { k: 'connect', t: 2, pid: 1, conn: 'c2', db: memory, driver: 'sqlite3' },
+      { k: 'begin', t: 10 * ms, pid: 1, conn: 'c1', tx: 't1', th: 1 },
+      { k: 'stmt', t: 11 * ms, dur: ms, pid: 1, conn: 'c1', tx: 't1', th: 1, sql: "UPDATE jobs SET status = 'RUNNING' WHERE id = 1", rows: 1, at: [APP, 11, 'claim'] },
+      { k: 'begin', t: 12 * ms, pid: 1, conn: 'c2', tx: 't2', th: 2 },
+      {
+        k: 'stmt', t: 13 * ms, dur: ms, pid: 1, conn: 'c2', tx: 't2', th: 2, sql: "UPDATE jobs SET status = 'RUNNING' WHERE id = 1",
+        err: { type: 'OperationalError', message: 'database table is locked' }, at: [APP, 11, 'claim'],
+      },
+      { k: 'rollback', t: 14 * ms, pid: 1, conn: 'c2', tx: 't2', cause: 'error', th: 2, at: [APP, 10, 'claim'] },
+      { k: 'commit', t: holderEndsAt, pid: 1, conn: 'c1', tx: 't1', th: 1, at: [APP, 14, 'claim'] },
+    ]);
+  }
+
+  test('a failure that did not wait, the holder committing right after: a race, no finding', () => {
+    assert.deepEqual(lockWaitRule.check(race(15 * ms)), []);
+  });
+
+  test('the same failure while the holder stays open long after: the holder sat idle', () => {
+    const found = lockWaitRule.check(race(3_000 * ms));
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.match(found[0].message, /sat idle in transaction/);
   });
 });
