@@ -11,6 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureEmbeddedSymlinks, startPostgres } from './pg-server.mjs';
 import { ensurePythonEnvs } from './python-env.mjs';
+import { OsPackagesMissing, ensureChromium } from './os-packages.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -100,6 +101,17 @@ try {
 if (files.length === 0) {
   say(`no *.test.js files under ${paths.join(' ') || 'out/test'}`);
   process.exit(2);
+}
+// The timeline's browser tests drive Chromium: install it before they start,
+// so a fresh machine runs them instead of skipping them. Where it cannot be
+// installed the tests say so and skip, except under CI, where that fails.
+if (files.some((f) => /timeline-browser\.test\.js$/.test(f))) {
+  try {
+    const chromium = ensureChromium({ say });
+    process.env.TXLENS_CHROMIUM ??= chromium;
+  } catch (e) {
+    say(`${e.message}${e instanceof OsPackagesMissing ? '' : ' (the browser tests will report it)'}`);
+  }
 }
 const testArgs = ['--test', '--test-concurrency=2', ...options, ...files];
 say(`running ${files.length} test file(s)…`);

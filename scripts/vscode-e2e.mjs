@@ -37,6 +37,15 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { prepareQuickstartWorkspace, suiteEntry } from '../test/vscode/workspace.mjs';
+import {
+  CHROMIUM_CANDIDATES,
+  EXIT_CANNOT_RUN,
+  OsPackagesMissing,
+  findChromium,
+  fontPackagesWanted,
+  installOsPackages,
+  onPath,
+} from './os-packages.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const devDir = join(root, '.txlens-dev');
@@ -48,12 +57,10 @@ const runLog = join(artifacts, 'run.log');
 const CODE_SERVER_VERSION = '4.99.4';
 const RIPGREP_CACHE_DIR = 'vscode-ripgrep-cache-1.15.11';
 const RIPGREP_ASSET = 'ripgrep-v13.0.0-10-x86_64-unknown-linux-musl.tar.gz';
-const CHROMIUM_CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
 const SUITE_TIMEOUT_MS = Number(process.env.TXLENS_VSCODE_TIMEOUT_MS || 15 * 60_000);
 /** The marker the suite logs to ask for a screenshot (see test/vscode/suite/harness.ts). */
 const SCREENSHOT_MARKER = 'txlens-e2e:screenshot:';
 const QUERY_MARKER = 'txlens-e2e:query:';
-const EXIT_CANNOT_RUN = 77;
 
 const argv = new Set(process.argv.slice(2));
 const installOnly = argv.has('--install-only');
@@ -93,17 +100,7 @@ function runLogged(what, cmd, args, { logFile, env, cwd = root } = {}) {
   return r.stdout ?? '';
 }
 
-function onPath(name) {
-  return spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).status === 0;
-}
-
 // ---- OS packages ----------------------------------------------------------------
-
-function findChromium() {
-  const fromEnv = process.env.TXLENS_CHROMIUM;
-  if (fromEnv) return existsSync(fromEnv) ? fromEnv : null;
-  return CHROMIUM_CANDIDATES.find((p) => existsSync(p)) ?? null;
-}
 
 function codeServerInstalled() {
   return existsSync(codeServerEntry()) && readStamp() === CODE_SERVER_VERSION;
@@ -114,38 +111,17 @@ function codeServerInstalled() {
  * Chromium is always needed; the Kerberos headers and ripgrep only to build code-server.
  */
 function ensureOsPackages() {
-  const wanted = [];
-  if (!findChromium()) wanted.push('chromium');
+  const wanted = [...(findChromium() ? [] : ['chromium']), ...fontPackagesWanted()];
   if (!codeServerInstalled()) {
     if (!existsSync('/usr/include/krb5.h') && !existsSync('/usr/include/krb5/krb5.h')) wanted.push('libkrb5-dev');
     if (!onPath('rg')) wanted.push('ripgrep');
   }
-  // Without any font the workbench renders boxes, and the screenshots are useless.
-  const fonts = spawnSync('fc-list', [], { encoding: 'utf8' });
-  if (fonts.status === 0 && fonts.stdout.trim() === '') wanted.push('fonts-dejavu-core');
-  if (wanted.length === 0) return;
-
-  const cannot = (why) => {
-    throw new Failure(`needs the OS packages ${wanted.join(', ')} and ${why}; install them and run again`, { code: EXIT_CANNOT_RUN });
-  };
-  if (!onPath('apt-get')) cannot('this system has no apt-get');
-  let sudo = [];
-  if (process.getuid?.() !== 0) {
-    if (!onPath('sudo') || spawnSync('sudo', ['-n', 'true']).status !== 0) cannot('this user is not root and has no passwordless sudo');
-    sudo = ['sudo', '-n'];
-  }
-  const aptEnv = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const aptLog = join(artifacts, 'apt.log');
-  writeFileSync(aptLog, '');
-  const apt = (args) => (sudo.length ? ['sudo', [...sudo.slice(1), 'apt-get', ...args]] : ['apt-get', args]);
-  say(`installing OS packages: ${wanted.join(' ')} (apt-get)…`);
-  const t0 = Date.now();
-  runLogged('apt-get update', ...apt(['update', '-q']), { logFile: aptLog, env: aptEnv });
-  runLogged(`apt-get install ${wanted.join(' ')}`, ...apt(['install', '-y', '-q', '--no-install-recommends', ...wanted]), {
-    logFile: aptLog,
-    env: aptEnv,
-  });
-  say(`OS packages installed in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+  try {
+    installOsPackages(wanted, { logFile: aptLog, say });
+  } catch (e) {
+    throw new Failure(e.message, { log: aptLog, code: e instanceof OsPackagesMissing ? EXIT_CANNOT_RUN : 1 });
+  }
   if (!findChromium()) throw new Failure(`chromium installed but not found at ${CHROMIUM_CANDIDATES.join(' or ')}`, { log: aptLog });
 }
 
