@@ -26,6 +26,7 @@ function findRoot(): string {
 }
 
 /** Any property is a no-op function that returns another stand-in; `new` works too. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a stand-in that answers to every property of the vscode API
 function anything(): any {
   const fn = function () {
     return anything();
@@ -108,8 +109,10 @@ function child(root: string, bundle: string): void {
   // The extension host's module loader is warm when our turn comes: warm this one too, off the clock.
   const warm = join(workspace, 'warm.js');
   writeFileSync(warm, 'module.exports = 1;\n');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the benchmark measures require() itself
   require(warm);
   const t0 = performance.now();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the benchmark measures require() itself
   const ext = require(bundle) as { activate(c: unknown): unknown };
   const t1 = performance.now();
   ext.activate(context);

@@ -119,7 +119,6 @@ function writePython(w: Writer, total: number, plan: Map<BugKind, Set<number>>):
     if (entities === 0) {
       // Top up with plain modules so the count is exact.
       for (let i = 0; i < room; i++) w.file(`python/extra/src/extra/helpers_${i}.py`, helperModule(i), 'py');
-      written += room;
       break;
     }
     const names = ENTITIES.slice(0, entities);
@@ -556,7 +555,6 @@ function writeTypescript(w: Writer, total: number, plan: Map<BugKind, Set<number
     if (entities === 0) {
       for (let i = 0; i < room; i++) w.file(`typescript/packages/shared/src/format-${i}.ts`, tsHelper(i), 'ts');
       if (room) w.file(`typescript/packages/shared/package.json`, [JSON.stringify({ name: '@acme/shared', version: '1.0.0', main: 'src/format-0.ts' }, null, 2)]);
-      written += room;
       break;
     }
     const name = `pkg${p}`;

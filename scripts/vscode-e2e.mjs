@@ -394,7 +394,7 @@ async function runSuite() {
       for (const frame of page.frames()) {
         try {
           const r = await frame.evaluate((sel) => {
-            const els = [...document.querySelectorAll(sel)];
+            const els = [...globalThis.document.querySelectorAll(sel)];
             const some = els.slice(0, 200);
             return {
               count: els.length,

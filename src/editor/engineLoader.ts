@@ -11,6 +11,7 @@ let engine: Engine | undefined;
 
 export function loadEngine(extensionPath: string): Engine {
   // A computed path keeps esbuild from bundling the engine into the extension.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, at a path known only at run time
   engine ??= require(join(extensionPath, 'dist', 'engine.js')) as Engine;
   return engine;
 }

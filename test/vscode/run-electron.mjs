@@ -20,7 +20,7 @@ const build = spawnSync(process.execPath, ['esbuild.mjs', '--tests'], { cwd: rep
 if (build.status !== 0) process.exit(build.status ?? 1);
 
 const scratch = mkdtempSync(join(tmpdir(), 'txlens-vscode-'));
-let code = 1;
+let code;
 try {
   const { workspace } = prepareQuickstartWorkspace(scratch);
   const userData = join(scratch, 'user-data');
