@@ -31,7 +31,8 @@ function systemPython() {
 
 /** Returns the path of the interpreter of environment `name`, creating it when missing or stale. */
 export function ensurePythonEnv(name, { quiet = false } = {}) {
-  const files = ['requirements-common.txt', `requirements-${name}.txt`].map((f) => join(reqDir, f));
+  // The test environments share the common pins; a tool environment (lint) has only its own.
+  const files = [...(name.startsWith('sa') ? ['requirements-common.txt'] : []), `requirements-${name}.txt`].map((f) => join(reqDir, f));
   const text = files.map((f) => readFileSync(f, 'utf8')).join('\n');
   const key = createHash('sha256').update(text).digest('hex').slice(0, 16);
   const dir = join(root, '.txlens-dev', `venv-${name}`);

@@ -2,7 +2,7 @@ import pytest
 from sqlalchemy import select
 
 from shop import services
-from shop.models import CANCELLED, PAID, PLACED, SHIPPED, Order, Product
+from shop.models import CANCELLED, PAID, PLACED, SHIPPED, Product
 
 ROUNDS = range(56)
 
