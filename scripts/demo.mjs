@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensurePythonEnv } from './python-env.mjs';
+import { npmCi } from './npm-ci.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -21,7 +22,7 @@ function step(cmd, args, opts = {}) {
 try {
   if (!existsSync(join(root, 'node_modules'))) {
     process.stderr.write('txlens demo: installing node packages (npm ci)…\n');
-    if (step(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['ci', '--no-audit', '--no-fund']) !== 0) throw new Error('npm ci failed');
+    if (npmCi() !== 0) throw new Error('npm ci failed');
   }
   if (step(process.execPath, ['esbuild.mjs']) !== 0) throw new Error('build failed');
   const python = ensurePythonEnv('sa20');

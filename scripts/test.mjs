@@ -11,10 +11,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureEmbeddedSymlinks, startPostgres } from './pg-server.mjs';
 import { ensurePythonEnvs } from './python-env.mjs';
+import { npmCi } from './npm-ci.mjs';
 import { OsPackagesMissing, ensureChromium } from './os-packages.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 
 function say(message) {
@@ -31,7 +31,10 @@ function step(what, cmd, args) {
 
 if (!existsSync(resolve(root, 'node_modules'))) {
   say('installing node packages (npm ci)…');
-  step('npm ci', npm, ['ci']);
+  if (npmCi() !== 0) {
+    say('npm ci failed');
+    process.exit(1);
+  }
 }
 
 say('building…');

@@ -1,0 +1,29 @@
+// Installs the locked node packages (`npm ci`). better-sqlite3, which the tests
+// and the Node fixtures use, has no prebuilt binary here and is compiled by
+// node-gyp: point it at the headers of the Node that runs this script (its
+// install prefix has include/node) so no header download is needed.
+// Used by scripts/test.mjs and scripts/demo.mjs on a fresh clone, and by CI.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The environment for npm commands that may compile native packages. */
+export function nativeBuildEnv(env = process.env) {
+  if (env.npm_config_nodedir) return env;
+  const prefix = dirname(dirname(process.execPath));
+  return existsSync(join(prefix, 'include', 'node', 'node.h')) ? { ...env, npm_config_nodedir: prefix } : env;
+}
+
+/** Runs `npm ci` in the repository; returns its exit status. */
+export function npmCi() {
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const r = spawnSync(npm, ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit', env: nativeBuildEnv() });
+  return r.status ?? 1;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  process.exit(npmCi());
+}
