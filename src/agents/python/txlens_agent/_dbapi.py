@@ -544,12 +544,7 @@ def _wrap_sqlite_connect(original):
             _sqlite_register(conn, _arg(args, kwargs, 0, "database"), _arg(args, kwargs, 7, "uri"))
         return conn
 
-    connect.__wrapped__ = original
-    for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
-        try:
-            setattr(connect, attr, getattr(original, attr))
-        except (AttributeError, TypeError):
-            pass
+    connect = _rt.same_signature(original, connect)
     connect._txl_traced = True
     return connect
 
@@ -767,8 +762,7 @@ def _wrap_psycopg2_connect(original):
             _psycopg2_register(conn)
         return conn
 
-    connect.__wrapped__ = original
-    connect.__doc__ = original.__doc__
+    connect = _rt.same_signature(original, connect)
     connect._txl_traced = True
     return connect
 
@@ -1087,10 +1081,7 @@ def _wrap_pg3_connect(original, mixin):
     import inspect
 
     wrapper = connect_async if inspect.iscoroutinefunction(func) else connect
-    wrapper.__name__ = func.__name__
-    wrapper.__qualname__ = func.__qualname__
-    wrapper.__doc__ = func.__doc__
-    wrapper.__wrapped__ = func
+    wrapper = _rt.same_signature(func, wrapper)
     wrapper._txl_traced = True
     return classmethod(wrapper)
 
@@ -1296,11 +1287,7 @@ def _wrap_asyncpg_connect(original):
             _asyncpg_register(conn)
         return conn
 
-    connect.__name__ = original.__name__
-    connect.__qualname__ = original.__qualname__
-    connect.__doc__ = original.__doc__
-    connect.__module__ = original.__module__
-    connect.__wrapped__ = original
+    connect = _rt.same_signature(original, connect)
     connect._txl_traced = True
     return connect
 

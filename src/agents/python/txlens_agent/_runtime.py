@@ -414,6 +414,81 @@ def guarded(fn):
     return hook
 
 
+def same_signature(original, wrapper, exact_code=False):
+    """`wrapper` (taking *args, **kwargs) dressed as `original`, for every way code can look at it.
+
+    functools.update_wrapper gives the name, doc, module and __wrapped__ that
+    inspect.signature follows. Some libraries read a function's code object
+    instead (SQLAlchemy's create_engine splits its keyword arguments by the
+    parameter names of Engine.__init__'s code), so when `original` is a plain
+    Python function and `exact_code` is asked for, the result is a function
+    compiled with exactly its parameters and defaults, which passes them on to
+    `wrapper` unchanged. That costs a frame per call, so it is for
+    constructors, not for hooks on the statement path.
+    """
+    import inspect
+    import types
+
+    result = wrapper
+    if exact_code and isinstance(original, types.FunctionType):
+        try:
+            result = _compiled_like(original, wrapper, inspect.signature(original, follow_wrapped=False))
+        except Exception:
+            result = wrapper
+    functools.update_wrapper(result, original)
+    return result
+
+
+def _compiled_like(original, wrapper, signature):
+    import inspect
+
+    params = []
+    call = []
+    namespace = {"_txlens_impl": wrapper}
+    seen_keyword_only = False
+    for index, p in enumerate(signature.parameters.values()):
+        name = p.name
+        text = name
+        if p.default is not inspect.Parameter.empty:
+            key = "_txlens_default_%d" % index
+            namespace[key] = p.default
+            text = "%s=%s" % (name, key)
+        if p.kind is p.POSITIONAL_ONLY:
+            params.append(text)
+            call.append(name)
+            continue
+        if p.kind is p.VAR_POSITIONAL:
+            seen_keyword_only = True
+            params.append("*" + name)
+            call.append("*" + name)
+        elif p.kind is p.KEYWORD_ONLY:
+            if not seen_keyword_only:
+                params.append("*")
+                seen_keyword_only = True
+            params.append(text)
+            call.append("%s=%s" % (name, name))
+        elif p.kind is p.VAR_KEYWORD:
+            params.append("**" + name)
+            call.append("**" + name)
+        else:
+            params.append(text)
+            call.append(name)
+    positional_only = [p for p in signature.parameters.values() if p.kind is p.POSITIONAL_ONLY]
+    if positional_only:
+        params.insert(len(positional_only), "/")
+    source = "def %s(%s):\n    return _txlens_impl(%s)\n" % (
+        original.__name__ if original.__name__.isidentifier() else "wrapper",
+        ", ".join(params),
+        ", ".join(call),
+    )
+    # A file name in angle brackets: never taken for user code by the frame search.
+    exec(compile(source, "<txlens-wrapper>", "exec"), namespace)
+    result = namespace[original.__name__ if original.__name__.isidentifier() else "wrapper"]
+    result.__kwdefaults__ = original.__kwdefaults__
+    result.__defaults__ = original.__defaults__
+    return result
+
+
 def fault_point(name):
     """Test-only: raise inside the agent at hook `name` when TXLENS_FAULT_INJECT names it."""
     if FAULT is not None and FAULT == name:

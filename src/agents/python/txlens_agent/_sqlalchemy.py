@@ -248,7 +248,10 @@ def _wrap(cls, name, make):
     original = cls.__dict__.get(name)
     if original is None or getattr(original, "__txlens__", False):
         return
-    wrapped = make(original)
+    # Every wrapper carries the original's name, doc and signature; constructors
+    # also keep its parameters in code, which is what SQLAlchemy reads to sort
+    # create_engine's keyword arguments (Engine.__init__).
+    wrapped = rt.same_signature(original, make(original), exact_code=(name == "__init__"))
     wrapped.__txlens__ = True
     setattr(cls, name, wrapped)
 
