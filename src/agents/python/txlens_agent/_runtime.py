@@ -10,12 +10,12 @@ Hooks read `_runtime.ACTIVE` through the module (not `from _runtime import
 ACTIVE`) because `fail` turns it off at run time.
 """
 
+import _thread
 import atexit
 import functools
 import itertools
 import json
 import os
-import signal
 import sys
 import sysconfig
 import threading
@@ -37,6 +37,9 @@ if PARAMS_MODE not in ("off", "types", "values"):
     PARAMS_MODE = "values"
 
 _monotonic_ns = time.monotonic_ns
+# Bound once: a test that patches or counts os.write (or os.close) sees only its own calls.
+_os_write = os.write
+_os_close = os.close
 _get_ident = threading.get_ident
 _getframe = sys._getframe
 _started = False
@@ -189,18 +192,34 @@ try:
         _encode_line = _encode
 except Exception:
     _encode_line = _encode
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 # Events are buffered as dicts and turned into JSON lines when flushed, mostly
 # by the flusher thread, so encoding runs while the code under test waits on
 # its database instead of in line with every statement. An event is never
 # changed after emit(): every field holds a fresh or immutable value.
+#
+# Flush policy (what a process can lose, and why nothing can hang):
+# - The agent installs no signal handler. A SIGTERM kills the process as it
+#   would untraced; what it loses is bounded: the flusher writes every 50 ms,
+#   emit() writes once 2048 events wait, and in processes that usually end
+#   without atexit (forked children, multiprocessing workers, which a pool
+#   ends with SIGTERM) every commit and rollback is written at once.
+# - Only the flusher thread and the exit flush wait for the lock. Everything
+#   else that runs on a test's thread (emit(), a signal handler or a garbage
+#   collector callback that interrupted a flush and emits in turn) only tries
+#   it, and leaves the events to whoever holds it: a flush can never wait on
+#   the frame it interrupted.
+# - The flusher is a bare _thread thread, which threading does not list: a
+#   test that counts threads (threading.active_count()) sees its own.
 _buf = []
 _fd = None
 _path = None
 _FLUSH_EVENTS = 2048
 _FLUSH_SECONDS = 0.05
-_flusher = None
-_flusher_stop = None
+_EXIT_LOCK_SECONDS = 2.0
+_flusher_generation = 0
+_eager = False
+"""Write out at every transaction end: set in processes that usually end without atexit."""
 
 
 _get_running_loop = None
@@ -257,48 +276,74 @@ def emit(event, frame=True):
         flush()
 
 
-def flush():
-    """Write out everything buffered. Safe to call from any thread, never raises."""
-    with _lock:
-        buf = _buf
-        if not buf or _fd is None:
+def flush(wait=False):
+    """Write out everything buffered; never raises, never blocks unless `wait` (seconds, or True).
+
+    Without `wait`, a flush already under way (in another thread, or in the
+    frame this call interrupted) is left to write the events: it takes all
+    that are buffered when it starts, and the flusher takes the rest.
+    """
+    lock = _lock
+    if wait is False:
+        if not lock.acquire(False):
             return
-        count = len(buf)
-        events = buf[:count]
-        del buf[:count]
-        fd = _fd
-        try:
-            lines = [_encode_line(e) for e in events]
-        except Exception:
-            lines = []
-            for e in events:
-                try:
-                    lines.append(_encode_line(e))
-                except Exception:
-                    pass
-        if not lines:
-            return
-        data = ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace")
-        # Written under the lock, so batches from two threads never interleave out of order.
-        try:
-            while data:
-                written = os.write(fd, data)
-                data = data[written:]
-        except Exception:
-            pass
+    elif not lock.acquire(True, -1 if wait is True else wait):
+        return
+    try:
+        _write_buffered()
+    finally:
+        lock.release()
 
 
-def _flush_loop(stop):
-    while not stop.wait(_FLUSH_SECONDS):
-        if _buf:
-            flush()
+def _write_buffered():
+    buf = _buf
+    if not buf or _fd is None:
+        return
+    count = len(buf)
+    events = buf[:count]
+    del buf[:count]
+    fd = _fd
+    try:
+        lines = [_encode_line(e) for e in events]
+    except Exception:
+        lines = []
+        for e in events:
+            try:
+                lines.append(_encode_line(e))
+            except Exception:
+                pass
+    if not lines:
+        return
+    data = ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace")
+    # Written under the lock, so batches from two threads never interleave out of order.
+    try:
+        while data:
+            written = _os_write(fd, data)
+            data = data[written:]
+    except Exception:
+        pass
+
+
+def _flush_loop(generation):
+    sleep = time.sleep
+    while generation == _flusher_generation:
+        sleep(_FLUSH_SECONDS)
+        if _buf and generation == _flusher_generation:
+            try:
+                flush(True)
+            except BaseException:
+                return
 
 
 def _start_flusher():
-    global _flusher, _flusher_stop
-    _flusher_stop = threading.Event()
-    _flusher = threading.Thread(target=_flush_loop, args=(_flusher_stop,), name="txlens-flush", daemon=True)
-    _flusher.start()
+    global _flusher_generation
+    _flusher_generation += 1
+    _thread.start_new_thread(_flush_loop, (_flusher_generation,))
+
+
+def _stop_flusher():
+    global _flusher_generation
+    _flusher_generation += 1
 
 
 def _header():
@@ -343,7 +388,7 @@ def _open_trace_file():
     os.makedirs(TRACE_DIR, exist_ok=True)
     _path = os.path.join(TRACE_DIR, "py-%d-%s.ndjson" % (PID, os.urandom(3).hex()))
     _fd = os.open(_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644)
-    os.write(_fd, (_encode_line(_header()) + "\n").encode("utf-8", "backslashreplace"))
+    _os_write(_fd, (_encode_line(_header()) + "\n").encode("utf-8", "backslashreplace"))
 
 
 # ---------------------------------------------------------------------------
@@ -367,7 +412,7 @@ def _warn(text):
     data = text.encode("utf-8", "backslashreplace")
     if _stderr_fd is not None:
         try:
-            os.write(_stderr_fd, data)
+            _os_write(_stderr_fd, data)
             return
         except Exception:
             pass
@@ -392,7 +437,7 @@ def fail(exc):
     _warn("txlens: capture stopped in this process: %s\n" % message)
     try:
         emit({"k": "agent_error", "message": message}, frame=False)
-        flush()
+        flush(_EXIT_LOCK_SECONDS)
     except Exception:
         pass
     ACTIVE = False
@@ -755,6 +800,8 @@ def tx_commit(cid, **fields):
     state.tx = None
     event.update(fields)
     emit(event)
+    if _eager:
+        flush()
     return True
 
 
@@ -767,6 +814,8 @@ def tx_rollback(cid, cause, **fields):
     state.tx = None
     event.update(fields)
     emit(event)
+    if _eager:
+        flush()
     return True
 
 
@@ -911,8 +960,9 @@ def on_exit(callback):
 
 
 def _final():
+    _stop_flusher()
     if not ACTIVE:
-        flush()
+        flush(_EXIT_LOCK_SECONDS)
         return
     for cb in list(_exit_hooks):
         try:
@@ -924,28 +974,29 @@ def _final():
             tx_rollback(cid, "exit")
     except Exception:
         pass
-    flush()
+    # Waits (bounded) for a flusher thread that is writing; a holder that
+    # never lets go costs the last events, never the process's exit.
+    flush(_EXIT_LOCK_SECONDS)
 
 
-def _on_sigterm(signum, frame):
-    try:
-        _final()
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
+def _flush_at_thread_shutdown():
+    flush(_EXIT_LOCK_SECONDS)
 
 
 def _after_fork_in_child():
-    global PID, _buf, _fd, _lock, _registry_lock, _counters_lock, _conns, _by_cid
+    global PID, _buf, _fd, _lock, _registry_lock, _counters_lock, _conns, _by_cid, _eager
     if not _started:
         return
-    _lock = threading.Lock()
+    # A forked child usually ends with os._exit (multiprocessing, or by hand),
+    # which skips atexit: its transactions are written as they end.
+    _eager = True
+    _lock = _thread.allocate_lock()
     _registry_lock = threading.RLock()
     _counters_lock = threading.Lock()
     _buf = []
     if _fd is not None:
         try:
-            os.close(_fd)
+            _os_close(_fd)
         except Exception:
             pass
         _fd = None
@@ -965,7 +1016,7 @@ def _after_fork_in_child():
 
 def start():
     """Start capture in this process (idempotent). Does nothing unless TXLENS_TRACE_DIR is set."""
-    global ACTIVE, _started
+    global ACTIVE, _started, _eager
     if _started or not TRACE_DIR:
         return ACTIVE
     _started = True
@@ -978,6 +1029,8 @@ def start():
             pass
         return False
     ACTIVE = True
+    # A spawned multiprocessing worker: a pool ends it with SIGTERM.
+    _eager = "--multiprocessing-fork" in (getattr(sys, "orig_argv", None) or sys.argv or [])
     _keep_stderr()
     try:
         _start_flusher()
@@ -986,11 +1039,9 @@ def start():
         # atexit, but they do run threading's shutdown hooks.
         register_thread_exit = getattr(threading, "_register_atexit", None)
         if register_thread_exit is not None:
-            register_thread_exit(flush)
+            register_thread_exit(_flush_at_thread_shutdown)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=_after_fork_in_child)
-        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _on_sigterm)
     except Exception as exc:
         fail(exc)
     return ACTIVE
