@@ -18,6 +18,10 @@ Connections that SQLAlchemy creates are left untouched: its own hooks trace
 them, and two records of one statement would count it twice.
 """
 
+# pytest leaves frames of a module with this global out of the tracebacks it
+# shows: an error raised through an agent wrapper reads as the user's own.
+__tracebackhide__ = True
+
 import os
 import sys
 import weakref
@@ -55,7 +59,7 @@ def _created_by_orm():
 _subclasses = {}
 
 
-def _traced_subclass(base, mixin, slots=None):
+def _traced_subclass(base, mixin, slots=None, metaclass=type):
     """`base` with `mixin`'s methods in front, same name and module, built once per base.
 
     `slots=()` keeps the instance layout identical to `base`, which cursor and
@@ -67,10 +71,39 @@ def _traced_subclass(base, mixin, slots=None):
         namespace = {"__module__": base.__module__, "__qualname__": getattr(base, "__qualname__", base.__name__)}
         if slots is not None:
             namespace["__slots__"] = slots
-        cls = type(base.__name__, (mixin, base), namespace)
+        cls = metaclass(base.__name__, (mixin, base), namespace)
         cls._txl_traced = True
         _subclasses[key] = cls
     return cls
+
+
+class _StandIn(type):
+    """Metaclass of a traced class that takes the driver class's place in its module (sqlite3.Connection).
+
+    Code under test then sees the class it names: `type(sqlite3.connect(...)) is
+    sqlite3.Connection` holds, and its own `factory=` subclasses are traced as
+    they are. Objects of the driver's own class (a connection SQLAlchemy made,
+    which the agent leaves untouched) still count as instances of it.
+    """
+
+    def __instancecheck__(cls, obj):
+        real = cls.__dict__.get("_txl_stands_for")
+        if real is not None:
+            return isinstance(obj, real)
+        return type.__instancecheck__(cls, obj)
+
+    def __subclasscheck__(cls, sub):
+        real = cls.__dict__.get("_txl_stands_for")
+        if real is not None:
+            return issubclass(sub, real)
+        return type.__subclasscheck__(cls, sub)
+
+
+def _stand_in(module_names, name, traced, real):
+    traced._txl_stands_for = real
+    for module in module_names:
+        if module is not None and getattr(module, name, None) is real:
+            setattr(module, name, traced)
 
 
 def _is_traced_class(cls):
@@ -423,7 +456,7 @@ class _SqliteConnectionMixin(object):
             return super().cursor(*args, **kwargs)
         factory = _arg(args, kwargs, 0, "factory")
         if factory is None:
-            factory = _sqlite3.Cursor
+            factory = _sqlite_default_cursor
         traced = _sqlite_cursor_class(factory)
         if traced is None:
             return super().cursor(*args, **kwargs)
@@ -498,22 +531,24 @@ class _SqliteConnectionMixin(object):
 _sqlite3 = None
 _sqlite_base_cursor = None
 _sqlite_default_cursor = None
+_SqliteConnection = None
+_SqliteCursor = None
 
 
 def _sqlite_cursor_class(factory):
-    if not isinstance(factory, type) or not issubclass(factory, _sqlite3.Cursor):
+    if not isinstance(factory, type) or not issubclass(factory, _SqliteCursor):
         return None
     if _is_traced_class(factory):
         return factory
-    return _traced_subclass(factory, _SqliteCursorMixin, slots=())
+    return _traced_subclass(factory, _SqliteCursorMixin, slots=(), metaclass=_StandIn if factory is _SqliteCursor else type)
 
 
 def _sqlite_connection_class(factory):
-    if not isinstance(factory, type) or not issubclass(factory, _sqlite3.Connection):
+    if not isinstance(factory, type) or not issubclass(factory, _SqliteConnection):
         return None
     if _is_traced_class(factory):
         return factory
-    return _traced_subclass(factory, _SqliteConnectionMixin)
+    return _traced_subclass(factory, _SqliteConnectionMixin, metaclass=_StandIn if factory is _SqliteConnection else type)
 
 
 @_rt.guarded
@@ -531,7 +566,7 @@ def _wrap_sqlite_connect(original):
         if not _rt.ACTIVE or _created_by_orm():
             return original(*args, **kwargs)
         positional_factory = len(args) > _SQLITE_FACTORY_POSITION
-        factory = args[_SQLITE_FACTORY_POSITION] if positional_factory else kwargs.get("factory", _sqlite3.Connection)
+        factory = args[_SQLITE_FACTORY_POSITION] if positional_factory else kwargs.get("factory", _SqliteConnection)
         traced = _sqlite_connection_class(factory)
         if traced is None:
             return original(*args, **kwargs)
@@ -550,11 +585,16 @@ def _wrap_sqlite_connect(original):
 
 
 def _hook_sqlite3(module):
-    global _sqlite3, _sqlite_base_cursor, _sqlite_default_cursor
+    global _sqlite3, _sqlite_base_cursor, _sqlite_default_cursor, _SqliteConnection, _SqliteCursor
     dbapi2 = sys.modules.get("sqlite3.dbapi2")
     _sqlite3 = module
-    _sqlite_base_cursor = module.Connection.cursor
-    _sqlite_default_cursor = _sqlite_cursor_class(module.Cursor)
+    if _SqliteConnection is None:
+        _SqliteConnection = module.Connection
+        _SqliteCursor = module.Cursor
+    _sqlite_base_cursor = _SqliteConnection.cursor
+    _sqlite_default_cursor = _sqlite_cursor_class(_SqliteCursor)
+    _stand_in((module, dbapi2), "Cursor", _sqlite_default_cursor, _SqliteCursor)
+    _stand_in((module, dbapi2), "Connection", _sqlite_connection_class(_SqliteConnection), _SqliteConnection)
     for mod in (module, dbapi2):
         if mod is None:
             continue

@@ -10,6 +10,10 @@ Hooks read `_runtime.ACTIVE` through the module (not `from _runtime import
 ACTIVE`) because `fail` turns it off at run time.
 """
 
+# pytest leaves frames of a module with this global out of the tracebacks it
+# shows: an error raised through an agent wrapper reads as the user's own.
+__tracebackhide__ = True
+
 import _thread
 import atexit
 import functools

@@ -22,6 +22,10 @@ Intents live in a ContextVar so concurrent asyncio tasks (whose SQLAlchemy
 greenlets share the task's context) never see each other's.
 """
 
+# pytest leaves frames of a module with this global out of the tracebacks it
+# shows: an error raised through an agent wrapper reads as the user's own.
+__tracebackhide__ = True
+
 import contextvars
 import os
 import sys
