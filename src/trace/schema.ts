@@ -51,7 +51,7 @@ export interface DatabaseInfo {
 }
 
 export interface StatementError {
-  /** Exception class, e.g. 'IntegrityError' or 'UniqueViolation'. */
+  /** The exception's name as Python's traceback prints it: 'sqlite3.IntegrityError', 'psycopg2.errors.UniqueViolation'. */
   type: string;
   message: string;
   /** SQLSTATE where the driver reports one ('23505'). */

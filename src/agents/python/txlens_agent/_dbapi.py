@@ -31,7 +31,6 @@ from . import _runtime as _rt
 _monotonic_ns = _rt._monotonic_ns
 _getframe = sys._getframe
 
-_ERROR_MESSAGE_CHARS = 1000
 
 
 # ---------------------------------------------------------------------------
@@ -160,17 +159,7 @@ def _sql_text(query, context=None):
 
 
 def _error(exc):
-    message = str(exc).strip()
-    if _rt.PARAMS_MODE != "values":
-        # Postgres DETAIL lines quote row values ("Key (email)=(a@b.c)").
-        message = message.split("\n", 1)[0]
-    if len(message) > _ERROR_MESSAGE_CHARS:
-        message = message[:_ERROR_MESSAGE_CHARS] + "..."
-    err = {"type": type(exc).__name__, "message": message}
-    code = getattr(exc, "pgcode", None) or getattr(exc, "sqlstate", None)
-    if isinstance(code, str) and code:
-        err["code"] = code
-    return err
+    return _rt.error_of(exc)
 
 
 def _many_params(seq):

@@ -365,7 +365,7 @@ def _header():
         "ppid": os.getppid(),
         "t0": str(T0),
         "wall": int(time.time() * 1000 - (time.monotonic_ns() - T0) / 1e6),
-        "argv": list(getattr(sys, "orig_argv", None) or sys.argv or []),
+        "argv": redact_argv(getattr(sys, "orig_argv", None) or sys.argv or []),
         "cwd": os.getcwd(),
         "lang": "python",
         "runtime": runtime,
@@ -650,6 +650,132 @@ def params_repr(params):
             return None
         return one_set(params)
     return one_set(params)
+
+
+# ---------------------------------------------------------------------------
+# Errors: the one builder of a failed statement's `err`, for every driver and
+# every parameter mode.
+
+import re as _re
+
+_ERROR_CHARS = 500
+# SQLAlchemy's asyncpg adapter re-raises asyncpg's error as "<class 'asyncpg...X'>: text".
+_ADAPTED = _re.compile(r"^<class '([\w.]+)'>:\s*")
+# A quoted literal in a database message, and the word before it: after these
+# words the quotes hold a name ("constraint \"users_email_key\""), not a value.
+_QUOTED = _re.compile(r"(\b\w+\s+)?(\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*')")
+_NAME_WORDS = frozenset(
+    "relation constraint column table index type schema function database role sequence savepoint"
+    " cursor trigger view operator extension collation domain tablespace statement portal".split()
+)
+_KEY_VALUES = _re.compile(r"^(Key \([^)]*\)=\().*(\)[^()]*)$")
+
+
+def exception_name(exc_or_type):
+    """A Python exception's name as a traceback prints it: sqlite3.IntegrityError, ValueError."""
+    t = exc_or_type if isinstance(exc_or_type, type) else type(exc_or_type)
+    module = getattr(t, "__module__", None)
+    name = getattr(t, "__qualname__", None) or t.__name__
+    if not module or module in ("builtins", "__main__"):
+        return name
+    return "%s.%s" % (module, name)
+
+
+def _redact_quoted(text):
+    def one(m):
+        word = m.group(1)
+        quoted = m.group(2)
+        if word and word.strip().lower() in _NAME_WORDS:
+            return m.group(0)
+        return (word or "") + quoted[0] + "\u2026" + quoted[0]
+
+    return _QUOTED.sub(one, text)
+
+
+def _detail_of(exc, text):
+    for obj in (getattr(exc, "diag", None), exc):
+        for attr in ("message_detail", "detail"):
+            detail = getattr(obj, attr, None)
+            if isinstance(detail, str) and detail:
+                return detail
+    for line in text.split("\n")[1:]:
+        if line.startswith("DETAIL:"):
+            return line[7:].strip()
+    return None
+
+
+def _sqlstate_of(exc):
+    for attr in ("pgcode", "sqlstate"):
+        code = getattr(exc, attr, None)
+        if isinstance(code, str) and code:
+            return code
+    code = getattr(getattr(exc, "diag", None), "sqlstate", None)
+    if isinstance(code, str) and code:
+        return code
+    return None
+
+
+def error_of(exc):
+    """The err field of a failed statement: Python's name for the error, its first line, SQLSTATE, DETAIL.
+
+    Unless TXLENS_PARAMS is 'values', nothing that quotes a row's values is
+    kept: quoted literals in the message that are not names become "…", a
+    DETAIL keeps only the key columns of "Key (cols)=(values) ...", any other
+    DETAIL is left out.
+    """
+    text = str(exc)
+    adapted = _ADAPTED.match(text)
+    cause = exc.__cause__
+    if adapted is not None and isinstance(cause, BaseException):
+        # The driver's own error, as the user would see it raised by the driver.
+        exc, text = cause, str(cause)
+    message = text.split("\n", 1)[0].strip()
+    detail = _detail_of(exc, text)
+    if PARAMS_MODE != "values":
+        message = _redact_quoted(message)
+        if detail is not None:
+            keyed = _KEY_VALUES.match(detail)
+            detail = keyed.group(1) + "\u2026" + keyed.group(2) if keyed else None
+    if len(message) > _ERROR_CHARS:
+        message = message[:_ERROR_CHARS] + "..."
+    err = {"type": exception_name(exc), "message": message}
+    code = _sqlstate_of(exc)
+    if code:
+        err["code"] = code
+    if detail:
+        err["detail"] = detail[:_ERROR_CHARS]
+    return err
+
+
+def failure_text(text):
+    """A test's failure message for test_end: whole in 'values' mode, else only the error's name."""
+    if text is None or PARAMS_MODE == "values":
+        return text
+    name = _re.match(r"^([A-Za-z_][\w.]*)(?::|$)", text)
+    return name.group(1) if name else None
+
+
+_SECRET_IN_URL = _re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+_SECRET_KEY_VALUE = _re.compile(r"(?i)\b((?:password|passwd|pwd|secret|token)\s*=\s*)('[^']*'|\"[^\"]*\"|[^\s;&,]*)")
+_SECRET_OPTIONS = frozenset(("--password", "--passwd", "--pwd", "--secret", "--token"))
+
+
+def redact_argv(argv):
+    """A command line without passwords: URL userinfo passwords, password=... pairs, --password VALUE."""
+    out = []
+    hide_next = False
+    for arg in argv:
+        arg = str(arg)
+        if hide_next:
+            out.append("***")
+            hide_next = False
+            continue
+        if arg.lower() in _SECRET_OPTIONS:
+            hide_next = True
+        arg = _SECRET_IN_URL.sub(r"\1***@", arg)
+        arg = _SECRET_KEY_VALUE.sub(r"\1***", arg)
+        out.append(arg)
+    return out
 
 
 # ---------------------------------------------------------------------------

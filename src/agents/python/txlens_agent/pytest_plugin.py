@@ -124,6 +124,9 @@ def _record(report):
 def _end(item):
     outcome, message = _results.pop(item.nodeid, ["passed", None])
     event = {"k": "test_end", "id": item.nodeid, "outcome": outcome}
+    # Assertion messages quote values: under TXLENS_PARAMS off/types only the error's name is kept.
+    if outcome in ("failed", "error"):
+        message = rt.failure_text(message)
     if message and outcome != "passed":
         event["message"] = message
     rt.emit(event, frame=False)
