@@ -218,6 +218,16 @@ _lock = _thread.allocate_lock()
 _buf = []
 _fd = None
 _path = None
+# Bytes of the trace file that hold whole lines: a write that fails half way is cut back to this.
+_size = 0
+# The status record beside the trace file (docs/trace-format.md, "Status record"):
+# written in full at start, so overwriting it in place needs no new disk block
+# and still works on a full disk. It counts the events that could not be written.
+_STATUS_SUFFIX = ".status"
+_STATUS_BYTES = 256
+_status_fd = None
+_lost = 0
+_lost_error = None
 _FLUSH_EVENTS = 2048
 _FLUSH_SECONDS = 0.05
 _EXIT_LOCK_SECONDS = 2.0
@@ -316,14 +326,52 @@ def _write_buffered():
                 lines.append(_encode_line(e))
             except Exception:
                 pass
+    if len(lines) != count:
+        _note_lost(count - len(lines), "an event could not be encoded")
     if not lines:
         return
     data = ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace")
     # Written under the lock, so batches from two threads never interleave out of order.
+    global _size
+    start = _size
+    done = 0
     try:
-        while data:
-            written = _os_write(fd, data)
-            data = data[written:]
+        while done < len(data):
+            done += _os_write(fd, data[done:] if done else data)
+        _size = start + done
+    except OSError as exc:
+        # Keep the whole lines that made it, count the rest, cut off a half line.
+        whole = data.rfind(b"\n", 0, done) + 1
+        _size = start + whole
+        if whole < done:
+            try:
+                os.ftruncate(fd, _size)
+            except Exception:
+                pass
+        _note_lost(data.count(b"\n", whole), "%s: %s" % (_errno_name(exc), exc.strerror or exc))
+    except Exception as exc:
+        _note_lost(len(lines), str(exc))
+
+
+def _errno_name(exc):
+    import errno
+
+    return errno.errorcode.get(exc.errno, "error") if exc.errno else "error"
+
+
+def _note_lost(count, error):
+    """Count events that never reached the trace file, in the status record (never raises)."""
+    global _lost, _lost_error
+    _lost += count
+    if _lost_error is None:
+        _lost_error = error
+    if _status_fd is None:
+        return
+    try:
+        record = _encode_line({"lost": _lost, "error": _lost_error})
+        if len(record) > _STATUS_BYTES - 1:
+            record = _encode_line({"lost": _lost, "error": _lost_error[: _STATUS_BYTES // 2]})
+        os.pwrite(_status_fd, (record.ljust(_STATUS_BYTES - 1) + "\n").encode("ascii", "replace"), 0)
     except Exception:
         pass
 
@@ -388,11 +436,30 @@ def note_lib(name, version):
 
 
 def _open_trace_file():
-    global _fd, _path
+    global _fd, _path, _size, _status_fd, _lost, _lost_error
     os.makedirs(TRACE_DIR, exist_ok=True)
-    _path = os.path.join(TRACE_DIR, "py-%d-%s.ndjson" % (PID, os.urandom(3).hex()))
+    base = os.path.join(TRACE_DIR, "py-%d-%s" % (PID, os.urandom(3).hex()))
+    _path = base + ".ndjson"
+    _lost = 0
+    _lost_error = None
+    _status_fd = None
+    try:
+        _status_fd = os.open(base + _STATUS_SUFFIX, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        record = (_encode_line({"lost": 0}).ljust(_STATUS_BYTES - 1) + "\n").encode("ascii")
+        if _os_write(_status_fd, record) != len(record):
+            raise OSError("short write")
+    except Exception:
+        # Without its status record a process can still be traced; it just cannot report losses.
+        if _status_fd is not None:
+            try:
+                _os_close(_status_fd)
+            except Exception:
+                pass
+        _status_fd = None
     _fd = os.open(_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644)
-    _os_write(_fd, (_encode_line(_header()) + "\n").encode("utf-8", "backslashreplace"))
+    header = (_encode_line(_header()) + "\n").encode("utf-8", "backslashreplace")
+    _os_write(_fd, header)
+    _size = len(header)
 
 
 # ---------------------------------------------------------------------------
@@ -1114,7 +1181,7 @@ def _flush_at_thread_shutdown():
 
 
 def _after_fork_in_child():
-    global PID, _buf, _fd, _lock, _registry_lock, _counters_lock, _conns, _by_cid, _eager
+    global PID, _buf, _fd, _status_fd, _lock, _registry_lock, _counters_lock, _conns, _by_cid, _eager
     if not _started:
         return
     # A forked child usually ends with os._exit (multiprocessing, or by hand),
@@ -1124,12 +1191,14 @@ def _after_fork_in_child():
     _registry_lock = threading.RLock()
     _counters_lock = threading.Lock()
     _buf = []
-    if _fd is not None:
-        try:
-            _os_close(_fd)
-        except Exception:
-            pass
-        _fd = None
+    for inherited in (_fd, _status_fd):
+        if inherited is not None:
+            try:
+                _os_close(inherited)
+            except Exception:
+                pass
+    _fd = None
+    _status_fd = None
     PID = os.getpid()
     # The parent's connections and transactions are the parent's story; a child
     # that uses an inherited connection is seen by the hooks as a new one.
@@ -1153,6 +1222,8 @@ def start():
     try:
         _open_trace_file()
     except Exception as exc:
+        if isinstance(exc, OSError):
+            _note_lost(0, "%s: %s" % (_errno_name(exc), exc.strerror or exc))
         try:
             sys.stderr.write("txlens: capture disabled in this process: cannot write trace (%s)\n" % exc)
         except Exception:
