@@ -208,11 +208,12 @@ _lock = _thread.allocate_lock()
 #   emit() writes once 2048 events wait, and in processes that usually end
 #   without atexit (forked children, multiprocessing workers, which a pool
 #   ends with SIGTERM) every commit and rollback is written at once.
-# - Only the flusher thread and the exit flush wait for the lock. Everything
-#   else that runs on a test's thread (emit(), a signal handler or a garbage
-#   collector callback that interrupted a flush and emits in turn) only tries
-#   it, and leaves the events to whoever holds it: a flush can never wait on
-#   the frame it interrupted.
+# - emit() only tries the lock, and leaves the events to whoever holds it.
+#   The flushes that must land (exit, a transaction's end in an eager
+#   process) wait for it, but never when their own thread holds it (a signal
+#   handler or a garbage-collector callback that interrupted a flush), and
+#   never longer than _EXIT_LOCK_SECONDS: a flush can never wait on the frame
+#   it interrupted, and no wait is unbounded.
 # - The flusher is a bare _thread thread, which threading does not list: a
 #   test that counts threads (threading.active_count()) sees its own.
 _buf = []
@@ -232,6 +233,7 @@ _FLUSH_EVENTS = 2048
 _FLUSH_SECONDS = 0.05
 _EXIT_LOCK_SECONDS = 2.0
 _flusher_generation = 0
+_flushing_thread = None
 _eager = False
 """Write out at every transaction end: set in processes that usually end without atexit."""
 
@@ -297,15 +299,22 @@ def flush(wait=False):
     frame this call interrupted) is left to write the events: it takes all
     that are buffered when it starts, and the flusher takes the rest.
     """
+    global _flushing_thread
     lock = _lock
     if wait is False:
         if not lock.acquire(False):
             return
-    elif not lock.acquire(True, -1 if wait is True else wait):
-        return
+    else:
+        me = _get_ident()
+        # The holder may be the very frame this call interrupted (a signal
+        # handler or a finalizer that ends a transaction): never wait on it.
+        if _flushing_thread == me or not lock.acquire(True, -1 if wait is True else wait):
+            return
     try:
+        _flushing_thread = _get_ident()
         _write_buffered()
     finally:
+        _flushing_thread = None
         lock.release()
 
 
@@ -998,7 +1007,8 @@ def tx_commit(cid, **fields):
     event.update(fields)
     emit(event)
     if _eager:
-        flush()
+        # Waits for a flusher thread that is writing, so the transaction's end is on disk on return.
+        flush(_EXIT_LOCK_SECONDS)
     return True
 
 
@@ -1012,7 +1022,8 @@ def tx_rollback(cid, cause, **fields):
     event.update(fields)
     emit(event)
     if _eager:
-        flush()
+        # Waits for a flusher thread that is writing, so the transaction's end is on disk on return.
+        flush(_EXIT_LOCK_SECONDS)
     return True
 
 
