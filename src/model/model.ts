@@ -18,7 +18,7 @@ import type {
   TestOutcome,
   TraceEvent,
 } from '../trace/schema';
-import { EventSource, openTrace, SkipTally, TraceRead, traceSource } from '../trace/reader';
+import { EventSource, openTrace, SkipTally, statusNotes, TraceRead, traceSource } from '../trace/reader';
 import { SqlClassifier } from './sql';
 
 export interface ModelProcess {
@@ -545,6 +545,8 @@ export function buildModelFrom(source: EventSource): ModelRun {
   for (const p of processes) {
     if (p.agentErrors.length > 0) notes.push(`capture stopped early in process ${p.pid}: ${p.agentErrors[0]}`);
   }
+  // Events a process could not write (a full disk): counted in its status record, never silent.
+  notes.push(...statusNotes(source.dir));
 
   return {
     dir: source.dir,

@@ -11,8 +11,10 @@ import {
   HeaderEvent,
   PROCESS_FILE_SUFFIX,
   REQUIRED_FIELDS,
+  ProcessStatus,
   RUN_FILE,
   RunInfo,
+  STATUS_FILE_SUFFIX,
   TRACE_FORMAT_VERSION,
   TraceEvent,
 } from './schema';
@@ -281,6 +283,60 @@ export function openTrace(dir: string): EventSource {
     },
     skipped,
   };
+}
+
+/** A process's status record (STATUS_FILE_SUFFIX), or undefined when it has none or it cannot be read. */
+export function readProcessStatus(path: string): ProcessStatus | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const rec = JSON.parse(text) as ProcessStatus;
+    if (rec && typeof rec === 'object' && Number.isInteger(rec.lost) && rec.lost >= 0) {
+      return { lost: rec.lost, ...(typeof rec.error === 'string' ? { error: rec.error } : {}) };
+    }
+  } catch {
+    // a record cut short or garbled says nothing reliable
+  }
+  return undefined;
+}
+
+/**
+ * One note per process that could not write all it captured ("process 4821:
+ * 312 events were not written: no space left on device"), read from the
+ * status records of a run folder. A folder that cannot be read has none.
+ */
+export function statusNotes(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith(STATUS_FILE_SUFFIX)).sort();
+  } catch {
+    return [];
+  }
+  const notes: string[] = [];
+  for (const name of names) {
+    const status = readProcessStatus(join(dir, name));
+    if (!status || (status.lost === 0 && !status.error)) continue;
+    const pid = /^[a-z]+-(\d+)-/.exec(name)?.[1];
+    const who = pid ? `process ${pid}` : name.slice(0, -STATUS_FILE_SUFFIX.length);
+    const why = status.error ? `: ${describeWriteError(status.error)}` : '';
+    notes.push(
+      status.lost === 0
+        ? `${who} could not write its trace${why}`
+        : `${who}: ${status.lost} event${status.lost === 1 ? ' was' : 's were'} not written${why}`,
+    );
+  }
+  return notes;
+}
+
+function describeWriteError(error: string): string {
+  // 'ENOSPC: No space left on device' reads as the system's own words, lower-cased.
+  const m = /^E[A-Z]+:\s*(.+)$/.exec(error);
+  const text = m ? m[1] : error;
+  return text.charAt(0).toLowerCase() + text.slice(1);
 }
 
 export function describeSkipped(skipped: SkipTally): string {

@@ -18,6 +18,22 @@ export const TRACE_FORMAT_VERSION = 1;
 export const RUN_FILE = 'run.json';
 /** Process files end with this; anything else in a run folder is ignored. */
 export const PROCESS_FILE_SUFFIX = '.ndjson';
+/**
+ * A process file's status record: the same name with this suffix instead of
+ * PROCESS_FILE_SUFFIX (`py-48213-a3f09c.status`). The agent writes it in full
+ * (STATUS_RECORD_BYTES, space-padded) when it starts and overwrites it in place
+ * when events could not be written, so the count reaches the reader even when
+ * the disk is full. Optional: a process without one lost nothing it knew of.
+ */
+export const STATUS_FILE_SUFFIX = '.status';
+export const STATUS_RECORD_BYTES = 256;
+
+export interface ProcessStatus {
+  /** Events the process could not write to its trace file. */
+  lost: number;
+  /** Why, first cause: 'ENOSPC: No space left on device'. */
+  error?: string;
+}
 
 /** The first user-code frame that caused an event: [absolute file, 1-based line, function]. */
 export type SourceFrame = [file: string, line: number, fn: string];
@@ -51,7 +67,7 @@ export interface DatabaseInfo {
 }
 
 export interface StatementError {
-  /** Exception class, e.g. 'IntegrityError' or 'UniqueViolation'. */
+  /** The exception's name as Python's traceback prints it: 'sqlite3.IntegrityError', 'psycopg2.errors.UniqueViolation'. */
   type: string;
   message: string;
   /** SQLSTATE where the driver reports one ('23505'). */

@@ -148,7 +148,7 @@ for (const version of VERSIONS) {
 
       it('reports a failed statement with its error and the error rollback', () => {
         const failed = only(events, 'failed INSERT', (e) => e.k === 'stmt' && e.err && atLine(script, line('duplicate-commit'))(e));
-        assert.equal(failed.err.type, db === 'sqlite' ? 'IntegrityError' : 'UniqueViolation');
+        assert.equal(failed.err.type, db === 'sqlite' ? 'sqlite3.IntegrityError' : 'psycopg2.errors.UniqueViolation');
         assert.ok(failed.err.message.length > 0 && !failed.err.message.includes('\n'));
         if (db === 'postgres') assert.equal(failed.err.code, '23505');
         const rollback = only(events, 'rollback of the failed transaction', (e) => e.k === 'rollback' && e.tx === failed.tx);

@@ -18,6 +18,10 @@ Connections that SQLAlchemy creates are left untouched: its own hooks trace
 them, and two records of one statement would count it twice.
 """
 
+# pytest leaves frames of a module with this global out of the tracebacks it
+# shows: an error raised through an agent wrapper reads as the user's own.
+__tracebackhide__ = True
+
 import os
 import sys
 import weakref
@@ -27,7 +31,6 @@ from . import _runtime as _rt
 _monotonic_ns = _rt._monotonic_ns
 _getframe = sys._getframe
 
-_ERROR_MESSAGE_CHARS = 1000
 
 
 # ---------------------------------------------------------------------------
@@ -55,7 +58,7 @@ def _created_by_orm():
 _subclasses = {}
 
 
-def _traced_subclass(base, mixin, slots=None):
+def _traced_subclass(base, mixin, slots=None, metaclass=type):
     """`base` with `mixin`'s methods in front, same name and module, built once per base.
 
     `slots=()` keeps the instance layout identical to `base`, which cursor and
@@ -67,10 +70,39 @@ def _traced_subclass(base, mixin, slots=None):
         namespace = {"__module__": base.__module__, "__qualname__": getattr(base, "__qualname__", base.__name__)}
         if slots is not None:
             namespace["__slots__"] = slots
-        cls = type(base.__name__, (mixin, base), namespace)
+        cls = metaclass(base.__name__, (mixin, base), namespace)
         cls._txl_traced = True
         _subclasses[key] = cls
     return cls
+
+
+class _StandIn(type):
+    """Metaclass of a traced class that takes the driver class's place in its module (sqlite3.Connection).
+
+    Code under test then sees the class it names: `type(sqlite3.connect(...)) is
+    sqlite3.Connection` holds, and its own `factory=` subclasses are traced as
+    they are. Objects of the driver's own class (a connection SQLAlchemy made,
+    which the agent leaves untouched) still count as instances of it.
+    """
+
+    def __instancecheck__(cls, obj):
+        real = cls.__dict__.get("_txl_stands_for")
+        if real is not None:
+            return isinstance(obj, real)
+        return type.__instancecheck__(cls, obj)
+
+    def __subclasscheck__(cls, sub):
+        real = cls.__dict__.get("_txl_stands_for")
+        if real is not None:
+            return issubclass(sub, real)
+        return type.__subclasscheck__(cls, sub)
+
+
+def _stand_in(module_names, name, traced, real):
+    traced._txl_stands_for = real
+    for module in module_names:
+        if module is not None and getattr(module, name, None) is real:
+            setattr(module, name, traced)
 
 
 def _is_traced_class(cls):
@@ -127,17 +159,7 @@ def _sql_text(query, context=None):
 
 
 def _error(exc):
-    message = str(exc).strip()
-    if _rt.PARAMS_MODE != "values":
-        # Postgres DETAIL lines quote row values ("Key (email)=(a@b.c)").
-        message = message.split("\n", 1)[0]
-    if len(message) > _ERROR_MESSAGE_CHARS:
-        message = message[:_ERROR_MESSAGE_CHARS] + "..."
-    err = {"type": type(exc).__name__, "message": message}
-    code = getattr(exc, "pgcode", None) or getattr(exc, "sqlstate", None)
-    if isinstance(code, str) and code:
-        err["code"] = code
-    return err
+    return _rt.error_of(exc)
 
 
 def _many_params(seq):
@@ -423,7 +445,7 @@ class _SqliteConnectionMixin(object):
             return super().cursor(*args, **kwargs)
         factory = _arg(args, kwargs, 0, "factory")
         if factory is None:
-            factory = _sqlite3.Cursor
+            factory = _sqlite_default_cursor
         traced = _sqlite_cursor_class(factory)
         if traced is None:
             return super().cursor(*args, **kwargs)
@@ -498,22 +520,24 @@ class _SqliteConnectionMixin(object):
 _sqlite3 = None
 _sqlite_base_cursor = None
 _sqlite_default_cursor = None
+_SqliteConnection = None
+_SqliteCursor = None
 
 
 def _sqlite_cursor_class(factory):
-    if not isinstance(factory, type) or not issubclass(factory, _sqlite3.Cursor):
+    if not isinstance(factory, type) or not issubclass(factory, _SqliteCursor):
         return None
     if _is_traced_class(factory):
         return factory
-    return _traced_subclass(factory, _SqliteCursorMixin, slots=())
+    return _traced_subclass(factory, _SqliteCursorMixin, slots=(), metaclass=_StandIn if factory is _SqliteCursor else type)
 
 
 def _sqlite_connection_class(factory):
-    if not isinstance(factory, type) or not issubclass(factory, _sqlite3.Connection):
+    if not isinstance(factory, type) or not issubclass(factory, _SqliteConnection):
         return None
     if _is_traced_class(factory):
         return factory
-    return _traced_subclass(factory, _SqliteConnectionMixin)
+    return _traced_subclass(factory, _SqliteConnectionMixin, metaclass=_StandIn if factory is _SqliteConnection else type)
 
 
 @_rt.guarded
@@ -531,7 +555,7 @@ def _wrap_sqlite_connect(original):
         if not _rt.ACTIVE or _created_by_orm():
             return original(*args, **kwargs)
         positional_factory = len(args) > _SQLITE_FACTORY_POSITION
-        factory = args[_SQLITE_FACTORY_POSITION] if positional_factory else kwargs.get("factory", _sqlite3.Connection)
+        factory = args[_SQLITE_FACTORY_POSITION] if positional_factory else kwargs.get("factory", _SqliteConnection)
         traced = _sqlite_connection_class(factory)
         if traced is None:
             return original(*args, **kwargs)
@@ -544,22 +568,22 @@ def _wrap_sqlite_connect(original):
             _sqlite_register(conn, _arg(args, kwargs, 0, "database"), _arg(args, kwargs, 7, "uri"))
         return conn
 
-    connect.__wrapped__ = original
-    for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
-        try:
-            setattr(connect, attr, getattr(original, attr))
-        except (AttributeError, TypeError):
-            pass
+    connect = _rt.same_signature(original, connect)
     connect._txl_traced = True
     return connect
 
 
 def _hook_sqlite3(module):
-    global _sqlite3, _sqlite_base_cursor, _sqlite_default_cursor
+    global _sqlite3, _sqlite_base_cursor, _sqlite_default_cursor, _SqliteConnection, _SqliteCursor
     dbapi2 = sys.modules.get("sqlite3.dbapi2")
     _sqlite3 = module
-    _sqlite_base_cursor = module.Connection.cursor
-    _sqlite_default_cursor = _sqlite_cursor_class(module.Cursor)
+    if _SqliteConnection is None:
+        _SqliteConnection = module.Connection
+        _SqliteCursor = module.Cursor
+    _sqlite_base_cursor = _SqliteConnection.cursor
+    _sqlite_default_cursor = _sqlite_cursor_class(_SqliteCursor)
+    _stand_in((module, dbapi2), "Cursor", _sqlite_default_cursor, _SqliteCursor)
+    _stand_in((module, dbapi2), "Connection", _sqlite_connection_class(_SqliteConnection), _SqliteConnection)
     for mod in (module, dbapi2):
         if mod is None:
             continue
@@ -767,8 +791,7 @@ def _wrap_psycopg2_connect(original):
             _psycopg2_register(conn)
         return conn
 
-    connect.__wrapped__ = original
-    connect.__doc__ = original.__doc__
+    connect = _rt.same_signature(original, connect)
     connect._txl_traced = True
     return connect
 
@@ -1087,10 +1110,7 @@ def _wrap_pg3_connect(original, mixin):
     import inspect
 
     wrapper = connect_async if inspect.iscoroutinefunction(func) else connect
-    wrapper.__name__ = func.__name__
-    wrapper.__qualname__ = func.__qualname__
-    wrapper.__doc__ = func.__doc__
-    wrapper.__wrapped__ = func
+    wrapper = _rt.same_signature(func, wrapper)
     wrapper._txl_traced = True
     return classmethod(wrapper)
 
@@ -1296,11 +1316,7 @@ def _wrap_asyncpg_connect(original):
             _asyncpg_register(conn)
         return conn
 
-    connect.__name__ = original.__name__
-    connect.__qualname__ = original.__qualname__
-    connect.__doc__ = original.__doc__
-    connect.__module__ = original.__module__
-    connect.__wrapped__ = original
+    connect = _rt.same_signature(original, connect)
     connect._txl_traced = True
     return connect
 

@@ -1,5 +1,9 @@
 """Registers every library hook the agent has, each the moment its library is imported."""
 
+# pytest leaves frames of a module with this global out of the tracebacks it
+# shows: an error raised through an agent wrapper reads as the user's own.
+__tracebackhide__ = True
+
 import importlib
 
 

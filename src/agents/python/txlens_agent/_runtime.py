@@ -10,12 +10,16 @@ Hooks read `_runtime.ACTIVE` through the module (not `from _runtime import
 ACTIVE`) because `fail` turns it off at run time.
 """
 
+# pytest leaves frames of a module with this global out of the tracebacks it
+# shows: an error raised through an agent wrapper reads as the user's own.
+__tracebackhide__ = True
+
+import _thread
 import atexit
 import functools
 import itertools
 import json
 import os
-import signal
 import sys
 import sysconfig
 import threading
@@ -37,6 +41,9 @@ if PARAMS_MODE not in ("off", "types", "values"):
     PARAMS_MODE = "values"
 
 _monotonic_ns = time.monotonic_ns
+# Bound once: a test that patches or counts os.write (or os.close) sees only its own calls.
+_os_write = os.write
+_os_close = os.close
 _get_ident = threading.get_ident
 _getframe = sys._getframe
 _started = False
@@ -189,18 +196,46 @@ try:
         _encode_line = _encode
 except Exception:
     _encode_line = _encode
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 # Events are buffered as dicts and turned into JSON lines when flushed, mostly
 # by the flusher thread, so encoding runs while the code under test waits on
 # its database instead of in line with every statement. An event is never
 # changed after emit(): every field holds a fresh or immutable value.
+#
+# Flush policy (what a process can lose, and why nothing can hang):
+# - The agent installs no signal handler. A SIGTERM kills the process as it
+#   would untraced; what it loses is bounded: the flusher writes every 50 ms,
+#   emit() writes once 2048 events wait, and in processes that usually end
+#   without atexit (forked children, multiprocessing workers, which a pool
+#   ends with SIGTERM) every commit and rollback is written at once.
+# - emit() only tries the lock, and leaves the events to whoever holds it.
+#   The flushes that must land (exit, a transaction's end in an eager
+#   process) wait for it, but never when their own thread holds it (a signal
+#   handler or a garbage-collector callback that interrupted a flush), and
+#   never longer than _EXIT_LOCK_SECONDS: a flush can never wait on the frame
+#   it interrupted, and no wait is unbounded.
+# - The flusher is a bare _thread thread, which threading does not list: a
+#   test that counts threads (threading.active_count()) sees its own.
 _buf = []
 _fd = None
 _path = None
+# Bytes of the trace file that hold whole lines: a write that fails half way is cut back to this.
+_size = 0
+# The status record beside the trace file (docs/trace-format.md, "Status record"):
+# written in full at start, so overwriting it in place needs no new disk block
+# and still works on a full disk. It counts the events that could not be written.
+_STATUS_SUFFIX = ".status"
+_STATUS_BYTES = 256
+_status_fd = None
+_lost = 0
+_lost_error = None
 _FLUSH_EVENTS = 2048
 _FLUSH_SECONDS = 0.05
-_flusher = None
-_flusher_stop = None
+_EXIT_LOCK_SECONDS = 2.0
+_flusher_generation = 0
+_flushing_thread = None
+_eager = False
+"""Write out at every transaction end: set in processes that usually end without atexit."""
 
 
 _get_running_loop = None
@@ -257,48 +292,119 @@ def emit(event, frame=True):
         flush()
 
 
-def flush():
-    """Write out everything buffered. Safe to call from any thread, never raises."""
-    with _lock:
-        buf = _buf
-        if not buf or _fd is None:
+def flush(wait=False):
+    """Write out everything buffered; never raises, never blocks unless `wait` (seconds, or True).
+
+    Without `wait`, a flush already under way (in another thread, or in the
+    frame this call interrupted) is left to write the events: it takes all
+    that are buffered when it starts, and the flusher takes the rest.
+    """
+    global _flushing_thread
+    lock = _lock
+    if wait is False:
+        if not lock.acquire(False):
             return
-        count = len(buf)
-        events = buf[:count]
-        del buf[:count]
-        fd = _fd
-        try:
-            lines = [_encode_line(e) for e in events]
-        except Exception:
-            lines = []
-            for e in events:
-                try:
-                    lines.append(_encode_line(e))
-                except Exception:
-                    pass
-        if not lines:
+    else:
+        me = _get_ident()
+        # The holder may be the very frame this call interrupted (a signal
+        # handler or a finalizer that ends a transaction): never wait on it.
+        if _flushing_thread == me or not lock.acquire(True, -1 if wait is True else wait):
             return
-        data = ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace")
-        # Written under the lock, so batches from two threads never interleave out of order.
-        try:
-            while data:
-                written = os.write(fd, data)
-                data = data[written:]
-        except Exception:
-            pass
+    try:
+        _flushing_thread = _get_ident()
+        _write_buffered()
+    finally:
+        _flushing_thread = None
+        lock.release()
 
 
-def _flush_loop(stop):
-    while not stop.wait(_FLUSH_SECONDS):
-        if _buf:
-            flush()
+def _write_buffered():
+    buf = _buf
+    if not buf or _fd is None:
+        return
+    count = len(buf)
+    events = buf[:count]
+    del buf[:count]
+    fd = _fd
+    try:
+        lines = [_encode_line(e) for e in events]
+    except Exception:
+        lines = []
+        for e in events:
+            try:
+                lines.append(_encode_line(e))
+            except Exception:
+                pass
+    if len(lines) != count:
+        _note_lost(count - len(lines), "an event could not be encoded")
+    if not lines:
+        return
+    data = ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace")
+    # Written under the lock, so batches from two threads never interleave out of order.
+    global _size
+    start = _size
+    done = 0
+    try:
+        while done < len(data):
+            done += _os_write(fd, data[done:] if done else data)
+        _size = start + done
+    except OSError as exc:
+        # Keep the whole lines that made it, count the rest, cut off a half line.
+        whole = data.rfind(b"\n", 0, done) + 1
+        _size = start + whole
+        if whole < done:
+            try:
+                os.ftruncate(fd, _size)
+            except Exception:
+                pass
+        _note_lost(data.count(b"\n", whole), "%s: %s" % (_errno_name(exc), exc.strerror or exc))
+    except Exception as exc:
+        _note_lost(len(lines), str(exc))
+
+
+def _errno_name(exc):
+    import errno
+
+    return errno.errorcode.get(exc.errno, "error") if exc.errno else "error"
+
+
+def _note_lost(count, error):
+    """Count events that never reached the trace file, in the status record (never raises)."""
+    global _lost, _lost_error
+    _lost += count
+    if _lost_error is None:
+        _lost_error = error
+    if _status_fd is None:
+        return
+    try:
+        record = _encode_line({"lost": _lost, "error": _lost_error})
+        if len(record) > _STATUS_BYTES - 1:
+            record = _encode_line({"lost": _lost, "error": _lost_error[: _STATUS_BYTES // 2]})
+        os.pwrite(_status_fd, (record.ljust(_STATUS_BYTES - 1) + "\n").encode("ascii", "replace"), 0)
+    except Exception:
+        pass
+
+
+def _flush_loop(generation):
+    sleep = time.sleep
+    while generation == _flusher_generation:
+        sleep(_FLUSH_SECONDS)
+        if _buf and generation == _flusher_generation:
+            try:
+                flush(True)
+            except BaseException:
+                return
 
 
 def _start_flusher():
-    global _flusher, _flusher_stop
-    _flusher_stop = threading.Event()
-    _flusher = threading.Thread(target=_flush_loop, args=(_flusher_stop,), name="txlens-flush", daemon=True)
-    _flusher.start()
+    global _flusher_generation
+    _flusher_generation += 1
+    _thread.start_new_thread(_flush_loop, (_flusher_generation,))
+
+
+def _stop_flusher():
+    global _flusher_generation
+    _flusher_generation += 1
 
 
 def _header():
@@ -316,7 +422,7 @@ def _header():
         "ppid": os.getppid(),
         "t0": str(T0),
         "wall": int(time.time() * 1000 - (time.monotonic_ns() - T0) / 1e6),
-        "argv": list(getattr(sys, "orig_argv", None) or sys.argv or []),
+        "argv": redact_argv(getattr(sys, "orig_argv", None) or sys.argv or []),
         "cwd": os.getcwd(),
         "lang": "python",
         "runtime": runtime,
@@ -339,11 +445,30 @@ def note_lib(name, version):
 
 
 def _open_trace_file():
-    global _fd, _path
+    global _fd, _path, _size, _status_fd, _lost, _lost_error
     os.makedirs(TRACE_DIR, exist_ok=True)
-    _path = os.path.join(TRACE_DIR, "py-%d-%s.ndjson" % (PID, os.urandom(3).hex()))
+    base = os.path.join(TRACE_DIR, "py-%d-%s" % (PID, os.urandom(3).hex()))
+    _path = base + ".ndjson"
+    _lost = 0
+    _lost_error = None
+    _status_fd = None
+    try:
+        _status_fd = os.open(base + _STATUS_SUFFIX, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        record = (_encode_line({"lost": 0}).ljust(_STATUS_BYTES - 1) + "\n").encode("ascii")
+        if _os_write(_status_fd, record) != len(record):
+            raise OSError("short write")
+    except Exception:
+        # Without its status record a process can still be traced; it just cannot report losses.
+        if _status_fd is not None:
+            try:
+                _os_close(_status_fd)
+            except Exception:
+                pass
+        _status_fd = None
     _fd = os.open(_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644)
-    os.write(_fd, (_encode_line(_header()) + "\n").encode("utf-8", "backslashreplace"))
+    header = (_encode_line(_header()) + "\n").encode("utf-8", "backslashreplace")
+    _os_write(_fd, header)
+    _size = len(header)
 
 
 # ---------------------------------------------------------------------------
@@ -367,7 +492,7 @@ def _warn(text):
     data = text.encode("utf-8", "backslashreplace")
     if _stderr_fd is not None:
         try:
-            os.write(_stderr_fd, data)
+            _os_write(_stderr_fd, data)
             return
         except Exception:
             pass
@@ -392,7 +517,7 @@ def fail(exc):
     _warn("txlens: capture stopped in this process: %s\n" % message)
     try:
         emit({"k": "agent_error", "message": message}, frame=False)
-        flush()
+        flush(_EXIT_LOCK_SECONDS)
     except Exception:
         pass
     ACTIVE = False
@@ -412,6 +537,81 @@ def guarded(fn):
             return None
 
     return hook
+
+
+def same_signature(original, wrapper, exact_code=False):
+    """`wrapper` (taking *args, **kwargs) dressed as `original`, for every way code can look at it.
+
+    functools.update_wrapper gives the name, doc, module and __wrapped__ that
+    inspect.signature follows. Some libraries read a function's code object
+    instead (SQLAlchemy's create_engine splits its keyword arguments by the
+    parameter names of Engine.__init__'s code), so when `original` is a plain
+    Python function and `exact_code` is asked for, the result is a function
+    compiled with exactly its parameters and defaults, which passes them on to
+    `wrapper` unchanged. That costs a frame per call, so it is for
+    constructors, not for hooks on the statement path.
+    """
+    import inspect
+    import types
+
+    result = wrapper
+    if exact_code and isinstance(original, types.FunctionType):
+        try:
+            result = _compiled_like(original, wrapper, inspect.signature(original, follow_wrapped=False))
+        except Exception:
+            result = wrapper
+    functools.update_wrapper(result, original)
+    return result
+
+
+def _compiled_like(original, wrapper, signature):
+    import inspect
+
+    params = []
+    call = []
+    namespace = {"_txlens_impl": wrapper}
+    seen_keyword_only = False
+    for index, p in enumerate(signature.parameters.values()):
+        name = p.name
+        text = name
+        if p.default is not inspect.Parameter.empty:
+            key = "_txlens_default_%d" % index
+            namespace[key] = p.default
+            text = "%s=%s" % (name, key)
+        if p.kind is p.POSITIONAL_ONLY:
+            params.append(text)
+            call.append(name)
+            continue
+        if p.kind is p.VAR_POSITIONAL:
+            seen_keyword_only = True
+            params.append("*" + name)
+            call.append("*" + name)
+        elif p.kind is p.KEYWORD_ONLY:
+            if not seen_keyword_only:
+                params.append("*")
+                seen_keyword_only = True
+            params.append(text)
+            call.append("%s=%s" % (name, name))
+        elif p.kind is p.VAR_KEYWORD:
+            params.append("**" + name)
+            call.append("**" + name)
+        else:
+            params.append(text)
+            call.append(name)
+    positional_only = [p for p in signature.parameters.values() if p.kind is p.POSITIONAL_ONLY]
+    if positional_only:
+        params.insert(len(positional_only), "/")
+    source = "def %s(%s):\n    return _txlens_impl(%s)\n" % (
+        original.__name__ if original.__name__.isidentifier() else "wrapper",
+        ", ".join(params),
+        ", ".join(call),
+    )
+    # A file name in angle brackets: never taken for user code by the frame search.
+    exec(compile(source, "<txlens-wrapper>", "exec"), namespace)
+    result = namespace[original.__name__ if original.__name__.isidentifier() else "wrapper"]
+    result.__kwdefaults__ = original.__kwdefaults__
+    result.__defaults__ = original.__defaults__
+    return result
 
 
 def fault_point(name):
@@ -526,6 +726,132 @@ def params_repr(params):
             return None
         return one_set(params)
     return one_set(params)
+
+
+# ---------------------------------------------------------------------------
+# Errors: the one builder of a failed statement's `err`, for every driver and
+# every parameter mode.
+
+import re as _re
+
+_ERROR_CHARS = 500
+# SQLAlchemy's asyncpg adapter re-raises asyncpg's error as "<class 'asyncpg...X'>: text".
+_ADAPTED = _re.compile(r"^<class '([\w.]+)'>:\s*")
+# A quoted literal in a database message, and the word before it: after these
+# words the quotes hold a name ("constraint \"users_email_key\""), not a value.
+_QUOTED = _re.compile(r"(\b\w+\s+)?(\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*')")
+_NAME_WORDS = frozenset(
+    "relation constraint column table index type schema function database role sequence savepoint"
+    " cursor trigger view operator extension collation domain tablespace statement portal".split()
+)
+_KEY_VALUES = _re.compile(r"^(Key \([^)]*\)=\().*(\)[^()]*)$")
+
+
+def exception_name(exc_or_type):
+    """A Python exception's name as a traceback prints it: sqlite3.IntegrityError, ValueError."""
+    t = exc_or_type if isinstance(exc_or_type, type) else type(exc_or_type)
+    module = getattr(t, "__module__", None)
+    name = getattr(t, "__qualname__", None) or t.__name__
+    if not module or module in ("builtins", "__main__"):
+        return name
+    return "%s.%s" % (module, name)
+
+
+def _redact_quoted(text):
+    def one(m):
+        word = m.group(1)
+        quoted = m.group(2)
+        if word and word.strip().lower() in _NAME_WORDS:
+            return m.group(0)
+        return (word or "") + quoted[0] + "\u2026" + quoted[0]
+
+    return _QUOTED.sub(one, text)
+
+
+def _detail_of(exc, text):
+    for obj in (getattr(exc, "diag", None), exc):
+        for attr in ("message_detail", "detail"):
+            detail = getattr(obj, attr, None)
+            if isinstance(detail, str) and detail:
+                return detail
+    for line in text.split("\n")[1:]:
+        if line.startswith("DETAIL:"):
+            return line[7:].strip()
+    return None
+
+
+def _sqlstate_of(exc):
+    for attr in ("pgcode", "sqlstate"):
+        code = getattr(exc, attr, None)
+        if isinstance(code, str) and code:
+            return code
+    code = getattr(getattr(exc, "diag", None), "sqlstate", None)
+    if isinstance(code, str) and code:
+        return code
+    return None
+
+
+def error_of(exc):
+    """The err field of a failed statement: Python's name for the error, its first line, SQLSTATE, DETAIL.
+
+    Unless TXLENS_PARAMS is 'values', nothing that quotes a row's values is
+    kept: quoted literals in the message that are not names become "…", a
+    DETAIL keeps only the key columns of "Key (cols)=(values) ...", any other
+    DETAIL is left out.
+    """
+    text = str(exc)
+    adapted = _ADAPTED.match(text)
+    cause = exc.__cause__
+    if adapted is not None and isinstance(cause, BaseException):
+        # The driver's own error, as the user would see it raised by the driver.
+        exc, text = cause, str(cause)
+    message = text.split("\n", 1)[0].strip()
+    detail = _detail_of(exc, text)
+    if PARAMS_MODE != "values":
+        message = _redact_quoted(message)
+        if detail is not None:
+            keyed = _KEY_VALUES.match(detail)
+            detail = keyed.group(1) + "\u2026" + keyed.group(2) if keyed else None
+    if len(message) > _ERROR_CHARS:
+        message = message[:_ERROR_CHARS] + "..."
+    err = {"type": exception_name(exc), "message": message}
+    code = _sqlstate_of(exc)
+    if code:
+        err["code"] = code
+    if detail:
+        err["detail"] = detail[:_ERROR_CHARS]
+    return err
+
+
+def failure_text(text):
+    """A test's failure message for test_end: whole in 'values' mode, else only the error's name."""
+    if text is None or PARAMS_MODE == "values":
+        return text
+    name = _re.match(r"^([A-Za-z_][\w.]*)(?::|$)", text)
+    return name.group(1) if name else None
+
+
+_SECRET_IN_URL = _re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+_SECRET_KEY_VALUE = _re.compile(r"(?i)\b((?:password|passwd|pwd|secret|token)\s*=\s*)('[^']*'|\"[^\"]*\"|[^\s;&,]*)")
+_SECRET_OPTIONS = frozenset(("--password", "--passwd", "--pwd", "--secret", "--token"))
+
+
+def redact_argv(argv):
+    """A command line without passwords: URL userinfo passwords, password=... pairs, --password VALUE."""
+    out = []
+    hide_next = False
+    for arg in argv:
+        arg = str(arg)
+        if hide_next:
+            out.append("***")
+            hide_next = False
+            continue
+        if arg.lower() in _SECRET_OPTIONS:
+            hide_next = True
+        arg = _SECRET_IN_URL.sub(r"\1***@", arg)
+        arg = _SECRET_KEY_VALUE.sub(r"\1***", arg)
+        out.append(arg)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -680,6 +1006,9 @@ def tx_commit(cid, **fields):
     state.tx = None
     event.update(fields)
     emit(event)
+    if _eager:
+        # Waits for a flusher thread that is writing, so the transaction's end is on disk on return.
+        flush(_EXIT_LOCK_SECONDS)
     return True
 
 
@@ -692,6 +1021,9 @@ def tx_rollback(cid, cause, **fields):
     state.tx = None
     event.update(fields)
     emit(event)
+    if _eager:
+        # Waits for a flusher thread that is writing, so the transaction's end is on disk on return.
+        flush(_EXIT_LOCK_SECONDS)
     return True
 
 
@@ -836,8 +1168,9 @@ def on_exit(callback):
 
 
 def _final():
+    _stop_flusher()
     if not ACTIVE:
-        flush()
+        flush(_EXIT_LOCK_SECONDS)
         return
     for cb in list(_exit_hooks):
         try:
@@ -849,31 +1182,34 @@ def _final():
             tx_rollback(cid, "exit")
     except Exception:
         pass
-    flush()
+    # Waits (bounded) for a flusher thread that is writing; a holder that
+    # never lets go costs the last events, never the process's exit.
+    flush(_EXIT_LOCK_SECONDS)
 
 
-def _on_sigterm(signum, frame):
-    try:
-        _final()
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
+def _flush_at_thread_shutdown():
+    flush(_EXIT_LOCK_SECONDS)
 
 
 def _after_fork_in_child():
-    global PID, _buf, _fd, _lock, _registry_lock, _counters_lock, _conns, _by_cid
+    global PID, _buf, _fd, _status_fd, _lock, _registry_lock, _counters_lock, _conns, _by_cid, _eager
     if not _started:
         return
-    _lock = threading.Lock()
+    # A forked child usually ends with os._exit (multiprocessing, or by hand),
+    # which skips atexit: its transactions are written as they end.
+    _eager = True
+    _lock = _thread.allocate_lock()
     _registry_lock = threading.RLock()
     _counters_lock = threading.Lock()
     _buf = []
-    if _fd is not None:
-        try:
-            os.close(_fd)
-        except Exception:
-            pass
-        _fd = None
+    for inherited in (_fd, _status_fd):
+        if inherited is not None:
+            try:
+                _os_close(inherited)
+            except Exception:
+                pass
+    _fd = None
+    _status_fd = None
     PID = os.getpid()
     # The parent's connections and transactions are the parent's story; a child
     # that uses an inherited connection is seen by the hooks as a new one.
@@ -890,19 +1226,23 @@ def _after_fork_in_child():
 
 def start():
     """Start capture in this process (idempotent). Does nothing unless TXLENS_TRACE_DIR is set."""
-    global ACTIVE, _started
+    global ACTIVE, _started, _eager
     if _started or not TRACE_DIR:
         return ACTIVE
     _started = True
     try:
         _open_trace_file()
     except Exception as exc:
+        if isinstance(exc, OSError):
+            _note_lost(0, "%s: %s" % (_errno_name(exc), exc.strerror or exc))
         try:
             sys.stderr.write("txlens: capture disabled in this process: cannot write trace (%s)\n" % exc)
         except Exception:
             pass
         return False
     ACTIVE = True
+    # A spawned multiprocessing worker: a pool ends it with SIGTERM.
+    _eager = "--multiprocessing-fork" in (getattr(sys, "orig_argv", None) or sys.argv or [])
     _keep_stderr()
     try:
         _start_flusher()
@@ -911,11 +1251,9 @@ def start():
         # atexit, but they do run threading's shutdown hooks.
         register_thread_exit = getattr(threading, "_register_atexit", None)
         if register_thread_exit is not None:
-            register_thread_exit(flush)
+            register_thread_exit(_flush_at_thread_shutdown)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=_after_fork_in_child)
-        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _on_sigterm)
     except Exception as exc:
         fail(exc)
     return ACTIVE

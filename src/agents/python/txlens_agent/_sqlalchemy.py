@@ -22,6 +22,10 @@ Intents live in a ContextVar so concurrent asyncio tasks (whose SQLAlchemy
 greenlets share the task's context) never see each other's.
 """
 
+# pytest leaves frames of a module with this global out of the tracebacks it
+# shows: an error raised through an agent wrapper reads as the user's own.
+__tracebackhide__ = True
+
 import contextvars
 import os
 import sys
@@ -248,7 +252,10 @@ def _wrap(cls, name, make):
     original = cls.__dict__.get(name)
     if original is None or getattr(original, "__txlens__", False):
         return
-    wrapped = make(original)
+    # Every wrapper carries the original's name, doc and signature; constructors
+    # also keep its parameters in code, which is what SQLAlchemy reads to sort
+    # create_engine's keyword arguments (Engine.__init__).
+    wrapped = rt.same_signature(original, make(original), exact_code=(name == "__init__"))
     wrapped.__txlens__ = True
     setattr(cls, name, wrapped)
 
@@ -655,41 +662,9 @@ def _wrap_dialect(dialect):
     dialect.connect = _claiming_connect(dialect.connect)
 
 
-def _sqlstate(exc):
-    for attr in ("pgcode", "sqlstate"):
-        code = getattr(exc, attr, None)
-        if isinstance(code, str) and code:
-            return code
-    diag = getattr(exc, "diag", None)
-    code = getattr(diag, "sqlstate", None)
-    if isinstance(code, str) and code:
-        return code
-    return None
-
-
-def _error_detail(exc, text):
-    # PostgreSQL's DETAIL names the offending key ("Key (email)=(a@b.c) already exists.");
-    # psycopg puts it on the diagnostics object, psycopg2 also in the message's later lines.
-    detail = getattr(getattr(exc, "diag", None), "message_detail", None)
-    if isinstance(detail, str) and detail:
-        return detail[:500]
-    for line in text.split("\n")[1:]:
-        if line.startswith("DETAIL:"):
-            return line[7:].strip()[:500]
-    return None
-
-
 def _error_of(exc):
-    """The err field of a failed statement: the DB-API exception's type, first line, SQLSTATE and DETAIL."""
-    text = str(exc)
-    err = {"type": type(exc).__name__, "message": text.split("\n", 1)[0].strip()}
-    code = _sqlstate(exc)
-    if code:
-        err["code"] = code
-    detail = _error_detail(exc, text)
-    if detail:
-        err["detail"] = detail
-    return err
+    """The err field of a failed statement (the agent's one error builder, honouring the params mode)."""
+    return rt.error_of(exc)
 
 
 # ---------------------------------------------------------------------------

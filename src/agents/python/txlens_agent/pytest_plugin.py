@@ -1,10 +1,14 @@
-"""pytest plugin (loaded through PYTEST_PLUGINS by `txlens run`): test boundaries.
+"""pytest plugin (the `pytest11` entry point of the txlens_agent dist-info beside this package): test boundaries.
 
 Emits test_start before a test's setup and test_end after its teardown, and
 exports the running test's id as TXLENS_PARENT_TEST so processes the test
 starts name it in their trace header. It only observes: every hook body is
 guarded, so an agent failure stops capture and never changes an outcome.
 """
+
+# pytest leaves frames of a module with this global out of the tracebacks it
+# shows: an error raised through an agent wrapper reads as the user's own.
+__tracebackhide__ = True
 
 import os
 
@@ -120,6 +124,9 @@ def _record(report):
 def _end(item):
     outcome, message = _results.pop(item.nodeid, ["passed", None])
     event = {"k": "test_end", "id": item.nodeid, "outcome": outcome}
+    # Assertion messages quote values: under TXLENS_PARAMS off/types only the error's name is kept.
+    if outcome in ("failed", "error"):
+        message = rt.failure_text(message)
     if message and outcome != "passed":
         event["message"] = message
     rt.emit(event, frame=False)
