@@ -42,11 +42,12 @@ _MAX_ALSO = 5
 
 _scope_var = contextvars.ContextVar("txlens_flush_scope", default=None)
 
-# How many persistence calls are emitting right now, in any thread or task: the
-# statement hook reads this plain global first, so statements outside a flush
-# pay one global lookup and no context-variable access.
-EMITTING = 0
-_emitting_lock = threading.Lock()
+# How many flushes are running right now, in any thread or task: the statement
+# hook reads this plain global first, so statements outside a flush pay one
+# global lookup and no context-variable access. Counted per flush, not per
+# persistence call: a flush makes several of those, most with nothing to send.
+FLUSHING = 0
+_flushing_lock = threading.Lock()
 
 
 class _FlushScope(object):
@@ -78,17 +79,15 @@ class _DirtyStates(set):
     __slots__ = ()
 
     def add(self, state):
-        if rt.ACTIVE and state not in self:
+        # Inside a flush SQLAlchemy dirties objects itself (foreign keys it copies, every
+        # new object it registers as persistent): no user line changed them.
+        if rt.ACTIVE and state not in self and _scope_var.get() is None:
             _dirtied(state)
         set.add(self, state)
 
 
 @rt.guarded
 def _dirtied(state):
-    # Inside a flush SQLAlchemy dirties objects itself (foreign keys it copies, the
-    # states it registers as persistent): no user line changed them.
-    if _scope_var.get() is not None:
-        return
     # Frames out: _dirtied <- guarded hook <- add <- _modified_event / the identity map.
     _note(state, rt.user_frame(4))
 
@@ -143,11 +142,16 @@ def _wrap_session(Session):
         def _flush(self, *args, **kwargs):
             if not rt.ACTIVE:
                 return flush(self, *args, **kwargs)
+            global FLUSHING
             scope = _FlushScope()
             token = _scope_var.set(scope)
+            with _flushing_lock:
+                FLUSHING += 1
             try:
                 return flush(self, *args, **kwargs)
             finally:
+                with _flushing_lock:
+                    FLUSHING -= 1
                 _scope_var.reset(token)
                 _forget(scope)
 
@@ -170,7 +174,8 @@ def _deleted(state):
 @rt.guarded
 def _forget(scope):
     for state in scope.flushed:
-        state.__dict__.pop(_SITE, None)
+        if state is not None:
+            state.__dict__.pop(_SITE, None)
     scope.flushed = None
 
 
@@ -191,7 +196,6 @@ def _emitting(original, records_carry_state):
         # Bulk operations pass no unit of work: their statements stay at the executing line.
         if scope is None or scope.emitting or len(args) < 3 or not rt.ACTIVE:
             return original(base_mapper, uowtransaction, *args, **kwargs)
-        global EMITTING
         queue = []
         if records_carry_state:
             args = args[:2] + (_queue_states(args[2], queue),) + args[3:]
@@ -199,13 +203,9 @@ def _emitting(original, records_carry_state):
         scope.pos = 0
         scope.ctx = None
         scope.emitting = True
-        with _emitting_lock:
-            EMITTING += 1
         try:
             return original(base_mapper, uowtransaction, *args, **kwargs)
         finally:
-            with _emitting_lock:
-                EMITTING -= 1
             scope.emitting = False
             scope.ctx = None
             if scope.flushed is not None:

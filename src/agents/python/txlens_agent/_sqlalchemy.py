@@ -588,7 +588,7 @@ def _statement_ended(cursor, statement, parameters, context, many, start, exc=No
                 event["rows"] = rows
         else:
             event["err"] = _error_of(exc)
-        if _change_sites.EMITTING:
+        if _change_sites.FLUSHING:
             # A flush's INSERT/UPDATE/DELETE: reported at the line that changed the object.
             _change_sites.attribute(event, context)
         # Start the user-frame search at the caller of the dialect method: this
