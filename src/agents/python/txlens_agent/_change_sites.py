@@ -222,8 +222,11 @@ def _collecting_deletes(original):
     # input, one state at a time through SQLAlchemy's own generator, so the
     # states it skips (tables their mapper does not have) are skipped here too.
     def _collect_delete_commands(base_mapper, uowtransaction, table, states_to_delete):
+        # save_obj and delete_obj ask once per table, mostly with nothing to delete.
+        if not states_to_delete or not rt.ACTIVE:
+            return original(base_mapper, uowtransaction, table, states_to_delete)
         scope = _scope_var.get()
-        if scope is None or not rt.ACTIVE:
+        if scope is None:
             return original(base_mapper, uowtransaction, table, states_to_delete)
         return _deletes_with_states(original, base_mapper, uowtransaction, table, states_to_delete, scope)
 
