@@ -132,7 +132,12 @@ export interface ModelStatement {
   rows?: number;
   dur?: number;
   err?: StatementError;
+  /** The user line behind it; for a statement an ORM flush sent, the line that changed the object (see `flushAt`). */
   at?: SourceFrame;
+  /** Sent by an ORM flush: the line that made the flush happen (a query's autoflush, `flush()`, `commit()`). */
+  flushAt?: SourceFrame;
+  /** Other lines that changed objects this one statement wrote (executemany, multi-row INSERT). */
+  alsoAt?: SourceFrame[];
   thread?: number;
   task?: number;
   test?: string;
@@ -443,6 +448,8 @@ export function buildModelFrom(source: EventSource): ModelRun {
           task: ev.task,
           test: attribute(proc, s.time),
         };
+        if (ev.flushAt) st.flushAt = frame(ev.flushAt);
+        if (Array.isArray(ev.alsoAt) && ev.alsoAt.length > 0) st.alsoAt = ev.alsoAt.map((f) => frame(f)!);
         statements.push(st);
         if (tx) {
           tx.statements.push(st);

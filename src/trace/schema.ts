@@ -191,6 +191,14 @@ export interface StatementEvent extends EventBase {
   err?: StatementError;
   /** Number of parameter sets for executemany. */
   many?: number;
+  /**
+   * Optional: the statement was sent by an ORM flush (autoflush before a query, `flush()`, `commit()`)
+   * for objects changed earlier. `at` is then the line that changed the (first) object (the attribute
+   * set, `add`, `delete`) and `flushAt` the line that made the flush happen.
+   */
+  flushAt?: SourceFrame;
+  /** Optional: other lines that changed objects this one statement wrote (executemany, multi-row INSERT), beyond `at`. */
+  alsoAt?: SourceFrame[];
 }
 
 export interface CommitEvent extends EventBase {

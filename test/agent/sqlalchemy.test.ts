@@ -20,6 +20,11 @@ function atLine(file: string, line: number) {
   return (e: TraceEvent) => Array.isArray(e.at) && e.at[0] === file && e.at[1] === line;
 }
 
+/** A statement a flush sent: at the line that changed the object, flushed at the flush's line. */
+function flushed(file: string, changeLine: number, flushLine: number) {
+  return (e: TraceEvent) => atLine(file, changeLine)(e) && Array.isArray(e.flushAt) && e.flushAt[0] === file && e.flushAt[1] === flushLine;
+}
+
 function withPsycopg2(url: string): string {
   return url.replace(/^postgres(ql)?:/, 'postgresql+psycopg2:');
 }
@@ -78,7 +83,8 @@ for (const version of VERSIONS) {
       });
 
       it('gives statements their user line, transaction and session', () => {
-        const insert = only(events, 'INSERT at @insert-commit', (e) => e.k === 'stmt' && /^INSERT INTO users/.test(e.sql) && atLine(script, line('insert-commit'))(e));
+        // The commit flushed the INSERT; it is reported at the add() that made the object pending.
+        const insert = only(events, 'INSERT at @insert-add flushed at @insert-commit', (e) => e.k === 'stmt' && /^INSERT INTO users/.test(e.sql) && flushed(script, line('insert-add'), line('insert-commit'))(e));
         assert.match(insert.tx, /^t\d+$/);
         assert.match(insert.sess, /^s\d+$/);
         assert.match(insert.conn, /^c\d+$/);
@@ -101,7 +107,7 @@ for (const version of VERSIONS) {
       });
 
       it('reports a session closed without commit as a session-close rollback at the close line', () => {
-        const write = only(events, 'INSERT at @uncommitted-flush', (e) => e.k === 'stmt' && atLine(script, line('uncommitted-flush'))(e));
+        const write = only(events, 'INSERT at @uncommitted-add flushed at @uncommitted-flush', (e) => e.k === 'stmt' && flushed(script, line('uncommitted-add'), line('uncommitted-flush'))(e));
         const rollback = only(events, 'rollback of the uncommitted write', (e) => e.k === 'rollback' && e.tx === write.tx);
         assert.equal(rollback.cause, 'session-close');
         assert.equal(rollback.sess, write.sess);
@@ -147,7 +153,7 @@ for (const version of VERSIONS) {
       });
 
       it('reports a failed statement with its error and the error rollback', () => {
-        const failed = only(events, 'failed INSERT', (e) => e.k === 'stmt' && e.err && atLine(script, line('duplicate-commit'))(e));
+        const failed = only(events, 'failed INSERT', (e) => e.k === 'stmt' && e.err && flushed(script, line('duplicate-add'), line('duplicate-commit'))(e));
         assert.equal(failed.err.type, db === 'sqlite' ? 'sqlite3.IntegrityError' : 'psycopg2.errors.UniqueViolation');
         assert.ok(failed.err.message.length > 0 && !failed.err.message.includes('\n'));
         if (db === 'postgres') assert.equal(failed.err.code, '23505');
@@ -187,7 +193,8 @@ for (const version of VERSIONS) {
       });
 
       it('follows statements through the greenlet back to the awaiting line, with task and session', () => {
-        const insert = only(events, 'INSERT at @async-insert-commit', (e) => e.k === 'stmt' && /^INSERT INTO users/.test(e.sql) && atLine(script, line('async-insert-commit'))(e));
+        // The awaited commit flushed the INSERT: reported at the add(), flushed at the await.
+        const insert = only(events, 'INSERT at @async-insert-add flushed at @async-insert-commit', (e) => e.k === 'stmt' && /^INSERT INTO users/.test(e.sql) && flushed(script, line('async-insert-add'), line('async-insert-commit'))(e));
         assert.match(insert.sess, /^s\d+$/);
         assert.match(insert.tx, /^t\d+$/);
         assert.equal(typeof insert.task, 'number');
@@ -204,7 +211,7 @@ for (const version of VERSIONS) {
       });
 
       it('reports the uncommitted async session as a session-close rollback at its close line', () => {
-        const write = only(events, 'INSERT at @async-uncommitted-flush', (e) => e.k === 'stmt' && atLine(script, line('async-uncommitted-flush'))(e));
+        const write = only(events, 'INSERT at @async-uncommitted-add flushed at @async-uncommitted-flush', (e) => e.k === 'stmt' && flushed(script, line('async-uncommitted-add'), line('async-uncommitted-flush'))(e));
         const rollback = only(events, 'rollback', (e) => e.k === 'rollback' && e.tx === write.tx);
         assert.equal(rollback.cause, 'session-close');
         assert.equal(rollback.sess, write.sess);

@@ -77,7 +77,8 @@ test('the hover on the uncommitted fixture row names the read that could not see
   const read = hoverMarkdown(q.model, q.path('app/jobs.py'), q.lineOf('app/jobs.py', 'session.scalars'));
   assert.ok(read);
   assert.match(read, /Other sessions held uncommitted writes to what this read:/);
-  assert.match(read, /S\d+ tx\d+ INSERT jobs at \[tests\/test_jobs\.py:25\][^\n]*never committed: this read \*\*could not see it\*\*/);
+  // The fixture's add() (line 24) made the INSERT; its flush() (line 25) sent it.
+  assert.match(read, /S\d+ tx\d+ INSERT jobs at \[tests\/test_jobs\.py:24\][^\n]*\(flushed at \[tests\/test_jobs\.py:25\][^\n]*never committed: this read \*\*could not see it\*\*/);
 });
 
 test('a committed write tells when it became visible', () => {

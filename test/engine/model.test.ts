@@ -102,3 +102,24 @@ test('a test that never ended (process killed) still owns what ran after its sta
   assert.equal(model.statements[0].test, 't::k');
   assert.equal(model.tests[0].outcome, undefined);
 });
+
+test('a statement an ORM flush sent keeps its change line as `at`, the flush line as `flushAt`, and the batch lines', () => {
+  const dir = traceDir({
+    'py-30-a.ndjson': [
+      header(30, 7n),
+      { k: 'connect', t: 1, pid: 30, conn: 'c1', db: { system: 'sqlite', file: '/proj/db.sqlite' }, driver: 'sqlite3' },
+      { k: 'begin', t: 2, pid: 30, conn: 'c1', tx: 't1', sess: 's1' },
+      { k: 'stmt', t: 3, pid: 30, conn: 'c1', tx: 't1', sess: 's1', sql: 'INSERT INTO jobs (name) VALUES (?)', many: 2, at: at(7), flushAt: at(12), alsoAt: [at(8)] },
+      { k: 'stmt', t: 4, pid: 30, conn: 'c1', tx: 't1', sess: 's1', sql: 'SELECT * FROM jobs', at: at(12) },
+    ],
+  });
+  const model = buildModel(readTrace(dir));
+  const [insert, select] = model.statements;
+  assert.deepEqual(insert.at, at(7));
+  assert.deepEqual(insert.flushAt, at(12));
+  assert.deepEqual(insert.alsoAt, [at(8)]);
+  assert.equal(select.flushAt, undefined);
+  assert.equal(select.alsoAt, undefined);
+  // One copy of each frame: the flush line and the SELECT's line are the same object.
+  assert.equal(insert.flushAt, select.at);
+});

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { createDatabase, python, repoRoot, runCli, tempDir, type PythonEnvName } from '../support/env';
 
 export type Backend = 'sqlite' | 'postgres';
-export type Variant = 'buggy' | 'fixed';
+/** 'autoflush': a buggy twin whose lost write was sent by an ORM autoflush, away from the line that changed the object. */
+export type Variant = 'buggy' | 'fixed' | 'autoflush';
 
 export interface RelatedJson {
   file: string;

@@ -69,11 +69,13 @@ for (const { env, backend } of COMBINATIONS) {
         rule: RULE,
         severity: 'error',
         file: 'app/signups.py',
-        line: 10,
+        // The INSERT is at the add() that made it; the commit() whose flush sent it is related.
+        line: 9,
         test: `${T}test_signup_is_recorded`,
         related: [
           ['app/db.py', 11],
           ['tests/conftest.py', 13],
+          ['app/signups.py', 10],
         ],
       });
       assert.ok(wrote.message.includes(`wrote to users in ${devDb} (a development database)`), wrote.message);

@@ -23,7 +23,7 @@
 import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
 import { leakMatches } from './test-state-leak';
-import { finding, firstFrame, isTestCode, place, related, txOwnerRef, writeText } from './util';
+import { finding, firstFrame, isTestCode, place, related, statementRelated, txOwnerRef, writeText } from './util';
 
 const RULE = 'commit-escapes-rollback';
 
@@ -98,7 +98,7 @@ export const commitEscapesRollbackRule: DynamicRule = {
         ' Bind that session to the test\'s connection (join_transaction_mode="create_savepoint"), or flush instead of commit.';
       const rel: RelatedLocation[] = [...related(outer.endAt, `the test's rollback (${outer.label}), which this commit escaped`)];
       const firstWrite = writes[0];
-      if (firstWrite.at && (firstWrite.at[0] !== at[0] || firstWrite.at[1] !== at[1])) rel.push(...related(firstWrite.at, `${writeText(firstWrite)} that was committed`));
+      if (firstWrite.at && (firstWrite.at[0] !== at[0] || firstWrite.at[1] !== at[1])) rel.push(...statementRelated(firstWrite, `${writeText(firstWrite)} that was committed`));
       if (tx.session?.at) rel.push(...related(tx.session.at, `${tx.session.label} opened here`));
       findings.push(finding(RULE, harm ? 'error' : 'warning', message, at, { related: rel, test: tx.test }));
     }

@@ -32,6 +32,7 @@ import {
   related,
   statementOwnerLabel,
   statementOwnerRef,
+  statementRelated,
   statementText,
   txOwnerLabel,
   txOwnerRef,
@@ -175,8 +176,8 @@ function describe(model: ModelRun, w: ModelStatement, h: Holding, failed: boolea
       `(${h.tx.outcome === 'commit' ? 'COMMIT' : 'rollback'}${h.tx.endAt ? ` at ${place(model, h.tx.endAt)}` : ''}).`;
   }
   const rel = [
-    ...related(h.last.at, `${holder}'s last statement before ${waiter} waited; its transaction ${h.tx.label} stayed open`),
-    ...(h.took !== h.last ? related(h.took.at, `${holder}'s ${statementText(h.took)} took the lock`) : []),
+    ...statementRelated(h.last, `${holder}'s last statement before ${waiter} waited; its transaction ${h.tx.label} stayed open`),
+    ...(h.took !== h.last ? statementRelated(h.took, `${holder}'s ${statementText(h.took)} took the lock`) : []),
     ...related(h.tx.endAt, `${holder}'s transaction ended here`),
   ];
   return finding(LOCK_WAIT, 'error', message, at, { related: rel, test: w.test });

@@ -28,7 +28,7 @@
 import type { ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
-import { finding, firstFrame, isTestCode, place, related, rollbackText, sessionRef, txOwnerRef, writeText } from './util';
+import { finding, firstFrame, flushedText, flushRelated, isTestCode, place, related, rollbackText, sessionRef, statementRelated, txOwnerRef, writeText } from './util';
 
 const RULE = 'missing-commit';
 
@@ -76,13 +76,15 @@ function transactionFinding(model: ModelRun, tx: ModelTransaction): Finding | un
   const last = lost[lost.length - 1];
   const first = lost[0];
   const endAt = tx.endAt ?? (tx.cause === 'session-close' ? tx.session?.closeAt : undefined);
-  const endHere = sameScope(endAt, last.at);
+  // A write an ORM flush sent is at the line that changed the object; the flush (a query, flush(),
+  // commit()) ran where the session was in use, which is what decides where the commit belongs.
+  const endHere = sameScope(endAt, last.at) || sameScope(endAt, last.flushAt);
   const at = endHere ? endAt : firstFrame(last.at, endAt, tx.beginAt, tx.session?.at, tx.connection.at);
   if (!at) return undefined;
 
   const open = tx.outcome === 'open';
   const writes = distinctWrites(lost);
-  const where = last.at ? ` at ${place(model, last.at)}` : '';
+  const where = last.at ? ` at ${place(model, last.at)}${flushedText(model, last)}` : '';
   const ended = endAt && !open ? ` (${place(model, endAt)})` : '';
   const message =
     `${capitalize(txOwnerRef(model, tx))} ran ${writes}${where}, and its transaction ${tx.label} ${rollbackText(tx)}${ended}: ` +
@@ -92,10 +94,11 @@ function transactionFinding(model: ModelRun, tx: ModelTransaction): Finding | un
 
   const rel: RelatedLocation[] = [];
   if (endHere) {
-    rel.push(...related(last.at, `${writeText(last)} that was never committed`));
-    if (first !== last && !sameFrame(first.at, last.at)) rel.push(...related(first.at, `first uncommitted write: ${writeText(first)}`));
+    rel.push(...statementRelated(last, `${writeText(last)} that was never committed`));
+    if (first !== last && !sameFrame(first.at, last.at)) rel.push(...statementRelated(first, `first uncommitted write: ${writeText(first)}`));
   } else {
     if (!open) rel.push(...related(endAt, `${tx.label} ended here without COMMIT`));
+    rel.push(...flushRelated(last));
     if (first !== last && !sameFrame(first.at, last.at)) rel.push(...related(first.at, `first uncommitted write: ${writeText(first)}`));
   }
   if (tx.session?.at) rel.push(...related(tx.session.at, `${tx.session.label} opened here`));

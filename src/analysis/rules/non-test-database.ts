@@ -30,7 +30,7 @@ import { tmpdir } from 'node:os';
 import { basename, isAbsolute, relative } from 'node:path';
 import type { ModelConnection, ModelRun, ModelStatement } from '../../model/model';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
-import { finding, firstFrame, isTestCode, place, related, shortPath } from './util';
+import { finding, firstFrame, flushRelated, isTestCode, place, related, shortPath, statementRelated } from './util';
 
 const RULE = 'non-test-database';
 
@@ -196,8 +196,10 @@ function report(
   message += ` The code got ${name} through the engine created at ${place(model, engineAt)}: make it use the test's engine or session factory.`;
   const rel: RelatedLocation[] = [
     ...related(engineAt, `engine for ${name} created here`),
+    // A write an ORM flush sent is located at the line that changed the object; the flush is related.
+    ...flushRelated(st),
     ...(testDbAt ? related(testDbAt, `test database ${testDbName} set up here`) : []),
-    ...(misplaced ? related(misplaced.write.at, `the test wrote ${misplaced.table} to ${testDbName ?? 'the test database'} here`) : []),
+    ...(misplaced ? statementRelated(misplaced.write, `the test wrote ${misplaced.table} to ${testDbName ?? 'the test database'} here`) : []),
   ];
   return finding(RULE, severity, message, at, { related: rel, test: use.test });
 }

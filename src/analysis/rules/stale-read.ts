@@ -16,7 +16,8 @@
 import type { ModelIdentityHit, ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
 import { describeRows, identityKeys, modelRowKeys, rowsMayOverlap, type RowKeySet } from '../../model/rowkeys';
 import type { DynamicRule, Finding } from '../findings';
-import { finding, place, related, sessionRef, statementOwnerLabel, statementOwnerRef, testFailed, txOwnerLabel, txOwnerRef, writeText } from './util';
+import type { SourceFrame } from '../../trace/schema';
+import { finding, flushRelated, place, related, sessionRef, statementOwnerLabel, statementOwnerRef, statementRelated, testFailed, txOwnerLabel, txOwnerRef, writeText } from './util';
 
 export const STALE_READ = 'stale-read';
 
@@ -125,6 +126,10 @@ function identityFindings(model: ModelRun, committed: Map<string, Committed[]>):
   return [...found.values()];
 }
 
+function sameLine(a: SourceFrame | undefined, b: SourceFrame | undefined): boolean {
+  return !!a && !!b && a[0] === b[0] && a[1] === b[1];
+}
+
 function identityFinding(model: ModelRun, hit: ModelIdentityHit, keys: RowKeySet | undefined, loaded: ModelStatement, c: Committed): Finding {
   const reader = hit.session.label;
   const writer = txOwnerLabel(c.tx);
@@ -138,7 +143,9 @@ function identityFinding(model: ModelRun, hit: ModelIdentityHit, keys: RowKeySet
     related: [
       ...related(c.write.at, `${writer}'s ${c.write.verb} of the row`),
       ...related(c.tx.endAt, `${writer} committed here, before ${reader} read`),
-      ...related(loaded.at, `${reader} loaded the row here, before that commit`),
+      // When the commit itself flushed the write, the commit line above already says where it was sent.
+      ...(sameLine(c.write.flushAt, c.tx.endAt) ? [] : flushRelated(c.write)),
+      ...statementRelated(loaded, `${reader} loaded the row here, before that commit`),
     ],
   });
 }
@@ -206,6 +213,7 @@ function snapshotFinding(
       ...related(first.at, `${tx.label}'s snapshot was taken here (${level})`),
       ...related(c.write.at, `${writer}'s ${c.write.verb}`),
       ...related(c.tx.endAt, `${writer} committed here, after the snapshot`),
+      ...(sameLine(c.write.flushAt, c.tx.endAt) ? [] : flushRelated(c.write)),
     ],
   });
 }

@@ -18,7 +18,7 @@
  */
 import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
-import { finding, firstFrame, place, related, txOwnerRef } from './util';
+import { finding, firstFrame, place, statementRelated, txOwnerRef } from './util';
 
 const RULE = 'test-state-leak';
 
@@ -236,8 +236,8 @@ export const testStateLeakRule: DynamicRule = {
           ? ', the key the earlier test committed.'
           : `; this was the last commit into ${m.violation.table} before it (parameters were not captured, so the key could not be compared).`) +
         ' Undo what each test commits (rollback isolation, or delete at teardown) or give each test its own keys.';
-      const rel: RelatedLocation[] = [...related(failed.at, `${failed.verb} that failed on the leftover row (${failed.test})`)];
-      if (m.insert.at && (m.insert.at[0] !== at[0] || m.insert.at[1] !== at[1])) rel.push(...related(m.insert.at, `INSERT of the leftover row (${earlier})`));
+      const rel: RelatedLocation[] = [...statementRelated(failed, `${failed.verb} that failed on the leftover row (${failed.test})`)];
+      if (m.insert.at && (m.insert.at[0] !== at[0] || m.insert.at[1] !== at[1])) rel.push(...statementRelated(m.insert, `INSERT of the leftover row (${earlier})`));
       findings.push(finding(RULE, byKey ? 'error' : 'warning', message, at, { related: rel, test: failed.test }));
     }
     return findings;

@@ -21,6 +21,7 @@ import {
   related,
   statementOwnerLabel,
   statementOwnerRef,
+  statementRelated,
   testFailed,
   txOwnerLabel,
   txOwnerRef,
@@ -170,7 +171,7 @@ function describe(model: ModelRun, c: Candidate): Finding | undefined {
   const message = `${statementOwnerRef(model, r)} read ${rows} while ${txOwnerRef(model, p.tx)} held ${what}; ${effect}. ${ending}`;
   const severity = testFailed(model, r.test) && evidenceOfMiss(c) ? 'error' : 'warning';
   const rel = [
-    ...related(w.at, `${writer}'s uncommitted ${w.verb} (${p.tx.label}, still open when ${reader} read)`),
+    ...statementRelated(w, `${writer}'s uncommitted ${w.verb} (${p.tx.label}, still open when ${reader} read)`),
     ...related(
       p.tx.endAt,
       p.tx.outcome === 'commit' ? `${writer} committed here, after ${reader}'s read` : `${writer}'s transaction ended here without COMMIT`,

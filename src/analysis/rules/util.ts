@@ -60,6 +60,26 @@ export function writeText(st: ModelStatement): string {
   }
 }
 
+/**
+ * For a statement an ORM flush sent (its `at` is the line that changed the object): the flush's
+ * line as a related place, "UPDATE jobs flushed here (by the query, flush() or commit() on this line)".
+ * Empty for any other statement.
+ */
+export function flushRelated(st: ModelStatement): RelatedLocation[] {
+  if (!st.flushAt || (st.at && st.at[0] === st.flushAt[0] && st.at[1] === st.flushAt[1])) return [];
+  return related(st.flushAt, `${writeText(st)} sent to the database here, by the ORM flush this line caused`);
+}
+
+/** A statement as a related place: its line and, when an ORM flush sent it, the flush's line too. */
+export function statementRelated(st: ModelStatement, message: string): RelatedLocation[] {
+  return [...related(st.at, message), ...flushRelated(st)];
+}
+
+/** " (flushed at app/jobs.py:27)" for a statement an ORM flush sent; '' otherwise. */
+export function flushedText(model: ModelRun, st: ModelStatement): string {
+  return st.flushAt ? ` (flushed at ${place(model, st.flushAt)})` : '';
+}
+
 /** The first place among candidates that has a source frame. */
 export function firstFrame(...frames: (SourceFrame | undefined)[]): SourceFrame | undefined {
   return frames.find((f) => f !== undefined);

@@ -107,7 +107,8 @@ function hiddenWrites(model: ModelRun, st: ModelStatement, ref: number, root: st
       seen.add(tx);
       const fate = tx.outcome === 'commit' ? `committed later (${after(tx.end!, ref)})` : 'never committed';
       if (lines.length < VISIBILITY_LINES) {
-        lines.push(`- ${ownerLabel(wrote)} ${tx.label} ${statementShort(wrote)} at ${frameLink(wrote.at, root)} was uncommitted, ${fate}: this read **could not see it**`);
+        const flushed = wrote.flushAt ? ` (flushed at ${frameLink(wrote.flushAt, root)})` : '';
+        lines.push(`- ${ownerLabel(wrote)} ${tx.label} ${statementShort(wrote)} at ${frameLink(wrote.at, root)}${flushed} was uncommitted, ${fate}: this read **could not see it**`);
       }
     }
   }
@@ -129,6 +130,7 @@ function storyOf(model: ModelRun, sts: ModelStatement[], root: string | undefine
   out.push(`\`${oneLineSql(st.sql)}\`${rows}${times}`);
   out.push('');
   if (st.err) out.push(`- Failed: ${st.err.type}: ${oneLineSql(st.err.message, 200)}`);
+  if (st.flushAt && st.at) out.push(`- An ORM flush sent it: the object changed at ${frameLink(st.at, root)}, the flush ran at ${frameLink(st.flushAt, root)}`);
   if (st.session) {
     const cls = st.session.cls ? ` (${st.session.cls})` : '';
     out.push(`- Session ${st.session.label}${cls} opened at ${frameLink(st.session.at, root)}, on connection ${st.connection.label} to ${databaseName((tx?.connection ?? st.connection))}`);

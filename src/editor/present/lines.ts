@@ -24,7 +24,7 @@ export interface LineActivity {
 
 const indexes = new WeakMap<ModelRun, Map<string, Map<number, LineActivity>>>();
 
-/** Statements and identity-map reads by file and line of their user frame. Built once per model. */
+/** Statements and identity-map reads by file and line of their user frame (and of the flush that sent them). Built once per model. */
 export function lineIndex(model: ModelRun): Map<string, Map<number, LineActivity>> {
   let index = indexes.get(model);
   if (index) return index;
@@ -36,7 +36,14 @@ export function lineIndex(model: ModelRun): Map<string, Map<number, LineActivity
     if (!a) byLine.set(line, (a = { statements: [], identityHits: [] }));
     return a;
   };
-  for (const st of model.statements) if (st.at && st.op !== 'tx') slot(st.at[0], st.at[1]).statements.push(st);
+  for (const st of model.statements) {
+    if (!st.at || st.op === 'tx') continue;
+    slot(st.at[0], st.at[1]).statements.push(st);
+    // A statement an ORM flush sent belongs to the line that changed the object and to the line
+    // whose flush (a query, flush(), commit()) sent it: both tell its story.
+    const f = st.flushAt;
+    if (f && (f[0] !== st.at[0] || f[1] !== st.at[1])) slot(f[0], f[1]).statements.push(st);
+  }
   for (const hit of model.identityHits) if (hit.at) slot(hit.at[0], hit.at[1]).identityHits.push(hit);
   indexes.set(model, index);
   return index;

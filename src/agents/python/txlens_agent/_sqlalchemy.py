@@ -32,6 +32,7 @@ import sys
 import threading
 import weakref
 
+from . import _change_sites
 from . import _runtime as rt
 
 emit = rt.emit
@@ -594,6 +595,9 @@ def _statement_ended(cursor, statement, parameters, context, many, start, exc=No
                 event["rows"] = rows
         else:
             event["err"] = _error_of(exc)
+        if _change_sites.FLUSHING:
+            # A flush's INSERT/UPDATE/DELETE: reported at the line that changed the object.
+            _change_sites.attribute(event, context)
         # Start the user-frame search at the caller of the dialect method: this
         # function and the wrapper that called it are the agent's.
         emit(event, 3)
@@ -940,6 +944,7 @@ def _hook_orm(orm):
     _wrap_session_transaction(SessionTransaction)
     _listen(Session, "after_begin", _on_after_begin)
     _listen(Session, "after_transaction_end", _on_after_transaction_end)
+    _change_sites.install_orm()
 
 
 def _hook_asyncio(asyncio_ext):
