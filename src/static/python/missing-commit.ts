@@ -11,6 +11,12 @@
  * for FastAPI endpoints whose injected session is never committed anywhere in
  * the endpoint. Exceptions paths are not judged (rolling back there is right),
  * and neither is test code (fixtures often leave the commit out on purpose).
+ *
+ * What counts as a write: DML, delete, bulk writes, attribute sets on an object
+ * the function loaded, and `add`/`merge` of an object that is new (made here) or
+ * changed here. `session.add(obj)` of an object that came from elsewhere and is
+ * left as it was only attaches it (to lazy-load a relationship of a detached
+ * object, say): no write, no finding.
  */
 import type { Finding, Severity, TextEdit } from '../../analysis/findings';
 import { callParts, field, indentOf, insertAt, isAsyncDef, named, walkTypes, type Node } from './syntax';
@@ -18,6 +24,8 @@ import { callParts, field, indentOf, insertAt, isAsyncDef, named, walkTypes, typ
 const RULE = 'missing-commit';
 
 const WRITE_METHODS = new Set(['add', 'add_all', 'delete', 'merge', 'bulk_save_objects', 'bulk_insert_mappings', 'bulk_update_mappings', 'executemany']);
+/** Write methods that write only when the object they get is new or changed (see `addsChanges`). */
+const ATTACH_METHODS = new Set(['add', 'merge']);
 const LOAD_METHODS = new Set(['get', 'first', 'one', 'one_or_none', 'scalar', 'scalar_one', 'scalar_one_or_none', 'get_one']);
 const SESSION_NAME = /^(db|session|sess|s|conn|connection|cur|cursor|tx|db_?session|.*_session|.*_db|.*_conn)$/i;
 const DML = /^\s*(insert|update|delete|replace|upsert|merge)\b/i;
@@ -28,7 +36,7 @@ type Origin = 'local' | 'param' | 'injected';
 const NESTED_SCOPES = new Set(['function_definition', 'class_definition', 'lambda']);
 const NESTED_FUNCTIONS = new Set(['function_definition', 'lambda']);
 const BINDING_TYPES = new Set(['assignment', 'with_item']);
-const USE_TYPES = new Set(['await', 'call', 'return_statement', 'yield', 'assignment']);
+const USE_TYPES = new Set(['await', 'call', 'return_statement', 'yield', 'assignment', 'augmented_assignment']);
 const EFFECT_TYPES = new Set(['call', 'assignment', 'augmented_assignment']);
 const IDENTIFIER = new Set(['identifier']);
 const YIELD = new Set(['yield']);
@@ -57,6 +65,10 @@ interface FnFacts {
   loaded: Map<string, string>;
   escaped: Set<string>;
   everCommits: Set<string>;
+  /** Names bound to a newly made object in this function (`order = Order(...)`): adding one is an INSERT. */
+  constructed: Set<string>;
+  /** Names whose attributes this function sets (`obj.status = ...`, `setattr(obj, ...)`): adding one may be an UPDATE. */
+  modified: Set<string>;
 }
 
 interface State {
@@ -118,6 +130,8 @@ function collect(fn: Node, isAsync: boolean): FnFacts {
   const loaded = new Map<string, string>();
   const escaped = new Set<string>();
   const everCommits = new Set<string>();
+  const constructed = new Set<string>();
+  const modified = new Set<string>();
   const params = field(fn, 'parameters');
   for (const p of params ? named(params) : []) {
     const nameNode = p.type === 'identifier' ? p : (field(p, 'name') ?? named(p).find((c) => c.type === 'identifier'));
@@ -140,6 +154,7 @@ function collect(fn: Node, isAsync: boolean): FnFacts {
       const callee = callParts(value).callee;
       const recvName = chainRoot(value);
       const src = recvName ? receivers.get(recvName) : undefined;
+      if (!src && makesNewObject(callee)) constructed.add(left.text);
       if (src && callee === `${recvName}.cursor`) {
         receivers.set(left.text, { name: left.text, group: src.group, origin: src.origin, committer: src.committer, async: src.async });
       } else if (src) {
@@ -192,12 +207,44 @@ function collect(fn: Node, isAsync: boolean): FnFacts {
     if (n.type === 'return_statement' || n.type === 'yield') {
       for (const x of walkTypes(n, IDENTIFIER)) if (receivers.has(x.text) && x.parent?.type !== 'attribute') escaped.add(receivers.get(x.text)!.group);
     }
-    if (n.type === 'assignment' && field(n, 'left')?.type === 'attribute') {
+    if ((n.type === 'assignment' || n.type === 'augmented_assignment') && field(n, 'left')?.type === 'attribute') {
       const r = field(n, 'right');
-      if (r?.type === 'identifier' && receivers.has(r.text)) escaped.add(receivers.get(r.text)!.group);
+      if (n.type === 'assignment' && r?.type === 'identifier' && receivers.has(r.text)) escaped.add(receivers.get(r.text)!.group);
+      const target = field(field(n, 'left')!, 'object');
+      if (target?.type === 'identifier') modified.add(target.text);
+    }
+    if (n.type === 'call' && callParts(n).callee === 'setattr') {
+      const target = callParts(n).positional[0];
+      if (target?.type === 'identifier') modified.add(target.text);
     }
   }
-  return { fn, receivers, loaded, escaped, everCommits };
+  return { fn, receivers, loaded, escaped, everCommits, constructed, modified };
+}
+
+/**
+ * Whether a callee makes a new object: a class (`Order(...)`, `models.Order(...)`, `cls(...)`)
+ * or a factory by its name (`make_order`, `build_order`, `new_order`, `create_order`).
+ */
+function makesNewObject(callee: string | undefined): boolean {
+  const last = lastSeg(callee);
+  return /^[A-Z]/.test(last) || last === 'cls' || /^(make|build|new|create)_/.test(last) || /^(model_validate|from_orm|parse_obj)$/.test(last);
+}
+
+/**
+ * `add`/`merge` write only what the object carries: a new object (INSERT) or changed
+ * attributes (UPDATE). Adding an object loaded elsewhere and left as it was only
+ * attaches it to the session (e.g. to lazy-load a relationship of a detached
+ * object): nothing is written and nothing needs a commit. Without evidence either
+ * way (an object from a parameter, an attribute) the call is not counted as a write.
+ */
+function addsChanges(arg: Node | undefined, facts: FnFacts): boolean {
+  if (!arg) return false;
+  if (arg.type === 'call') {
+    const root = chainRoot(arg);
+    return !(root && facts.receivers.has(root)) && makesNewObject(callParts(arg).callee);
+  }
+  if (arg.type === 'identifier') return facts.constructed.has(arg.text) || facts.modified.has(arg.text);
+  return false;
 }
 
 function isDmlArgument(arg: Node | undefined): boolean {
@@ -223,6 +270,7 @@ function classifyCall(call: Node, facts: FnFacts): { write?: string; commit?: st
     const r = facts.receivers.get(segs[0]);
     if (!r) return {};
     if (segs[1] === 'commit' || segs[1] === 'rollback') return { commit: r.group };
+    if (ATTACH_METHODS.has(segs[1])) return addsChanges(parts.positional[0], facts) ? { write: r.group } : {};
     if (WRITE_METHODS.has(segs[1])) return { write: r.group };
     if (segs[1] === 'execute' && isDmlArgument(parts.positional[0])) return { write: r.group };
     return {};
