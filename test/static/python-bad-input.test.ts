@@ -5,12 +5,13 @@ import { test } from 'node:test';
 import { StaticChecker } from '../../src/static/checker';
 import { runCli, tempDir } from '../support/env';
 
-const WRITER = `from app.db import SessionLocal
+// A new object added and never committed (adding an object made elsewhere is not a write by itself).
+const WRITER = `from app.db import Item, SessionLocal
 
 
-def save(item):
+def save(name):
     session = SessionLocal()
-    session.add(item)
+    session.add(Item(name=name))
     session.close()
 `;
 
