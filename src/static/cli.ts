@@ -75,28 +75,42 @@ export interface AppliedFix {
   rule: string;
   title: string;
   files: string[];
+  /** Set when the fix was not applied: with the fixes planned before it, the file would not parse. */
+  withheld?: 'breaks-syntax';
 }
 
-/** Applies preferred fixes round by round (a fix can make another one moot), re-checking in between. */
+/**
+ * Applies preferred fixes round by round (a fix can make another one moot), re-checking in
+ * between. Each fix is tried on a scratch copy with the fixes planned before it; one that
+ * would leave a file that does not parse is not applied (listed with `withheld`), and no
+ * file is written that does not parse.
+ */
 export async function applyPreferredFixes(checker: StaticChecker, paths: string[] | undefined, maxRounds = 10): Promise<AppliedFix[]> {
   const applied: AppliedFix[] = [];
   const tried = new Set<string>();
   for (let round = 0; round < maxRounds; round++) {
     const { findings } = await checker.check(paths);
-    const plan = new EditPlan();
+    const plan = new EditPlan((file, after, before) => checker.parsesAfterEdit(file, after, before));
     const picked: AppliedFix[] = [];
     for (const f of findings) {
       const fix = f.fixes.find((x) => x.preferred) ?? (f.fixes.length === 1 ? f.fixes[0] : undefined);
       if (!fix || fix.edits.length === 0) continue;
       const key = `${f.rule}|${f.location.file}|${f.location.line}|${fix.title}`;
       if (tried.has(key)) continue;
-      if (!plan.add(fix.edits)) continue; // overlaps a fix planned this round: next round, after re-checking
+      if (!plan.add(fix.edits)) {
+        if (plan.refusal === 'breaks-syntax') {
+          tried.add(key);
+          applied.push({ rule: f.rule, title: fix.title, files: [...new Set(fix.edits.map((e) => e.file))], withheld: 'breaks-syntax' });
+        }
+        continue; // overlaps a fix planned this round: next round, after re-checking
+      }
       tried.add(key);
       picked.push({ rule: f.rule, title: fix.title, files: [...new Set(fix.edits.map((e) => e.file))] });
     }
     if (picked.length === 0) break;
-    for (const file of plan.apply()) checker.invalidate(file);
-    applied.push(...picked);
+    const written = new Set(plan.apply());
+    for (const file of written) checker.invalidate(file);
+    applied.push(...picked.map((p) => (p.files.every((f) => written.has(f)) ? p : { ...p, withheld: 'breaks-syntax' as const })));
   }
   return applied;
 }
@@ -127,8 +141,12 @@ export async function cmdCheck(args: string[]): Promise<number> {
   if (opts.fix) {
     applied = await applyPreferredFixes(checker, paths.length ? paths : undefined);
     if (!opts.json) {
-      for (const a of applied) process.stdout.write(`fixed ${a.rule}: ${a.title} (${a.files.map((f) => relPath(f, cwd)).join(', ')})\n`);
-      if (applied.length === 0) process.stdout.write('txlens check: no fix to apply\n');
+      for (const a of applied) {
+        const where = a.files.map((f) => relPath(f, cwd)).join(', ');
+        if (a.withheld) process.stdout.write(`not fixed ${a.rule}: ${a.title} (${where}): the edited code would not parse\n`);
+        else process.stdout.write(`fixed ${a.rule}: ${a.title} (${where})\n`);
+      }
+      if (!applied.some((a) => !a.withheld)) process.stdout.write('txlens check: no fix to apply\n');
     }
   }
   const { findings, notes } = await checker.check(paths.length ? paths : undefined);

@@ -101,15 +101,29 @@ export function pythonPlugin(): LanguagePlugin<PythonFacts> {
     link(file, ctx) {
       return [...linkStaleImports(file, ctx), ...linkPlaceholders(file, ctx), ...linkInjectedSessions(file, ctx)];
     },
+    syntaxErrorCount(_path: string, text: string) {
+      const tree = parser!.parse(text);
+      if (!tree) return Number.MAX_SAFE_INTEGER;
+      try {
+        return tree.rootNode.hasError ? syntaxErrorNodes(tree.rootNode, Number.MAX_SAFE_INTEGER).length : 0;
+      } finally {
+        tree.delete();
+      }
+    },
   };
 }
 
 /** Lines of the first few ERROR or MISSING nodes (anonymous ones included). */
 function syntaxErrorLines(root: Node): number[] {
+  return [...new Set(syntaxErrorNodes(root, MAX_SYNTAX_ERRORS_SHOWN))];
+}
+
+/** The lines of up to `max` ERROR or MISSING nodes, one entry per node. */
+function syntaxErrorNodes(root: Node, max: number): number[] {
   const lines: number[] = [];
   const cursor = root.walk();
   try {
-    for (let more = true; more && lines.length < MAX_SYNTAX_ERRORS_SHOWN; ) {
+    for (let more = true; more && lines.length < max; ) {
       const n = cursor.currentNode;
       if (n.isError || n.isMissing) {
         lines.push(n.startPosition.row + 1);
@@ -120,7 +134,7 @@ function syntaxErrorLines(root: Node): number[] {
   } finally {
     cursor.delete();
   }
-  return [...new Set(lines)];
+  return lines;
 }
 
 function climb(cursor: ReturnType<Node['walk']>): boolean {

@@ -152,6 +152,10 @@ export function typescriptPlugin(): LanguagePlugin<TsFileData> {
       for (const i of placeholderImports) keys.add(`ph:${i.module}#${i.name}`);
       return { findings, keys: [...keys], data, notes: notes.length ? notes : undefined };
     },
+    syntaxErrorCount(path: string, text: string): number {
+      t ??= typescript();
+      return syntaxErrors(parse(t, path, text)).length;
+    },
     link(file: LinkedFile<TsFileData>, ctx: LinkContext<TsFileData>): Finding[] {
       const out: Finding[] = [];
       if (!file.data) return out;
