@@ -10,6 +10,7 @@ import type { ModelRun } from '../model/model';
 import { plural, relFinding, relPath, REPORT_VERSION } from '../report/render';
 import { StaticChecker, sortFindings } from './checker';
 import { EditPlan } from './fix';
+import { dependencyOverrides } from './python/overrides';
 
 class CheckUsageError extends Error {}
 
@@ -190,6 +191,13 @@ function sameTest(model: ModelRun, dynamicTest: string | undefined, staticFindin
   return id === wanted || id.endsWith(`::${wanted}`) || t.name.replace(/\[.*\]$/, '') === wanted.split('::').pop();
 }
 
+/** Whether a test is one the file's fixtures or code reach: below a conftest's folder, or in the file itself. */
+function testReachedBy(model: ModelRun, testId: string | undefined, file: string): boolean {
+  const t = testId ? model.tests.find((x) => x.id === testId) : undefined;
+  if (!t) return false;
+  return basename(file) === 'conftest.py' ? t.file.startsWith(dirname(file) + sep) : t.file === file;
+}
+
 function linesOf(f: Finding): Set<string> {
   return new Set([f.location, ...f.related].map((l) => `${l.file}:${l.line}`));
 }
@@ -204,17 +212,25 @@ function sameStory(a: Finding, b: Finding): boolean {
 
 /**
  * Static findings for the files of a run, de-duplicated against the dynamic
- * ones; a stale-import-patch becomes an error when the run shows the module
- * that imported the name by value really used another database than the test.
+ * ones. A static finding alone is at most a warning; the run confirms one
+ * and makes it an error:
+ * - a stale-import-patch when the run shows the module that imported the
+ *   name by value really used another database than the test;
+ * - a dependency override that misses the routes' dependency when the run's
+ *   requests reached a non-test database from those routes: the per-route
+ *   non-test-database findings are the symptom, so they are folded into the
+ *   one finding at the override line (as related places) and listed in `folded`
+ *   for the caller to drop.
  */
 export async function staticFindingsForRun(
   model: ModelRun,
   dynamic: Finding[],
   root: string,
   warmChecker?: StaticChecker,
-): Promise<{ findings: Finding[]; notes: string[] }> {
+): Promise<{ findings: Finding[]; notes: string[]; folded: Finding[] }> {
   const files = filesOfRun(model, root);
-  if (files.length === 0) return { findings: [], notes: [] };
+  const folded: Finding[] = [];
+  if (files.length === 0) return { findings: [], notes: [], folded };
   let findings: Finding[];
   let notes: string[];
   try {
@@ -223,7 +239,7 @@ export async function staticFindingsForRun(
     ({ findings, notes } = await checker.check(files));
   } catch (e) {
     // The run's own findings stand without the static ones.
-    return { findings: [], notes: [`static rules skipped: ${(e as Error).message}`] };
+    return { findings: [], notes: [`static rules skipped: ${(e as Error).message}`], folded };
   }
   const out: Finding[] = [];
   for (const f of findings) {
@@ -233,6 +249,31 @@ export async function staticFindingsForRun(
     if (twin) {
       if (twin.fixes.length === 0) twin.fixes.push(...f.fixes);
       continue;
+    }
+    const override = dependencyOverrides.get(f);
+    if (override) {
+      const routeFiles = new Set(override.routeFiles);
+      const proofs = dynamic.filter((d) => d.rule === 'non-test-database' && routeFiles.has(d.location.file) && testReachedBy(model, d.test, f.location.file));
+      if (proofs.length) {
+        folded.push(...proofs);
+        const seen = new Set<string>();
+        const symptoms = proofs.filter((d) => !seen.has(`${d.location.file}:${d.location.line}`) && seen.add(`${d.location.file}:${d.location.line}`));
+        const tests = new Set(proofs.map((d) => d.test));
+        out.push({
+          ...f,
+          severity: 'error',
+          test: proofs[0].test ?? f.test,
+          message: `${f.message} Confirmed by the run: ${plural(tests.size, 'test')} reached a non-test database through the routes (${symptoms
+            .slice(0, 3)
+            .map((d) => `${relPath(d.location.file, root)}:${d.location.line}`)
+            .join(', ')}).`,
+          related: [
+            ...f.related,
+            ...symptoms.map((d) => ({ file: d.location.file, line: d.location.line, message: `non-test-database${d.test ? ` in ${d.test}` : ''}: ${d.message}` })),
+          ],
+        });
+        continue;
+      }
     }
     if (f.rule === 'stale-import-patch') {
       const importers = new Set(f.related.map((r) => r.file));
@@ -254,5 +295,5 @@ export async function staticFindingsForRun(
     }
     out.push(f);
   }
-  return { findings: sortFindings(out), notes };
+  return { findings: sortFindings(out), notes, folded };
 }
