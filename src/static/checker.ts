@@ -188,19 +188,28 @@ export class StaticChecker {
     }
   }
 
+  /**
+   * The severity contract: source alone shows no consequence, so a static finding is at
+   * most a warning (the rules say so themselves; this holds any rule to it). A run raises
+   * the ones its trace confirms (cli.ts, staticFindingsForRun).
+   */
+  private atMostWarning(findings: Finding[]): Finding[] {
+    return findings.map((f) => (f.severity === 'error' ? { ...f, severity: 'warning' } : f));
+  }
+
   private notesOf(e: Entry): string[] {
     return [e.note, ...(e.analysis?.notes ?? []), ...(e.linkNotes ?? [])].filter((n): n is string => !!n).map((n) => `${e.rel}: ${n}`);
   }
 
   private findingsOf(e: Entry): Finding[] {
     if (!e.analysis || e.analysis.skipped) return [];
-    const out = [...e.analysis.findings];
+    const out = this.atMostWarning(e.analysis.findings);
     e.linkNotes = undefined;
     if (e.plugin.link) {
       try {
         const linked = e.plugin.link({ path: e.path, rel: e.rel, data: e.analysis.data }, this.linkContext(e.plugin));
         if (linked.some((f) => f.fixes.length)) this.vetFixes(linked, readText, (e.linkNotes = []));
-        out.push(...linked);
+        out.push(...this.atMostWarning(linked));
       } catch (err) {
         e.analysis.notes = [...(e.analysis.notes ?? []), `cross-file rules failed: ${(err as Error).message}`];
       }

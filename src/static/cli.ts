@@ -14,19 +14,27 @@ import { dependencyOverrides } from './python/overrides';
 
 class CheckUsageError extends Error {}
 
+type FailOn = 'error' | 'warning' | 'never';
+
 interface CheckOptions {
   json: boolean;
   fix: boolean;
+  failOn: FailOn;
   root?: string;
   paths: string[];
 }
 
 function parseCheck(args: string[]): CheckOptions {
-  const opts: CheckOptions = { json: false, fix: false, paths: [] };
+  const opts: CheckOptions = { json: false, fix: false, failOn: 'error', paths: [] };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--json') opts.json = true;
     else if (a === '--fix') opts.fix = true;
+    else if (a === '--fail-on') {
+      const v = args[++i];
+      if (v !== 'error' && v !== 'warning' && v !== 'never') throw new CheckUsageError('--fail-on needs error, warning or never');
+      opts.failOn = v;
+    }
     else if (a === '--debug') continue;
     else if (a === '--root') {
       const v = args[++i];
@@ -153,7 +161,8 @@ export async function cmdCheck(args: string[]): Promise<number> {
   const { findings, notes } = await checker.check(paths.length ? paths : undefined);
   if (opts.json) process.stdout.write(JSON.stringify(checkDocument(findings, notes, cwd, applied)) + '\n');
   else process.stdout.write(checkText(findings, notes, cwd));
-  return findings.some((f) => f.severity === 'error') ? 1 : 0;
+  const failing = opts.failOn === 'never' ? [] : opts.failOn === 'warning' ? ['error', 'warning'] : ['error'];
+  return findings.some((f) => failing.includes(f.severity)) ? 1 : 0;
 }
 
 // ---- the static half of `txlens run` -------------------------------------------------
@@ -202,11 +211,27 @@ function linesOf(f: Finding): Set<string> {
   return new Set([f.location, ...f.related].map((l) => `${l.file}:${l.line}`));
 }
 
-/** Two findings of one rule that point at a shared line of the same file describe one bug. */
+/** The first and last line a finding points at in its own file. */
+function spanOf(f: Finding): [number, number] {
+  const lines = [f.location, ...f.related].filter((l) => l.file === f.location.file).map((l) => l.line);
+  return [Math.min(...lines), Math.max(...lines)];
+}
+
+/**
+ * Two findings of one rule that point at a shared line of the same file describe one bug.
+ * missing-commit: the trace places it at the session's end and its lost statements, the
+ * source at the last write and the way out of the function; spans of lines that overlap in
+ * one file are the same session's story.
+ */
 function sameStory(a: Finding, b: Finding): boolean {
   if (a.rule !== b.rule) return false;
   const lines = linesOf(a);
   for (const l of linesOf(b)) if (lines.has(l)) return true;
+  if (a.rule === 'missing-commit' && a.location.file === b.location.file) {
+    const [a0, a1] = spanOf(a);
+    const [b0, b1] = spanOf(b);
+    return a0 <= b1 && b0 <= a1;
+  }
   return false;
 }
 
@@ -245,9 +270,9 @@ export async function staticFindingsForRun(
   for (const f of findings) {
     // The run already tells this story (same rule, same lines): the trace's finding stays,
     // with the test and the evidence, and gains the mechanical fix only the source can offer.
-    const twin = dynamic.find((d) => sameStory(d, f));
-    if (twin) {
-      if (twin.fixes.length === 0) twin.fixes.push(...f.fixes);
+    const twins = dynamic.filter((d) => sameStory(d, f));
+    if (twins.length) {
+      for (const twin of twins) if (twin.fixes.length === 0) twin.fixes.push(...f.fixes);
       continue;
     }
     const override = dependencyOverrides.get(f);

@@ -285,7 +285,7 @@ function linkPlaceholders(file: LinkedFile<PythonFacts>, ctx: LinkContext<Python
     const c = def.data.placeholders.find((x) => `${def.data.module}.${x.name}` === u.qualified)!;
     findings.push({
       rule: 'placeholder-session',
-      severity: 'error',
+      severity: 'warning',
       message: `${c.name}() is ${u.how}: the application gets a stand-in instead of a database session, so nothing is stored and reads return canned values.`,
       location: { file: file.path, line: u.line, column: u.column },
       related: [{ file: def.path, line: c.line, message: `${c.name} defined here (${c.why})` }],
