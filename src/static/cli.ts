@@ -217,22 +217,29 @@ function spanOf(f: Finding): [number, number] {
   return [Math.min(...lines), Math.max(...lines)];
 }
 
-/**
- * Two findings of one rule that point at a shared line of the same file describe one bug.
- * missing-commit: the trace places it at the session's end and its lost statements, the
- * source at the last write and the way out of the function; spans of lines that overlap in
- * one file are the same session's story.
- */
+/** Two findings of one rule that point at a shared line of the same file describe one bug. */
 function sameStory(a: Finding, b: Finding): boolean {
   if (a.rule !== b.rule) return false;
   const lines = linesOf(a);
   for (const l of linesOf(b)) if (lines.has(l)) return true;
-  if (a.rule === 'missing-commit' && a.location.file === b.location.file) {
-    const [a0, a1] = spanOf(a);
-    const [b0, b1] = spanOf(b);
-    return a0 <= b1 && b0 <= a1;
-  }
   return false;
+}
+
+/**
+ * missing-commit: the trace places it at the session's end, its opening and its lost
+ * statements; the source at the last write and the way out of the function. A static
+ * finding whose lines lie within the span of a run's finding in the same file is that
+ * session's story, when it is the only static one there (else the span covers several
+ * functions and says nothing about which).
+ */
+function sameSession(dynamicFinding: Finding, staticFinding: Finding, allStatic: Finding[]): boolean {
+  if (dynamicFinding.rule !== 'missing-commit' || staticFinding.rule !== 'missing-commit' || dynamicFinding.location.file !== staticFinding.location.file) return false;
+  const [d0, d1] = spanOf(dynamicFinding);
+  const within = (f: Finding) => {
+    const [s0, s1] = spanOf(f);
+    return f.rule === 'missing-commit' && f.location.file === dynamicFinding.location.file && d0 <= s0 && s1 <= d1;
+  };
+  return within(staticFinding) && allStatic.filter(within).length === 1;
 }
 
 /**
@@ -270,7 +277,7 @@ export async function staticFindingsForRun(
   for (const f of findings) {
     // The run already tells this story (same rule, same lines): the trace's finding stays,
     // with the test and the evidence, and gains the mechanical fix only the source can offer.
-    const twins = dynamic.filter((d) => sameStory(d, f));
+    const twins = dynamic.filter((d) => sameStory(d, f) || sameSession(d, f, findings));
     if (twins.length) {
       for (const twin of twins) if (twin.fixes.length === 0) twin.fixes.push(...f.fixes);
       continue;
