@@ -285,7 +285,8 @@ export async function staticFindingsForRun(
     const override = dependencyOverrides.get(f);
     if (override) {
       const routeFiles = new Set(override.routeFiles);
-      const proofs = dynamic.filter((d) => d.rule === 'non-test-database' && routeFiles.has(d.location.file) && testReachedBy(model, d.test, f.location.file));
+      const throughRoutes = (d: Finding) => routeFiles.has(d.location.file) || d.related.some((r) => r.file === override.dependencyFile);
+      const proofs = dynamic.filter((d) => d.rule === 'non-test-database' && throughRoutes(d) && testReachedBy(model, d.test, f.location.file));
       if (proofs.length) {
         folded.push(...proofs);
         const seen = new Set<string>();

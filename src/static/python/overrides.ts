@@ -18,10 +18,11 @@ import { callParts, dottedName, edit, enclosingFunction, field, insertAt, named,
 
 /**
  * Findings about an override that misses its dependency, with the files whose code runs
- * with the real dependency (the routes, the dependency itself): a run's non-test-database
- * finding located there, in a test the override covers, confirms the finding.
+ * with the real dependency (the routes, the dependency itself) and the file that defines
+ * it: a run's non-test-database finding in a test the override covers, located in one of
+ * the first or whose database engine was made in the second, confirms the finding.
  */
-export const dependencyOverrides = new WeakMap<Finding, { routeFiles: string[] }>();
+export const dependencyOverrides = new WeakMap<Finding, { routeFiles: string[]; dependencyFile: string }>();
 
 export interface DependencyOverride {
   /** The key resolved through this file's imports and definitions: app.api.deps.get_db. */

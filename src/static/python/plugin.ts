@@ -391,6 +391,6 @@ function overrideFinding(
     fixes: [{ title: `Key the override on ${real.qualified}, the dependency the routes use (${fix.how})`, edits: fix.edits, preferred: true }],
   };
   if (o.testName) finding.test = `${file.rel}::${o.testName}`;
-  dependencyOverrides.set(finding, { routeFiles: [...new Set([...uses.map((u) => u.file), real.file.path])] });
+  dependencyOverrides.set(finding, { routeFiles: [...new Set([...uses.map((u) => u.file), real.file.path])], dependencyFile: real.file.path });
   return finding;
 }
