@@ -84,3 +84,24 @@ for (const venv of ['sa14', 'sa20'] as const) {
     assert.deepEqual(JSON.parse(clean.stdout).findings, []);
   });
 }
+
+test('fastapi override keyed through a module attribute in dependency_overrides.update(): the fix imports the routes\' dependency and keys on it', async () => {
+  const ws = copyProject('fastapi-override');
+  const conftest = join(ws, 'tests/conftest.py');
+  writeFileSync(
+    conftest,
+    readFileSync(conftest, 'utf8')
+      .replace('from notes.deps import get_db\n', 'from notes import deps\n')
+      .replace('app.dependency_overrides[get_db] = override_get_db', 'app.dependency_overrides.update({deps.get_db: override_get_db})'),
+  );
+  const { findings } = await new StaticChecker(ws).check();
+  assert.deepEqual(findings.map((f) => `${f.severity} ${f.rule} ${at(ws, f.location)}`), [`warning stale-import-patch ${OVERRIDE}`]);
+  const fixed = await runCli(['check', '--fix'], { cwd: ws });
+  assert.equal(fixed.code, 0, fixed.stdout + fixed.stderr);
+  const text = readFileSync(conftest, 'utf8');
+  assert.match(text, /^from notes\.db import get_db$/m);
+  assert.match(text, /app\.dependency_overrides\.update\(\{get_db: override_get_db\}\)/);
+  const after = pytest(ws);
+  assert.ok(after.ok, after.output);
+  assert.match(after.output, /3 passed/);
+});
