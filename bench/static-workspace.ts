@@ -19,7 +19,8 @@ export interface SeededBug {
   rel: string;
   line: number;
   rule: 'missing-commit' | 'stale-import-patch';
-  severity: 'error' | 'warning';
+  /** Static findings are at most warnings: the source alone shows no consequence. */
+  severity: 'warning';
   what: string;
 }
 
@@ -140,7 +141,7 @@ function writePython(w: Writer, total: number, plan: Map<BugKind, Set<number>>):
       const mc = plan.get('py-missing-commit')!.has(unit);
       const si = lookup && plan.get('py-stale-import')!.has(lookupUnit);
       w.file(`${src}/repositories/${e}_repo.py`, pyRepo(pkg, e), 'py');
-      w.file(`${src}/services/${e}_service.py`, pyService(pkg, e, lookup, mc, si), 'py', mc ? { rule: 'missing-commit', severity: 'error', what: `${pkg}.services.${e}_service.archive_${e}` } : undefined);
+      w.file(`${src}/services/${e}_service.py`, pyService(pkg, e, lookup, mc, si), 'py', mc ? { rule: 'missing-commit', severity: 'warning', what: `${pkg}.services.${e}_service.archive_${e}` } : undefined);
       w.file(`${src}/api/${e}_router.py`, pyRouter(pkg, e), 'py');
       w.file(`${src}/schemas_${e}.py`, pySchema(e), 'py');
       w.file(`${base}/tests/test_${e}_service.py`, pyServiceTest(pkg, e, lookup), 'py', si ? { rule: 'stale-import-patch', severity: 'warning', what: `${pkg}.notify.send_${e}_receipt patched, imported by value` } : undefined);
@@ -582,13 +583,13 @@ function writeTypescript(w: Writer, total: number, plan: Map<BugKind, Set<number
     for (const e of names) {
       const mc = plan.get('ts-missing-commit')!.has(unit);
       const si = plan.get('ts-stale-import')!.has(unit);
-      w.file(`${base}/src/repositories/${e}.repository.ts`, tsRepository(e, mc), 'ts', mc ? { rule: 'missing-commit', severity: 'error', what: `${name} ${e}.repository insert without COMMIT` } : undefined);
+      w.file(`${base}/src/repositories/${e}.repository.ts`, tsRepository(e, mc), 'ts', mc ? { rule: 'missing-commit', severity: 'warning', what: `${name} ${e}.repository insert without COMMIT` } : undefined);
       w.file(`${base}/src/repositories/${e}.knex.ts`, tsKnex(e), 'ts');
       w.file(`${base}/src/repositories/${e}.typeorm.ts`, tsTypeorm(e), 'ts');
       w.file(`${base}/src/services/${e}.service.ts`, tsService(name, e), 'ts');
       w.file(`${base}/src/legacy/${e}.js`, jsLegacy(e, si), 'ts');
       w.file(`${base}/test/${e}.service.test.ts`, tsServiceTest(name, e, runner), 'ts');
-      w.file(`${base}/test/${e}.legacy.test.js`, jsLegacyTest(e), 'ts', si ? { rule: 'stale-import-patch', severity: 'error', what: `${name} legacy/${e}.js destructured the mailer` } : undefined);
+      w.file(`${base}/test/${e}.legacy.test.js`, jsLegacyTest(e), 'ts', si ? { rule: 'stale-import-patch', severity: 'warning', what: `${name} legacy/${e}.js destructured the mailer` } : undefined);
       written += TS_PER_ENTITY;
       unit++;
     }

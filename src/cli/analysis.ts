@@ -42,6 +42,9 @@ export async function present(
     // The static rules over the files the run touched, read where the run ran (a kept trace
     // knows its folder); a trace that confirms one raises it to error.
     const st = await staticFindingsForRun(model, findings, model.run?.cwd && existsSync(model.run.cwd) ? model.run.cwd : cwd, checker);
+    // Symptoms a confirmed static finding now tells as its own story (related places there).
+    const folded = new Set(st.folded);
+    if (folded.size) findings.splice(0, findings.length, ...findings.filter((f) => !folded.has(f)));
     findings.push(...st.findings);
     model.notes.push(...st.notes);
   }

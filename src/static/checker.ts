@@ -7,6 +7,7 @@
 import { readFileSync, readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
 import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Finding } from '../analysis/findings';
+import { applyEditsToText } from './fix';
 import { languagePlugins } from './languages';
 import type { CheckResult, FileAnalysis, LanguagePlugin, LinkContext, LinkedFile, UpdateResult, WorkspaceView } from './types';
 
@@ -27,6 +28,8 @@ interface Entry {
   analysis?: FileAnalysis<unknown>;
   /** Why the file is not analysed (binary, too big, unreadable, plugin failure). */
   note?: string;
+  /** Notes of the last link (fixes withheld), replaced at each link. */
+  linkNotes?: string[];
 }
 
 export interface StaticCheckerOptions {
@@ -47,6 +50,8 @@ export class StaticChecker {
   private walkNotes: string[] = [];
   /** Per plugin: its init, started when the first file of its language is met. */
   private readonly ready = new Map<LanguagePlugin<unknown>, Promise<void>>();
+  /** Plugins whose init has finished (their parsers can vet fixes). */
+  private readonly initialised = new Set<LanguagePlugin<unknown>>();
   private readonly view: WorkspaceView;
   private walked = false;
 
@@ -70,7 +75,7 @@ export class StaticChecker {
     const waits: Promise<void>[] = [];
     for (const p of plugins) {
       let r = this.ready.get(p);
-      if (!r) this.ready.set(p, (r = p.init()));
+      if (!r) this.ready.set(p, (r = p.init().then(() => void this.initialised.add(p))));
       waits.push(r);
     }
     return Promise.all(waits).then(() => undefined);
@@ -89,9 +94,8 @@ export class StaticChecker {
     const notes: string[] = [...this.walkNotes];
     for (const e of this.entries.values()) {
       if (!inScope(e.path)) continue;
-      if (e.note) notes.push(`${e.rel}: ${e.note}`);
-      for (const n of e.analysis?.notes ?? []) notes.push(`${e.rel}: ${n}`);
       findings.push(...this.findingsOf(e));
+      notes.push(...this.notesOf(e));
     }
     return { findings: sortFindings(findings), notes };
   }
@@ -131,9 +135,8 @@ export class StaticChecker {
     for (const p of affected) {
       const e = this.entries.get(p);
       if (!e) continue;
-      if (e.note) notes.push(`${e.rel}: ${e.note}`);
-      for (const n of e.analysis?.notes ?? []) notes.push(`${e.rel}: ${n}`);
       findings.push(...this.findingsOf(e));
+      notes.push(...this.notesOf(e));
     }
     return { findings: sortFindings(findings), notes, affected: [...affected] };
   }
@@ -154,12 +157,59 @@ export class StaticChecker {
     return [...this.entries.keys()];
   }
 
+  /**
+   * Whether `after`, the text of `file` once edited, parses no worse than `before` did
+   * (no more syntax errors). A file no loaded parser can read is not written blind: false.
+   */
+  parsesAfterEdit(file: string, after: string, before: string): boolean {
+    const plugin = this.byExt.get(extname(file).toLowerCase());
+    if (!plugin?.syntaxErrorCount || !this.initialised.has(plugin)) return false;
+    const errors = plugin.syntaxErrorCount(file, after);
+    return errors === 0 || errors <= plugin.syntaxErrorCount(file, before);
+  }
+
+  /**
+   * Drops, from each finding, the fixes whose edits would leave a file that does not parse
+   * (applied to a scratch copy of each file they touch, then parsed again); says so in `notes`.
+   */
+  private vetFixes(findings: Finding[], textOf: (file: string) => string | undefined, notes: string[]): void {
+    for (const f of findings) {
+      if (f.fixes.length === 0) continue;
+      const kept = f.fixes.filter((fix) =>
+        [...new Set(fix.edits.map((e) => e.file))].every((file) => {
+          const before = textOf(file);
+          return before !== undefined && this.parsesAfterEdit(file, applyEditsToText(before, fix.edits.filter((e) => e.file === file)), before);
+        }),
+      );
+      if (kept.length === f.fixes.length) continue;
+      const dropped = f.fixes.filter((x) => !kept.includes(x)).map((x) => `"${x.title}"`);
+      notes.push(`line ${f.location.line}: ${f.rule} fix withheld, the edited code would not parse: ${dropped.join(', ')}`);
+      f.fixes = kept;
+    }
+  }
+
+  /**
+   * The severity contract: source alone shows no consequence, so a static finding is at
+   * most a warning (the rules say so themselves; this holds any rule to it). A run raises
+   * the ones its trace confirms (cli.ts, staticFindingsForRun).
+   */
+  private atMostWarning(findings: Finding[]): Finding[] {
+    return findings.map((f) => (f.severity === 'error' ? { ...f, severity: 'warning' } : f));
+  }
+
+  private notesOf(e: Entry): string[] {
+    return [e.note, ...(e.analysis?.notes ?? []), ...(e.linkNotes ?? [])].filter((n): n is string => !!n).map((n) => `${e.rel}: ${n}`);
+  }
+
   private findingsOf(e: Entry): Finding[] {
     if (!e.analysis || e.analysis.skipped) return [];
-    const out = [...e.analysis.findings];
+    const out = this.atMostWarning(e.analysis.findings);
+    e.linkNotes = undefined;
     if (e.plugin.link) {
       try {
-        out.push(...e.plugin.link({ path: e.path, rel: e.rel, data: e.analysis.data }, this.linkContext(e.plugin)));
+        const linked = e.plugin.link({ path: e.path, rel: e.rel, data: e.analysis.data }, this.linkContext(e.plugin));
+        if (linked.some((f) => f.fixes.length)) this.vetFixes(linked, readText, (e.linkNotes = []));
+        out.push(...this.atMostWarning(linked));
       } catch (err) {
         e.analysis.notes = [...(e.analysis.notes ?? []), `cross-file rules failed: ${(err as Error).message}`];
       }
@@ -283,7 +333,11 @@ export class StaticChecker {
       return e;
     }
     try {
-      e.analysis = plugin.analyze({ path, rel: e.rel, text: buf.toString('utf8') }, this.view);
+      const text = buf.toString('utf8');
+      e.analysis = plugin.analyze({ path, rel: e.rel, text }, this.view);
+      if (e.analysis.findings.some((f) => f.fixes.length)) {
+        this.vetFixes(e.analysis.findings, (f) => (f === path ? text : readText(f)), (e.analysis.notes ??= []));
+      }
     } catch (err) {
       e.note = `skipped, ${plugin.id} analysis failed: ${(err as Error).message}`;
       return e;
@@ -302,6 +356,14 @@ export class StaticChecker {
   private remove(e: Entry): void {
     this.unindex(e);
     this.entries.delete(e.path);
+  }
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
   }
 }
 

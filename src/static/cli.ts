@@ -10,22 +10,31 @@ import type { ModelRun } from '../model/model';
 import { plural, relFinding, relPath, REPORT_VERSION } from '../report/render';
 import { StaticChecker, sortFindings } from './checker';
 import { EditPlan } from './fix';
+import { dependencyOverrides } from './python/overrides';
 
 class CheckUsageError extends Error {}
+
+type FailOn = 'error' | 'warning' | 'never';
 
 interface CheckOptions {
   json: boolean;
   fix: boolean;
+  failOn: FailOn;
   root?: string;
   paths: string[];
 }
 
 function parseCheck(args: string[]): CheckOptions {
-  const opts: CheckOptions = { json: false, fix: false, paths: [] };
+  const opts: CheckOptions = { json: false, fix: false, failOn: 'error', paths: [] };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--json') opts.json = true;
     else if (a === '--fix') opts.fix = true;
+    else if (a === '--fail-on') {
+      const v = args[++i];
+      if (v !== 'error' && v !== 'warning' && v !== 'never') throw new CheckUsageError('--fail-on needs error, warning or never');
+      opts.failOn = v;
+    }
     else if (a === '--debug') continue;
     else if (a === '--root') {
       const v = args[++i];
@@ -75,28 +84,42 @@ export interface AppliedFix {
   rule: string;
   title: string;
   files: string[];
+  /** Set when the fix was not applied: with the fixes planned before it, the file would not parse. */
+  withheld?: 'breaks-syntax';
 }
 
-/** Applies preferred fixes round by round (a fix can make another one moot), re-checking in between. */
+/**
+ * Applies preferred fixes round by round (a fix can make another one moot), re-checking in
+ * between. Each fix is tried on a scratch copy with the fixes planned before it; one that
+ * would leave a file that does not parse is not applied (listed with `withheld`), and no
+ * file is written that does not parse.
+ */
 export async function applyPreferredFixes(checker: StaticChecker, paths: string[] | undefined, maxRounds = 10): Promise<AppliedFix[]> {
   const applied: AppliedFix[] = [];
   const tried = new Set<string>();
   for (let round = 0; round < maxRounds; round++) {
     const { findings } = await checker.check(paths);
-    const plan = new EditPlan();
+    const plan = new EditPlan((file, after, before) => checker.parsesAfterEdit(file, after, before));
     const picked: AppliedFix[] = [];
     for (const f of findings) {
       const fix = f.fixes.find((x) => x.preferred) ?? (f.fixes.length === 1 ? f.fixes[0] : undefined);
       if (!fix || fix.edits.length === 0) continue;
       const key = `${f.rule}|${f.location.file}|${f.location.line}|${fix.title}`;
       if (tried.has(key)) continue;
-      if (!plan.add(fix.edits)) continue; // overlaps a fix planned this round: next round, after re-checking
+      if (!plan.add(fix.edits)) {
+        if (plan.refusal === 'breaks-syntax') {
+          tried.add(key);
+          applied.push({ rule: f.rule, title: fix.title, files: [...new Set(fix.edits.map((e) => e.file))], withheld: 'breaks-syntax' });
+        }
+        continue; // overlaps a fix planned this round: next round, after re-checking
+      }
       tried.add(key);
       picked.push({ rule: f.rule, title: fix.title, files: [...new Set(fix.edits.map((e) => e.file))] });
     }
     if (picked.length === 0) break;
-    for (const file of plan.apply()) checker.invalidate(file);
-    applied.push(...picked);
+    const written = new Set(plan.apply());
+    for (const file of written) checker.invalidate(file);
+    applied.push(...picked.map((p) => (p.files.every((f) => written.has(f)) ? p : { ...p, withheld: 'breaks-syntax' as const })));
   }
   return applied;
 }
@@ -127,14 +150,19 @@ export async function cmdCheck(args: string[]): Promise<number> {
   if (opts.fix) {
     applied = await applyPreferredFixes(checker, paths.length ? paths : undefined);
     if (!opts.json) {
-      for (const a of applied) process.stdout.write(`fixed ${a.rule}: ${a.title} (${a.files.map((f) => relPath(f, cwd)).join(', ')})\n`);
-      if (applied.length === 0) process.stdout.write('txlens check: no fix to apply\n');
+      for (const a of applied) {
+        const where = a.files.map((f) => relPath(f, cwd)).join(', ');
+        if (a.withheld) process.stdout.write(`not fixed ${a.rule}: ${a.title} (${where}): the edited code would not parse\n`);
+        else process.stdout.write(`fixed ${a.rule}: ${a.title} (${where})\n`);
+      }
+      if (!applied.some((a) => !a.withheld)) process.stdout.write('txlens check: no fix to apply\n');
     }
   }
   const { findings, notes } = await checker.check(paths.length ? paths : undefined);
   if (opts.json) process.stdout.write(JSON.stringify(checkDocument(findings, notes, cwd, applied)) + '\n');
   else process.stdout.write(checkText(findings, notes, cwd));
-  return findings.some((f) => f.severity === 'error') ? 1 : 0;
+  const failing = opts.failOn === 'never' ? [] : opts.failOn === 'warning' ? ['error', 'warning'] : ['error'];
+  return findings.some((f) => failing.includes(f.severity)) ? 1 : 0;
 }
 
 // ---- the static half of `txlens run` -------------------------------------------------
@@ -172,8 +200,21 @@ function sameTest(model: ModelRun, dynamicTest: string | undefined, staticFindin
   return id === wanted || id.endsWith(`::${wanted}`) || t.name.replace(/\[.*\]$/, '') === wanted.split('::').pop();
 }
 
+/** Whether a test is one the file's fixtures or code reach: below a conftest's folder, or in the file itself. */
+function testReachedBy(model: ModelRun, testId: string | undefined, file: string): boolean {
+  const t = testId ? model.tests.find((x) => x.id === testId) : undefined;
+  if (!t) return false;
+  return basename(file) === 'conftest.py' ? t.file.startsWith(dirname(file) + sep) : t.file === file;
+}
+
 function linesOf(f: Finding): Set<string> {
   return new Set([f.location, ...f.related].map((l) => `${l.file}:${l.line}`));
+}
+
+/** The first and last line a finding points at in its own file. */
+function spanOf(f: Finding): [number, number] {
+  const lines = [f.location, ...f.related].filter((l) => l.file === f.location.file).map((l) => l.line);
+  return [Math.min(...lines), Math.max(...lines)];
 }
 
 /** Two findings of one rule that point at a shared line of the same file describe one bug. */
@@ -185,18 +226,43 @@ function sameStory(a: Finding, b: Finding): boolean {
 }
 
 /**
+ * missing-commit: the trace places it at the session's end, its opening and its lost
+ * statements; the source at the last write and the way out of the function. A static
+ * finding whose lines lie within the span of a run's finding in the same file is that
+ * session's story, when it is the only static one there (else the span covers several
+ * functions and says nothing about which).
+ */
+function sameSession(dynamicFinding: Finding, staticFinding: Finding, allStatic: Finding[]): boolean {
+  if (dynamicFinding.rule !== 'missing-commit' || staticFinding.rule !== 'missing-commit' || dynamicFinding.location.file !== staticFinding.location.file) return false;
+  const [d0, d1] = spanOf(dynamicFinding);
+  const within = (f: Finding) => {
+    const [s0, s1] = spanOf(f);
+    return f.rule === 'missing-commit' && f.location.file === dynamicFinding.location.file && d0 <= s0 && s1 <= d1;
+  };
+  return within(staticFinding) && allStatic.filter(within).length === 1;
+}
+
+/**
  * Static findings for the files of a run, de-duplicated against the dynamic
- * ones; a stale-import-patch becomes an error when the run shows the module
- * that imported the name by value really used another database than the test.
+ * ones. A static finding alone is at most a warning; the run confirms one
+ * and makes it an error:
+ * - a stale-import-patch when the run shows the module that imported the
+ *   name by value really used another database than the test;
+ * - a dependency override that misses the routes' dependency when the run's
+ *   requests reached a non-test database from those routes: the per-route
+ *   non-test-database findings are the symptom, so they are folded into the
+ *   one finding at the override line (as related places) and listed in `folded`
+ *   for the caller to drop.
  */
 export async function staticFindingsForRun(
   model: ModelRun,
   dynamic: Finding[],
   root: string,
   warmChecker?: StaticChecker,
-): Promise<{ findings: Finding[]; notes: string[] }> {
+): Promise<{ findings: Finding[]; notes: string[]; folded: Finding[] }> {
   const files = filesOfRun(model, root);
-  if (files.length === 0) return { findings: [], notes: [] };
+  const folded: Finding[] = [];
+  if (files.length === 0) return { findings: [], notes: [], folded };
   let findings: Finding[];
   let notes: string[];
   try {
@@ -205,16 +271,42 @@ export async function staticFindingsForRun(
     ({ findings, notes } = await checker.check(files));
   } catch (e) {
     // The run's own findings stand without the static ones.
-    return { findings: [], notes: [`static rules skipped: ${(e as Error).message}`] };
+    return { findings: [], notes: [`static rules skipped: ${(e as Error).message}`], folded };
   }
   const out: Finding[] = [];
   for (const f of findings) {
     // The run already tells this story (same rule, same lines): the trace's finding stays,
     // with the test and the evidence, and gains the mechanical fix only the source can offer.
-    const twin = dynamic.find((d) => sameStory(d, f));
-    if (twin) {
-      if (twin.fixes.length === 0) twin.fixes.push(...f.fixes);
+    const twins = dynamic.filter((d) => sameStory(d, f) || sameSession(d, f, findings));
+    if (twins.length) {
+      for (const twin of twins) if (twin.fixes.length === 0) twin.fixes.push(...f.fixes);
       continue;
+    }
+    const override = dependencyOverrides.get(f);
+    if (override) {
+      const routeFiles = new Set(override.routeFiles);
+      const throughRoutes = (d: Finding) => routeFiles.has(d.location.file) || d.related.some((r) => r.file === override.dependencyFile);
+      const proofs = dynamic.filter((d) => d.rule === 'non-test-database' && throughRoutes(d) && testReachedBy(model, d.test, f.location.file));
+      if (proofs.length) {
+        folded.push(...proofs);
+        const seen = new Set<string>();
+        const symptoms = proofs.filter((d) => !seen.has(`${d.location.file}:${d.location.line}`) && seen.add(`${d.location.file}:${d.location.line}`));
+        const tests = new Set(proofs.map((d) => d.test));
+        out.push({
+          ...f,
+          severity: 'error',
+          test: proofs[0].test ?? f.test,
+          message: `${f.message} Confirmed by the run: ${plural(tests.size, 'test')} reached a non-test database through the routes (${symptoms
+            .slice(0, 3)
+            .map((d) => `${relPath(d.location.file, root)}:${d.location.line}`)
+            .join(', ')}).`,
+          related: [
+            ...f.related,
+            ...symptoms.map((d) => ({ file: d.location.file, line: d.location.line, message: `non-test-database${d.test ? ` in ${d.test}` : ''}: ${d.message}` })),
+          ],
+        });
+        continue;
+      }
     }
     if (f.rule === 'stale-import-patch') {
       const importers = new Set(f.related.map((r) => r.file));
@@ -236,5 +328,5 @@ export async function staticFindingsForRun(
     }
     out.push(f);
   }
-  return { findings: sortFindings(out), notes };
+  return { findings: sortFindings(out), notes, folded };
 }

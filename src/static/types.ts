@@ -24,6 +24,8 @@
  *   and turns them into notes, but then the file has no findings at all.)
  * - Paths in findings are absolute (the CLI makes them relative for output);
  *   lines and columns are 1-based; edits in fixes use the Finding shape.
+ * - Fixes are vetted by the checker (`syntaxErrorCount`): one whose edited file
+ *   would not parse is dropped before anyone sees it.
  * - No `vscode`, no native modules (the extension host loads this): wasm is fine.
  * - `init` is awaited once before the first `analyze` (load parsers there);
  *   a workspace without files of the plugin's language never calls it.
@@ -95,6 +97,13 @@ export interface LanguagePlugin<D = unknown> {
   analyze(file: SourceFile, workspace: WorkspaceView): FileAnalysis<D>;
   /** Cross-file findings located in `file`. */
   link?(file: LinkedFile<D>, ctx: LinkContext<D>): Finding[];
+  /**
+   * How many syntax errors the parser finds in `text` as the file at `path`
+   * (tree-sitter ERROR and MISSING nodes, compiler parse diagnostics). The
+   * checker applies every fix to a scratch copy and withholds the ones that
+   * add errors, so a fix offered never breaks the code it edits.
+   */
+  syntaxErrorCount?(path: string, text: string): number;
 }
 
 export interface CheckResult {

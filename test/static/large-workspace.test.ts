@@ -55,9 +55,11 @@ test(`large workspace: ${SEEDED} seeded bugs are found exactly, at their lines`,
     const found = loud.map((f) => key({ rel: rel(root, f), line: f.location.line, rule: f.rule, severity: f.severity })).sort();
     const expected = ws.seeded.map((b: SeededBug) => key(b)).sort();
     assert.deepEqual(found, expected, `findings:\n${describe(root, loud)}`);
-    assert.ok(ws.seeded.some((b) => b.severity === 'error' && b.rule === 'missing-commit' && b.rel.endsWith('.py')));
-    assert.ok(ws.seeded.some((b) => b.severity === 'error' && b.rule === 'missing-commit' && b.rel.endsWith('.ts')));
-    assert.ok(ws.seeded.some((b) => b.severity === 'error' && b.rule === 'stale-import-patch'));
+    // From the source alone every finding is at most a warning (a run raises the ones it confirms).
+    assert.ok(ws.seeded.some((b) => b.severity === 'warning' && b.rule === 'missing-commit' && b.rel.endsWith('.py')));
+    assert.ok(ws.seeded.some((b) => b.severity === 'warning' && b.rule === 'missing-commit' && b.rel.endsWith('.ts')));
+    assert.ok(ws.seeded.some((b) => b.severity === 'warning' && b.rule === 'stale-import-patch'));
+    assert.ok(findings.every((f) => f.severity !== 'error'));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

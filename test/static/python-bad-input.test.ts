@@ -5,12 +5,13 @@ import { test } from 'node:test';
 import { StaticChecker } from '../../src/static/checker';
 import { runCli, tempDir } from '../support/env';
 
-const WRITER = `from app.db import SessionLocal
+// A new object added and never committed (adding an object made elsewhere is not a write by itself).
+const WRITER = `from app.db import Item, SessionLocal
 
 
-def save(item):
+def save(name):
     session = SessionLocal()
-    session.add(item)
+    session.add(Item(name=name))
     session.close()
 `;
 
@@ -50,7 +51,8 @@ test('bad input: syntax errors, binary and huge files, symlink loops are skipped
 
 test('bad input: the CLI reports the notes in JSON and does not crash', async () => {
   const ws = badWorkspace();
-  const r = await runCli(['check', '--json', '--root', ws]);
+  // Static findings are warnings: --fail-on warning makes the one finding fail the check.
+  const r = await runCli(['check', '--json', '--fail-on', 'warning', '--root', ws]);
   assert.equal(r.code, 1, r.stderr);
   const doc = JSON.parse(r.stdout);
   assert.equal(doc.findings.length, 1);
@@ -61,6 +63,7 @@ test('bad input: usage errors exit 2', async () => {
   assert.equal((await runCli(['check', '--bogus'])).code, 2);
   assert.equal((await runCli(['check', '--root'])).code, 2);
   assert.equal((await runCli(['check', 'no/such/path'])).code, 2);
+  assert.equal((await runCli(['check', '--fail-on', 'sometimes'])).code, 2);
 });
 
 test('bad input: a file that becomes unparsable on update keeps the checker alive', async () => {

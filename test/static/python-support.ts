@@ -19,9 +19,16 @@ export function copyFixture(rule: string, variant: 'buggy' | 'fixed'): string {
   return dir;
 }
 
-/** Runs the fixture's own pytest suite with the SQLAlchemy 2.0 environment. */
-export function pytest(cwd: string, env: NodeJS.ProcessEnv = {}): { ok: boolean; output: string } {
-  const r = spawnSync(python('sa20'), ['-m', 'pytest', '-q', '-p', 'no:cacheprovider'], {
+/** A private copy of a fixture project that has no buggy/fixed variants (test/fixtures/static/python/<name>). */
+export function copyProject(name: string): string {
+  const dir = join(tempDir(`static-${name}`), 'ws');
+  cpSync(join(fixturesDir, name), dir, { recursive: true });
+  return dir;
+}
+
+/** Runs the fixture's own pytest suite (with the SQLAlchemy 2.0 environment unless told). */
+export function pytest(cwd: string, env: NodeJS.ProcessEnv = {}, venv: 'sa14' | 'sa20' = 'sa20'): { ok: boolean; output: string } {
+  const r = spawnSync(python(venv), ['-m', 'pytest', '-q', '-p', 'no:cacheprovider'], {
     cwd,
     env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', ...env },
     encoding: 'utf8',

@@ -7,7 +7,7 @@ test('placeholder-session: a fake session exported from src/db.ts and a test fak
   t.after(fx.dispose);
   const { findings, notes } = await checkDir(fx.dir);
   assert.deepEqual(notes, []);
-  assert.deepEqual(summary(findings, fx.dir), ['error placeholder-session src/db.ts:12', 'error placeholder-session src/jobs/cleanup.js:1']);
+  assert.deepEqual(summary(findings, fx.dir), ['warning placeholder-session src/db.ts:12', 'warning placeholder-session src/jobs/cleanup.js:1']);
   const session = findings.find((f) => f.location.file.endsWith('db.ts'))!;
   assert.deepEqual(session.related.map((r) => `${r.file.slice(fx.dir.length + 1)}:${r.line}`), ['src/services/audit.ts:1']);
   const job = findings.find((f) => f.location.file.endsWith('cleanup.js'))!;

@@ -130,7 +130,7 @@ export function placeholderFacts(
     if (MOCK_FACTORIES.has(last)) {
       findings.push({
         rule: RULE,
-        severity: 'error',
+        severity: 'warning',
         message: `A ${last}() is ${how} in non-test code: the application gets a mock instead of a database session, so nothing is stored and reads return canned values.`,
         location: at,
         related: [],
@@ -140,7 +140,7 @@ export function placeholderFacts(
       const c = local.get(callee)!;
       findings.push({
         rule: RULE,
-        severity: 'error',
+        severity: 'warning',
         message: `${c.name}() is ${how}: the application gets a stand-in instead of a database session, so nothing is stored and reads return canned values.`,
         location: at,
         related: [{ file, line: c.line, message: `${c.name} defined here` }],

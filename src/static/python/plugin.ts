@@ -13,6 +13,7 @@ import { resolveExprName } from './plugin-util';
 import { importTable, moduleInfo } from './modules';
 import { placeholderFacts, type PlaceholderClass, type PlaceholderUse } from './placeholder';
 import { isTestPath, type Node } from './syntax';
+import { dependencyOverrides, overrideFacts, rekeyEdits, type DependencyOverride, type FunctionDef, type OverrideFacts } from './overrides';
 import { patches, TARGET_MARK, valueImports, type Patch, type ValueImport } from './stale-import';
 
 export interface PythonFacts {
@@ -28,7 +29,12 @@ export interface PythonFacts {
   committingProviders: string[];
   /** missing-commit infos about injected sessions: dropped at link time when the provider commits. */
   injected: Array<{ finding: Finding; provider: string }>;
+  /** FastAPI: dependency overrides, `Depends(...)` targets, and the module's top-level bindings. */
+  fastapi: OverrideFacts;
 }
+
+/** Files holding `Depends(...)` in application code share this key; files that override dependencies link it. */
+const DEPENDS_KEY = 'fastapi:depends';
 
 const MAX_SYNTAX_ERRORS_SHOWN = 3;
 const MAX_NAMED = 3;
@@ -67,6 +73,7 @@ export function pythonPlugin(): LanguagePlugin<PythonFacts> {
           placeholderUses: [],
           committingProviders: isTest ? [] : committingProviders(root, file.text),
           injected: [],
+          fastapi: overrideFacts(root, file.text, mod, table, isTest),
         };
         const injected: Array<{ finding: Finding; provider: string }> = [];
         const findings: Finding[] = [...missingCommit(root, file.path, file.text, isTest, injected)];
@@ -93,23 +100,42 @@ export function pythonPlugin(): LanguagePlugin<PythonFacts> {
         for (const c of facts.placeholders) keys.add(`placeholder:${mod.name}.${c.name}`);
         for (const u of facts.placeholderUses) links.add(`placeholder:${u.qualified}`);
         for (const i of facts.injected) links.add(`module:${i.provider.slice(0, i.provider.lastIndexOf('.'))}`);
+        if (facts.fastapi.depends.length) keys.add(DEPENDS_KEY);
+        for (const o of facts.fastapi.overrides) {
+          links.add(DEPENDS_KEY);
+          links.add(`module:${o.key.slice(0, o.key.lastIndexOf('.'))}`);
+        }
         return { findings, keys: [...keys], links: [...links], data: facts };
       } finally {
         tree.delete();
       }
     },
     link(file, ctx) {
-      return [...linkStaleImports(file, ctx), ...linkPlaceholders(file, ctx), ...linkInjectedSessions(file, ctx)];
+      return [...linkStaleImports(file, ctx), ...linkPlaceholders(file, ctx), ...linkInjectedSessions(file, ctx), ...linkOverrides(file, ctx)];
+    },
+    syntaxErrorCount(_path: string, text: string) {
+      const tree = parser!.parse(text);
+      if (!tree) return Number.MAX_SAFE_INTEGER;
+      try {
+        return tree.rootNode.hasError ? syntaxErrorNodes(tree.rootNode, Number.MAX_SAFE_INTEGER).length : 0;
+      } finally {
+        tree.delete();
+      }
     },
   };
 }
 
 /** Lines of the first few ERROR or MISSING nodes (anonymous ones included). */
 function syntaxErrorLines(root: Node): number[] {
+  return [...new Set(syntaxErrorNodes(root, MAX_SYNTAX_ERRORS_SHOWN))];
+}
+
+/** The lines of up to `max` ERROR or MISSING nodes, one entry per node. */
+function syntaxErrorNodes(root: Node, max: number): number[] {
   const lines: number[] = [];
   const cursor = root.walk();
   try {
-    for (let more = true; more && lines.length < MAX_SYNTAX_ERRORS_SHOWN; ) {
+    for (let more = true; more && lines.length < max; ) {
       const n = cursor.currentNode;
       if (n.isError || n.isMissing) {
         lines.push(n.startPosition.row + 1);
@@ -120,7 +146,7 @@ function syntaxErrorLines(root: Node): number[] {
   } finally {
     cursor.delete();
   }
-  return [...new Set(lines)];
+  return lines;
 }
 
 function climb(cursor: ReturnType<Node['walk']>): boolean {
@@ -129,7 +155,18 @@ function climb(cursor: ReturnType<Node['walk']>): boolean {
 }
 
 function emptyFacts(): PythonFacts {
-  return { module: '', sourceRoot: '', isTest: false, imports: [], patches: [], placeholders: [], placeholderUses: [], committingProviders: [], injected: [] };
+  return {
+    module: '',
+    sourceRoot: '',
+    isTest: false,
+    imports: [],
+    patches: [],
+    placeholders: [],
+    placeholderUses: [],
+    committingProviders: [],
+    injected: [],
+    fastapi: { overrides: [], depends: [], functions: [], aliases: [] },
+  };
 }
 
 interface Escape {
@@ -248,7 +285,7 @@ function linkPlaceholders(file: LinkedFile<PythonFacts>, ctx: LinkContext<Python
     const c = def.data.placeholders.find((x) => `${def.data.module}.${x.name}` === u.qualified)!;
     findings.push({
       rule: 'placeholder-session',
-      severity: 'error',
+      severity: 'warning',
       message: `${c.name}() is ${u.how}: the application gets a stand-in instead of a database session, so nothing is stored and reads return canned values.`,
       location: { file: file.path, line: u.line, column: u.column },
       related: [{ file: def.path, line: c.line, message: `${c.name} defined here (${c.why})` }],
@@ -256,4 +293,104 @@ function linkPlaceholders(file: LinkedFile<PythonFacts>, ctx: LinkContext<Python
     });
   }
   return findings;
+}
+
+interface Definition {
+  /** module.name where the function is defined. */
+  qualified: string;
+  file: LinkedFile<PythonFacts>;
+  fn: FunctionDef;
+}
+
+const MAX_ALIAS_HOPS = 8;
+
+/** The function a dotted name really is, followed through imports and re-exports across modules (undefined outside the workspace). */
+function definitionOf(dotted: string, ctx: LinkContext<PythonFacts>, hops = 0): Definition | undefined {
+  const dot = dotted.lastIndexOf('.');
+  if (dot <= 0 || hops > MAX_ALIAS_HOPS) return undefined;
+  const module = dotted.slice(0, dot);
+  const name = dotted.slice(dot + 1);
+  for (const f of ctx.filesWithKey(`module:${module}`)) {
+    if (f.data.module !== module) continue;
+    const fns = f.data.fastapi.functions.filter((x) => x.name === name);
+    // The last definition is the one the module ends up with.
+    if (fns.length) return { qualified: dotted, file: f, fn: fns[fns.length - 1] };
+    const alias = f.data.fastapi.aliases.find(([local]) => local === name)?.[1];
+    if (alias && alias !== dotted) return definitionOf(alias, ctx, hops + 1);
+  }
+  return undefined;
+}
+
+const lastName = (dotted: string) => dotted.slice(dotted.lastIndexOf('.') + 1);
+
+/**
+ * FastAPI looks `app.dependency_overrides` up by the function object a route depends on.
+ * An override keyed on another function (a same-named wrapper, an old copy, a stale import)
+ * replaces nothing: the routes keep the real dependency and its database. Reported at the
+ * override, naming the dependency the routes use, with a fix that keys the override on it.
+ */
+function linkOverrides(file: LinkedFile<PythonFacts>, ctx: LinkContext<PythonFacts>): Finding[] {
+  const findings: Finding[] = [];
+  for (const o of file.data.fastapi.overrides) {
+    const overridden = definitionOf(o.key, ctx);
+    if (!overridden) continue;
+    const used = new Map<string, { def: Definition; uses: Array<{ file: string; rel: string; line: number }> }>();
+    for (const f of ctx.filesWithKey(DEPENDS_KEY)) {
+      // Several projects in one workspace: only the overridden function's own project counts.
+      if (f.data.isTest || f.data.sourceRoot !== overridden.file.data.sourceRoot) continue;
+      for (const u of f.data.fastapi.depends) {
+        const def = definitionOf(u.target, ctx);
+        if (!def) continue;
+        let entry = used.get(def.qualified);
+        if (!entry) used.set(def.qualified, (entry = { def, uses: [] }));
+        entry.uses.push({ file: f.path, rel: f.rel, line: u.line });
+      }
+    }
+    if (used.size === 0 || used.has(overridden.qualified)) continue;
+    // The dependency the override was meant for: the same name, or one the overridden function wraps (or is wrapped by).
+    const calls = (d: Definition, other: Definition) => d.fn.calls.some((c) => definitionOf(c, ctx)?.qualified === other.qualified);
+    let candidates = [...used.values()].filter((u) => lastName(u.def.qualified) === lastName(overridden.qualified));
+    if (candidates.length === 0) candidates = [...used.values()].filter((u) => calls(overridden, u.def) || calls(u.def, overridden));
+    if (candidates.length !== 1) continue;
+    findings.push(overrideFinding(file, o, overridden, candidates[0].def, candidates[0].uses, calls(overridden, candidates[0].def)));
+  }
+  return findings;
+}
+
+function overrideFinding(
+  file: LinkedFile<PythonFacts>,
+  o: DependencyOverride,
+  overridden: Definition,
+  real: Definition,
+  uses: Array<{ file: string; rel: string; line: number }>,
+  wraps: boolean,
+): Finding {
+  const name = lastName(real.qualified);
+  const where = uses.slice(0, MAX_NAMED).map((u) => `${u.rel}:${u.line}`);
+  if (uses.length > MAX_NAMED) where.push(`${uses.length - MAX_NAMED} more`);
+  const message =
+    `The test overrides ${overridden.qualified}, but the routes depend on ${real.qualified} (Depends(${name}) at ${where.join(', ')}). ` +
+    `FastAPI looks overrides up by the function itself, so this override replaces nothing: requests still get ` +
+    `${real.qualified} and the database it opens. Key the override on ${real.qualified}.`;
+  const related = [
+    ...uses.slice(0, MAX_RELATED).map((u) => ({ file: u.file, line: u.line, message: `the route depends on ${real.qualified} here` })),
+    { file: real.file.path, line: real.fn.line, message: `${real.qualified}, the dependency the routes use, is defined here` },
+    {
+      file: overridden.file.path,
+      line: overridden.fn.line,
+      message: `${overridden.qualified}, the function the test overrides, is defined here${wraps ? ` (it calls ${real.qualified}; overriding a wrapper does not replace what it wraps)` : ''}`,
+    },
+  ];
+  const fix = rekeyEdits(file.path, o, real.qualified, file.data.fastapi);
+  const finding: Finding = {
+    rule: 'stale-import-patch',
+    severity: 'warning',
+    message,
+    location: { file: file.path, line: o.line, column: o.column },
+    related,
+    fixes: [{ title: `Key the override on ${real.qualified}, the dependency the routes use (${fix.how})`, edits: fix.edits, preferred: true }],
+  };
+  if (o.testName) finding.test = `${file.rel}::${o.testName}`;
+  dependencyOverrides.set(finding, { routeFiles: [...new Set([...uses.map((u) => u.file), real.file.path])], dependencyFile: real.file.path });
+  return finding;
 }

@@ -527,7 +527,7 @@ function report(t: TS, sf: ts.SourceFile, file: string, fn: ts.FunctionLikeDecla
     const where = x.kind === 'return' ? 'this return leaves' : 'the function ends';
     findings.push({
       rule: RULE,
-      severity: 'error',
+      severity: 'warning',
       message: `\`${h.name}\` opened a transaction (line ${beginLine}) and wrote, but ${where} without COMMIT: the writes are never committed (rolled back when the connection closes, or left open for the next user of a pooled connection).`,
       location: { file, ...startOf(sf, anchor) },
       related,

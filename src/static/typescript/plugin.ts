@@ -111,10 +111,10 @@ export function typescriptPlugin(): LanguagePlugin<TsFileData> {
 
       const patches: PatchInfo[] = (facts?.patches ?? []).map((p) => ({ ...p }));
       for (const p of patches) {
-        const f = namespacePatchFinding(file.path, p, vitest, format);
-        if (f) {
-          findings.push(f);
-          if (f.severity === 'error') p.broken = true;
+        const ns = namespacePatchFinding(file.path, p, vitest, format);
+        if (ns) {
+          findings.push(ns.finding);
+          if (ns.throws) p.broken = true;
         }
       }
       findings.push(...guard('missing-commit', [] as Finding[], () => missingCommitFindings(t!, sf, file.path)));
@@ -152,6 +152,10 @@ export function typescriptPlugin(): LanguagePlugin<TsFileData> {
       for (const i of placeholderImports) keys.add(`ph:${i.module}#${i.name}`);
       return { findings, keys: [...keys], data, notes: notes.length ? notes : undefined };
     },
+    syntaxErrorCount(path: string, text: string): number {
+      t ??= typescript();
+      return syntaxErrors(parse(t, path, text)).length;
+    },
     link(file: LinkedFile<TsFileData>, ctx: LinkContext<TsFileData>): Finding[] {
       const out: Finding[] = [];
       if (!file.data) return out;
@@ -175,29 +179,42 @@ const API_TEXT: Record<string, string> = {
   spyOn: 'spyOn',
 };
 
-/** A patch through an ES module namespace: the namespace's properties cannot be redefined. */
-function namespacePatchFinding(file: string, p: Patch, vitest: boolean, format: 'esm' | 'cjs'): Finding | undefined {
+/**
+ * A patch through an ES module namespace: the namespace's properties cannot be redefined.
+ * `throws`: the patch itself raises a TypeError (the test's own patch marks nothing else broken).
+ * A warning even then: from the source alone, static findings are at most warnings.
+ */
+function namespacePatchFinding(file: string, p: Patch, vitest: boolean, format: 'esm' | 'cjs'): { finding: Finding; throws: boolean } | undefined {
   if (p.via !== 'namespace') return undefined;
   const base = { rule: 'stale-import-patch', location: { file, line: p.line, column: p.column }, related: p.bindingLine ? [{ file, line: p.bindingLine, message: `\`import * as\` namespace of '${p.specifier}'` }] : [], fixes: [] as Fix[] };
   if (p.api === 'vi.spyOn' || (vitest && p.api !== 'assignment')) {
     if (p.module.startsWith('pkg:')) {
       return {
-        ...base,
-        severity: 'error',
-        message: `${API_TEXT[p.api]} on the namespace of '${p.specifier}' cannot work: Vitest loads that package as a native ES module, whose exports cannot be redefined (TypeError: Cannot redefine property: ${p.name}). Mock the module instead: vi.mock('${p.specifier}', async (importOriginal) => ({ ...(await importOriginal()), ${p.name}: vi.fn() })).`,
+        throws: true,
+        finding: {
+          ...base,
+          severity: 'warning',
+          message: `${API_TEXT[p.api]} on the namespace of '${p.specifier}' cannot work: Vitest loads that package as a native ES module, whose exports cannot be redefined (TypeError: Cannot redefine property: ${p.name}). Mock the module instead: vi.mock('${p.specifier}', async (importOriginal) => ({ ...(await importOriginal()), ${p.name}: vi.fn() })).`,
+        },
       };
     }
     return {
-      ...base,
-      severity: 'warning',
-      message: `${API_TEXT[p.api]} on an ES module namespace ('${p.specifier}') replaces \`${p.name}\` only while Vitest transforms that module in Node: it throws in browser mode and when the module is externalized, and calls to \`${p.name}\` from inside '${p.specifier}' itself never see it. vi.mock('${p.specifier}', …) replaces the export for every importer.`,
+      throws: false,
+      finding: {
+        ...base,
+        severity: 'warning',
+        message: `${API_TEXT[p.api]} on an ES module namespace ('${p.specifier}') replaces \`${p.name}\` only while Vitest transforms that module in Node: it throws in browser mode and when the module is externalized, and calls to \`${p.name}\` from inside '${p.specifier}' itself never see it. vi.mock('${p.specifier}', …) replaces the export for every importer.`,
+      },
     };
   }
   if (format === 'esm') {
     return {
-      ...base,
-      severity: 'error',
-      message: `This test runs as a native ES module, and ${API_TEXT[p.api]} cannot replace \`${p.name}\` on the namespace of '${p.specifier}': namespace exports are read-only (TypeError). Mock the module (jest.unstable_mockModule, mock.module in node:test) before importing the code under test.`,
+      throws: true,
+      finding: {
+        ...base,
+        severity: 'warning',
+        message: `This test runs as a native ES module, and ${API_TEXT[p.api]} cannot replace \`${p.name}\` on the namespace of '${p.specifier}': namespace exports are read-only (TypeError). Mock the module (jest.unstable_mockModule, mock.module in node:test) before importing the code under test.`,
+      },
     };
   }
   return undefined;
@@ -238,7 +255,7 @@ function stalePatchFinding(file: LinkedFile<TsFileData>, p: PatchInfo, ctx: Link
     `${escaped[0].capture.specifier === p.specifier ? 'mod' : 'mod'}.${p.name}(…)\` at call time.`;
   message = message.replace('`mod.', '`<module>.');
   if (unfixable.length) message += ` No automatic edit for ${unfixable.map((e) => `${e.file.rel}:${e.capture.line} (${e.capture.noFixReason})`).join(', ')}.`;
-  return { rule: 'stale-import-patch', severity: 'error', message, location: { file: file.path, line: p.line, column: p.column }, related, fixes };
+  return { rule: 'stale-import-patch', severity: 'warning', message, location: { file: file.path, line: p.line, column: p.column }, related, fixes };
 }
 
 function describeCapture(c: Capture): string {
@@ -277,7 +294,7 @@ function placeholderFindings(file: LinkedFile<TsFileData>, ctx: LinkContext<TsFi
     ];
     out.push({
       rule: 'placeholder-session',
-      severity: usedByApp ? 'error' : 'warning',
+      severity: 'warning',
       message: usedByApp
         ? `${d.name} stands in for a database session (${d.why}) and application code uses it: whatever runs through it never reaches the database. Use the real session/client here and keep the fake under test/.`
         : `${d.name} stands in for a database session (${d.why}) but lives in application code: move it next to the tests so nothing ships with it.`,
@@ -296,7 +313,7 @@ function placeholderFindings(file: LinkedFile<TsFileData>, ctx: LinkContext<TsFi
         if (!def) continue;
         out.push({
           rule: 'placeholder-session',
-          severity: 'error',
+          severity: 'warning',
           message: `Application code imports ${def.name}, a stand-in for a database session defined in test code (${other.rel}: ${def.why}): in production this module talks to no database.`,
           location: { file: file.path, line: i.line, column: i.column },
           related: [{ file: other.path, line: def.line, message: `${def.name} is defined here` }],
