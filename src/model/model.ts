@@ -545,6 +545,8 @@ export function buildModelFrom(source: EventSource): ModelRun {
   for (const p of processes) {
     if (p.agentErrors.length > 0) notes.push(`capture stopped early in process ${p.pid}: ${p.agentErrors[0]}`);
   }
+  // What the reader knows the trace lacks comes first: it qualifies everything else.
+  notes.unshift(...(source.gaps ?? []));
 
   return {
     dir: source.dir,
