@@ -8,6 +8,7 @@ import { basename, dirname, isAbsolute, resolve, sep } from 'node:path';
 import type { Finding } from '../analysis/findings';
 import type { ModelRun } from '../model/model';
 import { plural, relFinding, relPath, REPORT_VERSION } from '../report/render';
+import { forTerminal } from '../report/terminal';
 import { StaticChecker, sortFindings } from './checker';
 import { EditPlan } from './fix';
 
@@ -133,7 +134,7 @@ export async function cmdCheck(args: string[]): Promise<number> {
   }
   const { findings, notes } = await checker.check(paths.length ? paths : undefined);
   if (opts.json) process.stdout.write(JSON.stringify(checkDocument(findings, notes, cwd, applied)) + '\n');
-  else process.stdout.write(checkText(findings, notes, cwd));
+  else process.stdout.write(forTerminal(checkText(findings, notes, cwd)));
   return findings.some((f) => f.severity === 'error') ? 1 : 0;
 }
 

@@ -11,6 +11,8 @@ import { EventKind, REQUIRED_FIELDS } from './schema';
 type Check = (v: unknown) => boolean;
 
 const str: Check = (v) => typeof v === 'string';
+/** Ids (connection, session, transaction, test) key the model's maps: never empty. */
+const id: Check = (v) => typeof v === 'string' && v.length > 0;
 const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
 const nonNegative: Check = (v) => num(v) && (v as number) >= 0;
 const bool: Check = (v) => typeof v === 'boolean';
@@ -41,7 +43,7 @@ const statementError = shape({ type: str, message: str, code: str, detail: str }
 const pendingChange = shape({ op: oneOf('insert', 'update', 'delete'), entity: str, table: str, count: num }, ['op', 'entity', 'count']);
 
 /** Fields every event may carry. */
-const BASE: Record<string, Check> = { t: nonNegative, pid: num, th: num, task: num, conn: str, sess: str, at: isFrame };
+const BASE: Record<string, Check> = { t: nonNegative, pid: num, th: num, task: num, conn: id, sess: id, at: isFrame };
 
 const FIELDS: Record<EventKind, Record<string, Check>> = {
   connect: { db: database, driver: str, pool: str, engine: str, engineAt: isFrame },
@@ -49,9 +51,9 @@ const FIELDS: Record<EventKind, Record<string, Check>> = {
   checkout: { pool: str },
   checkin: { pool: str, txOpen: bool },
   reset: { rolledBack: bool },
-  begin: { tx: str, implicit: bool, iso: str },
+  begin: { tx: id, implicit: bool, iso: str },
   stmt: {
-    tx: str,
+    tx: id,
     sql: str,
     params: any,
     op: oneOf('read', 'write', 'ddl', 'tx', 'other'),
@@ -61,25 +63,32 @@ const FIELDS: Record<EventKind, Record<string, Check>> = {
     err: statementError,
     many: num,
   },
-  commit: { tx: str },
-  rollback: { tx: str, cause: oneOf('explicit', 'error', 'close', 'session-close', 'pool-reset', 'exit', 'gc') },
-  savepoint: { tx: str, action: oneOf('begin', 'release', 'rollback'), name: str },
+  commit: { tx: id },
+  rollback: { tx: id, cause: oneOf('explicit', 'error', 'close', 'session-close', 'pool-reset', 'exit', 'gc') },
+  savepoint: { tx: id, action: oneOf('begin', 'release', 'rollback'), name: str },
   session_open: { cls: str },
   session_close: { pending: arrayOf(pendingChange) },
   identity_hit: { entity: str, table: str, key: arrayOf(str), pk: arrayOf(str) },
-  test_start: { id: str, name: str, file: str, line: num },
-  test_end: { id: str, outcome: oneOf('passed', 'failed', 'skipped', 'error'), message: str },
+  test_start: { id, name: str, file: str, line: num },
+  test_end: { id, outcome: oneOf('passed', 'failed', 'skipped', 'error'), message: str },
   agent_error: { message: str },
 };
 
 /** The first field of an event (of a known kind) that is missing or of the wrong type; undefined when the event is sound. */
 export function eventProblem(kind: EventKind, rec: Record<string, unknown>): { field: string; missing: boolean } | undefined {
-  if (rec.t === undefined) return { field: 't', missing: true };
-  for (const f of REQUIRED_FIELDS[kind]) if (rec[f] === undefined) return { field: f, missing: true };
+  const required = REQUIRED_FIELDS[kind];
+  if (rec.t === undefined || rec.t === null) return { field: 't', missing: true };
+  for (const f of required) if (rec[f] === undefined || rec[f] === null) return { field: f, missing: true };
   const own = FIELDS[kind];
   for (const f in rec) {
     const check = own[f] ?? BASE[f];
-    if (check && !check(rec[f])) return { field: f, missing: false };
+    if (!check) continue;
+    // An agent writes null for an optional field it has no value for (Python's None): absent.
+    if (rec[f] === null && f !== 't' && !required.includes(f)) {
+      delete rec[f];
+      continue;
+    }
+    if (!check(rec[f])) return { field: f, missing: false };
   }
   return undefined;
 }
