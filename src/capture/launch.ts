@@ -5,10 +5,10 @@
  * its own file into the run folder.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { traceEnv } from './env';
-import { claimRunDir, releaseRunDir, RunFolderError } from './runs';
+import { claimRunDir, makeFolder, releaseRunDir, RunFolderError } from './runs';
 import { redactArgv } from '../trace/redact';
 import { ParamsMode, RUN_FILE, RunInfo, TRACE_FORMAT_VERSION } from '../trace/schema';
 
@@ -76,7 +76,7 @@ export function runTraced(opts: RunOptions): Promise<TracedRun> {
   };
   const runFile = join(opts.traceDir, RUN_FILE);
   try {
-    mkdirSync(opts.traceDir, { recursive: true });
+    makeFolder(opts.traceDir);
     writeFileSync(runFile, JSON.stringify(info) + '\n');
   } catch (e) {
     throw new RunFolderError(`cannot write to the trace folder ${opts.traceDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);

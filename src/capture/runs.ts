@@ -11,7 +11,7 @@
  * path loads this module.
  */
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { PROCESS_FILE_SUFFIX, RUN_FILE } from '../trace/schema';
 
 /** Inside a run folder: the pid of the process that is writing it, while it does. */
@@ -50,7 +50,7 @@ function errorText(e: unknown): string {
     ENOSPC: 'no space left on the device',
     ENOTDIR: 'a file is in the way',
     EEXIST: 'a file is in the way',
-    ENOENT: 'a folder on the way is missing',
+    ENOENT: 'no such file or directory',
   };
   return err?.code ? `${reasons[err.code] ?? err.code} (${err.code})` : String(err?.message ?? e);
 }
@@ -61,6 +61,33 @@ function wrap<T>(what: string, path: string, body: () => T): T {
   } catch (e) {
     if (e instanceof RunFolderError) throw e;
     throw new RunFolderError(`cannot ${what} ${path}: ${errorText(e)}`);
+  }
+}
+
+/**
+ * mkdir -p, one level at a time. Node's own recursive mkdir can spin forever
+ * where a parent exists but refuses children with ENOENT (/proc).
+ */
+export function makeFolder(dir: string): void {
+  const missing: string[] = [];
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    try {
+      if (lstatSync(d).isDirectory()) break;
+      const e: NodeJS.ErrnoException = new Error(`not a folder: ${d}`);
+      e.code = 'ENOTDIR';
+      throw e;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    missing.push(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      mkdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
   }
 }
 
@@ -148,7 +175,7 @@ export function rotateRuns(workspace: string, keep: number): void {
 function ensureRunsRoot(workspace: string): string {
   const root = txlensRoot(workspace);
   const runs = runsRoot(workspace);
-  wrap('create the trace folder', runs, () => mkdirSync(runs, { recursive: true }));
+  wrap('create the trace folder', runs, () => makeFolder(runs));
   const ignore = join(root, '.gitignore');
   // Traces are local artefacts: keep them out of the user's commits without touching their .gitignore.
   if (!existsSync(ignore)) wrap('write', ignore, () => writeFileSync(ignore, '*\n'));
@@ -183,7 +210,7 @@ export function newRunDir(workspace: string, keep = DEFAULT_KEEP_RUNS): string {
 export function terminalRunDir(workspace: string, keep = DEFAULT_KEEP_RUNS): string {
   const runs = ensureRunsRoot(workspace);
   const dir = join(runs, runFolderName(TERMINAL_SUFFIX.slice(1)));
-  wrap('create the trace folder', dir, () => mkdirSync(dir, { recursive: true }));
+  wrap('create the trace folder', dir, () => makeFolder(dir));
   claimRunDir(dir);
   rotateRuns(workspace, keep);
   return dir;
@@ -227,7 +254,7 @@ export function prepareTraceDir(dir: string): string {
     if (e instanceof RunFolderError) throw e;
   }
   if (!isDir) {
-    wrap('create the trace folder', dir, () => mkdirSync(dir, { recursive: true }));
+    wrap('create the trace folder', dir, () => makeFolder(dir));
     claimRunDir(dir);
     return dir;
   }
