@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { LaunchError, newRunDir, prepareTraceDir, RunFolderError, runTraced } from '../capture/launch';
 import { forTerminalLine } from '../report/terminal';
+import { redactArgv } from '../trace/redact';
 import { CHECK_USAGE } from '../static/check-usage';
 import type { ParamsMode } from '../trace/schema';
 import type * as Analysis from './analysis';
@@ -21,7 +22,7 @@ Usage:
   txlens run [options] -- <test command> [args...]
       Run the test command with capture attached, then summarise what each test's
       sessions and transactions did. The command's own output goes to stderr.
-  txlens report [--json] [--html FILE] <trace folder>
+  txlens report [--json] [--html FILE] [--require-trace] <trace folder>
       Analyse a kept trace again.
 ${CHECK_USAGE}
 
@@ -125,7 +126,7 @@ async function cmdRun(args: string[]): Promise<number> {
   }
   if (!cwdIsDir) throw new UsageError(`--cwd is not a folder: ${cwd}`);
   const traceDir = opts.trace ? prepareTraceDir(resolve(opts.trace)) : newRunDir(cwd);
-  if (!opts.json) process.stderr.write(`txlens: tracing ${opts.rest.join(' ')}\n`);
+  if (!opts.json) process.stderr.write(`txlens: tracing ${forTerminalLine(redactArgv(opts.rest).join(' '))}\n`);
   const running = runTraced({ command: opts.rest, cwd, traceDir, agentDir: agentDir(), params: opts.params });
   running.catch(() => undefined); // a failed start is reported where it is awaited, below
   // The command is started. While it runs, load the analysis and let it read the trace as it

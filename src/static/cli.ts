@@ -128,7 +128,7 @@ export async function cmdCheck(args: string[]): Promise<number> {
   if (opts.fix) {
     applied = await applyPreferredFixes(checker, paths.length ? paths : undefined);
     if (!opts.json) {
-      for (const a of applied) process.stdout.write(`fixed ${a.rule}: ${a.title} (${a.files.map((f) => relPath(f, cwd)).join(', ')})\n`);
+      for (const a of applied) process.stdout.write(forTerminal(`fixed ${a.rule}: ${a.title} (${a.files.map((f) => relPath(f, cwd)).join(', ')})\n`));
       if (applied.length === 0) process.stdout.write('txlens check: no fix to apply\n');
     }
   }
