@@ -163,6 +163,15 @@ export function listRuns(workspace: string): RunEntry[] {
 
 /** Removes the oldest finished runs so that at most `keep` remain; runs in progress are never removed. */
 export function rotateRuns(workspace: string, keep: number): void {
+  // A folder left half-made by a txlens that died between creating and naming it.
+  try {
+    for (const name of readdirSync(runsRoot(workspace))) {
+      const pending = /^\.new-(\d+)-/.exec(name);
+      if (pending && !alive(Number(pending[1]))) rmSync(join(runsRoot(workspace), name), { recursive: true, force: true });
+    }
+  } catch {
+    // nothing to tidy
+  }
   const runs = listRuns(workspace);
   let kept = 0;
   for (const run of runs) {

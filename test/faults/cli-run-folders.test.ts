@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { listRuns, RUN_LOCK_FILE } from '../../src/capture/runs';
+import { listRuns, newRunDir, RUN_LOCK_FILE, runsRoot } from '../../src/capture/runs';
 import { cliPath, python, tempDir } from '../support/env';
 
 const py = python('sa20');
@@ -181,4 +181,24 @@ test('check reports, rather than skips in silence, a file whose name is not UTF-
   );
   const text = txlens(['check', '--root', root], root);
   assert.match(text.stdout, /note: bad-.*not valid UTF-8/);
+});
+
+test('rotation: a lock naming a live process protects its run, one left by a dead process does not', () => {
+  const cwd = tempDir('rotation-locks');
+  const root = runsRoot(cwd);
+  const dead = spawnSync(py, ['-c', 'import os; print(os.getpid())'], { encoding: 'utf8' });
+  const deadPid = Number(dead.stdout.trim());
+  const sleeper = spawn(py, ['-c', 'import time; time.sleep(60)'], { stdio: 'ignore' });
+  try {
+    const names = ['2020-01-01T00-00-00-000Z-1', '2020-01-02T00-00-00-000Z-2', '2020-01-03T00-00-00-000Z-3', '2020-01-04T00-00-00-000Z-4'];
+    for (const n of names) mkdirSync(join(root, n), { recursive: true });
+    writeFileSync(join(root, names[0], RUN_LOCK_FILE), `${sleeper.pid}\n`); // oldest, but live
+    writeFileSync(join(root, names[1], RUN_LOCK_FILE), `${deadPid}\n`); // its owner died
+    mkdirSync(join(root, `.new-${deadPid}-1`)); // half-made by a txlens that died
+    const dir = newRunDir(cwd, 2);
+    const left = readdirSync(root).sort();
+    assert.deepEqual(left, [names[0], names[3], dir.split('/').pop()!].sort());
+  } finally {
+    sleeper.kill('SIGKILL');
+  }
 });
