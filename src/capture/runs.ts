@@ -176,7 +176,13 @@ export function rotateRuns(workspace: string, keep: number): void {
   let kept = 0;
   for (const run of runs) {
     if (kept < keep) kept++;
-    else if (!run.live) rmSync(run.dir, { recursive: true, force: true });
+    else if (!run.live) {
+      try {
+        rmSync(run.dir, { recursive: true, force: true });
+      } catch {
+        // Tidying old runs never stops a new one; the next rotation tries again.
+      }
+    }
   }
 }
 

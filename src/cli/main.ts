@@ -149,7 +149,7 @@ async function cmdRun(args: string[]): Promise<number> {
   }
   const known = {
     run: result.info,
-    gaps: result.traceDirLost ? [`the trace folder was removed while the command ran; this report holds only what was read before (${traceDir})`] : [],
+    gaps: result.traceDirLost ? [`the trace folder was removed while the command ran; this report holds what was read of it (${traceDir})`] : [],
   };
   const { hasErrors, incomplete } = follower
     ? await follower.present(opts, cwd, known)

@@ -14,12 +14,16 @@ import { captureGaps, EventSource, fileName, LineSplitter, openRegular, openTrac
 import type { RunInfo, TraceEvent } from './schema';
 
 const READ_CHUNK = 1 << 20;
+/** Process files held open between polls; past this many, the rest are opened for each read. */
+const MAX_OPEN_FILES = 64;
 // About 200k events: held as objects until the model takes them, well inside the analysis's memory budget.
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 
 interface TailedFile {
   path: string;
   offset: number;
+  /** Kept open (up to MAX_OPEN_FILES): a file removed with its folder mid-run can still be read to its end. */
+  fd?: number;
   splitter: LineSplitter;
   lines: ProcessLines;
   events: TraceEvent[];
@@ -54,7 +58,8 @@ export class TraceTail {
           tally(this.skipped, 'not a regular file', name);
         });
       } catch {
-        return; // the folder is made by the run; not there yet
+        // Not made yet; or removed under the run: the files already open can still be read.
+        names = [...this.files.values()].filter((f) => f.fd !== undefined).map((f) => f.path);
       }
       for (const path of names) {
         try {
@@ -77,6 +82,7 @@ export class TraceTail {
   finish(): EventSource {
     this.poll();
     this.finished = true;
+    this.closeAll();
     if (this.gaveUp) return openTrace(this.dir);
     const tailed = [...this.files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     for (const f of tailed) f.splitter.end();
@@ -123,8 +129,14 @@ export class TraceTail {
     return f;
   }
 
+  private openCount = 0;
+
   private readNew(f: TailedFile): void {
-    const fd = openRegular(f.path);
+    if (f.fd === undefined && this.openCount < MAX_OPEN_FILES) {
+      f.fd = openRegular(f.path);
+      this.openCount++;
+    }
+    const fd = f.fd ?? openRegular(f.path);
     try {
       const size = fstatSync(fd).size;
       if (size <= f.offset) return;
@@ -141,12 +153,26 @@ export class TraceTail {
         f.splitter.push(buf.subarray(0, n));
       }
     } finally {
-      closeSync(fd);
+      if (fd !== f.fd) closeSync(fd);
     }
+  }
+
+  private closeAll(): void {
+    for (const f of this.files.values()) {
+      if (f.fd === undefined) continue;
+      try {
+        closeSync(f.fd);
+      } catch {
+        // already closed
+      }
+      f.fd = undefined;
+    }
+    this.openCount = 0;
   }
 
   private giveUp(): void {
     this.gaveUp = true;
+    this.closeAll();
     this.files.clear();
   }
 }
