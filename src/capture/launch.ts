@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { traceEnv } from './env';
 import { claimRunDir, makeFolder, releaseRunDir, RunFolderError } from './runs';
 import { redactArgv } from '../trace/redact';
-import { ParamsMode, RUN_FILE, RunInfo, TRACE_FORMAT_VERSION } from '../trace/schema';
+import { AGENT_DISABLED_LINE, ParamsMode, RUN_FILE, RunInfo, TRACE_FORMAT_VERSION } from '../trace/schema';
 
 export { PYTEST_PLUGIN, traceEnv } from './env';
 export type { TraceEnvOptions } from './env';
@@ -22,6 +22,22 @@ export interface TracedRun {
   info: RunInfo;
   /** The run folder disappeared while the command ran (removed by hand or by another tool): the trace read so far is all there is. */
   traceDirLost?: boolean;
+  /** Processes whose agent said on stderr that it could not capture at all (they left no trace file). */
+  uncaptured?: number;
+}
+
+/** Counts AGENT_DISABLED_LINE lines in a stream seen in chunks, holding at most one partial line. */
+class DisabledAgentCounter {
+  count = 0;
+  private carry = '';
+
+  see(chunk: Buffer | string): void {
+    const text = this.carry + chunk.toString();
+    const lines = text.split('\n');
+    // Only the start of a line can match: a long partial line need not be kept whole.
+    this.carry = lines.pop()!.slice(0, AGENT_DISABLED_LINE.length);
+    for (const line of lines) if (line.startsWith(AGENT_DISABLED_LINE)) this.count++;
+  }
 }
 
 export interface RunOptions {
@@ -98,8 +114,12 @@ export function runTraced(opts: RunOptions): Promise<TracedRun> {
       stdio: [opts.stdin ?? 'inherit', 'pipe', 'pipe'],
       signal: opts.signal,
     });
+    const disabled = new DisabledAgentCounter();
     child.stdout.on('data', (d) => out.write(d));
-    child.stderr.on('data', (d) => err.write(d));
+    child.stderr.on('data', (d) => {
+      err.write(d);
+      disabled.see(d);
+    });
     // txlens stays up until the command has ended, so the report still shows what was traced.
     // Ctrl-C reaches the whole foreground group already; a signal sent to txlens alone is passed
     // on, once, so the test command can flush its own output (and our agents their traces).
@@ -135,7 +155,7 @@ export function runTraced(opts: RunOptions): Promise<TracedRun> {
         traceDirLost = true;
       }
       releaseRunDir(opts.traceDir);
-      resolvePromise({ exitCode: code, signal, info, traceDirLost });
+      resolvePromise({ exitCode: code, signal, info, traceDirLost, uncaptured: disabled.count });
     });
   });
 }

@@ -147,10 +147,13 @@ async function cmdRun(args: string[]): Promise<number> {
   } finally {
     clearInterval(timer);
   }
-  const known = {
-    run: result.info,
-    gaps: result.traceDirLost ? [`the trace folder was removed while the command ran; this report holds what was read of it (${traceDir})`] : [],
-  };
+  const gaps: string[] = [];
+  if (result.traceDirLost) gaps.push(`the trace folder was removed while the command ran; this report holds what was read of it (${traceDir})`);
+  if (result.uncaptured) {
+    const n = result.uncaptured;
+    gaps.push(`${n} process${n === 1 ? '' : 'es'} of the command ran without capture: the agent could not start there (see its message above)`);
+  }
+  const known = { run: result.info, gaps };
   const { hasErrors, incomplete } = follower
     ? await follower.present(opts, cwd, known)
     : await analysis().present(opts, traceDir, cwd, undefined, undefined, known);

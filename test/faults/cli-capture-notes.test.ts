@@ -42,6 +42,24 @@ test('a run that traced nothing (python -S, python -I) says so once, and --requi
   assert.equal(txlens(['run', '--require-trace', '--', py, '-S', '-c', 'raise SystemExit(5)'], cwd).status, 5);
 });
 
+test('a process whose agent could not start is noted, and --require-trace exits 3', () => {
+  const cwd = tempDir('agent-not-started');
+  // The parent is traced; its child gets a trace folder it cannot write, so its agent stands down.
+  const script = [
+    'import os, sqlite3, subprocess, sys',
+    "sqlite3.connect(':memory:').execute('SELECT 1')",
+    "env = dict(os.environ, TXLENS_TRACE_DIR='/proc/txlens-no-such/trace')",
+    "subprocess.run([sys.executable, '-c', \"import sqlite3; sqlite3.connect(':memory:').execute('SELECT 2')\"], env=env, check=True)",
+  ].join('\n');
+  const r = txlens(['run', '--json', '--', py, '-c', script], cwd);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /txlens: capture disabled in this process/);
+  const doc = JSON.parse(r.stdout);
+  assert.equal(doc.summary.processes, 1);
+  assert.deepEqual(doc.notes, ['1 process of the command ran without capture: the agent could not start there (see its message above)']);
+  assert.equal(txlens(['run', '--require-trace', '--', py, '-c', script], cwd).status, 3);
+});
+
 test('report --require-trace: an empty folder and a trace with lost lines exit 3, a sound one 0', () => {
   const empty = tempDir('empty-trace');
   assert.equal(txlens(['report', '--require-trace', empty], empty).status, 3);
