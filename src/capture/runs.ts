@@ -10,7 +10,7 @@
  * does not protect its folder. No child_process here: the editor's activation
  * path loads this module.
  */
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { PROCESS_FILE_SUFFIX, RUN_FILE } from '../trace/schema';
 
@@ -231,7 +231,7 @@ export function terminalRunDir(workspace: string, keep = DEFAULT_KEEP_RUNS): str
   return dir;
 }
 
-/** The first bytes of a regular file, without following a link or blocking on a FIFO. */
+/** The first bytes of a file already known to be regular (lstat), so the open cannot block on a FIFO. */
 function firstBytes(path: string, n: number): string {
   const fd = openSync(path, 'r');
   try {
@@ -243,11 +243,18 @@ function firstBytes(path: string, n: number): string {
   }
 }
 
+function isRegularFile(path: string): boolean {
+  try {
+    return lstatSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** A process file some txlens agent wrote: a regular `*.ndjson` file whose first line is a trace header. */
 function isTxlensProcessFile(path: string): boolean {
   try {
-    if (!lstatSync(path).isFile()) return false;
-    return /^\{\s*"k"\s*:\s*"header"/.test(firstBytes(path, 64));
+    return isRegularFile(path) && /^\{\s*"k"\s*:\s*"header"/.test(firstBytes(path, 64));
   } catch {
     return false;
   }
@@ -263,7 +270,8 @@ function isTxlensProcessFile(path: string): boolean {
 export function prepareTraceDir(dir: string): string {
   let isDir = false;
   try {
-    isDir = lstatSync(dir).isDirectory();
+    // A link to a folder is the user's way of naming it: followed, unlike links inside it.
+    isDir = statSync(dir).isDirectory();
     if (!isDir) throw new RunFolderError(`--trace ${dir} is not a folder`);
   } catch (e) {
     if (e instanceof RunFolderError) throw e;
@@ -281,9 +289,7 @@ export function prepareTraceDir(dir: string): string {
   for (const name of names) {
     const path = join(dir, name);
     const own =
-      name === RUN_LOCK_FILE ||
-      (name === RUN_FILE && (() => { try { return lstatSync(path).isFile(); } catch { return false; } })()) ||
-      (name.endsWith(PROCESS_FILE_SUFFIX) && isTxlensProcessFile(path));
+      ((name === RUN_LOCK_FILE || name === RUN_FILE) && isRegularFile(path)) || (name.endsWith(PROCESS_FILE_SUFFIX) && isTxlensProcessFile(path));
     (own ? ours : foreign).push(name);
   }
   if (foreign.length > 0) {
