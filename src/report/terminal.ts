@@ -9,6 +9,7 @@
  */
 
 // C0 except \t and \n, DEL, C1, bidi embeddings/overrides/isolates, line/paragraph separators.
+// eslint-disable-next-line no-control-regex -- matching control characters is this module's purpose
 const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 function visible(ch: string): string {

@@ -146,6 +146,7 @@ test('escape sequences in failure messages, table names and test ids reach the t
     ],
   });
   const r = txlens(['report', dir], dir);
+  // eslint-disable-next-line no-control-regex -- no control character may reach the terminal
   assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e]/.test(r.stdout), JSON.stringify(r.stdout));
   assert.match(r.stdout, /\\e\[31mred\\e\[0m \\u202eevil/);
   assert.match(r.stdout, /t\.py::test_\\e\[2J/);
