@@ -5,36 +5,39 @@
  * its own file into the run folder.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { traceEnv } from './env';
-import { ParamsMode, RUN_FILE, RunInfo, TRACE_FORMAT_VERSION } from '../trace/schema';
+import { claimRunDir, makeFolder, releaseRunDir, RunFolderError } from './runs';
+import { redactArgv } from '../trace/redact';
+import { AGENT_DISABLED_LINE, ParamsMode, RUN_FILE, RunInfo, TRACE_FORMAT_VERSION } from '../trace/schema';
 
 export { PYTEST_PLUGIN, traceEnv } from './env';
 export type { TraceEnvOptions } from './env';
-
-/** A fresh run folder under `<cwd>/.txlens/runs`, keeping the most recent `keep` runs. */
-export function newRunDir(cwd: string, keep = 10): string {
-  const root = join(cwd, '.txlens');
-  const runs = join(root, 'runs');
-  mkdirSync(runs, { recursive: true });
-  // Traces are local artefacts: keep them out of the user's commits without touching their .gitignore.
-  const ignore = join(root, '.gitignore');
-  if (!existsSync(ignore)) writeFileSync(ignore, '*\n');
-  const old = readdirSync(runs).sort();
-  for (const name of old.slice(0, Math.max(0, old.length - (keep - 1)))) {
-    rmSync(join(runs, name), { recursive: true, force: true });
-  }
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const dir = join(runs, `${stamp}-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
+export { newRunDir, prepareTraceDir, RunFolderError } from './runs';
 
 export interface TracedRun {
   exitCode: number | null;
   signal: NodeJS.Signals | null;
   info: RunInfo;
+  /** The run folder disappeared while the command ran (removed by hand or by another tool): the trace read so far is all there is. */
+  traceDirLost?: boolean;
+  /** Processes whose agent said on stderr that it could not capture at all (they left no trace file). */
+  uncaptured?: number;
+}
+
+/** Counts AGENT_DISABLED_LINE lines in a stream seen in chunks, holding at most one partial line. */
+class DisabledAgentCounter {
+  count = 0;
+  private carry = '';
+
+  see(chunk: Buffer | string): void {
+    const text = this.carry + chunk.toString();
+    const lines = text.split('\n');
+    // Only the start of a line can match: a long partial line need not be kept whole.
+    this.carry = lines.pop()!.slice(0, AGENT_DISABLED_LINE.length);
+    for (const line of lines) if (line.startsWith(AGENT_DISABLED_LINE)) this.count++;
+  }
 }
 
 export interface RunOptions {
@@ -55,17 +58,47 @@ export interface RunOptions {
 
 export class LaunchError extends Error {}
 
+/**
+ * Whether a SIGINT that reached txlens reached the test command too: Ctrl-C in
+ * a terminal signals the whole foreground process group, which the command
+ * shares with txlens. Passing that one on would interrupt the command twice
+ * (pytest then dies in its own interrupt handling, with a status of its own).
+ * A SIGINT sent to txlens alone (no terminal, or txlens not in its foreground)
+ * is passed on.
+ */
+function sigintReachedGroup(): boolean {
+  try {
+    // /proc/self/stat: "pid (comm) state ppid pgrp session tty_nr tpgid ..."
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const pgrp = Number(f[2]);
+    const ttyNr = Number(f[4]);
+    const tpgid = Number(f[5]);
+    return ttyNr !== 0 && tpgid === pgrp;
+  } catch {
+    // No procfs: a terminal on stdin is the best sign there is of Ctrl-C.
+    return process.stdin.isTTY === true;
+  }
+}
+
 export function runTraced(opts: RunOptions): Promise<TracedRun> {
   const info: RunInfo = {
     v: TRACE_FORMAT_VERSION,
-    command: opts.command,
+    // A password on the command line (--dsn=postgresql://u:PW@…) stays out of the trace.
+    command: redactArgv(opts.command),
     cwd: resolve(opts.cwd),
     startedWall: Date.now(),
     params: opts.params ?? 'values',
   };
-  mkdirSync(opts.traceDir, { recursive: true });
   const runFile = join(opts.traceDir, RUN_FILE);
-  writeFileSync(runFile, JSON.stringify(info) + '\n');
+  try {
+    makeFolder(opts.traceDir);
+    writeFileSync(runFile, JSON.stringify(info) + '\n');
+  } catch (e) {
+    throw new RunFolderError(`cannot write to the trace folder ${opts.traceDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  // Claimed for as long as the command runs: another run's rotation leaves it alone.
+  claimRunDir(opts.traceDir);
   const env = traceEnv(opts.env ?? process.env, {
     traceDir: opts.traceDir,
     workspace: opts.cwd,
@@ -81,15 +114,23 @@ export function runTraced(opts: RunOptions): Promise<TracedRun> {
       stdio: [opts.stdin ?? 'inherit', 'pipe', 'pipe'],
       signal: opts.signal,
     });
+    const disabled = new DisabledAgentCounter();
     child.stdout.on('data', (d) => out.write(d));
-    child.stderr.on('data', (d) => err.write(d));
-    // Ctrl-C reaches the whole foreground group already; a TERM sent to txlens alone is passed on
-    // so the test command can flush its own output (and our agents their traces) before exiting.
-    const forward = (sig: NodeJS.Signals) => () => {
-      if (child.exitCode === null) child.kill(sig);
+    child.stderr.on('data', (d) => {
+      err.write(d);
+      disabled.see(d);
+    });
+    // txlens stays up until the command has ended, so the report still shows what was traced.
+    // Ctrl-C reaches the whole foreground group already; a signal sent to txlens alone is passed
+    // on, once, so the test command can flush its own output (and our agents their traces).
+    const forwarded = new Set<NodeJS.Signals>();
+    const forward = (sig: NodeJS.Signals, reachedGroup: () => boolean) => () => {
+      if (child.exitCode !== null || child.signalCode !== null || forwarded.has(sig) || reachedGroup()) return;
+      forwarded.add(sig);
+      child.kill(sig);
     };
-    const onTerm = forward('SIGTERM');
-    const onInt = forward('SIGINT');
+    const onTerm = forward('SIGTERM', () => false);
+    const onInt = forward('SIGINT', sigintReachedGroup);
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);
     child.on('error', (e: NodeJS.ErrnoException) => {
@@ -97,6 +138,7 @@ export function runTraced(opts: RunOptions): Promise<TracedRun> {
       if (e.name === 'AbortError') return;
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
+      releaseRunDir(opts.traceDir);
       reject(new LaunchError(e.code === 'ENOENT' ? `command not found: ${opts.command[0]}` : `could not start ${opts.command[0]}: ${e.message}`));
     });
     child.on('close', (code, signal) => {
@@ -105,8 +147,15 @@ export function runTraced(opts: RunOptions): Promise<TracedRun> {
       info.endedWall = Date.now();
       info.exitCode = code;
       info.signal = signal;
-      writeFileSync(runFile, JSON.stringify(info) + '\n');
-      resolvePromise({ exitCode: code, signal, info });
+      let traceDirLost = false;
+      try {
+        writeFileSync(runFile, JSON.stringify(info) + '\n');
+      } catch {
+        // run.json is gone: its folder was removed under the run. The report says so.
+        traceDirLost = true;
+      }
+      releaseRunDir(opts.traceDir);
+      resolvePromise({ exitCode: code, signal, info, traceDirLost, uncaptured: disabled.count });
     });
   });
 }

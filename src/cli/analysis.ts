@@ -5,15 +5,17 @@
  * the command runs, so the wait after the tests is the analysis alone.
  */
 import { existsSync, writeFileSync } from 'node:fs';
+import type { RunInfo } from '../trace/schema';
 import { resolve } from 'node:path';
 import { analyse } from '../analysis/analyse';
-import { buildModelFrom, loadModel } from '../model/model';
+import { buildModelFrom } from '../model/model';
 import { reportDocument, textReport } from '../report/render';
+import { forTerminal } from '../report/terminal';
 import { timelineView } from '../report/timeline';
 import { timelineHtml } from '../report/timeline-html';
 import { StaticChecker } from '../static/checker';
 import { cmdCheck, staticFindingsForRun } from '../static/cli';
-import { EventSource, TraceError } from '../trace/reader';
+import { EventSource, openTrace, TraceError } from '../trace/reader';
 import { TraceTail } from '../trace/tail';
 
 export { cmdCheck, TraceError };
@@ -21,6 +23,24 @@ export { cmdCheck, TraceError };
 export interface PresentOptions {
   json: boolean;
   html?: string;
+}
+
+/** What the CLI knows about a run beyond its folder (the folder may be gone). */
+export interface RunKnowledge {
+  /** The run as started, for when run.json is gone. */
+  run?: RunInfo;
+  /** Gaps the CLI saw itself, e.g. the run folder removed while the command ran. */
+  gaps?: string[];
+}
+
+export interface Presented {
+  hasErrors: boolean;
+  /** The trace is known to lack something: nothing traced, lines skipped, capture stopped or lost events. */
+  incomplete: boolean;
+}
+
+function emptySource(dir: string, run: RunInfo | undefined): EventSource {
+  return { dir, run, processes: [], events: () => undefined, skipped: { total: 0, byReason: {}, examples: [] }, gaps: [] };
 }
 
 /**
@@ -34,8 +54,21 @@ export async function present(
   cwd: string,
   source?: EventSource,
   checker?: StaticChecker,
-): Promise<{ hasErrors: boolean }> {
-  const model = source ? buildModelFrom(source) : loadModel(traceDir);
+  known: RunKnowledge = {},
+): Promise<Presented> {
+  let src = source;
+  if (!src) {
+    try {
+      src = openTrace(traceDir);
+    } catch (e) {
+      // A run whose folder vanished still reports what is known of it.
+      if (!(e instanceof TraceError) || !known.run) throw e;
+      src = emptySource(traceDir, known.run);
+    }
+  }
+  if (!src.run && known.run) src.run = known.run;
+  if (known.gaps?.length) (src.gaps ??= []).push(...known.gaps);
+  const model = buildModelFrom(src);
   const { findings, ruleErrors } = analyse(model);
   model.notes.push(...ruleErrors);
   {
@@ -50,13 +83,18 @@ export async function present(
   }
   if (opts.html) {
     const file = resolve(opts.html);
-    writeFileSync(file, timelineHtml(timelineView(model, findings, { cwd })));
+    try {
+      writeFileSync(file, timelineHtml(timelineView(model, findings, { cwd })));
+    } catch (e) {
+      throw new TraceError(`cannot write --html ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
     // stderr: stdout stays the report (or the one JSON document).
     process.stderr.write(`txlens: session timeline written to ${file}\n`);
   }
   if (opts.json) process.stdout.write(JSON.stringify(reportDocument(model, findings, cwd)) + '\n');
-  else process.stdout.write(textReport(model, findings, cwd));
-  return { hasErrors: findings.some((f) => f.severity === 'error') };
+  else process.stdout.write(forTerminal(textReport(model, findings, cwd)));
+  const incomplete = (src.gaps?.length ?? 0) > 0 || model.skipped.total > 0 || model.processes.some((p) => p.agentErrors.length > 0);
+  return { hasErrors: findings.some((f) => f.severity === 'error'), incomplete };
 }
 
 /**
@@ -86,9 +124,17 @@ export class RunFollower {
     this.tail.poll();
   }
 
-  async present(opts: PresentOptions, cwd: string): Promise<{ hasErrors: boolean }> {
+  async present(opts: PresentOptions, cwd: string, known: RunKnowledge = {}): Promise<Presented> {
     await this.checked;
-    return present(opts, this.traceDir, cwd, this.tail.finish(), this.checker);
+    let source: EventSource;
+    try {
+      source = this.tail.finish();
+    } catch (e) {
+      // The folder went away after the tail had let go of what it read.
+      if (!(e instanceof TraceError)) throw e;
+      source = emptySource(this.traceDir, known.run);
+    }
+    return present(opts, this.traceDir, cwd, source, this.checker, known);
   }
 }
 

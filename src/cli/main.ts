@@ -4,10 +4,12 @@
  * error-severity finding exists; else 0; 2 for usage errors and internal
  * failures (one line; a stack trace only with --debug).
  */
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { constants as osConstants } from 'node:os';
-import { LaunchError, newRunDir, runTraced } from '../capture/launch';
+import { LaunchError, newRunDir, prepareTraceDir, RunFolderError, runTraced } from '../capture/launch';
+import { forTerminalLine } from '../report/terminal';
+import { redactArgv } from '../trace/redact';
 import { CHECK_USAGE } from '../static/check-usage';
 import type { ParamsMode } from '../trace/schema';
 import type * as Analysis from './analysis';
@@ -20,7 +22,7 @@ Usage:
   txlens run [options] -- <test command> [args...]
       Run the test command with capture attached, then summarise what each test's
       sessions and transactions did. The command's own output goes to stderr.
-  txlens report [--json] [--html FILE] <trace folder>
+  txlens report [--json] [--html FILE] [--require-trace] <trace folder>
       Analyse a kept trace again.
 ${CHECK_USAGE}
 
@@ -30,12 +32,13 @@ Options:
   --cwd DIR           run the command in DIR (default: the current directory)
   --trace DIR         write the trace to DIR (default: .txlens/runs/<time>)
   --params MODE       statement parameters in the trace: values (default), types, off
+  --require-trace     exit 3 when the run was not fully traced (nothing traced, lines lost)
   --debug             print stack traces for internal errors
   -h, --help          this text
   --version           print the version
 
 Exit status: the test command's when it fails; 1 when an error finding exists; 0 otherwise;
-2 for a usage error or an internal failure.
+2 for a usage error or an internal failure; 3 with --require-trace when the trace is incomplete.
 `;
 
 export class UsageError extends Error {}
@@ -47,13 +50,14 @@ interface Options {
   trace?: string;
   html?: string;
   params?: ParamsMode;
+  requireTrace: boolean;
   rest: string[];
 }
 
 const PARAM_MODES: ParamsMode[] = ['values', 'types', 'off'];
 
 function parseOptions(args: string[], allowCommand: boolean): Options {
-  const opts: Options = { json: false, debug: false, rest: [] };
+  const opts: Options = { json: false, debug: false, requireTrace: false, rest: [] };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const value = (): string => {
@@ -66,6 +70,7 @@ function parseOptions(args: string[], allowCommand: boolean): Options {
       break;
     } else if (a === '--json') opts.json = true;
     else if (a === '--debug') opts.debug = true;
+    else if (a === '--require-trace') opts.requireTrace = true;
     else if (a === '--cwd') opts.cwd = value();
     else if (a === '--trace') opts.trace = value();
     else if (a === '--html') opts.html = value();
@@ -113,9 +118,15 @@ async function cmdRun(args: string[]): Promise<number> {
   const opts = parseOptions(args, true);
   if (opts.rest.length === 0) throw new UsageError('run needs a test command, e.g. txlens run -- pytest -q');
   const cwd = resolve(opts.cwd ?? process.cwd());
-  if (!existsSync(cwd)) throw new UsageError(`--cwd folder not found: ${cwd}`);
-  const traceDir = opts.trace ? resolve(opts.trace) : newRunDir(cwd);
-  if (!opts.json) process.stderr.write(`txlens: tracing ${opts.rest.join(' ')}\n`);
+  let cwdIsDir: boolean;
+  try {
+    cwdIsDir = statSync(cwd).isDirectory();
+  } catch {
+    throw new UsageError(`--cwd folder not found: ${cwd}`);
+  }
+  if (!cwdIsDir) throw new UsageError(`--cwd is not a folder: ${cwd}`);
+  const traceDir = opts.trace ? prepareTraceDir(resolve(opts.trace)) : newRunDir(cwd);
+  if (!opts.json) process.stderr.write(`txlens: tracing ${forTerminalLine(redactArgv(opts.rest).join(' '))}\n`);
   const running = runTraced({ command: opts.rest, cwd, traceDir, agentDir: agentDir(), params: opts.params });
   running.catch(() => undefined); // a failed start is reported where it is awaited, below
   // The command is started. While it runs, load the analysis and let it read the trace as it
@@ -136,16 +147,30 @@ async function cmdRun(args: string[]): Promise<number> {
   } finally {
     clearInterval(timer);
   }
-  const { hasErrors } = follower ? await follower.present(opts, cwd) : await analysis().present(opts, traceDir, cwd);
+  const gaps: string[] = [];
+  if (result.traceDirLost) gaps.push(`the trace folder was removed while the command ran; this report holds what was read of it (${traceDir})`);
+  if (result.uncaptured) {
+    const n = result.uncaptured;
+    gaps.push(`${n} process${n === 1 ? '' : 'es'} of the command ran without capture: the agent could not start there (see its message above)`);
+  }
+  const known = { run: result.info, gaps };
+  const { hasErrors, incomplete } = follower
+    ? await follower.present(opts, cwd, known)
+    : await analysis().present(opts, traceDir, cwd, undefined, undefined, known);
   if (result.signal) return exitForSignal(result.signal);
   if (result.exitCode !== 0) return result.exitCode ?? 1;
+  if (opts.requireTrace && incomplete) return EXIT_NOT_FULLY_TRACED;
   return hasErrors ? 1 : 0;
 }
+
+/** `--require-trace`: the run passed, but the trace is known to lack part of it. */
+const EXIT_NOT_FULLY_TRACED = 3;
 
 async function cmdReport(args: string[]): Promise<number> {
   const opts = parseOptions(args, false);
   if (opts.rest.length !== 1) throw new UsageError('report needs exactly one trace folder');
-  const { hasErrors } = await analysis().present(opts, resolve(opts.rest[0]), process.cwd());
+  const { hasErrors, incomplete } = await analysis().present(opts, resolve(opts.rest[0]), process.cwd());
+  if (opts.requireTrace && incomplete) return EXIT_NOT_FULLY_TRACED;
   return hasErrors ? 1 : 0;
 }
 
@@ -174,10 +199,17 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     const err = e as Error;
-    if (err instanceof UsageError || err instanceof LaunchError || (analysisModule && err instanceof analysisModule.TraceError)) {
-      process.stderr.write(`txlens: ${err.message}\n`);
+    // One line each: a message can quote a path or a trace, which must not steer the terminal.
+    const line = (text: string) => process.stderr.write(`txlens: ${forTerminalLine(text)}\n`);
+    if (
+      err instanceof UsageError ||
+      err instanceof LaunchError ||
+      err instanceof RunFolderError ||
+      (analysisModule && err instanceof analysisModule.TraceError)
+    ) {
+      line(err.message);
     } else {
-      process.stderr.write(`txlens: internal error: ${err?.message ?? String(e)}${debug ? '' : ' (run with --debug for details)'}\n`);
+      line(`internal error: ${err?.message ?? String(e)}${debug ? '' : ' (run with --debug for details)'}`);
     }
     if (debug && err?.stack) process.stderr.write(`${err.stack}\n`);
     return 2;

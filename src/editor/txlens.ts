@@ -3,9 +3,11 @@
  * tears them all down in dispose(). It adapts the engine to VS Code: running
  * the tests traced, then showing the run through ./views.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as vscode from 'vscode';
+import { isTerminalRun, listRuns, terminalRunDir } from '../capture/runs';
+import { RUN_FILE } from '../trace/schema';
 import { Command } from './commands';
 import type { Analysed, PlainDiagnostic, StaticChecker, TracedTests } from './engine';
 import { Engine, loadEngine } from './engineLoader';
@@ -313,18 +315,14 @@ export class TxlensExtension implements vscode.Disposable {
     if (!dir) {
       const picks: (vscode.QuickPickItem & { dir?: string })[] = [];
       for (const folder of vscode.workspace.workspaceFolders ?? []) {
-        const runs = join(folder.uri.fsPath, '.txlens', 'runs');
-        if (!existsSync(runs)) continue;
-        for (const name of readdirSync(runs).sort().reverse()) {
-          const path = join(runs, name);
-          if (!statSync(path).isDirectory()) continue;
+        for (const { name, dir: path, live } of listRuns(folder.uri.fsPath)) {
           let detail = '';
           try {
-            detail = (JSON.parse(readFileSync(join(path, 'run.json'), 'utf8')) as { command?: string[] }).command?.join(' ') ?? '';
+            detail = (JSON.parse(readFileSync(join(path, RUN_FILE), 'utf8')) as { command?: string[] }).command?.join(' ') ?? '';
           } catch {
-            detail = name.endsWith('-terminal') ? 'traced in the integrated terminal' : '';
+            detail = isTerminalRun(name) ? 'traced in the integrated terminal' : '';
           }
-          picks.push({ label: name, description: folder.name, detail, dir: path });
+          picks.push({ label: name, description: live ? `${folder.name} · running` : folder.name, detail, dir: path });
         }
       }
       picks.push({ label: '$(folder-opened) Browse…' });
@@ -422,9 +420,15 @@ export class TxlensExtension implements vscode.Disposable {
     const folder = vscode.workspace.workspaceFolders?.[0];
     if (!folder || !vscode.workspace.isTrusted || !this.settings(folder.uri).traceTerminal) return;
     const root = folder.uri.fsPath;
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    let traceDir: string;
+    try {
+      traceDir = terminalRunDir(root, this.settings(folder.uri).keepRuns);
+    } catch (e) {
+      this.output.appendLine(`txlens: terminal tracing is off: ${(e as Error).message}`);
+      return;
+    }
     const mutations = terminalEnvMutations(process.env, {
-      traceDir: join(root, '.txlens', 'runs', `${stamp}-terminal`),
+      traceDir,
       workspace: root,
       agentDir: join(this.context.extensionPath, 'dist', 'agents'),
       params: this.settings(folder.uri).params,

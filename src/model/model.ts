@@ -552,8 +552,9 @@ export function buildModelFrom(source: EventSource): ModelRun {
   for (const p of processes) {
     if (p.agentErrors.length > 0) notes.push(`capture stopped early in process ${p.pid}: ${p.agentErrors[0]}`);
   }
-  // Events a process could not write (a full disk): counted in its status record, never silent.
-  notes.push(...statusNotes(source.dir));
+  // What the reader knows the trace lacks comes first: it qualifies everything else.
+  // Events a process could not write (a full disk) are counted in its status record, never silent.
+  notes.unshift(...(source.gaps ?? []), ...statusNotes(source.dir));
 
   return {
     dir: source.dir,

@@ -300,8 +300,12 @@ export class StaticChecker {
         try {
           const st = statSync(path);
           visit(path, plugin, st.mtimeMs, st.size);
-        } catch {
-          // vanished between readdir and stat: nothing to check
+        } catch (e) {
+          // A name that is not valid UTF-8 comes back from readdir altered and cannot be opened by it.
+          const code = (e as NodeJS.ErrnoException).code ?? 'error';
+          if (d.name.includes('\uFFFD')) this.walkNotes.push(`${this.relOf(path)}: skipped, its file name is not valid UTF-8`);
+          else if (code !== 'ENOENT') this.walkNotes.push(`${this.relOf(path)}: skipped, unreadable (${code})`);
+          // ENOENT otherwise: vanished between readdir and stat, nothing to check
         }
       }
     }

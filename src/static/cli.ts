@@ -8,6 +8,7 @@ import { basename, dirname, isAbsolute, resolve, sep } from 'node:path';
 import type { Finding } from '../analysis/findings';
 import type { ModelRun } from '../model/model';
 import { plural, relFinding, relPath, REPORT_VERSION } from '../report/render';
+import { forTerminal } from '../report/terminal';
 import { StaticChecker, sortFindings } from './checker';
 import { EditPlan } from './fix';
 import { dependencyOverrides } from './python/overrides';
@@ -152,15 +153,15 @@ export async function cmdCheck(args: string[]): Promise<number> {
     if (!opts.json) {
       for (const a of applied) {
         const where = a.files.map((f) => relPath(f, cwd)).join(', ');
-        if (a.withheld) process.stdout.write(`not fixed ${a.rule}: ${a.title} (${where}): the edited code would not parse\n`);
-        else process.stdout.write(`fixed ${a.rule}: ${a.title} (${where})\n`);
+        if (a.withheld) process.stdout.write(forTerminal(`not fixed ${a.rule}: ${a.title} (${where}): the edited code would not parse\n`));
+        else process.stdout.write(forTerminal(`fixed ${a.rule}: ${a.title} (${where})\n`));
       }
       if (!applied.some((a) => !a.withheld)) process.stdout.write('txlens check: no fix to apply\n');
     }
   }
   const { findings, notes } = await checker.check(paths.length ? paths : undefined);
   if (opts.json) process.stdout.write(JSON.stringify(checkDocument(findings, notes, cwd, applied)) + '\n');
-  else process.stdout.write(checkText(findings, notes, cwd));
+  else process.stdout.write(forTerminal(checkText(findings, notes, cwd)));
   const failing = opts.failOn === 'never' ? [] : opts.failOn === 'warning' ? ['error', 'warning'] : ['error'];
   return findings.some((f) => failing.includes(f.severity)) ? 1 : 0;
 }

@@ -3,14 +3,15 @@
  * never stops a read: every line that cannot be used is counted with its
  * reason, so the report can say "N lines skipped" and why.
  */
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { redactArgv, redactSecrets, scrubValues } from './redact';
 import {
   EVENT_KINDS,
+  EventKind,
   HeaderEvent,
   PROCESS_FILE_SUFFIX,
-  REQUIRED_FIELDS,
   ProcessStatus,
   RUN_FILE,
   RunInfo,
@@ -18,6 +19,7 @@ import {
   TRACE_FORMAT_VERSION,
   TraceEvent,
 } from './schema';
+import { cleanHeader, eventProblem, isRunInfo } from './validate';
 
 export class TraceError extends Error {}
 
@@ -28,7 +30,10 @@ export type SkipReason =
   | 'missing fields'
   | 'unknown format version'
   | 'no header'
-  | 'truncated line';
+  | 'truncated line'
+  | 'wrong field type'
+  | 'line too long'
+  | 'not a regular file';
 
 export interface SkipTally {
   total: number;
@@ -48,46 +53,139 @@ export interface TraceRead {
   run?: RunInfo;
   processes: ProcessTrace[];
   skipped: SkipTally;
+  /** What the trace is known to lack (see captureGaps). */
+  gaps: string[];
 }
 
 const CHUNK = 1 << 20;
 
+/**
+ * The longest line the reader takes in. Agents keep lines far shorter (SQL and
+ * parameters are capped); a longer one is streamed past and counted, never held
+ * whole in memory.
+ */
+export const MAX_LINE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Splits bytes into lines as they arrive. Lines are cut at the newline byte,
+ * which never occurs inside a multi-byte UTF-8 character, so each line decodes
+ * on its own. A line past `maxBytes` is dropped as it streams in and reported
+ * once to `onTooLong`.
+ */
+export class LineSplitter {
+  lineNo = 0;
+  private parts: Buffer[] = [];
+  private partBytes = 0;
+  private overflow = false;
+
+  constructor(
+    private readonly onLine: (line: string, lineNo: number, complete: boolean) => void,
+    private readonly onTooLong: (lineNo: number) => void,
+    private readonly maxBytes = MAX_LINE_BYTES,
+  ) {}
+
+  push(chunk: Buffer): void {
+    let start = 0;
+    for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
+      if (this.partBytes === 0 && !this.overflow) {
+        this.lineNo++;
+        if (nl - start > this.maxBytes) this.onTooLong(this.lineNo);
+        else this.onLine(chunk.toString('utf8', start, nl), this.lineNo, true);
+      } else {
+        this.keep(chunk.subarray(start, nl));
+        this.flush(true);
+      }
+      start = nl + 1;
+    }
+    if (start < chunk.length) this.keep(chunk.subarray(start));
+  }
+
+  /** The input ended: a last line without its newline is handed over as incomplete. */
+  end(): void {
+    if (this.partBytes > 0 || this.overflow) this.flush(false);
+  }
+
+  /** Whether part of a line is waiting for its newline. */
+  get pending(): boolean {
+    return this.partBytes > 0 || this.overflow;
+  }
+
+  private keep(piece: Buffer): void {
+    if (this.overflow) return;
+    if (this.partBytes + piece.length > this.maxBytes) {
+      this.overflow = true;
+      this.parts = [];
+      this.partBytes = 0;
+      return;
+    }
+    // Copied: the caller reuses its read buffer.
+    this.parts.push(Buffer.from(piece));
+    this.partBytes += piece.length;
+  }
+
+  private flush(complete: boolean): void {
+    this.lineNo++;
+    if (this.overflow) this.onTooLong(this.lineNo);
+    else this.onLine(Buffer.concat(this.parts, this.partBytes).toString('utf8'), this.lineNo, complete);
+    this.parts = [];
+    this.partBytes = 0;
+    this.overflow = false;
+  }
+}
+
+/** Opens a file for reading only if it is a regular file: never follows a link, never waits on a FIFO. */
+export function openRegular(path: string): number {
+  const fd = openSync(path, fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0) | (fsConstants.O_NONBLOCK ?? 0));
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw Object.assign(new Error(`not a regular file: ${path}`), { code: 'ENOTREG' });
+  }
+  return fd;
+}
+
 /** Calls `onLine` for each line of a file, reading it in chunks so large traces never sit in memory as one string. */
-export function forEachLine(path: string, onLine: (line: string, lineNo: number, complete: boolean) => void): void {
-  const fd = openSync(path, 'r');
+export function forEachLine(
+  path: string,
+  onLine: (line: string, lineNo: number, complete: boolean) => void,
+  onTooLong: (lineNo: number) => void = () => undefined,
+): void {
+  const fd = openRegular(path);
   try {
     const buf = Buffer.allocUnsafe(CHUNK);
-    // StringDecoder keeps a multi-byte character split across two chunks whole.
-    const decoder = new StringDecoder('utf8');
-    let carry = '';
-    let lineNo = 0;
+    const lines = new LineSplitter(onLine, onTooLong);
     for (;;) {
       const n = readSync(fd, buf, 0, CHUNK, null);
       if (n === 0) break;
-      const text = carry + decoder.write(buf.subarray(0, n));
-      let start = 0;
-      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-        onLine(text.slice(start, nl), ++lineNo, true);
-        start = nl + 1;
-      }
-      carry = text.slice(start);
+      lines.push(buf.subarray(0, n));
     }
-    carry += decoder.end();
-    if (carry.length > 0) onLine(carry, lineNo + 1, false);
+    lines.end();
   } finally {
     closeSync(fd);
   }
 }
 
-function tally(skipped: SkipTally, reason: SkipReason, where: string): void {
+export function tally(skipped: SkipTally, reason: SkipReason, where: string): void {
   skipped.total++;
   skipped.byReason[reason] = (skipped.byReason[reason] ?? 0) + 1;
   if (skipped.examples.length < 10) skipped.examples.push(`${where}: ${reason}`);
 }
 
-function hasFields(obj: Record<string, unknown>, fields: readonly string[]): boolean {
-  for (const f of fields) if (obj[f] === undefined) return false;
-  return true;
+function validHeaderClock(rec: Record<string, unknown>): boolean {
+  return typeof rec.pid === 'number' && Number.isFinite(rec.pid) && typeof rec.t0 === 'string' && /^\d{1,30}$/.test(rec.t0);
+}
+
+/** Drops what `--params off` keeps out: parameters, and values quoted by failure messages. */
+function withoutValues(rec: Record<string, unknown>): void {
+  if (rec.k === 'stmt') {
+    delete rec.params;
+    const err = rec.err as { message: string; detail?: string } | undefined;
+    if (err) {
+      err.message = scrubValues(err.message);
+      if (err.detail !== undefined) err.detail = scrubValues(err.detail);
+    }
+  } else if (rec.k === 'test_end' && typeof rec.message === 'string') {
+    rec.message = scrubValues(rec.message);
+  }
 }
 
 function isHeader(obj: Record<string, unknown>): obj is Record<string, unknown> & HeaderEvent {
@@ -108,7 +206,14 @@ export class ProcessLines {
     private readonly name: string,
     private readonly skipped: SkipTally,
     private readonly take: (ev: TraceEvent) => void,
+    /** `--params off`: parameters, and the values failures quote, never get past the reader. */
+    private readonly paramsOff = false,
   ) {}
+
+  /** A line past MAX_LINE_BYTES, streamed past unread. */
+  tooLong(lineNo: number): void {
+    tally(this.skipped, 'line too long', `${this.name}:${lineNo}`);
+  }
 
   line(line: string, lineNo: number, complete: boolean): void {
     if (line.length === 0) return;
@@ -132,10 +237,12 @@ export class ProcessLines {
       } else if (rec.v !== TRACE_FORMAT_VERSION) {
         this.headerRejected = true;
         tally(this.skipped, 'unknown format version', where);
-      } else if (typeof rec.pid !== 'number' || typeof rec.t0 !== 'string' || !/^\d+$/.test(rec.t0)) {
+      } else if (!validHeaderClock(rec)) {
         this.headerRejected = true;
         tally(this.skipped, 'missing fields', where);
       } else {
+        cleanHeader(rec);
+        rec.argv = redactArgv(rec.argv);
         this.header = rec;
       }
       return;
@@ -149,11 +256,17 @@ export class ProcessLines {
       tally(this.skipped, 'unknown event kind', where);
       return;
     }
-    if (typeof rec.t !== 'number' || !hasFields(rec, REQUIRED_FIELDS[k as TraceEvent['k']])) {
-      tally(this.skipped, 'missing fields', where);
+    const problem = eventProblem(k as EventKind, rec);
+    if (problem) {
+      tally(this.skipped, problem.missing ? 'missing fields' : 'wrong field type', where);
       return;
     }
     if (typeof rec.pid !== 'number') rec.pid = this.header.pid;
+    if (k === 'connect') {
+      const db = rec.db as { url?: string };
+      if (db.url !== undefined) db.url = redactSecrets(db.url);
+    }
+    if (this.paramsOff) withoutValues(rec);
     this.take(rec as unknown as TraceEvent);
   }
 }
@@ -167,25 +280,58 @@ export function fileName(path: string): string {
  * model orders by time). With `onEvent`, events are handed over one by one
  * instead of collected, so a large trace never sits in memory as raw events.
  */
-export function readProcessFile(path: string, skipped: SkipTally, onEvent?: (ev: TraceEvent) => void): ProcessTrace | undefined {
+export function readProcessFile(
+  path: string,
+  skipped: SkipTally,
+  onEvent?: (ev: TraceEvent) => void,
+  paramsOff = false,
+): ProcessTrace | undefined {
   const events: TraceEvent[] = [];
-  const lines = new ProcessLines(fileName(path), skipped, onEvent ?? ((ev: TraceEvent) => events.push(ev)));
-  forEachLine(path, (line, lineNo, complete) => lines.line(line, lineNo, complete));
+  const lines = new ProcessLines(fileName(path), skipped, onEvent ?? ((ev: TraceEvent) => events.push(ev)), paramsOff);
+  try {
+    forEachLine(
+      path,
+      (line, lineNo, complete) => lines.line(line, lineNo, complete),
+      (lineNo) => lines.tooLong(lineNo),
+    );
+  } catch (e) {
+    // Replaced by something else, or removed, since the folder was listed.
+    tally(skipped, 'not a regular file', `${fileName(path)}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
   if (!lines.header) return undefined;
   return { file: path, header: lines.header, events };
 }
 
+const MAX_RUN_FILE_BYTES = 1024 * 1024;
+
 export function readRunInfo(dir: string): RunInfo | undefined {
   const path = join(dir, RUN_FILE);
-  if (!existsSync(path)) return undefined;
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as RunInfo;
+    const fd = openRegular(path);
+    let text: string;
+    try {
+      const buf = Buffer.allocUnsafe(MAX_RUN_FILE_BYTES);
+      const n = readSync(fd, buf, 0, buf.length, 0);
+      text = buf.toString('utf8', 0, n);
+    } finally {
+      closeSync(fd);
+    }
+    const info = JSON.parse(text) as unknown;
+    if (!isRunInfo(info)) return undefined;
+    const run = info as RunInfo;
+    run.command = redactArgv(run.command);
+    return run;
   } catch {
     return undefined;
   }
 }
 
-export function processFiles(dir: string): string[] {
+/**
+ * The process files of a run folder, sorted. Only regular files count: a
+ * folder, a link or a FIFO named like one is reported to `onIrregular` (never
+ * opened, so it cannot hang or fail the read).
+ */
+export function processFiles(dir: string, onIrregular?: (name: string) => void): string[] {
   let st;
   try {
     st = statSync(dir);
@@ -193,21 +339,57 @@ export function processFiles(dir: string): string[] {
     throw new TraceError(`trace folder not found: ${dir}`);
   }
   if (!st.isDirectory()) throw new TraceError(`not a trace folder: ${dir}`);
-  return readdirSync(dir)
-    .filter((name) => name.endsWith(PROCESS_FILE_SUFFIX))
-    .sort()
-    .map((name) => join(dir, name));
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (e) {
+    throw new TraceError(`cannot read the trace folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const files: string[] = [];
+  for (const name of names.filter((n) => n.endsWith(PROCESS_FILE_SUFFIX)).sort()) {
+    const path = join(dir, name);
+    let regular = false;
+    try {
+      regular = lstatSync(path).isFile();
+    } catch {
+      continue; // removed since the listing
+    }
+    if (regular) files.push(path);
+    else onIrregular?.(name);
+  }
+  return files;
+}
+
+function irregularTally(skipped: SkipTally): (name: string) => void {
+  return (name) => tally(skipped, 'not a regular file', name);
+}
+
+/**
+ * What a trace is known to lack, for the report's notes. The one place such
+ * notes are made from what the reader saw.
+ */
+export function captureGaps(run: RunInfo | undefined, processCount: number): string[] {
+  const gaps: string[] = [];
+  if (processCount === 0) {
+    gaps.push(
+      run
+        ? 'nothing was traced: no process of the command loaded the txlens agent (a command that starts no Python, or an interpreter that skips sitecustomize, such as python -S or -I)'
+        : 'nothing was traced: the folder holds no process trace',
+    );
+  }
+  return gaps;
 }
 
 /** Reads a whole run folder into memory. Throws TraceError only when there is no folder to read. */
 export function readTrace(dir: string): TraceRead {
   const skipped: SkipTally = { total: 0, byReason: {}, examples: [] };
   const processes: ProcessTrace[] = [];
-  for (const file of processFiles(dir)) {
-    const p = readProcessFile(file, skipped);
+  const run = readRunInfo(dir);
+  for (const file of processFiles(dir, irregularTally(skipped))) {
+    const p = readProcessFile(file, skipped, undefined, run?.params === 'off');
     if (p) processes.push(p);
   }
-  return { dir, run: readRunInfo(dir), processes, skipped };
+  return { dir, run, processes, skipped, gaps: captureGaps(run, processes.length) };
 }
 
 /**
@@ -222,6 +404,12 @@ export interface EventSource {
   events(index: number, onEvent: (ev: TraceEvent) => void): void;
   /** Filled in as files are read: complete once every process's events were read. */
   skipped: SkipTally;
+  /**
+   * What the trace is known to lack (nothing traced, a folder removed mid-run, events an
+   * agent could not write): notes that say the run was not fully traced. Complete, like
+   * `skipped`, once every process's events were read.
+   */
+  gaps?: string[];
 }
 
 /** An in-memory trace as an event source (tests, and callers that already hold one). */
@@ -232,12 +420,18 @@ export function traceSource(trace: TraceRead): EventSource {
     processes: trace.processes.map((p) => ({ header: p.header, file: p.file })),
     events: (index, onEvent) => trace.processes[index].events.forEach(onEvent),
     skipped: trace.skipped,
+    gaps: trace.gaps,
   };
 }
 
 /** The first line of a file, without reading the rest. */
 function firstLine(path: string): string {
-  const fd = openSync(path, 'r');
+  let fd: number;
+  try {
+    fd = openRegular(path);
+  } catch {
+    return '';
+  }
   try {
     const buf = Buffer.allocUnsafe(64 * 1024);
     const n = readSync(fd, buf, 0, buf.length, 0);
@@ -253,8 +447,12 @@ function firstLine(path: string): string {
 
 function peekHeader(path: string): HeaderEvent | undefined {
   try {
-    const h = JSON.parse(firstLine(path)) as HeaderEvent;
-    if (h && h.k === 'header' && h.v === TRACE_FORMAT_VERSION && typeof h.pid === 'number' && /^\d+$/.test(String(h.t0))) return h;
+    const h = JSON.parse(firstLine(path)) as Record<string, unknown>;
+    if (h && typeof h === 'object' && h.k === 'header' && h.v === TRACE_FORMAT_VERSION && validHeaderClock(h)) {
+      cleanHeader(h);
+      h.argv = redactArgv(h.argv as string[]);
+      return h as unknown as HeaderEvent;
+    }
   } catch {
     // reported as skipped lines when the file is streamed
   }
@@ -269,19 +467,22 @@ function peekHeader(path: string): HeaderEvent | undefined {
 export function openTrace(dir: string): EventSource {
   const skipped: SkipTally = { total: 0, byReason: {}, examples: [] };
   const processes: { header: HeaderEvent; file: string }[] = [];
-  for (const file of processFiles(dir)) {
+  const run = readRunInfo(dir);
+  const paramsOff = run?.params === 'off';
+  for (const file of processFiles(dir, irregularTally(skipped))) {
     const header = peekHeader(file);
     if (header) processes.push({ header, file });
-    else readProcessFile(file, skipped, () => undefined);
+    else readProcessFile(file, skipped, () => undefined, paramsOff);
   }
   return {
     dir,
-    run: readRunInfo(dir),
+    run,
     processes,
     events: (index, onEvent) => {
-      readProcessFile(processes[index].file, skipped, onEvent);
+      readProcessFile(processes[index].file, skipped, onEvent, paramsOff);
     },
     skipped,
+    gaps: captureGaps(run, processes.length),
   };
 }
 

@@ -360,6 +360,14 @@ export interface RunInfo {
 
 export type ParamsMode = 'off' | 'types' | 'values';
 
+/**
+ * How a line on stderr starts when an agent could not capture in a process at
+ * all (it could not load, or could not open its trace file): such a process
+ * leaves no file, so `txlens run` counts these lines to say the run was not
+ * fully traced. The Python agent writes it (sitecustomize.py, _runtime.start).
+ */
+export const AGENT_DISABLED_LINE = 'txlens: capture disabled in this process';
+
 /** Environment variables through which `txlens run` configures the agents. */
 export const ENV = {
   traceDir: 'TXLENS_TRACE_DIR',

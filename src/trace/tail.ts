@@ -9,21 +9,22 @@
  * of trace, the tail lets go of everything and `finish()` falls back to the
  * streaming reader, which never holds a large trace whole.
  */
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
-import { EventSource, fileName, openTrace, ProcessLines, processFiles, readRunInfo, SkipTally } from './reader';
-import type { TraceEvent } from './schema';
+import { closeSync, fstatSync, readSync } from 'node:fs';
+import { captureGaps, EventSource, fileName, LineSplitter, openRegular, openTrace, ProcessLines, processFiles, readRunInfo, SkipTally, tally } from './reader';
+import type { RunInfo, TraceEvent } from './schema';
 
 const READ_CHUNK = 1 << 20;
+/** Process files held open between polls; past this many, the rest are opened for each read. */
+const MAX_OPEN_FILES = 64;
 // About 200k events: held as objects until the model takes them, well inside the analysis's memory budget.
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 
 interface TailedFile {
   path: string;
   offset: number;
-  lineNo: number;
-  carry: string;
-  decoder: StringDecoder;
+  /** Kept open (up to MAX_OPEN_FILES): a file removed with its folder mid-run can still be read to its end. */
+  fd?: number;
+  splitter: LineSplitter;
   lines: ProcessLines;
   events: TraceEvent[];
 }
@@ -32,6 +33,10 @@ export class TraceTail {
   private readonly files = new Map<string, TailedFile>();
   private readonly skipped: SkipTally = { total: 0, byReason: {}, examples: [] };
   private bytes = 0;
+  private run: RunInfo | undefined;
+  private runRead = false;
+  /** Names already counted as not regular files. */
+  private readonly irregular = new Set<string>();
   /** Past the byte limit, or a read failed: finish() reads the folder again the streaming way. */
   private gaveUp = false;
   private finished = false;
@@ -47,11 +52,23 @@ export class TraceTail {
     try {
       let names: string[];
       try {
-        names = processFiles(this.dir);
+        names = processFiles(this.dir, (name) => {
+          if (this.irregular.has(name)) return;
+          this.irregular.add(name);
+          tally(this.skipped, 'not a regular file', name);
+        });
       } catch {
-        return; // the folder is made by the run; not there yet
+        // Not made yet; or removed under the run: the files already open can still be read.
+        names = [...this.files.values()].filter((f) => f.fd !== undefined).map((f) => f.path);
       }
-      for (const path of names) this.readNew(this.fileFor(path));
+      for (const path of names) {
+        try {
+          this.readNew(this.fileFor(path));
+        } catch (e) {
+          // Removed since the listing (with its folder, perhaps): what was read of it stays.
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        }
+      }
     } catch {
       this.giveUp();
     }
@@ -65,17 +82,15 @@ export class TraceTail {
   finish(): EventSource {
     this.poll();
     this.finished = true;
+    this.closeAll();
     if (this.gaveUp) return openTrace(this.dir);
     const tailed = [...this.files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    for (const f of tailed) {
-      const rest = f.carry + f.decoder.end();
-      f.carry = '';
-      if (rest.length > 0) f.lines.line(rest, f.lineNo + 1, false);
-    }
+    for (const f of tailed) f.splitter.end();
     const withHeader = tailed.filter((f) => f.lines.header !== undefined);
+    const run = readRunInfo(this.dir) ?? this.run;
     return {
       dir: this.dir,
-      run: readRunInfo(this.dir),
+      run,
       processes: withHeader.map((f) => ({ header: f.lines.header!, file: f.path })),
       events: (index, onEvent) => {
         const f = withHeader[index];
@@ -85,6 +100,7 @@ export class TraceTail {
         for (const ev of events) onEvent(ev);
       },
       skipped: this.skipped,
+      gaps: captureGaps(run, withHeader.length),
     };
   }
 
@@ -92,13 +108,20 @@ export class TraceTail {
     let f = this.files.get(path);
     if (!f) {
       const events: TraceEvent[] = [];
+      if (!this.runRead) {
+        // Written before the command started: it says whether parameters are kept out.
+        this.run = readRunInfo(this.dir);
+        this.runRead = true;
+      }
+      const lines = new ProcessLines(fileName(path), this.skipped, (ev) => events.push(ev), this.run?.params === 'off');
       f = {
         path,
         offset: 0,
-        lineNo: 0,
-        carry: '',
-        decoder: new StringDecoder('utf8'),
-        lines: new ProcessLines(fileName(path), this.skipped, (ev) => events.push(ev)),
+        splitter: new LineSplitter(
+          (line, lineNo, complete) => lines.line(line, lineNo, complete),
+          (lineNo) => lines.tooLong(lineNo),
+        ),
+        lines,
         events,
       };
       this.files.set(path, f);
@@ -106,36 +129,50 @@ export class TraceTail {
     return f;
   }
 
+  private openCount = 0;
+
   private readNew(f: TailedFile): void {
-    const size = statSync(f.path).size;
-    if (size <= f.offset) return;
-    this.bytes += size - f.offset;
-    if (this.bytes > this.maxBytes) {
-      this.giveUp();
-      return;
+    if (f.fd === undefined && this.openCount < MAX_OPEN_FILES) {
+      f.fd = openRegular(f.path);
+      this.openCount++;
     }
-    const fd = openSync(f.path, 'r');
+    const fd = f.fd ?? openRegular(f.path);
     try {
+      const size = fstatSync(fd).size;
+      if (size <= f.offset) return;
+      this.bytes += size - f.offset;
+      if (this.bytes > this.maxBytes) {
+        this.giveUp();
+        return;
+      }
       const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, size - f.offset));
       while (f.offset < size) {
         const n = readSync(fd, buf, 0, Math.min(buf.length, size - f.offset), f.offset);
         if (n === 0) break;
         f.offset += n;
-        const text = f.carry + f.decoder.write(buf.subarray(0, n));
-        let start = 0;
-        for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-          f.lines.line(text.slice(start, nl), ++f.lineNo, true);
-          start = nl + 1;
-        }
-        f.carry = text.slice(start);
+        f.splitter.push(buf.subarray(0, n));
       }
     } finally {
-      closeSync(fd);
+      if (fd !== f.fd) closeSync(fd);
     }
+  }
+
+  private closeAll(): void {
+    for (const f of this.files.values()) {
+      if (f.fd === undefined) continue;
+      try {
+        closeSync(f.fd);
+      } catch {
+        // already closed
+      }
+      f.fd = undefined;
+    }
+    this.openCount = 0;
   }
 
   private giveUp(): void {
     this.gaveUp = true;
+    this.closeAll();
     this.files.clear();
   }
 }

@@ -143,8 +143,12 @@ def pytest_runtest_protocol(item, nextitem):
             os.environ[_PARENT_ENV] = item.nodeid
         except Exception as exc:
             rt.fail(exc)
+    # The protocol raising (Ctrl-C's KeyboardInterrupt, pytest.exit) means the
+    # test never finished: it gets no test_end, so no report calls it passed.
+    interrupted = True
     try:
-        yield
+        result = yield
+        interrupted = getattr(result, "excinfo", None) is not None
     finally:
         if active:
             try:
@@ -154,7 +158,10 @@ def pytest_runtest_protocol(item, nextitem):
                     os.environ[_PARENT_ENV] = previous
             except Exception:
                 pass
-            _end(item)
+            if interrupted:
+                _results.pop(item.nodeid, None)
+            else:
+                _end(item)
             rt.flush()
 
 
