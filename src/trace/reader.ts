@@ -5,7 +5,6 @@
  */
 import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
 import { redactArgv, redactSecrets, scrubValues } from './redact';
 import {
   EVENT_KINDS,
