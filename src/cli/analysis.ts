@@ -7,8 +7,9 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { analyse } from '../analysis/analyse';
+import { DEFAULT_FAIL_ON, type FailOn, failsOn } from '../analysis/findings';
 import { buildModelFrom, loadModel } from '../model/model';
-import { reportDocument, textReport } from '../report/render';
+import { projectRoot, reportDocument, textReport } from '../report/render';
 import { timelineView } from '../report/timeline';
 import { timelineHtml } from '../report/timeline-html';
 import { StaticChecker } from '../static/checker';
@@ -21,10 +22,22 @@ export { cmdCheck, TraceError };
 export interface PresentOptions {
   json: boolean;
   html?: string;
+  /** Text: every test, not only those that failed or have a finding. */
+  all?: boolean;
+  /** Which findings make `fails` true (default: an error). */
+  failOn?: FailOn;
+}
+
+export interface Presented {
+  hasErrors: boolean;
+  /** A finding at or above `failOn`: the command exits 1 (unless the test command failed first). */
+  fails: boolean;
 }
 
 /**
  * Analyse a trace folder and print the report (text, or one JSON document) on stdout.
+ * `cwd`: where txlens was started; source paths are shown relative to the run's project
+ * root (projectRoot) wherever that is, the trace's own path relative to `cwd`.
  * `source`: the folder already read (a TraceTail that followed the run); `checker`: a
  * static checker that already read the run's folder.
  */
@@ -34,8 +47,9 @@ export async function present(
   cwd: string,
   source?: EventSource,
   checker?: StaticChecker,
-): Promise<{ hasErrors: boolean }> {
+): Promise<Presented> {
   const model = source ? buildModelFrom(source) : loadModel(traceDir);
+  const root = projectRoot(model) ?? cwd;
   const { findings, ruleErrors } = analyse(model);
   model.notes.push(...ruleErrors);
   {
@@ -47,13 +61,13 @@ export async function present(
   }
   if (opts.html) {
     const file = resolve(opts.html);
-    writeFileSync(file, timelineHtml(timelineView(model, findings, { cwd })));
+    writeFileSync(file, timelineHtml(timelineView(model, findings, { cwd: root })));
     // stderr: stdout stays the report (or the one JSON document).
     process.stderr.write(`txlens: session timeline written to ${file}\n`);
   }
-  if (opts.json) process.stdout.write(JSON.stringify(reportDocument(model, findings, cwd)) + '\n');
-  else process.stdout.write(textReport(model, findings, cwd));
-  return { hasErrors: findings.some((f) => f.severity === 'error') };
+  if (opts.json) process.stdout.write(JSON.stringify(reportDocument(model, findings, root, cwd)) + '\n');
+  else process.stdout.write(textReport(model, findings, root, { all: opts.all, traceFrom: cwd }));
+  return { hasErrors: findings.some((f) => f.severity === 'error'), fails: failsOn(findings, opts.failOn ?? DEFAULT_FAIL_ON) };
 }
 
 /**
@@ -83,7 +97,7 @@ export class RunFollower {
     this.tail.poll();
   }
 
-  async present(opts: PresentOptions, cwd: string): Promise<{ hasErrors: boolean }> {
+  async present(opts: PresentOptions, cwd: string): Promise<Presented> {
     await this.checked;
     return present(opts, this.traceDir, cwd, this.tail.finish(), this.checker);
   }

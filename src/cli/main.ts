@@ -1,13 +1,14 @@
 /**
  * The `txlens` command line: the engine, headless, for terminals and CI.
- * Exit status: the test command's when it failed; else 1 when an
- * error-severity finding exists; else 0; 2 for usage errors and internal
- * failures (one line; a stack trace only with --debug).
+ * Exit status: the test command's when it failed; else 1 when a finding at
+ * or above `--fail-on` exists (default: an error); else 0; 2 for usage errors
+ * and internal failures (one line; a stack trace only with --debug).
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { LaunchError, newRunDir, runTraced } from '../capture/launch';
+import { DEFAULT_FAIL_ON, FAIL_ON_VALUES, type FailOn } from '../analysis/findings';
 import { CHECK_USAGE } from '../static/check-usage';
 import type { ParamsMode } from '../trace/schema';
 import type * as Analysis from './analysis';
@@ -20,12 +21,14 @@ Usage:
   txlens run [options] -- <test command> [args...]
       Run the test command with capture attached, then summarise what each test's
       sessions and transactions did. The command's own output goes to stderr.
-  txlens report [--json] [--html FILE] <trace folder>
-      Analyse a kept trace again.
+  txlens report [--json] [--all] [--fail-on LEVEL] [--html FILE] <trace folder>
+      Analyse a kept trace again. Paths are shown relative to the folder the run ran in.
 ${CHECK_USAGE}
 
 Options:
   --json              print exactly one JSON document on stdout
+  --all               list every test, not only those that failed or have a finding
+  --fail-on LEVEL     exit 1 on a finding of this severity or worse: error (default), warning, never
   --html FILE         also write the session timeline to FILE (one self-contained HTML file)
   --cwd DIR           run the command in DIR (default: the current directory)
   --trace DIR         write the trace to DIR (default: .txlens/runs/<time>)
@@ -34,8 +37,9 @@ Options:
   -h, --help          this text
   --version           print the version
 
-Exit status: the test command's when it fails; 1 when an error finding exists; 0 otherwise;
-2 for a usage error or an internal failure.
+Exit status: the test command's when it fails; 1 when a finding at --fail-on's level exists
+(an error, by default); 0 otherwise; 2 for a usage error or an internal failure.
+Severities: docs/rules/severity.md.
 `;
 
 export class UsageError extends Error {}
@@ -43,6 +47,9 @@ export class UsageError extends Error {}
 interface Options {
   json: boolean;
   debug: boolean;
+  /** Text report: every test, not only those with a failure or a finding. */
+  all: boolean;
+  failOn: FailOn;
   cwd?: string;
   trace?: string;
   html?: string;
@@ -53,7 +60,7 @@ interface Options {
 const PARAM_MODES: ParamsMode[] = ['values', 'types', 'off'];
 
 function parseOptions(args: string[], allowCommand: boolean): Options {
-  const opts: Options = { json: false, debug: false, rest: [] };
+  const opts: Options = { json: false, debug: false, all: false, failOn: DEFAULT_FAIL_ON, rest: [] };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const value = (): string => {
@@ -66,6 +73,8 @@ function parseOptions(args: string[], allowCommand: boolean): Options {
       break;
     } else if (a === '--json') opts.json = true;
     else if (a === '--debug') opts.debug = true;
+    else if (a === '--all') opts.all = true;
+    else if (a === '--fail-on') opts.failOn = parseFailOn(value());
     else if (a === '--cwd') opts.cwd = value();
     else if (a === '--trace') opts.trace = value();
     else if (a === '--html') opts.html = value();
@@ -81,6 +90,11 @@ function parseOptions(args: string[], allowCommand: boolean): Options {
     } else opts.rest.push(a);
   }
   return opts;
+}
+
+export function parseFailOn(v: string): FailOn {
+  if (!FAIL_ON_VALUES.includes(v as FailOn)) throw new UsageError(`--fail-on takes one of: ${FAIL_ON_VALUES.join(', ')}`);
+  return v as FailOn;
 }
 
 function exitForSignal(signal: NodeJS.Signals | null): number {
@@ -136,17 +150,18 @@ async function cmdRun(args: string[]): Promise<number> {
   } finally {
     clearInterval(timer);
   }
-  const { hasErrors } = follower ? await follower.present(opts, cwd) : await analysis().present(opts, traceDir, cwd);
+  const { fails } = follower ? await follower.present(opts, cwd) : await analysis().present(opts, traceDir, cwd);
   if (result.signal) return exitForSignal(result.signal);
+  // The test command's own failure comes first: --fail-on never hides it.
   if (result.exitCode !== 0) return result.exitCode ?? 1;
-  return hasErrors ? 1 : 0;
+  return fails ? 1 : 0;
 }
 
 async function cmdReport(args: string[]): Promise<number> {
   const opts = parseOptions(args, false);
   if (opts.rest.length !== 1) throw new UsageError('report needs exactly one trace folder');
-  const { hasErrors } = await analysis().present(opts, resolve(opts.rest[0]), process.cwd());
-  return hasErrors ? 1 : 0;
+  const { fails } = await analysis().present(opts, resolve(opts.rest[0]), process.cwd());
+  return fails ? 1 : 0;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -5,7 +5,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve, sep } from 'node:path';
-import type { Finding } from '../analysis/findings';
+import { DEFAULT_FAIL_ON, FAIL_ON_VALUES, type FailOn, type Finding, failsOn } from '../analysis/findings';
 import type { ModelRun } from '../model/model';
 import { plural, relFinding, relPath, REPORT_VERSION } from '../report/render';
 import { StaticChecker, sortFindings } from './checker';
@@ -16,17 +16,23 @@ class CheckUsageError extends Error {}
 interface CheckOptions {
   json: boolean;
   fix: boolean;
+  failOn: FailOn;
   root?: string;
   paths: string[];
 }
 
 function parseCheck(args: string[]): CheckOptions {
-  const opts: CheckOptions = { json: false, fix: false, paths: [] };
+  const opts: CheckOptions = { json: false, fix: false, failOn: DEFAULT_FAIL_ON, paths: [] };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--json') opts.json = true;
     else if (a === '--fix') opts.fix = true;
     else if (a === '--debug') continue;
+    else if (a === '--fail-on') {
+      const v = args[++i];
+      if (!FAIL_ON_VALUES.includes(v as FailOn)) throw new CheckUsageError(`--fail-on takes one of: ${FAIL_ON_VALUES.join(', ')}`);
+      opts.failOn = v as FailOn;
+    }
     else if (a === '--root') {
       const v = args[++i];
       if (v === undefined || v.startsWith('--')) throw new CheckUsageError('--root needs a folder');
@@ -134,7 +140,7 @@ export async function cmdCheck(args: string[]): Promise<number> {
   const { findings, notes } = await checker.check(paths.length ? paths : undefined);
   if (opts.json) process.stdout.write(JSON.stringify(checkDocument(findings, notes, cwd, applied)) + '\n');
   else process.stdout.write(checkText(findings, notes, cwd));
-  return findings.some((f) => f.severity === 'error') ? 1 : 0;
+  return failsOn(findings, opts.failOn) ? 1 : 0;
 }
 
 // ---- the static half of `txlens run` -------------------------------------------------
