@@ -131,7 +131,9 @@ function storyOf(model: ModelRun, sts: ModelStatement[], root: string | undefine
   if (st.err) out.push(`- Failed: ${st.err.type}: ${oneLineSql(st.err.message, 200)}`);
   if (st.session) {
     const cls = st.session.cls ? ` (${st.session.cls})` : '';
-    out.push(`- Session ${st.session.label}${cls} opened at ${frameLink(st.session.at, root)}, on connection ${st.connection.label} to ${databaseName((tx?.connection ?? st.connection))}`);
+    // A session-, module- or class-scoped fixture's session outlives the test: say it was not this test's own.
+    const shared = test && st.session.opened < test.start ? ', shared: opened before this test started' : '';
+    out.push(`- Session ${st.session.label}${cls} opened at ${frameLink(st.session.at, root)}${shared}, on connection ${st.connection.label} to ${databaseName((tx?.connection ?? st.connection))}`);
   } else {
     out.push(`- Connection ${st.connection.label} to ${databaseName((tx?.connection ?? st.connection))}, no ORM session`);
   }
