@@ -21,6 +21,12 @@ export type FailOn = 'error' | 'warning' | 'never';
 export const FAIL_ON_VALUES: readonly FailOn[] = ['error', 'warning', 'never'];
 export const DEFAULT_FAIL_ON: FailOn = 'error';
 
+/** The `--fail-on` value `v`, or undefined when it is none of FAIL_ON_VALUES (then say FAIL_ON_EXPECTED). */
+export function failOnValue(v: string | undefined): FailOn | undefined {
+  return FAIL_ON_VALUES.find((x) => x === v);
+}
+export const FAIL_ON_EXPECTED = `--fail-on takes one of: ${FAIL_ON_VALUES.join(', ')}`;
+
 /** Findings by severity, every severity present (0 when none). */
 export function severityCounts(findings: readonly { severity: Severity }[]): Record<Severity, number> {
   const counts: Record<Severity, number> = { error: 0, warning: 0, info: 0 };

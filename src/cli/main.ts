@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { LaunchError, newRunDir, runTraced } from '../capture/launch';
-import { DEFAULT_FAIL_ON, FAIL_ON_VALUES, type FailOn } from '../analysis/findings';
+import { DEFAULT_FAIL_ON, FAIL_ON_EXPECTED, type FailOn, failOnValue } from '../analysis/findings';
 import { CHECK_USAGE } from '../static/check-usage';
 import type { ParamsMode } from '../trace/schema';
 import type * as Analysis from './analysis';
@@ -92,9 +92,10 @@ function parseOptions(args: string[], allowCommand: boolean): Options {
   return opts;
 }
 
-export function parseFailOn(v: string): FailOn {
-  if (!FAIL_ON_VALUES.includes(v as FailOn)) throw new UsageError(`--fail-on takes one of: ${FAIL_ON_VALUES.join(', ')}`);
-  return v as FailOn;
+function parseFailOn(v: string): FailOn {
+  const level = failOnValue(v);
+  if (!level) throw new UsageError(FAIL_ON_EXPECTED);
+  return level;
 }
 
 function exitForSignal(signal: NodeJS.Signals | null): number {

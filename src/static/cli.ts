@@ -5,7 +5,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve, sep } from 'node:path';
-import { DEFAULT_FAIL_ON, FAIL_ON_VALUES, type FailOn, type Finding, failsOn } from '../analysis/findings';
+import { DEFAULT_FAIL_ON, FAIL_ON_EXPECTED, type FailOn, failOnValue, type Finding, failsOn } from '../analysis/findings';
 import type { ModelRun } from '../model/model';
 import { plural, relFinding, relPath, REPORT_VERSION } from '../report/render';
 import { StaticChecker, sortFindings } from './checker';
@@ -29,9 +29,9 @@ function parseCheck(args: string[]): CheckOptions {
     else if (a === '--fix') opts.fix = true;
     else if (a === '--debug') continue;
     else if (a === '--fail-on') {
-      const v = args[++i];
-      if (!FAIL_ON_VALUES.includes(v as FailOn)) throw new CheckUsageError(`--fail-on takes one of: ${FAIL_ON_VALUES.join(', ')}`);
-      opts.failOn = v as FailOn;
+      const level = failOnValue(args[++i]);
+      if (!level) throw new CheckUsageError(FAIL_ON_EXPECTED);
+      opts.failOn = level;
     }
     else if (a === '--root') {
       const v = args[++i];

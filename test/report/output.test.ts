@@ -8,6 +8,9 @@ import { cpSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { analyse } from '../../src/analysis/analyse';
+import { failsOn, type Finding } from '../../src/analysis/findings';
+import { diagnosticsFor } from '../../src/editor/present/diagnostics';
+import { textReport } from '../../src/report/render';
 import { testLens } from '../../src/editor/present/lens';
 import { hoverMarkdown } from '../../src/editor/present/hover';
 import { locateTests } from '../../src/editor/present/locate';
@@ -120,4 +123,28 @@ test('report from another working directory prints paths relative to the project
   assert.ok(files.length > 0 && files.every((f) => f.startsWith('app/') || f.startsWith('tests/')), files.join(', '));
   const fromProject = JSON.parse((await runCli(['report', '--json', trace], { cwd: project })).stdout) as typeof doc;
   assert.deepEqual(fromProject.findings, doc.findings, 'the same document from anywhere');
+});
+
+test('info is a severity everywhere: the text report counts it, the editor shows Information, and no --fail-on fails on it', async () => {
+  const trace = join(project, '.txlens', 'runs', 'quiet');
+  const model = loadModel(trace);
+  const test = model.tests.find((t) => t.name === 'test_the_seeded_note_reads_by_id')!;
+  const note: Finding = {
+    rule: 'missing-commit',
+    severity: 'info',
+    message: 'A note for the reader.',
+    location: { file: join(project, 'tests', 'test_shared.py'), line: 10 },
+    related: [],
+    test: test.id,
+    fixes: [],
+  };
+  const text = textReport(model, [note], project);
+  assert.match(text, /^tests\/test_shared\.py::test_the_seeded_note_reads_by_id +passed +1 shared session/m, 'a test with a finding gets its line');
+  assert.match(text, /^ {4}info missing-commit {2}tests\/test_shared\.py:10$/m);
+  assert.doesNotMatch(text, /test_the_seeded_note_is_there/, 'quiet tests stay out');
+  assert.match(text, /· 1 finding \(0 errors, 0 warnings, 1 info\) ·/);
+  assert.deepEqual(diagnosticsFor([note], () => '').map((d) => d.severity), ['info']);
+  for (const level of ['error', 'warning', 'never'] as const) assert.equal(failsOn([note], level), false, level);
+  assert.equal(failsOn([{ ...note, severity: 'warning' }], 'warning'), true);
+  assert.equal(failsOn([{ ...note, severity: 'error' }], 'never'), false);
 });
