@@ -15,6 +15,10 @@
   var ROW_H = 42;
   var BAR_H = 12;
   var RIGHT_PAD = 64;
+  /** Pixels between two shown test windows when the chart shows several side by side. */
+  var SEGMENT_GAP = 16;
+  /** The picker's value for "the tests that failed or have a finding". */
+  var FOCUS = '@focus';
 
   var vscodeApi = typeof acquireVsCodeApi === 'function' ? acquireVsCodeApi() : undefined;
   var root = document.getElementById('txlens-timeline');
@@ -61,6 +65,17 @@
       if (measureCtx) measureCtx.font = '9.5px ' + getComputedStyle(document.body).fontFamily;
     }
     return measureCtx ? Math.ceil(measureCtx.measureText(text).width) + 1 : text.length * 6;
+  }
+  /**
+   * Cuts `text` to about `px` pixels at `charPx` per character, keeping its start and
+   * its end: a test's name and its parameters both tell which test it is.
+   */
+  function fitMiddle(text, px, charPx) {
+    var max = Math.floor(px / (charPx || 6));
+    if (text.length <= max) return text;
+    if (max < 5) return '';
+    var tail = Math.floor((max - 1) / 2);
+    return text.slice(0, max - 1 - tail) + '…' + text.slice(text.length - tail);
   }
   /** Cuts `text` to about `px` pixels at `charPx` per character. */
   function fit(text, px, charPx) {
@@ -302,42 +317,96 @@
 
   // ---- the chart -----------------------------------------------------------------------------
 
-  function visibleRange() {
-    if (!state.test) return { x0: 0, x1: 1 };
-    var t = view.tests.filter(function (x) {
-      return x.id === state.test;
-    })[0];
-    if (!t) return { x0: 0, x1: 1 };
+  function padded(t) {
     var pad = Math.max((t.x1 - t.x0) * 0.02, 0.0005);
     return { x0: Math.max(0, t.x0 - pad), x1: Math.min(1, t.x1 + pad) };
+  }
+
+  /** Test ids the chart is limited to: one test, the focus tests, or none (the whole run). */
+  function shownTests() {
+    if (!state.test) return undefined;
+    var ids = {};
+    if (state.test === FOCUS) (view.focus || []).forEach(function (id) {
+      ids[id] = true;
+    });
+    else ids[state.test] = true;
+    return ids;
+  }
+
+  /** The stretches of the axis on screen, side by side: the whole run, one test, or each focus test. */
+  function visibleSegments() {
+    var ids = shownTests();
+    if (!ids) return [{ x0: 0, x1: 1 }];
+    var wins = view.tests
+      .filter(function (t) {
+        return ids[t.id];
+      })
+      .map(padded)
+      .sort(function (a, b) {
+        return a.x0 - b.x0;
+      });
+    if (!wins.length) return [{ x0: 0, x1: 1 }];
+    var out = [wins[0]];
+    for (var i = 1; i < wins.length; i++) {
+      var last = out[out.length - 1];
+      if (wins[i].x0 <= last.x1) last.x1 = Math.max(last.x1, wins[i].x1);
+      else out.push({ x0: wins[i].x0, x1: wins[i].x1 });
+    }
+    return out;
+  }
+
+  /**
+   * A monotone map from the axis to pixels over `segments`, each given an equal share of
+   * the width (a failing test is as readable as the longest one); positions between two
+   * segments fall in the gap between them.
+   */
+  function segmentScale(segments, plotW) {
+    var gaps = (segments.length - 1) * SEGMENT_GAP;
+    var each = (plotW - gaps) / segments.length;
+    var offs = segments.map(function (sg, i) {
+      return LABEL_W + i * (each + SEGMENT_GAP);
+    });
+    var sx = function (x) {
+      for (var i = 0; i < segments.length; i++) {
+        var sg = segments[i];
+        if (x < sg.x0) return i === 0 ? offs[0] + ((x - sg.x0) / (sg.x1 - sg.x0)) * each : offs[i] - SEGMENT_GAP / 2;
+        if (x <= sg.x1) return offs[i] + ((x - sg.x0) / (sg.x1 - sg.x0)) * each;
+      }
+      var lastSeg = segments[segments.length - 1];
+      var lastOff = offs[offs.length - 1];
+      return lastOff + ((x - lastSeg.x0) / (lastSeg.x1 - lastSeg.x0)) * each;
+    };
+    var inRange = function (a, b) {
+      for (var i = 0; i < segments.length; i++) if (b >= segments[i].x0 && a <= segments[i].x1) return true;
+      return false;
+    };
+    return { sx: sx, inRange: inRange, offs: offs, each: each };
   }
 
   function drawChart() {
     var host = elements.chart;
     clear(host);
-    var range = visibleRange();
-    var inRange = function (a, b) {
-      return b >= range.x0 && a <= range.x1;
-    };
+    var segments = visibleSegments();
     var available = Math.max(host.clientWidth || 0, 640);
-    var plotW = Math.max(available - LABEL_W - RIGHT_PAD - 2, 360);
-    var sx = function (x) {
-      return LABEL_W + ((x - range.x0) / (range.x1 - range.x0)) * plotW;
-    };
+    var plotW = Math.max(available - LABEL_W - RIGHT_PAD - 2, 360, segments.length * 120);
+    var scale = segmentScale(segments, plotW);
+    var sx = scale.sx;
+    var inRange = scale.inRange;
+    var shownIds = shownTests();
 
     // Lanes with something in range, grouped by process as the view orders them.
     var laneHas = view.lanes.map(function (l) {
       return inRange(l.x0, l.x1);
     });
-    if (state.test) {
+    if (shownIds) {
       laneHas = view.lanes.map(function () {
         return false;
       });
       view.bars.forEach(function (b) {
-        if (inRange(b.x0, b.x1) && b.test === state.test) laneHas[b.lane] = true;
+        if (inRange(b.x0, b.x1) && shownIds[b.test]) laneHas[b.lane] = true;
       });
       view.ticks.forEach(function (t) {
-        if (inRange(t.x, t.x) && t.test === state.test) laneHas[t.lane] = true;
+        if (inRange(t.x, t.x) && shownIds[t.test]) laneHas[t.lane] = true;
       });
     }
     var rows = [];
@@ -380,7 +449,11 @@
     // Axis: real times at evenly spaced positions of the warped axis.
     back.appendChild(svg('line', { class: 'tl-axis-line', x1: LABEL_W, x2: LABEL_W + plotW, y1: AXIS_H - 4, y2: AXIS_H - 4 }));
     back.appendChild(svg('text', { class: 'tl-axis-label', x: 8, y: AXIS_H - 9 }, 'time since start (long gaps shortened)'));
-    var axis = axisMarks(range);
+    var axis = [];
+    segments.forEach(function (sg, i) {
+      axis = axis.concat(axisMarks(sg, segments.length > 1 ? 3 : 8));
+      if (i > 0) back.appendChild(svg('line', { class: 'tl-segment-gap', x1: scale.offs[i] - SEGMENT_GAP / 2, x2: scale.offs[i] - SEGMENT_GAP / 2, y1: 4, y2: height - 4 }));
+    });
     var lastLabelEnd = -Infinity;
     var lastLabel = '';
     axis.forEach(function (m) {
@@ -409,23 +482,43 @@
       var bottom = procBottom[r.proc];
       var n = 0;
       var mine = view.tests.filter(function (t) {
-        return t.process === p.testsFrom && inRange(t.x0, t.x1);
+        return t.process === p.testsFrom && inRange(t.x0, t.x1) && (!shownIds || shownIds[t.id]);
       });
-      // Hundreds of tests side by side are stripes, not information: then only failed tests get a band.
+      // Hundreds of tests side by side are stripes, not information: then only the tests that
+      // failed or have a finding get a band.
       var dense = mine.length > plotW / 12;
-      mine.forEach(function (t) {
-        if (dense && t.outcome !== 'failed' && t.outcome !== 'error') return;
+      var drawn = mine.filter(function (t) {
+        return !dense || t.attention;
+      });
+      var prevEnd = LABEL_W;
+      drawn.forEach(function (t, k) {
         var x0 = Math.max(sx(t.x0), LABEL_W);
         var x1 = Math.min(sx(t.x1), LABEL_W + plotW);
         var failed = t.outcome === 'failed' || t.outcome === 'error';
         var cls = 'tl-band' + (failed ? ' tl-failed' : n % 2 ? ' tl-alt' : '');
         n++;
         var band = svg('rect', { class: cls, x: x0, y: r.y, width: Math.max(x1 - x0, 1), height: bottom - r.y });
-        band.appendChild(svg('title', null, t.id + (t.outcome ? ' (' + t.outcome + ')' : '')));
+        band.appendChild(svg('title', null, testTitle(t)));
         plot.appendChild(band);
         plot.appendChild(svg('line', { class: 'tl-band-edge', x1: x0, x2: x0, y1: r.y, y2: bottom }));
-        var name = fit((failed ? '✗ ' : '') + t.name, x1 - x0 - 8, 6);
-        if (name) front.appendChild(svg('text', { class: 'tl-test-label' + (failed ? ' tl-failed' : ''), x: x0 + 4, y: r.y + 15 }, name));
+        // A name is only useful whole: it may run past a narrow band, rightwards up to the next
+        // band or leftwards back to the previous name, whichever holds more of it.
+        var next = drawn[k + 1];
+        var full = (failed ? '✗ ' : t.attention ? '! ' : '') + (t.label || t.name);
+        var rightRoom = (next ? Math.max(sx(next.x0), LABEL_W) : LABEL_W + plotW + RIGHT_PAD) - x0 - 8;
+        var leftEdge = Math.max(x1, x0 + 4);
+        var leftRoom = leftEdge - Math.max(prevEnd, LABEL_W) - 8;
+        var toLeft = full.length * 6.2 > rightRoom && leftRoom > rightRoom;
+        var name = fitMiddle(full, toLeft ? leftRoom : rightRoom, 6.2);
+        if (name) {
+          // The title (the full id, outcome and findings) shows on hover over the name.
+          var named = svg('g', { 'data-test': t.id });
+          named.appendChild(svg('title', null, testTitle(t)));
+          var at = toLeft ? { x: leftEdge - 4, 'text-anchor': 'end' } : { x: x0 + 4 };
+          named.appendChild(svg('text', { class: 'tl-test-label' + (failed ? ' tl-failed' : ''), x: at.x, 'text-anchor': at['text-anchor'], y: r.y + 15 }, name));
+          front.appendChild(named);
+          prevEnd = toLeft ? leftEdge : x0 + 4 + name.length * 6.2;
+        }
       });
     });
 
@@ -587,12 +680,18 @@
     return counts;
   }
 
-  function axisMarks(range) {
+  /** 'tests/test_a.py::test_b (failed) · 2 findings': a band's and a name's tooltip. */
+  function testTitle(t) {
+    var parts = [t.id + (t.outcome ? ' (' + t.outcome + ')' : '')];
+    if (t.findings) parts.push(plural(t.findings, 'finding'));
+    return parts.join(' · ');
+  }
+
+  function axisMarks(range, steps) {
     // The view carries marks on the whole axis; zoomed in, interpolate between them.
     var marks = view.axis;
     if (range.x0 === 0 && range.x1 === 1) return marks;
     var out = [];
-    var steps = 8;
     for (var k = 0; k <= steps; k++) {
       var x = range.x0 + ((range.x1 - range.x0) * k) / steps;
       var j = 0;
@@ -653,14 +752,26 @@
     var controls = el('div', { class: 'tl-controls' });
     var label = el('label', { for: 'tl-test-select' }, 'Show');
     var picker = el('select', { id: 'tl-test-select' });
+    var focus = view.focus || [];
+    if (focus.length) {
+      var which = focus.length === 1 ? 'the test that failed or has findings' : 'the ' + focus.length + ' tests that failed or have findings';
+      picker.appendChild(el('option', { value: FOCUS }, which));
+    }
     picker.appendChild(el('option', { value: '' }, 'the whole run'));
+    // The tests that need attention first, then the others; each labelled by name, with its file.
+    var groups = [el('optgroup', { label: 'Failed or with findings' }), el('optgroup', { label: 'Other tests' })];
     var seen = {};
     view.tests.forEach(function (t) {
       if (seen[t.id]) return;
       seen[t.id] = true;
       var failed = t.outcome === 'failed' || t.outcome === 'error';
-      picker.appendChild(el('option', { value: t.id }, (failed ? '✗ ' : '') + t.id));
+      var text = (failed ? '✗ ' : t.attention ? '! ' : '') + (t.label || t.name) + (t.path ? ' — ' + t.path : '');
+      groups[t.attention ? 0 : 1].appendChild(el('option', { value: t.id, title: testTitle(t) }, text));
     });
+    groups.forEach(function (g) {
+      if (g.firstChild) picker.appendChild(g);
+    });
+    picker.value = state.test;
     picker.addEventListener('change', function () {
       state.test = picker.value;
       render();
@@ -749,6 +860,7 @@
     root.setAttribute('data-ticks', String(counts.ticks));
     root.setAttribute('data-arrows', String(counts.arrows));
     root.setAttribute('data-markers', String(counts.markers));
+    root.setAttribute('data-showing', state.test === FOCUS ? 'focus' : state.test ? 'test' : 'run');
     document.body.classList.add('tl-rendered');
     if (vscodeApi) vscodeApi.postMessage({ type: 'rendered', counts: counts, laneIds: laneIds() });
     return counts;
@@ -762,7 +874,8 @@
 
   function show(v) {
     view = v;
-    state = { test: '', selected: undefined };
+    // A suite too long to read whole opens on the tests that failed or have findings.
+    state = { test: v.opensOn === 'focus' && (v.focus || []).length ? FOCUS : '', selected: undefined };
     build();
     render();
   }

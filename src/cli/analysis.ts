@@ -8,8 +8,9 @@ import { existsSync, writeFileSync } from 'node:fs';
 import type { RunInfo } from '../trace/schema';
 import { resolve } from 'node:path';
 import { analyse } from '../analysis/analyse';
+import { DEFAULT_FAIL_ON, type FailOn, failsOn } from '../analysis/findings';
 import { buildModelFrom } from '../model/model';
-import { reportDocument, textReport } from '../report/render';
+import { projectRoot, reportDocument, textReport } from '../report/render';
 import { forTerminal } from '../report/terminal';
 import { timelineView } from '../report/timeline';
 import { timelineHtml } from '../report/timeline-html';
@@ -23,7 +24,12 @@ export { cmdCheck, TraceError };
 export interface PresentOptions {
   json: boolean;
   html?: string;
+  /** Text: every test, not only those that failed or have a finding. */
+  all?: boolean;
+  /** Which findings make `fails` true (default: an error). */
+  failOn?: FailOn;
 }
+
 
 /** What the CLI knows about a run beyond its folder (the folder may be gone). */
 export interface RunKnowledge {
@@ -35,6 +41,8 @@ export interface RunKnowledge {
 
 export interface Presented {
   hasErrors: boolean;
+  /** A finding at or above `failOn`: the command exits 1 (unless the test command failed first). */
+  fails: boolean;
   /** The trace is known to lack something: nothing traced, lines skipped, capture stopped or lost events. */
   incomplete: boolean;
 }
@@ -45,6 +53,8 @@ function emptySource(dir: string, run: RunInfo | undefined): EventSource {
 
 /**
  * Analyse a trace folder and print the report (text, or one JSON document) on stdout.
+ * `cwd`: where txlens was started; source paths are shown relative to the run's project
+ * root (projectRoot) wherever that is, the trace's own path relative to `cwd`.
  * `source`: the folder already read (a TraceTail that followed the run); `checker`: a
  * static checker that already read the run's folder.
  */
@@ -69,6 +79,7 @@ export async function present(
   if (!src.run && known.run) src.run = known.run;
   if (known.gaps?.length) (src.gaps ??= []).push(...known.gaps);
   const model = buildModelFrom(src);
+  const root = projectRoot(model) ?? cwd;
   const { findings, ruleErrors } = analyse(model);
   model.notes.push(...ruleErrors);
   {
@@ -84,17 +95,17 @@ export async function present(
   if (opts.html) {
     const file = resolve(opts.html);
     try {
-      writeFileSync(file, timelineHtml(timelineView(model, findings, { cwd })));
+      writeFileSync(file, timelineHtml(timelineView(model, findings, { cwd: root })));
     } catch (e) {
       throw new TraceError(`cannot write --html ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     // stderr: stdout stays the report (or the one JSON document).
     process.stderr.write(`txlens: session timeline written to ${file}\n`);
   }
-  if (opts.json) process.stdout.write(JSON.stringify(reportDocument(model, findings, cwd)) + '\n');
-  else process.stdout.write(forTerminal(textReport(model, findings, cwd)));
+  if (opts.json) process.stdout.write(JSON.stringify(reportDocument(model, findings, root, cwd)) + '\n');
+  else process.stdout.write(forTerminal(textReport(model, findings, root, { all: opts.all, traceFrom: cwd })));
   const incomplete = (src.gaps?.length ?? 0) > 0 || model.skipped.total > 0 || model.processes.some((p) => p.agentErrors.length > 0);
-  return { hasErrors: findings.some((f) => f.severity === 'error'), incomplete };
+  return { hasErrors: findings.some((f) => f.severity === 'error'), fails: failsOn(findings, opts.failOn ?? DEFAULT_FAIL_ON), incomplete };
 }
 
 /**

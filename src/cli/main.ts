@@ -1,13 +1,14 @@
 /**
  * The `txlens` command line: the engine, headless, for terminals and CI.
- * Exit status: the test command's when it failed; else 1 when an
- * error-severity finding exists; else 0; 2 for usage errors and internal
- * failures (one line; a stack trace only with --debug).
+ * Exit status: the test command's when it failed; else 1 when a finding at
+ * or above `--fail-on` exists (default: an error); else 0; 2 for usage errors
+ * and internal failures (one line; a stack trace only with --debug).
  */
 import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { LaunchError, newRunDir, prepareTraceDir, RunFolderError, runTraced } from '../capture/launch';
+import { DEFAULT_FAIL_ON, FAIL_ON_EXPECTED, type FailOn, failOnValue } from '../analysis/findings';
 import { forTerminalLine } from '../report/terminal';
 import { redactArgv } from '../trace/redact';
 import { CHECK_USAGE } from '../static/check-usage';
@@ -22,12 +23,14 @@ Usage:
   txlens run [options] -- <test command> [args...]
       Run the test command with capture attached, then summarise what each test's
       sessions and transactions did. The command's own output goes to stderr.
-  txlens report [--json] [--html FILE] [--require-trace] <trace folder>
-      Analyse a kept trace again.
+  txlens report [--json] [--all] [--fail-on LEVEL] [--html FILE] [--require-trace] <trace folder>
+      Analyse a kept trace again. Paths are shown relative to the folder the run ran in.
 ${CHECK_USAGE}
 
 Options:
   --json              print exactly one JSON document on stdout
+  --all               list every test, not only those that failed or have a finding
+  --fail-on LEVEL     exit 1 on a finding of this severity or worse: error (default), warning, never
   --html FILE         also write the session timeline to FILE (one self-contained HTML file)
   --cwd DIR           run the command in DIR (default: the current directory)
   --trace DIR         write the trace to DIR (default: .txlens/runs/<time>)
@@ -37,8 +40,9 @@ Options:
   -h, --help          this text
   --version           print the version
 
-Exit status: the test command's when it fails; 1 when an error finding exists; 0 otherwise;
-2 for a usage error or an internal failure; 3 with --require-trace when the trace is incomplete.
+Exit status: the test command's when it fails; 1 when a finding at --fail-on's level exists
+(an error, by default); 0 otherwise; 2 for a usage error or an internal failure; 3 with
+--require-trace when the trace is incomplete. Severities: docs/rules/severity.md.
 `;
 
 export class UsageError extends Error {}
@@ -46,6 +50,9 @@ export class UsageError extends Error {}
 interface Options {
   json: boolean;
   debug: boolean;
+  /** Text report: every test, not only those with a failure or a finding. */
+  all: boolean;
+  failOn: FailOn;
   cwd?: string;
   trace?: string;
   html?: string;
@@ -57,7 +64,7 @@ interface Options {
 const PARAM_MODES: ParamsMode[] = ['values', 'types', 'off'];
 
 function parseOptions(args: string[], allowCommand: boolean): Options {
-  const opts: Options = { json: false, debug: false, requireTrace: false, rest: [] };
+  const opts: Options = { json: false, debug: false, requireTrace: false, all: false, failOn: DEFAULT_FAIL_ON, rest: [] };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const value = (): string => {
@@ -71,6 +78,8 @@ function parseOptions(args: string[], allowCommand: boolean): Options {
     } else if (a === '--json') opts.json = true;
     else if (a === '--debug') opts.debug = true;
     else if (a === '--require-trace') opts.requireTrace = true;
+    else if (a === '--all') opts.all = true;
+    else if (a === '--fail-on') opts.failOn = parseFailOn(value());
     else if (a === '--cwd') opts.cwd = value();
     else if (a === '--trace') opts.trace = value();
     else if (a === '--html') opts.html = value();
@@ -86,6 +95,12 @@ function parseOptions(args: string[], allowCommand: boolean): Options {
     } else opts.rest.push(a);
   }
   return opts;
+}
+
+function parseFailOn(v: string): FailOn {
+  const level = failOnValue(v);
+  if (!level) throw new UsageError(FAIL_ON_EXPECTED);
+  return level;
 }
 
 function exitForSignal(signal: NodeJS.Signals | null): number {
@@ -154,13 +169,14 @@ async function cmdRun(args: string[]): Promise<number> {
     gaps.push(`${n} process${n === 1 ? '' : 'es'} of the command ran without capture: the agent could not start there (see its message above)`);
   }
   const known = { run: result.info, gaps };
-  const { hasErrors, incomplete } = follower
+  const { fails, incomplete } = follower
     ? await follower.present(opts, cwd, known)
     : await analysis().present(opts, traceDir, cwd, undefined, undefined, known);
   if (result.signal) return exitForSignal(result.signal);
+  // The test command's own failure comes first: --fail-on never hides it.
   if (result.exitCode !== 0) return result.exitCode ?? 1;
   if (opts.requireTrace && incomplete) return EXIT_NOT_FULLY_TRACED;
-  return hasErrors ? 1 : 0;
+  return fails ? 1 : 0;
 }
 
 /** `--require-trace`: the run passed, but the trace is known to lack part of it. */
@@ -169,9 +185,9 @@ const EXIT_NOT_FULLY_TRACED = 3;
 async function cmdReport(args: string[]): Promise<number> {
   const opts = parseOptions(args, false);
   if (opts.rest.length !== 1) throw new UsageError('report needs exactly one trace folder');
-  const { hasErrors, incomplete } = await analysis().present(opts, resolve(opts.rest[0]), process.cwd());
+  const { fails, incomplete } = await analysis().present(opts, resolve(opts.rest[0]), process.cwd());
   if (opts.requireTrace && incomplete) return EXIT_NOT_FULLY_TRACED;
-  return hasErrors ? 1 : 0;
+  return fails ? 1 : 0;
 }
 
 export async function main(argv: string[]): Promise<number> {

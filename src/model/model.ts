@@ -180,7 +180,12 @@ export interface Counts {
 
 export interface TestSummary {
   test: ModelTest;
-  counts: Omit<Counts, 'tests' | 'processes'> & { processes: number };
+  /**
+   * `sessions`: sessions the test opened. `sharedSessions`: sessions it used that were
+   * opened before it started (a session-, module- or class-scoped fixture, or an earlier
+   * test), which `sessions` does not count.
+   */
+  counts: Omit<Counts, 'tests' | 'processes'> & { processes: number; sharedSessions: number };
 }
 
 export interface ModelRun {
@@ -629,7 +634,7 @@ export function testSummaries(model: ModelRun): TestSummary[] {
   const procs = new Map<string, Set<number>>();
   for (const t of model.tests) {
     if (byTest.has(t.id)) continue;
-    byTest.set(t.id, { test: t, counts: { processes: 0, sessions: 0, transactions: 0, commits: 0, rollbacks: 0, statements: 0 } });
+    byTest.set(t.id, { test: t, counts: { processes: 0, sessions: 0, sharedSessions: 0, transactions: 0, commits: 0, rollbacks: 0, statements: 0 } });
     procs.set(t.id, new Set());
   }
   for (const s of model.sessions) {
@@ -651,5 +656,24 @@ export function testSummaries(model: ModelRun): TestSummary[] {
     procs.get(st.test!)!.add(st.process.pid);
   }
   for (const [id, ts] of byTest) ts.counts.processes = procs.get(id)!.size;
+  for (const [id, shared] of sharedSessionsByTest(model)) {
+    const ts = byTest.get(id);
+    if (ts) ts.counts.sharedSessions = shared.size;
+  }
   return [...byTest.values()];
+}
+
+/** Per test: the sessions it used (statements, transactions, identity-map hits) that another test or no test opened. */
+function sharedSessionsByTest(model: ModelRun): Map<string, Set<ModelSession>> {
+  const out = new Map<string, Set<ModelSession>>();
+  const use = (test: string | undefined, sess: ModelSession | undefined) => {
+    if (!test || !sess || sess.test === test) return;
+    const set = out.get(test);
+    if (set) set.add(sess);
+    else out.set(test, new Set([sess]));
+  };
+  for (const tx of model.transactions) use(tx.test, tx.session);
+  for (const st of model.statements) use(st.test, st.session);
+  for (const hit of model.identityHits) use(hit.test, hit.session);
+  return out;
 }

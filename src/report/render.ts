@@ -3,10 +3,10 @@
  * versioned JSON document of `txlens run --json` / `txlens report --json`).
  */
 import { isAbsolute, relative } from 'node:path';
-import type { Finding } from '../analysis/findings';
+import { type Finding, severityCounts } from '../analysis/findings';
 import { describeSkipped } from '../trace/reader';
 import type { RollbackCause, SourceFrame } from '../trace/schema';
-import { Counts, ModelRun, ModelTest, ModelTransaction, runCounts, testSummaries } from '../model/model';
+import { Counts, ModelRun, ModelTest, ModelTransaction, runCounts, TestSummary, testSummaries } from '../model/model';
 
 export const REPORT_VERSION = 1;
 
@@ -17,6 +17,19 @@ export interface ReportDocument {
   trace: string;
   skippedLines?: number;
   notes?: string[];
+}
+
+/**
+ * The folder the run ran in, which every path of a report is relative to
+ * wherever the report is printed from: run.json's `cwd`, else the working
+ * directory in the header of the run's first process (a trace taken without
+ * `txlens run`). Undefined for a trace that records neither.
+ */
+export function projectRoot(model: ModelRun): string | undefined {
+  if (model.run?.cwd) return model.run.cwd;
+  let first: ModelRun['processes'][number] | undefined;
+  for (const p of model.processes) if (!p.parent && p.header.cwd && (!first || p.start < first.start)) first = p;
+  return first?.header.cwd;
 }
 
 export function relPath(file: string, cwd: string): string {
@@ -35,12 +48,13 @@ export function relFinding(f: Finding, cwd: string): Finding {
   };
 }
 
-export function reportDocument(model: ModelRun, findings: Finding[], cwd: string): ReportDocument {
+/** Paths of findings relative to `cwd` (the project root); the trace's relative to `traceFrom` (default `cwd`). */
+export function reportDocument(model: ModelRun, findings: Finding[], cwd: string, traceFrom = cwd): ReportDocument {
   const doc: ReportDocument = {
     version: REPORT_VERSION,
     findings: findings.map((f) => relFinding(f, cwd)),
     summary: runCounts(model),
-    trace: relPath(model.dir, cwd),
+    trace: relPath(model.dir, traceFrom),
   };
   if (model.skipped.total > 0) doc.skippedLines = model.skipped.total;
   const notes = [...model.notes];
@@ -65,9 +79,19 @@ function where(at: SourceFrame | undefined, cwd: string): string {
   return at ? `${relPath(at[0], cwd)}:${at[1]}` : '(no user frame)';
 }
 
-function countsLine(c: Omit<Counts, 'tests'>): string {
+/**
+ * '2 sessions', '1 shared session' (opened before the test by a session-, module- or
+ * class-scoped fixture), '1 session + 1 shared'.
+ */
+export function sessionsText(own: number, shared = 0): string {
+  if (shared === 0) return plural(own, 'session');
+  if (own === 0) return plural(shared, 'shared session');
+  return `${plural(own, 'session')} + ${shared} shared`;
+}
+
+function countsLine(c: Omit<Counts, 'tests'> & { sharedSessions?: number }): string {
   return [
-    plural(c.sessions, 'session'),
+    sessionsText(c.sessions, c.sharedSessions),
     `${plural(c.transactions, 'transaction')} (${plural(c.commits, 'commit')}, ${plural(c.rollbacks, 'rollback')})`,
     plural(c.statements, 'statement'),
   ].join(' · ');
@@ -147,10 +171,51 @@ function findingLines(f: Finding, cwd: string, indent: string): string[] {
   return lines;
 }
 
-export function textReport(model: ModelRun, findings: Finding[], cwd: string): string {
+export interface TextReportOptions {
+  /** Every test gets its line, not only those that failed or have a finding. */
+  all?: boolean;
+  /** Where the trace's own path is shown relative to (the caller's working directory); default `cwd`. */
+  traceFrom?: string;
+}
+
+const isFailure = (t: ModelTest) => t.outcome === 'failed' || t.outcome === 'error';
+
+/** One test's block: its line, its failure, its findings and, when it failed or has findings, its session story. */
+function testBlock(model: ModelRun, s: TestSummary, own: Finding[], cwd: string, width: number): string[] {
   const lines: string[] = [];
+  const k = s.counts;
+  const procs = k.processes > 1 ? ` in ${k.processes} processes` : '';
+  lines.push(`${s.test.id.padEnd(width)}  ${(s.test.outcome ?? 'unfinished').padEnd(7)}  ${countsLine(k)}${procs}`);
+  const failed = isFailure(s.test);
+  if (s.test.message && failed) lines.push(`    ✗ ${s.test.message}`);
+  for (const f of own) lines.push(...findingLines(f, cwd, '    '));
+  // The story is what explains a failure or a finding; passing, quiet tests stay one line.
+  if (failed || own.length > 0) {
+    const story = sessionStory(model, s.test, cwd);
+    if (story.length > 0) lines.push('    sessions:', ...story.map((l) => `    ${l}`));
+  }
+  return lines;
+}
+
+/** 'tests: 241 (2 failed) · findings: 1 error, 3 warnings, 0 info · 1 process · 250 sessions · …'. */
+export function summaryLine(model: ModelRun, findings: Finding[]): string {
   const c = runCounts(model);
-  lines.push(`txlens: ${plural(c.tests, 'test')} · ${plural(c.processes, 'process', 'processes')} · ${countsLine(c)}`);
+  const failed = new Set(model.tests.filter(isFailure).map((t) => t.id)).size;
+  const bySeverity = severityCounts(findings);
+  const found =
+    findings.length === 0
+      ? 'no findings'
+      : `${plural(findings.length, 'finding')} (${plural(bySeverity.error, 'error')}, ${plural(bySeverity.warning, 'warning')}, ${bySeverity.info} info)`;
+  return `txlens: ${plural(c.tests, 'test')} (${failed} failed) · ${found} · ${plural(c.processes, 'process', 'processes')} · ${countsLine(c)}`;
+}
+
+/**
+ * The text report: the tests that failed or have a finding (every test with `all`),
+ * findings outside any test, notes, then one summary line and the trace's place.
+ * Paths are relative to `cwd`, the run's project root.
+ */
+export function textReport(model: ModelRun, findings: Finding[], cwd: string, opts: TextReportOptions = {}): string {
+  const lines: string[] = [];
   const byTest = new Map<string, Finding[]>();
   const unattributed: Finding[] = [];
   for (const f of findings) {
@@ -160,37 +225,26 @@ export function textReport(model: ModelRun, findings: Finding[], cwd: string): s
     else unattributed.push(f);
   }
   const summaries = testSummaries(model);
-  if (summaries.length > 0) {
-    lines.push('');
-    const width = Math.min(70, Math.max(...summaries.map((s) => s.test.id.length)));
-    for (const s of summaries) {
-      const k = s.counts;
-      const procs = k.processes > 1 ? ` in ${k.processes} processes` : '';
-      lines.push(`${s.test.id.padEnd(width)}  ${(s.test.outcome ?? 'unfinished').padEnd(7)}  ${countsLine(k)}${procs}`);
-      const failed = s.test.outcome === 'failed' || s.test.outcome === 'error';
-      if (s.test.message && failed) lines.push(`    ✗ ${s.test.message}`);
+  const shown = summaries.filter((s) => opts.all || isFailure(s.test) || byTest.has(s.test.id));
+  if (shown.length > 0) {
+    const width = Math.min(70, Math.max(...shown.map((s) => s.test.id.length)));
+    for (const s of shown) {
       const own = byTest.get(s.test.id) ?? [];
       byTest.delete(s.test.id);
-      for (const f of own) lines.push(...findingLines(f, cwd, '    '));
-      // The story is what explains a failure or a finding; passing, quiet tests stay one line.
-      if (failed || own.length > 0) {
-        const story = sessionStory(model, s.test, cwd);
-        if (story.length > 0) lines.push('    sessions:', ...story.map((l) => `    ${l}`));
-      }
+      lines.push(...testBlock(model, s, own, cwd, width));
     }
   }
   // Findings for tests the trace has no window for, and findings outside any test.
   for (const list of byTest.values()) unattributed.push(...list);
   if (unattributed.length > 0) {
-    lines.push('', 'Outside any test:');
+    if (lines.length > 0) lines.push('');
+    lines.push('Outside any test:');
     for (const f of unattributed) lines.push(...findingLines(f, cwd, '  '));
   }
-  lines.push('');
-  const errors = findings.filter((f) => f.severity === 'error').length;
-  const warnings = findings.filter((f) => f.severity === 'warning').length;
-  lines.push(findings.length === 0 ? 'No findings.' : `${plural(findings.length, 'finding')} (${plural(errors, 'error')}, ${plural(warnings, 'warning')}).`);
+  if (lines.length > 0) lines.push('');
   if (model.skipped.total > 0) lines.push(`Note: ${describeSkipped(model.skipped)}.`);
   for (const n of model.notes) lines.push(`Note: ${n}.`);
-  lines.push(`Trace: ${relPath(model.dir, cwd)}`);
+  lines.push(summaryLine(model, findings));
+  lines.push(`Trace: ${relPath(model.dir, opts.traceFrom ?? cwd)}`);
   return lines.join('\n') + '\n';
 }

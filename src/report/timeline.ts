@@ -145,8 +145,16 @@ export interface TimelineFinding {
 export interface TimelineTest {
   id: string;
   name: string;
+  /** What people read on the chart: the id without its file ('test_b[1]', 'TestX::test_b'); `path` has the file. */
+  label: string;
+  /** The test's file for display, relative to the project root ('' when the id names none). */
+  path: string;
   outcome?: string;
   message?: string;
+  /** Findings attributed to this test. */
+  findings: number;
+  /** Failed, errored or has a finding: what the timeline opens on. */
+  attention: boolean;
   process: number;
   x0: number;
   x1: number;
@@ -172,6 +180,13 @@ export interface TimelineView {
   arrows: TimelineArrow[];
   findings: TimelineFinding[];
   tests: TimelineTest[];
+  /** Ids of the tests that failed or have a finding, in run order, each once. */
+  focus: string[];
+  /**
+   * What the page shows first: 'focus', the tests in `focus` side by side, when the
+   * whole run would squeeze one of them narrower than a readable label; else 'run'.
+   */
+  opensOn: 'focus' | 'run';
   axis: TimelineAxisMark[];
   /** What was left out or merged to keep the picture bounded, and the model's own notes. */
   notes: string[];
@@ -697,11 +712,28 @@ export function timelineView(model: ModelRun, findings: Finding[], options: Time
 
   // ---- tests and axis ----
   const tests: TimelineTest[] = [];
+  const findingsOf = new Map<string, number>();
+  for (const f of findings) if (f.test) findingsOf.set(f.test, (findingsOf.get(f.test) ?? 0) + 1);
   for (const t of model.tests) {
     const proc = procSlot.get(t.process);
     if (proc === undefined) continue;
-    tests.push({ id: t.id, name: t.name, outcome: t.outcome, message: t.message, process: proc, x0: X(t.start), x1: X(t.end ?? t.process.end) });
+    const own = findingsOf.get(t.id) ?? 0;
+    tests.push({
+      id: t.id,
+      name: t.name,
+      label: testLabel(t.id, t.name),
+      path: t.file ? relPath(t.file, opt.cwd) : '',
+      outcome: t.outcome,
+      message: t.message,
+      findings: own,
+      attention: t.outcome === 'failed' || t.outcome === 'error' || own > 0,
+      process: proc,
+      x0: X(t.start),
+      x1: X(t.end ?? t.process.end),
+    });
   }
+  const focus = [...new Set(tests.filter((t) => t.attention).map((t) => t.id))];
+  const squeezed = tests.some((t) => t.attention && (t.x1 - t.x0) * opt.nominalWidth < READABLE_TEST_PX);
   const axis: TimelineAxisMark[] = [];
   const AXIS_STEPS = 10;
   for (let i = 0; i <= AXIS_STEPS; i++) {
@@ -724,9 +756,20 @@ export function timelineView(model: ModelRun, findings: Finding[], options: Time
     arrows,
     findings: tlFindings,
     tests,
+    focus,
+    opensOn: squeezed ? 'focus' : 'run',
     axis,
     notes,
   };
+}
+
+/** Narrowest band, in pixels at the nominal width, that holds a test's name: below it the page opens on the focus tests. */
+const READABLE_TEST_PX = 160;
+
+/** 'tests/test_a.py::TestX::test_b[1]' → 'TestX::test_b[1]'; a runner's title without '::' stays whole. */
+export function testLabel(id: string, name: string): string {
+  const i = id.indexOf('::');
+  return i < 0 ? name || id : id.slice(i + 2);
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve, sep } from 'node:path';
-import type { Finding } from '../analysis/findings';
+import { DEFAULT_FAIL_ON, FAIL_ON_EXPECTED, type FailOn, failOnValue, type Finding, failsOn } from '../analysis/findings';
 import type { ModelRun } from '../model/model';
 import { plural, relFinding, relPath, REPORT_VERSION } from '../report/render';
 import { forTerminal } from '../report/terminal';
@@ -15,7 +15,6 @@ import { dependencyOverrides } from './python/overrides';
 
 class CheckUsageError extends Error {}
 
-type FailOn = 'error' | 'warning' | 'never';
 
 interface CheckOptions {
   json: boolean;
@@ -26,17 +25,17 @@ interface CheckOptions {
 }
 
 function parseCheck(args: string[]): CheckOptions {
-  const opts: CheckOptions = { json: false, fix: false, failOn: 'error', paths: [] };
+  const opts: CheckOptions = { json: false, fix: false, failOn: DEFAULT_FAIL_ON, paths: [] };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--json') opts.json = true;
     else if (a === '--fix') opts.fix = true;
-    else if (a === '--fail-on') {
-      const v = args[++i];
-      if (v !== 'error' && v !== 'warning' && v !== 'never') throw new CheckUsageError('--fail-on needs error, warning or never');
-      opts.failOn = v;
-    }
     else if (a === '--debug') continue;
+    else if (a === '--fail-on') {
+      const level = failOnValue(args[++i]);
+      if (!level) throw new CheckUsageError(FAIL_ON_EXPECTED);
+      opts.failOn = level;
+    }
     else if (a === '--root') {
       const v = args[++i];
       if (v === undefined || v.startsWith('--')) throw new CheckUsageError('--root needs a folder');
@@ -162,8 +161,7 @@ export async function cmdCheck(args: string[]): Promise<number> {
   const { findings, notes } = await checker.check(paths.length ? paths : undefined);
   if (opts.json) process.stdout.write(JSON.stringify(checkDocument(findings, notes, cwd, applied)) + '\n');
   else process.stdout.write(forTerminal(checkText(findings, notes, cwd)));
-  const failing = opts.failOn === 'never' ? [] : opts.failOn === 'warning' ? ['error', 'warning'] : ['error'];
-  return findings.some((f) => failing.includes(f.severity)) ? 1 : 0;
+  return failsOn(findings, opts.failOn) ? 1 : 0;
 }
 
 // ---- the static half of `txlens run` -------------------------------------------------

@@ -62,3 +62,22 @@ test("run passes the test command's exit status through", () => {
   assert.equal(r.status, 3);
   assert.equal(JSON.parse(r.stdout).summary.processes, 0);
 });
+
+test('a trace without run.json: report shows paths relative to the cwd its first process recorded, from any folder', () => {
+  const dir = traceDir({
+    'py-1-a.ndjson': [
+      header(1, 0n, { cwd: '/proj' }),
+      { k: 'test_start', t: 1, pid: 1, id: 'tests/test_a.py::test_a', name: 'test_a', file: '/proj/tests/test_a.py' },
+      { k: 'connect', t: 2, pid: 1, conn: 'c1', db: { system: 'sqlite', file: '/proj/app.db' }, driver: 'pysqlite', at: ['/proj/app/db.py', 5, 'connect'] },
+      { k: 'begin', t: 3, pid: 1, conn: 'c1', tx: 't1' },
+      { k: 'stmt', t: 4, pid: 1, conn: 'c1', tx: 't1', sql: 'INSERT INTO jobs VALUES (1)', at: ['/proj/app/jobs.py', 3, 'add'] },
+      { k: 'rollback', t: 5, pid: 1, conn: 'c1', tx: 't1', cause: 'explicit', at: ['/proj/app/jobs.py', 4, 'add'] },
+      { k: 'test_end', t: 6, pid: 1, id: 'tests/test_a.py::test_a', outcome: 'failed', message: 'AssertionError' },
+    ],
+  });
+  const r = txlens(['report', dir], dir);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^tests\/test_a\.py::test_a +failed /m);
+  assert.match(r.stdout, /C1 \(app\/db\.py:5\) tx1: INSERT jobs → rolled back: rollback\(\) called at app\/jobs\.py:4/);
+  assert.match(r.stdout, /^txlens: 1 test \(1 failed\) · no findings · /m);
+});

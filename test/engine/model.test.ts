@@ -41,7 +41,7 @@ test('two processes merge on the shared monotonic clock and a worker belongs to 
   assert.equal(writeTx.writes[0].writes[0], 'jobs');
   const [summary] = testSummaries(model);
   assert.equal(summary.test.outcome, 'failed');
-  assert.deepEqual(summary.counts, { processes: 2, sessions: 1, transactions: 2, commits: 1, rollbacks: 1, statements: 2 });
+  assert.deepEqual(summary.counts, { processes: 2, sessions: 1, sharedSessions: 0, transactions: 2, commits: 1, rollbacks: 1, statements: 2 });
 });
 
 test('bad lines are skipped and counted by reason; good lines around them survive', () => {

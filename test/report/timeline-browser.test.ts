@@ -14,7 +14,7 @@ import { timelineView } from '../../src/report/timeline';
 import { timelineHtml, webviewHtml } from '../../src/report/timeline-html';
 import { quickstartRun } from '../editor/quickstart-run';
 import { repoRoot } from '../support/env';
-import { HOSTILE_INSERT, hostileRun, largeRun } from './timeline-runs';
+import { HOSTILE_INSERT, hostileRun, largeRun, suiteRun } from './timeline-runs';
 
 function findChromium(): string | undefined {
   const fromEnv = process.env.TXLENS_CHROMIUM;
@@ -168,9 +168,16 @@ test('a large run renders bounded and readable', { skip }, async () => {
   writeFileSync(file, timelineHtml(view));
   const { page, problems, counts } = await open(file);
   assert.deepEqual(problems, []);
-  assert.equal(Number(counts.lanes), view.lanes.length);
-  assert.equal(Number(counts.ticks), view.ticks.length);
-  assert.ok(Number(counts.ticks) <= 12_000);
+  // Hundreds of tests: the page opens on those that failed or have findings.
+  assert.equal(counts.showing, 'focus');
+  assert.ok(Number(counts.lanes) <= view.lanes.length);
+  assert.deepEqual(await overlappingLabels(page), []);
+  await page.screenshot({ path: join(artifacts, 'large-focus.png') });
+  await page.selectOption('#tl-test-select', '');
+  const whole = await page.$eval('#txlens-timeline', (el) => ({ ...(el as unknown as { dataset: Record<string, string> }).dataset }));
+  assert.equal(Number(whole.lanes), view.lanes.length);
+  assert.equal(Number(whole.ticks), view.ticks.length);
+  assert.ok(Number(whole.ticks) <= 12_000);
   assert.deepEqual(await overlappingLabels(page), []);
   await page.screenshot({ path: join(artifacts, 'large-top.png') });
   const failed = view.tests.find((t) => t.outcome === 'failed')!;
@@ -216,5 +223,33 @@ test('the webview page: asks for the view, draws it, reports the lanes, and asks
   // In the editor a source place is a button that opens it, not a vscode:// link.
   assert.equal(await page.$$eval('.tl-details a.tl-src', (ns) => ns.length), 0);
   await page.screenshot({ path: join(artifacts, 'webview-protocol.png'), fullPage: true });
+  await page.close();
+});
+
+test('a real suite too long to read whole opens on its failing test, named in full', { skip }, async () => {
+  const s = await suiteRun();
+  const view = timelineView(s.model, s.findings, { cwd: s.work });
+  const file = join(work, 'suite.html');
+  writeFileSync(file, timelineHtml(view));
+  const { page, problems, counts } = await open(file, { width: 1200 });
+  assert.deepEqual(problems, []);
+  assert.equal(counts.showing, 'focus');
+  assert.equal(await page.$eval('#tl-test-select', (n) => (n as unknown as { value: string }).value), '@focus');
+  const id = 'tests/test_lost.py::test_a_saved_note_is_listed';
+  const label = await page.$eval(`g[data-test="${id}"]`, (n) => ({ text: n.querySelector('text')?.textContent, title: n.querySelector('title')?.textContent }));
+  assert.equal(label.text, '✗ test_a_saved_note_is_listed', 'the name in full, no file and no ellipsis');
+  assert.match(label.title ?? '', /^tests\/test_lost\.py::test_a_saved_note_is_listed \(failed\) · \d+ findings?$/);
+  // Only the failing test's lanes: its sessions, not the hundred and twenty others' shared one alone.
+  const bars = await page.$$eval('[data-tx]', (ns) => ns.length);
+  assert.equal(bars, view.bars.filter((b) => b.test === id).length);
+  assert.ok(Number(counts.markers) >= 1, 'its finding is marked');
+  await page.screenshot({ path: join(artifacts, 'suite-focus.png'), fullPage: true });
+
+  // The whole run: a hundred and twenty passing tests are stripes; the failing one keeps a readable name.
+  await page.selectOption('#tl-test-select', '');
+  const names = await page.$$eval('text.tl-test-label', (ns) => ns.map((n) => n.textContent ?? ''));
+  assert.ok(names.includes('✗ test_a_saved_note_is_listed'), JSON.stringify(names));
+  assert.ok(!names.some((n) => /^.?…$/.test(n) || n === 't…'), `no name cut to its first letter: ${JSON.stringify(names)}`);
+  await page.screenshot({ path: join(artifacts, 'suite-whole-run.png'), fullPage: true });
   await page.close();
 });

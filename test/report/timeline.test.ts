@@ -9,7 +9,7 @@ import { timelineView, TimelineView } from '../../src/report/timeline';
 import { escapeHtml, scriptJson, timelineHtml, webviewCsp, webviewHtml } from '../../src/report/timeline-html';
 import { QuickstartRun, quickstartRun } from '../editor/quickstart-run';
 import { repoRoot } from '../support/env';
-import { HOSTILE_INSERT, HOSTILE_SCRIPT, HOSTILE_SELECT, hostileRun, largeRun } from './timeline-runs';
+import { HOSTILE_INSERT, HOSTILE_SCRIPT, HOSTILE_SELECT, hostileRun, largeRun, suiteRun } from './timeline-runs';
 
 let q: QuickstartRun;
 let view: TimelineView;
@@ -192,4 +192,30 @@ test('a large run stays bounded: merged ticks, capped lanes and arrows, with not
   assert.ok(html.length < 12 * 1024 * 1024, `${(html.length / 1048576).toFixed(1)} MB`);
   // Lanes with findings are kept even when most lanes are cut.
   for (const f of v.findings) if (f.lane !== undefined) assert.ok(v.lanes[f.lane]);
+});
+
+test('tests carry a readable label and their file; a run short enough to read whole opens on the whole run', () => {
+  const failing = ['test_failed_job_is_reported', 'test_listed_jobs_include_new_one', 'test_worker_runs_job'];
+  assert.deepEqual(view.focus.map((id) => id.replace('tests/test_jobs.py::', '')).sort(), failing, 'the failing tests, each with its findings');
+  for (const t of view.tests) {
+    assert.equal(t.label, t.id.replace('tests/test_jobs.py::', ''));
+    assert.equal(t.path, 'tests/test_jobs.py');
+    assert.equal(t.attention, failing.includes(t.label), t.id);
+  }
+  assert.equal(view.tests.find((t) => t.label === 'test_create_job')?.findings, 0);
+  assert.equal(view.opensOn, 'run', 'four tests side by side are readable');
+});
+
+test('a suite too long to read whole opens on the failing test, by its full name', async () => {
+  const s = await suiteRun();
+  const v = timelineView(s.model, s.findings, { cwd: s.work });
+  assert.equal(v.tests.length, 121);
+  assert.deepEqual(v.focus, ['tests/test_lost.py::test_a_saved_note_is_listed']);
+  assert.equal(v.opensOn, 'focus', 'a hundred and twenty tests squeeze each band below a readable name');
+  const lost = v.tests.find((t) => t.id === v.focus[0])!;
+  assert.deepEqual([lost.label, lost.path, lost.outcome, lost.attention], ['test_a_saved_note_is_listed', 'tests/test_lost.py', 'failed', true]);
+  assert.ok(lost.findings >= 1);
+  const many = v.tests.find((t) => t.id.endsWith('[7]'))!;
+  assert.equal(many.label, 'test_the_seeded_note_reads_the_same_every_time[7]');
+  assert.equal(many.attention, false);
 });

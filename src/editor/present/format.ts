@@ -3,12 +3,13 @@ import { isAbsolute, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ModelConnection, ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
 import type { RollbackCause, SourceFrame } from '../../trace/schema';
+import { projectRoot } from '../../report/render';
 
 export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
 /** Where the run ran: paths in texts are relative to it. */
 export function runRoot(model: ModelRun): string | undefined {
-  return model.run?.cwd;
+  return projectRoot(model);
 }
 
 export function shortPath(file: string, root: string | undefined): string {

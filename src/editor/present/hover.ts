@@ -133,7 +133,9 @@ function storyOf(model: ModelRun, sts: ModelStatement[], root: string | undefine
   if (st.flushAt && st.at) out.push(`- An ORM flush sent it: the object changed at ${frameLink(st.at, root)}, the flush ran at ${frameLink(st.flushAt, root)}`);
   if (st.session) {
     const cls = st.session.cls ? ` (${st.session.cls})` : '';
-    out.push(`- Session ${st.session.label}${cls} opened at ${frameLink(st.session.at, root)}, on connection ${st.connection.label} to ${databaseName((tx?.connection ?? st.connection))}`);
+    // A session-, module- or class-scoped fixture's session outlives the test: say it was not this test's own.
+    const shared = test && st.session.opened < test.start ? ', shared: opened before this test started' : '';
+    out.push(`- Session ${st.session.label}${cls} opened at ${frameLink(st.session.at, root)}${shared}, on connection ${st.connection.label} to ${databaseName((tx?.connection ?? st.connection))}`);
   } else {
     out.push(`- Connection ${st.connection.label} to ${databaseName((tx?.connection ?? st.connection))}, no ORM session`);
   }

@@ -7,6 +7,7 @@ import type { Finding } from '../../analysis/findings';
 import { ModelRun, ModelTest, testSummaries, TestSummary } from '../../model/model';
 import type { LocatedTest } from './locate';
 import { plural } from './format';
+import { sessionsText } from '../../report/render';
 
 export interface TestLens {
   /** The model tests the located function stands for (several for a parametrized test). */
@@ -53,8 +54,9 @@ export function modelTestsFor(model: ModelRun, file: string, located: LocatedTes
   return out;
 }
 
-export function countsText(c: { sessions: number; transactions: number; commits: number }, findings: number): string {
-  return [plural(c.sessions, 'session'), plural(c.transactions, 'transaction'), plural(c.commits, 'commit'), plural(findings, 'finding')].join(' · ');
+/** '1 shared session · 1 transaction · 0 commits · 0 findings': sessions a wider-scoped fixture opened count as shared. */
+export function countsText(c: { sessions: number; sharedSessions?: number; transactions: number; commits: number }, findings: number): string {
+  return [sessionsText(c.sessions, c.sharedSessions), plural(c.transactions, 'transaction'), plural(c.commits, 'commit'), plural(findings, 'finding')].join(' · ');
 }
 
 /** The lens over one located test, or undefined when the run did not run it. */
@@ -63,11 +65,12 @@ export function testLens(model: ModelRun, findings: Finding[], file: string, loc
   if (tests.length === 0) return undefined;
   const ids = new Set(tests.map((t) => t.id));
   const sums = summaries(model);
-  const total = { sessions: 0, transactions: 0, commits: 0 };
+  const total = { sessions: 0, sharedSessions: 0, transactions: 0, commits: 0 };
   for (const id of ids) {
     const c = sums.get(id)?.counts;
     if (!c) continue;
     total.sessions += c.sessions;
+    total.sharedSessions += c.sharedSessions;
     total.transactions += c.transactions;
     total.commits += c.commits;
   }
