@@ -6,8 +6,6 @@
 import { delimiter, join, resolve } from 'node:path';
 import { ENV, ParamsMode } from '../trace/schema';
 
-export const PYTEST_PLUGIN = 'txlens_agent.pytest_plugin';
-
 export interface TraceEnvOptions {
   traceDir: string;
   workspace: string;
@@ -20,9 +18,11 @@ export function traceEnv(base: NodeJS.ProcessEnv, opts: TraceEnvOptions): NodeJS
   const env = { ...base };
   const pythonDir = join(opts.agentDir, 'python');
   env.PYTHONPATH = base.PYTHONPATH ? `${pythonDir}${delimiter}${base.PYTHONPATH}` : pythonDir;
-  const plugins = (base.PYTEST_PLUGINS ?? '').split(',').map((p) => p.trim()).filter(Boolean);
-  if (!plugins.includes(PYTEST_PLUGIN)) plugins.push(PYTEST_PLUGIN);
-  env.PYTEST_PLUGINS = plugins.join(',');
+  // The pytest plugin is not named in PYTEST_PLUGINS: pytest finds it through the
+  // agent's entry point (a dist-info beside sitecustomize), so an interpreter that
+  // ignores PYTHONPATH (`python -I`, `-E`) runs untraced instead of failing to
+  // import a plugin it was told to load. sitecustomize names it in PYTEST_PLUGINS
+  // itself when entry points are turned off (PYTEST_DISABLE_PLUGIN_AUTOLOAD).
   env[ENV.traceDir] = resolve(opts.traceDir);
   env[ENV.workspace] = resolve(opts.workspace);
   env[ENV.params] = opts.params ?? 'values';

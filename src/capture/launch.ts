@@ -1,6 +1,6 @@
 /**
  * Runs a test command with capture attached through the environment alone:
- * the Python agent rides on PYTHONPATH (its sitecustomize) and PYTEST_PLUGINS,
+ * the Python agent rides on PYTHONPATH (its sitecustomize and its pytest plugin's entry point),
  * so every Python process the command starts, subprocesses included, writes
  * its own file into the run folder.
  */
@@ -12,7 +12,7 @@ import { claimRunDir, makeFolder, releaseRunDir, RunFolderError } from './runs';
 import { redactArgv } from '../trace/redact';
 import { AGENT_DISABLED_LINE, ParamsMode, RUN_FILE, RunInfo, TRACE_FORMAT_VERSION } from '../trace/schema';
 
-export { PYTEST_PLUGIN, traceEnv } from './env';
+export { traceEnv } from './env';
 export type { TraceEnvOptions } from './env';
 export { newRunDir, prepareTraceDir, RunFolderError } from './runs';
 

@@ -86,7 +86,7 @@ export const SETTINGS: { [K in keyof TxlensSettings]: SettingSchema & { default:
     default: false,
     scope: 'window',
     markdownDescription:
-      'Also trace test runs you start yourself in the integrated terminal. txlens adds its Python agent to `PYTHONPATH` and `PYTEST_PLUGINS` of new terminals; traces land in `.txlens/runs/` and **TxLens: Open Trace…** shows them. Takes effect in terminals opened after the change.',
+      'Also trace test runs you start yourself in the integrated terminal. txlens adds its Python agent to `PYTHONPATH` of new terminals; traces land in `.txlens/runs/` and **TxLens: Open Trace…** shows them. Takes effect in terminals opened after the change.',
     order: 6,
   },
   testing: {

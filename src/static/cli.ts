@@ -15,7 +15,6 @@ import { dependencyOverrides } from './python/overrides';
 
 class CheckUsageError extends Error {}
 
-
 interface CheckOptions {
   json: boolean;
   fix: boolean;

@@ -15,11 +15,12 @@ test('mutations keep the shell’s own PYTHONPATH and plugins, and never leave a
   const opts = { traceDir: '/w/.txlens/runs/x-terminal', workspace: '/w', agentDir: '/ext/dist/agents' };
   const bare = terminalEnvMutations({}, opts);
   assert.deepEqual(bare.find((m) => m.name === 'PYTHONPATH'), { name: 'PYTHONPATH', op: 'replace', value: join('/ext/dist/agents', 'python') });
-  assert.deepEqual(bare.find((m) => m.name === 'PYTEST_PLUGINS'), { name: 'PYTEST_PLUGINS', op: 'replace', value: 'txlens_agent.pytest_plugin' });
+  // pytest finds the plugin through the agent's entry point: the shell's PYTEST_PLUGINS is left alone.
+  assert.equal(bare.find((m) => m.name === 'PYTEST_PLUGINS'), undefined);
   assert.equal(bare.find((m) => m.name === 'TXLENS_TRACE_DIR')?.value, '/w/.txlens/runs/x-terminal');
   const busy = applyEnvMutations({ PYTHONPATH: '/mine', PYTEST_PLUGINS: 'a.plugin' }, terminalEnvMutations({ PYTHONPATH: '/mine', PYTEST_PLUGINS: 'a.plugin' }, opts));
   assert.equal(busy.PYTHONPATH, `${join('/ext/dist/agents', 'python')}${delimiter}/mine`);
-  assert.equal(busy.PYTEST_PLUGINS, 'a.plugin,txlens_agent.pytest_plugin');
+  assert.equal(busy.PYTEST_PLUGINS, 'a.plugin');
 });
 
 test('pytest started in a terminal with those changes writes a trace the editor can open', () => {

@@ -55,18 +55,18 @@ for (const [name, version] of [
   });
 }
 
-test('pythonTraceEnv puts the agent first on PYTHONPATH and adds the pytest plugin', () => {
+test('pythonTraceEnv puts the agent first on PYTHONPATH and leaves PYTEST_PLUGINS as it was', () => {
   const trace = tempDir('smoke-trace');
   const env = pythonTraceEnv(trace, repoRoot, { base: { PYTHONPATH: 'elsewhere', PYTEST_PLUGINS: 'other_plugin' } });
   assert.equal(env.PYTHONPATH, `${distAgentDir}${delimiter}elsewhere`);
-  assert.equal(env.PYTEST_PLUGINS, 'other_plugin,txlens_agent.pytest_plugin');
+  assert.equal(env.PYTEST_PLUGINS, 'other_plugin');
   assert.equal(env.TXLENS_TRACE_DIR, trace);
   assert.equal(env.TXLENS_WORKSPACE, repoRoot);
   assert.equal(env.TXLENS_PARAMS, 'values');
 
   const bare = pythonTraceEnv(trace, repoRoot, { base: {}, params: 'off' });
   assert.equal(bare.PYTHONPATH, distAgentDir);
-  assert.equal(bare.PYTEST_PLUGINS, 'txlens_agent.pytest_plugin');
+  assert.equal(bare.PYTEST_PLUGINS, undefined);
   assert.equal(bare.TXLENS_PARAMS, 'off');
 });
 

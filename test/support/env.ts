@@ -139,8 +139,8 @@ export function python(name: PythonEnvName): string {
 /**
  * The environment `txlens run` gives the Python processes of a traced command:
  * the agent first on PYTHONPATH (its sitecustomize loads in every process,
- * subprocesses too), the pytest plugin appended to PYTEST_PLUGINS, and the run
- * folder, workspace root and parameter mode. Starts from `base` (process.env).
+ * subprocesses too, and pytest finds the plugin through the agent's entry point),
+ * and the run folder, workspace root and parameter mode. Starts from `base` (process.env).
  */
 export function pythonTraceEnv(
   traceDir: string,
@@ -148,11 +148,9 @@ export function pythonTraceEnv(
   opts: { params?: 'off' | 'types' | 'values'; base?: NodeJS.ProcessEnv } = {},
 ): NodeJS.ProcessEnv {
   const base = opts.base ?? process.env;
-  const plugin = 'txlens_agent.pytest_plugin';
   return {
     ...base,
     PYTHONPATH: base.PYTHONPATH ? `${distAgentDir}${delimiter}${base.PYTHONPATH}` : distAgentDir,
-    PYTEST_PLUGINS: base.PYTEST_PLUGINS ? `${base.PYTEST_PLUGINS},${plugin}` : plugin,
     TXLENS_TRACE_DIR: traceDir,
     TXLENS_WORKSPACE: workspace,
     TXLENS_PARAMS: opts.params ?? 'values',

@@ -5,7 +5,7 @@
  * applies them to the shell's own environment, not to ours).
  */
 import { delimiter, join } from 'node:path';
-import { PYTEST_PLUGIN, traceEnv } from '../../capture/env';
+import { traceEnv } from '../../capture/env';
 import type { ParamsMode } from '../../trace/schema';
 
 export interface EnvMutation {
@@ -23,8 +23,6 @@ export function terminalEnvMutations(
   const pythonDir = join(opts.agentDir, 'python');
   // Prepend keeps whatever PYTHONPATH the shell sets; with none, an empty trailing entry would add the cwd.
   out.push(hostEnv.PYTHONPATH ? { name: 'PYTHONPATH', op: 'prepend', value: `${pythonDir}${delimiter}` } : { name: 'PYTHONPATH', op: 'replace', value: pythonDir });
-  // pytest reads an empty entry of PYTEST_PLUGINS as a module named '', so the plugin list is written whole.
-  out.push({ name: 'PYTEST_PLUGINS', op: 'replace', value: env.PYTEST_PLUGINS ?? PYTEST_PLUGIN });
   for (const name of Object.keys(env)) {
     if (name.startsWith('TXLENS_') && env[name] !== undefined && env[name] !== hostEnv[name]) out.push({ name, op: 'replace', value: env[name]! });
   }
