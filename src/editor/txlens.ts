@@ -75,6 +75,7 @@ export class TxlensExtension implements vscode.Disposable {
     this.timeline = new TimelinePanel(context.extensionUri);
     this.disposables.push(this.output, this.status, this.runFindings, this.staticFindings, this.notes, this.testing, this.timeline);
 
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command takes its own arguments, as VS Code's registerCommand does
     const reg = (id: Command, fn: (...args: any[]) => unknown) => this.disposables.push(vscode.commands.registerCommand(id, fn));
     reg(Command.TraceTests, (req?: TraceRequest) => this.traceTests(req));
     reg(Command.TraceTestAtCursor, () => this.traceTestAtCursor());
@@ -316,7 +317,7 @@ export class TxlensExtension implements vscode.Disposable {
       const picks: (vscode.QuickPickItem & { dir?: string })[] = [];
       for (const folder of vscode.workspace.workspaceFolders ?? []) {
         for (const { name, dir: path, live } of listRuns(folder.uri.fsPath)) {
-          let detail = '';
+          let detail: string;
           try {
             detail = (JSON.parse(readFileSync(join(path, RUN_FILE), 'utf8')) as { command?: string[] }).command?.join(' ') ?? '';
           } catch {

@@ -34,6 +34,7 @@ interface Entry {
 
 export interface StaticCheckerOptions {
   /** Plugins to run (default: every registered language). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each plugin keeps its own per-file data type
   plugins?: LanguagePlugin<any>[];
 }
 
@@ -240,7 +241,7 @@ export class StaticChecker {
     this.walk(this.root, new Set(), (path, plugin, mtimeMs, size) => found.push({ path, plugin, mtimeMs, size }));
     await this.init(new Set(found.map((f) => f.plugin)));
     // Folders first, then files: a plugin may ask whether a sibling exists while analysing.
-    for (const f of found) this.entries.has(f.path) || this.entries.set(f.path, this.blankEntry(f.path, f.plugin, -1, -1));
+    for (const f of found) if (!this.entries.has(f.path)) this.entries.set(f.path, this.blankEntry(f.path, f.plugin, -1, -1));
     for (const f of found) {
       seen.add(f.path);
       this.refreshFile(f.path, f.plugin, f.mtimeMs, f.size);

@@ -39,7 +39,10 @@ function parseCheck(args: string[]): CheckOptions {
       const v = args[++i];
       if (v === undefined || v.startsWith('--')) throw new CheckUsageError('--root needs a folder');
       opts.root = v;
-    } else if (a === '--') opts.paths.push(...args.slice(i + 1)), (i = args.length);
+    } else if (a === '--') {
+      opts.paths.push(...args.slice(i + 1));
+      break;
+    }
     else if (a.startsWith('-') && a !== '-') throw new CheckUsageError(`unknown option ${a}`);
     else opts.paths.push(a);
   }

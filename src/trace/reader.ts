@@ -347,7 +347,7 @@ export function processFiles(dir: string, onIrregular?: (name: string) => void):
   const files: string[] = [];
   for (const name of names.filter((n) => n.endsWith(PROCESS_FILE_SUFFIX)).sort()) {
     const path = join(dir, name);
-    let regular = false;
+    let regular: boolean;
     try {
       regular = lstatSync(path).isFile();
     } catch {

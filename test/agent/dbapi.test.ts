@@ -10,6 +10,7 @@ import { readTrace } from '../../src/trace/reader';
 import type { TraceEvent } from '../../src/trace/schema';
 import { createDatabase, python, pythonTraceEnv, tempDir, type PythonEnvName } from '../support/env';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- events are read field by field across every kind
 type Ev = TraceEvent & Record<string, any>;
 
 interface Traced {

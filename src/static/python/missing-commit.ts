@@ -521,7 +521,7 @@ class Interpreter {
         const main = body(field(st, 'body'), clone(state));
         const exits = [...main.exits];
         let out: State | undefined;
-        let handlerStart = merge(state, main.out);
+        const handlerStart = merge(state, main.out);
         let finallyNode: Node | undefined;
         let elseFlow: Flow | undefined;
         for (const c of named(st)) {
@@ -543,7 +543,6 @@ class Interpreter {
           for (const e of exits) e.state = body(finallyNode, e.state).out ?? e.state;
           if (out) out = body(finallyNode, out).out;
         }
-        handlerStart = undefined;
         return { out, exits };
       }
       case 'with_statement': {

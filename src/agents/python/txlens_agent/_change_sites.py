@@ -32,7 +32,6 @@ later flush never reports an old line.
 """
 
 import contextvars
-import sys
 import threading
 
 from . import _runtime as rt

@@ -16,10 +16,12 @@ __tracebackhide__ = True
 
 import _thread
 import atexit
+import contextvars
 import functools
 import itertools
 import json
 import os
+import re as _re
 import sys
 import sysconfig
 import threading
@@ -139,8 +141,6 @@ def _first_user_frame(f):
         f = f.f_back
     return None
 
-
-import contextvars
 
 frame_override = contextvars.ContextVar("txlens_frame_override", default=None)
 """A hook that knows the user line better than the stack does (work moved to another
@@ -732,7 +732,6 @@ def params_repr(params):
 # Errors: the one builder of a failed statement's `err`, for every driver and
 # every parameter mode.
 
-import re as _re
 
 _ERROR_CHARS = 500
 # SQLAlchemy's asyncpg adapter re-raises asyncpg's error as "<class 'asyncpg...X'>: text".
