@@ -179,6 +179,8 @@ export interface TextReportOptions {
 }
 
 const isFailure = (t: ModelTest) => t.outcome === 'failed' || t.outcome === 'error';
+/** A test that started and never ended (interrupted, or its process died): listed like a failure, never passed. */
+const isUnfinished = (t: ModelTest) => t.outcome === undefined;
 
 /** One test's block: its line, its failure, its findings and, when it failed or has findings, its session story. */
 function testBlock(model: ModelRun, s: TestSummary, own: Finding[], cwd: string, width: number): string[] {
@@ -201,12 +203,14 @@ function testBlock(model: ModelRun, s: TestSummary, own: Finding[], cwd: string,
 export function summaryLine(model: ModelRun, findings: Finding[]): string {
   const c = runCounts(model);
   const failed = new Set(model.tests.filter(isFailure).map((t) => t.id)).size;
+  const unfinished = new Set(model.tests.filter(isUnfinished).map((t) => t.id)).size;
   const bySeverity = severityCounts(findings);
   const found =
     findings.length === 0
       ? 'no findings'
       : `${plural(findings.length, 'finding')} (${plural(bySeverity.error, 'error')}, ${plural(bySeverity.warning, 'warning')}, ${bySeverity.info} info)`;
-  return `txlens: ${plural(c.tests, 'test')} (${failed} failed) · ${found} · ${plural(c.processes, 'process', 'processes')} · ${countsLine(c)}`;
+  const outcomes = `${failed} failed${unfinished ? `, ${unfinished} unfinished` : ''}`;
+  return `txlens: ${plural(c.tests, 'test')} (${outcomes}) · ${found} · ${plural(c.processes, 'process', 'processes')} · ${countsLine(c)}`;
 }
 
 /**
@@ -225,7 +229,7 @@ export function textReport(model: ModelRun, findings: Finding[], cwd: string, op
     else unattributed.push(f);
   }
   const summaries = testSummaries(model);
-  const shown = summaries.filter((s) => opts.all || isFailure(s.test) || byTest.has(s.test.id));
+  const shown = summaries.filter((s) => opts.all || isFailure(s.test) || isUnfinished(s.test) || byTest.has(s.test.id));
   if (shown.length > 0) {
     const width = Math.min(70, Math.max(...shown.map((s) => s.test.id.length)));
     for (const s of shown) {

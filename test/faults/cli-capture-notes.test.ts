@@ -126,8 +126,8 @@ def test_assertion_quotes_a_value():
   assert.ok(!readFileSync(html, 'utf8').includes(marker), 'HTML');
   const text = txlens(['report', trace], cwd);
   assert.ok(!text.stdout.includes(marker), text.stdout);
-  // What stays is the shape of the failure, not its values.
-  assert.match(text.stdout, /AssertionError: assert '\?' == '\?'|assert "\?" == "\?"/);
+  // What stays of a failure is the error's name, not its values.
+  assert.match(text.stdout, /✗ AssertionError\n/);
   // The run's own record agrees: parameters were off.
   assert.equal(JSON.parse(readFileSync(join(trace, 'run.json'), 'utf8')).params, 'off');
 });

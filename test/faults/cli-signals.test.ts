@@ -120,7 +120,7 @@ test('Ctrl-C in a terminal under `txlens run -- pytest`: pytest\'s own status, t
     ]);
     statuses.push(r.status);
     // The report after the interrupt: what was traced is there.
-    assert.match(r.out, /txlens: 2 tests · 1 process/, r.out);
+    assert.match(r.out, /txlens: 2 tests \(0 failed, 1 unfinished\) · no findings · 1 process/, r.out);
     assert.match(r.out, /test_slow\.py::test_interrupted\s+unfinished/, r.out);
     // One interrupt: pytest handled it as one (a second would break into its own handling).
     assert.equal((r.out.match(/KeyboardInterrupt/g) ?? []).length >= 1, true, r.out);
@@ -151,7 +151,7 @@ test('a command killed by Ctrl-C makes txlens exit 130, as a shell reports it', 
   const script = `import os, signal, time\nsignal.signal(signal.SIGINT, signal.SIG_DFL)\nopen(${JSON.stringify(marker)}, 'w').close()\ntime.sleep(30)\n`;
   const r = onTerminal(cwd, marker, [process.execPath, cliPath, 'run', '--trace', join(cwd, 't'), '--', py, '-c', script]);
   assert.equal(r.status, 130, r.out);
-  assert.match(r.out, /txlens: 0 tests · 1 process/);
+  assert.match(r.out, /txlens: 0 tests \(0 failed\) · no findings · 1 process/);
 });
 
 async function signalTxlensAlone(signal: NodeJS.Signals): Promise<{ code: number | null; counts: { INT: number; TERM: number } }> {
