@@ -205,7 +205,6 @@ function header(): Record<string, unknown> {
     runtime: `Node.js ${process.versions.node}`,
     agent: AGENT,
   };
-  if (!isMainThread) h.th = TH;
   if (Object.keys(libs).length > 0) h.libs = { ...libs };
   const test = process.env[ENV.parentTest];
   if (test) h.test = test;
