@@ -16,6 +16,8 @@ import { relative } from 'node:path';
 import * as rt from './runtime';
 import { ENV } from '../../trace/schema';
 
+// Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
+/* eslint-disable prefer-rest-params */
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type AnyFn = (...args: any[]) => any;
 

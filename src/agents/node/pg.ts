@@ -25,6 +25,8 @@ const PATCHED = Symbol.for('txlens.pg.patched');
 
 const ERROR_MESSAGE_CHARS = 1000;
 
+// Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
+/* eslint-disable prefer-rest-params, @typescript-eslint/no-this-alias */
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type AnyFn = (...args: any[]) => any;
 type Client = Record<PropertyKey, any>;

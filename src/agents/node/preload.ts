@@ -15,6 +15,8 @@ import { hookPg } from './pg';
 import { tracedBetterSqlite3 } from './sqlite';
 import { tracedNodeTest } from './nodetest';
 
+// Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
+/* eslint-disable prefer-rest-params */
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-require-imports */
 const Module: any = require('node:module');
 

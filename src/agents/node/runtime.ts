@@ -69,7 +69,7 @@ const FRAME_LIMIT = 16;
  * (the agent's wrapper). Error.prepareStackTrace is swapped only for the extent
  * of this call, so `--enable-source-maps` and user overrides keep working.
  */
-export function callSites(above: Function): CallSites | undefined {
+export function callSites(above: (...args: never[]) => unknown): CallSites | undefined {
   const prevPrepare = Error.prepareStackTrace;
   const prevLimit = Error.stackTraceLimit;
   try {

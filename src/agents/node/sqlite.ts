@@ -19,6 +19,8 @@ import { resolve } from 'node:path';
 import * as rt from './runtime';
 import type { ConnState, PendingEvent } from './runtime';
 
+// Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
+/* eslint-disable prefer-rest-params */
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type AnyFn = (...args: any[]) => any;
 type CallSites = NodeJS.CallSite[];
