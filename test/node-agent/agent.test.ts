@@ -1,17 +1,17 @@
 // The Node agent in single processes, through the environment `txlens run`
 // gives a command (src/capture/env.ts): how NODE_OPTIONS carries it, that it is
 // inert where no hooked library loads, every form of a pg query against
-// Postgres's own log, worker threads, source maps, an internal fault and an
-// unsupported driver version.
+// Postgres's own log, worker threads, source maps, ES modules, an internal
+// fault and an unsupported driver version.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { build } from 'esbuild';
-import { Client } from 'pg';
 import { nodePreload, traceEnv, withNodeAgent } from '../../src/capture/env';
-import { createDatabase, pgAdminUrl, repoRoot, tempDir } from '../support/env';
+import { repoRoot, tempDir } from '../support/env';
+import { loggedDatabase, loggedStatements } from './pg-log';
 
 const agentDir = join(repoRoot, 'dist', 'agents');
 const scripts = join(repoRoot, 'test', 'fixtures', 'node', 'scripts');
@@ -110,53 +110,36 @@ describe('the Node agent', () => {
 
   test('records every form of pg query, savepoints, errors and the pool, as Postgres logs them', async () => {
     const dir = project('pg-forms');
-    const url = await createDatabase('node_forms');
-    const name = new URL(url).pathname.slice(1);
-    const admin = new Client({ connectionString: await pgAdminUrl() });
-    await admin.connect();
-    try {
-      await admin.query(`ALTER DATABASE "${name}" SET log_statement = 'all'`);
-      const from = Number((await admin.query(`SELECT size FROM pg_stat_file('server.log')`)).rows[0].size);
-      const run = await runTraced(dir, ['pg-forms.js'], { DATABASE_URL: url });
-      assert.equal(run.code, 0, run.stderr);
-      assert.equal(run.stdout, 'done\n');
-      for (let i = 0; i < 100; i++) {
-        if ((await admin.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name])).rows[0].n === 0) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      const size = Number((await admin.query(`SELECT size FROM pg_stat_file('server.log')`)).rows[0].size);
-      const log: string = (await admin.query(`SELECT pg_read_file('server.log', $1, $2) AS t`, [from, size - from])).rows[0].t;
-      const logged = log
-        .split('\n')
-        .map((l) => /\] LOG: {2}(?:statement|execute [^:]*): (.*)$/.exec(l)?.[1])
-        .filter((s): s is string => s !== undefined);
-      const stmts = run.lines.filter((l) => l.k === 'stmt');
-      assert.deepEqual(
-        stmts.map((s) => s.sql),
-        logged,
-        'the statements in the trace are, in order, the ones the server ran',
-      );
-      // Each statement points at the line of pg-forms.js that asked for it.
-      const source = readFileSync(join(dir, 'pg-forms.js'), 'utf8').split('\n');
-      for (const s of stmts) {
-        assert.ok(s.at && s.at[0] === join(dir, 'pg-forms.js'), `${s.sql}: ${JSON.stringify(s.at)}`);
-        const text = source[s.at[1] - 1];
-        assert.ok(/query\(|connect\(/.test(text), `${s.sql} points at line ${s.at[1]}: ${text}`);
-      }
-      const kinds = run.lines.filter((l) => ['begin', 'commit', 'rollback', 'savepoint'].includes(l.k)).map((l) => (l.k === 'savepoint' ? `savepoint ${l.action} ${l.name}` : l.k));
-      assert.deepEqual(kinds, ['begin', 'savepoint begin inner_step', 'savepoint rollback inner_step', 'rollback']);
-      // COMMIT of a failed transaction is a rollback: the server answered ROLLBACK.
-      assert.equal(run.lines.find((l) => l.k === 'rollback')?.cause, 'explicit');
-      const failed = stmts.find((s) => s.err);
-      assert.equal(failed?.err?.code, '42703');
-      assert.equal(failed?.err?.type, 'DatabaseError');
-      assert.equal(run.lines.filter((l) => l.k === 'connect').length, 2);
-      assert.ok(run.lines.filter((l) => l.k === 'checkout').length === 2 && run.lines.filter((l) => l.k === 'checkin').every((l) => !l.txOpen));
-      assert.ok(!JSON.stringify(run.lines).includes(new URL(url).password), 'the password is never written');
-      assert.match(run.lines[0].libs?.pg ?? '', /^8\./);
-    } finally {
-      await admin.end();
+    const db = await loggedDatabase('node_forms');
+    const url = db.url;
+    const run = await runTraced(dir, ['pg-forms.js'], { DATABASE_URL: url });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'done\n');
+    const logged = (await loggedStatements(db)).sql;
+    const stmts = run.lines.filter((l) => l.k === 'stmt');
+    assert.deepEqual(
+      stmts.map((s) => s.sql),
+      logged,
+      'the statements in the trace are, in order, the ones the server ran',
+    );
+    // Each statement points at the line of pg-forms.js that asked for it.
+    const source = readFileSync(join(dir, 'pg-forms.js'), 'utf8').split('\n');
+    for (const s of stmts) {
+      assert.ok(s.at && s.at[0] === join(dir, 'pg-forms.js'), `${s.sql}: ${JSON.stringify(s.at)}`);
+      const text = source[s.at[1] - 1];
+      assert.ok(/query\(|connect\(/.test(text), `${s.sql} points at line ${s.at[1]}: ${text}`);
     }
+    const kinds = run.lines.filter((l) => ['begin', 'commit', 'rollback', 'savepoint'].includes(l.k)).map((l) => (l.k === 'savepoint' ? `savepoint ${l.action} ${l.name}` : l.k));
+    assert.deepEqual(kinds, ['begin', 'savepoint begin inner_step', 'savepoint rollback inner_step', 'rollback']);
+    // COMMIT of a failed transaction is a rollback: the server answered ROLLBACK.
+    assert.equal(run.lines.find((l) => l.k === 'rollback')?.cause, 'explicit');
+    const failed = stmts.find((s) => s.err);
+    assert.equal(failed?.err?.code, '42703');
+    assert.equal(failed?.err?.type, 'DatabaseError');
+    assert.equal(run.lines.filter((l) => l.k === 'connect').length, 2);
+    assert.ok(run.lines.filter((l) => l.k === 'checkout').length === 2 && run.lines.filter((l) => l.k === 'checkin').every((l) => !l.txOpen));
+    assert.ok(!JSON.stringify(run.lines).includes(new URL(url).password), 'the password is never written');
+    assert.match(run.lines[0].libs?.pg ?? '', /^8\./);
   });
 
   test('gives each worker thread its own file and ids', async () => {
@@ -185,6 +168,23 @@ describe('the Node agent', () => {
     ]);
   });
 
+  test('sees drivers an ES module imports', async () => {
+    const dir = project('esm');
+    // ES modules resolve packages from node_modules folders only (no NODE_PATH).
+    symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    writeFileSync(join(dir, 'app.mjs'), "import Database from 'better-sqlite3';\nconst db = new Database(':memory:');\nconsole.log(db.prepare('SELECT 1 AS one').get().one);\n");
+    const run = await runTraced(dir, ['app.mjs']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, '1\n');
+    assert.deepEqual(
+      run.lines.filter((l) => l.k === 'connect' || l.k === 'stmt').map((l) => [l.k, l.at?.[1]]),
+      [
+        ['connect', 2],
+        ['stmt', 3],
+      ],
+    );
+  });
+
   test('an internal fault is reported once, stops capture, and changes nothing for the code', async () => {
     const dir = project('fault');
     const clean = await runTraced(dir, ['sqlite-plain.js']);
@@ -201,11 +201,12 @@ describe('the Node agent', () => {
 
   test('an unsupported driver major version is reported once and runs untraced', async () => {
     const dir = project('unsupported');
-    // A better-sqlite3 that calls itself 7.0.0 and hands out the real module.
+    // The real better-sqlite3, under a version number the agent does not support.
     const fake = join(dir, 'node_modules', 'better-sqlite3');
-    mkdirSync(fake, { recursive: true });
-    writeFileSync(join(fake, 'package.json'), JSON.stringify({ name: 'better-sqlite3', version: '7.0.0', main: 'index.js' }));
-    writeFileSync(join(fake, 'index.js'), `module.exports = require(${JSON.stringify(join(repoRoot, 'node_modules', 'better-sqlite3'))});\n`);
+    const real = join(repoRoot, 'node_modules', 'better-sqlite3');
+    for (const part of ['package.json', 'lib', join('build', 'Release', 'better_sqlite3.node')]) cpSync(join(real, part), join(fake, part), { recursive: true });
+    const manifest = JSON.parse(readFileSync(join(fake, 'package.json'), 'utf8'));
+    writeFileSync(join(fake, 'package.json'), JSON.stringify({ ...manifest, version: '7.0.0' }));
     const run = await runTraced(dir, ['-e', "for (const i of [1, 2]) { const D = require('better-sqlite3'); new D(':memory:').prepare('SELECT 1').get(); } console.log('ok')"]);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, 'ok\n');

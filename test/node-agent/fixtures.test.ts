@@ -14,8 +14,8 @@ import { spawn } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { Client } from 'pg';
-import { createDatabase, pgAdminUrl, repoRoot, runCli, tempDir } from '../support/env';
+import { createDatabase, repoRoot, runCli, tempDir } from '../support/env';
+import { loggedDatabase, loggedStatements, type LoggedDatabase } from './pg-log';
 import { validate, type JsonSchema } from '../support/json-schema';
 
 type Twin = 'buggy' | 'fixed';
@@ -144,53 +144,6 @@ function txlensCounts(report: Report, events: TraceLine[], opts: { withoutFailed
   };
 }
 
-// ---- Postgres's own log of the run ----------------------------------------------------
-
-const LOGGED_STATEMENT = /^\S+ \S+ \S+ \[(\d+)\] LOG: {2}(?:statement|execute [^:]*): (.*)$/;
-
-async function adminQuery<T>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new Client({ connectionString: await pgAdminUrl() });
-  await client.connect();
-  try {
-    return (await client.query(sql, params)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
-
-/**
- * A fresh database whose every statement the server logs. log_statement is set on
- * that database alone, so the log lines written while the fixture runs are the
- * fixture's: each names its backend's pid, one backend per connection.
- */
-async function loggedDatabase(label: string): Promise<{ url: string; name: string; logFrom: number }> {
-  const url = await createDatabase(`node_${label}`);
-  const name = new URL(url).pathname.slice(1);
-  await adminQuery(`ALTER DATABASE "${name}" SET log_statement = 'all'`);
-  const [{ size }] = await adminQuery<{ size: string }>(`SELECT size FROM pg_stat_file('server.log')`);
-  return { url, name, logFrom: Number(size) };
-}
-
-async function serverLog(name: string, from: number): Promise<{ sql: string[]; backends: number }> {
-  // Backends log as they go; wait until every connection of the run has gone away.
-  for (let i = 0; i < 100; i++) {
-    const [{ n }] = await adminQuery<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
-    if (n === 0) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const [{ size }] = await adminQuery<{ size: string }>(`SELECT size FROM pg_stat_file('server.log')`);
-  const [{ text }] = await adminQuery<{ text: string }>(`SELECT pg_read_file('server.log', $1, $2) AS text`, [from, Number(size) - from]);
-  const sql: string[] = [];
-  const pids = new Set<string>();
-  for (const line of text.split('\n')) {
-    const m = LOGGED_STATEMENT.exec(line);
-    if (!m) continue;
-    pids.add(m[1]);
-    sql.push(m[2]);
-  }
-  return { sql, backends: pids.size };
-}
-
 // ---- better-sqlite3's own log of the run ------------------------------------------
 
 function verboseLog(file: string): { sql: string[]; opens: number } {
@@ -223,10 +176,10 @@ async function runFixture(kind: Kind, twin: Twin): Promise<Outcome> {
   const traceDir = join(tempDir(`trace-${label}`), 'run');
   let env: NodeJS.ProcessEnv;
   let plainEnv: NodeJS.ProcessEnv;
-  let pgDb: { url: string; name: string; logFrom: number } | undefined;
+  let pgDb: LoggedDatabase | undefined;
   const sqlLog = join(project, 'sql.ndjson');
   if (kind === 'pg') {
-    pgDb = await loggedDatabase(label);
+    pgDb = await loggedDatabase(`node_${label}`);
     env = fixtureEnv({ DATABASE_URL: pgDb.url });
     plainEnv = fixtureEnv({ DATABASE_URL: await createDatabase(`node_${label}_plain`) });
   } else {
@@ -246,7 +199,7 @@ async function runFixture(kind: Kind, twin: Twin): Promise<Outcome> {
   const untraced = await runUntraced(plain, plainEnv);
   let truth: Counts;
   if (pgDb) {
-    const log = await serverLog(pgDb.name, pgDb.logFrom);
+    const log = await loggedStatements(pgDb);
     truth = countSql(log.sql, log.backends);
   } else {
     const log = verboseLog(sqlLog);

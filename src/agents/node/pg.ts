@@ -421,24 +421,22 @@ function major(version: string): number {
   return Number.parseInt(version.split('.')[0] ?? '', 10);
 }
 
-/** Hook the `pg` module (its Client and Pool); `versions` come from the packages' manifests. */
-export function hookPg(pg: any, pgVersion: string, poolVersion: string | undefined): void {
-  if (!pg || pg[PATCHED]) return;
-  Object.defineProperty(pg, PATCHED, { value: true });
-  if (major(pgVersion) !== 8) return rt.unsupported('pg', pgVersion, '8.x');
-  rt.noteLib('pg', pgVersion);
-  const clientProto = pg.Client?.prototype;
-  if (clientProto && !clientProto[PATCHED]) {
-    Object.defineProperty(clientProto, PATCHED, { value: true });
-    patchClient(clientProto);
-  }
-  if (poolVersion !== undefined && major(poolVersion) !== 3) return rt.unsupported('pg-pool', poolVersion, '3.x');
-  if (poolVersion !== undefined) rt.noteLib('pg-pool', poolVersion);
-  // pg.Pool is a subclass bound to pg.Client; connect/query/emit live on pg-pool's prototype.
-  let poolProto = pg.Pool?.prototype;
-  while (poolProto && !Object.prototype.hasOwnProperty.call(poolProto, 'connect')) poolProto = Object.getPrototypeOf(poolProto);
-  if (poolProto && poolProto !== Object.prototype && !poolProto[PATCHED]) {
-    Object.defineProperty(poolProto, PATCHED, { value: true });
-    patchPool(poolProto);
-  }
+/** Hook pg's Client class (pg/lib/client.js); `version` is pg's. */
+export function hookPgClient(Client: any, version: string): void {
+  const proto = Client?.prototype;
+  if (!proto || proto[PATCHED]) return;
+  Object.defineProperty(proto, PATCHED, { value: true });
+  if (major(version) !== 8) return rt.unsupported('pg', version, '8.x');
+  rt.noteLib('pg', version);
+  patchClient(proto);
+}
+
+/** Hook pg-pool's Pool class (pg.Pool is a subclass of it bound to pg.Client). */
+export function hookPgPool(Pool: any, version: string): void {
+  const proto = Pool?.prototype;
+  if (!proto || proto[PATCHED] || typeof proto.connect !== 'function') return;
+  Object.defineProperty(proto, PATCHED, { value: true });
+  if (major(version) !== 3) return rt.unsupported('pg-pool', version, '3.x');
+  rt.noteLib('pg-pool', version);
+  patchPool(proto);
 }

@@ -3,15 +3,15 @@
  * thread) of a traced command through `NODE_OPTIONS=--require <this file>`.
  *
  * Without TXLENS_TRACE_DIR it does nothing. With it, it wraps the CommonJS
- * loader's `Module._load` and, when `pg`, `better-sqlite3` or `node:test` is
- * required, hooks that module before the caller gets it. Everything else is
- * one string comparison per require. No file is written until there is an
+ * loader (Module#load and Module._load) and, when `pg`, `better-sqlite3` or
+ * `node:test` loads, hooks that module before the caller gets it. Everything
+ * else costs a string check per module loaded. No file is written until there is an
  * event, so processes that never touch a hooked library leave no trace file.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as rt from './runtime';
-import { hookPg } from './pg';
+import { hookPgClient, hookPgPool } from './pg';
 import { tracedBetterSqlite3 } from './sqlite';
 import { tracedNodeTest } from './nodetest';
 
@@ -33,52 +33,66 @@ function packageVersion(file: string | undefined, name: string): string | undefi
   return undefined;
 }
 
-function resolved(request: string, parent: unknown, isMain: boolean): string | undefined {
-  try {
-    return Module._resolveFilename(request, parent, isMain);
-  } catch {
-    return undefined;
-  }
+type Hooked = 'pg' | 'pg-pool' | 'better-sqlite3';
+
+/**
+ * Which hooked class a module file defines, from its path: the files that define
+ * the classes, not the packages' entry points, which an ES `import` of the
+ * package loads without Module#load.
+ */
+function hookedBy(filename: unknown): Hooked | '' {
+  if (typeof filename !== 'string' || !filename.includes('node_modules')) return '';
+  const path = filename.replace(/\\/g, '/');
+  if (path.endsWith('/node_modules/pg/lib/client.js')) return 'pg';
+  if (path.endsWith('/node_modules/pg-pool/index.js')) return 'pg-pool';
+  if (path.endsWith('/node_modules/better-sqlite3/lib/database.js')) return 'better-sqlite3';
+  return '';
 }
 
-function hook(request: string, exports: any, parent: unknown, isMain: boolean): any {
-  switch (request) {
-    case 'pg': {
-      const main = resolved(request, parent, isMain);
-      let poolVersion: string | undefined;
-      try {
-        poolVersion = main ? packageVersion(Module.createRequire(main).resolve('pg-pool'), 'pg-pool') : undefined;
-      } catch {
-        poolVersion = undefined;
-      }
-      hookPg(exports, packageVersion(main, 'pg') ?? '', poolVersion);
-      return exports;
-    }
-    case 'better-sqlite3':
-      return tracedBetterSqlite3(exports, packageVersion(resolved(request, parent, isMain), 'better-sqlite3') ?? '');
-    case 'node:test':
-      return tracedNodeTest(exports);
-    default:
-      return exports;
-  }
+function hookModule(name: Hooked, filename: string, exports: any): any {
+  const version = packageVersion(filename, name) ?? '';
+  if (name === 'pg') hookPgClient(exports, version);
+  else if (name === 'pg-pool') hookPgPool(exports, version);
+  else return tracedBetterSqlite3(exports, version);
+  return exports;
 }
 
+/**
+ * Drivers are hooked when the module defining their classes has loaded, through
+ * Module#load: the packages load those with `require` whether the app reached
+ * them by `require` or by ES `import`, and what is left in `module.exports` is
+ * what every importer gets (the traced better-sqlite3 constructor included).
+ * node:test is built in: it is wrapped where `require` returns it.
+ */
 function install(): void {
-  const load = Module._load;
-  if (typeof load !== 'function' || load.__txlens) return;
-  const traced = function _load(this: unknown, request: unknown, parent: unknown, isMain: boolean) {
-    const exports = load.apply(this, arguments as any);
-    if (request !== 'pg' && request !== 'better-sqlite3' && request !== 'node:test') return exports;
-    if (!rt.ACTIVE) return exports;
+  const proto = Module.prototype;
+  const load = proto.load;
+  const requireLoad = Module._load;
+  if (typeof load !== 'function' || typeof requireLoad !== 'function' || load.__txlens) return;
+  const tracedLoad = function load(this: any, filename: unknown) {
+    const result = originalLoad.apply(this, arguments as any);
+    const name = hookedBy(filename);
+    if (name === '' || !rt.ACTIVE) return result;
     try {
-      return hook(request, exports, parent, isMain);
+      this.exports = hookModule(name, filename as string, this.exports);
+    } catch (e) {
+      rt.fail(e);
+    }
+    return result;
+  };
+  const originalLoad = load;
+  Object.defineProperty(tracedLoad, '__txlens', { value: true });
+  proto.load = tracedLoad;
+  Module._load = function _load(this: unknown, request: unknown) {
+    const exports = requireLoad.apply(this, arguments as any);
+    if (request !== 'node:test' || !rt.ACTIVE) return exports;
+    try {
+      return tracedNodeTest(exports);
     } catch (e) {
       rt.fail(e);
       return exports;
     }
   };
-  Object.defineProperty(traced, '__txlens', { value: true });
-  Module._load = traced;
   rt.start();
 }
 
