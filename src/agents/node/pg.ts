@@ -30,12 +30,11 @@ const ERROR_MESSAGE_CHARS = 1000;
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type AnyFn = (...args: any[]) => any;
 type Client = Record<PropertyKey, any>;
-type CallSites = NodeJS.CallSite[];
 
 interface QueryRecord {
   sql: string;
   params: unknown;
-  cs: CallSites | undefined;
+  cs: rt.Stack | undefined;
   start: bigint;
 }
 
@@ -93,7 +92,7 @@ function connected(client: Client): void {
   }
 }
 
-function ended(client: Client, cs: CallSites | undefined): void {
+function ended(client: Client, cs: rt.Stack | undefined): void {
   const state: ConnState | undefined = client[STATE];
   if (state === undefined || state.closed) return;
   rt.faultPoint('pg.close');
@@ -208,7 +207,7 @@ function patchClient(proto: Client): void {
     try {
       const sql = textOf(config);
       if (sql !== undefined || typeof config.submit === 'function') {
-        const cs: CallSites | undefined = this[NEXT_AT] ?? rt.callSites(query);
+        const cs: rt.Stack | undefined = this[NEXT_AT] ?? rt.callSites(query);
         const params = typeof values === 'function' || values === undefined ? config.values : values;
         rec = { sql: sql ?? String(config.text ?? ''), params, cs, start: rt.clock() };
       }
@@ -305,7 +304,7 @@ function poolId(pool: Client): string {
 /** The query pool.query is about to hand its client: its statement's frame is pool.query's caller. */
 let poolQueryInProgress = false;
 
-function checkedOut(pool: Client, client: Client, cs: CallSites | undefined): void {
+function checkedOut(pool: Client, client: Client, cs: rt.Stack | undefined): void {
   if (!rt.ACTIVE) return;
   try {
     const state = stateOf(client);
@@ -368,7 +367,7 @@ function patchPool(proto: Client): void {
     const fromQuery = poolQueryInProgress;
     poolQueryInProgress = false;
     if (!rt.ACTIVE) return origConnect.apply(this, arguments as any);
-    let cs: CallSites | undefined;
+    let cs: rt.Stack | undefined;
     try {
       cs = rt.callSites(connect);
     } catch (e) {

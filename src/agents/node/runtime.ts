@@ -61,27 +61,43 @@ export function nextId(prefix: string): string {
 
 type CallSites = NodeJS.CallSite[];
 
+/**
+ * The stack at a call, captured but not yet turned into anything: V8 records the
+ * frames when captureStackTrace runs and builds `stack` only when it is first
+ * read. The agent reads it when the event is written (see `sitesOf`), so the
+ * statement itself pays for the capture alone.
+ */
+export interface Stack {
+  stack?: unknown;
+}
+
 const returnCallSites = (_e: Error, cs: CallSites): CallSites => cs;
-const FRAME_LIMIT = 16;
+// Deep enough for the app code above an ORM or two; each frame costs at capture.
+const FRAME_LIMIT = 12;
+
+/** The current stack above `above` (the agent's wrapper), captured for later. */
+export function callSites(above: (...args: never[]) => unknown): Stack {
+  const prevLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = FRAME_LIMIT;
+  const holder: Stack = {};
+  Error.captureStackTrace(holder, above);
+  Error.stackTraceLimit = prevLimit;
+  return holder;
+}
 
 /**
- * The current stack as CallSites, without formatting it, starting above `above`
- * (the agent's wrapper). Error.prepareStackTrace is swapped only for the extent
- * of this call, so `--enable-source-maps` and user overrides keep working.
+ * A captured stack as CallSites. Error.prepareStackTrace is swapped only for the
+ * extent of this read, so `--enable-source-maps` and the code's own override keep
+ * working for every other stack.
  */
-export function callSites(above: (...args: never[]) => unknown): CallSites | undefined {
+function sitesOf(holder: Stack): CallSites | undefined {
   const prevPrepare = Error.prepareStackTrace;
-  const prevLimit = Error.stackTraceLimit;
   try {
     Error.prepareStackTrace = returnCallSites;
-    Error.stackTraceLimit = FRAME_LIMIT;
-    const holder: { stack?: CallSites } = {};
-    Error.captureStackTrace(holder, above);
     const cs = holder.stack;
-    return Array.isArray(cs) ? cs : undefined;
+    return Array.isArray(cs) ? (cs as CallSites) : undefined;
   } finally {
     Error.prepareStackTrace = prevPrepare;
-    Error.stackTraceLimit = prevLimit;
   }
 }
 
@@ -127,13 +143,20 @@ try {
  * (`--enable-source-maps`, or a loader that registered maps); the generated
  * position otherwise.
  */
+// file -> its source map, or null: looked up once per file (a module's map is
+// registered when it loads, before any of its code runs).
+const sourceMaps = new Map<string, ReturnType<SourceMapLookup> | null>();
+
 function mapped(file: string, line: number, column: number, fn: string): SourceFrame | undefined {
   if (findSourceMap !== undefined) {
-    let map;
-    try {
-      map = findSourceMap(file);
-    } catch {
-      map = undefined;
+    let map = sourceMaps.get(file);
+    if (map === undefined) {
+      try {
+        map = findSourceMap(file) ?? null;
+      } catch {
+        map = null;
+      }
+      sourceMaps.set(file, map);
     }
     if (map) {
       const entry = map.findEntry(line - 1, column - 1) as { originalSource?: string; originalLine?: number };
@@ -149,7 +172,8 @@ function mapped(file: string, line: number, column: number, fn: string): SourceF
 }
 
 /** The first frame in user code: [absolute file, 1-based line, function], or undefined. */
-export function userFrame(cs: CallSites | undefined): SourceFrame | undefined {
+export function userFrame(stack: Stack | undefined): SourceFrame | undefined {
+  const cs = stack === undefined ? undefined : sitesOf(stack);
   if (!cs) return undefined;
   for (const site of cs) {
     const name = site.getFileName();
@@ -174,7 +198,7 @@ export interface PendingEvent {
   pid?: number;
   th?: number;
   at?: SourceFrame;
-  _cs?: CallSites;
+  _cs?: Stack;
   [field: string]: unknown;
 }
 
@@ -229,7 +253,7 @@ function openFile(): boolean {
 }
 
 /** Stamp `event` with time, pid and thread, and buffer it. `cs`: call sites to resolve into `at`. */
-export function emit(event: PendingEvent, cs?: CallSites): void {
+export function emit(event: PendingEvent, cs?: Stack): void {
   if (!ACTIVE) return;
   event.t = now();
   event.pid = PID;
@@ -256,13 +280,8 @@ function line(e: PendingEvent): string {
     const at = userFrame(cs);
     if (at) e.at = at;
   }
-  return JSON.stringify(e, skipInternal);
-}
-
-function skipInternal(key: string, value: unknown): unknown {
-  if (key === '_cs') return undefined;
-  if (typeof value === 'bigint') return value.toString();
-  return value;
+  // `_cs` is undefined by now, and JSON leaves undefined fields out; values are plain (see paramsRepr).
+  return JSON.stringify(e);
 }
 
 /** Write out everything buffered. Never throws. */
@@ -426,7 +445,7 @@ export function forgetConn(state: ConnState): void {
   open.delete(state);
 }
 
-export function txBegin(state: ConnState, implicit: boolean, cs?: CallSites): void {
+export function txBegin(state: ConnState, implicit: boolean, cs?: Stack): void {
   if (state.tx !== undefined) return;
   state.tx = nextId('t');
   const e: PendingEvent = { k: 'begin', conn: state.id, tx: state.tx };
@@ -434,13 +453,13 @@ export function txBegin(state: ConnState, implicit: boolean, cs?: CallSites): vo
   emit(e, cs);
 }
 
-export function txCommit(state: ConnState, cs?: CallSites): void {
+export function txCommit(state: ConnState, cs?: Stack): void {
   if (state.tx === undefined) return;
   emit({ k: 'commit', conn: state.id, tx: state.tx }, cs);
   state.tx = undefined;
 }
 
-export function txRollback(state: ConnState, cause: string, cs?: CallSites): void {
+export function txRollback(state: ConnState, cause: string, cs?: Stack): void {
   if (state.tx === undefined) return;
   emit({ k: 'rollback', conn: state.id, tx: state.tx, cause }, cs);
   state.tx = undefined;
@@ -509,7 +528,7 @@ export function savepointOf(sql: string): ['begin' | 'release' | 'rollback', str
 }
 
 /** Emit the savepoint event a statement inside an open transaction stands for, if any. */
-export function savepointEvent(state: ConnState, sql: string, cs?: CallSites): void {
+export function savepointEvent(state: ConnState, sql: string, cs?: Stack): void {
   const c = sql.charCodeAt(sql.search(/\S/));
   // S, R (either case): only those statements can name a savepoint.
   if (c !== 83 && c !== 115 && c !== 82 && c !== 114) return;
@@ -524,7 +543,7 @@ export function savepointEvent(state: ConnState, sql: string, cs?: CallSites): v
  * A statement left the transaction it ran in: commit or rollback, read from what
  * ran (the server's tag when known: COMMIT of an aborted transaction answers ROLLBACK).
  */
-export function endedBy(state: ConnState, sql: string, tag: string | undefined, failed: boolean, cs?: CallSites): void {
+export function endedBy(state: ConnState, sql: string, tag: string | undefined, failed: boolean, cs?: Stack): void {
   if (failed) return txRollback(state, 'error', cs);
   const word = (tag ?? keyword(sql)).toUpperCase();
   if (word === 'ROLLBACK' || word === 'ABORT') txRollback(state, 'explicit', cs);

@@ -23,7 +23,6 @@ import type { ConnState, PendingEvent } from './runtime';
 /* eslint-disable prefer-rest-params */
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type AnyFn = (...args: any[]) => any;
-type CallSites = NodeJS.CallSite[];
 
 const PATCHED = Symbol.for('txlens.sqlite.patched');
 const ERROR_MESSAGE_CHARS = 1000;
@@ -48,7 +47,7 @@ function inTx(db: any): boolean {
   }
 }
 
-function opened(db: any, cs: CallSites | undefined, origPrepare: AnyFn): void {
+function opened(db: any, cs: rt.Stack | undefined, origPrepare: AnyFn): void {
   rt.faultPoint('sqlite.connect');
   if (statementProto === undefined) {
     // A statement compiled (never run) only to reach the native Statement prototype.
@@ -72,7 +71,7 @@ function rowsOf(method: string, result: any): number | undefined {
   return undefined;
 }
 
-function record(state: ConnState, db: any, sql: string, params: unknown, method: string, result: any, err: any, was: boolean, cs: CallSites | undefined, start: bigint): void {
+function record(state: ConnState, db: any, sql: string, params: unknown, method: string, result: any, err: any, was: boolean, cs: rt.Stack | undefined, start: bigint): void {
   try {
     const dur = Number(rt.clock() - start);
     rt.faultPoint('sqlite.stmt');
@@ -113,7 +112,7 @@ function patchStatements(proto: any): void {
       const state = db !== undefined ? databases.get(db) : undefined;
       if (state === undefined || state.closed) return orig.apply(this, arguments as any);
       let was: boolean;
-      let cs: CallSites | undefined;
+      let cs: rt.Stack | undefined;
       let start: bigint;
       try {
         was = inTx(db);
@@ -165,7 +164,7 @@ function patchDatabase(proto: any): void {
     const state = rt.ACTIVE ? databases.get(this) : undefined;
     if (state === undefined || state.closed) return origExec.apply(this, arguments as any);
     let was: boolean;
-    let cs: CallSites | undefined;
+    let cs: rt.Stack | undefined;
     let start: bigint;
     try {
       was = inTx(this);
