@@ -3,7 +3,7 @@
  * thread) of a traced command through `NODE_OPTIONS=--require <this file>`.
  *
  * Without TXLENS_TRACE_DIR it does nothing. With it, it wraps the CommonJS
- * loader (Module#load and Module._load) and, when `pg`, `better-sqlite3` or
+ * loader (Module#load and Module._load) and, when `pg`, `better-sqlite3`, mocha or
  * `node:test` loads, hooks that module before the caller gets it. Everything
  * else costs a string check per module loaded. No file is written until there is an
  * event, so processes that never touch a hooked library leave no trace file.
@@ -14,6 +14,7 @@ import * as rt from './runtime';
 import { hookPgClient, hookPgPool } from './pg';
 import { tracedBetterSqlite3 } from './sqlite';
 import { tracedNodeTest } from './nodetest';
+import { hookMochaRunner, hookMochaSuite } from './mocha';
 
 // Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
 /* eslint-disable prefer-rest-params */
@@ -33,7 +34,7 @@ function packageVersion(file: string | undefined, name: string): string | undefi
   return undefined;
 }
 
-type Hooked = 'pg' | 'pg-pool' | 'better-sqlite3';
+type Hooked = 'pg' | 'pg-pool' | 'better-sqlite3' | 'mocha-runner' | 'mocha-suite';
 
 /**
  * Which hooked class a module file defines, from its path: the files that define
@@ -46,10 +47,15 @@ function hookedBy(filename: unknown): Hooked | '' {
   if (path.endsWith('/node_modules/pg/lib/client.js')) return 'pg';
   if (path.endsWith('/node_modules/pg-pool/index.js')) return 'pg-pool';
   if (path.endsWith('/node_modules/better-sqlite3/lib/database.js')) return 'better-sqlite3';
+  if (path.endsWith('/node_modules/mocha/lib/runner.js')) return 'mocha-runner';
+  if (path.endsWith('/node_modules/mocha/lib/suite.js')) return 'mocha-suite';
   return '';
 }
 
 function hookModule(name: Hooked, filename: string, exports: any): any {
+  if (name === 'mocha-runner') hookMochaRunner(exports);
+  else if (name === 'mocha-suite') hookMochaSuite(exports);
+  if (name === 'mocha-runner' || name === 'mocha-suite') return exports;
   const version = packageVersion(filename, name) ?? '';
   if (name === 'pg') hookPgClient(exports, version);
   else if (name === 'pg-pool') hookPgPool(exports, version);
