@@ -185,6 +185,17 @@ describe('the Node agent', () => {
     );
   });
 
+  test('a process a test starts names that test in its header', async () => {
+    const dir = project('spawn');
+    const run = await runTraced(dir, ['--test', 'spawn.test.js']);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const headers = run.lines.filter((l) => l.k === 'header') as Array<Line & { test?: string }>;
+    const id = 'spawn.test.js > a child process counts rows';
+    assert.deepEqual(headers.map((h) => h.test ?? null).sort(), [id, null].sort() as Array<string | null>);
+    assert.deepEqual(run.lines.filter((l) => l.k === 'test_start').map((l) => (l as Line & { id?: string }).id), [id]);
+    assert.equal(run.lines.filter((l) => l.k === 'stmt').length, 3);
+  });
+
   test('an internal fault is reported once, stops capture, and changes nothing for the code', async () => {
     const dir = project('fault');
     const clean = await runTraced(dir, ['sqlite-plain.js']);

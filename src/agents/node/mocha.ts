@@ -24,6 +24,8 @@ interface TestInfo {
   id: string;
   started: boolean;
   error?: unknown;
+  /** TXLENS_PARENT_TEST before the test began. */
+  outer?: string;
 }
 
 const defined = new WeakMap<object, [string, number] | undefined>();
@@ -55,6 +57,7 @@ function start(test: any): void {
   const e: rt.PendingEvent = { k: 'test_start', id: info.id, name, file: typeof test.file === 'string' ? test.file : at?.[0] ?? '' };
   if (at) e.line = at[1];
   rt.emit(e);
+  info.outer = rt.enterTest(info.id);
 }
 
 function end(test: any): void {
@@ -65,6 +68,7 @@ function end(test: any): void {
     start(test);
   }
   info.started = false;
+  rt.leaveTest(info.outer);
   const failed = test.state === 'failed' || info.error !== undefined;
   const e: rt.PendingEvent = { k: 'test_end', id: info.id, outcome: failed ? 'failed' : pending ? 'skipped' : 'passed' };
   if (failed) e.message = firstLine(info.error);

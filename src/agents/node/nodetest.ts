@@ -41,10 +41,12 @@ interface TestMeta {
 
 function wrapTest(fn: AnyFn, meta: TestMeta): AnyFn {
   let running = false;
+  let outerTest: string | undefined;
   const end = (outcome: 'passed' | 'failed', err?: unknown): void => {
     if (!running) return;
     running = false;
     try {
+      rt.leaveTest(outerTest);
       const e: rt.PendingEvent = { k: 'test_end', id: meta.id, outcome };
       if (outcome === 'failed') e.message = firstLine(err);
       rt.emit(e);
@@ -62,6 +64,7 @@ function wrapTest(fn: AnyFn, meta: TestMeta): AnyFn {
       const e: rt.PendingEvent = { k: 'test_start', id: meta.id, name: meta.name, file: meta.file };
       if (meta.line !== undefined) e.line = meta.line;
       rt.emit(e);
+      outerTest = rt.enterTest(meta.id);
     } catch (e) {
       rt.fail(e);
     }

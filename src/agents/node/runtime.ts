@@ -552,6 +552,25 @@ export function endedBy(state: ConnState, sql: string, tag: string | undefined, 
 }
 
 // ---------------------------------------------------------------------------
+// The running test, for the processes it starts
+
+/**
+ * While a test runs, its id is in TXLENS_PARENT_TEST, so a process the test
+ * starts (a worker, a server, a CLI) names it in its header, as under pytest.
+ * Returns what to restore when the test ends.
+ */
+export function enterTest(id: string): string | undefined {
+  const previous = process.env[ENV.parentTest];
+  process.env[ENV.parentTest] = id;
+  return previous;
+}
+
+export function leaveTest(previous: string | undefined): void {
+  if (previous === undefined) delete process.env[ENV.parentTest];
+  else process.env[ENV.parentTest] = previous;
+}
+
+// ---------------------------------------------------------------------------
 // Lifecycle
 
 let started = false;
