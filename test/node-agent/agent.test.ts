@@ -153,6 +153,20 @@ describe('the Node agent', () => {
     assert.equal(run.lines.filter((l) => l.k === 'stmt').length, 6);
   });
 
+  test('a worker thread that throws keeps its outcome and its trace', async () => {
+    const dir = project('worker-throws');
+    const plain = await new Promise<string>((resolve) => {
+      const child = spawn(process.execPath, ['sqlite-worker-throws.js'], { cwd: dir, env: { ...process.env, NODE_PATH: join(repoRoot, 'node_modules'), NODE_OPTIONS: undefined } });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.on('close', () => resolve(out));
+    });
+    const run = await runTraced(dir, ['sqlite-worker-throws.js']);
+    assert.equal(run.stdout, plain);
+    assert.equal(run.stdout, 'worker failed: boom\nworker exited 1\n');
+    assert.deepEqual(run.lines.filter((l) => l.k === 'stmt').map((l) => [l.conn, l.sql]), [['w1.c1', 'SELECT 1']]);
+  });
+
   test('maps statements to TypeScript lines through source maps', async () => {
     const dir = project('typed');
     await build({ entryPoints: [join(dir, 'sqlite-typed.ts')], outfile: join(dir, 'out', 'sqlite-typed.js'), platform: 'node', format: 'cjs', sourcemap: true, logLevel: 'silent' });
