@@ -34,6 +34,7 @@ interface Line {
 
 interface Run {
   code: number | null;
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
   files: string[];
@@ -41,7 +42,7 @@ interface Run {
 }
 
 /** Runs `node ARGS` in `cwd` with the environment `txlens run` would give it. */
-function runTraced(cwd: string, args: string[], extra: NodeJS.ProcessEnv = {}): Promise<Run> {
+function runTraced(cwd: string, args: string[], extra: NodeJS.ProcessEnv = {}, onStdout?: (text: string, kill: () => void) => void): Promise<Run> {
   const traceDir = join(tempDir('node-agent-trace'), 'run');
   const base = { ...process.env, NODE_PATH: join(repoRoot, 'node_modules'), NODE_TEST_CONTEXT: undefined, NODE_OPTIONS: undefined, ...extra };
   const env = traceEnv(base, { traceDir, workspace: cwd, agentDir });
@@ -49,10 +50,13 @@ function runTraced(cwd: string, args: string[], extra: NodeJS.ProcessEnv = {}): 
     const child = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      onStdout?.(stdout, () => child.kill('SIGTERM'));
+    });
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
       const files = existsSync(traceDir) ? readdirSync(traceDir).filter((f) => f.endsWith('.ndjson')).sort() : [];
       const lines = files.flatMap((f) =>
         readFileSync(join(traceDir, f), 'utf8')
@@ -60,7 +64,7 @@ function runTraced(cwd: string, args: string[], extra: NodeJS.ProcessEnv = {}): 
           .filter((l) => l.trim() !== '')
           .map((l) => JSON.parse(l) as Line),
       );
-      resolve({ code, stdout, stderr, files, lines });
+      resolve({ code, signal, stdout, stderr, files, lines });
     });
   });
 }
@@ -165,6 +169,18 @@ describe('the Node agent', () => {
     assert.equal(run.stdout, plain);
     assert.equal(run.stdout, 'worker failed: boom\nworker exited 1\n');
     assert.deepEqual(run.lines.filter((l) => l.k === 'stmt').map((l) => [l.conn, l.sql]), [['w1.c1', 'SELECT 1']]);
+  });
+
+  test('a process ended by SIGTERM still dies of it, with its buffered events written', async () => {
+    const dir = project('sigterm');
+    const run = await runTraced(dir, ['sqlite-hangs.js'], {}, (out, kill) => {
+      if (out.includes('ready')) kill();
+    });
+    assert.equal(run.signal, 'SIGTERM');
+    assert.deepEqual(
+      run.lines.filter((l) => l.k !== 'header').map((l) => (l.k === 'rollback' ? `rollback ${l.cause}` : l.k)),
+      ['connect', 'stmt', 'begin', 'stmt', 'stmt', 'rollback exit'],
+    );
   });
 
   test('maps statements to TypeScript lines through source maps', async () => {
