@@ -299,10 +299,11 @@ for (const [kind, runner] of RUNS) {
         assert.ok(!/txlens: capture/.test(o.stderr), `the agent reported a problem: ${o.stderr}`);
       });
 
-      test("txlens's counts equal the database's own log of the run", () => {
+      test("txlens's counts equal the database's own log of the run", (t) => {
         const o = ran();
         assert.ok(o.truth.statements > 0, 'the database logged nothing');
         const counted = txlensCounts(o.report, o.events, { withoutFailedCompiles: kind === 'sqlite' });
+        t.diagnostic(`counts ${JSON.stringify(counted)}; refused to compile: ${o.failedCompiles}`);
         assert.deepEqual(counted, o.truth);
         assert.equal(o.failedCompiles, EXPECTED[kind][twin].failedCompiles);
         if (kind === 'sqlite') assert.equal(o.report.summary.statements, o.truth.statements + o.failedCompiles);
