@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as rt from './runtime';
 import { hookPgClient, hookPgPool } from './pg';
-import { tracedBetterSqlite3 } from './sqlite';
+import { hookBetterSqlite3Addon, tracedBetterSqlite3 } from './sqlite';
 import { tracedNodeTest } from './nodetest';
 import { hookMochaRunner, hookMochaSuite } from './mocha';
 
@@ -34,7 +34,7 @@ function packageVersion(file: string | undefined, name: string): string | undefi
   return undefined;
 }
 
-type Hooked = 'pg' | 'pg-pool' | 'better-sqlite3' | 'mocha-runner' | 'mocha-suite';
+type Hooked = 'pg' | 'pg-pool' | 'better-sqlite3' | 'better-sqlite3-addon' | 'mocha-runner' | 'mocha-suite';
 
 /**
  * Which hooked class a module file defines, from its path: the files that define
@@ -47,6 +47,7 @@ function hookedBy(filename: unknown): Hooked | '' {
   if (path.endsWith('/node_modules/pg/lib/client.js')) return 'pg';
   if (path.endsWith('/node_modules/pg-pool/index.js')) return 'pg-pool';
   if (path.endsWith('/node_modules/better-sqlite3/lib/database.js')) return 'better-sqlite3';
+  if (path.endsWith('/better_sqlite3.node') && path.includes('/node_modules/better-sqlite3/')) return 'better-sqlite3-addon';
   if (path.endsWith('/node_modules/mocha/lib/runner.js')) return 'mocha-runner';
   if (path.endsWith('/node_modules/mocha/lib/suite.js')) return 'mocha-suite';
   return '';
@@ -56,10 +57,11 @@ function hookModule(name: Hooked, filename: string, exports: any): any {
   if (name === 'mocha-runner') hookMochaRunner(exports);
   else if (name === 'mocha-suite') hookMochaSuite(exports);
   if (name === 'mocha-runner' || name === 'mocha-suite') return exports;
-  const version = packageVersion(filename, name) ?? '';
+  const version = packageVersion(filename, name === 'better-sqlite3-addon' ? 'better-sqlite3' : name) ?? '';
+  if (name === 'better-sqlite3-addon') hookBetterSqlite3Addon(exports, version);
   if (name === 'pg') hookPgClient(exports, version);
   else if (name === 'pg-pool') hookPgPool(exports, version);
-  else return tracedBetterSqlite3(exports, version);
+  else if (name === 'better-sqlite3') return tracedBetterSqlite3(exports, version);
   return exports;
 }
 

@@ -5,7 +5,8 @@
  * same Database (same prototype, so instanceof and subclasses work) and records
  * the connection. Statement methods (run, get, all, iterate) are native and
  * shared by every Statement, so they are patched once on the Statement
- * prototype: that also sees the BEGIN/COMMIT/SAVEPOINT statements
+ * prototype the native addon exports (or, for an addon loaded from elsewhere,
+ * that of the first statement prepared): that also sees the BEGIN/COMMIT/SAVEPOINT statements
  * `db.transaction()` prepares through the native handle (bypassing
  * Database#prepare), and the statement `db.pragma()` prepares. `exec` and
  * `close` are patched on Database.prototype.
@@ -47,12 +48,8 @@ function inTx(db: any): boolean {
   }
 }
 
-function opened(db: any, cs: rt.Stack | undefined, origPrepare: AnyFn): void {
+function opened(db: any, cs: rt.Stack | undefined): void {
   rt.faultPoint('sqlite.connect');
-  if (statementProto === undefined) {
-    // A statement compiled (never run) only to reach the native Statement prototype.
-    patchStatements(Object.getPrototypeOf(origPrepare.call(db, 'SELECT 1')));
-  }
   const state = rt.newConn();
   databases.set(db, state);
   rt.emit({ k: 'connect', conn: state.id, db: dbInfo(db), driver: 'better-sqlite3' }, cs);
@@ -147,7 +144,10 @@ function patchDatabase(proto: any): void {
     const state = rt.ACTIVE ? databases.get(this) : undefined;
     if (state === undefined || state.closed) return origPrepare.apply(this, arguments as any);
     try {
-      return origPrepare.apply(this, arguments as any);
+      const stmt = origPrepare.apply(this, arguments as any);
+      // An addon loaded from elsewhere (the `nativeBinding` option): its Statement class, from its first statement.
+      if (statementProto === undefined && stmt && typeof stmt === 'object') patchStatements(Object.getPrototypeOf(stmt));
+      return stmt;
     } catch (err) {
       try {
         const cs = rt.callSites(prepare);
@@ -202,11 +202,25 @@ function patchDatabase(proto: any): void {
   };
 }
 
+/**
+ * The native addon (better_sqlite3.node) exports the Statement class whose run/get/all/iterate
+ * every statement shares, including those db.transaction() prepares through the native handle.
+ */
+export function hookBetterSqlite3Addon(addon: any, version: string): void {
+  const proto = addon?.Statement?.prototype;
+  if (proto && statementProto === undefined && supported(version)) patchStatements(proto);
+}
+
 function major(version: string): number {
   return Number.parseInt(version.split('.')[0] ?? '', 10);
 }
 
 const SUPPORTED = '9.x to 13.x';
+
+function supported(version: string): boolean {
+  const m = major(version);
+  return m >= 9 && m <= 13;
+}
 
 /**
  * What `require('better-sqlite3')` should return: a constructor that records each
@@ -216,15 +230,13 @@ export function tracedBetterSqlite3(Original: any, version: string): any {
   if (typeof Original !== 'function') return Original;
   const known = wrappers.get(Original);
   if (known) return known;
-  const m = major(version);
-  if (!(m >= 9 && m <= 13)) {
+  if (!supported(version)) {
     rt.unsupported('better-sqlite3', version, SUPPORTED);
     wrappers.set(Original, Original);
     return Original;
   }
   rt.noteLib('better-sqlite3', version);
   const proto = Original.prototype;
-  const origPrepare: AnyFn = proto.prepare;
   if (!proto[PATCHED]) {
     Object.defineProperty(proto, PATCHED, { value: true });
     patchDatabase(proto);
@@ -235,7 +247,7 @@ export function tracedBetterSqlite3(Original: any, version: string): any {
     const db = Reflect.construct(Original, args, target);
     if (rt.ACTIVE) {
       try {
-        opened(db, rt.callSites(Traced), origPrepare);
+        opened(db, rt.callSites(Traced));
       } catch (e) {
         rt.fail(e);
       }
