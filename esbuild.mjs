@@ -57,6 +57,13 @@ const builds = [
     outfile: 'dist/cli.js',
     banner: { js: '#!/usr/bin/env node' },
   }),
+  // The Node agent: preloaded into the user's Node processes (NODE_OPTIONS=--require),
+  // so it bundles nothing but its own code and Node's built-ins.
+  esbuild.build({
+    ...common,
+    entryPoints: ['src/agents/node/preload.ts'],
+    outfile: 'dist/agents/node/preload.js',
+  }),
 ];
 
 if (withTests) {

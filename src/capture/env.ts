@@ -28,5 +28,26 @@ export function traceEnv(base: NodeJS.ProcessEnv, opts: TraceEnvOptions): NodeJS
   env[ENV.params] = opts.params ?? 'values';
   // A test id from an outer traced run must not leak into this one.
   delete env[ENV.parentTest];
+  env.NODE_OPTIONS = withNodeAgent(base.NODE_OPTIONS, opts.agentDir);
   return env;
+}
+
+/** The Node agent's preload, as esbuild.mjs builds it under the agents folder. */
+export function nodePreload(agentDir: string): string {
+  return join(agentDir, 'node', 'preload.js');
+}
+
+/**
+ * NODE_OPTIONS with the Node agent preloaded (`--require`), appended to the
+ * user's own options, which are kept as they are. Every Node process and worker
+ * thread the command starts reads it. Quoted when the path needs it (NODE_OPTIONS
+ * is split on spaces; Node reads double quotes and backslash escapes).
+ */
+export function withNodeAgent(nodeOptions: string | undefined, agentDir: string): string {
+  const preload = nodePreload(agentDir);
+  const current = (nodeOptions ?? '').trim();
+  const arg = /[\s"\\]/.test(preload) ? `"${preload.replace(/[\\"]/g, (c) => `\\${c}`)}"` : preload;
+  const option = `--require ${arg}`;
+  if (current.includes(option)) return current;
+  return current ? `${current} ${option}` : option;
 }

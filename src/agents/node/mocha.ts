@@ -1,0 +1,116 @@
+/**
+ * Test boundaries for mocha.
+ *
+ * mocha reports every test through its Runner's events: 'test' before the
+ * test's beforeEach hooks, 'fail' with the error, 'test end' after its afterEach
+ * hooks. Runner#emit is wrapped to turn those into test_start/test_end, so a
+ * test's hooks fall inside its window, as pytest fixtures do. The line of each
+ * test is where `it()` added it (Suite#addTest runs while the spec file loads).
+ * `--parallel` workers load mocha themselves and are hooked the same way.
+ */
+import { relative } from 'node:path';
+import * as rt from './runtime';
+import { ENV } from '../../trace/schema';
+
+// Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
+/* eslint-disable prefer-rest-params */
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type AnyFn = (...args: any[]) => any;
+
+const PATCHED = Symbol.for('txlens.mocha.patched');
+const WORKSPACE = process.env[ENV.workspace] || process.cwd();
+
+interface TestInfo {
+  id: string;
+  started: boolean;
+  error?: unknown;
+  /** TXLENS_PARENT_TEST before the test began. */
+  outer?: string;
+}
+
+const defined = new WeakMap<object, [string, number] | undefined>();
+const running = new WeakMap<object, TestInfo>();
+
+function firstLine(err: any): string {
+  const line = String(err?.message ?? err ?? '').trim().split('\n')[0] ?? '';
+  return line.length > 300 ? line.slice(0, 300) + '...' : line;
+}
+
+function infoOf(test: any): TestInfo {
+  let info = running.get(test);
+  if (info === undefined) {
+    const name = (typeof test.titlePath === 'function' ? test.titlePath() : [String(test.title)]).join(' > ');
+    const at = defined.get(test);
+    const file: string = typeof test.file === 'string' ? test.file : at?.[0] ?? '';
+    info = { id: file ? `${relative(WORKSPACE, file).split('\\').join('/')} > ${name}` : name, started: false };
+    running.set(test, info);
+  }
+  return info;
+}
+
+function start(test: any): void {
+  const info = infoOf(test);
+  info.started = true;
+  info.error = undefined;
+  const at = defined.get(test);
+  const name = info.id.includes(' > ') && typeof test.file === 'string' ? info.id.slice(info.id.indexOf(' > ') + 3) : info.id;
+  const e: rt.PendingEvent = { k: 'test_start', id: info.id, name, file: typeof test.file === 'string' ? test.file : at?.[0] ?? '' };
+  if (at) e.line = at[1];
+  rt.emit(e);
+  info.outer = rt.enterTest(info.id);
+}
+
+function end(test: any): void {
+  const info = infoOf(test);
+  const pending = typeof test.isPending === 'function' && test.isPending();
+  if (!info.started) {
+    if (!pending) return;
+    start(test);
+  }
+  info.started = false;
+  rt.leaveTest(info.outer);
+  const failed = test.state === 'failed' || info.error !== undefined;
+  const e: rt.PendingEvent = { k: 'test_end', id: info.id, outcome: failed ? 'failed' : pending ? 'skipped' : 'passed' };
+  if (failed) e.message = firstLine(info.error);
+  rt.emit(e);
+  rt.flush();
+}
+
+/** Hook mocha's Runner class (mocha/lib/runner.js). */
+export function hookMochaRunner(Runner: any): void {
+  const proto = Runner?.prototype;
+  if (!proto || proto[PATCHED] || typeof proto.emit !== 'function') return;
+  Object.defineProperty(proto, PATCHED, { value: true });
+  const emit: AnyFn = proto.emit;
+  proto.emit = function (this: unknown, event: unknown, test: any, err: unknown) {
+    if (rt.ACTIVE && test && typeof test === 'object' && test.type === 'test') {
+      try {
+        if (event === 'test') start(test);
+        else if (event === 'fail') infoOf(test).error = err;
+        else if (event === 'test end') end(test);
+      } catch (e) {
+        rt.fail(e);
+      }
+    }
+    return emit.apply(this, arguments as any);
+  };
+}
+
+/** Hook mocha's Suite class (mocha/lib/suite.js): remember where each test was defined. */
+export function hookMochaSuite(Suite: any): void {
+  const proto = Suite?.prototype;
+  if (!proto || proto[PATCHED] || typeof proto.addTest !== 'function') return;
+  Object.defineProperty(proto, PATCHED, { value: true });
+  const addTest: AnyFn = proto.addTest;
+  proto.addTest = function addTestTraced(this: unknown, test: any) {
+    if (rt.ACTIVE && test && typeof test === 'object') {
+      try {
+        const frame = rt.userFrame(rt.callSites(addTestTraced));
+        defined.set(test, frame ? [frame[0], frame[1]] : undefined);
+      } catch (e) {
+        rt.fail(e);
+      }
+    }
+    return addTest.apply(this, arguments as any);
+  };
+}

@@ -1,0 +1,441 @@
+/**
+ * Capture of node-postgres (`pg` 8.x) and its pool (`pg-pool` 3.x).
+ *
+ * How: the prototypes are patched in place (Client#connect/query/end, the
+ * pool's connect/query/emit), so every copy of the classes the app, Knex,
+ * TypeORM, Drizzle or Prisma's adapter create is seen. A query is recorded when
+ * pg hands its result or error back (the callback, or the promise it returned,
+ * which the caller then gets a derived promise of: a rejection nobody handles
+ * stays unhandled). Submittables (pg.Query, pg-cursor, pg-query-stream) are
+ * seen through their own handleError/handleReadyForQuery.
+ *
+ * Transaction state is the server's: pg ≥ 8.21 keeps the last ReadyForQuery
+ * status (`getTransactionStatus()`: I idle, T in a block, E failed block), which
+ * is current when pg calls a query back. Older 8.x: read from the statements
+ * (BEGIN/COMMIT/ROLLBACK text). The agent never sends SQL of its own.
+ */
+import * as rt from './runtime';
+import type { ConnState, PendingEvent } from './runtime';
+
+const STATE = Symbol('txlens.pg.state');
+const CONNECT_AT = Symbol('txlens.pg.connectAt');
+const POOL = Symbol('txlens.pg.pool');
+const NEXT_AT = Symbol('txlens.pg.nextAt');
+const PATCHED = Symbol.for('txlens.pg.patched');
+
+const ERROR_MESSAGE_CHARS = 1000;
+
+// Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
+/* eslint-disable prefer-rest-params, @typescript-eslint/no-this-alias */
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type AnyFn = (...args: any[]) => any;
+type Client = Record<PropertyKey, any>;
+
+interface QueryRecord {
+  sql: string;
+  params: unknown;
+  cs: rt.Stack | undefined;
+  start: bigint;
+}
+
+// ---------------------------------------------------------------------------
+// Connections
+
+function dbInfo(client: Client): Record<string, unknown> {
+  const db: Record<string, unknown> = { system: 'postgresql' };
+  const name = client.database;
+  const host = client.host;
+  const port = Number(client.port);
+  if (typeof name === 'string' && name) db.name = name;
+  if (typeof host === 'string' && host) db.host = host;
+  if (Number.isInteger(port) && port > 0) db.port = port;
+  const user = typeof client.user === 'string' ? client.user : '';
+  const auth = user ? `${encodeURIComponent(user)}@` : '';
+  const dbPath = encodeURIComponent(typeof name === 'string' ? name : '');
+  if (typeof host === 'string' && host.startsWith('/')) db.url = `postgresql://${auth}/${dbPath}?host=${encodeURIComponent(host)}`;
+  else {
+    let netloc = typeof host === 'string' ? host : '';
+    if (netloc.includes(':') && !netloc.startsWith('[')) netloc = `[${netloc}]`;
+    if (db.port) netloc += `:${db.port}`;
+    db.url = `postgresql://${auth}${netloc}/${dbPath}`;
+  }
+  return db;
+}
+
+function inBlock(client: Client): boolean | undefined {
+  if (typeof client.getTransactionStatus !== 'function') return undefined;
+  const status = client.getTransactionStatus();
+  if (status === 'T' || status === 'E') return true;
+  if (status === 'I') return false;
+  return undefined;
+}
+
+/** The client's connection state, registering it (and writing its `connect`) on first sight. */
+function stateOf(client: Client): ConnState {
+  let state: ConnState | undefined = client[STATE];
+  if (state !== undefined && !state.closed) return state;
+  state = rt.newConn();
+  client[STATE] = state;
+  const event: PendingEvent = { k: 'connect', conn: state.id, db: dbInfo(client), driver: 'pg' };
+  const pool = client[POOL];
+  if (pool !== undefined) event.pool = pool;
+  rt.emit(event, client[CONNECT_AT]);
+  if (inBlock(client)) rt.txBegin(state, true);
+  return state;
+}
+
+function connected(client: Client): void {
+  try {
+    if (rt.ACTIVE) stateOf(client);
+  } catch (e) {
+    rt.fail(e);
+  }
+}
+
+function ended(client: Client, cs: rt.Stack | undefined): void {
+  const state: ConnState | undefined = client[STATE];
+  if (state === undefined || state.closed) return;
+  rt.faultPoint('pg.close');
+  rt.txRollback(state, 'close', cs);
+  rt.emit({ k: 'close', conn: state.id }, cs);
+  rt.forgetConn(state);
+}
+
+// ---------------------------------------------------------------------------
+// Statements
+
+function errorOf(err: any): Record<string, unknown> {
+  let message = String(err?.message ?? err).trim();
+  if (message.length > ERROR_MESSAGE_CHARS) message = message.slice(0, ERROR_MESSAGE_CHARS) + '...';
+  const out: Record<string, unknown> = { type: err?.constructor?.name || err?.name || 'Error', message };
+  if (typeof err?.code === 'string' && /^[0-9A-Z]{5}$/.test(err.code)) out.code = err.code;
+  // DETAIL quotes row values ("Key (email)=(a@b.c)"): kept only when values are.
+  if (rt.PARAMS_MODE === 'values' && typeof err?.detail === 'string' && err.detail) out.detail = err.detail;
+  return out;
+}
+
+function rowsAndTag(res: any): [number | undefined, string | undefined] {
+  const results = Array.isArray(res) ? res : res ? [res] : [];
+  let rows: number | undefined;
+  let tag: string | undefined;
+  for (const r of results) {
+    if (typeof r?.rowCount === 'number' && r.rowCount >= 0) rows = (rows ?? 0) + r.rowCount;
+    if (typeof r?.command === 'string') tag = r.command;
+  }
+  return [rows, tag];
+}
+
+/** Transaction state after a statement, from its text, for pg versions without getTransactionStatus(). */
+function blockAfter(sql: string, was: boolean, failed: boolean): boolean {
+  if (failed) return was;
+  if (rt.savepointOf(sql)) return was;
+  const word = rt.keyword(sql);
+  if (word === 'BEGIN' || word === 'START') return true;
+  if (word === 'COMMIT' || word === 'END' || word === 'ROLLBACK' || word === 'ABORT') return false;
+  return was;
+}
+
+function finished(client: Client, rec: QueryRecord, err: any, res: any): void {
+  if (!rt.ACTIVE) return;
+  try {
+    const dur = Number(rt.clock() - rec.start);
+    rt.faultPoint('pg.stmt');
+    const state = stateOf(client);
+    const was = state.tx !== undefined;
+    const failed = err !== undefined && err !== null;
+    const now = inBlock(client) ?? blockAfter(rec.sql, was, failed);
+    if (now && !was) rt.txBegin(state, !rt.isBegin(rec.sql), rec.cs);
+    const event: PendingEvent = { k: 'stmt', conn: state.id, sql: rec.sql, dur };
+    if (state.tx !== undefined) event.tx = state.tx;
+    const params = rt.paramsRepr(rec.params);
+    if (params !== undefined) event.params = params;
+    const [rows, tag] = failed ? [undefined, undefined] : rowsAndTag(res);
+    if (rows !== undefined) event.rows = rows;
+    if (failed) event.err = errorOf(err);
+    rt.emit(event, rec.cs);
+    if (was && !now) rt.endedBy(state, rec.sql, tag, failed, rec.cs);
+    else if (was && now && !failed) rt.savepointEvent(state, rec.sql, rec.cs);
+  } catch (e) {
+    rt.fail(e);
+  }
+}
+
+function textOf(config: any): string | undefined {
+  if (typeof config === 'string') return config;
+  if (config && typeof config.text === 'string') return config.text;
+  return undefined;
+}
+
+function wrapCallback(client: Client, rec: QueryRecord, cb: AnyFn): AnyFn {
+  return function queryCallback(this: unknown, err: any, res: any) {
+    finished(client, rec, err, res);
+    return cb.apply(this, arguments as any);
+  };
+}
+
+/** pg.Query, pg-cursor, pg-query-stream: recorded when the server says the statement is done. */
+function watchSubmittable(client: Client, rec: QueryRecord, sub: any): void {
+  const onError = sub.handleError;
+  const onReady = sub.handleReadyForQuery;
+  if (typeof onError !== 'function' || typeof onReady !== 'function') return;
+  let error: any;
+  let done = false;
+  sub.handleError = function (this: unknown, err: any) {
+    error ??= err;
+    return onError.apply(this, arguments as any);
+  };
+  sub.handleReadyForQuery = function (this: unknown) {
+    if (!done) {
+      done = true;
+      finished(client, rec, error, error ? undefined : (sub._result ?? sub._results));
+    }
+    return onReady.apply(this, arguments as any);
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Patches
+
+function patchClient(proto: Client): void {
+  const origQuery: AnyFn = proto.query;
+  const origConnect: AnyFn = proto.connect;
+  const origEnd: AnyFn = proto.end;
+
+  proto.query = function query(this: Client, config: any, values: any, callback: any) {
+    if (!rt.ACTIVE || config === null || config === undefined) return origQuery.apply(this, arguments as any);
+    let rec: QueryRecord | undefined;
+    try {
+      const sql = textOf(config);
+      if (sql !== undefined || typeof config.submit === 'function') {
+        const cs: rt.Stack | undefined = this[NEXT_AT] ?? rt.callSites(query);
+        const params = typeof values === 'function' || values === undefined ? config.values : values;
+        rec = { sql: sql ?? String(config.text ?? ''), params, cs, start: rt.clock() };
+      }
+    } catch (e) {
+      rt.fail(e);
+      rec = undefined;
+    }
+    if (rec === undefined) return origQuery.apply(this, arguments as any);
+    const args = Array.prototype.slice.call(arguments);
+    if (typeof config.submit === 'function') {
+      try {
+        watchSubmittable(this, rec, config);
+      } catch (e) {
+        rt.fail(e);
+      }
+      return origQuery.apply(this, args);
+    }
+    if (typeof values === 'function') {
+      args[1] = wrapCallback(this, rec, values);
+      return origQuery.apply(this, args);
+    }
+    if (typeof callback === 'function') {
+      args[2] = wrapCallback(this, rec, callback);
+      return origQuery.apply(this, args);
+    }
+    if (typeof config === 'object' && typeof config.callback === 'function') {
+      // pg calls a config object's own callback; hand it a copy that calls ours first.
+      args[0] = Object.assign(Object.create(Object.getPrototypeOf(config)), config, { callback: wrapCallback(this, rec, config.callback) });
+      return origQuery.apply(this, args);
+    }
+    const result = origQuery.apply(this, args);
+    if (!result || typeof result.then !== 'function') return result;
+    const client = this;
+    const record = rec;
+    return result.then(
+      (res: any) => {
+        finished(client, record, undefined, res);
+        return res;
+      },
+      (err: any) => {
+        finished(client, record, err, undefined);
+        throw err;
+      },
+    );
+  };
+
+  proto.connect = function connect(this: Client, callback: any) {
+    if (!rt.ACTIVE) return origConnect.apply(this, arguments as any);
+    try {
+      this[CONNECT_AT] = rt.callSites(connect);
+    } catch (e) {
+      rt.fail(e);
+    }
+    const client = this;
+    if (typeof callback === 'function') {
+      return origConnect.call(this, function connectCallback(this: unknown, err: any) {
+        // The caller's callback first: a pool's marks the client as pooled before it is registered.
+        try {
+          return callback.apply(this, arguments as any);
+        } finally {
+          if (!err) connected(client);
+        }
+      });
+    }
+    const result = origConnect.apply(this, arguments as any);
+    if (!result || typeof result.then !== 'function') return result;
+    return result.then((value: any) => {
+      connected(client);
+      return value;
+    });
+  };
+
+  proto.end = function end(this: Client) {
+    if (rt.ACTIVE && this[STATE] !== undefined) {
+      try {
+        ended(this, rt.callSites(end));
+      } catch (e) {
+        rt.fail(e);
+      }
+    }
+    return origEnd.apply(this, arguments as any);
+  };
+}
+
+function poolId(pool: Client): string {
+  let id = pool[POOL];
+  if (id === undefined) {
+    id = rt.nextId('p');
+    Object.defineProperty(pool, POOL, { value: id, enumerable: false });
+  }
+  return id;
+}
+
+/** The query pool.query is about to hand its client: its statement's frame is pool.query's caller. */
+let poolQueryInProgress = false;
+
+function checkedOut(pool: Client, client: Client, cs: rt.Stack | undefined): void {
+  if (!rt.ACTIVE) return;
+  try {
+    const state = stateOf(client);
+    rt.emit({ k: 'checkout', conn: state.id, pool: poolId(pool) }, cs);
+  } catch (e) {
+    rt.fail(e);
+  }
+}
+
+function wrapRelease(pool: Client, client: Client, release: AnyFn): AnyFn {
+  return function releaseClient(this: unknown) {
+    if (rt.ACTIVE) {
+      try {
+        const state = client[STATE] as ConnState | undefined;
+        if (state !== undefined && !state.closed) {
+          const cs = rt.callSites(releaseClient);
+          const open = inBlock(client) ?? state.tx !== undefined;
+          const event: PendingEvent = { k: 'checkin', conn: state.id, pool: poolId(pool) };
+          if (open) {
+            event.txOpen = true;
+            if (state.tx === undefined) rt.txBegin(state, true, cs);
+          }
+          rt.emit(event, cs);
+        }
+      } catch (e) {
+        rt.fail(e);
+      }
+    }
+    return release.apply(this, arguments as any);
+  };
+}
+
+function patchPool(proto: Client): void {
+  const origConnect: AnyFn = proto.connect;
+  const origQuery: AnyFn = proto.query;
+  const origEmit: AnyFn = proto.emit;
+
+  proto.emit = function emit(this: Client, name: any, client: any) {
+    if (name === 'connect' && rt.ACTIVE && client && typeof client === 'object') {
+      try {
+        client[POOL] = poolId(this);
+      } catch (e) {
+        rt.fail(e);
+      }
+    }
+    return origEmit.apply(this, arguments as any);
+  };
+
+  proto.query = function query(this: Client) {
+    if (!rt.ACTIVE) return origQuery.apply(this, arguments as any);
+    poolQueryInProgress = true;
+    try {
+      return origQuery.apply(this, arguments as any);
+    } finally {
+      poolQueryInProgress = false;
+    }
+  };
+
+  proto.connect = function connect(this: Client, callback: any) {
+    const fromQuery = poolQueryInProgress;
+    poolQueryInProgress = false;
+    if (!rt.ACTIVE) return origConnect.apply(this, arguments as any);
+    let cs: rt.Stack | undefined;
+    try {
+      cs = rt.callSites(connect);
+    } catch (e) {
+      rt.fail(e);
+      return origConnect.apply(this, arguments as any);
+    }
+    const pool = this;
+    const deliver = (client: Client): void => {
+      checkedOut(pool, client, cs);
+      if (typeof client.release === 'function') client.release = wrapRelease(pool, client, client.release);
+    };
+    if (typeof callback === 'function') {
+      return origConnect.call(this, function connectCallback(this: unknown, err: any, client: any) {
+        if (err || !client) return callback.apply(this, arguments as any);
+        const args = Array.prototype.slice.call(arguments);
+        if (rt.ACTIVE) {
+          try {
+            deliver(client);
+            if (typeof args[2] === 'function') args[2] = client.release;
+          } catch (e) {
+            rt.fail(e);
+          }
+        }
+        if (!fromQuery) return callback.apply(this, args);
+        // pool.query runs its statement right here: give it pool.query's caller as its frame.
+        client[NEXT_AT] = cs;
+        try {
+          return callback.apply(this, args);
+        } finally {
+          client[NEXT_AT] = undefined;
+        }
+      });
+    }
+    const result = origConnect.apply(this, arguments as any);
+    if (!result || typeof result.then !== 'function') return result;
+    return result.then((client: any) => {
+      if (rt.ACTIVE && client) {
+        try {
+          deliver(client);
+        } catch (e) {
+          rt.fail(e);
+        }
+      }
+      return client;
+    });
+  };
+}
+
+function major(version: string): number {
+  return Number.parseInt(version.split('.')[0] ?? '', 10);
+}
+
+/** Hook pg's Client class (pg/lib/client.js); `version` is pg's. */
+export function hookPgClient(Client: any, version: string): void {
+  const proto = Client?.prototype;
+  if (!proto || proto[PATCHED]) return;
+  Object.defineProperty(proto, PATCHED, { value: true });
+  if (major(version) !== 8) return rt.unsupported('pg', version, '8.x');
+  rt.noteLib('pg', version);
+  patchClient(proto);
+}
+
+/** Hook pg-pool's Pool class (pg.Pool is a subclass of it bound to pg.Client). */
+export function hookPgPool(Pool: any, version: string): void {
+  const proto = Pool?.prototype;
+  if (!proto || proto[PATCHED] || typeof proto.connect !== 'function') return;
+  Object.defineProperty(proto, PATCHED, { value: true });
+  if (major(version) !== 3) return rt.unsupported('pg-pool', version, '3.x');
+  rt.noteLib('pg-pool', version);
+  patchPool(proto);
+}

@@ -1,0 +1,609 @@
+/**
+ * Core of the txlens Node agent: the trace writer, the clock, ids, user frames
+ * and the failure switch every hook shares.
+ *
+ * It runs inside the user's process, inside every statement of their tests, so:
+ * - events are buffered and written in batches (~64 KiB or ~50 ms, and at exit);
+ * - call sites are captured as V8 CallSite objects, without formatting a stack
+ *   string, and resolved to the first user frame only when the batch is written;
+ * - nothing here may throw into user code: hooks call `fail`, which reports once
+ *   on stderr, writes an `agent_error` event and stops capture in this thread.
+ *
+ * The trace file is created on the first event, so a process that never loads a
+ * hooked driver or test runner leaves nothing behind.
+ */
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { isAbsolute, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isMainThread, threadId } from 'node:worker_threads';
+import type { ParamsMode, SourceFrame } from '../../trace/schema';
+import { ENV, TRACE_FORMAT_VERSION } from '../../trace/schema';
+
+export const AGENT = 'txlens-node/0.1.0';
+
+const T0 = process.hrtime.bigint();
+const hrtime = process.hrtime.bigint;
+export const PID = process.pid;
+const TH = threadId;
+const TRACE_DIR = process.env[ENV.traceDir] || undefined;
+const FAULT = process.env[ENV.faultInject] || undefined;
+const paramsEnv = (process.env[ENV.params] || 'values').trim().toLowerCase();
+export const PARAMS_MODE: ParamsMode = paramsEnv === 'off' || paramsEnv === 'types' ? paramsEnv : 'values';
+
+/** Capture is on in this thread: a trace folder is set and no internal error happened yet. */
+export let ACTIVE = !!TRACE_DIR;
+
+/** Monotonic nanoseconds since t0 (the clock of every event's `t`). */
+export function now(): number {
+  return Number(hrtime() - T0);
+}
+
+/** Monotonic nanoseconds, absolute, for durations. */
+export function clock(): bigint {
+  return hrtime();
+}
+
+// Worker threads share the process id, and the reader keys ids by pid: a
+// worker's ids carry its thread id so they never collide with the main thread's.
+const ID_PREFIX = isMainThread ? '' : `w${TH}.`;
+const counters = new Map<string, number>();
+
+/** Next id for `prefix` in this process: 'c1', 't1', ... ('w2.c1' in worker thread 2). */
+export function nextId(prefix: string): string {
+  const n = (counters.get(prefix) ?? 0) + 1;
+  counters.set(prefix, n);
+  return `${ID_PREFIX}${prefix}${n}`;
+}
+
+// ---------------------------------------------------------------------------
+// Call sites and user frames
+
+type CallSites = NodeJS.CallSite[];
+
+/**
+ * The stack at a call, captured but not yet turned into anything: V8 records the
+ * frames when captureStackTrace runs and builds `stack` only when it is first
+ * read. The agent reads it when the event is written (see `sitesOf`), so the
+ * statement itself pays for the capture alone.
+ */
+export interface Stack {
+  stack?: unknown;
+}
+
+const returnCallSites = (_e: Error, cs: CallSites): CallSites => cs;
+// Deep enough for the app code above an ORM or two; each frame costs at capture.
+const FRAME_LIMIT = 12;
+
+/** The current stack above `above` (the agent's wrapper), captured for later. */
+export function callSites(above: (...args: never[]) => unknown): Stack {
+  const prevLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = FRAME_LIMIT;
+  const holder: Stack = {};
+  Error.captureStackTrace(holder, above);
+  Error.stackTraceLimit = prevLimit;
+  return holder;
+}
+
+/**
+ * A captured stack as CallSites. Error.prepareStackTrace is swapped only for the
+ * extent of this read, so `--enable-source-maps` and the code's own override keep
+ * working for every other stack.
+ */
+function sitesOf(holder: Stack): CallSites | undefined {
+  const prevPrepare = Error.prepareStackTrace;
+  try {
+    Error.prepareStackTrace = returnCallSites;
+    const cs = holder.stack;
+    return Array.isArray(cs) ? (cs as CallSites) : undefined;
+  } finally {
+    Error.prepareStackTrace = prevPrepare;
+  }
+}
+
+const WORKSPACE = (() => {
+  const w = resolve(process.env[ENV.workspace] || process.cwd());
+  return w.endsWith(sep) ? w : w + sep;
+})();
+// The agent bundle itself: frames in it are never the user's.
+const SELF = __filename;
+
+/** file name as V8 reports it -> absolute path when it is user code, '' when not. */
+const verdicts = new Map<string, string>();
+
+function classify(name: string): string {
+  let verdict = '';
+  let path = name;
+  if (path.startsWith('file://')) {
+    try {
+      path = fileURLToPath(path);
+    } catch {
+      path = '';
+    }
+  }
+  if (path && isAbsolute(path) && path !== SELF && path.startsWith(WORKSPACE)) {
+    const parts = path.slice(WORKSPACE.length).split(sep);
+    if (!parts.includes('node_modules') && !parts.includes('.txlens')) verdict = path;
+  }
+  verdicts.set(name, verdict);
+  return verdict;
+}
+
+type SourceMapLookup = (path: string) => { findEntry(line: number, column: number): Record<string, unknown> } | undefined;
+let findSourceMap: SourceMapLookup | undefined;
+try {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  findSourceMap = require('node:module').findSourceMap;
+} catch {
+  findSourceMap = undefined;
+}
+
+/**
+ * [file, line, function] through the file's source map when Node has one
+ * (`--enable-source-maps`, or a loader that registered maps); the generated
+ * position otherwise.
+ */
+// file -> its source map, or null: looked up once per file (a module's map is
+// registered when it loads, before any of its code runs).
+const sourceMaps = new Map<string, ReturnType<SourceMapLookup> | null>();
+
+function mapped(file: string, line: number, column: number, fn: string): SourceFrame | undefined {
+  if (findSourceMap !== undefined) {
+    let map = sourceMaps.get(file);
+    if (map === undefined) {
+      try {
+        map = findSourceMap(file) ?? null;
+      } catch {
+        map = null;
+      }
+      sourceMaps.set(file, map);
+    }
+    if (map) {
+      const entry = map.findEntry(line - 1, column - 1) as { originalSource?: string; originalLine?: number };
+      if (entry && typeof entry.originalSource === 'string' && typeof entry.originalLine === 'number') {
+        const original = verdicts.get(entry.originalSource) ?? classify(entry.originalSource);
+        // A map that points into node_modules or outside the workspace: not the user's line.
+        if (!original) return undefined;
+        return [original, entry.originalLine + 1, fn];
+      }
+    }
+  }
+  return [file, line, fn];
+}
+
+/** The first frame in user code: [absolute file, 1-based line, function], or undefined. */
+export function userFrame(stack: Stack | undefined): SourceFrame | undefined {
+  const cs = stack === undefined ? undefined : sitesOf(stack);
+  if (!cs) return undefined;
+  for (const site of cs) {
+    const name = site.getFileName();
+    if (!name) continue;
+    const file = verdicts.get(name) ?? classify(name);
+    if (!file) continue;
+    const line = site.getLineNumber() ?? 0;
+    const fn = site.getFunctionName() || site.getMethodName() || '<anonymous>';
+    const frame = mapped(file, line, site.getColumnNumber() ?? 0, fn);
+    if (frame) return frame;
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------
+// Events and the writer
+
+/** An event before it is written: `_cs` holds call sites still to resolve into `at`. */
+export interface PendingEvent {
+  k: string;
+  t?: number;
+  pid?: number;
+  th?: number;
+  at?: SourceFrame;
+  _cs?: Stack;
+  [field: string]: unknown;
+}
+
+const FLUSH_EVENTS = 1024;
+const FLUSH_MS = 50;
+let buffer: PendingEvent[] = [];
+let fd: number | undefined;
+let fileFailed = false;
+let timer: NodeJS.Timeout | undefined;
+const libs: Record<string, string> = {};
+
+/** Remember a hooked library's version; the header lists those known when the file is created. */
+export function noteLib(name: string, version: string): void {
+  libs[name] = version;
+}
+
+function header(): Record<string, unknown> {
+  const h: Record<string, unknown> = {
+    k: 'header',
+    v: TRACE_FORMAT_VERSION,
+    pid: PID,
+    ppid: process.ppid,
+    t0: T0.toString(),
+    wall: Math.round(Date.now() - now() / 1e6),
+    argv: [process.argv[0], ...process.execArgv, ...process.argv.slice(1)],
+    cwd: process.cwd(),
+    lang: 'node',
+    runtime: `Node.js ${process.versions.node}`,
+    agent: AGENT,
+  };
+  if (Object.keys(libs).length > 0) h.libs = { ...libs };
+  const test = process.env[ENV.parentTest];
+  if (test) h.test = test;
+  return h;
+}
+
+function openFile(): boolean {
+  if (fd !== undefined) return true;
+  if (fileFailed || !TRACE_DIR) return false;
+  try {
+    mkdirSync(TRACE_DIR, { recursive: true });
+    const name = `node-${PID}${isMainThread ? '' : `-w${TH}`}-${randomBytes(3).toString('hex')}.ndjson`;
+    fd = openSync(join(TRACE_DIR, name), 'a', 0o644);
+    writeSync(fd, JSON.stringify(header()) + '\n');
+    return true;
+  } catch (e) {
+    fileFailed = true;
+    ACTIVE = false;
+    warn(`txlens: capture disabled in this process: cannot write trace (${(e as Error).message})\n`);
+    return false;
+  }
+}
+
+/** Stamp `event` with time, pid and thread, and buffer it. `cs`: call sites to resolve into `at`. */
+export function emit(event: PendingEvent, cs?: Stack): void {
+  if (!ACTIVE) return;
+  event.t = now();
+  event.pid = PID;
+  event.th = TH;
+  if (cs !== undefined && event.at === undefined) event._cs = cs;
+  buffer.push(event);
+  if (buffer.length >= FLUSH_EVENTS) flush();
+  else if (timer === undefined) {
+    timer = setTimeout(flushTimer, FLUSH_MS);
+    // The flush timer must never keep the user's process alive.
+    timer.unref();
+  }
+}
+
+function flushTimer(): void {
+  timer = undefined;
+  flush();
+}
+
+function line(e: PendingEvent): string {
+  const cs = e._cs;
+  if (cs !== undefined) {
+    e._cs = undefined;
+    const at = userFrame(cs);
+    if (at) e.at = at;
+  }
+  // `_cs` is undefined by now, and JSON leaves undefined fields out; values are plain (see paramsRepr).
+  return JSON.stringify(e);
+}
+
+/** Write out everything buffered. Never throws. */
+export function flush(): void {
+  if (buffer.length === 0) return;
+  const events = buffer;
+  buffer = [];
+  if (!openFile() || fd === undefined) return;
+  let data = '';
+  for (const e of events) {
+    try {
+      data += line(e) + '\n';
+    } catch {
+      // one unserialisable event is dropped, not the batch
+    }
+  }
+  try {
+    writeSync(fd, data);
+  } catch {
+    // a full disk loses trace lines, never the user's test
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Failure handling
+
+let failed = false;
+
+function warn(text: string): void {
+  try {
+    writeSync(2, text);
+  } catch {
+    // nowhere left to say it
+  }
+}
+
+/** Stop capture in this thread after an internal error: one stderr line, one agent_error event. */
+export function fail(err: unknown): void {
+  if (failed) {
+    ACTIVE = false;
+    return;
+  }
+  failed = true;
+  let message: string;
+  try {
+    const e = err as Error;
+    message = `${e?.name ?? 'Error'}: ${String(e?.message ?? err).split('\n')[0]}`;
+  } catch {
+    message = 'unknown error';
+  }
+  warn(`txlens: capture stopped in this process: ${message}\n`);
+  try {
+    emit({ k: 'agent_error', message });
+    flush();
+  } catch {
+    // reported on stderr already
+  }
+  ACTIVE = false;
+}
+
+/** Report, once per library, a version the agent does not hook; it runs untraced. */
+const reported = new Set<string>();
+export function unsupported(lib: string, version: string, supported: string): void {
+  if (reported.has(lib)) return;
+  reported.add(lib);
+  warn(`txlens: ${lib} ${version} is not supported (supported: ${supported}); its use is not traced\n`);
+}
+
+/** Test-only: throw inside the agent at hook `name` when TXLENS_FAULT_INJECT names it. */
+export function faultPoint(name: string): void {
+  if (FAULT !== undefined && FAULT === name) throw new Error(`fault injected at ${name}`);
+}
+
+// ---------------------------------------------------------------------------
+// Parameters
+
+const PARAM_LIMIT = 50;
+const VALUE_CHARS = 200;
+
+function safeValue(v: unknown): unknown {
+  switch (typeof v) {
+    case 'number':
+      return Number.isFinite(v) ? v : String(v);
+    case 'boolean':
+      return v;
+    case 'string':
+      return v.length <= VALUE_CHARS ? v : v.slice(0, VALUE_CHARS) + '...';
+    case 'bigint':
+      return v.toString();
+    case 'undefined':
+      return null;
+    case 'object': {
+      if (v === null) return null;
+      if (v instanceof Date) return Number.isNaN(v.getTime()) ? 'Invalid Date' : v.toISOString();
+      if (Buffer.isBuffer(v)) return `<Buffer ${v.length} bytes>`;
+      let text: string;
+      try {
+        text = JSON.stringify(v) ?? String(v);
+      } catch {
+        text = Object.prototype.toString.call(v);
+      }
+      return text.length <= VALUE_CHARS ? text : text.slice(0, VALUE_CHARS) + '...';
+    }
+    default:
+      return `<${typeof v}>`;
+  }
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (v instanceof Date) return 'Date';
+  if (Buffer.isBuffer(v)) return 'Buffer';
+  return typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v;
+}
+
+/** Statement parameters per TXLENS_PARAMS; undefined means: leave the field out. */
+export function paramsRepr(params: unknown): unknown {
+  if (PARAMS_MODE === 'off' || params === undefined || params === null) return undefined;
+  const conv = PARAMS_MODE === 'values' ? safeValue : typeName;
+  if (Array.isArray(params)) {
+    if (params.length === 0) return undefined;
+    const out = params.slice(0, PARAM_LIMIT).map(conv);
+    if (params.length > PARAM_LIMIT) out.push('...');
+    return out;
+  }
+  if (typeof params === 'object' && !Buffer.isBuffer(params) && !(params instanceof Date)) {
+    const out: Record<string, unknown> = {};
+    let n = 0;
+    for (const key of Object.keys(params as object)) {
+      if (n++ >= PARAM_LIMIT) {
+        out['...'] = 'truncated';
+        break;
+      }
+      out[key] = conv((params as Record<string, unknown>)[key]);
+    }
+    return n === 0 ? undefined : out;
+  }
+  return [conv(params)];
+}
+
+// ---------------------------------------------------------------------------
+// Connections and transactions, shared by the drivers' hooks
+
+export interface ConnState {
+  id: string;
+  /** Id of the open transaction, if any. */
+  tx?: string;
+  closed?: boolean;
+}
+
+const open = new Set<ConnState>();
+
+export function newConn(): ConnState {
+  const state: ConnState = { id: nextId('c') };
+  open.add(state);
+  return state;
+}
+
+export function forgetConn(state: ConnState): void {
+  state.closed = true;
+  open.delete(state);
+}
+
+export function txBegin(state: ConnState, implicit: boolean, cs?: Stack): void {
+  if (state.tx !== undefined) return;
+  state.tx = nextId('t');
+  const e: PendingEvent = { k: 'begin', conn: state.id, tx: state.tx };
+  if (implicit) e.implicit = true;
+  emit(e, cs);
+}
+
+export function txCommit(state: ConnState, cs?: Stack): void {
+  if (state.tx === undefined) return;
+  emit({ k: 'commit', conn: state.id, tx: state.tx }, cs);
+  state.tx = undefined;
+}
+
+export function txRollback(state: ConnState, cause: string, cs?: Stack): void {
+  if (state.tx === undefined) return;
+  emit({ k: 'rollback', conn: state.id, tx: state.tx, cause }, cs);
+  state.tx = undefined;
+}
+
+// ---------------------------------------------------------------------------
+// SQL keywords (transaction control), the same reading the Python agent makes
+
+/** First SQL keyword, upper case, skipping blanks, '(' and comments ('' when unknown). */
+export function keyword(sql: string, from = 0): string {
+  let i = from;
+  const n = sql.length;
+  while (i < n) {
+    const c = sql.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 10 || c === 13 || c === 40) i++;
+    else if (c === 45 && sql.charCodeAt(i + 1) === 45) {
+      const j = sql.indexOf('\n', i);
+      i = j < 0 ? n : j + 1;
+    } else if (c === 47 && sql.charCodeAt(i + 1) === 42) {
+      const j = sql.indexOf('*/', i + 2);
+      i = j < 0 ? n : j + 2;
+    } else break;
+  }
+  let j = i;
+  while (j < n) {
+    const c = sql.charCodeAt(j) | 32;
+    if ((c >= 97 && c <= 122) || sql.charCodeAt(j) === 95) j++;
+    else break;
+  }
+  return sql.slice(i, j).toUpperCase();
+}
+
+const BEGIN_WORDS = new Set(['BEGIN', 'START']);
+
+/** The statement opened a transaction block itself (BEGIN / START TRANSACTION). */
+export function isBegin(sql: string): boolean {
+  return BEGIN_WORDS.has(keyword(sql));
+}
+
+/**
+ * SAVEPOINT x / RELEASE [SAVEPOINT] x / ROLLBACK [WORK|TRANSACTION] TO [SAVEPOINT] x:
+ * [action, name], or undefined for anything else.
+ */
+export function savepointOf(sql: string): ['begin' | 'release' | 'rollback', string] | undefined {
+  const words = sql.trim().replace(/;\s*$/, '').split(/\s+/);
+  const first = (words[0] ?? '').toUpperCase();
+  let action: 'begin' | 'release' | 'rollback';
+  let rest: string[];
+  if (first === 'SAVEPOINT') {
+    action = 'begin';
+    rest = words.slice(1);
+  } else if (first === 'RELEASE') {
+    action = 'release';
+    rest = words.slice(1);
+    if ((rest[0] ?? '').toUpperCase() === 'SAVEPOINT') rest = rest.slice(1);
+  } else if (first === 'ROLLBACK') {
+    rest = words.slice(1);
+    if (/^(WORK|TRANSACTION)$/i.test(rest[0] ?? '')) rest = rest.slice(1);
+    if ((rest[0] ?? '').toUpperCase() !== 'TO') return undefined;
+    action = 'rollback';
+    rest = rest.slice(1);
+    if ((rest[0] ?? '').toUpperCase() === 'SAVEPOINT') rest = rest.slice(1);
+  } else return undefined;
+  const name = rest.join(' ').replace(/^["`]|["`]$/g, '').trim();
+  return name ? [action, name] : undefined;
+}
+
+/** Emit the savepoint event a statement inside an open transaction stands for, if any. */
+export function savepointEvent(state: ConnState, sql: string, cs?: Stack): void {
+  const c = sql.charCodeAt(sql.search(/\S/));
+  // S, R (either case): only those statements can name a savepoint.
+  if (c !== 83 && c !== 115 && c !== 82 && c !== 114) return;
+  const sp = savepointOf(sql);
+  if (!sp) return;
+  const e: PendingEvent = { k: 'savepoint', conn: state.id, action: sp[0], name: sp[1] };
+  if (state.tx !== undefined) e.tx = state.tx;
+  emit(e, cs);
+}
+
+/**
+ * A statement left the transaction it ran in: commit or rollback, read from what
+ * ran (the server's tag when known: COMMIT of an aborted transaction answers ROLLBACK).
+ */
+export function endedBy(state: ConnState, sql: string, tag: string | undefined, failed: boolean, cs?: Stack): void {
+  if (failed) return txRollback(state, 'error', cs);
+  const word = (tag ?? keyword(sql)).toUpperCase();
+  if (word === 'ROLLBACK' || word === 'ABORT') txRollback(state, 'explicit', cs);
+  else if (word === 'COMMIT' || word === 'END' || word === 'RELEASE') txCommit(state, cs);
+  else txRollback(state, 'error', cs);
+}
+
+// ---------------------------------------------------------------------------
+// The running test, for the processes it starts
+
+/**
+ * While a test runs, its id is in TXLENS_PARENT_TEST, so a process the test
+ * starts (a worker, a server, a CLI) names it in its header, as under pytest.
+ * Returns what to restore when the test ends.
+ */
+export function enterTest(id: string): string | undefined {
+  const previous = process.env[ENV.parentTest];
+  process.env[ENV.parentTest] = id;
+  return previous;
+}
+
+export function leaveTest(previous: string | undefined): void {
+  if (previous === undefined) delete process.env[ENV.parentTest];
+  else process.env[ENV.parentTest] = previous;
+}
+
+// ---------------------------------------------------------------------------
+// Lifecycle
+
+let started = false;
+
+/** Flush at exit (after reporting transactions the exit discards), and on SIGTERM when nobody else handles it. */
+export function start(): void {
+  if (started || !ACTIVE) return;
+  started = true;
+  process.on('exit', final);
+  if (isMainThread && process.listenerCount('SIGTERM') === 0) process.once('SIGTERM', onSigterm);
+}
+
+function final(): void {
+  try {
+    if (ACTIVE) for (const state of open) txRollback(state, 'exit');
+  } catch {
+    // exit goes on
+  }
+  flush();
+  if (fd !== undefined) {
+    try {
+      closeSync(fd);
+    } catch {
+      // already gone
+    }
+    fd = undefined;
+  }
+  // Anything later (another exit listener's query) would reopen a file nobody reads.
+  ACTIVE = false;
+}
+
+function onSigterm(): void {
+  final();
+  // Die of the signal as we would have without our listener, unless the code added its own since.
+  if (process.listenerCount('SIGTERM') === 0) process.kill(process.pid, 'SIGTERM');
+}

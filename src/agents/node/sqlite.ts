@@ -1,0 +1,264 @@
+/**
+ * Capture of better-sqlite3.
+ *
+ * How: `require('better-sqlite3')` hands out a constructor that builds the very
+ * same Database (same prototype, so instanceof and subclasses work) and records
+ * the connection. Statement methods (run, get, all, iterate) are native and
+ * shared by every Statement, so they are patched once on the Statement
+ * prototype the native addon exports (or, for an addon loaded from elsewhere,
+ * that of the first statement prepared): that also sees the BEGIN/COMMIT/SAVEPOINT statements
+ * `db.transaction()` prepares through the native handle (bypassing
+ * Database#prepare), and the statement `db.pragma()` prepares. `exec` and
+ * `close` are patched on Database.prototype.
+ *
+ * Transaction state is SQLite's own (`db.inTransaction`) before and after each
+ * call, as the Python agent reads sqlite3's `in_transaction`: a change from
+ * idle to "in transaction" is a begin, the opposite a commit or a rollback
+ * (SQLite may roll back by itself after an error).
+ */
+import { resolve } from 'node:path';
+import * as rt from './runtime';
+import type { ConnState, PendingEvent } from './runtime';
+
+// Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
+/* eslint-disable prefer-rest-params */
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type AnyFn = (...args: any[]) => any;
+
+const PATCHED = Symbol.for('txlens.sqlite.patched');
+const ERROR_MESSAGE_CHARS = 1000;
+
+const databases = new WeakMap<object, ConnState>();
+const wrappers = new WeakMap<object, AnyFn>();
+let statementProto: any;
+
+function dbInfo(db: any): Record<string, unknown> {
+  const name = typeof db.name === 'string' ? db.name : '';
+  const info: Record<string, unknown> = { system: 'sqlite', name };
+  if (db.memory === true || name === ':memory:' || name === '') info.memory = true;
+  else info.file = resolve(name);
+  return info;
+}
+
+function inTx(db: any): boolean {
+  try {
+    return db.inTransaction === true;
+  } catch {
+    return false;
+  }
+}
+
+function opened(db: any, cs: rt.Stack | undefined): void {
+  rt.faultPoint('sqlite.connect');
+  const state = rt.newConn();
+  databases.set(db, state);
+  rt.emit({ k: 'connect', conn: state.id, db: dbInfo(db), driver: 'better-sqlite3' }, cs);
+}
+
+function errorOf(err: any): Record<string, unknown> {
+  let message = String(err?.message ?? err).trim();
+  if (message.length > ERROR_MESSAGE_CHARS) message = message.slice(0, ERROR_MESSAGE_CHARS) + '...';
+  return { type: err?.name || err?.constructor?.name || 'Error', message };
+}
+
+function rowsOf(method: string, result: any): number | undefined {
+  if (method === 'run') return typeof result?.changes === 'number' ? result.changes : undefined;
+  if (method === 'all') return Array.isArray(result) ? result.length : undefined;
+  if (method === 'get') return result === undefined ? 0 : 1;
+  return undefined;
+}
+
+function record(state: ConnState, db: any, sql: string, params: unknown, method: string, result: any, err: any, was: boolean, cs: rt.Stack | undefined, start: bigint): void {
+  try {
+    const dur = Number(rt.clock() - start);
+    rt.faultPoint('sqlite.stmt');
+    if (was && state.tx === undefined) rt.txBegin(state, true, cs);
+    const now = inTx(db);
+    if (now && !was) rt.txBegin(state, !rt.isBegin(sql), cs);
+    const event: PendingEvent = { k: 'stmt', conn: state.id, sql, dur };
+    if (state.tx !== undefined) event.tx = state.tx;
+    const shown = rt.paramsRepr(params);
+    if (shown !== undefined) event.params = shown;
+    if (err !== undefined) event.err = errorOf(err);
+    else {
+      const rows = rowsOf(method, result);
+      if (rows !== undefined) event.rows = rows;
+    }
+    rt.emit(event, cs);
+    if (was && !now) rt.endedBy(state, sql, undefined, err !== undefined, cs);
+    else if (was && now && err === undefined) rt.savepointEvent(state, sql, cs);
+  } catch (e) {
+    rt.fail(e);
+  }
+}
+
+function paramsOf(args: any[]): unknown {
+  if (args.length === 0) return undefined;
+  return args.length === 1 ? args[0] : args;
+}
+
+function patchStatements(proto: any): void {
+  statementProto = proto;
+  if (!proto || proto[PATCHED]) return;
+  Object.defineProperty(proto, PATCHED, { value: true });
+  for (const method of ['run', 'get', 'all', 'iterate']) {
+    const orig: AnyFn = proto[method];
+    if (typeof orig !== 'function') continue;
+    const wrapped = function (this: any) {
+      const db = rt.ACTIVE ? this.database : undefined;
+      const state = db !== undefined ? databases.get(db) : undefined;
+      if (state === undefined || state.closed) return orig.apply(this, arguments as any);
+      let was: boolean;
+      let cs: rt.Stack | undefined;
+      let start: bigint;
+      try {
+        was = inTx(db);
+        cs = rt.callSites(wrapped);
+        start = rt.clock();
+      } catch (e) {
+        rt.fail(e);
+        return orig.apply(this, arguments as any);
+      }
+      let result: any;
+      try {
+        result = orig.apply(this, arguments as any);
+      } catch (err) {
+        record(state, db, this.source, paramsOf(Array.prototype.slice.call(arguments)), method, undefined, err, was, cs, start);
+        throw err;
+      }
+      record(state, db, this.source, paramsOf(Array.prototype.slice.call(arguments)), method, result, undefined, was, cs, start);
+      return result;
+    };
+    Object.defineProperty(wrapped, 'name', { value: method });
+    Object.defineProperty(wrapped, 'length', { value: orig.length });
+    proto[method] = wrapped;
+  }
+}
+
+function patchDatabase(proto: any): void {
+  const origExec: AnyFn = proto.exec;
+  const origPrepare: AnyFn = proto.prepare;
+  // SQLite compiles at prepare(): "no such table" and syntax errors surface here,
+  // before any run/get/all. Such a statement never ran, but it failed where the code asked for it.
+  proto.prepare = function prepare(this: any, sql: any) {
+    const state = rt.ACTIVE ? databases.get(this) : undefined;
+    if (state === undefined || state.closed) return origPrepare.apply(this, arguments as any);
+    try {
+      const stmt = origPrepare.apply(this, arguments as any);
+      // An addon loaded from elsewhere (the `nativeBinding` option): its Statement class, from its first statement.
+      if (statementProto === undefined && stmt && typeof stmt === 'object') patchStatements(Object.getPrototypeOf(stmt));
+      return stmt;
+    } catch (err) {
+      try {
+        const cs = rt.callSites(prepare);
+        const was = inTx(this);
+        record(state, this, String(sql), undefined, 'prepare', undefined, err, was, cs, rt.clock());
+      } catch (e) {
+        rt.fail(e);
+      }
+      throw err;
+    }
+  };
+  const origClose: AnyFn = proto.close;
+  proto.exec = function exec(this: any, sql: any) {
+    const state = rt.ACTIVE ? databases.get(this) : undefined;
+    if (state === undefined || state.closed) return origExec.apply(this, arguments as any);
+    let was: boolean;
+    let cs: rt.Stack | undefined;
+    let start: bigint;
+    try {
+      was = inTx(this);
+      cs = rt.callSites(exec);
+      start = rt.clock();
+    } catch (e) {
+      rt.fail(e);
+      return origExec.apply(this, arguments as any);
+    }
+    let result: any;
+    try {
+      result = origExec.apply(this, arguments as any);
+    } catch (err) {
+      record(state, this, String(sql), undefined, 'exec', undefined, err, was, cs, start);
+      throw err;
+    }
+    record(state, this, String(sql), undefined, 'exec', result, undefined, was, cs, start);
+    return result;
+  };
+  proto.close = function close(this: any) {
+    const state = rt.ACTIVE ? databases.get(this) : undefined;
+    if (state !== undefined && !state.closed) {
+      try {
+        rt.faultPoint('sqlite.close');
+        const cs = rt.callSites(close);
+        if (inTx(this) && state.tx === undefined) rt.txBegin(state, true, cs);
+        rt.txRollback(state, 'close', cs);
+        rt.emit({ k: 'close', conn: state.id }, cs);
+        rt.forgetConn(state);
+      } catch (e) {
+        rt.fail(e);
+      }
+    }
+    return origClose.apply(this, arguments as any);
+  };
+}
+
+/**
+ * The native addon (better_sqlite3.node) exports the Statement class whose run/get/all/iterate
+ * every statement shares, including those db.transaction() prepares through the native handle.
+ */
+export function hookBetterSqlite3Addon(addon: any, version: string): void {
+  const proto = addon?.Statement?.prototype;
+  if (proto && statementProto === undefined && supported(version)) patchStatements(proto);
+}
+
+function major(version: string): number {
+  return Number.parseInt(version.split('.')[0] ?? '', 10);
+}
+
+const SUPPORTED = '9.x to 13.x';
+
+function supported(version: string): boolean {
+  const m = major(version);
+  return m >= 9 && m <= 13;
+}
+
+/**
+ * What `require('better-sqlite3')` should return: a constructor that records each
+ * database it opens (the module's own when the version is not supported).
+ */
+export function tracedBetterSqlite3(Original: any, version: string): any {
+  if (typeof Original !== 'function') return Original;
+  const known = wrappers.get(Original);
+  if (known) return known;
+  if (!supported(version)) {
+    rt.unsupported('better-sqlite3', version, SUPPORTED);
+    wrappers.set(Original, Original);
+    return Original;
+  }
+  rt.noteLib('better-sqlite3', version);
+  const proto = Original.prototype;
+  if (!proto[PATCHED]) {
+    Object.defineProperty(proto, PATCHED, { value: true });
+    patchDatabase(proto);
+  }
+  const Traced = function (this: unknown, ...args: any[]) {
+    // Subclasses keep their own new.target; a plain call or `new` builds the original.
+    const target = new.target === undefined || new.target === Traced ? Original : new.target;
+    const db = Reflect.construct(Original, args, target);
+    if (rt.ACTIVE) {
+      try {
+        opened(db, rt.callSites(Traced));
+      } catch (e) {
+        rt.fail(e);
+      }
+    }
+    return db;
+  } as unknown as AnyFn & { prototype: unknown };
+  Object.setPrototypeOf(Traced, Original);
+  Traced.prototype = proto;
+  Object.defineProperty(Traced, 'name', { value: Original.name });
+  Object.defineProperty(Traced, 'length', { value: Original.length });
+  wrappers.set(Original, Traced);
+  wrappers.set(Traced, Traced);
+  return Traced;
+}

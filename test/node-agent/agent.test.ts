@@ -1,0 +1,257 @@
+// The Node agent in single processes, through the environment `txlens run`
+// gives a command (src/capture/env.ts): how NODE_OPTIONS carries it, that it is
+// inert where no hooked library loads, every form of a pg query against
+// Postgres's own log, worker threads, source maps, ES modules, an internal
+// fault and an unsupported driver version.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { build } from 'esbuild';
+import { nodePreload, traceEnv, withNodeAgent } from '../../src/capture/env';
+import { repoRoot, tempDir } from '../support/env';
+import { loggedDatabase, loggedStatements } from './pg-log';
+
+const agentDir = join(repoRoot, 'dist', 'agents');
+const scripts = join(repoRoot, 'test', 'fixtures', 'node', 'scripts');
+
+interface Line {
+  k: string;
+  conn?: string;
+  sql?: string;
+  tx?: string;
+  cause?: string;
+  action?: string;
+  name?: string;
+  pool?: string;
+  txOpen?: boolean;
+  err?: { code?: string; type: string };
+  at?: [string, number, string];
+  message?: string;
+  libs?: Record<string, string>;
+}
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  files: string[];
+  lines: Line[];
+}
+
+/** Runs `node ARGS` in `cwd` with the environment `txlens run` would give it. */
+function runTraced(cwd: string, args: string[], extra: NodeJS.ProcessEnv = {}, onStdout?: (text: string, kill: () => void) => void): Promise<Run> {
+  const traceDir = join(tempDir('node-agent-trace'), 'run');
+  const base = { ...process.env, NODE_PATH: join(repoRoot, 'node_modules'), NODE_TEST_CONTEXT: undefined, NODE_OPTIONS: undefined, ...extra };
+  const env = traceEnv(base, { traceDir, workspace: cwd, agentDir });
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      onStdout?.(stdout, () => child.kill('SIGTERM'));
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const files = existsSync(traceDir) ? readdirSync(traceDir).filter((f) => f.endsWith('.ndjson')).sort() : [];
+      const lines = files.flatMap((f) =>
+        readFileSync(join(traceDir, f), 'utf8')
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .map((l) => JSON.parse(l) as Line),
+      );
+      resolve({ code, signal, stdout, stderr, files, lines });
+    });
+  });
+}
+
+function project(label: string): string {
+  const dir = realpathSync(tempDir(`node-agent-${label}`));
+  cpSync(scripts, dir, { recursive: true });
+  return dir;
+}
+
+describe('NODE_OPTIONS', () => {
+  test("the preload is appended to the user's options, once, and quoted when its path needs it", () => {
+    const preload = nodePreload('/opt/tx/agents');
+    assert.equal(withNodeAgent(undefined, '/opt/tx/agents'), `--require ${preload}`);
+    assert.equal(withNodeAgent('--max-old-space-size=512', '/opt/tx/agents'), `--max-old-space-size=512 --require ${preload}`);
+    const twice = withNodeAgent(withNodeAgent('--enable-source-maps', '/opt/tx/agents'), '/opt/tx/agents');
+    assert.equal(twice, `--enable-source-maps --require ${preload}`);
+    assert.equal(withNodeAgent('', '/my tools/agents'), `--require "${nodePreload('/my tools/agents')}"`);
+    const env = traceEnv({ NODE_OPTIONS: '--trace-warnings' }, { traceDir: '/tmp/x', workspace: '/tmp', agentDir: '/opt/tx/agents' });
+    assert.equal(env.NODE_OPTIONS, `--trace-warnings --require ${preload}`);
+  });
+
+  test('a quoted preload path with a space is loaded by Node', async () => {
+    const dir = join(realpathSync(tempDir('node-agent-space')), 'with space');
+    mkdirSync(join(dir, 'node'), { recursive: true });
+    cpSync(nodePreload(agentDir), nodePreload(dir));
+    const traceDir = join(dir, 'trace');
+    const env = traceEnv({ ...process.env, NODE_PATH: join(repoRoot, 'node_modules'), NODE_OPTIONS: undefined }, { traceDir, workspace: dir, agentDir: dir });
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, [join(scripts, 'sqlite-plain.js')], { cwd: dir, env, stdio: 'ignore' });
+      child.on('close', resolve);
+    });
+    assert.equal(code, 0);
+    assert.equal(readdirSync(traceDir).filter((f) => f.endsWith('.ndjson')).length, 1);
+  });
+});
+
+describe('the Node agent', () => {
+  test('is inert in a process that loads no hooked library: no file, same output', async () => {
+    const dir = project('inert');
+    const run = await runTraced(dir, ['-e', "require('node:fs'); require('node:path'); console.log('hello')"]);
+    assert.equal(run.code, 0);
+    assert.equal(run.stdout, 'hello\n');
+    assert.equal(run.stderr, '');
+    assert.deepEqual(run.files, []);
+  });
+
+  test('records every form of pg query, savepoints, errors and the pool, as Postgres logs them', async () => {
+    const dir = project('pg-forms');
+    const db = await loggedDatabase('node_forms');
+    const url = db.url;
+    const run = await runTraced(dir, ['pg-forms.js'], { DATABASE_URL: url });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'done\n');
+    const logged = (await loggedStatements(db)).sql;
+    const stmts = run.lines.filter((l) => l.k === 'stmt');
+    assert.deepEqual(
+      stmts.map((s) => s.sql),
+      logged,
+      'the statements in the trace are, in order, the ones the server ran',
+    );
+    // Each statement points at the line of pg-forms.js that asked for it.
+    const source = readFileSync(join(dir, 'pg-forms.js'), 'utf8').split('\n');
+    for (const s of stmts) {
+      assert.ok(s.at && s.at[0] === join(dir, 'pg-forms.js'), `${s.sql}: ${JSON.stringify(s.at)}`);
+      const text = source[s.at[1] - 1];
+      assert.ok(/query\(|connect\(/.test(text), `${s.sql} points at line ${s.at[1]}: ${text}`);
+    }
+    const kinds = run.lines.filter((l) => ['begin', 'commit', 'rollback', 'savepoint'].includes(l.k)).map((l) => (l.k === 'savepoint' ? `savepoint ${l.action} ${l.name}` : l.k));
+    assert.deepEqual(kinds, ['begin', 'savepoint begin inner_step', 'savepoint rollback inner_step', 'rollback']);
+    // COMMIT of a failed transaction is a rollback: the server answered ROLLBACK.
+    assert.equal(run.lines.find((l) => l.k === 'rollback')?.cause, 'explicit');
+    const failed = stmts.find((s) => s.err);
+    assert.equal(failed?.err?.code, '42703');
+    assert.equal(failed?.err?.type, 'DatabaseError');
+    assert.equal(run.lines.filter((l) => l.k === 'connect').length, 2);
+    assert.ok(run.lines.filter((l) => l.k === 'checkout').length === 2 && run.lines.filter((l) => l.k === 'checkin').every((l) => !l.txOpen));
+    assert.ok(!JSON.stringify(run.lines).includes(new URL(url).password), 'the password is never written');
+    assert.match(run.lines[0].libs?.pg ?? '', /^8\./);
+  });
+
+  test('gives each worker thread its own file and ids', async () => {
+    const dir = project('worker');
+    const run = await runTraced(dir, ['sqlite-worker.js']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'worker exited 0\n');
+    assert.equal(run.files.length, 2, run.files.join(', '));
+    const conns = run.lines.filter((l) => l.k === 'connect').map((l) => l.conn).sort();
+    assert.deepEqual(conns, ['c1', 'w1.c1']);
+    assert.equal(run.lines.filter((l) => l.k === 'stmt').length, 6);
+  });
+
+  test('a worker thread that throws keeps its outcome and its trace', async () => {
+    const dir = project('worker-throws');
+    const plain = await new Promise<string>((resolve) => {
+      const child = spawn(process.execPath, ['sqlite-worker-throws.js'], { cwd: dir, env: { ...process.env, NODE_PATH: join(repoRoot, 'node_modules'), NODE_OPTIONS: undefined } });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.on('close', () => resolve(out));
+    });
+    const run = await runTraced(dir, ['sqlite-worker-throws.js']);
+    assert.equal(run.stdout, plain);
+    assert.equal(run.stdout, 'worker failed: boom\nworker exited 1\n');
+    assert.deepEqual(run.lines.filter((l) => l.k === 'stmt').map((l) => [l.conn, l.sql]), [['w1.c1', 'SELECT 1']]);
+  });
+
+  test('a process ended by SIGTERM still dies of it, with its buffered events written', async () => {
+    const dir = project('sigterm');
+    const run = await runTraced(dir, ['sqlite-hangs.js'], {}, (out, kill) => {
+      if (out.includes('ready')) kill();
+    });
+    assert.equal(run.signal, 'SIGTERM');
+    assert.deepEqual(
+      run.lines.filter((l) => l.k !== 'header').map((l) => (l.k === 'rollback' ? `rollback ${l.cause}` : l.k)),
+      ['connect', 'stmt', 'begin', 'stmt', 'stmt', 'rollback exit'],
+    );
+  });
+
+  test('maps statements to TypeScript lines through source maps', async () => {
+    const dir = project('typed');
+    await build({ entryPoints: [join(dir, 'sqlite-typed.ts')], outfile: join(dir, 'out', 'sqlite-typed.js'), platform: 'node', format: 'cjs', sourcemap: true, logLevel: 'silent' });
+    const run = await runTraced(dir, ['--enable-source-maps', join('out', 'sqlite-typed.js')]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, '0\n');
+    const at = run.lines.filter((l) => l.k === 'stmt' || l.k === 'connect').map((l) => [l.k, l.at?.[0], l.at?.[1]]);
+    const ts = join(dir, 'sqlite-typed.ts');
+    assert.deepEqual(at, [
+      ['connect', ts, 9],
+      ['stmt', ts, 10],
+      ['stmt', ts, 11],
+    ]);
+  });
+
+  test('sees drivers an ES module imports', async () => {
+    const dir = project('esm');
+    // ES modules resolve packages from node_modules folders only (no NODE_PATH).
+    symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    writeFileSync(join(dir, 'app.mjs'), "import Database from 'better-sqlite3';\nconst db = new Database(':memory:');\nconsole.log(db.prepare('SELECT 1 AS one').get().one);\n");
+    const run = await runTraced(dir, ['app.mjs']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, '1\n');
+    assert.deepEqual(
+      run.lines.filter((l) => l.k === 'connect' || l.k === 'stmt').map((l) => [l.k, l.at?.[1]]),
+      [
+        ['connect', 2],
+        ['stmt', 3],
+      ],
+    );
+  });
+
+  test('a process a test starts names that test in its header', async () => {
+    const dir = project('spawn');
+    const run = await runTraced(dir, ['--test', 'spawn.test.js']);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const headers = run.lines.filter((l) => l.k === 'header') as Array<Line & { test?: string }>;
+    const id = 'spawn.test.js > a child process counts rows';
+    assert.deepEqual(headers.map((h) => h.test ?? null).sort(), [id, null].sort() as Array<string | null>);
+    assert.deepEqual(run.lines.filter((l) => l.k === 'test_start').map((l) => (l as Line & { id?: string }).id), [id]);
+    assert.equal(run.lines.filter((l) => l.k === 'stmt').length, 3);
+  });
+
+  test('an internal fault is reported once, stops capture, and changes nothing for the code', async () => {
+    const dir = project('fault');
+    const clean = await runTraced(dir, ['sqlite-plain.js']);
+    const run = await runTraced(dir, ['sqlite-plain.js'], { TXLENS_FAULT_INJECT: 'sqlite.stmt' });
+    assert.equal(run.code, 0);
+    assert.equal(run.stdout, clean.stdout);
+    assert.equal(run.stderr.match(/txlens: capture stopped in this process/g)?.length, 1, run.stderr);
+    assert.deepEqual(
+      run.lines.filter((l) => l.k === 'agent_error').map((l) => l.message),
+      ['Error: fault injected at sqlite.stmt'],
+    );
+    assert.equal(run.lines.filter((l) => l.k === 'stmt').length, 0);
+  });
+
+  test('an unsupported driver major version is reported once and runs untraced', async () => {
+    const dir = project('unsupported');
+    // The real better-sqlite3, under a version number the agent does not support.
+    const fake = join(dir, 'node_modules', 'better-sqlite3');
+    const real = join(repoRoot, 'node_modules', 'better-sqlite3');
+    for (const part of ['package.json', 'lib', join('build', 'Release', 'better_sqlite3.node')]) cpSync(join(real, part), join(fake, part), { recursive: true });
+    const manifest = JSON.parse(readFileSync(join(fake, 'package.json'), 'utf8'));
+    writeFileSync(join(fake, 'package.json'), JSON.stringify({ ...manifest, version: '7.0.0' }));
+    const run = await runTraced(dir, ['-e', "for (const i of [1, 2]) { const D = require('better-sqlite3'); new D(':memory:').prepare('SELECT 1').get(); } console.log('ok')"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'ok\n');
+    assert.equal(run.stderr.match(/txlens: better-sqlite3 7\.0\.0 is not supported/g)?.length, 1, run.stderr);
+    assert.deepEqual(run.files, []);
+  });
+});

@@ -1,0 +1,350 @@
+// `txlens run -- node --test` for real over the Node fixture projects
+// (test/fixtures/node/: plain pg on the throwaway PostgreSQL, better-sqlite3 on
+// files and :memory:), each a buggy and a fixed twin. For every run:
+// (a) what txlens counted equals the database's own record of the same run:
+//     Postgres's statement log (log_statement=all, set on the run's database
+//     alone) and better-sqlite3's `verbose` callback (the fixture appends each
+//     statement SQLite runs, and each open, to a file);
+// (b) the rules name the buggy twin's bugs at their JavaScript lines and stay
+//     silent on the fixed twin;
+// (c) the runner reports the same outcomes with and without the agent;
+// under node:test (both fixtures) and mocha (the better-sqlite3 one);
+// and every line the agent wrote passes the trace format's JSON Schema.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { join, sep } from 'node:path';
+import { before, describe, test } from 'node:test';
+import { createDatabase, repoRoot, runCli, tempDir } from '../support/env';
+import { loggedDatabase, loggedStatements, type LoggedDatabase } from './pg-log';
+import { validate, type JsonSchema } from '../support/json-schema';
+
+type Twin = 'buggy' | 'fixed';
+type Kind = 'pg' | 'sqlite';
+type Runner = 'node:test' | 'mocha';
+
+/** The test command of each runner, run from the fixture project (mocha's specs live in spec/). */
+function testCommand(runner: Runner): string[] {
+  if (runner === 'mocha') return [process.execPath, join(repoRoot, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--reporter', 'tap', 'spec/'];
+  return [process.execPath, '--test', 'test/'];
+}
+
+interface TraceLine {
+  k: string;
+  pid: number;
+  conn?: string;
+  sql?: string;
+  cause?: string;
+  driver?: string;
+  err?: { message: string; code?: string };
+  at?: [string, number, string];
+  id?: string;
+  outcome?: string;
+  lang?: string;
+}
+
+interface Finding {
+  rule: string;
+  severity: string;
+  location: { file: string; line: number };
+}
+
+interface Report {
+  findings: Finding[];
+  summary: { transactions: number; commits: number; rollbacks: number; statements: number; tests: number };
+  trace: string;
+}
+
+interface Counts {
+  connections: number;
+  statements: number;
+  transactions: number;
+  commits: number;
+  /** ROLLBACK statements the code ran. */
+  explicitRollbacks: number;
+  /** Transactions that began and never committed (rolled back by statement, close or exit). */
+  uncommitted: number;
+}
+
+const schema = JSON.parse(readFileSync(join(repoRoot, 'docs', 'trace-format.schema.json'), 'utf8')) as JsonSchema;
+
+/** The command's environment: the fixtures load pg/better-sqlite3 from the repository's node_modules. */
+function fixtureEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return {
+    NODE_PATH: join(repoRoot, 'node_modules'),
+    // This file runs under node --test itself; the fixture's own run must not think it is a child of ours.
+    NODE_TEST_CONTEXT: undefined,
+    NODE_OPTIONS: undefined,
+    ...extra,
+  };
+}
+
+function copyFixture(kind: Kind, twin: Twin, label: string): string {
+  const dir = realpathSync(tempDir(`node-${kind}-${twin}-${label}`));
+  cpSync(join(repoRoot, 'test', 'fixtures', 'node', kind, twin), dir, { recursive: true });
+  return dir;
+}
+
+/** TAP verdicts, nested tests included: ['1:ok - a saved draft is kept', '0:not ok - notes', ...]. */
+function verdicts(tap: string): string[] {
+  const out: string[] = [];
+  for (const line of tap.split('\n')) {
+    // node:test writes 'ok 1 - title', mocha 'ok 1 full title'.
+    const m = /^(\s*)(not ok|ok) \d+ (?:- )?(.*?)(\s+#.*)?$/.exec(line);
+    if (m) out.push(`${m[1].length / 4}:${m[2]} - ${m[3]}`);
+  }
+  return out;
+}
+
+function runUntraced(cwd: string, runner: Runner, env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const [command, ...args] = testCommand(runner);
+    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out }));
+  });
+}
+
+function readProcessFiles(traceDir: string): TraceLine[][] {
+  return readdirSync(traceDir)
+    .filter((f) => f.endsWith('.ndjson'))
+    .map((f) =>
+      readFileSync(join(traceDir, f), 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as TraceLine),
+    );
+}
+
+function keyword(sql: string): string {
+  return (/^\s*([A-Za-z]+)/.exec(sql)?.[1] ?? '').toUpperCase();
+}
+
+function isRollbackStatement(sql: string): boolean {
+  return keyword(sql) === 'ROLLBACK' && !/^\s*ROLLBACK\s+(WORK\s+|TRANSACTION\s+)?TO\b/i.test(sql);
+}
+
+/** Counts from a list of executed SQL texts and the number of connections that ran them. */
+function countSql(sql: string[], connections: number): Counts {
+  const begins = sql.filter((s) => keyword(s) === 'BEGIN' || keyword(s) === 'START').length;
+  const commits = sql.filter((s) => keyword(s) === 'COMMIT' || keyword(s) === 'END').length;
+  return {
+    connections,
+    statements: sql.length,
+    transactions: begins,
+    commits,
+    explicitRollbacks: sql.filter(isRollbackStatement).length,
+    uncommitted: begins - commits,
+  };
+}
+
+/** What txlens recorded: the report's summary, and the trace lines for what the summary does not count. */
+function txlensCounts(report: Report, events: TraceLine[], opts: { withoutFailedCompiles?: boolean } = {}): Counts {
+  const stmts = events.filter((e) => e.k === 'stmt');
+  return {
+    connections: events.filter((e) => e.k === 'connect').length,
+    statements: opts.withoutFailedCompiles ? stmts.filter((e) => !e.err).length : report.summary.statements,
+    transactions: report.summary.transactions,
+    commits: report.summary.commits,
+    explicitRollbacks: events.filter((e) => e.k === 'rollback' && (e.cause === 'explicit' || e.cause === 'error')).length,
+    uncommitted: report.summary.rollbacks,
+  };
+}
+
+// ---- better-sqlite3's own log of the run ------------------------------------------
+
+function verboseLog(file: string): { sql: string[]; opens: number } {
+  const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '') : [];
+  const entries = lines.map((l) => JSON.parse(l) as { sql?: string; open?: string });
+  return { sql: entries.filter((e) => e.sql !== undefined).map((e) => e.sql!), opens: entries.filter((e) => e.open !== undefined).length };
+}
+
+// ---- the runs ------------------------------------------------------------------------
+
+interface Outcome {
+  project: string;
+  report: Report;
+  events: TraceLine[];
+  processes: TraceLine[][];
+  tracedVerdicts: string[];
+  untracedVerdicts: string[];
+  untracedCode: number | null;
+  exitCode: number | null;
+  stderr: string;
+  truth: Counts;
+  /** Statements SQLite refused to compile (never run, so not in its log), from the trace. */
+  failedCompiles: number;
+}
+
+async function runFixture(kind: Kind, twin: Twin, runner: Runner): Promise<Outcome> {
+  const label = `${kind}_${twin}_${runner === 'mocha' ? 'mocha' : 'nodetest'}`;
+  const project = copyFixture(kind, twin, 'traced');
+  const plain = copyFixture(kind, twin, 'plain');
+  const traceDir = join(tempDir(`trace-${label}`), 'run');
+  let env: NodeJS.ProcessEnv;
+  let plainEnv: NodeJS.ProcessEnv;
+  let pgDb: LoggedDatabase | undefined;
+  const sqlLog = join(project, 'sql.ndjson');
+  if (kind === 'pg') {
+    pgDb = await loggedDatabase(`node_${label}`);
+    env = fixtureEnv({ DATABASE_URL: pgDb.url });
+    plainEnv = fixtureEnv({ DATABASE_URL: await createDatabase(`node_${label}_plain`) });
+  } else {
+    env = fixtureEnv({ NOTES_SQL_LOG: sqlLog });
+    plainEnv = fixtureEnv({});
+  }
+  const result = await runCli(['run', '--json', '--trace', traceDir, '--', ...testCommand(runner)], { cwd: project, env });
+  const context = `exit ${result.code}\n--- stderr (tail) ---\n${result.stderr.split('\n').slice(-40).join('\n')}`;
+  let report: Report;
+  try {
+    report = JSON.parse(result.stdout) as Report;
+  } catch {
+    throw new Error(`txlens run printed no JSON report: ${context}`);
+  }
+  const processes = readProcessFiles(report.trace);
+  const events = processes.flat();
+  const untraced = await runUntraced(plain, runner, plainEnv);
+  let truth: Counts;
+  if (pgDb) {
+    const log = await loggedStatements(pgDb);
+    truth = countSql(log.sql, log.backends);
+  } else {
+    const log = verboseLog(sqlLog);
+    truth = countSql(log.sql, log.opens);
+  }
+  const run = JSON.parse(readFileSync(join(report.trace, 'run.json'), 'utf8')) as { exitCode: number | null };
+  return {
+    project,
+    report,
+    events,
+    processes,
+    tracedVerdicts: verdicts(result.stderr),
+    untracedVerdicts: verdicts(untraced.out),
+    untracedCode: untraced.code,
+    exitCode: run.exitCode,
+    stderr: context,
+    truth,
+    failedCompiles: kind === 'sqlite' ? events.filter((e) => e.k === 'stmt' && e.err).length : 0,
+  };
+}
+
+/** Rule findings as 'rule file:line'. */
+function located(report: Report): string[] {
+  return report.findings.map((f) => `${f.rule} ${f.location.file}:${f.location.line}`).sort();
+}
+
+const EXPECTED: Record<Kind, Record<Twin, { findings: string[]; failedCompiles: number }>> = {
+  pg: {
+    buggy: {
+      findings: [
+        // placeOrder() ends its client with the INSERT uncommitted.
+        'missing-commit app/orders.js:13',
+        // reserve() releases its client mid-transaction...
+        'pool-release-in-transaction app/orders.js:20',
+        // ...whose INSERT pool.end() later discards,
+        'missing-commit app/orders.js:19',
+        // ...and which the test's own count cannot see.
+        'uncommitted-read test/orders.test.js:14',
+        // importBatch() counts through another pooled connection before its COMMIT.
+        'uncommitted-read app/orders.js:30',
+      ].sort(),
+      failedCompiles: 0,
+    },
+    fixed: { findings: [], failedCompiles: 0 },
+  },
+  sqlite: {
+    buggy: {
+      findings: [
+        // saveDraft() closes its handle with the INSERT uncommitted.
+        'missing-commit app/notes.js:12',
+        // openStore() opens a fresh :memory: database for every caller.
+        'sqlite-memory-isolation app/notes.js:35',
+      ].sort(),
+      // tagNames()'s SELECT on the second :memory: database: "no such table".
+      failedCompiles: 1,
+    },
+    fixed: { findings: [], failedCompiles: 0 },
+  },
+};
+
+const RUNS: Array<[Kind, Runner]> = [
+  ['pg', 'node:test'],
+  ['sqlite', 'node:test'],
+  ['sqlite', 'mocha'],
+];
+
+for (const [kind, runner] of RUNS) {
+  for (const twin of ['buggy', 'fixed'] as const) {
+    describe(`${runner} over plain ${kind === 'pg' ? 'pg on PostgreSQL' : 'better-sqlite3'}, ${twin} twin`, () => {
+      let outcome: Outcome | undefined;
+      const ran = (): Outcome => {
+        assert.ok(outcome, 'the traced run did not complete (see the first failure)');
+        return outcome;
+      };
+
+      before(async () => {
+        outcome = await runFixture(kind, twin, runner);
+      });
+
+      test('the tests have the same outcomes traced and untraced', () => {
+        const o = ran();
+        assert.ok(o.untracedVerdicts.length >= 3, `no TAP verdicts from the untraced run:\n${o.untracedVerdicts.join('\n')}`);
+        assert.deepEqual(o.tracedVerdicts, o.untracedVerdicts, o.stderr);
+        assert.equal(o.exitCode, o.untracedCode);
+        if (twin === 'fixed') assert.equal(o.exitCode, 0, o.stderr);
+        else assert.notEqual(o.exitCode, 0, o.stderr);
+        assert.ok(!/txlens: capture/.test(o.stderr), `the agent reported a problem: ${o.stderr}`);
+      });
+
+      test("txlens's counts equal the database's own log of the run", (t) => {
+        const o = ran();
+        assert.ok(o.truth.statements > 0, 'the database logged nothing');
+        const counted = txlensCounts(o.report, o.events, { withoutFailedCompiles: kind === 'sqlite' });
+        t.diagnostic(`counts ${JSON.stringify(counted)}; refused to compile: ${o.failedCompiles}`);
+        assert.deepEqual(counted, o.truth);
+        assert.equal(o.failedCompiles, EXPECTED[kind][twin].failedCompiles);
+        if (kind === 'sqlite') assert.equal(o.report.summary.statements, o.truth.statements + o.failedCompiles);
+      });
+
+      test(twin === 'buggy' ? 'the rules name each bug at its line' : 'the rules stay silent', () => {
+        assert.deepEqual(located(ran().report), EXPECTED[kind][twin].findings);
+      });
+
+      test(`tests are recorded with their ${runner} names and outcomes`, () => {
+        const o = ran();
+        const ends = new Map(o.events.filter((e) => e.k === 'test_end').map((e) => [e.id!, e.outcome!]));
+        assert.equal(o.report.summary.tests, ends.size);
+        let matched = 0;
+        for (const v of o.untracedVerdicts) {
+          // node:test names the leaf ('a saved draft is kept'), mocha the full title ('notes a saved draft is kept');
+          // suite lines ('notes') have no test of their own in the trace.
+          const name = v.replace(/^\d+:(not ok|ok) - /, '');
+          const id = [...ends.keys()].find((k) => {
+            const path = k.split(' > ').slice(1);
+            return path[path.length - 1] === name || path.join(' ') === name;
+          });
+          if (!id) continue;
+          matched++;
+          assert.equal(ends.get(id), v.includes(':not ok') ? 'failed' : 'passed', id);
+        }
+        assert.equal(matched, ends.size, `test ids: ${[...ends.keys()].join(', ')}; verdicts: ${o.untracedVerdicts.join(', ')}`);
+        assert.ok(ends.size >= 3);
+      });
+
+      test('every line is valid trace format, and every statement points into the project', () => {
+        const o = ran();
+        for (const events of o.processes) {
+          assert.equal(events[0].k, 'header');
+          assert.equal(events[0].lang, 'node');
+          for (const e of events) assert.deepEqual(validate(schema, e), [], JSON.stringify(e));
+        }
+        const statements = o.events.filter((e) => e.k === 'stmt');
+        const outside = statements.filter((e) => !e.at || !e.at[0].startsWith(o.project + sep));
+        assert.deepEqual(outside.map((e) => [e.sql, e.at]), []);
+      });
+    });
+  }
+}
