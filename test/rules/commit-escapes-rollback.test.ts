@@ -22,7 +22,7 @@ for (const { env, backend } of COMBINATIONS) {
         file: 'tests/test_users.py',
         line: 15,
         test: `${T}test_user_has_email`,
-        related: [['tests/conftest.py', 22]],
+        related: [['tests/conftest.py', 26]],
       });
       assert.match(broke.message, /test_users_are_counted/);
       expectFinding(found, {
@@ -31,7 +31,7 @@ for (const { env, backend } of COMBINATIONS) {
         file: 'tests/test_users.py',
         line: 8,
         test: `${T}test_user_can_be_renamed`,
-        related: [['tests/conftest.py', 22]],
+        related: [['tests/conftest.py', 26]],
       });
       // The failing test's own factory call never committed: nothing there.
       assert.equal(found.length, 2, describeFindings(found));
