@@ -55,3 +55,29 @@ for (const { env, backend } of COMBINATIONS) {
     });
   });
 }
+
+// The transactional-test recipe on SQLite without SQLAlchemy's own BEGIN: pysqlite sends
+// none before a SAVEPOINT, so the app's commit() (a RELEASE) commits for real and the
+// outer rollback undoes nothing. Postgres and the recipe with BEGIN are the look-alike
+// (test/fixtures/patterns/savepoint-recipe).
+for (const env of ['sa14', 'sa20'] as const) {
+  describe(`${RULE} under ${env} on sqlite: a RELEASE that SQLite took as COMMIT`, () => {
+    test('the app commit is named, and the collision it caused in later tests', async () => {
+      const run = await runFixture(RULE, 'sqlite-savepoint', env, 'sqlite');
+      const A = 'tests/test_accounts.py::';
+      expectPytestFailed(run, [`${A}test_deposit_adds_up`, `${A}test_each_test_starts_empty`]);
+      const escaped = expectFinding(ofRule(run.findings, RULE), {
+        rule: RULE,
+        severity: 'error',
+        file: 'app/accounts.py',
+        line: 18,
+        test: `${A}test_new_account_is_empty`,
+        related: [['tests/conftest.py', 38]],
+      });
+      assert.match(escaped.message, /SQLite took that RELEASE as COMMIT/);
+      const leaks = ofRule(run.findings, 'test-state-leak');
+      assert.equal(leaks.length, 2, describeFindings(leaks));
+      assert.ok(leaks.every((f) => f.severity === 'error' && f.location.file === 'app/accounts.py' && f.location.line === 18), describeFindings(leaks));
+    });
+  });
+}

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createDatabase, python, repoRoot, runCli, tempDir, type PythonEnvName } from '../support/env';
 
 export type Backend = 'sqlite' | 'postgres';
-export type Variant = 'buggy' | 'fixed';
+export type Variant = 'buggy' | 'fixed' | string;
 
 export interface RelatedJson {
   file: string;

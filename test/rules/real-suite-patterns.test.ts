@@ -10,11 +10,14 @@
 //   rolled back at teardown, after the commits (was: commit-escapes-rollback warnings).
 // - random-id-404: lookups of random ids expected to 404 while a fixture holds an
 //   uncommitted row (was: uncommitted-read warnings).
+// - savepoint-recipe: SQLAlchemy's transactional-test recipe (2.0 join_transaction_mode=
+//   "create_savepoint", 1.4 begin_nested + after_transaction_end) with app code calling
+//   commit(), which only releases a SAVEPOINT; on SQLite with SQLAlchemy's own BEGIN.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { COMBINATIONS, describeFindings, runProject } from './harness';
 
-const PATTERNS = ['autoflush-unit-tests', 'drop-recreate-unique', 'commits-on-purpose', 'random-id-404'];
+const PATTERNS = ['autoflush-unit-tests', 'drop-recreate-unique', 'commits-on-purpose', 'random-id-404', 'savepoint-recipe'];
 
 for (const pattern of PATTERNS) {
   describe(`real-suite pattern ${pattern}`, () => {

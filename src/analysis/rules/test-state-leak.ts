@@ -22,6 +22,7 @@
  * The finding belongs to the test that failed.
  */
 import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
+import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
 import { finding, firstFrame, place, related, txOwnerRef } from './util';
 
@@ -42,6 +43,8 @@ export interface LeakMatch {
   tx: ModelTransaction;
   /** 'key': the duplicate value was matched; 'table': only the table (no parameters to compare). */
   by: 'key' | 'table';
+  /** Where the row became durable: the COMMIT, or the RELEASE SAVEPOINT that SQLite took as one. */
+  committedAt?: SourceFrame;
 }
 
 const UNIQUE_TEXT = /UNIQUE constraint failed|duplicate key value violates unique constraint|Duplicate entry .* for key/i;
@@ -172,28 +175,33 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
     // Durable inserts and whole-table cleanups (DELETE without WHERE, TRUNCATE, DROP TABLE), per
     // database and table, in the order the database made them durable: at COMMIT, or at the RELEASE of
     // an outermost pysqlite savepoint for a transaction that was rolled back afterwards.
-    const inserts = new Map<string, { st: ModelStatement; tx: ModelTransaction; durable: number }[]>();
+    const inserts = new Map<string, { st: ModelStatement; tx: ModelTransaction; durable: number; at?: SourceFrame }[]>();
     const cleanups = new Map<string, number[]>();
-    const durable: { tx: ModelTransaction; until: number }[] = [];
+    const durable: { st: ModelStatement; tx: ModelTransaction; until: number; at?: SourceFrame }[] = [];
     for (const tx of model.transactions) {
       if (tx.writes.length === 0) continue;
-      if (tx.outcome === 'commit' && tx.end !== undefined) durable.push({ tx, until: tx.end });
-      else if (tx.durableUntil !== undefined) durable.push({ tx, until: tx.durableUntil });
+      if (tx.outcome === 'commit' && tx.end !== undefined) {
+        for (const st of tx.writes) durable.push({ st, tx, until: tx.end, at: tx.endAt });
+      } else if (tx.durableUntil !== undefined) {
+        // Each write became durable at the first RELEASE of an outermost savepoint after it.
+        for (const st of tx.writes) {
+          const sp = tx.savepoints.find((x) => x.outermost && x.outcome === 'release' && x.end! >= st.time);
+          if (sp) durable.push({ st, tx, until: sp.end!, at: sp.endAt });
+        }
+      }
     }
     durable.sort((a, b) => a.until - b.until);
-    for (const { tx, until } of durable) {
-      for (const st of tx.writes) {
-        if (st.err || st.time > until) continue;
-        for (const table of st.writes) {
-          const key = `${tx.connection.dbKey}|${lastPart(table)}`;
-          if (!wanted.has(key)) continue;
-          if (st.verb === 'INSERT' || st.verb === 'REPLACE') {
-            if (!inserts.has(key)) inserts.set(key, []);
-            inserts.get(key)!.push({ st, tx, durable: until });
-          } else if (isCleanup(st)) {
-            if (!cleanups.has(key)) cleanups.set(key, []);
-            cleanups.get(key)!.push(until);
-          }
+    for (const { st, tx, until, at } of durable) {
+      if (st.err) continue;
+      for (const table of st.writes) {
+        const key = `${tx.connection.dbKey}|${lastPart(table)}`;
+        if (!wanted.has(key)) continue;
+        if (st.verb === 'INSERT' || st.verb === 'REPLACE') {
+          if (!inserts.has(key)) inserts.set(key, []);
+          inserts.get(key)!.push({ st, tx, durable: until, at });
+        } else if (isCleanup(st)) {
+          if (!cleanups.has(key)) cleanups.set(key, []);
+          cleanups.get(key)!.push(until);
         }
       }
     }
@@ -214,7 +222,7 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
         if (own.some((st) => hits(insertedKeys(st, v.columns, paramsCaptured)))) continue;
         for (let i = before.length - 1; i >= 0; i--) {
           if (hits(insertedKeys(before[i].st, v.columns, paramsCaptured))) {
-            matches.push({ violation: v, insert: before[i].st, tx: before[i].tx, by: 'key' });
+            matches.push({ violation: v, insert: before[i].st, tx: before[i].tx, by: 'key', committedAt: before[i].at });
             break;
           }
         }
@@ -222,7 +230,7 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
       }
       if (own.length > 0) continue;
       const candidate = before[before.length - 1];
-      matches.push({ violation: v, insert: candidate.st, tx: candidate.tx, by: 'table' });
+      matches.push({ violation: v, insert: candidate.st, tx: candidate.tx, by: 'table', committedAt: candidate.at });
     }
   }
   cache.set(model, matches);
@@ -251,7 +259,7 @@ export const testStateLeakRule: DynamicRule = {
       const earlierStart = testStart(model, earlier);
       const laterStart = testStart(model, failed.test);
       if (earlierStart === undefined || laterStart === undefined || earlierStart >= laterStart) continue;
-      const at = firstFrame(m.tx.endAt, m.insert.at);
+      const at = firstFrame(m.committedAt, m.insert.at);
       if (!at) continue;
       const once = `${m.tx.key}|${failed.test}`;
       if (seen.has(once)) continue;
