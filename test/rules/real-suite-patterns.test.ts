@@ -13,17 +13,50 @@
 // - savepoint-recipe: SQLAlchemy's transactional-test recipe (2.0 join_transaction_mode=
 //   "create_savepoint", 1.4 begin_nested + after_transaction_end) with app code calling
 //   commit(), which only releases a SAVEPOINT; on SQLite with SQLAlchemy's own BEGIN.
+// - factory-flush: factory_boy factories with sqlalchemy_session_persistence="flush" into
+//   the test's session, rolled back at teardown; the same keys in every test.
+// - xdist-shared-connection: pytest-xdist workers (-n 2), each with a database of its own
+//   and one session-scoped connection carrying every test's outer transaction.
+// - sqlmodel-fastapi (SQLAlchemy 2.0 only): a session-scoped SQLModel session beside the
+//   API's own sessions; the test commits on purpose; a random UUID expected to 404.
+// - flask-scoped-session: Flask-SQLAlchemy's db.session shared by the test and its
+//   requests, tables created and dropped per test.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { PythonEnvName } from '../support/env';
 import { COMBINATIONS, describeFindings, runProject } from './harness';
 
-const PATTERNS = ['autoflush-unit-tests', 'drop-recreate-unique', 'commits-on-purpose', 'random-id-404', 'savepoint-recipe'];
+interface Pattern {
+  name: string;
+  envs?: PythonEnvName[];
+  pytestArgs?: string[];
+  /** Set while something outside the rules keeps the pattern from running cleanly. */
+  todo?: string;
+}
+
+const PATTERNS: Pattern[] = [
+  { name: 'autoflush-unit-tests' },
+  { name: 'drop-recreate-unique' },
+  { name: 'commits-on-purpose' },
+  { name: 'random-id-404' },
+  { name: 'savepoint-recipe' },
+  { name: 'factory-flush' },
+  { name: 'xdist-shared-connection', pytestArgs: ['-n', '2'] },
+  { name: 'sqlmodel-fastapi', envs: ['sa20'] },
+  {
+    name: 'flask-scoped-session',
+    // Flask-SQLAlchemy passes echo= to create_engine, which SQLAlchemy accepts by reading the
+    // parameters of Engine.__init__; the agent's wrapper of that method hides them (TypeError).
+    todo: 'the Python agent must keep Engine.__init__ keyword arguments visible to create_engine',
+  },
+];
 
 for (const pattern of PATTERNS) {
-  describe(`real-suite pattern ${pattern}`, () => {
+  describe(`real-suite pattern ${pattern.name}`, () => {
     for (const { env, backend } of COMBINATIONS) {
-      test(`passes and earns no finding under ${env} on ${backend}`, async () => {
-        const run = await runProject(`patterns/${pattern}`, pattern, env, backend);
+      if (pattern.envs && !pattern.envs.includes(env)) continue;
+      test(`passes and earns no finding under ${env} on ${backend}`, { todo: pattern.todo }, async () => {
+        const run = await runProject(`patterns/${pattern.name}`, pattern.name, env, backend, { pytestArgs: pattern.pytestArgs });
         assert.doesNotMatch(run.output, /FAILED|ERROR/, run.output.slice(-2000));
         assert.deepEqual(run.findings, [], describeFindings(run.findings));
         assert.equal(run.exitCode, 0);
