@@ -79,24 +79,34 @@ function pendingText(sess: ModelSession): string {
   return parts.join(', ');
 }
 
-/** Reads by statement, per database and table, built once per run and only when a rule asks. */
-type ReadIndex = Map<string, ModelStatement[]>;
+/** Reads per table and database (in time order), of the tables some lost write touched. */
+interface ReadIndex {
+  /** table → database key ('' when unknown) → reads. */
+  reads: Map<string, Map<string, ModelStatement[]>>;
+  /** End of each test's window, to stop looking for readers where the test ended. */
+  testEnd: Map<string, number>;
+}
 
-function readIndex(model: ModelRun): ReadIndex {
-  const index: ReadIndex = new Map();
+function readIndex(model: ModelRun, tables: Set<string>): ReadIndex {
+  const reads = new Map<string, Map<string, ModelStatement[]>>();
+  for (const table of tables) reads.set(table, new Map());
   for (const st of model.statements) {
     if (st.op !== 'read') continue;
     for (const table of st.reads) {
-      const key = `${st.connection.dbKey ?? ''}|${table}`;
-      let list = index.get(key);
-      if (!list) index.set(key, (list = []));
+      const byDb = reads.get(table);
+      if (!byDb) continue;
+      const db = st.connection.dbKey ?? '';
+      let list = byDb.get(db);
+      if (!list) byDb.set(db, (list = []));
       list.push(st);
     }
   }
-  return index;
+  const testEnd = new Map<string, number>();
+  for (const t of model.tests) testEnd.set(t.id, Math.max(testEnd.get(t.id) ?? -Infinity, t.end ?? Infinity));
+  return { reads, testEnd };
 }
 
-/** The first read of one of `tables`, after `from`, in `test`, by a session or connection other than the writer's. */
+/** The first read of one of `tables`, after `from`, in `test`, by a transaction other than the writer's. */
 function laterReader(
   index: ReadIndex,
   dbKey: string | undefined,
@@ -105,10 +115,24 @@ function laterReader(
   test: string | undefined,
   isWriter: (st: ModelStatement) => boolean,
 ): ModelStatement | undefined {
+  const until = test === undefined ? Infinity : (index.testEnd.get(test) ?? Infinity);
   for (const table of tables) {
-    const keys = dbKey === undefined ? [...index.keys()].filter((k) => k.endsWith(`|${table}`)) : [`${dbKey}|${table}`];
-    for (const key of keys) {
-      for (const st of index.get(key) ?? []) {
+    const byDb = index.reads.get(table);
+    if (!byDb) continue;
+    const lists = dbKey === undefined ? [...byDb.values()] : [byDb.get(dbKey)];
+    for (const list of lists) {
+      if (!list) continue;
+      // Statements are in time order: start at the first that finished after `from`.
+      let lo = 0;
+      let hi = list.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (list[mid].time <= from) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let i = lo; i < list.length; i++) {
+        const st = list[i];
+        if (st.start > until) break;
         if (st.start > from && st.test === test && !isWriter(st)) return st;
       }
     }
@@ -179,7 +203,17 @@ export const missingCommitRule: DynamicRule = {
     // writes and dropped unflushed ones is one finding, not two.
     const closesExplained = new Set<string>();
     let reads: ReadIndex | undefined;
-    const index = () => (reads ??= readIndex(model));
+    // Built on first use, over the tables lost writes touched only.
+    const index = () => {
+      if (reads) return reads;
+      const tables = new Set<string>();
+      for (const tx of model.transactions) {
+        if (tx.outcome === 'commit' || tx.writes.length === 0) continue;
+        for (const w of tx.writes) for (const t of w.writes) tables.add(t);
+      }
+      for (const sess of model.sessions) for (const p of sess.closePending ?? []) if (p.table) tables.add(p.table);
+      return (reads = readIndex(model, tables));
+    };
     for (const tx of model.transactions) {
       if (tx.writes.length === 0 || tx.outcome === 'commit') continue;
       if (tx.outcome === 'rollback' && !(tx.cause && SILENT_ENDS.has(tx.cause))) continue;
