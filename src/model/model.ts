@@ -12,6 +12,7 @@ import type {
   PendingChange,
   RollbackCause,
   RunInfo,
+  SavepointEvent,
   SourceFrame,
   StatementError,
   StatementKind,
@@ -490,6 +491,21 @@ export function buildModelFrom(source: EventSource): ModelRun {
     else if (st.verb === 'COMMIT' || st.verb === 'END' || st.verb === 'ROLLBACK' || st.verb === 'ABORT') spOf(c).dbOpen = false;
   };
 
+  /** pysqlite sends BEGIN before DML: from here SQLite is inside a transaction. */
+  const dmlStatement = (c: ModelConnection): void => {
+    if (pysqlite(c)) spOf(c).dbOpen = true;
+  };
+  const savepointEvent = (s: Stamped, ev: SavepointEvent): void => {
+    const c = connFor(s.proc, ev.conn, s.time);
+    const st = spState.get(c.key);
+    // The statement that ran it was seen already: one savepoint, two reports of it.
+    if (st?.fromStmt === `${ev.action} ${ev.name}`) {
+      st.fromStmt = undefined;
+      return;
+    }
+    savepointAction(s, c, txOf(s.proc, c, ev.tx), sessFor(s.proc, ev.sess, s.time), ev.action, ev.name);
+  };
+
   const handle = (s: Stamped): void => {
     const ev = s.ev;
     const proc = s.proc;
@@ -582,20 +598,12 @@ export function buildModelFrom(source: EventSource): ModelRun {
         }
         if (st.session) st.session.statements.push(st);
         if (st.op === 'tx') txStatement(s, c, tx, st);
-        else if (st.op === 'write' && !st.err && pysqlite(c)) spOf(c).dbOpen = true; // pysqlite sends BEGIN before DML
+        else if (st.op === 'write' && c.driver !== undefined && !st.err) dmlStatement(c);
         break;
       }
-      case 'savepoint': {
-        const c = connFor(proc, ev.conn, s.time);
-        const st = spState.get(c.key);
-        // The statement that ran it was seen already: one savepoint, two reports of it.
-        if (st?.fromStmt === `${ev.action} ${ev.name}`) {
-          st.fromStmt = undefined;
-          break;
-        }
-        savepointAction(s, c, txOf(proc, c, ev.tx), sessFor(proc, ev.sess, s.time), ev.action, ev.name);
+      case 'savepoint':
+        savepointEvent(s, ev);
         break;
-      }
       case 'commit':
         commits++;
         dbEnded(proc, ev.conn);

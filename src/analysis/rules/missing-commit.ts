@@ -202,24 +202,25 @@ export const missingCommitRule: DynamicRule = {
     // Places already explained by a transaction finding, so a close that both rolled back flushed
     // writes and dropped unflushed ones is one finding, not two.
     const closesExplained = new Set<string>();
-    let reads: ReadIndex | undefined;
-    // Built on first use, over the tables lost writes touched only.
-    const index = () => {
-      if (reads) return reads;
-      const tables = new Set<string>();
-      for (const tx of model.transactions) {
-        if (tx.outcome === 'commit' || tx.writes.length === 0) continue;
-        for (const w of tx.writes) for (const t of w.writes) tables.add(t);
-      }
-      for (const sess of model.sessions) for (const p of sess.closePending ?? []) if (p.table) tables.add(p.table);
-      return (reads = readIndex(model, tables));
-    };
+    const candidates: ModelTransaction[] = [];
     for (const tx of model.transactions) {
       if (tx.writes.length === 0 || tx.outcome === 'commit') continue;
       if (tx.outcome === 'rollback' && !(tx.cause && SILENT_ENDS.has(tx.cause))) continue;
       // A process that stopped capturing early leaves transactions open that may well have committed.
       if (tx.outcome === 'open' && tx.process.agentErrors.length > 0) continue;
       if (testOwned(model, tx, lostWrites(tx))) continue;
+      candidates.push(tx);
+    }
+    let reads: ReadIndex | undefined;
+    // Built on first use, over the tables the candidates' lost writes touched only.
+    const index = () => {
+      if (reads) return reads;
+      const tables = new Set<string>();
+      for (const tx of candidates) for (const w of tx.writes) for (const t of w.writes) tables.add(t);
+      for (const sess of model.sessions) for (const p of sess.closePending ?? []) if (p.table) tables.add(p.table);
+      return (reads = readIndex(model, tables));
+    };
+    for (const tx of candidates) {
       const f = transactionFinding(model, tx, index);
       if (!f) continue;
       findings.push(f);
