@@ -23,6 +23,8 @@
  *   same test, and the test failed: the read could not see the change;
  * - warning: another session read it but the test passed, or the test failed
  *   with no such read: a real defect whose harm this run did not show;
+ * - warning too for writes outside any test (a script): nothing tells whether
+ *   the change was needed;
  * - nothing: no other session ever read the table and the test passed. A
  *   session that writes (autoflush included) and is rolled back or closed
  *   inside a passing test, with nobody reading, is ordinary unit-test practice.
@@ -143,6 +145,8 @@ function laterReader(
 type Consequence = 'error' | 'warning' | undefined;
 
 function consequence(model: ModelRun, test: string | undefined, reader: ModelStatement | undefined): Consequence {
+  // Outside any test (a script, a process no test started) there is no passing test to vouch for the loss.
+  if (test === undefined) return 'warning';
   const failed = testFailed(model, test);
   if (reader && failed) return 'error';
   if (reader || failed) return 'warning';
