@@ -11,6 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureEmbeddedSymlinks, startPostgres } from './pg-server.mjs';
 import { ensurePythonEnvs } from './python-env.mjs';
+import { lint } from './lint.mjs';
 import { npmCi } from './npm-ci.mjs';
 import { OsPackagesMissing, ensureChromium } from './os-packages.mjs';
 
@@ -41,6 +42,11 @@ say('building…');
 step('build', process.execPath, ['esbuild.mjs', '--tests']);
 say('type-checking…');
 step('type-check', npx, ['tsc', '--noEmit', '-p', '.']);
+say('linting…');
+if (!lint({ say })) {
+  say('lint failed (npm run lint shows it again)');
+  process.exit(1);
+}
 
 say('preparing Python environments…');
 let pythons;

@@ -12,6 +12,7 @@ import type {
   PendingChange,
   RollbackCause,
   RunInfo,
+  SavepointEvent,
   SourceFrame,
   StatementError,
   StatementKind,
@@ -85,6 +86,33 @@ export interface ModelSession {
 
 export type TransactionOutcome = 'commit' | 'rollback' | 'open';
 
+/**
+ * A SAVEPOINT inside a transaction, from its statement text (SAVEPOINT, RELEASE
+ * [SAVEPOINT], ROLLBACK TO [SAVEPOINT]) or from the agent's savepoint event when
+ * no statement showed it (psycopg 3 `transaction()` blocks). SQLAlchemy's
+ * `begin_nested()` and a session joined with `join_transaction_mode=
+ * "create_savepoint"` live here: their commit() is a RELEASE, not a COMMIT.
+ */
+export interface ModelSavepoint {
+  name: string;
+  transaction?: ModelTransaction;
+  connection: ModelConnection;
+  session?: ModelSession;
+  start: number;
+  end?: number;
+  /** 'release': kept (part of the transaction again); 'rollback': undone; 'open': the transaction ended first. */
+  outcome: 'release' | 'rollback' | 'open';
+  beginAt?: SourceFrame;
+  endAt?: SourceFrame;
+  /**
+   * SQLite through pysqlite, which sends no BEGIN of its own before a SAVEPOINT: no database
+   * transaction was open, so this SAVEPOINT started one and its RELEASE committed it for real
+   * ("SQLite does not roll back": a test's outer rollback cannot undo it).
+   */
+  outermost?: boolean;
+  test?: string;
+}
+
 export interface ModelTransaction {
   key: string;
   id: string;
@@ -108,6 +136,14 @@ export interface ModelTransaction {
   statements: ModelStatement[];
   /** Statements that changed data (INSERT/UPDATE/DELETE/...). */
   writes: ModelStatement[];
+  /** Savepoints taken inside it, in order. */
+  savepoints: ModelSavepoint[];
+  /**
+   * When the database committed part of this transaction although it did not end in
+   * COMMIT: the last RELEASE of an outermost pysqlite savepoint. Writes that finished
+   * before this time are durable whatever the transaction's outcome.
+   */
+  durableUntil?: number;
   test?: string;
 }
 
@@ -197,6 +233,8 @@ export interface ModelRun {
   transactions: ModelTransaction[];
   statements: ModelStatement[];
   identityHits: ModelIdentityHit[];
+  /** Every savepoint, in the order they were taken. */
+  savepoints: ModelSavepoint[];
   /** Tests in the order they started. */
   tests: ModelTest[];
   commits: number;
@@ -309,6 +347,7 @@ export function buildModelFrom(source: EventSource): ModelRun {
   const openTx = new Map<string, ModelTransaction>(); // by connection key
   const statements: ModelStatement[] = [];
   const identityHits: ModelIdentityHit[] = [];
+  const savepoints: ModelSavepoint[] = [];
   let commits = 0;
   let rollbacks = 0;
 
@@ -345,6 +384,7 @@ export function buildModelFrom(source: EventSource): ModelRun {
       outcome: 'open',
       statements: [],
       writes: [],
+      savepoints: [],
       test: attribute(s.proc, s.time),
     };
     transactions.push(tx);
@@ -370,6 +410,110 @@ export function buildModelFrom(source: EventSource): ModelRun {
     tx.endThread = s.ev.th;
     tx.endTask = s.ev.task;
     if (openTx.get(tx.connection.key) === tx) openTx.delete(tx.connection.key);
+    const sp = spState.get(tx.connection.key);
+    if (sp) {
+      for (const open of sp.stack) open.end = s.time;
+      sp.stack.length = 0;
+      sp.dbOpen = false;
+    }
+  };
+
+  /** Per connection: open savepoints (innermost last), and, for pysqlite, whether SQLite itself is inside a transaction. */
+  const spState = new Map<string, { stack: ModelSavepoint[]; dbOpen: boolean; fromStmt?: string }>();
+  const spOf = (conn: ModelConnection) => {
+    let st = spState.get(conn.key);
+    if (!st) spState.set(conn.key, (st = { stack: [], dbOpen: false }));
+    return st;
+  };
+  /** The driver committed or rolled back: whatever SQLite had open is over. */
+  const dbEnded = (proc: ModelProcess, conn: string): void => {
+    const st = spState.get(`${proc.pid}:${conn}`);
+    if (st) st.dbOpen = false;
+  };
+  const savepointAction = (
+    s: Stamped,
+    conn: ModelConnection,
+    tx: ModelTransaction | undefined,
+    sess: ModelSession | undefined,
+    action: 'begin' | 'release' | 'rollback',
+    name: string,
+  ): void => {
+    const st = spOf(conn);
+    if (action === 'begin') {
+      const sp: ModelSavepoint = {
+        name,
+        transaction: tx,
+        connection: conn,
+        session: sess,
+        start: s.time,
+        outcome: 'open',
+        beginAt: frame(s.ev.at),
+        test: attribute(s.proc, s.time),
+      };
+      if (pysqlite(conn) && !st.dbOpen) sp.outermost = true;
+      st.dbOpen = true;
+      st.stack.push(sp);
+      savepoints.push(sp);
+      if (tx) tx.savepoints.push(sp);
+      return;
+    }
+    let i = st.stack.length - 1;
+    while (i >= 0 && st.stack[i].name !== name) i--;
+    if (i < 0) return;
+    // Releasing or rolling back to a savepoint ends every savepoint taken after it.
+    for (let j = st.stack.length - 1; j > i; j--) {
+      const inner = st.stack[j];
+      inner.end = s.time;
+      inner.outcome = action === 'release' ? 'release' : 'rollback';
+    }
+    const sp = st.stack[i];
+    if (!sp.session && sess) sp.session = sess;
+    if (action === 'rollback') {
+      // ROLLBACK TO keeps the savepoint itself open; what it marks as undone is the work since it began.
+      sp.outcome = 'rollback';
+      sp.endAt = frame(s.ev.at);
+      sp.end = s.time;
+      st.stack.length = i;
+      return;
+    }
+    sp.outcome = 'release';
+    sp.end = s.time;
+    sp.endAt = frame(s.ev.at);
+    st.stack.length = i;
+    if (sp.outermost) {
+      st.dbOpen = false;
+      if (tx) tx.durableUntil = s.time;
+    }
+  };
+
+  /** Transaction-control statements: savepoints from their text, and SQLite's own transaction state. */
+  const txStatement = (s: Stamped, c: ModelConnection, tx: ModelTransaction | undefined, st: ModelStatement): void => {
+    if (st.err) return;
+    const sp = parseSavepoint(st.sql);
+    if (sp) {
+      const state = spOf(c);
+      savepointAction(s, c, tx, st.session, sp.action, sp.name);
+      state.fromStmt = `${sp.action} ${sp.name}`;
+      return;
+    }
+    if (!pysqlite(c)) return;
+    if (st.verb === 'BEGIN' || st.verb === 'START') spOf(c).dbOpen = true;
+    else if (st.verb === 'COMMIT' || st.verb === 'END' || st.verb === 'ROLLBACK' || st.verb === 'ABORT') spOf(c).dbOpen = false;
+  };
+
+  /** pysqlite sends BEGIN before DML: from here SQLite is inside a transaction. */
+  const dmlStatement = (c: ModelConnection): void => {
+    if (pysqlite(c)) spOf(c).dbOpen = true;
+  };
+  const savepointEvent = (s: Stamped, ev: SavepointEvent): void => {
+    const c = connFor(s.proc, ev.conn, s.time);
+    const st = spState.get(c.key);
+    // The statement that ran it was seen already: one savepoint, two reports of it.
+    if (st?.fromStmt === `${ev.action} ${ev.name}`) {
+      st.fromStmt = undefined;
+      return;
+    }
+    savepointAction(s, c, txOf(s.proc, c, ev.tx), sessFor(s.proc, ev.sess, s.time), ev.action, ev.name);
   };
 
   const handle = (s: Stamped): void => {
@@ -465,14 +609,21 @@ export function buildModelFrom(source: EventSource): ModelRun {
           }
         }
         if (st.session) st.session.statements.push(st);
+        if (st.op === 'tx') txStatement(s, c, tx, st);
+        else if (st.op === 'write' && c.driver !== undefined && !st.err) dmlStatement(c);
         break;
       }
+      case 'savepoint':
+        savepointEvent(s, ev);
+        break;
       case 'commit':
         commits++;
+        dbEnded(proc, ev.conn);
         endTx(s, txOf(proc, connFor(proc, ev.conn, s.time), ev.tx), 'commit');
         break;
       case 'rollback':
         rollbacks++;
+        dbEnded(proc, ev.conn);
         endTx(s, txOf(proc, connFor(proc, ev.conn, s.time), ev.tx), 'rollback', ev.cause);
         break;
       case 'session_open': {
@@ -570,12 +721,33 @@ export function buildModelFrom(source: EventSource): ModelRun {
     transactions,
     statements,
     identityHits,
+    savepoints,
     tests,
     commits,
     rollbacks,
     skipped: source.skipped,
     notes,
   };
+}
+
+const SAVEPOINT_SQL = /^\s*(SAVEPOINT|RELEASE(?:\s+SAVEPOINT)?|ROLLBACK(?:\s+(?:WORK|TRANSACTION))?\s+TO(?:\s+SAVEPOINT)?)\s+("[^"]+"|`[^`]+`|[\w$]+)\s*;?\s*$/i;
+
+/** SAVEPOINT x / RELEASE [SAVEPOINT] x / ROLLBACK [WORK] TO [SAVEPOINT] x, with the name unquoted; undefined otherwise. */
+export function parseSavepoint(sql: string): { action: 'begin' | 'release' | 'rollback'; name: string } | undefined {
+  const m = SAVEPOINT_SQL.exec(sql);
+  if (!m) return undefined;
+  const word = m[1].slice(0, 3).toUpperCase();
+  const name = /^["`]/.test(m[2]) ? m[2].slice(1, -1) : m[2];
+  return { action: word === 'SAV' ? 'begin' : word === 'REL' ? 'release' : 'rollback', name };
+}
+
+/**
+ * The connection goes through Python's sqlite3 module (directly, through SQLAlchemy's
+ * pysqlite dialect, or aiosqlite), which begins SQLite's transaction only before DML and
+ * never before a SAVEPOINT.
+ */
+function pysqlite(c: ModelConnection): boolean {
+  return c.driver === 'sqlite3' || c.driver === 'pysqlite' || c.driver === 'aiosqlite';
 }
 
 /**

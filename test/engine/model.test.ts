@@ -123,3 +123,59 @@ test('a statement an ORM flush sent keeps its change line as `at`, the flush lin
   // One copy of each frame: the flush line and the SELECT's line are the same object.
   assert.equal(insert.flushAt, select.at);
 });
+
+test('savepoints: statement text and agent events are one savepoint; a pysqlite SAVEPOINT without BEGIN commits on RELEASE', () => {
+  const conftest = (line: number) => ['/proj/tests/conftest.py', line, 'db'];
+  const sqlite = { system: 'sqlite', file: '/proj/db.sqlite' };
+  const spEvents = (conn: string, pid: number, t: number, action: string, name: string, sql: string) => [
+    { k: 'stmt', t, pid, conn, tx: 't1', sql, at: conftest(t) },
+    { k: 'savepoint', t: t + 1, pid, conn, tx: 't1', action, name, at: conftest(t) },
+  ];
+  const dir = traceDir({
+    // pysqlite: SQLAlchemy's begin sends nothing, so SAVEPOINT starts SQLite's transaction.
+    'py-30-a.ndjson': [
+      header(30, 0n),
+      { k: 'connect', t: 1, pid: 30, conn: 'c1', db: sqlite, driver: 'sqlite3' },
+      { k: 'begin', t: 2, pid: 30, conn: 'c1', tx: 't1' },
+      ...spEvents('c1', 30, 10, 'begin', 'sa_savepoint_1', 'SAVEPOINT sa_savepoint_1'),
+      { k: 'stmt', t: 20, pid: 30, conn: 'c1', tx: 't1', sql: 'INSERT INTO users (email) VALUES (?)', params: ['a@b.c'] },
+      ...spEvents('c1', 30, 30, 'release', 'sa_savepoint_1', 'RELEASE SAVEPOINT sa_savepoint_1'),
+      ...spEvents('c1', 30, 40, 'begin', 'sa_savepoint_2', 'SAVEPOINT sa_savepoint_2'),
+      ...spEvents('c1', 30, 50, 'rollback', 'sa_savepoint_2', 'ROLLBACK TO SAVEPOINT sa_savepoint_2'),
+      { k: 'rollback', t: 60, pid: 30, conn: 'c1', tx: 't1', cause: 'explicit' },
+    ],
+    // Postgres (or SQLite with an explicit BEGIN): the savepoint is nested, RELEASE commits nothing.
+    'py-31-b.ndjson': [
+      header(31, 0n),
+      { k: 'connect', t: 1, pid: 31, conn: 'c1', db: sqlite, driver: 'sqlite3' },
+      { k: 'begin', t: 2, pid: 31, conn: 'c1', tx: 't1' },
+      { k: 'stmt', t: 3, pid: 31, conn: 'c1', tx: 't1', sql: 'BEGIN' },
+      ...spEvents('c1', 31, 10, 'begin', 'sp1', 'SAVEPOINT "sp1"'),
+      { k: 'stmt', t: 20, pid: 31, conn: 'c1', tx: 't1', sql: 'INSERT INTO users (email) VALUES (?)', params: ['a@b.c'] },
+      ...spEvents('c1', 31, 30, 'release', 'sp1', 'RELEASE "sp1"'),
+      // psycopg 3 style: an event with no statement.
+      { k: 'savepoint', t: 40, pid: 31, conn: 'c1', tx: 't1', action: 'begin', name: 'psy_1' },
+      { k: 'rollback', t: 60, pid: 31, conn: 'c1', tx: 't1', cause: 'explicit' },
+    ],
+  });
+  const model = buildModel(readTrace(dir));
+  const [a, b] = [30, 31].map((pid) => model.transactions.find((t) => t.process.pid === pid)!);
+  assert.deepEqual(
+    a.savepoints.map((sp) => [sp.name, sp.outcome, !!sp.outermost]),
+    [
+      ['sa_savepoint_1', 'release', true],
+      ['sa_savepoint_2', 'rollback', true],
+    ],
+  );
+  assert.equal(a.durableUntil, 30, 'the RELEASE of the outermost savepoint committed the INSERT');
+  assert.deepEqual(
+    b.savepoints.map((sp) => [sp.name, sp.outcome, !!sp.outermost]),
+    [
+      ['sp1', 'release', false],
+      ['psy_1', 'open', false],
+    ],
+  );
+  assert.equal(b.durableUntil, undefined);
+  assert.equal(b.savepoints[1].end, 60, 'the transaction end ends its open savepoints');
+  assert.equal(model.savepoints.length, 4);
+});

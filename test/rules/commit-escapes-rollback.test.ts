@@ -22,7 +22,7 @@ for (const { env, backend } of COMBINATIONS) {
         file: 'tests/test_users.py',
         line: 15,
         test: `${T}test_user_has_email`,
-        related: [['tests/conftest.py', 22]],
+        related: [['tests/conftest.py', 26]],
       });
       assert.match(broke.message, /test_users_are_counted/);
       expectFinding(found, {
@@ -31,7 +31,7 @@ for (const { env, backend } of COMBINATIONS) {
         file: 'tests/test_users.py',
         line: 8,
         test: `${T}test_user_can_be_renamed`,
-        related: [['tests/conftest.py', 22]],
+        related: [['tests/conftest.py', 26]],
       });
       // The failing test's own factory call never committed: nothing there.
       assert.equal(found.length, 2, describeFindings(found));
@@ -52,6 +52,32 @@ for (const { env, backend } of COMBINATIONS) {
       assert.doesNotMatch(run.output, /FAILED/, run.output.slice(-2000));
       expectNoErrors(run.findings);
       assert.deepEqual(ofRule(run.findings, RULE), [], describeFindings(run.findings));
+    });
+  });
+}
+
+// The transactional-test recipe on SQLite without SQLAlchemy's own BEGIN: pysqlite sends
+// none before a SAVEPOINT, so the app's commit() (a RELEASE) commits for real and the
+// outer rollback undoes nothing. Postgres and the recipe with BEGIN are the look-alike
+// (test/fixtures/patterns/savepoint-recipe).
+for (const env of ['sa14', 'sa20'] as const) {
+  describe(`${RULE} under ${env} on sqlite: a RELEASE that SQLite took as COMMIT`, () => {
+    test('the app commit is named, and the collision it caused in later tests', async () => {
+      const run = await runFixture(RULE, 'sqlite-savepoint', env, 'sqlite');
+      const A = 'tests/test_accounts.py::';
+      expectPytestFailed(run, [`${A}test_deposit_adds_up`, `${A}test_each_test_starts_empty`]);
+      const escaped = expectFinding(ofRule(run.findings, RULE), {
+        rule: RULE,
+        severity: 'error',
+        file: 'app/accounts.py',
+        line: 18,
+        test: `${A}test_new_account_is_empty`,
+        related: [['tests/conftest.py', 38]],
+      });
+      assert.match(escaped.message, /SQLite took that RELEASE as COMMIT/);
+      const leaks = ofRule(run.findings, 'test-state-leak');
+      assert.equal(leaks.length, 2, describeFindings(leaks));
+      assert.ok(leaks.every((f) => f.severity === 'error' && f.location.file === 'app/accounts.py' && f.location.line === 18), describeFindings(leaks));
     });
   });
 }

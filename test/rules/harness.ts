@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { createDatabase, python, repoRoot, runCli, tempDir, type PythonEnvName } from '../support/env';
 
 export type Backend = 'sqlite' | 'postgres';
-/** 'autoflush': a buggy twin whose lost write was sent by an ORM autoflush, away from the line that changed the object. */
-export type Variant = 'buggy' | 'fixed' | 'autoflush';
+/** The fixture folder under the rule: 'buggy', 'fixed', or a named twin such as 'autoflush' (a lost write sent by an ORM autoflush). */
+export type Variant = 'buggy' | 'fixed' | 'autoflush' | string;
 
 export interface RelatedJson {
   file: string;
@@ -46,17 +46,28 @@ export async function runFixture(
   variant: Variant,
   env: PythonEnvName,
   backend: Backend,
-  opts: { runArgs?: string[] } = {},
+  opts: { runArgs?: string[]; pytestArgs?: string[] } = {},
 ): Promise<RuleRun> {
-  const label = `${rule}-${variant}-${env}-${backend}`;
+  return runProject(join('rules', rule, variant), `${rule}-${variant}`, env, backend, opts);
+}
+
+/** Runs any fixture project under test/fixtures (`dir` relative to it) like a rule fixture. */
+export async function runProject(
+  dir: string,
+  name: string,
+  env: PythonEnvName,
+  backend: Backend,
+  opts: { runArgs?: string[]; pytestArgs?: string[] } = {},
+): Promise<RuleRun> {
+  const label = `${name}-${env}-${backend}`;
   const project = realpathSync(tempDir(label));
-  cpSync(join(repoRoot, 'test', 'fixtures', 'rules', rule, variant), project, {
+  cpSync(join(repoRoot, 'test', 'fixtures', dir), project, {
     recursive: true,
     filter: (src) => !/(__pycache__|\.pytest_cache|\.pyc$)/.test(src),
   });
   const dbUrl = backend === 'sqlite' ? `sqlite:///${join(project, 'rule.db')}` : await createDatabase(label.replace(/-/g, '_'));
   const trace = join(realpathSync(tempDir(`${label}-trace`)), 'run');
-  const result = await runCli(['run', '--json', ...(opts.runArgs ?? []), '--trace', trace, '--', python(env), '-m', 'pytest', '-q', '-p', 'no:cacheprovider'], {
+  const result = await runCli(['run', '--json', ...(opts.runArgs ?? []), '--trace', trace, '--', python(env), '-m', 'pytest', '-q', '-p', 'no:cacheprovider', ...(opts.pytestArgs ?? [])], {
     cwd: project,
     env: { RULE_DB_URL: dbUrl },
   });

@@ -90,6 +90,7 @@ describe('missing-commit leaves deliberate rollbacks alone', () => {
   test('explicit and error rollbacks, and a test-owned session closed at teardown, are not missing commits', () => {
     const write = (t: number, tx: string, sess: string, at: [string, number, string]) => ({ k: 'stmt', t, pid: 1, conn: 'c1', tx, sess, sql: 'INSERT INTO jobs (name) VALUES (?)', rows: 1, at });
     const m = model([
+      { k: 'test_start', t: 0, pid: 1, id: 'tests/test_x.py::test_x', name: 'test_x', file: TESTS, line: 1 },
       { k: 'connect', t: 1, pid: 1, conn: 'c1', db: { system: 'sqlite', file: '/proj/x.db' }, driver: 'sqlite3' },
       { k: 'session_open', t: 2, pid: 1, sess: 's1', at: [APP, 1, 'f'] },
       { k: 'begin', t: 3, pid: 1, conn: 'c1', tx: 't1', sess: 's1' },
@@ -107,12 +108,52 @@ describe('missing-commit leaves deliberate rollbacks alone', () => {
       { k: 'begin', t: 14, pid: 1, conn: 'c1', tx: 't4', sess: 's3' },
       write(15, 't4', 's3', [APP, 41, 'worker']),
       { k: 'rollback', t: 16, pid: 1, conn: 'c1', tx: 't4', sess: 's3', cause: 'exit' },
+      // The test then looks for the row on a connection of its own, and fails: the consequence.
+      { k: 'connect', t: 17, pid: 1, conn: 'c2', db: { system: 'sqlite', file: '/proj/x.db' }, driver: 'sqlite3' },
+      { k: 'stmt', t: 18, pid: 1, conn: 'c2', sql: 'SELECT name FROM jobs', at: [TESTS, 9, 'test_x'] },
+      { k: 'test_end', t: 19, pid: 1, id: 'tests/test_x.py::test_x', outcome: 'failed' },
     ]);
     const found = missingCommitRule.check(m);
     assert.equal(found.length, 1, JSON.stringify(found));
     // Ended by process exit, nowhere in the writing code: the finding sits on the write.
     assert.deepEqual([found[0].location.file, found[0].location.line, found[0].severity], [APP, 41, 'error']);
     assert.match(found[0].message, /process exited/);
+  });
+});
+
+describe('missing-commit earns its severity from what the lost write did', () => {
+  // App code opens a session, autoflushes an INSERT and is closed at teardown without COMMIT.
+  function run(outcome: 'passed' | 'failed', otherSessionReads: boolean) {
+    return model([
+      { k: 'test_start', t: 0, pid: 1, id: 'tests/test_x.py::test_x', name: 'test_x', file: TESTS, line: 1 },
+      { k: 'connect', t: 1, pid: 1, conn: 'c1', db: { system: 'sqlite', file: '/proj/x.db' }, driver: 'sqlite3' },
+      { k: 'session_open', t: 2, pid: 1, sess: 's1', at: [APP, 10, 'Tag.__init__'] },
+      { k: 'begin', t: 3, pid: 1, conn: 'c1', tx: 't1', sess: 's1' },
+      { k: 'stmt', t: 4, pid: 1, conn: 'c1', tx: 't1', sess: 's1', sql: 'INSERT INTO tags (name) VALUES (?)', rows: 1, at: [APP, 12, 'Tag.__init__'] },
+      { k: 'stmt', t: 5, pid: 1, conn: 'c1', tx: 't1', sess: 's1', sql: 'SELECT count(*) FROM tags', at: [APP, 12, 'Tag.__init__'] },
+      { k: 'rollback', t: 6, pid: 1, conn: 'c1', tx: 't1', sess: 's1', cause: 'session-close', at: [CONFTEST, 20, 'tearDown'] },
+      ...(otherSessionReads
+        ? [
+            { k: 'connect', t: 7, pid: 1, conn: 'c2', db: { system: 'sqlite', file: '/proj/x.db' }, driver: 'sqlite3' },
+            { k: 'stmt', t: 8, pid: 1, conn: 'c2', sql: 'SELECT name FROM tags', at: [TESTS, 9, 'test_x'] },
+          ]
+        : []),
+      { k: 'test_end', t: 9, pid: 1, id: 'tests/test_x.py::test_x', outcome },
+    ]);
+  }
+
+  test('nobody else read the table and the test passed: ordinary unit-test practice, no finding', () => {
+    assert.deepEqual(missingCommitRule.check(run('passed', false)), []);
+  });
+
+  test('another session read the table but the test passed: a warning', () => {
+    assert.deepEqual(missingCommitRule.check(run('passed', true)).map((f) => f.severity), ['warning']);
+  });
+
+  test('another session read the table and the test failed: an error, with the read as related', () => {
+    const [f] = missingCommitRule.check(run('failed', true));
+    assert.equal(f.severity, 'error');
+    assert.ok(f.related.some((r) => r.file === TESTS && r.line === 9), JSON.stringify(f.related));
   });
 });
 

@@ -15,9 +15,10 @@ for (const { env, backend } of COMBINATIONS) {
     test('buggy: fires at the second concurrent use', async () => {
       const run = await runFixture(RULE, 'buggy', env, backend);
       const found = ofRule(run.findings, RULE);
+      // The threads' test passed: sharing the session is a real defect, but nothing broke this run (warning).
       const threads = expectFinding(found, {
         rule: RULE,
-        severity: 'error',
+        severity: 'warning',
         file: 'app/reports.py',
         line: 8,
         test: 'tests/test_threads.py::test_reports_run_in_parallel',
@@ -47,7 +48,8 @@ for (const { env, backend } of COMBINATIONS) {
       } else {
         assert.equal(found.length, 1, describeFindings(found));
       }
-      assert.equal(run.exitCode, 1);
+      // Exit status follows errors (and pytest's own failures): on SQLite only the warning is left.
+      assert.equal(run.exitCode, backend === 'postgres' ? 1 : 0);
       assert.deepEqual(ofRule(await reportAgain(run), RULE), ofRule(run.findings, RULE), 'txlens report on the kept trace gives the same findings');
     });
 

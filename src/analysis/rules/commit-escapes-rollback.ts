@@ -8,19 +8,27 @@
  *
  * "Relies on an outer rollback": during the test, a transaction opened by test
  * code (a fixture's connection or session) ended with an explicit rollback()
- * in test code. A commit counts when it wrote rows (DML), ran in that test on
- * the same database before that rollback, and no committed whole-table
- * cleanup of what it wrote followed in the same test. A session joined to the
- * test's transaction (SQLAlchemy 2.0 join_transaction_mode="create_savepoint",
- * the 1.4 begin_nested recipe) only releases a SAVEPOINT on commit(): no real
- * COMMIT, so nothing fires.
+ * in test code, wrote something itself, and SPANS the commit: it began before
+ * the commit and ended after it. A rollback of a transaction that began after
+ * the commit, or that wrote nothing (a read-only session's rollback), isolates
+ * nothing, and suites that commit on purpose are left alone. A commit counts
+ * when it wrote rows (DML), ran in that test on the same database, and no
+ * committed whole-table cleanup of what it wrote followed in the same test.
+ *
+ * Savepoints: a session joined to the test's transaction (SQLAlchemy 2.0
+ * join_transaction_mode="create_savepoint", the 1.4 begin_nested recipe) only
+ * releases a SAVEPOINT on commit(): no real COMMIT, so nothing fires. Except on
+ * SQLite through pysqlite without an explicit BEGIN: there the SAVEPOINT
+ * started SQLite's transaction and its RELEASE committed for real (the model's
+ * `outermost` savepoint), so that RELEASE escapes the rollback like a COMMIT.
  *
  * Severity: error when the escaped rows broke something (a later test, or the
  * same test further on, hit a UNIQUE violation on them, as matched by
  * test-state-leak); warning otherwise, since the rows are still left behind.
  * Location: the commit; related: the teardown rollback it escaped.
  */
-import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
+import type { ModelRun, ModelSavepoint, ModelStatement, ModelTransaction } from '../../model/model';
+import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
 import { leakMatches } from './test-state-leak';
 import { finding, firstFrame, isTestCode, place, related, statementRelated, txOwnerRef, writeText } from './util';
@@ -31,7 +39,7 @@ function isCleanup(st: ModelStatement): boolean {
   return st.verb === 'TRUNCATE' || st.verb === 'DROP' || st.verb === 'DELETE';
 }
 
-/** Transactions test code opened and deliberately rolled back at the end: the tests' isolation. */
+/** Transactions test code opened, wrote in, and deliberately rolled back at the end: the tests' isolation. */
 function isolationRollbacks(model: ModelRun): Map<string, ModelTransaction[]> {
   const byTest = new Map<string, ModelTransaction[]>();
   for (const tx of model.transactions) {
@@ -39,10 +47,41 @@ function isolationRollbacks(model: ModelRun): Map<string, ModelTransaction[]> {
     if (!isTestCode(model, tx.endAt)) continue;
     const openedAt = tx.session?.at ?? tx.beginAt;
     if (!isTestCode(model, openedAt) && !isTestCode(model, tx.beginAt)) continue;
+    // A rollback of a transaction that wrote nothing undoes nothing.
+    if (!tx.writes.some((w) => w.op === 'write' && !w.err)) continue;
     if (!byTest.has(tx.test)) byTest.set(tx.test, []);
     byTest.get(tx.test)!.push(tx);
   }
   return byTest;
+}
+
+/** A real commit inside a test: a COMMIT, or the RELEASE of an outermost pysqlite savepoint. */
+interface Escape {
+  tx: ModelTransaction;
+  /** When the database made the writes durable. */
+  time: number;
+  at?: SourceFrame;
+  writes: ModelStatement[];
+  /** Set when the commit was a RELEASE SAVEPOINT that SQLite took as COMMIT. */
+  savepoint?: ModelSavepoint;
+}
+
+function escapes(model: ModelRun, isolation: Map<string, ModelTransaction[]>): Escape[] {
+  const out: Escape[] = [];
+  for (const tx of model.transactions) {
+    if (tx.test === undefined || !isolation.has(tx.test)) continue;
+    if (tx.outcome === 'commit') {
+      const writes = tx.writes.filter((w) => w.op === 'write' && !w.err);
+      if (writes.length > 0) out.push({ tx, time: tx.end!, at: tx.endAt, writes });
+      continue;
+    }
+    for (const sp of tx.savepoints) {
+      if (!sp.outermost || sp.outcome !== 'release') continue;
+      const writes = tx.writes.filter((w) => w.op === 'write' && !w.err && w.time >= sp.start && w.time <= sp.end!);
+      if (writes.length > 0) out.push({ tx, time: sp.end!, at: sp.endAt, writes, savepoint: sp });
+    }
+  }
+  return out;
 }
 
 export const commitEscapesRollbackRule: DynamicRule = {
@@ -50,6 +89,8 @@ export const commitEscapesRollbackRule: DynamicRule = {
   check(model: ModelRun): Finding[] {
     const isolation = isolationRollbacks(model);
     if (isolation.size === 0) return [];
+    const committed = escapes(model, isolation);
+    if (committed.length === 0) return [];
     // What the escaped rows broke, by committing transaction.
     const broke = new Map<string, string>();
     for (const m of leakMatches(model)) {
@@ -57,10 +98,6 @@ export const commitEscapesRollbackRule: DynamicRule = {
       if (!failedTest || broke.has(m.tx.key)) continue;
       broke.set(m.tx.key, failedTest === m.tx.test ? `later in the same test, ${failedTest}` : `in a later test, ${failedTest}`);
     }
-    const committed = model.transactions.filter(
-      (tx) => tx.outcome === 'commit' && tx.test !== undefined && isolation.has(tx.test) && tx.writes.some((w) => w.op === 'write' && !w.err),
-    );
-    if (committed.length === 0) return [];
     // Committed cleanups per test and database, to skip commits a fixture deletes again at teardown.
     const cleaned = new Map<string, { time: number; tables: string[] }[]>();
     for (const tx of model.transactions) {
@@ -74,28 +111,40 @@ export const commitEscapesRollbackRule: DynamicRule = {
     }
 
     const findings: Finding[] = [];
-    for (const tx of committed) {
+    for (const e of committed) {
+      const tx = e.tx;
       const rollbacks = isolation.get(tx.test!)!.filter(
-        // A pooled connection may serve both in turn; what matters is a real COMMIT of another transaction before the rollback.
-        (x) => x !== tx && x.connection.dbKey === tx.connection.dbKey && x.end! > tx.end!,
+        (x) =>
+          x.connection.dbKey === tx.connection.dbKey &&
+          // It spans the commit: began before it and was rolled back after it. A COMMIT on its own
+          // connection would have ended it; an outermost savepoint's RELEASE lies inside it.
+          x.start < e.time &&
+          x.end! > e.time &&
+          (e.savepoint ? x === tx : x.connection !== tx.connection),
       );
       if (rollbacks.length === 0) continue;
       const outer = rollbacks[0];
-      const writes = tx.writes.filter((w) => w.op === 'write' && !w.err);
+      const writes = e.writes;
       // A fixture's own committed cleanup leaves nothing behind.
-      if (writes.every(isCleanup) && isTestCode(model, tx.endAt)) continue;
+      if (writes.every(isCleanup) && isTestCode(model, e.at)) continue;
       const tables = new Set(writes.flatMap((w) => w.writes));
       const cleanups = cleaned.get(`${tx.test}|${tx.connection.dbKey}`) ?? [];
-      if (tables.size > 0 && [...tables].every((t) => cleanups.some((c) => c.time > tx.end! && c.tables.includes(t)))) continue;
-      const at = firstFrame(tx.endAt, writes[writes.length - 1].at);
+      if (tables.size > 0 && [...tables].every((t) => cleanups.some((c) => c.time > e.time && c.tables.includes(t)))) continue;
+      const at = firstFrame(e.at, writes[writes.length - 1].at);
       if (!at) continue;
       const what = [...new Set(writes.map(writeText))].join(', ');
       const harm = broke.get(tx.key);
+      const how = e.savepoint
+        ? `released savepoint ${e.savepoint.name} after ${what}, and SQLite took that RELEASE as COMMIT (pysqlite sent no BEGIN before the SAVEPOINT)`
+        : `committed ${what} (${tx.label}), outside the test's transaction ${outer.label}`;
+      const cure = e.savepoint
+        ? ' Have SQLAlchemy emit BEGIN itself on SQLite (isolation_level=None on connect, "BEGIN" in the begin event), so the savepoint nests inside the test\'s transaction.'
+        : ' Bind that session to the test\'s connection (join_transaction_mode="create_savepoint"), or flush instead of commit.';
       const message =
-        `${tx.test} relies on the rollback at ${place(model, outer.endAt)} to undo its writes, but ${txOwnerRef(model, tx)} committed ${what} ` +
-        `(${tx.label}), outside the test's transaction ${outer.label}: the rollback cannot undo it, so the rows stay` +
+        `${tx.test} relies on the rollback at ${place(model, outer.endAt)} to undo its writes, but ${txOwnerRef(model, tx)} ${how}: ` +
+        'the rollback cannot undo it, so the rows stay' +
         (harm ? ` and collided ${harm}.` : ' for every later test.') +
-        ' Bind that session to the test\'s connection (join_transaction_mode="create_savepoint"), or flush instead of commit.';
+        cure;
       const rel: RelatedLocation[] = [...related(outer.endAt, `the test's rollback (${outer.label}), which this commit escaped`)];
       const firstWrite = writes[0];
       if (firstWrite.at && (firstWrite.at[0] !== at[0] || firstWrite.at[1] !== at[1])) rel.push(...statementRelated(firstWrite, `${writeText(firstWrite)} that was committed`));

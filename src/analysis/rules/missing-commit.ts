@@ -18,6 +18,17 @@
  *   test's own;
  * - writes that failed or changed no row.
  *
+ * Severity follows what the lost write did to anyone (docs/rules/README.md):
+ * - error: another session read a table the write touched afterwards, in the
+ *   same test, and the test failed: the read could not see the change;
+ * - warning: another session read it but the test passed, or the test failed
+ *   with no such read: a real defect whose harm this run did not show;
+ * - warning too for writes outside any test (a script): nothing tells whether
+ *   the change was needed;
+ * - nothing: no other session ever read the table and the test passed. A
+ *   session that writes (autoflush included) and is rolled back or closed
+ *   inside a passing test, with nobody reading, is ordinary unit-test practice.
+ *
  * Location: where the COMMIT is missing. When the code that wrote also ended
  * the transaction (the same function called close() or left its `with`
  * block), that end is the line to fix: a commit belongs right before it.
@@ -28,7 +39,7 @@
 import type { ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
-import { finding, firstFrame, flushedText, flushRelated, isTestCode, place, related, rollbackText, sessionRef, statementRelated, txOwnerRef, writeText } from './util';
+import { finding, firstFrame, flushedText, flushRelated, isTestCode, place, related, rollbackText, sessionRef, statementOwnerLabel, statementRelated, testFailed, txOwnerRef, writeText } from './util';
 
 const RULE = 'missing-commit';
 
@@ -70,9 +81,86 @@ function pendingText(sess: ModelSession): string {
   return parts.join(', ');
 }
 
-function transactionFinding(model: ModelRun, tx: ModelTransaction): Finding | undefined {
+/** Reads per table and database (in time order), of the tables some lost write touched. */
+interface ReadIndex {
+  /** table → database key ('' when unknown) → reads. */
+  reads: Map<string, Map<string, ModelStatement[]>>;
+  /** End of each test's window, to stop looking for readers where the test ended. */
+  testEnd: Map<string, number>;
+}
+
+function readIndex(model: ModelRun, tables: Set<string>): ReadIndex {
+  const reads = new Map<string, Map<string, ModelStatement[]>>();
+  for (const table of tables) reads.set(table, new Map());
+  for (const st of model.statements) {
+    if (st.op !== 'read') continue;
+    for (const table of st.reads) {
+      const byDb = reads.get(table);
+      if (!byDb) continue;
+      const db = st.connection.dbKey ?? '';
+      let list = byDb.get(db);
+      if (!list) byDb.set(db, (list = []));
+      list.push(st);
+    }
+  }
+  const testEnd = new Map<string, number>();
+  for (const t of model.tests) testEnd.set(t.id, Math.max(testEnd.get(t.id) ?? -Infinity, t.end ?? Infinity));
+  return { reads, testEnd };
+}
+
+/** The first read of one of `tables`, after `from`, in `test`, by a transaction other than the writer's. */
+function laterReader(
+  index: ReadIndex,
+  dbKey: string | undefined,
+  tables: Iterable<string>,
+  from: number,
+  test: string | undefined,
+  isWriter: (st: ModelStatement) => boolean,
+): ModelStatement | undefined {
+  const until = test === undefined ? Infinity : (index.testEnd.get(test) ?? Infinity);
+  for (const table of tables) {
+    const byDb = index.reads.get(table);
+    if (!byDb) continue;
+    const lists = dbKey === undefined ? [...byDb.values()] : [byDb.get(dbKey)];
+    for (const list of lists) {
+      if (!list) continue;
+      // Statements are in time order: start at the first that finished after `from`.
+      let lo = 0;
+      let hi = list.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (list[mid].time <= from) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let i = lo; i < list.length; i++) {
+        const st = list[i];
+        if (st.start > until) break;
+        if (st.start > from && st.test === test && !isWriter(st)) return st;
+      }
+    }
+  }
+  return undefined;
+}
+
+type Consequence = 'error' | 'warning' | undefined;
+
+function consequence(model: ModelRun, test: string | undefined, reader: ModelStatement | undefined): Consequence {
+  // Outside any test (a script, a process no test started) there is no passing test to vouch for the loss.
+  if (test === undefined) return 'warning';
+  const failed = testFailed(model, test);
+  if (reader && failed) return 'error';
+  if (reader || failed) return 'warning';
+  return undefined;
+}
+
+function transactionFinding(model: ModelRun, tx: ModelTransaction, index: () => ReadIndex): Finding | undefined {
   const lost = lostWrites(tx);
   if (lost.length === 0) return undefined;
+  const test = tx.test ?? lost[lost.length - 1].test;
+  const tables = new Set(lost.flatMap((w) => w.writes));
+  const reader = laterReader(index(), tx.connection.dbKey, tables, lost[0].time, test, (st) => st.transaction === tx);
+  const severity = consequence(model, test, reader);
+  if (!severity) return undefined;
   const last = lost[lost.length - 1];
   const first = lost[0];
   const endAt = tx.endAt ?? (tx.cause === 'session-close' ? tx.session?.closeAt : undefined);
@@ -102,7 +190,8 @@ function transactionFinding(model: ModelRun, tx: ModelTransaction): Finding | un
     if (first !== last && !sameFrame(first.at, last.at)) rel.push(...related(first.at, `first uncommitted write: ${writeText(first)}`));
   }
   if (tx.session?.at) rel.push(...related(tx.session.at, `${tx.session.label} opened here`));
-  return finding(RULE, open ? 'warning' : 'error', message, at, { related: rel, test: tx.test ?? last.test });
+  if (reader?.at) rel.push(...related(reader.at, `${statementOwnerLabel(reader)} read ${reader.reads.join(', ')} here and could not see the change`));
+  return finding(RULE, open ? 'warning' : severity, message, at, { related: rel, test });
 }
 
 function sameFrame(a: SourceFrame | undefined, b: SourceFrame | undefined): boolean {
@@ -120,13 +209,26 @@ export const missingCommitRule: DynamicRule = {
     // Places already explained by a transaction finding, so a close that both rolled back flushed
     // writes and dropped unflushed ones is one finding, not two.
     const closesExplained = new Set<string>();
+    const candidates: ModelTransaction[] = [];
     for (const tx of model.transactions) {
       if (tx.writes.length === 0 || tx.outcome === 'commit') continue;
       if (tx.outcome === 'rollback' && !(tx.cause && SILENT_ENDS.has(tx.cause))) continue;
       // A process that stopped capturing early leaves transactions open that may well have committed.
       if (tx.outcome === 'open' && tx.process.agentErrors.length > 0) continue;
       if (testOwned(model, tx, lostWrites(tx))) continue;
-      const f = transactionFinding(model, tx);
+      candidates.push(tx);
+    }
+    let reads: ReadIndex | undefined;
+    // Built on first use, over the tables the candidates' lost writes touched only.
+    const index = () => {
+      if (reads) return reads;
+      const tables = new Set<string>();
+      for (const tx of candidates) for (const w of tx.writes) for (const t of w.writes) tables.add(t);
+      for (const sess of model.sessions) for (const p of sess.closePending ?? []) if (p.table) tables.add(p.table);
+      return (reads = readIndex(model, tables));
+    };
+    for (const tx of candidates) {
+      const f = transactionFinding(model, tx, index);
       if (!f) continue;
       findings.push(f);
       if (tx.session) closesExplained.add(tx.session.key);
@@ -135,6 +237,11 @@ export const missingCommitRule: DynamicRule = {
       if (!sess.closePending || !sess.closeAt) continue;
       if (isTestCode(model, sess.at) && isTestCode(model, sess.closeAt)) continue;
       const pending = pendingText(sess);
+      const tables = (sess.closePending ?? []).map((p) => p.table).filter((t): t is string => !!t);
+      const dbKey = sess.transactions[0]?.connection.dbKey;
+      const reader = laterReader(index(), dbKey, tables, sess.closed ?? 0, sess.test, (st) => st.session === sess && st.time <= (sess.closed ?? 0));
+      const severity = consequence(model, sess.test, reader);
+      if (!severity && !closesExplained.has(sess.key)) continue;
       if (closesExplained.has(sess.key)) {
         const f = findings.find((x) => x.rule === RULE && x.message.startsWith(capitalize(sessionRef(model, sess))));
         if (f) f.message += ` It also dropped unflushed changes: ${pending}.`;
@@ -144,8 +251,11 @@ export const missingCommitRule: DynamicRule = {
         `${capitalize(sessionRef(model, sess))} was closed at ${place(model, sess.closeAt)} holding unsaved changes (${pending}): ` +
         'close() discards changes that were never flushed or committed, so the database never saw them. Commit before closing.';
       findings.push(
-        finding(RULE, 'error', message, sess.closeAt, {
-          related: related(sess.at, `${sess.label} opened here`),
+        finding(RULE, severity!, message, sess.closeAt, {
+          related: [
+            ...related(sess.at, `${sess.label} opened here`),
+            ...(reader ? related(reader.at, `${statementOwnerLabel(reader)} read ${reader.reads.join(', ')} here and could not see the change`) : []),
+          ],
           test: sess.test,
         }),
       );

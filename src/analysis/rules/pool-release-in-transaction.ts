@@ -11,9 +11,9 @@
  * - a check-in recorded with `txOpen`;
  * - a later check-out whose statements ran in a transaction begun before it.
  *
- * Severity: error when a later borrower ran statements in the transaction, or
- * the releasing code had written in it; warning when an open, read-only
- * transaction went back and nobody used it (it still holds its snapshot/locks).
+ * Severity: error when a later borrower ran statements in the transaction;
+ * warning when an open transaction went back and nobody used it (it still
+ * holds its writes, snapshot and locks, but this run did not show the harm).
  * Location: the release (the line that returned the connection); failing
  * that, the last statement before it. Related: the borrower's first statement
  * inside the stranger's transaction and where that transaction finally ended.
@@ -88,7 +88,8 @@ export const poolReleaseInTransactionRule: DynamicRule = {
         if (borrower) rel.push(...related(borrower.at, `next borrower's ${borrower.verb} inside ${tx.label}`));
         if (borrower && tx.endAt && tx.outcome !== 'open') rel.push(...related(tx.endAt, `${tx.label} ${tx.outcome === 'commit' ? 'committed' : 'rolled back'} here by the borrower`));
         if (lastBefore?.at && lastBefore.at !== at) rel.push(...related(lastBefore.at, `last statement before the release`));
-        const severity = borrower || wrote ? 'error' : 'warning';
+        // Error when a borrower ran inside the stranger's transaction: the consequence is in the trace.
+        const severity = borrower ? 'error' : 'warning';
         findings.push(finding(RULE, severity, message, at, { related: rel, test: borrower?.test ?? tx.test }));
       };
       for (const r of conn.releasedInTransaction) {

@@ -16,12 +16,9 @@
  * never reported. One sweep per connection in start order, keeping the two
  * latest-ending operations of different actors: O(n log n) overall.
  *
- * Severity: error when one of the overlapping operations failed, when both ran
- * through the same ORM session (sessions are not safe for concurrent use), or
- * when the actors are asyncio tasks (async drivers run one operation at a time);
- * warning when separate threads share a connection of a driver that serializes
- * calls (e.g. a StaticPool engine handed to worker threads), where nothing broke
- * yet but the threads' transactions are one.
+ * Severity: error when one of the overlapping operations failed, or the test
+ * did; warning otherwise (two threads or tasks on one session or connection is
+ * a real defect, but this run did not show its harm).
  *
  * Location: the second concurrent use (the failing one when one failed); the
  * first is related.
@@ -29,7 +26,7 @@
 import type { ModelConnection, ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation, Severity } from '../findings';
-import { connectionRef, finding, place, related, sessionRef } from './util';
+import { connectionRef, finding, place, related, sessionRef, testFailed } from './util';
 
 const RULE = 'shared-connection-concurrency';
 
@@ -170,7 +167,8 @@ export const sharedConnectionConcurrencyRule: DynamicRule = {
         const kind = actorKind(use, otherUse);
         const sameSession = !!use.session && use.session === otherUse.session;
         const failure = failureOf(use) ?? failureOf(otherUse);
-        const severity: Severity = failure || sameSession || kind === 'tasks' ? 'error' : 'warning';
+        // The consequence shown: an operation failed, or the test did. Sharing alone, however wrong, is a warning.
+        const severity: Severity = failure || testFailed(model, testKey || undefined) ? 'error' : 'warning';
         const owner = sameSession ? sessionRef(model, use.session!) : connectionRef(model, conn);
         const via = sameSession ? `, on connection ${conn.label},` : '';
         const actors = kind === 'threads' ? 'two threads' : 'two asyncio tasks';
@@ -182,7 +180,9 @@ export const sharedConnectionConcurrencyRule: DynamicRule = {
         message +=
           severity === 'error'
             ? `. A ${sameSession ? 'session' : 'connection'} serves one ${kind === 'threads' ? 'thread' : 'task'} at a time: give each its own session (a sessionmaker call per ${kind === 'threads' ? 'thread' : 'task'}) or await the calls one after another.`
-            : '. The driver ran them one at a time, but both threads share one transaction: a commit or rollback in one ends the other\'s work too.';
+            : sameSession || kind === 'tasks'
+              ? `. Nothing failed this time, but a ${sameSession ? 'session' : 'connection'} serves one ${kind === 'threads' ? 'thread' : 'task'} at a time: give each its own session (a sessionmaker call per ${kind === 'threads' ? 'thread' : 'task'}) or await the calls one after another.`
+              : '. The driver ran them one at a time, but both threads share one transaction: a commit or rollback in one ends the other\'s work too.';
         const rel: RelatedLocation[] = related(otherUse.at, `${other} ${opText(otherUse)} was in progress here`);
         if (sameSession && use.session!.at) rel.push(...related(use.session!.at, `${use.session!.label} opened here and shared`));
         findings.push(finding(RULE, severity, message, at, { related: rel, test: testKey || undefined }));

@@ -12,11 +12,17 @@
  * back to the table: the latest commit into it from an earlier test after any
  * committed cleanup of it, reported as a warning because it is a guess.
  *
+ * Not a leak: rows a committed whole-table cleanup removed before the violation
+ * (DELETE without WHERE, TRUNCATE, DROP TABLE: a suite that drops and recreates
+ * its tables per test), and a key the failing transaction itself inserted
+ * earlier (a test that inserts twice to check its own UNIQUE constraint).
+ *
  * Location: the commit in the earlier test (that is what must be undone or
  * isolated); related: the failing statement and the INSERT that wrote the key.
  * The finding belongs to the test that failed.
  */
 import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
+import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
 import { finding, firstFrame, place, statementRelated, txOwnerRef } from './util';
 
@@ -37,6 +43,8 @@ export interface LeakMatch {
   tx: ModelTransaction;
   /** 'key': the duplicate value was matched; 'table': only the table (no parameters to compare). */
   by: 'key' | 'table';
+  /** Where the row became durable: the COMMIT, or the RELEASE SAVEPOINT that SQLite took as one. */
+  committedAt?: SourceFrame;
 }
 
 const UNIQUE_TEXT = /UNIQUE constraint failed|duplicate key value violates unique constraint|Duplicate entry .* for key/i;
@@ -138,6 +146,15 @@ function isCleanup(st: ModelStatement): boolean {
 
 const cache = new WeakMap<ModelRun, LeakMatch[]>();
 
+/** INSERTs into the violated table that the failing statement's own transaction ran before it. */
+function ownInserts(v: UniqueViolation): ModelStatement[] {
+  const tx = v.stmt.transaction;
+  if (!tx) return [];
+  return tx.writes.filter(
+    (w) => w !== v.stmt && !w.err && w.time <= v.stmt.start && (w.verb === 'INSERT' || w.verb === 'REPLACE') && w.writes.some((t) => lastPart(t) === v.table),
+  );
+}
+
 /**
  * Every unique violation of the run matched to the committed INSERT it collided
  * with, whatever test either ran in. Shared with commit-escapes-rollback.
@@ -155,46 +172,65 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
   const matches: LeakMatch[] = [];
   if (violations.length > 0) {
     const wanted = new Set(violations.map((v) => `${v.stmt.connection.dbKey}|${v.table}`));
-    // Committed inserts and committed whole-table cleanups, per database and table, in commit order.
-    const inserts = new Map<string, { st: ModelStatement; tx: ModelTransaction }[]>();
+    // Durable inserts and whole-table cleanups (DELETE without WHERE, TRUNCATE, DROP TABLE), per
+    // database and table, in the order the database made them durable: at COMMIT, or at the RELEASE of
+    // an outermost pysqlite savepoint for a transaction that was rolled back afterwards.
+    const inserts = new Map<string, { st: ModelStatement; tx: ModelTransaction; durable: number; at?: SourceFrame }[]>();
     const cleanups = new Map<string, number[]>();
-    const committed = model.transactions.filter((tx) => tx.outcome === 'commit' && tx.writes.length > 0 && tx.end !== undefined);
-    committed.sort((a, b) => a.end! - b.end!);
-    for (const tx of committed) {
-      for (const st of tx.writes) {
-        if (st.err) continue;
-        for (const table of st.writes) {
-          const key = `${tx.connection.dbKey}|${lastPart(table)}`;
-          if (!wanted.has(key)) continue;
-          if (st.verb === 'INSERT' || st.verb === 'REPLACE') {
-            if (!inserts.has(key)) inserts.set(key, []);
-            inserts.get(key)!.push({ st, tx });
-          } else if (isCleanup(st)) {
-            if (!cleanups.has(key)) cleanups.set(key, []);
-            cleanups.get(key)!.push(tx.end!);
-          }
+    const durable: { st: ModelStatement; tx: ModelTransaction; until: number; at?: SourceFrame }[] = [];
+    for (const tx of model.transactions) {
+      if (tx.writes.length === 0) continue;
+      if (tx.outcome === 'commit' && tx.end !== undefined) {
+        for (const st of tx.writes) durable.push({ st, tx, until: tx.end, at: tx.endAt });
+      } else if (tx.durableUntil !== undefined) {
+        // Each write became durable at the first RELEASE of an outermost savepoint after it.
+        for (const st of tx.writes) {
+          const sp = tx.savepoints.find((x) => x.outermost && x.outcome === 'release' && x.end! >= st.time);
+          if (sp) durable.push({ st, tx, until: sp.end!, at: sp.endAt });
+        }
+      }
+    }
+    durable.sort((a, b) => a.until - b.until);
+    for (const { st, tx, until, at } of durable) {
+      if (st.err) continue;
+      for (const table of st.writes) {
+        const key = `${tx.connection.dbKey}|${lastPart(table)}`;
+        if (!wanted.has(key)) continue;
+        if (st.verb === 'INSERT' || st.verb === 'REPLACE') {
+          if (!inserts.has(key)) inserts.set(key, []);
+          inserts.get(key)!.push({ st, tx, durable: until, at });
+        } else if (isCleanup(st)) {
+          if (!cleanups.has(key)) cleanups.set(key, []);
+          cleanups.get(key)!.push(until);
         }
       }
     }
     for (const v of violations) {
       const key = `${v.stmt.connection.dbKey}|${v.table}`;
-      const before = (inserts.get(key) ?? []).filter((c) => c.tx.end! < v.stmt.start);
+      // Rows a committed cleanup removed (or a dropped and recreated table) cannot be what collided.
+      let lastCleanup = -Infinity;
+      for (const t of cleanups.get(key) ?? []) if (t < v.stmt.start && t > lastCleanup) lastCleanup = t;
+      const before = (inserts.get(key) ?? []).filter((c) => c.durable < v.stmt.start && c.durable > lastCleanup);
       if (before.length === 0) continue;
+      // The test's own earlier INSERTs into the table, in the failing statement's transaction or
+      // committed during the same test: a test that inserts a key twice to check the constraint
+      // collides with itself, not with an earlier test.
+      const own = ownInserts(v);
       if (v.keys) {
         const want = new Set(v.keys.map((k) => JSON.stringify(k)));
+        const hits = (rows: string[][] | undefined) => rows?.some((r) => want.has(JSON.stringify(r))) ?? false;
+        if (own.some((st) => hits(insertedKeys(st, v.columns, paramsCaptured)))) continue;
         for (let i = before.length - 1; i >= 0; i--) {
-          const rows = insertedKeys(before[i].st, v.columns, paramsCaptured);
-          if (rows?.some((r) => want.has(JSON.stringify(r)))) {
-            matches.push({ violation: v, insert: before[i].st, tx: before[i].tx, by: 'key' });
+          if (hits(insertedKeys(before[i].st, v.columns, paramsCaptured))) {
+            matches.push({ violation: v, insert: before[i].st, tx: before[i].tx, by: 'key', committedAt: before[i].at });
             break;
           }
         }
         continue;
       }
-      let lastCleanup = -Infinity;
-      for (const t of cleanups.get(key) ?? []) if (t < v.stmt.start && t > lastCleanup) lastCleanup = t;
+      if (own.length > 0) continue;
       const candidate = before[before.length - 1];
-      if (candidate.tx.end! > lastCleanup) matches.push({ violation: v, insert: candidate.st, tx: candidate.tx, by: 'table' });
+      matches.push({ violation: v, insert: candidate.st, tx: candidate.tx, by: 'table', committedAt: candidate.at });
     }
   }
   cache.set(model, matches);
@@ -223,7 +259,7 @@ export const testStateLeakRule: DynamicRule = {
       const earlierStart = testStart(model, earlier);
       const laterStart = testStart(model, failed.test);
       if (earlierStart === undefined || laterStart === undefined || earlierStart >= laterStart) continue;
-      const at = firstFrame(m.tx.endAt, m.insert.at);
+      const at = firstFrame(m.committedAt, m.insert.at);
       if (!at) continue;
       const once = `${m.tx.key}|${failed.test}`;
       if (seen.has(once)) continue;

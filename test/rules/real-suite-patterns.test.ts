@@ -1,0 +1,59 @@
+// Look-alikes from real suites that must earn no finding at all, from any rule: each
+// project under test/fixtures/patterns reproduces a pattern that once drew false
+// errors or floods of warnings. Their buggy twins live with each rule's own test.
+//
+// - autoflush-unit-tests: model __init__ queries autoflush pending INSERTs; tearDown
+//   removes the session and drops the tables (was: missing-commit errors).
+// - drop-recreate-unique: every test drops and recreates its tables, and one test
+//   inserts a key twice to check its own UNIQUE constraint (was: test-state-leak error).
+// - commits-on-purpose: the app commits for real; the test's read-only session is
+//   rolled back at teardown, after the commits (was: commit-escapes-rollback warnings).
+// - random-id-404: lookups of random ids expected to 404 while a fixture holds an
+//   uncommitted row (was: uncommitted-read warnings).
+// - savepoint-recipe: SQLAlchemy's transactional-test recipe (2.0 join_transaction_mode=
+//   "create_savepoint", 1.4 begin_nested + after_transaction_end) with app code calling
+//   commit(), which only releases a SAVEPOINT; on SQLite with SQLAlchemy's own BEGIN.
+// - factory-flush: factory_boy factories with sqlalchemy_session_persistence="flush" into
+//   the test's session, rolled back at teardown; the same keys in every test.
+// - xdist-shared-connection: pytest-xdist workers (-n 2), each with a database of its own
+//   and one session-scoped connection carrying every test's outer transaction.
+// - sqlmodel-fastapi (SQLAlchemy 2.0 only): a session-scoped SQLModel session beside the
+//   API's own sessions; the test commits on purpose; a random UUID expected to 404.
+// - flask-scoped-session: Flask-SQLAlchemy's db.session shared by the test and its
+//   requests, tables created and dropped per test.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { PythonEnvName } from '../support/env';
+import { COMBINATIONS, describeFindings, runProject } from './harness';
+
+interface Pattern {
+  name: string;
+  envs?: PythonEnvName[];
+  pytestArgs?: string[];
+}
+
+const PATTERNS: Pattern[] = [
+  { name: 'autoflush-unit-tests' },
+  { name: 'drop-recreate-unique' },
+  { name: 'commits-on-purpose' },
+  { name: 'random-id-404' },
+  { name: 'savepoint-recipe' },
+  { name: 'factory-flush' },
+  { name: 'xdist-shared-connection', pytestArgs: ['-n', '2'] },
+  { name: 'sqlmodel-fastapi', envs: ['sa20'] },
+  { name: 'flask-scoped-session' },
+];
+
+for (const pattern of PATTERNS) {
+  describe(`real-suite pattern ${pattern.name}`, () => {
+    for (const { env, backend } of COMBINATIONS) {
+      if (pattern.envs && !pattern.envs.includes(env)) continue;
+      test(`passes and earns no finding under ${env} on ${backend}`, async () => {
+        const run = await runProject(`patterns/${pattern.name}`, pattern.name, env, backend, { pytestArgs: pattern.pytestArgs });
+        assert.doesNotMatch(run.output, /FAILED|ERROR/, run.output.slice(-2000));
+        assert.deepEqual(run.findings, [], describeFindings(run.findings));
+        assert.equal(run.exitCode, 0);
+      });
+    }
+  });
+}
