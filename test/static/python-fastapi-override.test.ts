@@ -69,7 +69,7 @@ for (const venv of ['sa14', 'sa20'] as const) {
     const [f] = doc.findings as Finding[];
     assert.match(f.message, /Confirmed by the run: 3 tests reached a non-test database/);
     const symptoms = f.related.filter((r) => r.message.startsWith('non-test-database'));
-    assert.deepEqual(symptoms.map((r) => `${r.file}:${r.line}`).sort(), ['notes/routes.py:18', 'notes/routes.py:24', 'notes/routes.py:32']);
+    assert.deepEqual(symptoms.map((r) => `${r.file}:${r.line}`).sort(), ['notes/routes.py:17', 'notes/routes.py:24', 'notes/routes.py:32']);
     for (const r of symptoms) assert.match(r.message, /notes_dev\.db/);
 
     const fixed = await runCli(['check', '--fix'], { cwd: ws });

@@ -70,5 +70,8 @@ test('txlens run: the trace confirms one missing commit (an error with the sourc
   }
   // The static finding of create_order() is the same story: not repeated. The ones the run did not show stay warnings.
   const rest = findings.filter((f) => f.severity !== 'error');
-  assert.deepEqual(rest.map((f) => `${f.severity} ${f.rule} ${f.location.file}:${f.location.line}`), ['warning missing-commit shop/orders.py:22', 'warning missing-commit shop/orders.py:29']);
+  const fromSource = rest.filter((f) => !f.test);
+  assert.deepEqual(fromSource.map((f) => `${f.severity} ${f.rule} ${f.location.file}:${f.location.line}`), ['warning missing-commit shop/orders.py:22', 'warning missing-commit shop/orders.py:29']);
+  // A test that passed although another session missed create_order()'s row shows the defect, not its harm: a warning, same place.
+  for (const f of rest.filter((x) => x.test)) assert.equal(`${f.severity} ${f.rule} ${f.location.file}:${f.location.line}`, 'warning missing-commit shop/orders.py:14');
 });

@@ -21,7 +21,7 @@
 import type { ModelConnection, ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
-import { connectionRef, finding, firstFrame, place, related, sessionRef, writeText } from './util';
+import { connectionRef, finding, firstFrame, place, related, sessionRef, statementRelated, writeText } from './util';
 
 const RULE = 'pool-release-in-transaction';
 
@@ -85,7 +85,7 @@ export const poolReleaseInTransactionRule: DynamicRule = {
         }
         message += ' Commit or roll back before the connection is released (or keep the pool\'s reset-on-return).';
         const rel: RelatedLocation[] = [];
-        if (borrower) rel.push(...related(borrower.at, `next borrower's ${borrower.verb} inside ${tx.label}`));
+        if (borrower) rel.push(...statementRelated(borrower, `next borrower's ${borrower.verb} inside ${tx.label}`));
         if (borrower && tx.endAt && tx.outcome !== 'open') rel.push(...related(tx.endAt, `${tx.label} ${tx.outcome === 'commit' ? 'committed' : 'rolled back'} here by the borrower`));
         if (lastBefore?.at && lastBefore.at !== at) rel.push(...related(lastBefore.at, `last statement before the release`));
         // Error when a borrower ran inside the stranger's transaction: the consequence is in the trace.
