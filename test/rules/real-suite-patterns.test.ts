@@ -21,6 +21,10 @@
 //   API's own sessions; the test commits on purpose; a random UUID expected to 404.
 // - flask-scoped-session: Flask-SQLAlchemy's db.session shared by the test and its
 //   requests, tables created and dropped per test.
+// - coverage-data-file: a coverage-like tool installed as a plugin writes its own SQLite
+//   data file `.coverage` from its trace function during the first test (and a state
+//   file from a hook); the app writes through its module-level engine (was:
+//   non-test-database errors on every app write, `.coverage` taken for the test database).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { PythonEnvName } from '../support/env';
@@ -42,6 +46,7 @@ const PATTERNS: Pattern[] = [
   { name: 'xdist-shared-connection', pytestArgs: ['-n', '2'] },
   { name: 'sqlmodel-fastapi', envs: ['sa20'] },
   { name: 'flask-scoped-session' },
+  { name: 'coverage-data-file' },
 ];
 
 for (const pattern of PATTERNS) {
