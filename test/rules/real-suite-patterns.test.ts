@@ -25,6 +25,9 @@
 //   data file `.coverage` from its trace function during the first test (and a state
 //   file from a hook); the app writes through its module-level engine (was:
 //   non-test-database errors on every app write, `.coverage` taken for the test database).
+// - static-pool-memory: one StaticPool connection (Flask-SQLAlchemy 2.x's in-memory SQLite
+//   set-up) whose scoped session leaves a read open while teardown's drop_all commits on
+//   the same connection (was: pool-release-in-transaction errors).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { PythonEnvName } from '../support/env';
@@ -47,6 +50,7 @@ const PATTERNS: Pattern[] = [
   { name: 'sqlmodel-fastapi', envs: ['sa20'] },
   { name: 'flask-scoped-session' },
   { name: 'coverage-data-file' },
+  { name: 'static-pool-memory' },
 ];
 
 for (const pattern of PATTERNS) {

@@ -39,6 +39,20 @@ describe('pool-release-in-transaction without a txOpen flag', () => {
     assert.match(found[0].message, /committed it/);
   });
 
+  test('a stranger transaction that only read: nothing published, nothing to report', () => {
+    const m = model([
+      { k: 'connect', t: 1, pid: 1, conn: 'c1', db: pg, driver: 'pg', pool: 'p1' },
+      { k: 'checkout', t: 2, pid: 1, conn: 'c1', at: [APP, 3, 'a'] },
+      { k: 'begin', t: 3, pid: 1, conn: 'c1', tx: 't1', at: [APP, 4, 'a'] },
+      { k: 'stmt', t: 4, pid: 1, conn: 'c1', tx: 't1', sql: 'SELECT * FROM accounts', rows: 1, at: [APP, 5, 'a'] },
+      { k: 'checkin', t: 5, pid: 1, conn: 'c1', at: [APP, 6, 'a'], txOpen: true },
+      { k: 'checkout', t: 6, pid: 1, conn: 'c1', at: [APP, 20, 'b'] },
+      { k: 'stmt', t: 7, pid: 1, conn: 'c1', tx: 't1', sql: 'DROP TABLE accounts', at: [APP, 21, 'b'] },
+      { k: 'commit', t: 8, pid: 1, conn: 'c1', tx: 't1', at: [APP, 22, 'b'] },
+    ]);
+    assert.deepEqual(poolReleaseInTransactionRule.check(m), []);
+  });
+
   test('one borrower per check-out: nothing to report', () => {
     const m = model([
       { k: 'connect', t: 1, pid: 1, conn: 'c1', db: pg, driver: 'pg', pool: 'p1' },
@@ -188,3 +202,4 @@ describe('lock-wait tells a race from an idle holder', () => {
     assert.match(found[0].message, /sat idle in transaction/);
   });
 });
+
