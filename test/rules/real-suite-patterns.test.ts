@@ -28,6 +28,10 @@
 // - static-pool-memory: one StaticPool connection (Flask-SQLAlchemy 2.x's in-memory SQLite
 //   set-up) whose scoped session leaves a read open while teardown's drop_all commits on
 //   the same connection (was: pool-release-in-transaction errors).
+// - concurrent-writers: threads, each with its own connection and session, insert rows
+//   keyed by the database (INSERT ... RETURNING id), commit, read their own rows back by
+//   key and count them by a LIKE on their own names while another writer's INSERT is
+//   uncommitted (was: uncommitted-read warnings on every refresh).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { PythonEnvName } from '../support/env';
@@ -51,6 +55,7 @@ const PATTERNS: Pattern[] = [
   { name: 'flask-scoped-session' },
   { name: 'coverage-data-file' },
   { name: 'static-pool-memory' },
+  { name: 'concurrent-writers' },
 ];
 
 for (const pattern of PATTERNS) {

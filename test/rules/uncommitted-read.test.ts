@@ -20,20 +20,31 @@ for (const { env, backend } of COMBINATIONS) {
         file: 'app/api.py',
         line: 17,
         test: `${T}test_api_returns_the_fixture_customer`,
-        related: [['tests/conftest.py', 30]],
+        related: [['tests/conftest.py', 29]],
       });
-      assert.match(byId.message, /^session S\d+ \(app\/api\.py:16\) read customers id=1 while session S\d+ \(tests\/conftest\.py:18\) held an uncommitted INSERT into it; the row was invisible to S\d+\./);
+      assert.match(byId.message, /^session S\d+ \(app\/api\.py:16\) read customers id=1 while session S\d+ \(tests\/conftest\.py:17\) held an uncommitted INSERT into it; the row was invisible to S\d+\./);
       const byEmail = expectFinding(found, {
         rule: RULE,
         severity: 'error',
         file: 'app/api.py',
         line: 26,
         test: `${T}test_search_finds_the_fixture_customer`,
-        related: [['tests/conftest.py', 30]],
+        related: [['tests/conftest.py', 29]],
       });
       assert.match(byEmail.message, /read customers email=ada@example\.com while/);
       assert.equal(found.length, 2, describeFindings(found));
       assert.deepEqual(await reportAgain(run), run.findings, 'txlens report on the kept trace gives the same findings');
+    });
+
+    test('concurrent writers: a thread that looks up another writer\'s uncommitted row by name misses it', async () => {
+      // The buggy twin of the concurrent-writers pattern: the same threads, but B reads A's row.
+      const run = await runFixture(RULE, 'concurrent-writers', env, backend);
+      const test = 'tests/test_writers.py::test_reader_finds_the_other_writers_article';
+      expectPytestFailed(run, [test]);
+      const found = ofRule(run.findings, RULE);
+      const f = expectFinding(found, { rule: RULE, severity: 'error', file: 'tests/test_writers.py', line: 31, test, related: [['tests/test_writers.py', 22]] });
+      assert.match(f.message, /read articles name=a-1 while/);
+      assert.equal(found.length, 1, describeFindings(found));
     });
 
     test('fixed: no error finding', async () => {
