@@ -11,6 +11,9 @@
  * Values come from SQL literals or from parameters in any DB-API placeholder
  * style: qmark `?`, format `%s`, pyformat `%(name)s`, numeric `$1`, named `:name`.
  *
+ * Apart from keys, a WHERE's top-level AND-ed `col LIKE p` are kept as patterns:
+ * a read of `name LIKE 'w1-%'` cannot be about a row written with name 'w2-3'.
+ *
  * Only one conclusion is ever drawn from keys: two key sets that pin a common
  * column to disjoint values cannot touch the same row. Everything else
  * (no keys, different columns, unknown values) means "may be the same rows",
@@ -27,7 +30,12 @@ type ValueRef = { lit: string } | { pos: number } | { name: string };
 interface KeyTemplate {
   /** table → column → value refs (each ref one allowed value). */
   tables: Map<string, Map<string, ValueRef[]>>;
+  /** table → column → LIKE pattern refs (a row must match every one). */
+  likes: Map<string, Map<string, ValueRef[]>>;
 }
+
+/** column (lower-case) → the LIKE patterns a statement's WHERE requires of it. */
+export type RowPatterns = Map<string, string[]>;
 
 type Tok =
   | { t: 'word'; v: string; up: string }
@@ -254,8 +262,10 @@ function readWhere(
   aliases: Map<string, string>,
   mainTables: string[],
   out: Map<string, Map<string, ValueRef[]>>,
+  likesOut: Map<string, Map<string, ValueRef[]>>,
 ): void {
   const found: [string, string, ValueRef[]][] = [];
+  const likes: [string, string, ValueRef][] = [];
   let depth = 0;
   let conditionStart = true;
   for (; i < toks.length; i++) {
@@ -286,6 +296,13 @@ function readWhere(
       if (isPunct(toks[afterCol], '=')) {
         const [ref, next] = valueAt(toks, afterCol + 1);
         if (ref && table) found.push([table, col.toLowerCase(), [ref]]);
+        i = (ref ? next : afterCol + 1) - 1;
+        continue;
+      }
+      if (isWord(toks[afterCol], 'LIKE') || isWord(toks[afterCol], 'ILIKE')) {
+        const [ref, next] = valueAt(toks, afterCol + 1);
+        // An ESCAPE clause changes what the pattern means: such a LIKE is not kept.
+        if (ref && table && !isWord(toks[next], 'ESCAPE')) likes.push([table, col.toLowerCase(), ref]);
         i = (ref ? next : afterCol + 1) - 1;
         continue;
       }
@@ -325,6 +342,7 @@ function readWhere(
     }
   }
   for (const [table, col, refs] of found) for (const r of refs) addRef(out, table, col, r);
+  for (const [table, col, ref] of likes) addRef(likesOut, table, col, ref);
 }
 
 /** INSERT INTO t (c1, c2) VALUES (v1, v2), (...): each column → its values over all rows. */
@@ -365,15 +383,16 @@ function readInsert(toks: Tok[], i: number, table: string, out: Map<string, Map<
 
 export function keyTemplate(sql: string): KeyTemplate {
   const tables = new Map<string, Map<string, ValueRef[]>>();
+  const likes = new Map<string, Map<string, ValueRef[]>>();
   let toks: Tok[];
   try {
     toks = tokenize(sql);
   } catch {
-    return { tables };
+    return { tables, likes };
   }
   const verbTok = toks.find((t) => t.t === 'word') as { up: string } | undefined;
   const verb = verbTok?.up;
-  if (!verb || !['SELECT', 'UPDATE', 'DELETE', 'INSERT', 'REPLACE'].includes(verb)) return { tables };
+  if (!verb || !['SELECT', 'UPDATE', 'DELETE', 'INSERT', 'REPLACE'].includes(verb)) return { tables, likes };
   const aliases = new Map<string, string>();
   const mainTables: string[] = [];
   let depth = 0;
@@ -397,12 +416,12 @@ export function keyTemplate(sql: string): KeyTemplate {
     } else if (tok.up === 'INTO' && prev?.t === 'word' && ['INSERT', 'REPLACE', 'IGNORE'].includes(prev.up)) {
       const [table, next] = readTable(toks, i + 1, aliases);
       if (table) readInsert(toks, next, table, tables);
-      return { tables };
+      return { tables, likes };
     } else if (tok.up === 'WHERE') {
-      readWhere(toks, i + 1, aliases, mainTables, tables);
+      readWhere(toks, i + 1, aliases, mainTables, tables, likes);
     }
   }
-  return { tables };
+  return { tables, likes };
 }
 
 const UNKNOWN = Symbol('unknown');
@@ -491,6 +510,55 @@ export function bindKeys(template: KeyTemplate, params: unknown, useParams: bool
   return out;
 }
 
+/**
+ * Binds a template's LIKE patterns to a statement's parameters: table → column →
+ * patterns. A pattern whose value is unknown is left out (any row may match it).
+ */
+export function bindPatterns(template: KeyTemplate, params: unknown, useParams: boolean): Map<string, RowPatterns> {
+  const out = new Map<string, RowPatterns>();
+  const sets = useParams ? paramSets(params) : [];
+  for (const [table, cols] of template.likes) {
+    const patterns: RowPatterns = new Map();
+    for (const [col, refs] of cols) {
+      const known: string[] = [];
+      for (const ref of refs) {
+        if ('lit' in ref) known.push(ref.lit);
+        else if (sets.length === 1) {
+          const v = paramValue(sets[0], ref);
+          if (typeof v === 'string' && !v.endsWith('...')) known.push(v);
+        }
+      }
+      if (known.length > 0) patterns.set(col, known);
+    }
+    if (patterns.size > 0) out.set(table, patterns);
+  }
+  return out;
+}
+
+/** A LIKE pattern as a regular expression, case-insensitive (SQLite's LIKE is); undefined when it uses escapes. */
+function likeRegExp(pattern: string): RegExp | undefined {
+  if (pattern.includes('\\')) return undefined;
+  const body = pattern.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&').replace(/%/g, '[\\s\\S]*').replace(/_/g, '[\\s\\S]');
+  return new RegExp(`^${body}$`, 'i');
+}
+
+/**
+ * True when `keys` pins a column to values none of which can match the LIKE patterns a
+ * statement requires of it: the rows `keys` describes are not among the ones it reads.
+ */
+export function excludedByPatterns(patterns: RowPatterns | undefined, keys: RowKeySet | undefined): boolean {
+  if (!patterns || !keys) return false;
+  for (const [col, pats] of patterns) {
+    const values = keys.get(col);
+    if (!values) continue;
+    const regexps = pats.map(likeRegExp);
+    if (regexps.some((r) => r === undefined)) continue;
+    const anyMatch = [...values].some((v) => regexps.every((r) => r!.test(v)));
+    if (!anyMatch) return true;
+  }
+  return false;
+}
+
 /** Memoized templates: suites repeat a few hundred SQL texts thousands of times. */
 export class RowKeyExtractor {
   private cache = new Map<string, KeyTemplate>();
@@ -509,7 +577,19 @@ export class RowKeyExtractor {
     if (tpl.tables.size === 0) return EMPTY;
     return bindKeys(tpl, params, this.useParams);
   }
+  patterns(sql: string, params: unknown): Map<string, RowPatterns> {
+    let tpl = this.cache.get(sql);
+    if (!tpl) {
+      tpl = keyTemplate(sql);
+      if (this.cache.size >= this.limit) this.cache.clear();
+      this.cache.set(sql, tpl);
+    }
+    if (tpl.likes.size === 0) return EMPTY_PATTERNS;
+    return bindPatterns(tpl, params, this.useParams);
+  }
 }
+
+const EMPTY_PATTERNS: Map<string, RowPatterns> = new Map();
 
 const EMPTY: Map<string, RowKeySet> = new Map();
 
@@ -563,6 +643,8 @@ export function identityKeys(pk: string[] | undefined, key: string[]): RowKeySet
 export interface ModelRowKeys {
   /** table → key set of the rows `st` pins in that table (undefined: any row). */
   of(st: ModelStatement, table: string): RowKeySet | undefined;
+  /** table → the LIKE patterns `st`'s WHERE requires of that table's rows (undefined: none known). */
+  patternsOf(st: ModelStatement, table: string): RowPatterns | undefined;
 }
 
 const perModel = new WeakMap<ModelRun, ModelRowKeys>();
@@ -573,6 +655,7 @@ export function modelRowKeys(model: ModelRun): ModelRowKeys {
   // Parameters captured as types only ('int') must not be taken for values.
   const extractor = new RowKeyExtractor(model.run?.params === undefined || model.run.params === 'values');
   const cache = new WeakMap<ModelStatement, Map<string, RowKeySet>>();
+  const patternCache = new WeakMap<ModelStatement, Map<string, RowPatterns>>();
   found = {
     of(st, table) {
       let keys = cache.get(st);
@@ -581,6 +664,14 @@ export function modelRowKeys(model: ModelRun): ModelRowKeys {
         cache.set(st, keys);
       }
       return keys.get(table);
+    },
+    patternsOf(st, table) {
+      let patterns = patternCache.get(st);
+      if (!patterns) {
+        patterns = extractor.patterns(st.sql, st.params);
+        patternCache.set(st, patterns);
+      }
+      return patterns.get(table);
     },
   };
   perModel.set(model, found);

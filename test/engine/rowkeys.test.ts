@@ -3,7 +3,7 @@
 // a common column mean different rows.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { describeRows, identityKeys, RowKeyExtractor, rowsMayOverlap, sameRow, type RowKeySet } from '../../src/model/rowkeys';
+import { describeRows, excludedByPatterns, identityKeys, RowKeyExtractor, rowsMayOverlap, sameRow, type RowKeySet } from '../../src/model/rowkeys';
 
 const extractor = new RowKeyExtractor();
 
@@ -121,5 +121,26 @@ describe('row keys: overlap', () => {
   test('descriptions name the row', () => {
     assert.equal(describeRows('jobs', read(1)), 'jobs id=1');
     assert.equal(describeRows('jobs', undefined), 'jobs');
+  });
+});
+
+describe('row keys: LIKE patterns', () => {
+  const insert = (name: string) => extractor.keys('INSERT INTO articles (name) VALUES (%(name)s) RETURNING articles.id', { name }).get('articles');
+  test('a LIKE on a parameter is kept as a pattern, not as a key', () => {
+    const sql = 'SELECT count(articles.id) AS count_1 FROM articles WHERE articles.name LIKE %(name_1)s';
+    assert.deepEqual(plain(extractor.keys(sql, { name_1: 'w1-%' })), {});
+    assert.deepEqual([...extractor.patterns(sql, { name_1: 'w1-%' }).get('articles')!], [['name', ['w1-%']]]);
+  });
+  test('a written value the pattern cannot match is excluded; one it matches is not', () => {
+    const patterns = extractor.patterns("SELECT * FROM articles WHERE articles.name LIKE 'w1-%' AND articles.id > 0", undefined).get('articles');
+    assert.equal(excludedByPatterns(patterns, insert('w2-3')), true);
+    assert.equal(excludedByPatterns(patterns, insert('W1-3')), false, 'SQLite LIKE ignores ASCII case: match either way');
+    assert.equal(excludedByPatterns(patterns, insert('w1-3')), false);
+    assert.equal(excludedByPatterns(patterns, undefined), false);
+  });
+  test('an OR, an ESCAPE clause or an unknown parameter keeps no pattern', () => {
+    assert.equal(extractor.patterns("SELECT * FROM t WHERE t.name LIKE 'a%' OR t.id = 1", undefined).size, 0);
+    assert.equal(extractor.patterns("SELECT * FROM t WHERE t.name LIKE 'a!%%' ESCAPE '!'", undefined).size, 0);
+    assert.equal(new RowKeyExtractor(false).patterns('SELECT * FROM t WHERE t.name LIKE ?', ['a%']).size, 0);
   });
 });

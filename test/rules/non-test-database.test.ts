@@ -115,6 +115,24 @@ for (const { env, backend } of COMBINATIONS) {
   });
 }
 
+describe(`${RULE} beside a coverage tool's own data file`, () => {
+  // The buggy twin of the coverage-data-file pattern: the same tool writes `.coverage`
+  // during the first test, and the app's development database is still named.
+  test('buggy under a coverage-like plugin: the same findings, none about .coverage', async () => {
+    const { run: plain } = await runNonTestFixture('buggy', 'sa20', 'sqlite');
+    const label = `${RULE}-buggy-coverage-tool`;
+    const project = copy(join(repoRoot, 'test', 'fixtures', 'rules', RULE, 'buggy'), label);
+    const tool = join(repoRoot, 'test', 'fixtures', 'patterns', 'coverage-data-file');
+    cpSync(join(tool, 'tools'), join(project, 'tools'), { recursive: true, filter: (src) => !/(__pycache__|\.pyc$)/.test(src) });
+    cpSync(join(tool, 'conftest.py'), join(project, 'conftest.py'));
+    const r = await run(project, 'sa20', { RULE_DB_URL: `sqlite:///${join(project, 'test.db')}`, APP_DB_URL: `sqlite:///${join(project, 'app_dev.db')}` }, label);
+    const where = (fs: FindingJson[]) => ofRule(fs, RULE).map((f) => `${f.severity} ${f.location.file}:${f.location.line} ${f.test}`);
+    assert.deepEqual(where(r.findings), where(plain.findings), describeFindings(r.findings));
+    assert.equal(where(r.findings).length, 3, describeFindings(r.findings));
+    assert.ok(!r.findings.some((f) => f.message.includes('.coverage')), describeFindings(r.findings));
+  });
+});
+
 describe(`${RULE} in the quickstart example`, () => {
   test('test_worker_runs_job: the worker read quickstart-dev.db instead of the test database', async () => {
     const project = copy(join(repoRoot, 'examples', 'quickstart'), 'quickstart');

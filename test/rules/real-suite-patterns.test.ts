@@ -21,6 +21,17 @@
 //   API's own sessions; the test commits on purpose; a random UUID expected to 404.
 // - flask-scoped-session: Flask-SQLAlchemy's db.session shared by the test and its
 //   requests, tables created and dropped per test.
+// - coverage-data-file: a coverage-like tool installed as a plugin writes its own SQLite
+//   data file `.coverage` from its trace function during the first test (and a state
+//   file from a hook); the app writes through its module-level engine (was:
+//   non-test-database errors on every app write, `.coverage` taken for the test database).
+// - static-pool-memory: one StaticPool connection (Flask-SQLAlchemy 2.x's in-memory SQLite
+//   set-up) whose scoped session leaves a read open while teardown's drop_all commits on
+//   the same connection (was: pool-release-in-transaction errors).
+// - concurrent-writers: threads, each with its own connection and session, insert rows
+//   keyed by the database (INSERT ... RETURNING id), commit, read their own rows back by
+//   key and count them by a LIKE on their own names while another writer's INSERT is
+//   uncommitted (was: uncommitted-read warnings on every refresh).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { PythonEnvName } from '../support/env';
@@ -42,6 +53,9 @@ const PATTERNS: Pattern[] = [
   { name: 'xdist-shared-connection', pytestArgs: ['-n', '2'] },
   { name: 'sqlmodel-fastapi', envs: ['sa20'] },
   { name: 'flask-scoped-session' },
+  { name: 'coverage-data-file' },
+  { name: 'static-pool-memory' },
+  { name: 'concurrent-writers' },
 ];
 
 for (const pattern of PATTERNS) {

@@ -8,6 +8,7 @@ import { lockWaitRule } from '../../src/analysis/rules/lock-wait';
 import { missingCommitRule } from '../../src/analysis/rules/missing-commit';
 import { poolReleaseInTransactionRule } from '../../src/analysis/rules/pool-release-in-transaction';
 import { testStateLeakRule } from '../../src/analysis/rules/test-state-leak';
+import { uncommittedReadRule } from '../../src/analysis/rules/uncommitted-read';
 import { header, traceDir } from '../engine/trace-builder';
 
 const APP = '/proj/app/service.py';
@@ -37,6 +38,20 @@ describe('pool-release-in-transaction without a txOpen flag', () => {
     assert.deepEqual([found[0].location.file, found[0].location.line], [APP, 5]);
     assert.ok(found[0].related.some((r) => r.line === 21));
     assert.match(found[0].message, /committed it/);
+  });
+
+  test('a stranger transaction that only read: nothing published, nothing to report', () => {
+    const m = model([
+      { k: 'connect', t: 1, pid: 1, conn: 'c1', db: pg, driver: 'pg', pool: 'p1' },
+      { k: 'checkout', t: 2, pid: 1, conn: 'c1', at: [APP, 3, 'a'] },
+      { k: 'begin', t: 3, pid: 1, conn: 'c1', tx: 't1', at: [APP, 4, 'a'] },
+      { k: 'stmt', t: 4, pid: 1, conn: 'c1', tx: 't1', sql: 'SELECT * FROM accounts', rows: 1, at: [APP, 5, 'a'] },
+      { k: 'checkin', t: 5, pid: 1, conn: 'c1', at: [APP, 6, 'a'], txOpen: true },
+      { k: 'checkout', t: 6, pid: 1, conn: 'c1', at: [APP, 20, 'b'] },
+      { k: 'stmt', t: 7, pid: 1, conn: 'c1', tx: 't1', sql: 'DROP TABLE accounts', at: [APP, 21, 'b'] },
+      { k: 'commit', t: 8, pid: 1, conn: 'c1', tx: 't1', at: [APP, 22, 'b'] },
+    ]);
+    assert.deepEqual(poolReleaseInTransactionRule.check(m), []);
   });
 
   test('one borrower per check-out: nothing to report', () => {
@@ -186,5 +201,39 @@ describe('lock-wait tells a race from an idle holder', () => {
     const found = lockWaitRule.check(race(3_000 * ms));
     assert.equal(found.length, 1, JSON.stringify(found));
     assert.match(found[0].message, /sat idle in transaction/);
+  });
+});
+
+describe('uncommitted-read: a lookup that returned its row missed nothing', () => {
+  // Two writers on their own connections; S2 holds INSERT ... RETURNING id (the key is the
+  // sequence's, not in the parameters) while S1 reads its own committed row back by id.
+  // The test failed for another reason: only the read's outcome tells whether it missed a row.
+  function run(rows: number) {
+    return model([
+      { k: 'test_start', t: 0, pid: 1, id: 'tests/test_x.py::test_x', name: 'test_x', file: TESTS, line: 1 },
+      { k: 'connect', t: 1, pid: 1, conn: 'c1', db: pg, driver: 'psycopg2' },
+      { k: 'connect', t: 2, pid: 1, conn: 'c2', db: pg, driver: 'psycopg2' },
+      { k: 'begin', t: 3, pid: 1, conn: 'c2', tx: 't2', sess: 's2' },
+      {
+        k: 'stmt', t: 4, pid: 1, conn: 'c2', tx: 't2', sess: 's2', rows: 1, at: [APP, 30, 'writer'],
+        sql: 'INSERT INTO articles (name) VALUES (%(name)s) RETURNING articles.id', params: { name: 'w2-1' },
+      },
+      { k: 'begin', t: 5, pid: 1, conn: 'c1', tx: 't1', sess: 's1' },
+      {
+        k: 'stmt', t: 6, pid: 1, conn: 'c1', tx: 't1', sess: 's1', rows, at: [APP, 31, 'writer'],
+        sql: 'SELECT articles.id, articles.name FROM articles WHERE articles.id = %(pk_1)s', params: { pk_1: 1 },
+      },
+      { k: 'commit', t: 7, pid: 1, conn: 'c1', tx: 't1', sess: 's1', at: [APP, 32, 'writer'] },
+      { k: 'commit', t: 8, pid: 1, conn: 'c2', tx: 't2', sess: 's2', at: [APP, 32, 'writer'] },
+      { k: 'test_end', t: 9, pid: 1, id: 'tests/test_x.py::test_x', outcome: 'failed' },
+    ]);
+  }
+
+  test('the read returned its row: no finding', () => {
+    assert.deepEqual(uncommittedReadRule.check(run(1)), []);
+  });
+
+  test('the read came back empty: it may have looked for the uncommitted row, an error', () => {
+    assert.deepEqual(uncommittedReadRule.check(run(0)).map((f) => f.severity), ['error']);
   });
 });

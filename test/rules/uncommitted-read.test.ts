@@ -36,6 +36,17 @@ for (const { env, backend } of COMBINATIONS) {
       assert.deepEqual(await reportAgain(run), run.findings, 'txlens report on the kept trace gives the same findings');
     });
 
+    test('concurrent writers: a thread that looks up another writer\'s uncommitted row by name misses it', async () => {
+      // The buggy twin of the concurrent-writers pattern: the same threads, but B reads A's row.
+      const run = await runFixture(RULE, 'concurrent-writers', env, backend);
+      const test = 'tests/test_writers.py::test_reader_finds_the_other_writers_article';
+      expectPytestFailed(run, [test]);
+      const found = ofRule(run.findings, RULE);
+      const f = expectFinding(found, { rule: RULE, severity: 'error', file: 'tests/test_writers.py', line: 31, test, related: [['tests/test_writers.py', 22]] });
+      assert.match(f.message, /read articles name=a-1 while/);
+      assert.equal(found.length, 1, describeFindings(found));
+    });
+
     test('fixed: no error finding', async () => {
       const run = await runFixture(RULE, 'fixed', env, backend);
       assert.doesNotMatch(run.output, /FAILED/, run.output.slice(-2000));

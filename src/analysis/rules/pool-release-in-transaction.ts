@@ -11,6 +11,11 @@
  * - a check-in recorded with `txOpen`;
  * - a later check-out whose statements ran in a transaction begun before it.
  *
+ * A transaction seen to only read before the release is not reported: it has
+ * nothing to publish or undo, which is what a
+ * StaticPool or shared `:memory:` connection (Flask-SQLAlchemy 2.x) shows when
+ * a session's read stays open while other code uses the same connection.
+ *
  * Severity: error when a later borrower ran statements in the transaction;
  * warning when an open transaction went back and nobody used it (it still
  * holds its writes, snapshot and locks, but this run did not show the harm).
@@ -70,7 +75,13 @@ export const poolReleaseInTransactionRule: DynamicRule = {
         const next = conn.checkouts.find((k) => k.time > releasedAt);
         const before = tx.statements.filter((s) => s.time <= releasedAt);
         const after = next ? tx.statements.filter((s) => s.time >= next.time) : [];
-        const wrote = before.some((s) => s.op === 'write' && !s.err);
+        const wrote = before.some((s) => (s.op === 'write' || s.op === 'ddl') && !s.err);
+        // A transaction seen to only read publishes nothing and undoes nothing, whoever ends it:
+        // a read left open on a StaticPool / shared :memory: connection is the usual case, and
+        // no connection really went back to a pool there. A transaction with no statement seen
+        // before the release (SQL sent on the raw DB-API cursor of a pooled connection, which
+        // only its BEGIN shows) may have written anything: it is still reported.
+        if (!wrote && before.length > 0) return;
         const lastBefore = before[before.length - 1];
         const at = firstFrame(releaseFrame, lastBefore?.at, tx.beginAt);
         if (!at) return;
@@ -85,6 +96,7 @@ export const poolReleaseInTransactionRule: DynamicRule = {
         }
         message += ' Commit or roll back before the connection is released (or keep the pool\'s reset-on-return).';
         const rel: RelatedLocation[] = [];
+        // A borrower's write sent by an ORM flush sits at the line that changed the object; the flush is related too.
         if (borrower) rel.push(...statementRelated(borrower, `next borrower's ${borrower.verb} inside ${tx.label}`));
         if (borrower && tx.endAt && tx.outcome !== 'open') rel.push(...related(tx.endAt, `${tx.label} ${tx.outcome === 'commit' ? 'committed' : 'rolled back'} here by the borrower`));
         if (lastBefore?.at && lastBefore.at !== at) rel.push(...related(lastBefore.at, `last statement before the release`));

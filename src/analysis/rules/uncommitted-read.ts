@@ -16,9 +16,12 @@
  * uncommitted write of key J != K is no finding, and a keyed read in a passing
  * test whose key cannot be compared with the write's (a database-generated id)
  * is none either: a test that expects 404 for a random id reads a key nobody wrote.
+ * A lookup the driver says returned rows found them, so it missed no INSERT whose key
+ * cannot be compared (concurrent writers refreshing their own sequence-keyed rows), and
+ * a read filtered by `col LIKE p` is not about rows written with a `col` that cannot match.
  */
 import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
-import { describeRows, modelRowKeys, rowsMayOverlap, sameRow, type RowKeySet } from '../../model/rowkeys';
+import { describeRows, excludedByPatterns, modelRowKeys, rowsMayOverlap, sameRow, type RowKeySet } from '../../model/rowkeys';
 import type { DynamicRule, Finding } from '../findings';
 import {
   finding,
@@ -69,6 +72,14 @@ function evidenceOfMiss(c: Candidate): boolean {
   if (r.rows !== undefined || c.write.verb !== 'INSERT') return false;
   if (!c.readKeys || c.readKeys.size === 0) return true;
   return ![...c.readKeys.keys()].some((col) => c.writeKeys?.has(col));
+}
+
+/** Aggregates return a row whether or not any row matched: their row count says nothing. */
+const AGGREGATE_SELECT = /^\s*SELECT\s+(?:DISTINCT\s+)?(?:count|sum|min|max|avg|total|group_concat|string_agg|array_agg|bool_and|bool_or|every)\s*\(/i;
+
+/** A keyed read (a lookup) that the driver says returned rows: it found what it looked for. */
+function returnedItsRows(r: ModelStatement, readKeys: RowKeySet | undefined): boolean {
+  return !!readKeys && readKeys.size > 0 && r.rows !== undefined && r.rows > 0 && !AGGREGATE_SELECT.test(r.sql);
 }
 
 function check(model: ModelRun): Finding[] {
@@ -125,14 +136,19 @@ function check(model: ModelRun): Finding[] {
       for (const p of active) {
         if (p.tx.connection === r.connection || p.tx === r.transaction) continue;
         const readKeys = keys.of(r, table);
+        const readPatterns = keys.patternsOf(r, table);
         let write: ModelStatement | undefined;
         let writeKeys: RowKeySet | undefined;
         let exact = false;
         for (const w of p.writes) {
           if (w.time >= r.start) break;
           const wk = keys.of(w, table);
-          if (!rowsMayOverlap(readKeys, wk)) continue;
+          if (!rowsMayOverlap(readKeys, wk) || excludedByPatterns(readPatterns, wk)) continue;
           const same = sameRow(readKeys, wk);
+          // An INSERT whose key the database chose (INSERT ... RETURNING id) cannot be matched
+          // to a lookup by that key, and a lookup that returned its row did not miss it: the
+          // row it found is committed, so it is not the one still uncommitted elsewhere.
+          if (!same && w.verb === 'INSERT' && returnedItsRows(r, readKeys)) continue;
           if (!write || (same && !exact)) {
             write = w;
             writeKeys = wk;

@@ -55,6 +55,49 @@ def _created_by_orm():
     return False
 
 
+# Packages whose own SQLite files are their bookkeeping, never the project's data:
+# coverage.py writes its data file from its tracer, with the test's frame below it.
+_TOOL_PACKAGES = ("coverage",)
+
+
+def _is_tool_data_file(db):
+    """A SQLite file named like coverage.py's data file (`.coverage`, `.coverage.<suffix>`, $COVERAGE_FILE)."""
+    path = db.get("file")
+    if not path:
+        return False
+    if os.path.basename(path).startswith(".coverage"):
+        return True
+    named = os.environ.get("COVERAGE_FILE")
+    return bool(named) and os.path.abspath(named) == path
+
+
+def _opened_by_tool(db):
+    """True when a sqlite3 connect is a tool's own bookkeeping, not the project's database.
+
+    A tool opens its files from its own code: either no project frame is on the
+    stack at all (a pytest plugin's hook, a tool's start-up), or the frames above the
+    first project frame belong to a known tool package (coverage.py opens `.coverage`
+    from its trace function, so the test function is right below it). Connects are
+    rare, so walking the stack is affordable.
+    """
+    if _is_tool_data_file(db):
+        return True
+    f = _getframe(2)
+    while f is not None:
+        if _rt.is_user_file(f.f_code.co_filename):
+            return False
+        name = f.f_globals.get("__name__") or ""
+        if name.partition(".")[0] in _TOOL_PACKAGES:
+            return True
+        f = f.f_back
+    return _rt.user_frame(3) is None
+
+
+@_rt.guarded
+def _tool_connect(database, uri):
+    return _opened_by_tool(_sqlite_db(database, uri))
+
+
 _subclasses = {}
 
 
@@ -563,9 +606,14 @@ def _wrap_sqlite_connect(original):
             args = args[:_SQLITE_FACTORY_POSITION] + (traced,) + args[_SQLITE_FACTORY_POSITION + 1 :]
         else:
             kwargs["factory"] = traced
+        database, uri = _arg(args, kwargs, 0, "database"), _arg(args, kwargs, 7, "uri")
+        if _tool_connect(database, uri):
+            # Not traced at all: a tool's data file is not one of the project's databases,
+            # and its statements would only be taken for the project's.
+            return original(*args, **kwargs)
         conn = original(*args, **kwargs)
         if type(conn) is traced:
-            _sqlite_register(conn, _arg(args, kwargs, 0, "database"), _arg(args, kwargs, 7, "uri"))
+            _sqlite_register(conn, database, uri)
         return conn
 
     connect = _rt.same_signature(original, connect)

@@ -129,6 +129,14 @@ def _classify(filename):
     return verdict
 
 
+def is_user_file(filename):
+    """True when code from `filename` is the project's own (inside the workspace, not third-party)."""
+    verdict = _file_verdict.get(filename)
+    if verdict is None:
+        verdict = _classify(filename)
+    return bool(verdict)
+
+
 def _first_user_frame(f):
     verdicts = _file_verdict
     while f is not None:
