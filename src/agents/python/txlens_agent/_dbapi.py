@@ -75,22 +75,32 @@ def _opened_by_tool(db):
     """True when a sqlite3 connect is a tool's own bookkeeping, not the project's database.
 
     A tool opens its files from its own code: either no project frame is on the
-    stack at all (a pytest plugin's hook, a tool's start-up), or the frames above the
-    first project frame belong to a known tool package (coverage.py opens `.coverage`
-    from its trace function, so the test function is right below it). Connects are
-    rare, so walking the stack is affordable.
+    stack but installed third-party code is (a pytest plugin's hook, a tool's
+    start-up), or the frames above the first project frame belong to a known tool
+    package (coverage.py opens `.coverage` from its trace function, so the test
+    function is right below it). A bare script with no project frame and nothing
+    installed on its stack (`python -c ...`, an inline child process) is the user's
+    own code and stays traced. Connects are rare, so walking the stack is affordable.
     """
     if _is_tool_data_file(db):
         return True
+    installed = False
     f = _getframe(2)
     while f is not None:
-        if _rt.is_user_file(f.f_code.co_filename):
+        filename = f.f_code.co_filename
+        if _rt.is_user_file(filename):
             return False
         name = f.f_globals.get("__name__") or ""
         if name.partition(".")[0] in _TOOL_PACKAGES:
             return True
+        installed = installed or _is_installed_code(filename)
         f = f.f_back
-    return _rt.user_frame(3) is None
+    return installed
+
+
+def _is_installed_code(filename):
+    """Code a package manager installed (site-packages, dist-packages), as opposed to the standard library or a script."""
+    return "site-packages" in filename or "dist-packages" in filename
 
 
 @_rt.guarded
