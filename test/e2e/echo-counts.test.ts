@@ -5,11 +5,12 @@
 // subprocess a test starts must be traced and attributed to that test, and every
 // statement must point into the project's own code.
 import assert from 'node:assert/strict';
-import { cpSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { cpSync, readFileSync, realpathSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { countEchoLog, type EchoCounts } from '../support/echo-log';
 import { createDatabase, python, repoRoot, runCli, tempDir, type PythonEnvName } from '../support/env';
+import { readProcessFiles } from '../support/trace-files';
 
 /** What SQLAlchemy's PostgreSQL dialects run by themselves on an engine's first connect. */
 const DIALECT_PROBE = /^(select pg_catalog\.version\(\)|select current_schema\(\)|show standard_conforming_strings|show transaction isolation level|select current_setting\('transaction_isolation'\))/i;
@@ -41,16 +42,6 @@ function copyFixture(label: string): string {
   return dir;
 }
 
-function readProcessFiles(traceDir: string): TraceLine[][] {
-  return readdirSync(traceDir)
-    .filter((f) => f.endsWith('.ndjson'))
-    .map((f) =>
-      readFileSync(join(traceDir, f), 'utf8')
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map((l) => JSON.parse(l) as TraceLine),
-    );
-}
 
 function isInside(dir: string, file: string): boolean {
   let real = file;
@@ -97,7 +88,7 @@ for (const env of ['sa14', 'sa20'] as PythonEnvName[]) {
         // 1 is "an error-severity finding": the fixture holds a real missing commit.
         assert.ok(result.code === 0 || result.code === 1, `txlens run failed: ${context}`);
         const report = JSON.parse(result.stdout);
-        outcome = { project, report, context, echo: countEchoLog(echoLog), processes: readProcessFiles(report.trace) };
+        outcome = { project, report, context, echo: countEchoLog(echoLog), processes: readProcessFiles<TraceLine>(report.trace) };
       });
 
       test('the suite passes under txlens', () => {

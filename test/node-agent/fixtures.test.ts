@@ -12,10 +12,11 @@
 // and every line the agent wrote passes the trace format's JSON Schema.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { createDatabase, repoRoot, runCli, tempDir } from '../support/env';
+import { readProcessFiles } from '../support/trace-files';
 import { loggedDatabase, loggedStatements, type LoggedDatabase } from './pg-log';
 import { validate, type JsonSchema } from '../support/json-schema';
 
@@ -108,16 +109,6 @@ function runUntraced(cwd: string, runner: Runner, env: NodeJS.ProcessEnv): Promi
   });
 }
 
-function readProcessFiles(traceDir: string): TraceLine[][] {
-  return readdirSync(traceDir)
-    .filter((f) => f.endsWith('.ndjson'))
-    .map((f) =>
-      readFileSync(join(traceDir, f), 'utf8')
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map((l) => JSON.parse(l) as TraceLine),
-    );
-}
 
 function keyword(sql: string): string {
   return (/^\s*([A-Za-z]+)/.exec(sql)?.[1] ?? '').toUpperCase();
@@ -204,7 +195,7 @@ async function runFixture(kind: Kind, twin: Twin, runner: Runner): Promise<Outco
   } catch {
     throw new Error(`txlens run printed no JSON report: ${context}`);
   }
-  const processes = readProcessFiles(report.trace);
+  const processes = readProcessFiles<TraceLine>(report.trace);
   const events = processes.flat();
   const untraced = await runUntraced(plain, runner, plainEnv);
   let truth: Counts;
