@@ -13,17 +13,17 @@ import { buildModelFrom, ModelRun } from '../../src/model/model';
 import { reportDocument, textReport } from '../../src/report/render';
 import { timelineView } from '../../src/report/timeline';
 import { EventSource, openTrace, ProcessLines, SkipTally } from '../../src/trace/reader';
-import type { TraceEvent } from '../../src/trace/schema';
+import type { EventKind, SourceFrame, TraceEvent } from '../../src/trace/schema';
 import { cliPath, tempDir } from '../support/env';
-import { header, traceDir } from '../engine/trace-builder';
+import { header, traceDir } from '../support/trace-builder';
 
 const txlens = (args: string[], opts: { cwd?: string; timeout?: number } = {}) =>
   spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', cwd: opts.cwd, timeout: opts.timeout ?? 60_000 });
 
-const at = ['/proj/app/jobs.py', 12, 'create'];
+const at: SourceFrame = ['/proj/app/jobs.py', 12, 'create'];
 
 /** One sound event of every kind, each with every field the format knows. */
-const SOUND: Record<string, Record<string, unknown>> = {
+const SOUND: { [K in EventKind]: Extract<TraceEvent, { k: K }> } = {
   connect: { k: 'connect', t: 1, pid: 7, th: 1, task: 2, conn: 'c1', at, db: { system: 'sqlite', name: 'x', url: 'sqlite:///x', memory: false, file: '/x', host: 'h', port: 1 }, driver: 'sqlite3', pool: 'p1', engine: 'e1', engineAt: at },
   checkout: { k: 'checkout', t: 2, pid: 7, conn: 'c1', pool: 'p1', at },
   begin: { k: 'begin', t: 3, pid: 7, conn: 'c1', tx: 't1', implicit: true, iso: 'SERIALIZABLE', sess: 's1', at },
@@ -228,7 +228,7 @@ function prng(seed: number): () => number {
 test('random lines never make reading, modelling, the rules or the reports throw', () => {
   const rand = prng(20261203);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
-  const kinds = Object.keys(SOUND);
+  const kinds = Object.keys(SOUND) as EventKind[];
   const values: unknown[] = [
     0, 1, 2, -1, 1e300, Number.MAX_SAFE_INTEGER, 0.5, '', 'c1', 'c2', 't1', 't2', 's1', 'jobs', 'SELECT * FROM jobs', 'INSERT INTO jobs VALUES (1)',
     'COMMIT', 'ROLLBACK', 'BEGIN', '\u001b[31m', '\u0000', 'tests/t.py::t', null, true, false, [], {}, ['/p/a.py', 3, 'f'], [1, 2, 3],
