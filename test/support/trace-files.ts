@@ -3,6 +3,20 @@
 // validation: they check the agents' own output).
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { EventKind, TraceEvent } from '../../src/trace/schema';
+
+type KeysOfUnion<T> = T extends unknown ? keyof T : never;
+type FieldOfUnion<T, K extends PropertyKey> = T extends unknown ? (K extends keyof T ? T[K] : never) : never;
+
+/**
+ * An event an agent wrote, read field by field across kinds (`e.sql`, `e.cause`, `e.flushAt`
+ * without narrowing on `k` first): every field any kind has, typed as src/trace/schema.ts
+ * types it, so a misspelt field or a wrong type does not compile. Whether a field is there
+ * is what the test asserts: the type does not make every read check for `undefined` first.
+ */
+export type RecordedEvent = { k: EventKind } & {
+  [K in Exclude<KeysOfUnion<TraceEvent>, 'k'>]: NonNullable<FieldOfUnion<TraceEvent, K>>;
+};
 
 export function readProcessFiles<T>(traceDir: string): T[][] {
   return readdirSync(traceDir)
