@@ -3,7 +3,7 @@
 // validation: they check the agents' own output).
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EventKind, TraceEvent } from '../../src/trace/schema';
+import type { EventKind, HeaderEvent, TraceEvent } from '../../src/trace/schema';
 
 type KeysOfUnion<T> = T extends unknown ? keyof T : never;
 type FieldOfUnion<T, K extends PropertyKey> = T extends unknown ? (K extends keyof T ? T[K] : never) : never;
@@ -18,13 +18,19 @@ export type RecordedEvent = { k: EventKind } & {
   [K in Exclude<KeysOfUnion<TraceEvent>, 'k'>]: NonNullable<FieldOfUnion<TraceEvent, K>>;
 };
 
-export function readProcessFiles<T>(traceDir: string): T[][] {
+/** A line of a process file read raw, header or event: the fields of both, typed the same way as RecordedEvent's. */
+export type RecordedLine = Omit<RecordedEvent, 'k'> & { k: EventKind | 'header' } & {
+  [K in Exclude<keyof HeaderEvent, 'k'>]: NonNullable<HeaderEvent[K]>;
+};
+
+/** Each process file of a run folder as its lines, header first. */
+export function readProcessFiles(traceDir: string): RecordedLine[][] {
   return readdirSync(traceDir)
     .filter((f) => f.endsWith('.ndjson'))
     .map((f) =>
       readFileSync(join(traceDir, f), 'utf8')
         .split('\n')
         .filter((l) => l.trim() !== '')
-        .map((l) => JSON.parse(l) as T),
+        .map((l) => JSON.parse(l) as RecordedLine),
     );
 }
