@@ -15,7 +15,7 @@ import { timelineView } from '../../src/report/timeline';
 import { EventSource, openTrace, ProcessLines, SkipTally } from '../../src/trace/reader';
 import type { EventKind, SourceFrame, TraceEvent } from '../../src/trace/schema';
 import { cliPath, tempDir } from '../support/env';
-import { header, traceDir } from '../support/trace-builder';
+import { header, trace, traceDir } from '../support/trace-builder';
 
 const txlens = (args: string[], opts: { cwd?: string; timeout?: number } = {}) =>
   spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', cwd: opts.cwd, timeout: opts.timeout ?? 60_000 });
@@ -153,6 +153,26 @@ test("a stmt whose 'at' is [1,2,3] or {} is a skipped line, not an internal erro
   assert.equal(doc.skippedLines, 2);
   assert.equal(doc.summary.statements, 1);
 });
+
+// SOUND.stmt has no flushAt or alsoAt, so the table above never tries them: the reader's shape
+// check (src/trace/validate.ts) does not look at either, and a flushAt of 42 reaches the report,
+// which throws on it. Marked todo until the reader checks both as frames; then drop the flag and
+// give SOUND.stmt the two fields.
+test(
+  "a stmt whose 'flushAt' or 'alsoAt' is not a frame is a skipped line, not an internal error",
+  { todo: 'src/trace/validate.ts does not check stmt.flushAt and stmt.alsoAt' },
+  () => {
+    const wrong = [{ flushAt: 42 }, { flushAt: [] }, { flushAt: 'x' }, { alsoAt: 'x' }, { alsoAt: [1, 2, 3] }, { alsoAt: [at, 7] }];
+    const p = trace().process(7).testStart('tests/t.py::t').connect('c1', { system: 'sqlite', file: '/proj/x.db' }).begin('t1');
+    for (const fields of wrong) p.raw({ ...SOUND.stmt, ...fields });
+    const dir = p.execute('INSERT INTO jobs VALUES (2)', { at, flushAt: at, alsoAt: [at] }).rollback('session-close').testEnd('failed').write();
+    const r = txlens(['report', '--json', dir], { cwd: dir });
+    assert.doesNotMatch(r.stderr, /internal error/);
+    const doc = JSON.parse(r.stdout);
+    assert.equal(doc.skippedLines, wrong.length);
+    assert.equal(doc.summary.statements, 1);
+  },
+);
 
 test('a folder, a symbolic link loop and a FIFO named *.ndjson are skipped and counted, and nothing hangs', () => {
   const dir = traceDir({ 'py-7-a.ndjson': [header(7, 0n), SOUND.connect, SOUND.begin, SOUND.stmt, SOUND.commit] });
