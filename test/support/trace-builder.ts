@@ -96,7 +96,7 @@ function defaultDriver(db: DatabaseInfo): string {
   return db.system === 'postgresql' ? 'psycopg2' : db.system === 'sqlite' ? 'sqlite3' : db.system;
 }
 
-/** `fields` without the keys given as `undefined`: JSON would drop them, the in-memory event should too. */
+/** The event without the keys a test gave as `undefined`: JSON would drop them, the in-memory event should too. */
 function defined<E extends object>(event: E): E {
   for (const key of Object.keys(event) as (keyof E)[]) if (event[key] === undefined) delete event[key];
   return event;
