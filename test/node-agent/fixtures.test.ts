@@ -16,7 +16,7 @@ import { cpSync, existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { createDatabase, repoRoot, runCli, tempDir } from '../support/env';
-import { readProcessFiles, type RecordedLine } from '../support/trace-files';
+import { readProcessFiles } from '../support/trace-files';
 import { loggedDatabase, loggedStatements, type LoggedDatabase } from './pg-log';
 import { validate, type JsonSchema } from '../support/json-schema';
 
@@ -28,6 +28,20 @@ type Runner = 'node:test' | 'mocha';
 function testCommand(runner: Runner): string[] {
   if (runner === 'mocha') return [process.execPath, join(repoRoot, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--reporter', 'tap', 'spec/'];
   return [process.execPath, '--test', 'test/'];
+}
+
+interface TraceLine {
+  k: string;
+  pid: number;
+  conn?: string;
+  sql?: string;
+  cause?: string;
+  driver?: string;
+  err?: { message: string; code?: string };
+  at?: [string, number, string];
+  id?: string;
+  outcome?: string;
+  lang?: string;
 }
 
 interface Finding {
@@ -119,7 +133,7 @@ function countSql(sql: string[], connections: number): Counts {
 }
 
 /** What txlens recorded: the report's summary, and the trace lines for what the summary does not count. */
-function txlensCounts(report: Report, events: RecordedLine[], opts: { withoutFailedCompiles?: boolean } = {}): Counts {
+function txlensCounts(report: Report, events: TraceLine[], opts: { withoutFailedCompiles?: boolean } = {}): Counts {
   const stmts = events.filter((e) => e.k === 'stmt');
   return {
     connections: events.filter((e) => e.k === 'connect').length,
@@ -144,8 +158,8 @@ function verboseLog(file: string): { sql: string[]; opens: number } {
 interface Outcome {
   project: string;
   report: Report;
-  events: RecordedLine[];
-  processes: RecordedLine[][];
+  events: TraceLine[];
+  processes: TraceLine[][];
   tracedVerdicts: string[];
   untracedVerdicts: string[];
   untracedCode: number | null;
@@ -181,7 +195,7 @@ async function runFixture(kind: Kind, twin: Twin, runner: Runner): Promise<Outco
   } catch {
     throw new Error(`txlens run printed no JSON report: ${context}`);
   }
-  const processes = readProcessFiles(report.trace);
+  const processes = readProcessFiles<TraceLine>(report.trace);
   const events = processes.flat();
   const untraced = await runUntraced(plain, runner, plainEnv);
   let truth: Counts;

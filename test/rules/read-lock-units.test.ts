@@ -22,11 +22,11 @@ function inTest(p: ProcessBuilder, id: string, outcome: TestOutcome, end: number
   return p.testEnd(outcome, { t: end });
 }
 
-/** Writer S1 on c1 inserts customers id=1 and keeps its transaction open; reader S2 on c2 reads `readSql`. */
+/** Writer S1 on c1 inserts customers id=1 (or sends `opts.write`) and keeps its transaction open; reader S2 on c2 reads `readSql`. */
 function insertThenRead(
   readSql: string,
   readParams: unknown,
-  opts: { db?: DatabaseInfo; outcome?: TestOutcome; readConn?: string; rows?: number; err?: StatementError } = {},
+  opts: { db?: DatabaseInfo; outcome?: TestOutcome; readConn?: string; rows?: number; err?: StatementError; write?: { sql: string; params: unknown } } = {},
 ) {
   const db = opts.db ?? PG;
   const run = trace();
@@ -36,7 +36,12 @@ function insertThenRead(
       .connect('c2', db, { t: 1 * MS, driver: 'psycopg2' })
       .sessionOpen('s1', { t: 2 * MS, at: at(10, '/proj/tests/conftest.py') })
       .begin('t1', { conn: 'c1', t: 3 * MS, sess: 's1' })
-      .execute('INSERT INTO customers (id, email) VALUES (%s, %s)', { t: 4 * MS, params: [1, 'a@x'], at: at(12, '/proj/tests/conftest.py'), dur: MS })
+      .execute(opts.write?.sql ?? 'INSERT INTO customers (id, email) VALUES (%s, %s)', {
+        t: 4 * MS,
+        params: opts.write ? opts.write.params : [1, 'a@x'],
+        at: at(12, '/proj/tests/conftest.py'),
+        dur: MS,
+      })
       .sessionOpen('s2', { t: 5 * MS, at: at(20) })
       .begin('t2', { conn: opts.readConn ?? 'c2', t: 6 * MS, sess: 's2' })
       .execute(readSql, { t: 8 * MS, params: readParams, at: at(21), dur: MS, rows: opts.rows, err: opts.err })

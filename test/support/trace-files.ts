@@ -23,14 +23,14 @@ export type RecordedLine = Omit<RecordedEvent, 'k'> & { k: EventKind | 'header' 
   [K in Exclude<keyof HeaderEvent, 'k'>]: NonNullable<HeaderEvent[K]>;
 };
 
-/** Each process file of a run folder as its lines, header first. */
-export function readProcessFiles(traceDir: string): RecordedLine[][] {
+/** Each process file of a run folder as its lines, header first (typed as RecordedLine unless a test says otherwise). */
+export function readProcessFiles<T = RecordedLine>(traceDir: string): T[][] {
   return readdirSync(traceDir)
     .filter((f) => f.endsWith('.ndjson'))
     .map((f) =>
       readFileSync(join(traceDir, f), 'utf8')
         .split('\n')
         .filter((l) => l.trim() !== '')
-        .map((l) => JSON.parse(l) as RecordedLine),
+        .map((l) => JSON.parse(l) as T),
     );
 }
