@@ -1,6 +1,7 @@
-// A run folder's process files as raw JSON lines, one array per process, for
-// tests that compare what the agents wrote with ground truth (no reader, no
-// validation: they check the agents' own output).
+// What the agents wrote, as tests read it: a run folder's process files as raw
+// JSON lines, one array per process, for tests that compare the agents' output
+// with ground truth (no reader, no validation: they check the agents' own
+// output), and the types such lines are read with.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventKind, HeaderEvent, TraceEvent } from '../../src/trace/schema';
