@@ -7,11 +7,11 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readTrace } from '../../src/trace/reader';
-import type { TraceEvent } from '../../src/trace/schema';
 import { createDatabase, python, pythonTraceEnv, tempDir, type PythonEnvName } from '../support/env';
+import type { RecordedEvent } from '../support/trace-files';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- events are read field by field across every kind
-type Ev = TraceEvent & Record<string, any>;
+/** Events are read field by field across every kind. */
+type Ev = RecordedEvent;
 
 interface Traced {
   events: Ev[];

@@ -7,15 +7,16 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { createDatabase, python, type PythonEnvName } from '../support/env';
-import { agentLines, copyFixture, markerLine, runPython, type PythonRun, type TraceEvent } from './harness';
+import { agentLines, copyFixture, markerLine, runPython, type PythonRun } from './harness';
+import type { RecordedEvent } from '../support/trace-files';
 
 const VERSIONS: PythonEnvName[] = ['sa14', 'sa20'];
 
-function statements(events: TraceEvent[], sql: RegExp): TraceEvent[] {
+function statements(events: RecordedEvent[], sql: RegExp): RecordedEvent[] {
   return events.filter((e) => e.k === 'stmt' && sql.test(e.sql));
 }
 
-function only(found: TraceEvent[], what: string): TraceEvent {
+function only(found: RecordedEvent[], what: string): RecordedEvent {
   assert.equal(found.length, 1, `expected exactly one ${what}, found ${found.length}:\n${found.map((e) => JSON.stringify(e)).join('\n')}`);
   return found[0];
 }
@@ -25,10 +26,10 @@ for (const version of VERSIONS) {
     describe(`flushed statements at their change line: SQLAlchemy ${version} on ${db}`, () => {
       let run: PythonRun;
       let script: string;
-      let events: TraceEvent[];
+      let events: RecordedEvent[];
       const line = (name: string) => markerLine(script, name);
       const frame = (name: string, fn = 'main') => [script, line(name), fn];
-      const flushedAt = (name: string) => (e: TraceEvent) => Array.isArray(e.flushAt) && e.flushAt[1] === line(name);
+      const flushedAt = (name: string) => (e: RecordedEvent) => Array.isArray(e.flushAt) && e.flushAt[1] === line(name);
 
       before(async () => {
         const workspace = copyFixture('agent');

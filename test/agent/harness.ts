@@ -4,15 +4,14 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { HeaderEvent } from '../../src/trace/schema';
 import { distAgentDir, pythonTraceEnv, repoRoot, tempDir } from '../support/env';
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type TraceEvent = Record<string, any>;
+import type { RecordedEvent } from '../support/trace-files';
 
 export interface ProcessTrace {
   file: string;
-  header: TraceEvent;
-  events: TraceEvent[];
+  header: HeaderEvent;
+  events: RecordedEvent[];
 }
 
 export interface PythonRun {
@@ -22,7 +21,7 @@ export interface PythonRun {
   traceDir: string;
   processes: ProcessTrace[];
   /** Events of every process, header excluded, in file order. */
-  events: TraceEvent[];
+  events: RecordedEvent[];
 }
 
 /** Copies test/fixtures/<name> into a fresh temp dir (the run's workspace) and returns its path. */
@@ -55,8 +54,8 @@ export function readTrace(dir: string): ProcessTrace[] {
     .sort()
     .map((f) => {
       const lines = readFileSync(join(dir, f), 'utf8').split('\n').filter((l) => l.trim() !== '');
-      const parsed = lines.map((l) => JSON.parse(l) as TraceEvent);
-      return { file: join(dir, f), header: parsed[0], events: parsed.slice(1) };
+      const [header, ...events] = lines.map((l) => JSON.parse(l) as unknown);
+      return { file: join(dir, f), header: header as HeaderEvent, events: events as RecordedEvent[] };
     });
 }
 

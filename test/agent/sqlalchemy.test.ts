@@ -6,23 +6,24 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { createDatabase, python, type PythonEnvName } from '../support/env';
-import { agentLines, copyFixture, markerLine, runPython, type PythonRun, type TraceEvent } from './harness';
+import { agentLines, copyFixture, markerLine, runPython, type PythonRun } from './harness';
+import type { RecordedEvent } from '../support/trace-files';
 
 const VERSIONS: PythonEnvName[] = ['sa14', 'sa20'];
 
-function only(events: TraceEvent[], what: string, pred: (e: TraceEvent) => boolean): TraceEvent {
+function only(events: RecordedEvent[], what: string, pred: (e: RecordedEvent) => boolean): RecordedEvent {
   const found = events.filter(pred);
   assert.equal(found.length, 1, `expected exactly one ${what}, found ${found.length}:\n${found.map((e) => JSON.stringify(e)).join('\n')}`);
   return found[0];
 }
 
 function atLine(file: string, line: number) {
-  return (e: TraceEvent) => Array.isArray(e.at) && e.at[0] === file && e.at[1] === line;
+  return (e: RecordedEvent) => Array.isArray(e.at) && e.at[0] === file && e.at[1] === line;
 }
 
 /** A statement a flush sent: at the line that changed the object, flushed at the flush's line. */
 function flushed(file: string, changeLine: number, flushLine: number) {
-  return (e: TraceEvent) => atLine(file, changeLine)(e) && Array.isArray(e.flushAt) && e.flushAt[0] === file && e.flushAt[1] === flushLine;
+  return (e: RecordedEvent) => atLine(file, changeLine)(e) && Array.isArray(e.flushAt) && e.flushAt[0] === file && e.flushAt[1] === flushLine;
 }
 
 function withPsycopg2(url: string): string {
@@ -38,7 +39,7 @@ for (const version of VERSIONS) {
     describe(`SQLAlchemy ${version} on ${db}: sync scenarios`, () => {
       let run: PythonRun;
       let script: string;
-      let events: TraceEvent[];
+      let events: RecordedEvent[];
       let url: string;
       const line = (name: string) => markerLine(script, name);
 
@@ -172,7 +173,7 @@ for (const version of VERSIONS) {
     describe(`SQLAlchemy ${version} with ${db}: async scenarios`, () => {
       let run: PythonRun;
       let script: string;
-      let events: TraceEvent[];
+      let events: RecordedEvent[];
       const line = (name: string) => markerLine(script, name);
 
       before(async () => {

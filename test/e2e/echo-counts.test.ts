@@ -10,7 +10,7 @@ import { join, sep } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { countEchoLog, type EchoCounts } from '../support/echo-log';
 import { createDatabase, python, repoRoot, runCli, tempDir, type PythonEnvName } from '../support/env';
-import { readProcessFiles } from '../support/trace-files';
+import { readProcessFiles, type RecordedLine } from '../support/trace-files';
 
 /** What SQLAlchemy's PostgreSQL dialects run by themselves on an engine's first connect. */
 const DIALECT_PROBE = /^(select pg_catalog\.version\(\)|select current_schema\(\)|show standard_conforming_strings|show transaction isolation level|select current_setting\('transaction_isolation'\))/i;
@@ -22,16 +22,6 @@ const WORKER_TESTS = [
   'tests/test_worker.py::test_worker_that_never_commits_leaves_job_pending',
 ];
 const FIXTURE_TEST_COUNT = 7;
-
-interface TraceLine {
-  k: string;
-  pid: number;
-  argv?: string[];
-  test?: string;
-  id?: string;
-  sql?: string;
-  at?: [string, number, string];
-}
 
 function copyFixture(label: string): string {
   const dir = realpathSync(tempDir(`jobs-${label}`));
@@ -63,7 +53,7 @@ interface Outcome {
   report: { summary: Record<string, number>; trace: string };
   context: string;
   echo: ReturnType<typeof countEchoLog>;
-  processes: TraceLine[][];
+  processes: RecordedLine[][];
 }
 
 for (const env of ['sa14', 'sa20'] as PythonEnvName[]) {
@@ -88,7 +78,7 @@ for (const env of ['sa14', 'sa20'] as PythonEnvName[]) {
         // 1 is "an error-severity finding": the fixture holds a real missing commit.
         assert.ok(result.code === 0 || result.code === 1, `txlens run failed: ${context}`);
         const report = JSON.parse(result.stdout);
-        outcome = { project, report, context, echo: countEchoLog(echoLog), processes: readProcessFiles<TraceLine>(report.trace) };
+        outcome = { project, report, context, echo: countEchoLog(echoLog), processes: readProcessFiles(report.trace) };
       });
 
       test('the suite passes under txlens', () => {

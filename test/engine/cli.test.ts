@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { cliPath } from '../support/env';
-import { header, traceDir } from './trace-builder';
+import { trace, traceDir } from '../support/trace-builder';
 
 const txlens = (args: string[], cwd?: string) => spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', cwd });
 
@@ -21,16 +21,14 @@ test('a missing trace folder is a one-line error with exit 2', () => {
 });
 
 test('report --json prints exactly one document and says how many lines it skipped', () => {
-  const dir = traceDir({
-    'py-1-a.ndjson': [
-      header(1, 0n),
-      'garbage',
-      { k: 'connect', t: 1, pid: 1, conn: 'c1', db: { system: 'sqlite' }, driver: 'pysqlite' },
-      { k: 'begin', t: 2, pid: 1, conn: 'c1', tx: 't1' },
-      { k: 'stmt', t: 3, pid: 1, conn: 'c1', tx: 't1', sql: 'INSERT INTO jobs VALUES (1)' },
-      { k: 'commit', t: 4, pid: 1, conn: 'c1', tx: 't1' },
-    ],
-  });
+  const dir = trace()
+    .process(1)
+    .raw('garbage')
+    .connect('c1', { system: 'sqlite' }, { driver: 'pysqlite' })
+    .begin('t1')
+    .execute('INSERT INTO jobs VALUES (1)')
+    .commit()
+    .write();
   const r = txlens(['report', '--json', dir], dir);
   assert.equal(r.status, 0, r.stderr);
   const doc = JSON.parse(r.stdout);
@@ -64,17 +62,15 @@ test("run passes the test command's exit status through", () => {
 });
 
 test('a trace without run.json: report shows paths relative to the cwd its first process recorded, from any folder', () => {
-  const dir = traceDir({
-    'py-1-a.ndjson': [
-      header(1, 0n, { cwd: '/proj' }),
-      { k: 'test_start', t: 1, pid: 1, id: 'tests/test_a.py::test_a', name: 'test_a', file: '/proj/tests/test_a.py' },
-      { k: 'connect', t: 2, pid: 1, conn: 'c1', db: { system: 'sqlite', file: '/proj/app.db' }, driver: 'pysqlite', at: ['/proj/app/db.py', 5, 'connect'] },
-      { k: 'begin', t: 3, pid: 1, conn: 'c1', tx: 't1' },
-      { k: 'stmt', t: 4, pid: 1, conn: 'c1', tx: 't1', sql: 'INSERT INTO jobs VALUES (1)', at: ['/proj/app/jobs.py', 3, 'add'] },
-      { k: 'rollback', t: 5, pid: 1, conn: 'c1', tx: 't1', cause: 'explicit', at: ['/proj/app/jobs.py', 4, 'add'] },
-      { k: 'test_end', t: 6, pid: 1, id: 'tests/test_a.py::test_a', outcome: 'failed', message: 'AssertionError' },
-    ],
-  });
+  const dir = trace()
+    .process(1, { cwd: '/proj' })
+    .testStart('tests/test_a.py::test_a')
+    .connect('c1', { system: 'sqlite', file: '/proj/app.db' }, { driver: 'pysqlite', at: ['/proj/app/db.py', 5, 'connect'] })
+    .begin('t1')
+    .execute('INSERT INTO jobs VALUES (1)', { at: ['/proj/app/jobs.py', 3, 'add'] })
+    .rollback('explicit', { at: ['/proj/app/jobs.py', 4, 'add'] })
+    .testEnd('failed', { message: 'AssertionError' })
+    .write();
   const r = txlens(['report', dir], dir);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^tests\/test_a\.py::test_a +failed /m);

@@ -4,31 +4,29 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readTrace } from '../../src/trace/reader';
 import { buildModel, runCounts, testSummaries } from '../../src/model/model';
-import { header, traceDir } from './trace-builder';
+import type { DatabaseInfo, SavepointEvent, SourceFrame } from '../../src/trace/schema';
+import { trace, TraceBuilder, type ProcessBuilder } from '../support/trace-builder';
 
-const at = (line: number) => ['/proj/app/jobs.py', line, 'create'];
+const at = (line: number): SourceFrame => ['/proj/app/jobs.py', line, 'create'];
+const sqliteFile: DatabaseInfo = { system: 'sqlite', file: '/proj/db.sqlite' };
 
 test('two processes merge on the shared monotonic clock and a worker belongs to the test that started it', () => {
   // pytest starts at t0=1_000; the worker process starts 500 ns later (t0=1_500).
-  const dir = traceDir({
-    'py-10-a.ndjson': [
-      header(10, 1_000n),
-      { k: 'test_start', t: 10, pid: 10, id: 't.py::test_a', name: 'test_a', file: '/proj/t.py', line: 3 },
-      { k: 'session_open', t: 20, pid: 10, sess: 's1', at: at(5) },
-      { k: 'connect', t: 30, pid: 10, conn: 'c1', db: { system: 'sqlite', file: '/proj/db.sqlite' }, driver: 'pysqlite' },
-      { k: 'begin', t: 40, pid: 10, conn: 'c1', tx: 't1', sess: 's1' },
-      { k: 'stmt', t: 50, pid: 10, conn: 'c1', tx: 't1', sess: 's1', sql: 'INSERT INTO jobs (name) VALUES (?)', at: at(7) },
-      { k: 'rollback', t: 2_000, pid: 10, conn: 'c1', tx: 't1', sess: 's1', cause: 'session-close', at: at(9) },
-      { k: 'test_end', t: 3_000, pid: 10, id: 't.py::test_a', outcome: 'failed', message: 'AssertionError' },
-    ],
-    'py-11-b.ndjson': [
-      header(11, 1_500n, { ppid: 10 }),
-      { k: 'connect', t: 0, pid: 11, conn: 'c1', db: { system: 'sqlite' }, driver: 'pysqlite' },
-      { k: 'begin', t: 10, pid: 11, conn: 'c1', tx: 't1' },
-      { k: 'stmt', t: 20, pid: 11, conn: 'c1', tx: 't1', sql: 'SELECT * FROM jobs', at: ['/proj/app/worker.py', 4, 'main'] },
-      { k: 'commit', t: 30, pid: 11, conn: 'c1', tx: 't1' },
-    ],
-  });
+  const dir = trace()
+    .process(10, { t0: 1_000n })
+    .testStart('t.py::test_a', { t: 10, line: 3 })
+    .sessionOpen('s1', { t: 20, at: at(5) })
+    .connect('c1', sqliteFile, { t: 30, driver: 'pysqlite' })
+    .begin('t1', { t: 40, sess: 's1' })
+    .execute('INSERT INTO jobs (name) VALUES (?)', { t: 50, at: at(7) })
+    .rollback('session-close', { t: 2_000, at: at(9) })
+    .testEnd('failed', { t: 3_000, message: 'AssertionError' })
+    .process(11, { t0: 1_500n, ppid: 10 })
+    .connect('c1', { system: 'sqlite' }, { t: 0, driver: 'pysqlite' })
+    .begin('t1', { t: 10 })
+    .execute('SELECT * FROM jobs', { t: 20, at: ['/proj/app/worker.py', 4, 'main'] })
+    .commit({ t: 30 })
+    .write();
   const model = buildModel(readTrace(dir));
   assert.deepEqual(runCounts(model), { processes: 2, sessions: 1, transactions: 2, commits: 1, rollbacks: 1, statements: 2, tests: 1 });
   // Merged order: the worker's SELECT (1_500+20) comes after the pytest INSERT (1_000+50) and before the rollback (3_000).
@@ -45,21 +43,20 @@ test('two processes merge on the shared monotonic clock and a worker belongs to 
 });
 
 test('bad lines are skipped and counted by reason; good lines around them survive', () => {
-  const dir = traceDir({
-    'py-20-a.ndjson': [
-      header(20, 5n),
-      'this is not json',
-      '[1,2,3]',
-      { k: 'teleport', t: 1, pid: 20 },
-      { k: 'stmt', t: 2, pid: 20 },
-      { k: 'connect', t: 3, pid: 20, conn: 'c1', db: { system: 'sqlite' }, driver: 'pysqlite' },
-      { k: 'stmt', t: 4, pid: 20, conn: 'c1', sql: 'SELECT 1' },
-    ],
-    'py-21-b.ndjson': [header(21, 6n, { v: 99 }), { k: 'stmt', t: 1, pid: 21, conn: 'c1', sql: 'SELECT 2' }],
-    'notes.txt': ['ignored: not a process file'],
-  });
+  const run = new TraceBuilder();
+  run
+    .process(20, { t0: 5n })
+    .raw('this is not json')
+    .raw('[1,2,3]')
+    .raw({ k: 'teleport', t: 1, pid: 20 })
+    .raw({ k: 'stmt', t: 2, pid: 20 })
+    .connect('c1', { system: 'sqlite' }, { t: 3, driver: 'pysqlite' })
+    .execute('SELECT 1')
+    .process(21, { t0: 6n, v: 99 })
+    .execute('SELECT 2', { conn: 'c1' });
+  const dir = run.file('notes.txt', ['ignored: not a process file']).write();
   // A process killed mid-write leaves its last line cut short.
-  appendFileSync(join(dir, 'py-20-a.ndjson'), '{"k":"stmt","t":5,"pid":20,"conn":"c1","sql":"SELE');
+  appendFileSync(join(dir, 'py-20-aaaaaa.ndjson'), '{"k":"stmt","t":5,"pid":20,"conn":"c1","sql":"SELE');
   const trace = readTrace(dir);
   assert.equal(trace.processes.length, 1);
   assert.equal(trace.skipped.total, 7);
@@ -76,43 +73,37 @@ test('bad lines are skipped and counted by reason; good lines around them surviv
 });
 
 test('events written out of order are ordered by time and noted', () => {
-  const dir = traceDir({
-    'py-30-a.ndjson': [
-      header(30, 0n),
-      { k: 'connect', t: 1, pid: 30, conn: 'c1', db: { system: 'sqlite' }, driver: 'pysqlite' },
-      { k: 'stmt', t: 9, pid: 30, conn: 'c1', sql: 'SELECT 2' },
-      { k: 'stmt', t: 5, pid: 30, conn: 'c1', sql: 'SELECT 1' },
-    ],
-  });
+  const dir = trace()
+    .process(30)
+    .connect('c1', { system: 'sqlite' }, { driver: 'pysqlite' })
+    .execute('SELECT 2', { t: 9 })
+    .execute('SELECT 1', { t: 5 })
+    .write();
   const model = buildModel(readTrace(dir));
   assert.deepEqual(model.statements.map((s) => s.sql), ['SELECT 1', 'SELECT 2']);
   assert.match(model.notes.join('\n'), /1 event out of order/);
 });
 
 test('a test that never ended (process killed) still owns what ran after its start', () => {
-  const dir = traceDir({
-    'py-40-a.ndjson': [
-      header(40, 0n),
-      { k: 'test_start', t: 1, pid: 40, id: 't::k', name: 'k', file: '/proj/t.py' },
-      { k: 'connect', t: 2, pid: 40, conn: 'c1', db: { system: 'sqlite' }, driver: 'pysqlite' },
-      { k: 'stmt', t: 3, pid: 40, conn: 'c1', sql: 'SELECT 1' },
-    ],
-  });
+  const dir = trace()
+    .process(40)
+    .testStart('t::k', { file: '/proj/t.py' })
+    .connect('c1', { system: 'sqlite' }, { driver: 'pysqlite' })
+    .execute('SELECT 1')
+    .write();
   const model = buildModel(readTrace(dir));
   assert.equal(model.statements[0].test, 't::k');
   assert.equal(model.tests[0].outcome, undefined);
 });
 
 test('a statement an ORM flush sent keeps its change line as `at`, the flush line as `flushAt`, and the batch lines', () => {
-  const dir = traceDir({
-    'py-30-a.ndjson': [
-      header(30, 7n),
-      { k: 'connect', t: 1, pid: 30, conn: 'c1', db: { system: 'sqlite', file: '/proj/db.sqlite' }, driver: 'sqlite3' },
-      { k: 'begin', t: 2, pid: 30, conn: 'c1', tx: 't1', sess: 's1' },
-      { k: 'stmt', t: 3, pid: 30, conn: 'c1', tx: 't1', sess: 's1', sql: 'INSERT INTO jobs (name) VALUES (?)', many: 2, at: at(7), flushAt: at(12), alsoAt: [at(8)] },
-      { k: 'stmt', t: 4, pid: 30, conn: 'c1', tx: 't1', sess: 's1', sql: 'SELECT * FROM jobs', at: at(12) },
-    ],
-  });
+  const dir = trace()
+    .process(30, { t0: 7n })
+    .connect('c1', sqliteFile)
+    .begin('t1', { sess: 's1' })
+    .execute('INSERT INTO jobs (name) VALUES (?)', { many: 2, at: at(7), flushAt: at(12), alsoAt: [at(8)] })
+    .execute('SELECT * FROM jobs', { at: at(12) })
+    .write();
   const model = buildModel(readTrace(dir));
   const [insert, select] = model.statements;
   assert.deepEqual(insert.at, at(7));
@@ -125,39 +116,28 @@ test('a statement an ORM flush sent keeps its change line as `at`, the flush lin
 });
 
 test('savepoints: statement text and agent events are one savepoint; a pysqlite SAVEPOINT without BEGIN commits on RELEASE', () => {
-  const conftest = (line: number) => ['/proj/tests/conftest.py', line, 'db'];
-  const sqlite = { system: 'sqlite', file: '/proj/db.sqlite' };
-  const spEvents = (conn: string, pid: number, t: number, action: string, name: string, sql: string) => [
-    { k: 'stmt', t, pid, conn, tx: 't1', sql, at: conftest(t) },
-    { k: 'savepoint', t: t + 1, pid, conn, tx: 't1', action, name, at: conftest(t) },
-  ];
-  const dir = traceDir({
-    // pysqlite: SQLAlchemy's begin sends nothing, so SAVEPOINT starts SQLite's transaction.
-    'py-30-a.ndjson': [
-      header(30, 0n),
-      { k: 'connect', t: 1, pid: 30, conn: 'c1', db: sqlite, driver: 'sqlite3' },
-      { k: 'begin', t: 2, pid: 30, conn: 'c1', tx: 't1' },
-      ...spEvents('c1', 30, 10, 'begin', 'sa_savepoint_1', 'SAVEPOINT sa_savepoint_1'),
-      { k: 'stmt', t: 20, pid: 30, conn: 'c1', tx: 't1', sql: 'INSERT INTO users (email) VALUES (?)', params: ['a@b.c'] },
-      ...spEvents('c1', 30, 30, 'release', 'sa_savepoint_1', 'RELEASE SAVEPOINT sa_savepoint_1'),
-      ...spEvents('c1', 30, 40, 'begin', 'sa_savepoint_2', 'SAVEPOINT sa_savepoint_2'),
-      ...spEvents('c1', 30, 50, 'rollback', 'sa_savepoint_2', 'ROLLBACK TO SAVEPOINT sa_savepoint_2'),
-      { k: 'rollback', t: 60, pid: 30, conn: 'c1', tx: 't1', cause: 'explicit' },
-    ],
-    // Postgres (or SQLite with an explicit BEGIN): the savepoint is nested, RELEASE commits nothing.
-    'py-31-b.ndjson': [
-      header(31, 0n),
-      { k: 'connect', t: 1, pid: 31, conn: 'c1', db: sqlite, driver: 'sqlite3' },
-      { k: 'begin', t: 2, pid: 31, conn: 'c1', tx: 't1' },
-      { k: 'stmt', t: 3, pid: 31, conn: 'c1', tx: 't1', sql: 'BEGIN' },
-      ...spEvents('c1', 31, 10, 'begin', 'sp1', 'SAVEPOINT "sp1"'),
-      { k: 'stmt', t: 20, pid: 31, conn: 'c1', tx: 't1', sql: 'INSERT INTO users (email) VALUES (?)', params: ['a@b.c'] },
-      ...spEvents('c1', 31, 30, 'release', 'sp1', 'RELEASE "sp1"'),
-      // psycopg 3 style: an event with no statement.
-      { k: 'savepoint', t: 40, pid: 31, conn: 'c1', tx: 't1', action: 'begin', name: 'psy_1' },
-      { k: 'rollback', t: 60, pid: 31, conn: 'c1', tx: 't1', cause: 'explicit' },
-    ],
-  });
+  const conftest = (line: number): SourceFrame => ['/proj/tests/conftest.py', line, 'db'];
+  /** The statement SQLAlchemy sent at time `t`, and the savepoint event the agent wrote for it. */
+  const sp = (p: ProcessBuilder, t: number, action: SavepointEvent['action'], name: string, sql: string) =>
+    p.execute(sql, { t, at: conftest(t) }).savepoint(action, name, { at: conftest(t) });
+  const insert = 'INSERT INTO users (email) VALUES (?)';
+  const run = trace();
+  // pysqlite: SQLAlchemy's begin sends nothing, so SAVEPOINT starts SQLite's transaction.
+  const pysqlite = run.process(30).connect('c1', sqliteFile).begin('t1');
+  sp(pysqlite, 10, 'begin', 'sa_savepoint_1', 'SAVEPOINT sa_savepoint_1');
+  pysqlite.execute(insert, { t: 20, params: ['a@b.c'] });
+  sp(pysqlite, 30, 'release', 'sa_savepoint_1', 'RELEASE SAVEPOINT sa_savepoint_1');
+  sp(pysqlite, 40, 'begin', 'sa_savepoint_2', 'SAVEPOINT sa_savepoint_2');
+  sp(pysqlite, 50, 'rollback', 'sa_savepoint_2', 'ROLLBACK TO SAVEPOINT sa_savepoint_2');
+  pysqlite.rollback('explicit', { t: 60 });
+  // Postgres (or SQLite with an explicit BEGIN): the savepoint is nested, RELEASE commits nothing.
+  const nested = run.process(31).connect('c1', sqliteFile).begin('t1').execute('BEGIN');
+  sp(nested, 10, 'begin', 'sp1', 'SAVEPOINT "sp1"');
+  nested.execute(insert, { t: 20, params: ['a@b.c'] });
+  sp(nested, 30, 'release', 'sp1', 'RELEASE "sp1"');
+  // psycopg 3 style: an event with no statement.
+  nested.savepoint('begin', 'psy_1', { t: 40 }).rollback('explicit', { t: 60 });
+  const dir = run.write();
   const model = buildModel(readTrace(dir));
   const [a, b] = [30, 31].map((pid) => model.transactions.find((t) => t.process.pid === pid)!);
   assert.deepEqual(

@@ -5,19 +5,15 @@ import { join } from 'node:path';
 import { buildModelFrom, loadModel, ModelRun, runCounts } from '../../src/model/model';
 import { TraceTail } from '../../src/trace/tail';
 import { tempDir } from '../support/env';
-import { header } from './trace-builder';
+import type { SourceFrame } from '../../src/trace/schema';
+import { trace } from '../support/trace-builder';
 
-const at = (line: number) => ['/proj/app/jobs.py', line, 'create'];
+const at = (line: number): SourceFrame => ['/proj/app/jobs.py', line, 'create'];
 
 function lines(pid: number, t0: bigint, sql: string[]): string[] {
-  const out = [
-    header(pid, t0),
-    { k: 'connect', t: 1, pid, conn: 'c1', db: { system: 'sqlite', file: '/proj/db.sqlite' }, driver: 'sqlite3' },
-    { k: 'begin', t: 2, pid, conn: 'c1', tx: 't1' },
-    ...sql.map((s, i) => ({ k: 'stmt', t: 3 + i, pid, conn: 'c1', tx: 't1', sql: s, at: at(10 + i) })),
-    { k: 'commit', t: 100, pid, conn: 'c1', tx: 't1' },
-  ];
-  return out.map((l) => JSON.stringify(l) + '\n');
+  const p = trace().process(pid, { t0 }).connect('c1', { system: 'sqlite', file: '/proj/db.sqlite' }).begin('t1');
+  sql.forEach((s, i) => p.execute(s, { at: at(10 + i) }));
+  return p.commit({ t: 100 }).ndjson();
 }
 
 /** What a report depends on, from either reader. */

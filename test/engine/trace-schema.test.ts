@@ -1,8 +1,9 @@
 // docs/trace-format.schema.json against the two things it must agree with:
 // src/trace/schema.ts (kinds, field names, which fields are required, enums)
 // and what the Python agent really writes (every line of real traces from a
-// pytest + SQLAlchemy run on SQLite). The validator used here is checked first,
-// on lines it must accept and lines it must reject.
+// pytest + SQLAlchemy run on SQLite). The validator used here (Ajv, draft
+// 2020-12) is checked first, on the schema itself and on lines it must accept
+// and lines it must reject.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, readdirSync, readFileSync } from 'node:fs';
@@ -21,7 +22,7 @@ import {
   type TraceEvent,
 } from '../../src/trace/schema';
 import { python, pythonTraceEnv, repoRoot, tempDir, type PythonEnvName } from '../support/env';
-import { jsonEqual, UnsupportedSchemaError, validate, type JsonSchema, type SchemaError } from '../support/json-schema';
+import { schemaErrors, validate, type JsonSchema, type SchemaError } from '../support/json-schema';
 
 type Json = Record<string, unknown>;
 
@@ -109,7 +110,7 @@ const sorted = (xs: Iterable<string>) => [...xs].sort();
 
 // ---- the validator itself ------------------------------------------------------
 
-describe('JSON Schema subset validator', () => {
+describe('JSON Schema validator (Ajv, draft 2020-12)', () => {
   const ok = (s: JsonSchema, v: unknown) => assert.deepEqual(validate(s, v), [], `${JSON.stringify(v)} should match ${JSON.stringify(s)}`);
   const bad = (s: JsonSchema, v: unknown, pathAndWord: [string, RegExp]) => {
     const errors = validate(s, v);
@@ -120,49 +121,56 @@ describe('JSON Schema subset validator', () => {
     );
   };
 
+  it('finds the trace schema valid draft 2020-12', () => {
+    assert.equal(schema.$schema, 'https://json-schema.org/draft/2020-12/schema');
+    assert.deepEqual(schemaErrors(schema as JsonSchema), []);
+    assert.deepEqual([...new Set(schemaErrors({ type: 'strnig' }).map((e) => e.path))], ['/type']);
+  });
+
   it('checks types, integers apart from other numbers', () => {
     ok({ type: 'integer' }, 3);
-    bad({ type: 'integer' }, 3.5, ['', /expected integer/]);
+    bad({ type: 'integer' }, 3.5, ['', /must be integer, got 3\.5/]);
     ok({ type: 'number' }, 3.5);
-    bad({ type: 'string' }, 3, ['', /got number/]);
-    bad({ type: 'object' }, [], ['', /got array/]);
-    bad({ type: 'array' }, {}, ['', /got object/]);
+    bad({ type: 'string' }, 3, ['', /must be string, got 3/]);
+    bad({ type: 'object' }, [], ['', /must be object, got \[\]/]);
+    bad({ type: 'array' }, {}, ['', /must be array, got \{\}/]);
     bad({ type: 'object' }, null, ['', /got null/]);
     ok({ type: ['string', 'null'] }, null);
-    assert.throws(() => validate({ type: 'strnig' }, 'x'), UnsupportedSchemaError);
+    assert.throws(() => validate({ type: 'strnig' }, 'x'), /schema is invalid/);
   });
 
   it('checks required fields and the schemas of present properties, ignores undeclared ones', () => {
     const s = { type: 'object', required: ['a'], properties: { a: { type: 'string' }, b: { type: 'integer', minimum: 0 } } };
     ok(s, { a: 'x', b: 0, extra: [1] });
-    bad(s, { b: 1 }, ['', /missing required field 'a'/]);
-    bad(s, { a: 'x', b: -1 }, ['/b', /below the minimum 0/]);
-    bad(s, { a: 1 }, ['/a', /expected string/]);
+    bad(s, { b: 1 }, ['', /must have required property 'a'/]);
+    bad(s, { a: 'x', b: -1 }, ['/b', /must be >= 0, got -1/]);
+    bad(s, { a: 1 }, ['/a', /must be string/]);
     const map = { type: 'object', additionalProperties: { type: 'string' } };
     ok(map, { sqlalchemy: '2.0.0' });
-    bad(map, { sqlalchemy: 2 }, ['/sqlalchemy', /expected string/]);
+    bad(map, { sqlalchemy: 2 }, ['/sqlalchemy', /must be string/]);
   });
 
   it('checks const, enum and pattern', () => {
     ok({ const: 1 }, 1);
-    bad({ const: 1 }, '1', ['', /expected 1/]);
+    bad({ const: 1 }, '1', ['', /must be equal to constant 1, got "1"/]);
     ok({ enum: ['a', 'b'] }, 'b');
-    bad({ enum: ['a', 'b'] }, 'c', ['', /one of/]);
+    bad({ enum: ['a', 'b'] }, 'c', ['', /allowed values \["a","b"\], got "c"/]);
     ok({ const: { x: [1, 2] } }, { x: [1, 2] });
-    bad({ const: { x: [1, 2] } }, { x: [2, 1] }, ['', /expected/]);
+    ok({ const: { a: 1, b: [true] } }, { b: [true], a: 1 });
+    bad({ const: { x: [1, 2] } }, { x: [2, 1] }, ['', /must be equal to constant/]);
     ok({ type: 'string', pattern: '^[0-9]+$' }, '123456789012345678901');
-    bad({ type: 'string', pattern: '^[0-9]+$' }, '12a', ['', /does not match/]);
+    bad({ type: 'string', pattern: '^[0-9]+$' }, '12a', ['', /must match pattern/]);
   });
 
   it('checks tuples: prefixItems, items after them, minItems', () => {
     const frame = { type: 'array', prefixItems: [{ type: 'string' }, { type: 'integer', minimum: 1 }, { type: 'string' }], minItems: 3, items: false };
     ok(frame, ['/app/a.py', 12, 'f']);
-    bad(frame, ['/app/a.py', '12', 'f'], ['/1', /expected integer/]);
-    bad(frame, ['/app/a.py', 0, 'f'], ['/1', /minimum/]);
-    bad(frame, ['/app/a.py', 12], ['', /at least 3/]);
-    bad(frame, ['/app/a.py', 12, 'f', 'g'], ['/3', /no value is allowed/]);
+    bad(frame, ['/app/a.py', '12', 'f'], ['/1', /must be integer/]);
+    bad(frame, ['/app/a.py', 0, 'f'], ['/1', /must be >= 1/]);
+    bad(frame, ['/app/a.py', 12], ['', /must NOT have fewer than 3 items/]);
+    bad(frame, ['/app/a.py', 12, 'f', 'g'], ['', /must NOT have more than 3 items/]);
     ok({ type: 'array', items: { type: 'string' } }, ['a', 'b']);
-    bad({ type: 'array', items: { type: 'string' } }, ['a', 2], ['/1', /expected string/]);
+    bad({ type: 'array', items: { type: 'string' } }, ['a', 2], ['/1', /must be string/]);
   });
 
   it('checks oneOf: exactly one branch, explained by the branch the value was meant for', () => {
@@ -174,20 +182,27 @@ describe('JSON Schema subset validator', () => {
     };
     ok(s, { k: 'a', n: 1 });
     ok(s, { k: 'b', s: 'x' });
-    bad(s, { k: 'b', s: 1 }, ['/s', /expected string/]);
-    bad(s, { k: 'c' }, ['', /none of the 2/]);
-    bad({ oneOf: [{ type: 'integer' }, { type: 'number' }] }, 1, ['', /matches 2 oneOf branches/]);
+    bad(s, { k: 'b', s: 1 }, ['/s', /must be string/]);
+    assert.deepEqual(
+      validate(s, { k: 'b', s: 1 }).map((e) => e.path),
+      ['', '/s'],
+      'only the oneOf itself and the branch of k=b',
+    );
+    bad(s, { k: 'c' }, ['', /must match exactly one schema in oneOf, matches none/]);
+    bad({ oneOf: [{ type: 'integer' }, { type: 'number' }] }, 1, ['', /matches branches 0 and 1/]);
   });
 
-  it('follows local $ref and refuses keywords it does not implement', () => {
+  it('follows $ref, checks every keyword of the standard, and refuses what it cannot check', () => {
     const s = { $defs: { id: { type: 'string' } }, type: 'object', properties: { conn: { $ref: '#/$defs/id' } } };
     ok(s, { conn: 'c1' });
-    bad(s, { conn: 1 }, ['/conn', /expected string/]);
-    assert.throws(() => validate({ $ref: '#/$defs/missing' }, 1), UnsupportedSchemaError);
-    assert.throws(() => validate({ $ref: 'https://example.org/s.json' }, 1), UnsupportedSchemaError);
-    assert.throws(() => validate({ type: 'string', maxLength: 3 }, 'abcd'), /maxLength/);
-    assert.throws(() => validate({ anyOf: [true] }, 1), /anyOf/);
-    assert.ok(jsonEqual({ a: 1, b: [true] }, { b: [true], a: 1 }));
+    bad(s, { conn: 1 }, ['/conn', /must be string/]);
+    bad({ type: 'string', maxLength: 3 }, 'abcd', ['', /must NOT have more than 3 characters/]);
+    ok({ anyOf: [{ type: 'string' }, { type: 'integer' }] }, 1);
+    bad({ anyOf: [{ type: 'string' }, { type: 'integer' }] }, 1.5, ['', /must match a schema in anyOf/]);
+    assert.throws(() => validate({ $ref: '#/$defs/missing' }, 1), /can't resolve reference/);
+    assert.throws(() => validate({ $ref: 'https://example.org/s.json' }, 1), /can't resolve reference/);
+    // Strict mode: a misspelt keyword is an error, not a schema that checks nothing.
+    assert.throws(() => validate({ type: 'string', maxLenght: 3 }, 'abcd'), /unknown keyword: "maxLenght"/);
   });
 
   it('accepts real-looking trace lines and rejects broken ones against the trace schema', () => {
@@ -198,16 +213,16 @@ describe('JSON Schema subset validator', () => {
     ok(schema as JsonSchema, stmt);
     ok(schema as JsonSchema, { ...stmt, someFutureField: { any: 'thing' } });
     const { sql: _sql, ...withoutSql } = stmt;
-    bad(schema as JsonSchema, withoutSql, ['', /missing required field 'sql'/]);
-    bad(schema as JsonSchema, { ...stmt, t: '2639829510' }, ['/t', /expected integer/]);
-    bad(schema as JsonSchema, { ...stmt, at: ['/x.py', '19', 'f'] }, ['/at/1', /expected integer/]);
-    bad(schema as JsonSchema, { ...stmt, err: { type: 'IntegrityError' } }, ['/err', /missing required field 'message'/]);
-    bad(schema as JsonSchema, { k: 'rollback', conn: 'c1', cause: 'timeout', t: 1, pid: 1 }, ['/cause', /one of/]);
-    bad(schema as JsonSchema, { k: 'explode', t: 1, pid: 1 }, ['', /none of the/]);
+    bad(schema as JsonSchema, withoutSql, ['', /must have required property 'sql'/]);
+    bad(schema as JsonSchema, { ...stmt, t: '2639829510' }, ['/t', /must be integer/]);
+    bad(schema as JsonSchema, { ...stmt, at: ['/x.py', '19', 'f'] }, ['/at/1', /must be integer/]);
+    bad(schema as JsonSchema, { ...stmt, err: { type: 'IntegrityError' } }, ['/err', /must have required property 'message'/]);
+    bad(schema as JsonSchema, { k: 'rollback', conn: 'c1', cause: 'timeout', t: 1, pid: 1 }, ['/cause', /allowed values/]);
+    bad(schema as JsonSchema, { k: 'explode', t: 1, pid: 1 }, ['', /matches none/]);
     const header = { k: 'header', v: 1, pid: 7, ppid: 1, t0: '18446744073709551615', wall: 1700000000000, argv: ['python'], cwd: '/srv', lang: 'python' };
     ok(schema as JsonSchema, header);
-    bad(schema as JsonSchema, { ...header, t0: 1149459305904 }, ['/t0', /expected string/]);
-    bad(schema as JsonSchema, { ...header, v: 2 }, ['/v', /expected 1/]);
+    bad(schema as JsonSchema, { ...header, t0: 1149459305904 }, ['/t0', /must be string/]);
+    bad(schema as JsonSchema, { ...header, v: 2 }, ['/v', /must be equal to constant 1/]);
   });
 });
 

@@ -13,17 +13,17 @@ import { buildModelFrom, ModelRun } from '../../src/model/model';
 import { reportDocument, textReport } from '../../src/report/render';
 import { timelineView } from '../../src/report/timeline';
 import { EventSource, openTrace, ProcessLines, SkipTally } from '../../src/trace/reader';
-import type { TraceEvent } from '../../src/trace/schema';
+import type { EventKind, SourceFrame, TraceEvent } from '../../src/trace/schema';
 import { cliPath, tempDir } from '../support/env';
-import { header, traceDir } from '../engine/trace-builder';
+import { header, trace, traceDir } from '../support/trace-builder';
 
 const txlens = (args: string[], opts: { cwd?: string; timeout?: number } = {}) =>
   spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', cwd: opts.cwd, timeout: opts.timeout ?? 60_000 });
 
-const at = ['/proj/app/jobs.py', 12, 'create'];
+const at: SourceFrame = ['/proj/app/jobs.py', 12, 'create'];
 
 /** One sound event of every kind, each with every field the format knows. */
-const SOUND: Record<string, Record<string, unknown>> = {
+const SOUND: { [K in EventKind]: Extract<TraceEvent, { k: K }> } = {
   connect: { k: 'connect', t: 1, pid: 7, th: 1, task: 2, conn: 'c1', at, db: { system: 'sqlite', name: 'x', url: 'sqlite:///x', memory: false, file: '/x', host: 'h', port: 1 }, driver: 'sqlite3', pool: 'p1', engine: 'e1', engineAt: at },
   checkout: { k: 'checkout', t: 2, pid: 7, conn: 'c1', pool: 'p1', at },
   begin: { k: 'begin', t: 3, pid: 7, conn: 'c1', tx: 't1', implicit: true, iso: 'SERIALIZABLE', sess: 's1', at },
@@ -154,6 +154,26 @@ test("a stmt whose 'at' is [1,2,3] or {} is a skipped line, not an internal erro
   assert.equal(doc.summary.statements, 1);
 });
 
+// SOUND.stmt has no flushAt or alsoAt, so the table above never tries them: the reader's shape
+// check (src/trace/validate.ts) does not look at either, and a flushAt of 42 reaches the report,
+// which throws on it. Marked todo until the reader checks both as frames; then drop the flag and
+// give SOUND.stmt the two fields.
+test(
+  "a stmt whose 'flushAt' or 'alsoAt' is not a frame is a skipped line, not an internal error",
+  { todo: 'src/trace/validate.ts does not check stmt.flushAt and stmt.alsoAt' },
+  () => {
+    const wrong = [{ flushAt: 42 }, { flushAt: [] }, { flushAt: 'x' }, { alsoAt: 'x' }, { alsoAt: [1, 2, 3] }, { alsoAt: [at, 7] }];
+    const p = trace().process(7).testStart('tests/t.py::t').connect('c1', { system: 'sqlite', file: '/proj/x.db' }).begin('t1');
+    for (const fields of wrong) p.raw({ ...SOUND.stmt, ...fields });
+    const dir = p.execute('INSERT INTO jobs VALUES (2)', { at, flushAt: at, alsoAt: [at] }).rollback('session-close').testEnd('failed').write();
+    const r = txlens(['report', '--json', dir], { cwd: dir });
+    assert.doesNotMatch(r.stderr, /internal error/);
+    const doc = JSON.parse(r.stdout);
+    assert.equal(doc.skippedLines, wrong.length);
+    assert.equal(doc.summary.statements, 1);
+  },
+);
+
 test('a folder, a symbolic link loop and a FIFO named *.ndjson are skipped and counted, and nothing hangs', () => {
   const dir = traceDir({ 'py-7-a.ndjson': [header(7, 0n), SOUND.connect, SOUND.begin, SOUND.stmt, SOUND.commit] });
   mkdirSync(join(dir, 'py-8-dir.ndjson'));
@@ -228,7 +248,7 @@ function prng(seed: number): () => number {
 test('random lines never make reading, modelling, the rules or the reports throw', () => {
   const rand = prng(20261203);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
-  const kinds = Object.keys(SOUND);
+  const kinds = Object.keys(SOUND) as EventKind[];
   const values: unknown[] = [
     0, 1, 2, -1, 1e300, Number.MAX_SAFE_INTEGER, 0.5, '', 'c1', 'c2', 't1', 't2', 's1', 'jobs', 'SELECT * FROM jobs', 'INSERT INTO jobs VALUES (1)',
     'COMMIT', 'ROLLBACK', 'BEGIN', '\u001b[31m', '\u0000', 'tests/t.py::t', null, true, false, [], {}, ['/p/a.py', 3, 'f'], [1, 2, 3],

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliPath, createDatabase, python, tempDir } from '../support/env';
-import { header, traceDir } from '../engine/trace-builder';
+import { trace } from '../support/trace-builder';
 
 const py = python('sa20');
 
@@ -63,11 +63,11 @@ test('a process whose agent could not start is noted, and --require-trace exits 
 test('report --require-trace: an empty folder and a trace with lost lines exit 3, a sound one 0', () => {
   const empty = tempDir('empty-trace');
   assert.equal(txlens(['report', '--require-trace', empty], empty).status, 3);
-  const lossy = traceDir({ 'py-1-a.ndjson': [header(1, 0n), { k: 'close', t: 1, pid: 1, conn: 'c1' }, '{"k": "close", "t": 2, "pi'] });
+  const lossy = trace().process(1).close({ conn: 'c1' }).raw('{"k": "close", "t": 2, "pi').write();
   const r = txlens(['report', '--require-trace', lossy], lossy);
   assert.equal(r.status, 3, r.stdout);
   assert.match(r.stdout, /1 line skipped \(1 not JSON\)/);
-  const sound = traceDir({ 'py-1-a.ndjson': [header(1, 0n), { k: 'close', t: 1, pid: 1, conn: 'c1' }] });
+  const sound = trace().process(1).close({ conn: 'c1' }).write();
   assert.equal(txlens(['report', '--require-trace', sound], sound).status, 0);
 });
 
@@ -134,17 +134,15 @@ def test_assertion_quotes_a_value():
 
 test('escape sequences in failure messages, table names and test ids reach the terminal escaped', () => {
   const esc = '\u001b';
-  const dir = traceDir({
-    'py-1-a.ndjson': [
-      header(1, 0n),
-      { k: 'test_start', t: 1, pid: 1, id: `t.py::test_${esc}[2J`, name: 'x', file: '/proj/t.py', line: 1 },
-      { k: 'connect', t: 2, pid: 1, conn: 'c1', db: { system: 'sqlite', file: '/proj/db.sqlite' }, driver: 'sqlite3' },
-      { k: 'begin', t: 3, pid: 1, conn: 'c1', tx: 't1' },
-      { k: 'stmt', t: 4, pid: 1, conn: 'c1', tx: 't1', sql: `INSERT INTO "jobs${esc}]0;pwned${'\u0007'}" VALUES (1)`, at: ['/proj/t.py', 3, 'f'] },
-      { k: 'rollback', t: 5, pid: 1, conn: 'c1', tx: 't1', cause: 'explicit' },
-      { k: 'test_end', t: 6, pid: 1, id: `t.py::test_${esc}[2J`, outcome: 'failed', message: `AssertionError: ${esc}[31mred${esc}[0m \u202eevil` },
-    ],
-  });
+  const dir = trace()
+    .process(1)
+    .testStart(`t.py::test_${esc}[2J`, { name: 'x', file: '/proj/t.py', line: 1 })
+    .connect('c1', { system: 'sqlite', file: '/proj/db.sqlite' })
+    .begin('t1')
+    .execute(`INSERT INTO "jobs${esc}]0;pwned${'\u0007'}" VALUES (1)`, { at: ['/proj/t.py', 3, 'f'] })
+    .rollback('explicit')
+    .testEnd('failed', { message: `AssertionError: ${esc}[31mred${esc}[0m \u202eevil` })
+    .write();
   const r = txlens(['report', dir], dir);
   // eslint-disable-next-line no-control-regex -- no control character may reach the terminal
   assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e]/.test(r.stdout), JSON.stringify(r.stdout));

@@ -7,41 +7,49 @@ import { loadModel } from '../../src/model/model';
 import { lockWaitRule } from '../../src/analysis/rules/lock-wait';
 import { staleReadRule } from '../../src/analysis/rules/stale-read';
 import { uncommittedReadRule } from '../../src/analysis/rules/uncommitted-read';
-import { header, traceDir, type Line } from '../engine/trace-builder';
+import type { DatabaseInfo, SourceFrame, StatementError, TestOutcome } from '../../src/trace/schema';
+import { trace, type ProcessBuilder } from '../support/trace-builder';
 
 const MS = 1_000_000;
-const PG = { system: 'postgresql', name: 'app', host: 'localhost', port: 5432 };
-const LITE = { system: 'sqlite', name: 'app.db', file: '/proj/app.db' };
-const at = (line: number, file = '/proj/app/api.py'): [string, number, string] => [file, line, 'fn'];
+const PG: DatabaseInfo = { system: 'postgresql', name: 'app', host: 'localhost', port: 5432 };
+const LITE: DatabaseInfo = { system: 'sqlite', name: 'app.db', file: '/proj/app.db' };
+const at = (line: number, file = '/proj/app/api.py'): SourceFrame => [file, line, 'fn'];
 
-function testWindow(id: string, outcome: string, end: number): [Line, Line] {
-  return [
-    { k: 'test_start', t: 0, pid: 1, id, name: id, file: '/proj/tests/test_x.py' },
-    { k: 'test_end', t: end, pid: 1, id, outcome },
-  ];
+/** Test `id` of /proj/tests/test_x.py, from time 0 to `end`, around what `events` writes. */
+function inTest(p: ProcessBuilder, id: string, outcome: TestOutcome, end: number, events: (p: ProcessBuilder) => void): ProcessBuilder {
+  p.testStart(id, { t: 0, name: id, file: '/proj/tests/test_x.py' });
+  events(p);
+  return p.testEnd(outcome, { t: end });
 }
 
-/** Writer S1 on c1 inserts customers id=1 and keeps its transaction open; reader S2 on c2 reads `readSql`. */
-function insertThenRead(readSql: string, readParams: unknown, opts: { db?: object; outcome?: string; readConn?: string; rows?: number; err?: object } = {}) {
+/** Writer S1 on c1 inserts customers id=1 (or sends `opts.write`) and keeps its transaction open; reader S2 on c2 reads `readSql`. */
+function insertThenRead(
+  readSql: string,
+  readParams: unknown,
+  opts: { db?: DatabaseInfo; outcome?: TestOutcome; readConn?: string; rows?: number; err?: StatementError; write?: { sql: string; params: unknown } } = {},
+) {
   const db = opts.db ?? PG;
-  const readConn = opts.readConn ?? 'c2';
-  const [start, end] = testWindow('t::a', opts.outcome ?? 'failed', 100 * MS);
-  const lines: Line[] = [
-    header(1, 1_000_000_000n),
-    start,
-    { k: 'connect', t: 1 * MS, pid: 1, conn: 'c1', db, driver: 'psycopg2' },
-    { k: 'connect', t: 1 * MS, pid: 1, conn: 'c2', db, driver: 'psycopg2' },
-    { k: 'session_open', t: 2 * MS, pid: 1, sess: 's1', at: at(10, '/proj/tests/conftest.py') },
-    { k: 'begin', t: 3 * MS, pid: 1, conn: 'c1', tx: 't1', sess: 's1' },
-    { k: 'stmt', t: 4 * MS, pid: 1, conn: 'c1', tx: 't1', sess: 's1', sql: 'INSERT INTO customers (id, email) VALUES (%s, %s)', params: [1, 'a@x'], at: at(12, '/proj/tests/conftest.py'), dur: MS },
-    { k: 'session_open', t: 5 * MS, pid: 1, sess: 's2', at: at(20) },
-    { k: 'begin', t: 6 * MS, pid: 1, conn: readConn, tx: 't2', sess: 's2' },
-    { k: 'stmt', t: 8 * MS, pid: 1, conn: readConn, tx: 't2', sess: 's2', sql: readSql, params: readParams, at: at(21), dur: MS, ...(opts.rows !== undefined ? { rows: opts.rows } : {}), ...(opts.err ? { err: opts.err } : {}) },
-    { k: 'rollback', t: 9 * MS, pid: 1, conn: readConn, tx: 't2', cause: 'session-close' },
-    { k: 'rollback', t: 50 * MS, pid: 1, conn: 'c1', tx: 't1', cause: 'explicit', at: at(14, '/proj/tests/conftest.py') },
-    end,
-  ];
-  return loadModel(traceDir({ 'py-1.ndjson': lines }));
+  const run = trace();
+  inTest(run.process(1, { t0: 1_000_000_000n }), 't::a', opts.outcome ?? 'failed', 100 * MS, (p) =>
+    p
+      .connect('c1', db, { t: 1 * MS, driver: 'psycopg2' })
+      .connect('c2', db, { t: 1 * MS, driver: 'psycopg2' })
+      .sessionOpen('s1', { t: 2 * MS, at: at(10, '/proj/tests/conftest.py') })
+      .begin('t1', { conn: 'c1', t: 3 * MS, sess: 's1' })
+      .execute(opts.write?.sql ?? 'INSERT INTO customers (id, email) VALUES (%s, %s)', {
+        t: 4 * MS,
+        params: opts.write ? opts.write.params : [1, 'a@x'],
+        at: at(12, '/proj/tests/conftest.py'),
+        dur: MS,
+      })
+      .sessionOpen('s2', { t: 5 * MS, at: at(20) })
+      .begin('t2', { conn: opts.readConn ?? 'c2', t: 6 * MS, sess: 's2' })
+      .execute(readSql, { t: 8 * MS, params: readParams, at: at(21), dur: MS, rows: opts.rows, err: opts.err })
+      .rollback('session-close', { t: 9 * MS })
+      // By name: when the reader used c1, its transaction took t1's place there.
+      .rollback('explicit', { conn: 'c1', tx: 't1', t: 50 * MS, at: at(14, '/proj/tests/conftest.py') }),
+  );
+  return loadModel(run.write());
 }
 
 describe('uncommitted-read on hand-built traces', () => {
@@ -80,30 +88,25 @@ describe('uncommitted-read on hand-built traces', () => {
 
 describe('stale-read on hand-built traces', () => {
   function hitAfterCommit(reloadAfterCommit: boolean, hitKey = '1') {
-    const [start, end] = testWindow('t::b', 'failed', 100 * MS);
-    const lines: Line[] = [
-      header(1, 1_000_000_000n),
-      start,
-      { k: 'connect', t: 1 * MS, pid: 1, conn: 'c1', db: PG, driver: 'psycopg2' },
-      { k: 'session_open', t: 2 * MS, pid: 1, sess: 's1', at: at(5, '/proj/tests/test_x.py') },
-      { k: 'begin', t: 3 * MS, pid: 1, conn: 'c1', tx: 't1', sess: 's1' },
-      { k: 'stmt', t: 4 * MS, pid: 1, conn: 'c1', tx: 't1', sess: 's1', sql: 'SELECT jobs.id, jobs.status FROM jobs WHERE jobs.id = %(pk_1)s', params: { pk_1: 1 }, at: at(6, '/proj/tests/test_x.py') },
-      { k: 'commit', t: 5 * MS, pid: 1, conn: 'c1', tx: 't1', sess: 's1' },
-      ...(reloadAfterCommit
-        ? [{ k: 'stmt', t: 40 * MS, pid: 1, conn: 'c1', sess: 's1', sql: 'SELECT jobs.id, jobs.status FROM jobs WHERE jobs.id = %(pk_1)s', params: { pk_1: 1 }, at: at(7, '/proj/tests/test_x.py') } as Line]
-        : []),
-      { k: 'identity_hit', t: 50 * MS, pid: 1, sess: 's1', entity: 'Job', table: 'jobs', key: [hitKey], pk: ['id'], at: at(8, '/proj/app/jobs.py') },
-      end,
-    ];
-    const worker: Line[] = [
-      header(2, 1_000_000_000n, { ppid: 1 }),
-      { k: 'connect', t: 10 * MS, pid: 2, conn: 'c1', db: PG, driver: 'psycopg2' },
-      { k: 'session_open', t: 11 * MS, pid: 2, sess: 's1', at: at(3, '/proj/app/worker.py') },
-      { k: 'begin', t: 12 * MS, pid: 2, conn: 'c1', tx: 't1', sess: 's1' },
-      { k: 'stmt', t: 13 * MS, pid: 2, conn: 'c1', tx: 't1', sess: 's1', sql: 'UPDATE jobs SET status=%(status)s WHERE jobs.id = %(jobs_id)s', params: { status: 'FAILED', jobs_id: 1 }, at: at(5, '/proj/app/worker.py') },
-      { k: 'commit', t: 14 * MS, pid: 2, conn: 'c1', tx: 't1', sess: 's1', at: at(5, '/proj/app/worker.py') },
-    ];
-    return loadModel(traceDir({ 'py-1.ndjson': lines, 'py-2.ndjson': worker }));
+    const load = 'SELECT jobs.id, jobs.status FROM jobs WHERE jobs.id = %(pk_1)s';
+    const run = trace();
+    inTest(run.process(1, { t0: 1_000_000_000n }), 't::b', 'failed', 100 * MS, (p) => {
+      p.connect('c1', PG, { t: 1 * MS })
+        .sessionOpen('s1', { t: 2 * MS, at: at(5, '/proj/tests/test_x.py') })
+        .begin('t1', { t: 3 * MS, sess: 's1' })
+        .execute(load, { t: 4 * MS, params: { pk_1: 1 }, at: at(6, '/proj/tests/test_x.py') })
+        .commit({ t: 5 * MS });
+      if (reloadAfterCommit) p.execute(load, { t: 40 * MS, sess: 's1', params: { pk_1: 1 }, at: at(7, '/proj/tests/test_x.py') });
+      p.identityHit('Job', [hitKey], { t: 50 * MS, table: 'jobs', pk: ['id'], at: at(8, '/proj/app/jobs.py') });
+    });
+    run
+      .process(2, { t0: 1_000_000_000n, ppid: 1 })
+      .connect('c1', PG, { t: 10 * MS })
+      .sessionOpen('s1', { t: 11 * MS, at: at(3, '/proj/app/worker.py') })
+      .begin('t1', { t: 12 * MS, sess: 's1' })
+      .execute('UPDATE jobs SET status=%(status)s WHERE jobs.id = %(jobs_id)s', { t: 13 * MS, params: { status: 'FAILED', jobs_id: 1 }, at: at(5, '/proj/app/worker.py') })
+      .commit({ t: 14 * MS, at: at(5, '/proj/app/worker.py') });
+    return loadModel(run.write());
   }
   test('an identity hit after another process committed that row: error at the hit', () => {
     const found = staleReadRule.check(hitAfterCommit(false));
@@ -120,25 +123,24 @@ describe('stale-read on hand-built traces', () => {
 
 describe('lock-wait on hand-built traces', () => {
   function truncateBehind(holderBusy: boolean) {
-    const [start, end] = testWindow('t::c', 'error', 3000 * MS);
-    const lines: Line[] = [
-      header(1, 1_000_000_000n),
-      start,
-      { k: 'connect', t: 1 * MS, pid: 1, conn: 'c1', db: PG, driver: 'psycopg2' },
-      { k: 'connect', t: 1 * MS, pid: 1, conn: 'c2', db: PG, driver: 'psycopg2' },
-      { k: 'begin', t: 2 * MS, pid: 1, conn: 'c1', tx: 't1' },
-      { k: 'stmt', t: 3 * MS, pid: 1, conn: 'c1', tx: 't1', sql: 'INSERT INTO jobs (name) VALUES (%s)', params: ['a'], at: at(11, '/proj/tests/test_x.py') },
-      ...(holderBusy ? [{ k: 'stmt', t: 900 * MS, pid: 1, conn: 'c1', tx: 't1', sql: 'SELECT 1', dur: 700 * MS } as Line] : []),
-      { k: 'begin', t: 10 * MS, pid: 1, conn: 'c2', tx: 't2' },
-      {
-        k: 'stmt', t: 2010 * MS, pid: 1, conn: 'c2', tx: 't2', sql: 'TRUNCATE jobs', dur: 2000 * MS, at: at(21, '/proj/tests/conftest.py'),
-        err: { type: 'LockNotAvailable', message: 'canceling statement due to lock timeout', code: '55P03' },
-      },
-      { k: 'rollback', t: 2011 * MS, pid: 1, conn: 'c2', tx: 't2', cause: 'error' },
-      { k: 'rollback', t: 2500 * MS, pid: 1, conn: 'c1', tx: 't1', cause: 'close' },
-      end,
-    ];
-    return loadModel(traceDir({ 'py-1.ndjson': lines }));
+    const run = trace();
+    inTest(run.process(1, { t0: 1_000_000_000n }), 't::c', 'error', 3000 * MS, (p) => {
+      p.connect('c1', PG, { t: 1 * MS })
+        .connect('c2', PG, { t: 1 * MS })
+        .begin('t1', { conn: 'c1', t: 2 * MS })
+        .execute('INSERT INTO jobs (name) VALUES (%s)', { t: 3 * MS, params: ['a'], at: at(11, '/proj/tests/test_x.py') });
+      if (holderBusy) p.execute('SELECT 1', { t: 900 * MS, dur: 700 * MS });
+      p.begin('t2', { conn: 'c2', t: 10 * MS })
+        .execute('TRUNCATE jobs', {
+          t: 2010 * MS,
+          dur: 2000 * MS,
+          at: at(21, '/proj/tests/conftest.py'),
+          err: { type: 'LockNotAvailable', message: 'canceling statement due to lock timeout', code: '55P03' },
+        })
+        .rollback('error', { t: 2011 * MS })
+        .rollback('close', { conn: 'c1', t: 2500 * MS });
+    });
+    return loadModel(run.write());
   }
   test('a TRUNCATE that timed out behind an idle writer: error at the TRUNCATE', () => {
     const found = lockWaitRule.check(truncateBehind(false));

@@ -1,8 +1,14 @@
-// A small JSON Schema (draft 2020-12) validator for the keywords the project's
-// schemas use: type, required, properties, additionalProperties, enum, const,
-// items, prefixItems, minItems, oneOf, minimum, pattern and local $ref.
-// A keyword outside that list makes it throw instead of silently passing, so a
-// schema can never look validated by keywords this code does not check.
+// JSON Schema (draft 2020-12) validation for tests, by Ajv: the whole standard,
+// not a subset. Ajv runs in strict mode, so a schema that is not valid 2020-12,
+// or uses a keyword Ajv does not know, is an error when it is first used instead
+// of a schema that silently checks less than it says.
+//
+// What this adds to Ajv is the explanation of a failure: each error at the JSON
+// Pointer of the offending value, and for a oneOf of event kinds (the trace
+// schema's top level) the errors of the branch the value was meant for, the one
+// that shares its `const` properties (its `k`), instead of every branch's.
+import Ajv2020 from 'ajv/dist/2020';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 
 export type JsonSchema = boolean | { [keyword: string]: unknown };
 
@@ -12,186 +18,91 @@ export interface SchemaError {
   message: string;
 }
 
-export class UnsupportedSchemaError extends Error {}
+// allErrors: a test failure lists every problem of a line, not the first one.
+// verbose: errors carry the offending value, which the messages quote.
+const ajv = new Ajv2020({ strict: true, allErrors: true, verbose: true });
 
-// Keywords that carry no assertion; `$defs` only holds targets for $ref.
-const ANNOTATIONS = new Set(['$schema', '$id', '$comment', '$defs', 'title', 'description', 'default', 'examples']);
-const ASSERTIONS = new Set([
-  'type',
-  'required',
-  'properties',
-  'additionalProperties',
-  'enum',
-  'const',
-  'items',
-  'prefixItems',
-  'minItems',
-  'oneOf',
-  'minimum',
-  'pattern',
-  '$ref',
-]);
+/** Key under which each schema object was added to `ajv`, so its branches can be looked up by JSON Pointer. */
+const keys = new WeakMap<object, string>();
+let added = 0;
 
-function jsonType(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'array';
-  return typeof value; // 'object' | 'string' | 'number' | 'boolean'
+function compiled(schema: JsonSchema): { check: ValidateFunction; key?: string } {
+  if (typeof schema === 'boolean') return { check: ajv.compile(schema) };
+  let key = keys.get(schema);
+  if (key === undefined) {
+    key = `test-schema-${++added}`;
+    ajv.addSchema(schema, key); // checks the schema against the 2020-12 meta-schema (throws if it is not valid)
+    keys.set(schema, key);
+  }
+  const check = ajv.getSchema(key);
+  if (!check) throw new Error(`schema ${key} did not compile`);
+  return { check, key };
 }
 
-function hasType(value: unknown, type: string): boolean {
-  switch (type) {
-    case 'integer':
-      return typeof value === 'number' && Number.isInteger(value);
-    case 'number':
-      return typeof value === 'number' && Number.isFinite(value);
-    case 'null':
-    case 'boolean':
-    case 'object':
-    case 'array':
-    case 'string':
-      return jsonType(value) === type;
+function quote(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function explain(e: ErrorObject): string {
+  switch (e.keyword) {
+    case 'const':
+      return `${e.message} ${quote(e.params.allowedValue)}, got ${quote(e.data)}`;
+    case 'enum':
+      return `${e.message} ${quote(e.params.allowedValues)}, got ${quote(e.data)}`;
+    case 'oneOf':
+      return Array.isArray(e.params.passingSchemas) ? `${e.message}, matches branches ${e.params.passingSchemas.join(' and ')}` : `${e.message}, matches none`;
+    case 'required':
+    case 'additionalProperties':
+    case 'minItems':
+    case 'maxItems':
+    case 'items':
+      return e.message ?? e.keyword;
     default:
-      throw new UnsupportedSchemaError(`unknown type '${type}'`);
+      return `${e.message}, got ${quote(e.data)}`;
   }
 }
 
-/** Structural equality of JSON values (key order does not matter). */
-export function jsonEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  const ta = jsonType(a);
-  if (ta !== jsonType(b)) return false;
-  if (ta === 'array') {
-    const x = a as unknown[];
-    const y = b as unknown[];
-    return x.length === y.length && x.every((v, i) => jsonEqual(v, y[i]));
+const toSchemaError = (e: ErrorObject): SchemaError => ({ path: e.instancePath, message: explain(e) });
+
+/** How many of `branch`'s `const` properties `value` has (for trace lines: 1 when it is the branch of its `k`). */
+function constsMatched(branch: unknown, value: unknown): number {
+  if (branch === null || typeof branch !== 'object' || value === null || typeof value !== 'object' || Array.isArray(value)) return 0;
+  const props = ((branch as Record<string, unknown>).properties ?? {}) as Record<string, unknown>;
+  let matched = 0;
+  for (const [name, p] of Object.entries(props)) {
+    if (p === null || typeof p !== 'object' || !('const' in p) || !Object.hasOwn(value, name)) continue;
+    if (JSON.stringify((value as Record<string, unknown>)[name]) === JSON.stringify((p as { const: unknown }).const)) matched++;
   }
-  if (ta === 'object') {
-    const x = a as Record<string, unknown>;
-    const y = b as Record<string, unknown>;
-    const kx = Object.keys(x);
-    return kx.length === Object.keys(y).length && kx.every((k) => Object.hasOwn(y, k) && jsonEqual(x[k], y[k]));
-  }
-  return false;
+  return matched;
 }
 
-function escapePointer(token: string): string {
-  return token.replace(/~/g, '~0').replace(/\//g, '~1');
-}
-
-function resolveRef(root: JsonSchema, ref: string): JsonSchema {
-  if (!ref.startsWith('#')) throw new UnsupportedSchemaError(`only local $ref is supported: ${ref}`);
-  let node: unknown = root;
-  const pointer = ref.slice(1);
-  if (pointer === '') return root;
-  if (!pointer.startsWith('/')) throw new UnsupportedSchemaError(`only JSON Pointer $ref is supported: ${ref}`);
-  for (const raw of pointer.slice(1).split('/')) {
-    const token = decodeURIComponent(raw).replace(/~1/g, '/').replace(/~0/g, '~');
-    if (node === null || typeof node !== 'object' || !Object.hasOwn(node as object, token)) {
-      throw new UnsupportedSchemaError(`$ref target not found: ${ref}`);
-    }
-    node = (node as Record<string, unknown>)[token];
-  }
-  if (typeof node !== 'boolean' && (node === null || typeof node !== 'object' || Array.isArray(node))) {
-    throw new UnsupportedSchemaError(`$ref target is not a schema: ${ref}`);
-  }
-  return node as JsonSchema;
-}
-
-function constsMatch(branch: JsonSchema, value: unknown): boolean {
-  if (typeof branch === 'boolean' || jsonType(value) !== 'object') return false;
-  const props = (branch.properties as Record<string, JsonSchema> | undefined) ?? {};
-  const obj = value as Record<string, unknown>;
-  return Object.entries(props).every(
-    ([name, p]) => typeof p === 'boolean' || p.const === undefined || (Object.hasOwn(obj, name) && jsonEqual(obj[name], p.const)),
-  );
-}
-
-function check(schema: JsonSchema, value: unknown, path: string, root: JsonSchema, errors: SchemaError[]): void {
-  if (schema === true) return;
-  if (schema === false) {
-    errors.push({ path, message: 'no value is allowed here' });
-    return;
-  }
-  for (const keyword of Object.keys(schema)) {
-    if (!ASSERTIONS.has(keyword) && !ANNOTATIONS.has(keyword)) {
-      throw new UnsupportedSchemaError(`keyword '${keyword}' is not supported by this validator`);
-    }
-  }
-  const s = schema as Record<string, unknown>;
-
-  if (s.$ref !== undefined) check(resolveRef(root, String(s.$ref)), value, path, root, errors);
-
-  if (s.type !== undefined) {
-    const types = Array.isArray(s.type) ? (s.type as string[]) : [s.type as string];
-    if (!types.some((t) => hasType(value, t))) {
-      errors.push({ path, message: `expected ${types.join(' or ')}, got ${jsonType(value)}` });
-      return; // the remaining keywords would only repeat the same mistake
-    }
-  }
-  if (s.const !== undefined && !jsonEqual(value, s.const)) {
-    errors.push({ path, message: `expected ${JSON.stringify(s.const)}, got ${JSON.stringify(value)}` });
-  }
-  if (s.enum !== undefined) {
-    const options = s.enum as unknown[];
-    if (!options.some((o) => jsonEqual(value, o))) {
-      errors.push({ path, message: `expected one of ${JSON.stringify(options)}, got ${JSON.stringify(value)}` });
-    }
-  }
-  if (s.minimum !== undefined && typeof value === 'number' && value < (s.minimum as number)) {
-    errors.push({ path, message: `${value} is below the minimum ${s.minimum}` });
-  }
-  if (s.pattern !== undefined && typeof value === 'string' && !new RegExp(s.pattern as string, 'u').test(value)) {
-    errors.push({ path, message: `${JSON.stringify(value)} does not match /${s.pattern}/` });
-  }
-
-  if (jsonType(value) === 'object') {
-    const obj = value as Record<string, unknown>;
-    for (const name of (s.required as string[] | undefined) ?? []) {
-      if (!Object.hasOwn(obj, name)) errors.push({ path, message: `missing required field '${name}'` });
-    }
-    const props = (s.properties as Record<string, JsonSchema> | undefined) ?? {};
-    for (const [name, v] of Object.entries(obj)) {
-      const childPath = `${path}/${escapePointer(name)}`;
-      if (Object.hasOwn(props, name)) check(props[name], v, childPath, root, errors);
-      else if (s.additionalProperties !== undefined) check(s.additionalProperties as JsonSchema, v, childPath, root, errors);
-    }
-  }
-
-  if (Array.isArray(value)) {
-    const prefix = (s.prefixItems as JsonSchema[] | undefined) ?? [];
-    if (s.minItems !== undefined && value.length < (s.minItems as number)) {
-      errors.push({ path, message: `expected at least ${s.minItems} items, got ${value.length}` });
-    }
-    value.forEach((item, i) => {
-      const itemSchema = i < prefix.length ? prefix[i] : (s.items as JsonSchema | undefined);
-      if (itemSchema !== undefined) check(itemSchema, item, `${path}/${i}`, root, errors);
-    });
-  }
-
-  if (s.oneOf !== undefined) {
-    const branches = s.oneOf as JsonSchema[];
-    const results = branches.map((b) => {
-      const branchErrors: SchemaError[] = [];
-      check(b, value, path, root, branchErrors);
-      return branchErrors;
-    });
-    const matching = results.filter((r) => r.length === 0).length;
-    if (matching === 0) {
-      // Explain with the branch the value was meant for: one whose `const` properties it matches (for
-      // trace lines, the branch of its `k`), the one with the fewest errors among those.
-      const meant = results.filter((_, i) => constsMatch(branches[i], value));
-      const pool = meant.length > 0 ? meant : results;
-      const closest = pool.reduce((best, r) => (r.length < best.length ? r : best));
-      errors.push({ path, message: `matches none of the ${branches.length} oneOf branches` }, ...closest);
-    } else if (matching > 1) {
-      errors.push({ path, message: `matches ${matching} oneOf branches, exactly one is allowed` });
-    }
-  }
-}
-
-/** Every way `value` breaks `schema` (empty when it is valid). Throws UnsupportedSchemaError for keywords it does not implement. */
+/** Every way `value` breaks `schema` (empty when it is valid). Throws when the schema itself is not valid 2020-12. */
 export function validate(schema: JsonSchema, value: unknown): SchemaError[] {
-  const errors: SchemaError[] = [];
-  check(schema, value, '', schema, errors);
-  return errors;
+  const { check, key } = compiled(schema);
+  if (check(value)) return [];
+  const errors = check.errors ?? [];
+  const branches = typeof schema === 'object' && Array.isArray(schema.oneOf) ? (schema.oneOf as unknown[]) : [];
+  const rootOneOf = errors.find((e) => e.keyword === 'oneOf' && e.schemaPath === '#/oneOf' && e.params.passingSchemas === null);
+  if (key === undefined || rootOneOf === undefined) return errors.map(toSchemaError);
+  // No branch matched: explain with the branch(es) the value was meant for, those that share the
+  // most `const` properties with it (a header with the wrong `v` is still meant for the header), checked alone.
+  const matched = branches.map((branch) => constsMatched(branch, value));
+  const most = Math.max(0, ...matched);
+  const meant = most === 0 ? [] : matched.flatMap((n, i) => (n === most ? [i] : []));
+  const explained = meant.flatMap((i) => {
+    const branch = ajv.getSchema(`${key}#/oneOf/${i}`)!;
+    branch(value);
+    return branch.errors ?? [];
+  });
+  // Errors of the schema's other top-level keywords stay; those of the branches (theirs, or of the
+  // $defs they refer to) are replaced by the meant branch's own.
+  const ofTopLevel = errors.filter((e) => !/^#\/(oneOf|\$defs)(\/|$)/.test(e.schemaPath));
+  return [rootOneOf, ...ofTopLevel, ...explained].map(toSchemaError);
+}
+
+/** Where `schema` itself breaks the draft 2020-12 meta-schema (empty when it is a valid schema). */
+export function schemaErrors(schema: JsonSchema): SchemaError[] {
+  if (ajv.validateSchema(schema)) return [];
+  return (ajv.errors ?? []).map((e) => ({ path: e.instancePath, message: e.message ?? e.keyword }));
 }
