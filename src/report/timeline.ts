@@ -19,8 +19,9 @@ import type { Finding, Severity } from '../analysis/findings';
 import type { ModelConnection, ModelIdentityHit, ModelProcess, ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../model/model';
 import { runCounts, type Counts } from '../model/model';
 import { modelRowKeys, rowsMayOverlap } from '../model/rowkeys';
+import { relPath } from '../present/paths';
+import { offset, transactionOutcome } from '../present/wording';
 import type { RollbackCause, SourceFrame } from '../trace/schema';
-import { relPath } from './render';
 
 export const TIMELINE_VERSION = 1;
 export const TIMELINE_TITLE = 'txlens: Session Timeline';
@@ -220,16 +221,6 @@ const DEFAULTS = {
 const WARP_UNIT_NS = 20_000;
 const AGGREGATE_ITEMS = 8;
 
-const CAUSE_SHORT: Record<RollbackCause, string> = {
-  explicit: 'rollback() called',
-  error: 'rolled back by an error',
-  close: 'connection closed without commit',
-  'session-close': 'session closed without commit',
-  'pool-reset': "pool's reset-on-return",
-  exit: 'process ended before commit',
-  gc: 'garbage collected without commit',
-};
-
 const ROW_WRITES = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'REPLACE', 'UPSERT']);
 
 /** Maps run times (ns) onto [0, 1], keeping order and shrinking long gaps. */
@@ -288,15 +279,6 @@ class TimeWarp {
   }
 }
 
-export function timeLabel(ns: number): string {
-  const ms = ns / 1e6;
-  if (ms < 1) return `${ms.toFixed(2)} ms`;
-  if (ms < 10) return `${ms.toFixed(1)} ms`;
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const s = ms / 1000;
-  return s < 60 ? `${s.toFixed(s < 10 ? 2 : 1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
-}
-
 function processLabel(p: ModelProcess): string {
   const argv = p.header.argv ?? [];
   const exe = (argv[0] ?? p.header.lang ?? '').split(/[\\/]/).pop() ?? '';
@@ -311,13 +293,6 @@ function databaseName(conn: ModelConnection): string | undefined {
   if (db.memory) return ':memory:';
   const name = db.file ?? db.name ?? db.system;
   return name.split(/[\\/]/).pop() ?? name;
-}
-
-function outcomeText(tx: ModelTransaction): string {
-  if (tx.outcome === 'commit') return 'committed';
-  if (tx.outcome === 'open') return 'never ended';
-  if (tx.writes.length === 0) return 'ended, nothing to commit';
-  return tx.cause ? `rolled back: ${CAUSE_SHORT[tx.cause]}` : 'ended without a recorded commit or rollback';
 }
 
 /** The lane a piece of work belongs to: its session, else its connection. */
@@ -495,7 +470,7 @@ export function timelineView(model: ModelRun, findings: Finding[], options: Time
       outcome: tx.outcome,
       quiet: tx.outcome === 'rollback' && tx.writes.length === 0,
       cause: tx.cause,
-      outcomeText: outcomeText(tx),
+      outcomeText: transactionOutcome(tx),
       start: tx.start - origin,
       end: tx.end === undefined ? undefined : tx.end - origin,
       begin: place(tx.beginAt),
@@ -739,7 +714,7 @@ export function timelineView(model: ModelRun, findings: Finding[], options: Time
   for (let i = 0; i <= AXIS_STEPS; i++) {
     const x = i / AXIS_STEPS;
     const time = warp.timeAt(x) - origin;
-    axis.push({ x, time, label: i === 0 ? '0' : `+${timeLabel(time)}` });
+    axis.push({ x, time, label: i === 0 ? '0' : offset(time) });
   }
 
   const command = model.run?.command?.join(' ');
