@@ -7,11 +7,25 @@
  * Nothing here imports Node: the timeline's page bundles this module for the
  * browser. Paths, which need Node's path rules, are in ./paths.
  */
-import type { ModelTransaction } from '../model/model';
+import type { ModelConnection, ModelTransaction } from '../model/model';
 import type { RollbackCause } from '../trace/schema';
 
 /** '1 session', '3 sessions', '2 processes' (with `many`). */
 export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+
+/** 'test.db', ':memory:', 'app' (a server database's name): the database without its folder; undefined when the trace names none. */
+export function databaseShortName(db: ModelConnection['db']): string | undefined {
+  if (!db) return undefined;
+  if (db.memory) return ':memory:';
+  const name = db.file ?? db.name ?? db.system;
+  return name.split(/[\\/]/).pop() ?? name;
+}
+
+/** 'tests/test_a.py::TestX::test_b[1]' → 'TestX::test_b[1]'; an id without '::' (a runner's title) is its `name`, else itself. */
+export function testLabel(id: string, name?: string): string {
+  const i = id.indexOf('::');
+  return i < 0 ? name || id : id.slice(i + 2);
+}
 
 /** 'session S3 …' → 'Session S3 …', for a message that opens with a reference. */
 export function capitalize(text: string): string {
@@ -71,6 +85,11 @@ export const ROLLBACK_WORDING: Record<RollbackCause, { outcome: string; brief: s
   gc: { outcome: 'rolled back: garbage collected without commit', brief: 'rolled back by gc', predicate: 'was garbage-collected without COMMIT' },
 };
 
+/** The wording of a cause; undefined for none, or for a cause this version does not know (a newer trace). */
+function rollbackWords(cause: RollbackCause | undefined): (typeof ROLLBACK_WORDING)[RollbackCause] | undefined {
+  return cause && Object.prototype.hasOwnProperty.call(ROLLBACK_WORDING, cause) ? ROLLBACK_WORDING[cause] : undefined;
+}
+
 /** What the outcome wording reads of a transaction. */
 type Ended = Pick<ModelTransaction, 'outcome' | 'cause' | 'writes'>;
 
@@ -86,7 +105,8 @@ export function transactionOutcome(tx: Ended, place?: string): string {
   if (tx.outcome === 'commit') return `committed${at}`;
   // Ending a read-only transaction without COMMIT loses nothing: say so rather than alarm.
   if (tx.writes.length === 0) return `ended${at}, nothing to commit`;
-  return tx.cause ? `${ROLLBACK_WORDING[tx.cause].outcome}${at}` : `ended${at} without a recorded commit or rollback`;
+  const words = rollbackWords(tx.cause);
+  return words ? `${words.outcome}${at}` : `ended${at} without a recorded commit or rollback`;
 }
 
 /** The same in a few words, for after-line notes; 'autocommit' for a statement outside any transaction. */
@@ -95,13 +115,14 @@ export function transactionOutcomeBrief(tx: Ended | undefined): string {
   if (tx.outcome === 'open') return 'never ended';
   if (tx.outcome === 'commit') return 'committed';
   if (tx.writes.length === 0) return 'read only';
-  return tx.cause ? ROLLBACK_WORDING[tx.cause].brief : 'not committed';
+  return rollbackWords(tx.cause)?.brief ?? 'not committed';
 }
 
 /** How a transaction ended without COMMIT, after "its transaction tx13": 'was closed without COMMIT', ... */
 export function rollbackText(tx: Pick<ModelTransaction, 'outcome' | 'cause' | 'session'>): string {
-  if (!tx.cause) return tx.outcome === 'open' ? 'never committed before the trace ended' : 'ended without COMMIT';
+  const words = rollbackWords(tx.cause);
+  if (!words) return tx.outcome === 'open' ? 'never committed before the trace ended' : 'ended without COMMIT';
   // A connection's transaction ended by its session's close: the session, not the transaction, was closed.
   if (tx.cause === 'session-close' && !tx.session) return 'ended without COMMIT when its session closed';
-  return ROLLBACK_WORDING[tx.cause].predicate;
+  return words.predicate;
 }

@@ -4,7 +4,7 @@
  */
 import { type Finding, severityCounts } from '../analysis/findings';
 import { relPath } from '../present/paths';
-import { offset, plural, transactionOutcome } from '../present/wording';
+import { databaseShortName, offset, plural, transactionOutcome } from '../present/wording';
 import { describeSkipped } from '../trace/reader';
 import type { SourceFrame } from '../trace/schema';
 import { Counts, ModelRun, ModelTest, ModelTransaction, runCounts, TestSummary, testSummaries } from '../model/model';
@@ -109,7 +109,7 @@ function sessionStory(model: ModelRun, test: ModelTest, cwd: string): string[] {
     const owner = tx.session ?? tx.connection;
     const opened = owner.at ? ` (${where(owner.at, cwd)})` : '';
     const proc = tx.process.tests.length === 0 && model.processes.length > 1 ? ` pid ${tx.process.pid}` : '';
-    const db = databases.size > 1 ? ` [${databaseName(tx)}]` : '';
+    const db = databases.size > 1 ? ` [${databaseShortName(tx.connection.db) ?? 'unknown database'}]` : '';
     entries.push({ time: tx.start, text: `${owner.label}${opened}${proc} ${tx.label}${db}: ${statementsText(tx)} → ${transactionOutcome(tx, tx.endAt && where(tx.endAt, cwd))}` });
   }
   for (const hit of model.identityHits) {
@@ -123,14 +123,6 @@ function sessionStory(model: ModelRun, test: ModelTest, cwd: string): string[] {
   const lines = entries.slice(0, STORY_LIMIT).map((e) => `${offset(e.time - test.start).padStart(10)}  ${e.text}`);
   if (entries.length > STORY_LIMIT) lines.push(`${''.padStart(10)}  … ${entries.length - STORY_LIMIT} more (txlens report --json has them all)`);
   return lines;
-}
-
-function databaseName(tx: ModelTransaction): string {
-  const db = tx.connection.db;
-  if (!db) return 'unknown database';
-  if (db.memory) return ':memory:';
-  const name = db.file ?? db.name ?? db.system;
-  return name.split(/[\\/]/).pop() ?? name;
 }
 
 function findingLines(f: Finding, cwd: string, indent: string): string[] {

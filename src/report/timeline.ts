@@ -28,7 +28,6 @@ import { buildTicks } from './timeline/ticks';
 import { TIMELINE_TITLE, TIMELINE_VERSION, type TimelineOptions, type TimelineView } from './timeline/view';
 
 export * from './timeline/view';
-export { testLabel } from './timeline/tests';
 
 const ROW_WRITES = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'REPLACE', 'UPSERT']);
 

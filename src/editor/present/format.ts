@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import type { ModelConnection, ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
 import type { SourceFrame } from '../../trace/schema';
 import { relPath } from '../../present/paths';
-import { transactionOutcome } from '../../present/wording';
+import { databaseShortName, transactionOutcome } from '../../present/wording';
 import { projectRoot } from '../../report/render';
 
 /** Where the run ran: paths in texts are relative to it. */
@@ -40,12 +40,6 @@ export function ownerLabel(st: { session?: { label: string }; connection: { labe
   return st.session?.label ?? st.connection.label;
 }
 
-/** Test name without its file: 'test_a', 'TestX::test_b[1]'. */
-export function testShortName(id: string): string {
-  const i = id.indexOf('::');
-  return i < 0 ? id : id.slice(i + 2);
-}
-
 export function oneLineSql(sql: string, max = 120): string {
   const flat = sql.replace(/\s+/g, ' ').trim().replace(/`/g, "'");
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
@@ -53,9 +47,7 @@ export function oneLineSql(sql: string, max = 120): string {
 
 /** 'test.db', 'a :memory: database', 'app' (a server database's name). */
 export function databaseName(conn: ModelConnection): string {
-  const db = conn.db;
-  if (!db) return 'an unknown database';
-  if (db.memory) return 'a :memory: database';
-  const name = db.file ?? db.name ?? db.system;
-  return name.split(/[\\/]/).pop() ?? name;
+  const name = databaseShortName(conn.db);
+  if (!name) return 'an unknown database';
+  return conn.db?.memory ? 'a :memory: database' : name;
 }

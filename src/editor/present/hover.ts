@@ -6,7 +6,7 @@
  */
 import type { ModelRun, ModelStatement, ModelTest, ModelTransaction } from '../../model/model';
 import { lineIndex } from './lines';
-import { offset, plural } from '../../present/wording';
+import { offset, plural, testLabel } from '../../present/wording';
 import {
   databaseName,
   frameLink,
@@ -15,7 +15,6 @@ import {
   ownerLabel,
   runRoot,
   statementShort,
-  testShortName,
 } from './format';
 
 /** How many transactions one hover tells about; the rest are counted. */
@@ -121,7 +120,7 @@ function storyOf(model: ModelRun, sts: ModelStatement[], root: string | undefine
   const test = st.test ? idx.tests.get(st.test) : undefined;
   const ref = test?.start ?? 0;
   const out: string[] = [];
-  const where = test ? ` · in \`${testShortName(test.id)}\` ${offset(st.start - ref)}` : '';
+  const where = test ? ` · in \`${testLabel(test.id)}\` ${offset(st.start - ref)}` : '';
   out.push(`**${ownerLabel(st)}${tx ? ` · ${tx.label}` : ''}** · ${statementShort(st)}${where}`);
   out.push('');
   const rows = st.rows !== undefined && st.rows >= 0 ? ` · ${plural(st.rows, 'row')}` : '';

@@ -1,8 +1,8 @@
 /** Transaction bars: one per transaction on a shown lane, at most `maxBars`. */
 import type { ModelTransaction } from '../../model/model';
-import { transactionOutcome } from '../../present/wording';
+import { databaseShortName, transactionOutcome } from '../../present/wording';
 import type { ViewBuild } from './context';
-import { databaseName, type Owner, ownerOfTx } from './lanes';
+import { type Owner, ownerOfTx } from './lanes';
 import type { TimelineBar } from './view';
 
 export function buildBars(b: ViewBuild, laneIndex: Map<Owner, number>): { bars: TimelineBar[]; barIndex: Map<ModelTransaction, number> } {
@@ -39,7 +39,7 @@ function bar(b: ViewBuild, tx: ModelTransaction, lane: number): TimelineBar {
     endAt: b.place(tx.endAt),
     connection: tx.connection.label,
     isolation: tx.isolation,
-    database: databaseName(tx.connection),
+    database: databaseShortName(tx.connection.db),
     statements: tx.statements.length,
     writes: tx.writes.length,
     test: tx.test,

@@ -4,6 +4,7 @@
  * lanes the story needs (arrows, findings) are kept first, then by first activity.
  */
 import type { ModelConnection, ModelProcess, ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
+import { databaseShortName } from '../../present/wording';
 import type { ViewBuild } from './context';
 import type { TimelineLane, TimelineProcess } from './view';
 
@@ -107,22 +108,13 @@ function processLabel(p: ModelProcess): string {
   return cmd ? `pid ${p.pid} · ${cmd}` : `pid ${p.pid}`;
 }
 
-/** The database's file or name, without its folder. */
-export function databaseName(conn: ModelConnection): string | undefined {
-  const db = conn.db;
-  if (!db) return undefined;
-  if (db.memory) return ':memory:';
-  const name = db.file ?? db.name ?? db.system;
-  return name.split(/[\\/]/).pop() ?? name;
-}
-
 /** 'Session · test.db'. */
 function sessionDetail(s: ModelSession): { detail: string; test?: string } {
-  const db = s.transactions.map((t) => databaseName(t.connection)).find((d) => d);
+  const db = s.transactions.map((t) => databaseShortName(t.connection.db)).find((d) => d);
   return { detail: [s.cls ?? 'Session', db].filter(Boolean).join(' · '), test: s.test };
 }
 
 /** 'sqlite3 · test.db'. */
 function connectionDetail(c: ModelConnection): { detail: string; test?: string } {
-  return { detail: [c.driver ?? 'connection', databaseName(c)].filter(Boolean).join(' · '), test: c.transactions[0]?.test };
+  return { detail: [c.driver ?? 'connection', databaseShortName(c.db)].filter(Boolean).join(' · '), test: c.transactions[0]?.test };
 }

@@ -1,6 +1,7 @@
 /** The tests on the timeline: a window per test, behind its process's lanes, and which ones need attention. */
 import type { ModelProcess } from '../../model/model';
 import { relPath } from '../../present/paths';
+import { testLabel } from '../../present/wording';
 import type { ViewBuild } from './context';
 import type { TimelineTest } from './view';
 
@@ -40,10 +41,4 @@ export function focusTests(tests: TimelineTest[]): string[] {
 /** 'focus' when the whole run would squeeze a test that needs attention narrower than its name. */
 export function opensOn(tests: TimelineTest[], nominalWidth: number): 'focus' | 'run' {
   return tests.some((t) => t.attention && (t.x1 - t.x0) * nominalWidth < READABLE_TEST_PX) ? 'focus' : 'run';
-}
-
-/** 'tests/test_a.py::TestX::test_b[1]' → 'TestX::test_b[1]'; a runner's title without '::' stays whole. */
-export function testLabel(id: string, name: string): string {
-  const i = id.indexOf('::');
-  return i < 0 ? name || id : id.slice(i + 2);
 }
