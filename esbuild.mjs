@@ -1,6 +1,6 @@
-// Builds one bundle per runtime (the VS Code extension host, the CLI), copies
-// the Python agent as plain files, and with --tests also bundles each test file
-// so `node --test` can run them without a TypeScript loader.
+// Builds one bundle per runtime (the VS Code extension host, the CLI, the timeline
+// page in the browser), copies the Python agent as plain files, and with --tests
+// also bundles each test file so `node --test` can run them without a TypeScript loader.
 // Type-checking is tsc's job (`npm run build` runs `tsc --noEmit` after this).
 import * as esbuild from 'esbuild';
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -56,6 +56,19 @@ const builds = [
     entryPoints: ['src/cli/main.ts'],
     outfile: 'dist/cli.js',
     banner: { js: '#!/usr/bin/env node' },
+  }),
+  // The timeline page's script, for the browser: the editor's webview loads media/timeline.js
+  // and `txlens report --html` inlines it. Never minified: it is small, and people read it in
+  // the HTML file; no source map, which the standalone file could not load.
+  esbuild.build({
+    entryPoints: ['src/report/page/main.ts'],
+    outfile: 'media/timeline.js',
+    bundle: true,
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2022',
+    logLevel: 'warning',
+    banner: { js: '// Built by esbuild.mjs from src/report/page/: edit the TypeScript there.' },
   }),
   // The Node agent: preloaded into the user's Node processes (NODE_OPTIONS=--require),
   // so it bundles nothing but its own code and Node's built-ins.

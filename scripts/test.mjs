@@ -42,6 +42,8 @@ say('building…');
 step('build', process.execPath, ['esbuild.mjs', '--tests']);
 say('type-checking…');
 step('type-check', npx, ['tsc', '--noEmit', '-p', '.']);
+// The timeline page is its own program (browser types): src/report/page/tsconfig.json.
+step('type-check of the timeline page', npx, ['tsc', '--noEmit', '-p', 'src/report/page']);
 say('linting…');
 if (!lint({ say })) {
   say('lint failed (npm run lint shows it again)');

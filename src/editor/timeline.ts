@@ -1,24 +1,21 @@
 /**
- * The session timeline in a webview panel. The page (media/timeline.js and
- * timeline.css, the only resources it may load) asks for the view model when
- * it is ready, draws it, and reports back what it drew; a click on a statement,
- * transaction or finding asks this side to open its source line.
+ * The session timeline in a webview panel. The page (media/timeline.js, built
+ * from src/report/page/, and timeline.css: the only resources it may load)
+ * asks for the view model when it is ready, draws it, and reports back what it
+ * drew; a click on a statement, transaction or finding asks this side to open
+ * its source line. The messages are typed in src/report/page/protocol.ts.
  */
 import { isAbsolute } from 'node:path';
 import * as vscode from 'vscode';
 import { newNonce, webviewHtml } from '../report/timeline-html';
+import type { DrawnCounts, HostMessage } from '../report/page/protocol';
 import type { TimelineView } from '../report/timeline';
 
 export const TIMELINE_VIEW_TYPE = 'txlens.timeline';
 export const TIMELINE_PANEL_TITLE = 'txlens: Session Timeline';
 
 /** What the page reported after drawing (counts of drawn elements, lane ids in order). */
-export interface TimelineRendered {
-  lanes: number;
-  bars: number;
-  ticks: number;
-  arrows: number;
-  markers: number;
+export interface TimelineRendered extends DrawnCounts {
   laneIds: string[];
 }
 
@@ -122,7 +119,7 @@ export class TimelinePanel implements vscode.Disposable {
   }
 
   private post(): Thenable<boolean> | undefined {
-    return this.view && this.panel?.webview.postMessage({ type: 'view', view: this.view });
+    return this.view && this.panel?.webview.postMessage({ type: 'view', view: this.view } satisfies HostMessage);
   }
 
   private receive(msg: FromPage): void {

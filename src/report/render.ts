@@ -2,10 +2,11 @@
  * Renders a model and its findings for people (text) and for machines (the
  * versioned JSON document of `txlens run --json` / `txlens report --json`).
  */
-import { isAbsolute, relative } from 'node:path';
 import { type Finding, severityCounts } from '../analysis/findings';
+import { relPath } from '../present/paths';
+import { databaseShortName, offset, plural, transactionOutcome } from '../present/wording';
 import { describeSkipped } from '../trace/reader';
-import type { RollbackCause, SourceFrame } from '../trace/schema';
+import type { SourceFrame } from '../trace/schema';
 import { Counts, ModelRun, ModelTest, ModelTransaction, runCounts, TestSummary, testSummaries } from '../model/model';
 
 export const REPORT_VERSION = 1;
@@ -30,12 +31,6 @@ export function projectRoot(model: ModelRun): string | undefined {
   let first: ModelRun['processes'][number] | undefined;
   for (const p of model.processes) if (!p.parent && p.header.cwd && (!first || p.start < first.start)) first = p;
   return first?.header.cwd;
-}
-
-export function relPath(file: string, cwd: string): string {
-  if (!isAbsolute(file)) return file;
-  const r = relative(cwd, file);
-  return r.startsWith('..') ? file : r;
 }
 
 /** A finding with every path relative to `cwd`, as the JSON documents print them. */
@@ -63,18 +58,6 @@ export function reportDocument(model: ModelRun, findings: Finding[], cwd: string
   return doc;
 }
 
-export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
-
-const CAUSE_TEXT: Record<RollbackCause, string> = {
-  explicit: 'rollback() called',
-  error: 'rolled back by an error',
-  close: 'connection closed without commit',
-  'session-close': 'session closed without commit',
-  'pool-reset': "pool's reset-on-return at check-in",
-  exit: 'process ended before commit',
-  gc: 'garbage collected without commit',
-};
-
 function where(at: SourceFrame | undefined, cwd: string): string {
   return at ? `${relPath(at[0], cwd)}:${at[1]}` : '(no user frame)';
 }
@@ -99,11 +82,6 @@ function countsLine(c: Omit<Counts, 'tests'> & { sharedSessions?: number }): str
 
 const STORY_LIMIT = 15;
 
-function ms(ns: number): string {
-  const v = ns / 1e6;
-  return `+${v < 10 ? v.toFixed(1) : v.toFixed(0)} ms`;
-}
-
 /** "INSERT jobs ×2, SELECT jobs" for what a transaction ran. */
 function statementsText(tx: ModelTransaction): string {
   const counts = new Map<string, number>();
@@ -114,15 +92,6 @@ function statementsText(tx: ModelTransaction): string {
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return [...counts].map(([k, n]) => (n > 1 ? `${k} ×${n}` : k)).join(', ') || '(no statements)';
-}
-
-function outcomeText(tx: ModelTransaction, cwd: string): string {
-  const at = tx.endAt ? ` at ${where(tx.endAt, cwd)}` : '';
-  if (tx.outcome === 'commit') return `committed${at}`;
-  if (tx.outcome === 'open') return 'never ended';
-  // Ending a read-only transaction without COMMIT loses nothing: say so rather than alarm.
-  if (tx.writes.length === 0) return `ended${at}, nothing to commit`;
-  return tx.cause ? `rolled back: ${CAUSE_TEXT[tx.cause]}${at}` : 'ended without a recorded commit or rollback';
 }
 
 /**
@@ -140,8 +109,8 @@ function sessionStory(model: ModelRun, test: ModelTest, cwd: string): string[] {
     const owner = tx.session ?? tx.connection;
     const opened = owner.at ? ` (${where(owner.at, cwd)})` : '';
     const proc = tx.process.tests.length === 0 && model.processes.length > 1 ? ` pid ${tx.process.pid}` : '';
-    const db = databases.size > 1 ? ` [${databaseName(tx)}]` : '';
-    entries.push({ time: tx.start, text: `${owner.label}${opened}${proc} ${tx.label}${db}: ${statementsText(tx)} → ${outcomeText(tx, cwd)}` });
+    const db = databases.size > 1 ? ` [${databaseShortName(tx.connection.db) ?? 'unknown database'}]` : '';
+    entries.push({ time: tx.start, text: `${owner.label}${opened}${proc} ${tx.label}${db}: ${statementsText(tx)} → ${transactionOutcome(tx, tx.endAt && where(tx.endAt, cwd))}` });
   }
   for (const hit of model.identityHits) {
     if (hit.test !== test.id) continue;
@@ -151,17 +120,9 @@ function sessionStory(model: ModelRun, test: ModelTest, cwd: string): string[] {
     });
   }
   entries.sort((a, b) => a.time - b.time);
-  const lines = entries.slice(0, STORY_LIMIT).map((e) => `${ms(Math.max(0, e.time - test.start)).padStart(10)}  ${e.text}`);
+  const lines = entries.slice(0, STORY_LIMIT).map((e) => `${offset(e.time - test.start).padStart(10)}  ${e.text}`);
   if (entries.length > STORY_LIMIT) lines.push(`${''.padStart(10)}  … ${entries.length - STORY_LIMIT} more (txlens report --json has them all)`);
   return lines;
-}
-
-function databaseName(tx: ModelTransaction): string {
-  const db = tx.connection.db;
-  if (!db) return 'unknown database';
-  if (db.memory) return ':memory:';
-  const name = db.file ?? db.name ?? db.system;
-  return name.split(/[\\/]/).pop() ?? name;
 }
 
 function findingLines(f: Finding, cwd: string, indent: string): string[] {

@@ -1,9 +1,9 @@
 /**
  * The session timeline as one self-contained HTML file (`txlens report --html`,
  * for CI artifacts), and the page the editor's webview loads. Both run
- * media/timeline.js over the view model of ./timeline; nothing is fetched from
- * the network, and a content security policy allows only the page's own
- * nonce-tagged style and script.
+ * media/timeline.js (built from ./page by esbuild.mjs) over the view model of
+ * ./timeline; nothing is fetched from the network, and a content security
+ * policy allows only the page's own nonce-tagged style and script.
  *
  * Trace text (SQL, messages, paths) enters the page in two ways only: escaped
  * HTML in the static summary, and a JSON data block in which `<`, `>` and `&`
@@ -50,7 +50,7 @@ export function timelineAssets(): TimelineAssets {
       return { script: readFileSync(join(media, 'timeline.js'), 'utf8'), style: readFileSync(join(media, 'timeline.css'), 'utf8') };
     }
   }
-  throw new Error('media/timeline.js not found beside the txlens installation');
+  throw new Error('media/timeline.js not found beside the txlens installation (esbuild.mjs builds it)');
 }
 
 /** Text inside <script> or <style> must not contain the closing tag of its element. */

@@ -24,9 +24,9 @@
  */
 import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
 import { modelRowKeys, rowsMayOverlap } from '../../model/rowkeys';
+import { duration } from '../../present/wording';
 import type { DynamicRule, Finding } from '../findings';
 import {
-  durationText,
   finding,
   place,
   related,
@@ -165,13 +165,13 @@ function describe(model: ModelRun, w: ModelStatement, h: Holding, failed: boolea
   let message: string;
   if (failed) {
     message =
-      `${statementText(w)} by ${statementOwnerRef(model, w)} waited ${durationText(w.dur ?? 0)} for a lock held by ` +
+      `${statementText(w)} by ${statementOwnerRef(model, w)} waited ${duration(w.dur ?? 0)} for a lock held by ` +
       `${txOwnerRef(model, h.tx)}, ${idleSince}, and failed: ${w.err!.message}. ` +
       `${holder} must commit, roll back or close before this statement runs.`;
   } else {
     const waited = (h.tx.end ?? w.time) - w.start;
     message =
-      `${statementText(w)} by ${statementOwnerRef(model, w)} waited ${durationText(waited)} for a lock held by ` +
+      `${statementText(w)} by ${statementOwnerRef(model, w)} waited ${duration(waited)} for a lock held by ` +
       `${txOwnerRef(model, h.tx)}, ${idleSince}; it went on only when ${holder}'s transaction ended ` +
       `(${h.tx.outcome === 'commit' ? 'COMMIT' : 'rollback'}${h.tx.endAt ? ` at ${place(model, h.tx.endAt)}` : ''}).`;
   }

@@ -39,7 +39,8 @@
 import type { ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
-import { finding, firstFrame, flushedText, flushRelated, isTestCode, place, related, rollbackText, sessionRef, statementOwnerLabel, statementRelated, testFailed, txOwnerRef, writeText } from './util';
+import { capitalize, rollbackText } from '../../present/wording';
+import { finding, firstFrame, flushedText, flushRelated, isTestCode, place, related, sessionRef, statementOwnerLabel, statementRelated, testFailed, txOwnerRef, writeText } from './util';
 
 const RULE = 'missing-commit';
 
@@ -196,10 +197,6 @@ function transactionFinding(model: ModelRun, tx: ModelTransaction, index: () => 
 
 function sameFrame(a: SourceFrame | undefined, b: SourceFrame | undefined): boolean {
   return !!a && !!b && a[0] === b[0] && a[1] === b[1];
-}
-
-function capitalize(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
 export const missingCommitRule: DynamicRule = {

@@ -30,7 +30,8 @@ import { tmpdir } from 'node:os';
 import { basename, isAbsolute, relative } from 'node:path';
 import type { ModelConnection, ModelRun, ModelStatement } from '../../model/model';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
-import { finding, firstFrame, flushRelated, isTestCode, place, related, shortPath, statementRelated } from './util';
+import { relPath } from '../../present/paths';
+import { finding, firstFrame, flushRelated, isTestCode, place, related, statementRelated } from './util';
 
 const RULE = 'non-test-database';
 
@@ -93,7 +94,7 @@ function inTempOutsideProject(model: ModelRun, file: string | undefined): boolea
 function displayName(model: ModelRun, conn: ModelConnection): string {
   const db = conn.db;
   if (db?.system === 'sqlite' && !db.memory && db.file) {
-    const short = shortPath(model, db.file);
+    const short = relPath(db.file, model.run?.cwd);
     return isAbsolute(short) ? basename(short) : short;
   }
   if (db?.memory) return 'an in-memory SQLite database';

@@ -26,6 +26,7 @@
 import type { ModelConnection, ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
+import { capitalize } from '../../present/wording';
 import { connectionRef, finding, firstFrame, place, related, sessionRef, statementRelated, writeText } from './util';
 
 const RULE = 'pool-release-in-transaction';
@@ -121,7 +122,3 @@ export const poolReleaseInTransactionRule: DynamicRule = {
     return findings;
   },
 };
-
-function capitalize(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1);
-}

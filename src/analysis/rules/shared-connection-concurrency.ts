@@ -26,6 +26,7 @@
 import type { ModelConnection, ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation, Severity } from '../findings';
+import { capitalize } from '../../present/wording';
 import { connectionRef, finding, place, related, sessionRef, testFailed } from './util';
 
 const RULE = 'shared-connection-concurrency';
@@ -191,7 +192,3 @@ export const sharedConnectionConcurrencyRule: DynamicRule = {
     return findings;
   },
 };
-
-function capitalize(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
-}

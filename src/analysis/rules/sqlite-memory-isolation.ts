@@ -24,6 +24,7 @@
 import type { ModelConnection, ModelRun, ModelStatement } from '../../model/model';
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
+import { capitalize } from '../../present/wording';
 import { connectionRef, finding, firstFrame, place, related } from './util';
 
 const RULE = 'sqlite-memory-isolation';
@@ -157,10 +158,6 @@ function dedupe(rel: RelatedLocation[]): RelatedLocation[] {
     seen.add(k);
     return true;
   });
-}
-
-function capitalize(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 export const sqliteMemoryIsolationRule: DynamicRule = {

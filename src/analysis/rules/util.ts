@@ -2,21 +2,15 @@
  * Shared vocabulary for rule messages, so every finding names sessions,
  * transactions and places the same way: "session S3 (app/api/jobs.py:13)".
  */
-import { isAbsolute, relative } from 'node:path';
+import { isAbsolute } from 'node:path';
 import type { ModelConnection, ModelProcess, ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
+import { relPath } from '../../present/paths';
 import type { SourceFrame } from '../../trace/schema';
 import type { Finding, Location, RelatedLocation, Severity } from '../findings';
 
-/** A path as people read it in messages: relative to the run's working directory when inside it. */
-export function shortPath(model: ModelRun, file: string): string {
-  const cwd = model.run?.cwd;
-  if (!cwd || !isAbsolute(file)) return file;
-  const r = relative(cwd, file);
-  return r.startsWith('..') ? file : r;
-}
-
+/** 'app/api/jobs.py:13': relative to the run's working directory when inside it. */
 export function place(model: ModelRun, at: SourceFrame | undefined): string {
-  return at ? `${shortPath(model, at[0])}:${at[1]}` : 'an unknown place';
+  return at ? `${relPath(at[0], model.run?.cwd)}:${at[1]}` : 'an unknown place';
 }
 
 export function location(at: SourceFrame): Location {
@@ -117,12 +111,6 @@ export function statementText(st: ModelStatement): string {
   return t ? `${st.verb || 'statement'} from ${t}` : st.verb || 'a statement';
 }
 
-/** A duration in nanoseconds for people: '850 ms', '2.0 s'. */
-export function durationText(ns: number): string {
-  const ms = ns / 1e6;
-  return ms < 1000 ? `${Math.max(1, Math.round(ms))} ms` : `${(ms / 1000).toFixed(1)} s`;
-}
-
 /** True when the test the finding belongs to failed (or errored in setup/teardown). */
 export function testFailed(model: ModelRun, testId: string | undefined): boolean {
   if (!testId) return false;
@@ -137,32 +125,10 @@ export function testFailed(model: ModelRun, testId: string | undefined): boolean
  */
 export function isTestCode(model: ModelRun, at: SourceFrame | undefined): boolean {
   if (!at) return false;
-  const rel = shortPath(model, at[0]).replace(/\\/g, '/');
+  const rel = relPath(at[0], model.run?.cwd).replace(/\\/g, '/');
   const parts = rel.split('/');
   const base = parts[parts.length - 1];
   if (base === 'conftest.py' || /^test_.*\.py$/.test(base) || /_test\.py$/.test(base)) return true;
   if (isAbsolute(rel)) return false;
   return parts.slice(0, -1).some((p) => p === 'tests' || p === 'test');
-}
-
-/** How a transaction ended without COMMIT, in words: "was closed without COMMIT", ... */
-export function rollbackText(tx: ModelTransaction): string {
-  switch (tx.cause) {
-    case 'session-close':
-      return tx.session ? 'was closed without COMMIT' : 'ended without COMMIT when its session closed';
-    case 'close':
-      return 'had its connection closed without COMMIT';
-    case 'pool-reset':
-      return "went back to the pool without COMMIT, and the pool's reset-on-return rolled it back";
-    case 'exit':
-      return 'was still uncommitted when the process exited';
-    case 'gc':
-      return 'was garbage-collected without COMMIT';
-    case 'error':
-      return 'was rolled back by an error';
-    case 'explicit':
-      return 'was rolled back';
-    default:
-      return tx.outcome === 'open' ? 'never committed before the trace ended' : 'ended without COMMIT';
-  }
 }

@@ -5,7 +5,7 @@
  * layer turns these into Diagnostic and CodeAction objects one to one.
  */
 import type { Finding, Severity } from '../../analysis/findings';
-import { testShortName } from './format';
+import { testLabel } from '../../present/wording';
 
 export interface PlainRange {
   startLine: number;
@@ -56,7 +56,7 @@ export function diagnosticsFor(findings: Finding[], docsFor: (rule: string) => s
       file: f.location.file,
       range: lineRange(f.location.file, f.location.line, f.location.column, read),
       severity: f.severity,
-      message: f.test ? `${f.message} (test ${testShortName(f.test)})` : f.message,
+      message: f.test ? `${f.message} (test ${testLabel(f.test)})` : f.message,
       source: 'txlens',
       code: { value: f.rule, target: docsFor(f.rule) },
       related: f.related.map((r) => ({ file: r.file, range: lineRange(r.file, r.line, undefined, read), message: r.message })),

@@ -6,17 +6,15 @@
  */
 import type { ModelRun, ModelStatement, ModelTest, ModelTransaction } from '../../model/model';
 import { lineIndex } from './lines';
+import { offset, plural, testLabel } from '../../present/wording';
 import {
-  after,
   databaseName,
   frameLink,
   oneLineSql,
   outcomeLong,
   ownerLabel,
-  plural,
   runRoot,
   statementShort,
-  testShortName,
 } from './format';
 
 /** How many transactions one hover tells about; the rest are counted. */
@@ -75,7 +73,7 @@ function writeVisibility(model: ModelRun, tx: ModelTransaction, ref: number, roo
       // The same connection can only read again once this transaction is over (it sees its own writes).
       if (r.connection === tx.connection && (tx.end === undefined || r.start < tx.end)) continue;
       seen.add(r);
-      const who = `${ownerLabel(r)}${r.transaction ? ` ${r.transaction.label}` : ''} read ${table} at ${frameLink(r.at, root)} (${after(r.start, ref)})`;
+      const who = `${ownerLabel(r)}${r.transaction ? ` ${r.transaction.label}` : ''} read ${table} at ${frameLink(r.at, root)} (${offset(r.start - ref)})`;
       if (!committed || r.start < tx.end!) {
         if (before++ < VISIBILITY_LINES) lines.push(`- ${who}: **could not see** ${committed ? 'them yet' : 'them'}`);
       } else if (afterCommit++ < 1) {
@@ -85,7 +83,7 @@ function writeVisibility(model: ModelRun, tx: ModelTransaction, ref: number, roo
   }
   if (before > VISIBILITY_LINES) lines.push(`- … ${before - VISIBILITY_LINES} more reads before the commit`);
   if (tx.outcome === 'commit') {
-    lines.unshift(`Its writes became visible to other sessions at the commit (${after(tx.end!, ref)}).`);
+    lines.unshift(`Its writes became visible to other sessions at the commit (${offset(tx.end! - ref)}).`);
   } else if (tx.outcome === 'open') {
     lines.unshift('Its writes were never committed while the trace ran: no other session could see them.');
   } else {
@@ -105,7 +103,7 @@ function hiddenWrites(model: ModelRun, st: ModelStatement, ref: number, root: st
       const wrote = tx.writes.find((w) => w.writes.includes(table) && w.time <= st.start);
       if (!wrote || (tx.end !== undefined && tx.end <= st.start)) continue;
       seen.add(tx);
-      const fate = tx.outcome === 'commit' ? `committed later (${after(tx.end!, ref)})` : 'never committed';
+      const fate = tx.outcome === 'commit' ? `committed later (${offset(tx.end! - ref)})` : 'never committed';
       if (lines.length < VISIBILITY_LINES) {
         const flushed = wrote.flushAt ? ` (flushed at ${frameLink(wrote.flushAt, root)})` : '';
         lines.push(`- ${ownerLabel(wrote)} ${tx.label} ${statementShort(wrote)} at ${frameLink(wrote.at, root)}${flushed} was uncommitted, ${fate}: this read **could not see it**`);
@@ -122,7 +120,7 @@ function storyOf(model: ModelRun, sts: ModelStatement[], root: string | undefine
   const test = st.test ? idx.tests.get(st.test) : undefined;
   const ref = test?.start ?? 0;
   const out: string[] = [];
-  const where = test ? ` · in \`${testShortName(test.id)}\` ${after(st.start, ref)}` : '';
+  const where = test ? ` · in \`${testLabel(test.id)}\` ${offset(st.start - ref)}` : '';
   out.push(`**${ownerLabel(st)}${tx ? ` · ${tx.label}` : ''}** · ${statementShort(st)}${where}`);
   out.push('');
   const rows = st.rows !== undefined && st.rows >= 0 ? ` · ${plural(st.rows, 'row')}` : '';
@@ -146,8 +144,8 @@ function storyOf(model: ModelRun, sts: ModelStatement[], root: string | undefine
   const mine = tx.statements.filter((s) => s.op !== 'tx');
   const pos = mine.indexOf(st);
   const iso = tx.isolation ? `, ${tx.isolation}` : '';
-  out.push(`- Transaction ${tx.label}${iso} began ${tx.implicit ? 'implicitly ' : ''}at ${frameLink(tx.beginAt ?? mine[0]?.at, root)} (${after(tx.start, ref)}); this was statement ${pos + 1} of ${mine.length}`);
-  out.push(`- Ended: ${outcomeLong(tx, root)}${tx.end !== undefined ? ` (${after(tx.end, ref)})` : ''}`);
+  out.push(`- Transaction ${tx.label}${iso} began ${tx.implicit ? 'implicitly ' : ''}at ${frameLink(tx.beginAt ?? mine[0]?.at, root)} (${offset(tx.start - ref)}); this was statement ${pos + 1} of ${mine.length}`);
+  out.push(`- Ended: ${outcomeLong(tx, root)}${tx.end !== undefined ? ` (${offset(tx.end - ref)})` : ''}`);
   if (tx.writes.length > 0 && (st.op === 'write' || st.op === 'ddl')) {
     out.push('', ...writeVisibility(model, tx, ref, root));
   } else if (st.op === 'read') {

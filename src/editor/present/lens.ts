@@ -6,7 +6,7 @@
 import type { Finding } from '../../analysis/findings';
 import { ModelRun, ModelTest, testSummaries, TestSummary } from '../../model/model';
 import type { LocatedTest } from './locate';
-import { plural } from './format';
+import { plural } from '../../present/wording';
 import { sessionsText } from '../../report/render';
 
 export interface TestLens {

@@ -5,7 +5,8 @@
  * "S6 tx13 UPDATE jobs → rolled back at close".
  */
 import type { ModelIdentityHit, ModelRun, ModelStatement } from '../../model/model';
-import { databaseName, outcomeShort, ownerLabel, statementShort } from './format';
+import { transactionOutcomeBrief } from '../../present/wording';
+import { databaseName, ownerLabel, statementShort } from './format';
 
 export interface LineNote {
   /** Absolute path, as the trace recorded it. */
@@ -63,7 +64,7 @@ function noteFor(a: LineActivity, namedDatabases: boolean): { text: string; atte
     const tx = pick.transaction;
     const db = namedDatabases ? ` [${databaseName(pick.connection)}]` : '';
     const head = `${ownerLabel(pick)}${tx ? ` ${tx.label}` : ''} ${statementShort(pick)}${db}`;
-    const end = pick.err ? `failed: ${pick.err.type}` : outcomeShort(tx);
+    const end = pick.err ? `failed: ${pick.err.type}` : transactionOutcomeBrief(tx);
     const runs = new Set(a.statements.map((st) => st.transaction ?? st)).size;
     const more = runs > 1 ? ` (ran in ${runs} transactions)` : '';
     return { text: `${head} → ${end}${more}`, attention: needsAttention(pick) };

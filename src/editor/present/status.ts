@@ -1,5 +1,5 @@
 /** The status bar item's text and tooltip for each state of the extension. */
-import { plural } from './format';
+import { plural } from '../../present/wording';
 
 export type RunState =
   | { kind: 'idle' }

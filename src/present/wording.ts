@@ -1,0 +1,128 @@
+/**
+ * The words txlens uses wherever it tells people something: the CLI's report,
+ * the editor's notes and hovers, the timeline (its data and its page) and the
+ * rules' messages. A transaction ends, a duration reads and a count agrees the
+ * same way on every surface because they all take them from here.
+ *
+ * Nothing here imports Node: the timeline's page bundles this module for the
+ * browser. Paths, which need Node's path rules, are in ./paths.
+ */
+import type { ModelConnection, ModelTransaction } from '../model/model';
+import type { RollbackCause } from '../trace/schema';
+
+/** '1 session', '3 sessions', '2 processes' (with `many`). */
+export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+
+/** 'test.db', ':memory:', 'app' (a server database's name): the database without its folder; undefined when the trace names none. */
+export function databaseShortName(db: ModelConnection['db']): string | undefined {
+  if (!db) return undefined;
+  if (db.memory) return ':memory:';
+  const name = db.file ?? db.name ?? db.system;
+  return name.split(/[\\/]/).pop() ?? name;
+}
+
+/** 'tests/test_a.py::TestX::test_b[1]' → 'TestX::test_b[1]'; an id without '::' (a runner's title) is its `name`, else itself. */
+export function testLabel(id: string, name?: string): string {
+  const i = id.indexOf('::');
+  return i < 0 ? name || id : id.slice(i + 2);
+}
+
+/** 'session S3 …' → 'Session S3 …', for a message that opens with a reference. */
+export function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** Under a second: '0.42 ms', '7.7 ms', '850 ms' (two or three significant digits). */
+function millis(ms: number): string {
+  if (ms < 1) return `${ms.toFixed(2)} ms`;
+  if (ms < 10) return `${ms.toFixed(1)} ms`;
+  return `${Math.round(ms)} ms`;
+}
+
+/**
+ * How long something took, for people: '0.42 ms', '7.7 ms', '850 ms', '2.0 s', '3 min 5 s'.
+ * Statements take fractions of a millisecond and a suite takes minutes: the digits shown
+ * follow the size.
+ */
+export function duration(ns: number): string {
+  const ms = ns / 1e6;
+  if (ms < 1000) return millis(ms);
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const whole = Math.round(s);
+  return `${Math.floor(whole / 60)} min ${whole % 60} s`;
+}
+
+/**
+ * A moment after a reference (a test's start, the run's start), never negative: '+7.7 ms',
+ * '+4.73 s', '+75.12 s'. Moments a few milliseconds apart must still read apart late in a
+ * run (the timeline's axis, zoomed in), so seconds keep two decimals and never turn into minutes.
+ */
+export function offset(ns: number): string {
+  const ms = Math.max(0, ns) / 1e6;
+  return `+${ms < 1000 ? millis(ms) : `${(ms / 1000).toFixed(2)} s`}`;
+}
+
+/**
+ * How a transaction that held writes ended without COMMIT, per cause, in the three
+ * forms texts need: `outcome` where a story says how it ended ('S6 tx13: UPDATE jobs →
+ * rolled back: session closed without commit'), `brief` where there is room for a few
+ * words only (the editor's after-line notes), `predicate` after "its transaction tx13"
+ * in a rule's message.
+ */
+export const ROLLBACK_WORDING: Record<RollbackCause, { outcome: string; brief: string; predicate: string }> = {
+  explicit: { outcome: 'rolled back: rollback() called', brief: 'rolled back', predicate: 'was rolled back' },
+  error: { outcome: 'rolled back by an error', brief: 'rolled back by an error', predicate: 'was rolled back by an error' },
+  close: { outcome: 'rolled back: connection closed without commit', brief: 'rolled back at close', predicate: 'had its connection closed without COMMIT' },
+  'session-close': { outcome: 'rolled back: session closed without commit', brief: 'rolled back at close', predicate: 'was closed without COMMIT' },
+  'pool-reset': {
+    outcome: "rolled back by the pool's reset-on-return at check-in",
+    brief: 'rolled back by pool reset',
+    predicate: "went back to the pool without COMMIT, and the pool's reset-on-return rolled it back",
+  },
+  // The agent sends nothing at exit: the server drops the transaction with the connection.
+  exit: { outcome: 'discarded: the process ended before commit', brief: 'lost at process exit', predicate: 'was still uncommitted when the process exited' },
+  gc: { outcome: 'rolled back: garbage collected without commit', brief: 'rolled back by gc', predicate: 'was garbage-collected without COMMIT' },
+};
+
+/** The wording of a cause; undefined for none, or for a cause this version does not know (a newer trace). */
+function rollbackWords(cause: RollbackCause | undefined): (typeof ROLLBACK_WORDING)[RollbackCause] | undefined {
+  return cause && Object.prototype.hasOwnProperty.call(ROLLBACK_WORDING, cause) ? ROLLBACK_WORDING[cause] : undefined;
+}
+
+/** What the outcome wording reads of a transaction. */
+type Ended = Pick<ModelTransaction, 'outcome' | 'cause' | 'writes'>;
+
+/**
+ * How a transaction ended: 'committed at app/jobs.py:11', 'ended, nothing to commit',
+ * 'rolled back: session closed without commit at app/worker.py:22'. `place` is where it
+ * ended, already written for the surface (a relative path, a markdown link); the
+ * timeline, which shows the place apart, passes none.
+ */
+export function transactionOutcome(tx: Ended, place?: string): string {
+  const at = place ? ` at ${place}` : '';
+  if (tx.outcome === 'open') return 'never ended (still open when the trace stopped)';
+  if (tx.outcome === 'commit') return `committed${at}`;
+  // Ending a read-only transaction without COMMIT loses nothing: say so rather than alarm.
+  if (tx.writes.length === 0) return `ended${at}, nothing to commit`;
+  const words = rollbackWords(tx.cause);
+  return words ? `${words.outcome}${at}` : `ended${at} without a recorded commit or rollback`;
+}
+
+/** The same in a few words, for after-line notes; 'autocommit' for a statement outside any transaction. */
+export function transactionOutcomeBrief(tx: Ended | undefined): string {
+  if (!tx) return 'autocommit';
+  if (tx.outcome === 'open') return 'never ended';
+  if (tx.outcome === 'commit') return 'committed';
+  if (tx.writes.length === 0) return 'read only';
+  return rollbackWords(tx.cause)?.brief ?? 'not committed';
+}
+
+/** How a transaction ended without COMMIT, after "its transaction tx13": 'was closed without COMMIT', ... */
+export function rollbackText(tx: Pick<ModelTransaction, 'outcome' | 'cause' | 'session'>): string {
+  const words = rollbackWords(tx.cause);
+  if (!words) return tx.outcome === 'open' ? 'never committed before the trace ended' : 'ended without COMMIT';
+  // A connection's transaction ended by its session's close: the session, not the transaction, was closed.
+  if (tx.cause === 'session-close' && !tx.session) return 'ended without COMMIT when its session closed';
+  return words.predicate;
+}
