@@ -562,7 +562,7 @@ def dressed(original, wrapper, exact_code=False):
 
     Every function the agent puts in a library's place is made here.
     """
-    return mark_as_agent(same_signature(original, wrapper, exact_code))
+    return mark_as_agent(_same_signature(original, wrapper, exact_code))
 
 
 def wrap_attribute(owner, name, make, exact_code=False):
@@ -579,7 +579,7 @@ def wrap_attribute(owner, name, make, exact_code=False):
     setattr(owner, name, dressed(original, make(original), exact_code))
 
 
-def same_signature(original, wrapper, exact_code=False):
+def _same_signature(original, wrapper, exact_code=False):
     """`wrapper` (taking *args, **kwargs) dressed as `original`, for every way code can look at it.
 
     functools.update_wrapper gives the name, doc, module and __wrapped__ that
