@@ -647,10 +647,6 @@ def _wrap_dialect(dialect):
 # Session events and wrappers
 
 
-def _session_id(session):
-    return _sessions.get(session)
-
-
 @guarded
 def _on_session_created(session, cls_name):
     sid = rt.next_id("s")
