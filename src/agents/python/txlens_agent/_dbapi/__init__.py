@@ -26,13 +26,23 @@ the three PostgreSQL drivers share.
 # shows: an error raised through an agent wrapper reads as the user's own.
 __tracebackhide__ = True
 
+import importlib
+
 from .. import _runtime as _rt
-from . import _asyncpg, _psycopg, _psycopg2, _sqlite3
+
+# Each driver's library, and the module of ours that hooks it: loaded only when the
+# library is, so a process pays for the drivers it uses.
+_DRIVERS = (("sqlite3", "_sqlite3"), ("psycopg2", "_psycopg2"), ("psycopg", "_psycopg"), ("asyncpg", "_asyncpg"))
 
 
 def install():
     """Hook each driver when it is imported (right away when it already is)."""
-    _rt.register_import_hook("sqlite3", _sqlite3.hook)
-    _rt.register_import_hook("psycopg2", _psycopg2.hook)
-    _rt.register_import_hook("psycopg", _psycopg.hook)
-    _rt.register_import_hook("asyncpg", _asyncpg.hook)
+    for library, module in _DRIVERS:
+        _rt.register_import_hook(library, _hooking_with(module))
+
+
+def _hooking_with(module):
+    def hook(library):
+        importlib.import_module("." + module, __name__).hook(library)
+
+    return hook

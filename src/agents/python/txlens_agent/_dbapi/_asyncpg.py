@@ -8,7 +8,7 @@ import os
 import sys
 
 from .. import _runtime as _rt
-from ._base import Closing, ConnectionState, ErrorCause, TracedCall, created_by_orm, reclass, register, settle, traced_class_for
+from ._base import Closing, ConnectionState, ErrorCause, created_by_orm, reclass, register, settle, traced_call_async, traced_class_for
 from ._postgres import postgres_db
 
 # asyncpg.connection.Connection, set when asyncpg is imported.
@@ -60,10 +60,9 @@ class _ConnectionMixin(ConnectionState):
         cid = self._txl_cid
         if cid is None or self._txl_quiet or not _rt.ACTIVE:
             return await method(query, *args, **kwargs)
-        with TracedCall(self, cid, in_tx=_in_tx, sql=query, params=params, many=many, cause=self._txl_cause) as call:
-            result = await method(query, *args, **kwargs)
-            call.rows = rows_of(result)
-        return result
+        return await traced_call_async(
+            method, (query,) + args, kwargs, self, cid, in_tx=_in_tx, sql=query, params=params, many=many, rows_of=rows_of, cause=self._txl_cause
+        )
 
     async def execute(self, query, *args, **kwargs):
         return await self._txl_run(super().execute, query, args, kwargs, _status_rows, params=args or None)

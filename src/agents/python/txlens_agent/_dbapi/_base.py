@@ -4,10 +4,10 @@ transaction, traced classes and connection registration.
 A driver module says only what differs: how to read its connection's
 transaction state (`_txl_in_tx`, `_txl_failed`, `_txl_closed` on its connection
 mixin), where its methods keep the SQL and the parameters, and how its connect
-function is wrapped. Statement and transaction-end bookkeeping are with-blocks
-(`TracedCall`, `TransactionEnd`, `Closing`, `ErrorCause`) around the driver's
-own call, so a sync method and an async one (`await` inside the block) share
-every line of it.
+function is wrapped. Every statement goes through `traced_call` (or its twin
+for coroutines); the ends of a transaction are with-blocks (`TransactionEnd`,
+`Closing`, `ErrorCause`) around the driver's own call, so a sync method and an
+async one (`await` inside the block) share every line of their bookkeeping.
 """
 
 # pytest leaves frames of a module with this global out of the tracebacks it
@@ -141,6 +141,10 @@ def sql_text(query, context=None):
     return str(query)
 
 
+# The keyword arguments of a call that has none (never changed: a call unpacks a copy).
+NO_KEYWORDS = {}
+
+
 def arg(args, kwargs, index, name):
     """A call's argument by position, else by keyword (None when absent)."""
     if len(args) > index:
@@ -152,50 +156,56 @@ def arg(args, kwargs, index, name):
 # Statements
 
 
-class TracedCall(object):
-    """One driver call that runs a statement, as a with-block around it:
+def traced_call(method, args, kwargs, conn, cid, *, in_tx, sql, params=None, many=False, cursor=None, rows_of=None, cause=None, commit_by_default=False):
+    """Run `method(*args, **kwargs)`, a driver call that runs one statement, and record it.
 
-        with TracedCall(conn, cid, in_tx=_in_tx, sql=query, params=params, cursor=self):
-            return super().execute(query, params)
+    Before the call it reads whether a transaction is open (`in_tx(conn)`, the
+    driver's local state); after it, it records the statement with its
+    duration, its error or its row count (the `cursor`'s rowcount, or
+    `rows_of(result)`), and the begin, commit or rollback the call caused.
 
-    Entering reads whether a transaction is open; leaving records the statement
-    with its duration, its error or its row count (the cursor's `rowcount`, or
-    `rows` set by the block), and the begin, commit or rollback it caused, read
-    from the driver's state after it (`in_tx(conn)`).
+    `sql` and `params` are the statement and parameters as the code passed them.
+    `many`: `params` is executemany's sequence of parameter sets. `cause`: what a
+    rollback this statement makes is due to, when the connection knows better
+    than "error" or "explicit". `commit_by_default`: leaving a transaction
+    without COMMIT or ROLLBACK in the SQL is a commit (sqlite3's executescript
+    commits first).
 
-    `many`: `params` is executemany's sequence of parameter sets. `cause`: what
-    a rollback this statement makes is due to, when the connection knows
-    better than "error" or "explicit". `commit_by_default`: leaving a
-    transaction without COMMIT or ROLLBACK in the SQL is a commit
-    (sqlite3's executescript commits first).
+    `traced_call_async` is its twin for coroutine methods. The two stay apart,
+    and this is a function rather than a with-block object, for the statement
+    path's sake: building an object with keyword arguments costs more than the
+    rest of the recording.
     """
+    was_in_tx = in_tx(conn)
+    start = _monotonic_ns()
+    try:
+        result = method(*args, **kwargs)
+    except Exception as exc:
+        _record_statement(conn, cid, in_tx, sql, start, was_in_tx, exc=exc, params=params, many=many, cause=cause)
+        raise
+    if cursor is not None:
+        rows = _rowcount(cursor)
+    else:
+        rows = rows_of(result) if rows_of is not None else None
+    _record_statement(conn, cid, in_tx, sql, start, was_in_tx, rows=rows, params=params, many=many, cause=cause, commit_by_default=commit_by_default)
+    return result
 
-    __slots__ = ("conn", "cid", "in_tx", "sql", "params", "many", "cursor", "cause", "commit_by_default", "rows", "was_in_tx", "start")
 
-    def __init__(self, conn, cid, *, in_tx, sql, params=None, many=False, cursor=None, cause=None, commit_by_default=False):
-        self.conn = conn
-        self.cid = cid
-        self.in_tx = in_tx
-        self.sql = sql
-        self.params = params
-        self.many = many
-        self.cursor = cursor
-        self.cause = cause
-        self.commit_by_default = commit_by_default
-        self.rows = None
-
-    def __enter__(self):
-        self.was_in_tx = self.in_tx(self.conn)
-        self.start = _monotonic_ns()
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            _record_statement(self, None)
-        elif isinstance(exc, Exception):
-            _record_statement(self, exc)
-        # A BaseException (a task's cancellation, Ctrl-C) interrupted the call: what
-        # the driver did is unknown, so nothing is claimed about it.
+async def traced_call_async(method, args, kwargs, conn, cid, *, in_tx, sql, params=None, many=False, cursor=None, rows_of=None, cause=None, commit_by_default=False):
+    """traced_call for a coroutine method: the same, with the call awaited."""
+    was_in_tx = in_tx(conn)
+    start = _monotonic_ns()
+    try:
+        result = await method(*args, **kwargs)
+    except Exception as exc:
+        _record_statement(conn, cid, in_tx, sql, start, was_in_tx, exc=exc, params=params, many=many, cause=cause)
+        raise
+    if cursor is not None:
+        rows = _rowcount(cursor)
+    else:
+        rows = rows_of(result) if rows_of is not None else None
+    _record_statement(conn, cid, in_tx, sql, start, was_in_tx, rows=rows, params=params, many=many, cause=cause, commit_by_default=commit_by_default)
+    return result
 
 
 def _rowcount(cursor):
@@ -205,36 +215,38 @@ def _rowcount(cursor):
         return None
 
 
-@_rt.guarded
-def _record_statement(call, exc):
+def _record_statement(conn, cid, in_tx, sql, start, was_in_tx, exc=None, rows=None, params=None, many=False, cause=None, commit_by_default=False):
     """One statement finished: emit begin (if it opened a transaction), stmt, then commit/rollback (if it ended one)."""
-    dur = _monotonic_ns() - call.start
-    _rt.fault_point("dbapi.stmt")
-    cid = call.cid
-    was_in_tx = call.was_in_tx
-    now_in_tx = call.in_tx(call.conn)
-    sql = call.sql
-    if not isinstance(sql, str):
-        sql = sql_text(sql, call.conn)
-    if now_in_tx and not was_in_tx:
-        _rt.tx_begin(cid, implicit=keyword(sql) not in _BEGIN_WORDS)
-    event = {"k": "stmt", "conn": cid, "sql": sql, "dur": dur}
-    tx = _rt.tx_current(cid)
-    if tx is not None:
-        event["tx"] = tx
-    if call.params is not None:
-        _add_params(event, call.params, call.many)
-    if exc is not None:
-        event["err"] = _rt.error_of(exc)
-    else:
-        rows = _rowcount(call.cursor) if call.cursor is not None else call.rows
-        if rows is not None and rows >= 0:
+    dur = _monotonic_ns() - start
+    # Guarded by hand: @guarded would pack the keywords into a dict on every statement.
+    if not _rt.ACTIVE:
+        return
+    try:
+        _rt.fault_point("dbapi.stmt")
+        now_in_tx = in_tx(conn)
+        if not isinstance(sql, str):
+            sql = sql_text(sql, conn)
+        if now_in_tx and not was_in_tx:
+            _rt.tx_begin(cid, implicit=keyword(sql) not in _BEGIN_WORDS)
+        event = {"k": "stmt", "conn": cid, "sql": sql, "dur": dur}
+        tx = _rt.tx_current(cid)
+        if tx is not None:
+            event["tx"] = tx
+        if params is not None:
+            _add_params(event, params, many)
+        if exc is not None:
+            event["err"] = _rt.error_of(exc)
+        elif rows is not None and rows >= 0:
             event["rows"] = rows
-    _rt.emit(event)
-    if was_in_tx and not now_in_tx:
-        _end_transaction(cid, sql, exc, call.cause, call.commit_by_default)
-    elif now_in_tx and was_in_tx and exc is None and sql[:1] in _SAVEPOINT_FIRST_CHARS:
-        _savepoint_in_sql(cid, sql)
+        # The user frame is searched from the driver method that called traced_call:
+        # this function and traced_call are ours, and every frame looked at costs.
+        _rt.emit(event, 3)
+        if was_in_tx and not now_in_tx:
+            _end_transaction(cid, sql, exc, cause, commit_by_default)
+        elif now_in_tx and was_in_tx and exc is None and sql[:1] in _SAVEPOINT_FIRST_CHARS:
+            _savepoint_in_sql(cid, sql)
+    except Exception as internal:
+        _rt.fail(internal)
 
 
 def _add_params(event, params, many):

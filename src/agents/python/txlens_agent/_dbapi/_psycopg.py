@@ -12,7 +12,6 @@ __tracebackhide__ = True
 from .. import _runtime as _rt
 from ._base import (
     AsyncTracedConnection,
-    TracedCall,
     TracedConnection,
     created_by_orm,
     is_traced_class,
@@ -20,6 +19,8 @@ from ._base import (
     register,
     savepoint_event,
     settle,
+    traced_call,
+    traced_call_async,
     traced_subclass,
 )
 from ._postgres import LibpqState, postgres_db, pq_in_tx
@@ -44,16 +45,15 @@ class _CursorMixin(object):
         cid = getattr(conn, "_txl_cid", None)
         if cid is None or not _rt.ACTIVE:
             return super().execute(query, params, *args, **kwargs)
-        with TracedCall(conn, cid, in_tx=_in_tx, sql=query, params=params, cursor=self):
-            return super().execute(query, params, *args, **kwargs)
+        return traced_call(super().execute, (query, params) + args, kwargs, conn, cid, in_tx=_in_tx, sql=query, params=params, cursor=self)
 
     def executemany(self, query, params_seq, *args, **kwargs):
         conn = self._conn
         cid = getattr(conn, "_txl_cid", None)
         if cid is None or not _rt.ACTIVE:
             return super().executemany(query, params_seq, *args, **kwargs)
-        with TracedCall(conn, cid, in_tx=_in_tx, sql=query, params=params_seq, many=True, cursor=self):
-            return super().executemany(query, params_seq, *args, **kwargs)
+        method = super().executemany
+        return traced_call(method, (query, params_seq) + args, kwargs, conn, cid, in_tx=_in_tx, sql=query, params=params_seq, many=True, cursor=self)
 
 
 class _AsyncCursorMixin(object):
@@ -64,16 +64,17 @@ class _AsyncCursorMixin(object):
         cid = getattr(conn, "_txl_cid", None)
         if cid is None or not _rt.ACTIVE:
             return await super().execute(query, params, *args, **kwargs)
-        with TracedCall(conn, cid, in_tx=_in_tx, sql=query, params=params, cursor=self):
-            return await super().execute(query, params, *args, **kwargs)
+        method = super().execute
+        return await traced_call_async(method, (query, params) + args, kwargs, conn, cid, in_tx=_in_tx, sql=query, params=params, cursor=self)
 
     async def executemany(self, query, params_seq, *args, **kwargs):
         conn = self._conn
         cid = getattr(conn, "_txl_cid", None)
         if cid is None or not _rt.ACTIVE:
             return await super().executemany(query, params_seq, *args, **kwargs)
-        with TracedCall(conn, cid, in_tx=_in_tx, sql=query, params=params_seq, many=True, cursor=self):
-            return await super().executemany(query, params_seq, *args, **kwargs)
+        method = super().executemany
+        args = (query, params_seq) + args
+        return await traced_call_async(method, args, kwargs, conn, cid, in_tx=_in_tx, sql=query, params=params_seq, many=True, cursor=self)
 
 
 class _TransactionBlock(object):

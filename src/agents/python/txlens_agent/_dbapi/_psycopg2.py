@@ -7,7 +7,7 @@ __tracebackhide__ = True
 import sys
 
 from .. import _runtime as _rt
-from ._base import TracedCall, TracedConnection, arg, created_by_orm, register, traced_class_for
+from ._base import NO_KEYWORDS, TracedConnection, arg, created_by_orm, register, traced_call, traced_class_for
 from ._postgres import LibpqState, pq_in_tx, postgres_db
 
 # psycopg2.extensions.connection and .cursor, set when psycopg2 is imported.
@@ -34,25 +34,23 @@ class _CursorMixin(object):
         cid = getattr(conn, "_txl_cid", None)
         if cid is None or not _rt.ACTIVE:
             return super().execute(query, vars)
-        with TracedCall(conn, cid, in_tx=_in_tx, sql=query, params=vars, cursor=self):
-            return super().execute(query, vars)
+        return traced_call(super().execute, (query, vars), NO_KEYWORDS, conn, cid, in_tx=_in_tx, sql=query, params=vars, cursor=self)
 
     def executemany(self, query, vars_list):
         conn = self.connection
         cid = getattr(conn, "_txl_cid", None)
         if cid is None or not _rt.ACTIVE:
             return super().executemany(query, vars_list)
-        with TracedCall(conn, cid, in_tx=_in_tx, sql=query, params=vars_list, many=True, cursor=self):
-            return super().executemany(query, vars_list)
+        method = super().executemany
+        return traced_call(method, (query, vars_list), NO_KEYWORDS, conn, cid, in_tx=_in_tx, sql=query, params=vars_list, many=True, cursor=self)
 
     def callproc(self, procname, *args, **kwargs):
         conn = self.connection
         cid = getattr(conn, "_txl_cid", None)
         if cid is None or not _rt.ACTIVE:
             return super().callproc(procname, *args, **kwargs)
-        sql = "CALL %s" % procname
-        with TracedCall(conn, cid, in_tx=_in_tx, sql=sql, params=arg(args, kwargs, 0, "parameters"), cursor=self):
-            return super().callproc(procname, *args, **kwargs)
+        sql, params = "CALL %s" % procname, arg(args, kwargs, 0, "parameters")
+        return traced_call(super().callproc, (procname,) + args, kwargs, conn, cid, in_tx=_in_tx, sql=sql, params=params, cursor=self)
 
 
 class _ConnectionMixin(LibpqState, TracedConnection):

@@ -8,7 +8,7 @@ import os
 import sys
 
 from .. import _runtime as _rt
-from ._base import TracedCall, TracedConnection, arg, created_by_orm, register, settle, traced_class_for
+from ._base import TracedConnection, arg, created_by_orm, register, settle, traced_call, traced_class_for
 
 # The driver's own classes and the traced default cursor, set when sqlite3 is imported.
 _Connection = None
@@ -32,17 +32,16 @@ class _CursorMixin(object):
         cid = getattr(conn, "_txl_cid", None)
         if cid is None or not _rt.ACTIVE:
             return super().execute(*args, **kwargs)
-        with TracedCall(conn, cid, in_tx=_in_tx, sql=arg(args, kwargs, 0, "sql"), params=arg(args, kwargs, 1, "parameters"), cursor=self):
-            return super().execute(*args, **kwargs)
+        sql, params = arg(args, kwargs, 0, "sql"), arg(args, kwargs, 1, "parameters")
+        return traced_call(super().execute, args, kwargs, conn, cid, in_tx=_in_tx, sql=sql, params=params, cursor=self)
 
     def executemany(self, *args, **kwargs):
         conn = self.connection
         cid = getattr(conn, "_txl_cid", None)
         if cid is None or not _rt.ACTIVE:
             return super().executemany(*args, **kwargs)
-        params = arg(args, kwargs, 1, "seq_of_parameters")
-        with TracedCall(conn, cid, in_tx=_in_tx, sql=arg(args, kwargs, 0, "sql"), params=params, many=True, cursor=self):
-            return super().executemany(*args, **kwargs)
+        sql, params = arg(args, kwargs, 0, "sql"), arg(args, kwargs, 1, "seq_of_parameters")
+        return traced_call(super().executemany, args, kwargs, conn, cid, in_tx=_in_tx, sql=sql, params=params, many=True, cursor=self)
 
     def executescript(self, *args, **kwargs):
         conn = self.connection
@@ -50,8 +49,8 @@ class _CursorMixin(object):
         if cid is None or not _rt.ACTIVE:
             return super().executescript(*args, **kwargs)
         # executescript COMMITs a pending transaction before running the script.
-        with TracedCall(conn, cid, in_tx=_in_tx, sql=arg(args, kwargs, 0, "sql_script"), commit_by_default=True):
-            return super().executescript(*args, **kwargs)
+        sql = arg(args, kwargs, 0, "sql_script")
+        return traced_call(super().executescript, args, kwargs, conn, cid, in_tx=_in_tx, sql=sql, commit_by_default=True)
 
 
 class _ConnectionMixin(TracedConnection):
