@@ -183,10 +183,14 @@ def traced_call(method, args, kwargs, conn, cid, *, in_tx, sql, params=None, man
     except Exception as exc:
         _record_statement(conn, cid, in_tx, sql, start, was_in_tx, exc=exc, params=params, many=many, cause=cause)
         raise
+    rows = None
     if cursor is not None:
-        rows = _rowcount(cursor)
-    else:
-        rows = rows_of(result) if rows_of is not None else None
+        try:
+            rows = cursor.rowcount
+        except Exception:
+            pass
+    elif rows_of is not None:
+        rows = rows_of(result)
     _record_statement(conn, cid, in_tx, sql, start, was_in_tx, rows=rows, params=params, many=many, cause=cause, commit_by_default=commit_by_default)
     return result
 
@@ -200,19 +204,16 @@ async def traced_call_async(method, args, kwargs, conn, cid, *, in_tx, sql, para
     except Exception as exc:
         _record_statement(conn, cid, in_tx, sql, start, was_in_tx, exc=exc, params=params, many=many, cause=cause)
         raise
+    rows = None
     if cursor is not None:
-        rows = _rowcount(cursor)
-    else:
-        rows = rows_of(result) if rows_of is not None else None
+        try:
+            rows = cursor.rowcount
+        except Exception:
+            pass
+    elif rows_of is not None:
+        rows = rows_of(result)
     _record_statement(conn, cid, in_tx, sql, start, was_in_tx, rows=rows, params=params, many=many, cause=cause, commit_by_default=commit_by_default)
     return result
-
-
-def _rowcount(cursor):
-    try:
-        return cursor.rowcount
-    except Exception:
-        return None
 
 
 def _record_statement(conn, cid, in_tx, sql, start, was_in_tx, exc=None, rows=None, params=None, many=False, cause=None, commit_by_default=False):
@@ -233,7 +234,13 @@ def _record_statement(conn, cid, in_tx, sql, start, was_in_tx, exc=None, rows=No
         if tx is not None:
             event["tx"] = tx
         if params is not None:
-            _add_params(event, params, many)
+            # Of executemany's parameter sets only a list or tuple is looked at: a one-shot iterator is the driver's.
+            if many and isinstance(params, (list, tuple)):
+                event["many"] = len(params)
+            if not many or "many" in event:
+                shown = _rt.params_repr(params)
+                if shown is not None:
+                    event["params"] = shown
         if exc is not None:
             event["err"] = _rt.error_of(exc)
         elif rows is not None and rows >= 0:
@@ -247,17 +254,6 @@ def _record_statement(conn, cid, in_tx, sql, start, was_in_tx, exc=None, rows=No
             _savepoint_in_sql(cid, sql)
     except Exception as internal:
         _rt.fail(internal)
-
-
-def _add_params(event, params, many):
-    if many:
-        # Only a list or tuple is looked at: a one-shot iterator is the driver's to consume.
-        if not isinstance(params, (list, tuple)):
-            return
-        event["many"] = len(params)
-    shown = _rt.params_repr(params)
-    if shown is not None:
-        event["params"] = shown
 
 
 def _end_transaction(cid, sql, exc, cause, commit_by_default):
