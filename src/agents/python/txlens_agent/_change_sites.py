@@ -91,72 +91,55 @@ def _dirtied(state):
     _note(state, rt.user_frame(4))
 
 
-def _wrap_identity_map(IdentityMap):
-    original = IdentityMap.__dict__.get("__init__")
-    if original is None or getattr(original, "__txlens__", False):
-        return
-
+def _identity_map_init(original):
     def __init__(self, *args, **kwargs):
         original(self, *args, **kwargs)
         if rt.ACTIVE and type(self._modified) is set and not self._modified:
             self._modified = _DirtyStates()
 
-    __init__.__wrapped__ = original
-    __init__.__txlens__ = True
-    IdentityMap.__init__ = __init__
+    return __init__
 
 
-def _wrap_session(Session):
-    save_impl = Session.__dict__.get("_save_impl")
-    if save_impl is not None and not getattr(save_impl, "__txlens__", False):
+def _session_save_impl(save_impl):
+    def _save_impl(self, state):
+        if not rt.ACTIVE or state in self._new:
+            return save_impl(self, state)
+        result = save_impl(self, state)
+        _pending(state)
+        return result
 
-        def _save_impl(self, state):
-            if not rt.ACTIVE or state in self._new:
-                return save_impl(self, state)
-            result = save_impl(self, state)
-            _pending(state)
-            return result
+    return _save_impl
 
-        _save_impl.__wrapped__ = save_impl
-        _save_impl.__txlens__ = True
-        Session._save_impl = _save_impl
 
-    delete_impl = Session.__dict__.get("_delete_impl")
-    if delete_impl is not None and not getattr(delete_impl, "__txlens__", False):
+def _session_delete_impl(delete_impl):
+    def _delete_impl(self, state, *args, **kwargs):
+        if not rt.ACTIVE or state.key is None or state in self._deleted:
+            return delete_impl(self, state, *args, **kwargs)
+        result = delete_impl(self, state, *args, **kwargs)
+        _deleted(state)
+        return result
 
-        def _delete_impl(self, state, *args, **kwargs):
-            if not rt.ACTIVE or state.key is None or state in self._deleted:
-                return delete_impl(self, state, *args, **kwargs)
-            result = delete_impl(self, state, *args, **kwargs)
-            _deleted(state)
-            return result
+    return _delete_impl
 
-        _delete_impl.__wrapped__ = delete_impl
-        _delete_impl.__txlens__ = True
-        Session._delete_impl = _delete_impl
 
-    flush = Session.__dict__.get("_flush")
-    if flush is not None and not getattr(flush, "__txlens__", False):
-
-        def _flush(self, *args, **kwargs):
-            if not rt.ACTIVE:
-                return flush(self, *args, **kwargs)
-            global FLUSHING
-            scope = _FlushScope()
-            token = _scope_var.set(scope)
+def _session_flush(flush):
+    def _flush(self, *args, **kwargs):
+        if not rt.ACTIVE:
+            return flush(self, *args, **kwargs)
+        global FLUSHING
+        scope = _FlushScope()
+        token = _scope_var.set(scope)
+        with _flushing_lock:
+            FLUSHING += 1
+        try:
+            return flush(self, *args, **kwargs)
+        finally:
             with _flushing_lock:
-                FLUSHING += 1
-            try:
-                return flush(self, *args, **kwargs)
-            finally:
-                with _flushing_lock:
-                    FLUSHING -= 1
-                _scope_var.reset(token)
-                _forget(scope)
+                FLUSHING -= 1
+            _scope_var.reset(token)
+            _forget(scope)
 
-        _flush.__wrapped__ = flush
-        _flush.__txlens__ = True
-        Session._flush = _flush
+    return _flush
 
 
 @rt.guarded
@@ -211,8 +194,6 @@ def _emitting(original, records_carry_state):
                 scope.flushed.extend(queue)
             scope.queue = None
 
-    emit_statements.__wrapped__ = original
-    emit_statements.__txlens__ = True
     return emit_statements
 
 
@@ -229,8 +210,6 @@ def _collecting_deletes(original):
             return original(base_mapper, uowtransaction, table, states_to_delete)
         return _deletes_with_states(original, base_mapper, uowtransaction, table, states_to_delete, scope)
 
-    _collect_delete_commands.__wrapped__ = original
-    _collect_delete_commands.__txlens__ = True
     return _collect_delete_commands
 
 
@@ -289,17 +268,15 @@ def install_orm():
     from sqlalchemy.orm import identity, persistence
     from sqlalchemy.orm.session import Session
 
-    _wrap_identity_map(identity.IdentityMap)
-    _wrap_session(Session)
+    rt.wrap_attribute(identity.IdentityMap, "__init__", _identity_map_init)
+    rt.wrap_attribute(Session, "_save_impl", _session_save_impl)
+    rt.wrap_attribute(Session, "_delete_impl", _session_delete_impl)
+    rt.wrap_attribute(Session, "_flush", _session_flush)
     for name, carries_state in (
         ("_emit_insert_statements", True),
         ("_emit_update_statements", True),
         ("_emit_post_update_statements", True),
         ("_emit_delete_statements", False),
     ):
-        original = getattr(persistence, name, None)
-        if original is not None and not getattr(original, "__txlens__", False):
-            setattr(persistence, name, _emitting(original, carries_state))
-    original = getattr(persistence, "_collect_delete_commands", None)
-    if original is not None and not getattr(original, "__txlens__", False):
-        persistence._collect_delete_commands = _collecting_deletes(original)
+        rt.wrap_attribute(persistence, name, lambda original, carries_state=carries_state: _emitting(original, carries_state))
+    rt.wrap_attribute(persistence, "_collect_delete_commands", _collecting_deletes)

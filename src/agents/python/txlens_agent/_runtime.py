@@ -56,11 +56,6 @@ _failed = False
 # Clock and ids
 
 
-def now_ns():
-    """Monotonic nanoseconds since this process's header t0 (the clock of every event's 't')."""
-    return _monotonic_ns() - T0
-
-
 _counters = {}
 _counters_lock = threading.Lock()
 
@@ -547,7 +542,44 @@ def guarded(fn):
     return hook
 
 
-def same_signature(original, wrapper, exact_code=False):
+# The one mark of the agent's own wrappers and traced classes: a hook installed twice
+# (a module imported again, a second engine) sees it and leaves the original alone.
+_MARK = "__txlens__"
+
+
+def is_agent_wrapper(obj):
+    """True when `obj` (a function, a classmethod's function, a class) is one the agent made."""
+    return getattr(obj, _MARK, False) is True
+
+
+def mark_as_agent(obj):
+    setattr(obj, _MARK, True)
+    return obj
+
+
+def dressed(original, wrapper, exact_code=False):
+    """`wrapper` looking like `original` to every kind of introspection, marked as the agent's.
+
+    Every function the agent puts in a library's place is made here.
+    """
+    return mark_as_agent(_same_signature(original, wrapper, exact_code))
+
+
+def wrap_attribute(owner, name, make, exact_code=False):
+    """Put `make(original)`, dressed as the original, in place of `owner.name`, once.
+
+    On a class only the class's own attribute counts (an inherited method is
+    wrapped where it is defined); on a module or an instance, whatever
+    `owner.name` gives (an instance gets a wrapper of its bound method).
+    Does nothing when the attribute is missing or already the agent's.
+    """
+    original = vars(owner).get(name) if isinstance(owner, type) else getattr(owner, name, None)
+    if original is None or is_agent_wrapper(original):
+        return
+    setattr(owner, name, dressed(original, make(original), exact_code))
+
+
+def _same_signature(original, wrapper, exact_code=False):
     """`wrapper` (taking *args, **kwargs) dressed as `original`, for every way code can look at it.
 
     functools.update_wrapper gives the name, doc, module and __wrapped__ that
@@ -866,11 +898,10 @@ def redact_argv(argv):
 
 
 class _Conn(object):
-    __slots__ = ("cid", "owner", "tx", "sess", "__weakref__")
+    __slots__ = ("cid", "tx", "sess", "__weakref__")
 
-    def __init__(self, cid, owner):
+    def __init__(self, cid):
         self.cid = cid
-        self.owner = owner
         self.tx = None
         self.sess = None
 
@@ -918,23 +949,11 @@ def conn_id(dbapi_conn):
 
 
 def state_of(dbapi_conn):
-    """Tracking state of a registered connection (.cid, .tx, .sess, .owner), or None."""
+    """Tracking state of a registered connection (.cid, .tx, .sess), or None."""
     return _lookup(dbapi_conn)
 
 
-def conn_owner(dbapi_conn):
-    """Who registered the connection: 'sqlalchemy', 'dbapi', ... or None when unknown."""
-    state = _lookup(dbapi_conn)
-    return state.owner if state is not None else None
-
-
-def owned_by_sqlalchemy(dbapi_conn):
-    """True when SQLAlchemy's hooks track this connection (DB-API hooks must then stay quiet on it)."""
-    state = _lookup(dbapi_conn)
-    return state is not None and state.owner == "sqlalchemy"
-
-
-def register_conn(dbapi_conn, connect_event_fields, owner="dbapi", aliases=(), frame=True):
+def register_conn(dbapi_conn, connect_event_fields, aliases=()):
     """Register a new physical connection, emit its 'connect' event and return its id.
 
     `connect_event_fields` holds the ConnectEvent fields besides 'k' and 'conn'
@@ -946,7 +965,7 @@ def register_conn(dbapi_conn, connect_event_fields, owner="dbapi", aliases=(), f
         state = _lookup(dbapi_conn)
         if state is not None:
             return state.cid
-        state = _Conn(next_id("c"), owner)
+        state = _Conn(next_id("c"))
         _store(dbapi_conn, state)
         for alias in aliases:
             if alias is not None and alias is not dbapi_conn:
@@ -954,15 +973,8 @@ def register_conn(dbapi_conn, connect_event_fields, owner="dbapi", aliases=(), f
         _by_cid[state.cid] = state
     event = {"k": "connect", "conn": state.cid}
     event.update(connect_event_fields)
-    emit(event, frame=frame)
+    emit(event)
     return state.cid
-
-
-def add_conn_alias(dbapi_conn, alias):
-    """Make `alias` resolve to the same connection as `dbapi_conn`."""
-    state = _lookup(dbapi_conn)
-    if state is not None and alias is not None:
-        _store(alias, state)
 
 
 def forget_conn(dbapi_conn, *aliases):
@@ -977,7 +989,7 @@ def forget_conn(dbapi_conn, *aliases):
 
 
 def conn_state(cid):
-    """Internal state object of connection `cid` (has .tx, .sess, .owner), or None."""
+    """Internal state object of connection `cid` (has .tx, .sess), or None."""
     return _by_cid.get(cid)
 
 
@@ -1044,26 +1056,21 @@ def open_transactions():
 _claims = threading.local()
 
 
-def _claim_key():
-    return _current_task_id()
-
-
-def claim_next_connect(owner="sqlalchemy"):
-    _claims.owner = (owner, _claim_key())
+def claim_next_connect():
+    _claims.task = _current_task_id()
+    _claims.claimed = True
 
 
 def take_connect_claim():
-    """Called by DB-API connect hooks: the owner ('sqlalchemy') that is creating this connection, or None."""
-    claim = getattr(_claims, "owner", None)
-    if claim is None:
-        return None
-    _claims.owner = None
-    owner, key = claim
-    return owner if key == _claim_key() else None
+    """Called by DB-API connect hooks: True when SQLAlchemy is making this connection (in this thread and task)."""
+    if not getattr(_claims, "claimed", False):
+        return False
+    _claims.claimed = False
+    return _claims.task == _current_task_id()
 
 
 def release_connect_claim():
-    _claims.owner = None
+    _claims.claimed = False
 
 
 # ---------------------------------------------------------------------------
@@ -1166,24 +1173,11 @@ def _install_finder():
 # ---------------------------------------------------------------------------
 # Lifecycle
 
-_exit_hooks = []
-
-
-def on_exit(callback):
-    """Run `callback()` at process exit, before the exit rollbacks and the final flush."""
-    _exit_hooks.append(callback)
-
-
 def _final():
     _stop_flusher()
     if not ACTIVE:
         flush(_EXIT_LOCK_SECONDS)
         return
-    for cb in list(_exit_hooks):
-        try:
-            cb()
-        except Exception:
-            pass
     try:
         for cid, _tx in open_transactions():
             tx_rollback(cid, "exit")

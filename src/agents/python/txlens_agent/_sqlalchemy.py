@@ -37,7 +37,6 @@ from . import _runtime as rt
 
 emit = rt.emit
 guarded = rt.guarded
-now_ns = rt.now_ns
 _monotonic_ns = rt._monotonic_ns
 _params_repr = rt.params_repr
 
@@ -133,7 +132,7 @@ def _engine_entry(pool):
     return _dialects.get(dialect) if dialect is not None else None
 
 
-def _register(dbapi_conn, pool, frame=True):
+def _register(dbapi_conn, pool):
     entry = _engine_entry(pool)
     fields = {}
     if entry is not None:
@@ -152,7 +151,7 @@ def _register(dbapi_conn, pool, frame=True):
     if pid is not None:
         fields["pool"] = pid
     rt.release_connect_claim()
-    return rt.register_conn(dbapi_conn, fields, owner="sqlalchemy", aliases=(_driver_conn(dbapi_conn),), frame=frame)
+    return rt.register_conn(dbapi_conn, fields, aliases=(_driver_conn(dbapi_conn),))
 
 
 def _cid_of_connection(conn):
@@ -202,11 +201,7 @@ def _rollback_cause():
 
 
 def _called_from_user_code():
-    filename = sys._getframe(2).f_code.co_filename
-    verdict = rt._file_verdict.get(filename)
-    if verdict is None:
-        verdict = rt._classify(filename)
-    return bool(verdict)
+    return rt.is_user_file(sys._getframe(2).f_code.co_filename)
 
 
 def _with_intent(method, cause, user_calls_only=False):
@@ -226,9 +221,6 @@ def _with_intent(method, cause, user_calls_only=False):
         finally:
             _intent.reset(token)
 
-    wrapper.__wrapped__ = method
-    wrapper.__name__ = getattr(method, "__name__", "wrapper")
-    wrapper.__doc__ = getattr(method, "__doc__", None)
     return wrapper
 
 
@@ -245,20 +237,13 @@ def _exit_with_intent(method, cause_without_error):
         finally:
             _intent.reset(token)
 
-    __exit__.__wrapped__ = method
     return __exit__
 
 
 def _wrap(cls, name, make):
-    original = cls.__dict__.get(name)
-    if original is None or getattr(original, "__txlens__", False):
-        return
-    # Every wrapper carries the original's name, doc and signature; constructors
-    # also keep its parameters in code, which is what SQLAlchemy reads to sort
-    # create_engine's keyword arguments (Engine.__init__).
-    wrapped = rt.same_signature(original, make(original), exact_code=(name == "__init__"))
-    wrapped.__txlens__ = True
-    setattr(cls, name, wrapped)
+    # Constructors also keep their parameters in code, which is what SQLAlchemy
+    # reads to sort create_engine's keyword arguments (Engine.__init__).
+    rt.wrap_attribute(cls, name, make, exact_code=(name == "__init__"))
 
 
 # ---------------------------------------------------------------------------
@@ -271,7 +256,6 @@ def _wrap_engine_init(Engine):
             original(self, pool, dialect, url, *args, **kwargs)
             _record_engine(self, pool, dialect, url)
 
-        __init__.__wrapped__ = original
         return __init__
 
     _wrap(Engine, "__init__", make)
@@ -485,7 +469,6 @@ def _before(hook):
                 hook(self)
             return original(self, *args, **kwargs)
 
-        wrapper.__wrapped__ = original
         return wrapper
 
     return make
@@ -501,7 +484,6 @@ def _after_savepoint(action):
                 _on_savepoint(self, result if action == "begin" and result is not None else name, action)
             return result
 
-        wrapper.__wrapped__ = original
         return wrapper
 
     return make
@@ -594,7 +576,7 @@ def _statement_ended(cursor, statement, parameters, context, many, start, exc=No
             if rows.__class__ is int and rows >= 0:
                 event["rows"] = rows
         else:
-            event["err"] = _error_of(exc)
+            event["err"] = rt.error_of(exc)
         if _change_sites.FLUSHING:
             # A flush's INSERT/UPDATE/DELETE: reported at the line that changed the object.
             _change_sites.attribute(event, context)
@@ -620,7 +602,6 @@ def _traced_execute(execute, many):
         _statement_ended(cursor, statement, parameters, context, many, start)
         return result
 
-    traced.__wrapped__ = execute
     return traced
 
 
@@ -639,7 +620,6 @@ def _traced_execute_no_params(execute):
         _statement_ended(cursor, statement, None, context, False, start)
         return result
 
-    traced.__wrapped__ = execute
     return traced
 
 
@@ -647,36 +627,24 @@ def _claiming_connect(connect):
     # The DB-API connect underneath is SQLAlchemy's: the DB-API hooks stay out of its way.
     def traced(*cargs, **cparams):
         if rt.ACTIVE:
-            rt.claim_next_connect("sqlalchemy")
+            rt.claim_next_connect()
         return connect(*cargs, **cparams)
 
-    traced.__wrapped__ = connect
     return traced
 
 
 def _wrap_dialect(dialect):
     """Instance-level wrappers on an engine's dialect: they win over any subclass's methods."""
-    attrs = getattr(dialect, "__dict__", None)
-    if attrs is None or attrs.get("_txlens_wrapped"):
+    if getattr(dialect, "__dict__", None) is None:
         return
-    attrs["_txlens_wrapped"] = True
-    dialect.do_execute = _traced_execute(dialect.do_execute, False)
-    dialect.do_executemany = _traced_execute(dialect.do_executemany, True)
-    dialect.do_execute_no_params = _traced_execute_no_params(dialect.do_execute_no_params)
-    dialect.connect = _claiming_connect(dialect.connect)
-
-
-def _error_of(exc):
-    """The err field of a failed statement (the agent's one error builder, honouring the params mode)."""
-    return rt.error_of(exc)
+    rt.wrap_attribute(dialect, "do_execute", lambda method: _traced_execute(method, False))
+    rt.wrap_attribute(dialect, "do_executemany", lambda method: _traced_execute(method, True))
+    rt.wrap_attribute(dialect, "do_execute_no_params", _traced_execute_no_params)
+    rt.wrap_attribute(dialect, "connect", _claiming_connect)
 
 
 # ---------------------------------------------------------------------------
 # Session events and wrappers
-
-
-def _session_id(session):
-    return _sessions.get(session)
 
 
 @guarded
@@ -775,7 +743,6 @@ def _wrap_session(Session):
             if rt.ACTIVE:
                 _on_session_created(self, "AsyncSession" if _async_session_init.get() else type(self).__name__)
 
-        __init__.__wrapped__ = original
         return __init__
 
     def make_close(original):
@@ -795,7 +762,6 @@ def _wrap_session(Session):
             _on_session_closed(self, pending)
             return result
 
-        close.__wrapped__ = original
         return close
 
     def make_get_impl(original):
@@ -807,7 +773,6 @@ def _wrap_session(Session):
             _maybe_identity_hit(self, before, result)
             return result
 
-        _get_impl.__wrapped__ = original
         return _get_impl
 
     _wrap(Session, "__init__", make_init)
@@ -835,7 +800,6 @@ def _wrap_session_transaction(SessionTransaction):
             finally:
                 _binding_session.reset(token)
 
-        _connection_for_bind.__wrapped__ = original
         return _connection_for_bind
 
     _wrap(SessionTransaction, "_connection_for_bind", make)
@@ -850,7 +814,6 @@ def _wrap_async_session(AsyncSession):
             finally:
                 _async_session_init.reset(token)
 
-        __init__.__wrapped__ = original
         return __init__
 
     _wrap(AsyncSession, "__init__", make)
@@ -872,7 +835,6 @@ def _wrap_async_session(AsyncSession):
                 if frame_token is not None:
                     rt.frame_override.reset(frame_token)
 
-        __aexit__.__wrapped__ = original
         return __aexit__
 
     _wrap(AsyncSession, "__aexit__", make_aexit)
