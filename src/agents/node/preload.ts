@@ -12,6 +12,7 @@
 import * as rt from './runtime';
 import { tracedNodeTest } from './nodetest';
 import { hookedBy, hookModule } from './modules';
+import { hookVitestWorker, isVitestWorker } from './vitest';
 
 // Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
 /* eslint-disable prefer-rest-params */
@@ -54,6 +55,7 @@ function install(): void {
       return exports;
     }
   };
+  if (isVitestWorker()) hookVitestWorker();
   rt.start();
 }
 
