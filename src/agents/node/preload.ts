@@ -9,8 +9,9 @@
  * else costs a string check per module loaded. No file is written until there is an
  * event, so processes that never touch a hooked library leave no trace file.
  */
+import { isMainThread } from 'node:worker_threads';
 import * as rt from './runtime';
-import { tracedNodeTest } from './nodetest';
+import { isNodeTestProcess, registerEsmNodeTest, tracedNodeTest } from './nodetest';
 import { hookedBy, hookModule } from './modules';
 import { hookVitestWorker, isVitestWorker } from './vitest';
 
@@ -56,6 +57,8 @@ function install(): void {
     }
   };
   if (isVitestWorker()) hookVitestWorker();
+  // Worker threads inherit the hooks of the thread that started them.
+  if (isMainThread && isNodeTestProcess()) registerEsmNodeTest(Module, requireLoad.call(Module, 'node:test', null, false));
   rt.start();
 }
 
