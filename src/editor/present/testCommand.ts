@@ -116,7 +116,8 @@ export function runnerOf(argv: string[]): Runner {
   if (words.includes('vitest')) return 'vitest';
   if (words.includes('jest')) return 'jest';
   if (words.includes('mocha')) return 'mocha';
-  if (words[0] === 'node' && words.includes('--test')) return 'node:test';
+  // node's own runner, also through tsx (`tsx --test`, `npx tsx --test`), which passes node's flags on.
+  if (words.includes('--test') && (words[0] === 'node' || words.includes('tsx'))) return 'node:test';
   return 'npm';
 }
 
