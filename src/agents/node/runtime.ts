@@ -266,6 +266,7 @@ function header(): Record<string, unknown> {
   if (Object.keys(libs).length > 0) h.libs = { ...libs };
   const test = process.env[ENV.parentTest];
   if (test) h.test = test;
+  if (!isMainThread) h.thread = TH;
   return h;
 }
 
