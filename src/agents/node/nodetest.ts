@@ -65,6 +65,8 @@ function wrapTest(fn: AnyFn, meta: TestMeta): AnyFn {
       if (meta.line !== undefined) e.line = meta.line;
       rt.emit(e);
       outerTest = rt.enterTest(meta.id);
+      // On disk before the test runs: a test whose process is killed (SIGKILL, OOM) still shows it started.
+      rt.flush();
     } catch (e) {
       rt.fail(e);
     }

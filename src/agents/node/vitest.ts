@@ -47,7 +47,11 @@ let latest: any;
 
 function vitestSourceMap(file: string): { sources?: unknown } | undefined {
   try {
-    const map = latest?.moduleCache?.getSourceMap?.(file);
+    const cache = latest?.moduleCache;
+    // Only files vite-node ran: asking about another would add an empty entry to its cache.
+    const id = typeof cache?.normalizePath === 'function' ? cache.normalizePath(file) : file;
+    if (typeof cache?.has !== 'function' || !cache.has(id)) return undefined;
+    const map = cache.getSourceMap?.(file);
     return map && typeof map === 'object' ? map : undefined;
   } catch {
     return undefined;
@@ -85,6 +89,8 @@ function start(test: any): void {
   if (typeof line === 'number' && line > 0) e.line = line;
   rt.emit(e);
   started.set(test, { id, outer: rt.enterTest(id) });
+  // On disk before the test runs: a test whose process is killed (SIGKILL, OOM) still shows it started.
+  rt.flush();
 }
 
 function end(test: any): void {
