@@ -27,6 +27,9 @@ const hrtime = process.hrtime.bigint;
 export const PID = process.pid;
 const TH = threadId;
 const TRACE_DIR = process.env[ENV.traceDir] || undefined;
+// The test running in the parent when this process started: read now, since the process's own tests set the
+// variable for their children, and the header is written with the first event, maybe inside a test.
+const INHERITED_TEST = process.env[ENV.parentTest] || undefined;
 const FAULT = process.env[ENV.faultInject] || undefined;
 const paramsEnv = (process.env[ENV.params] || 'values').trim().toLowerCase();
 export const PARAMS_MODE: ParamsMode = paramsEnv === 'off' || paramsEnv === 'types' ? paramsEnv : 'values';
@@ -264,8 +267,7 @@ function header(): Record<string, unknown> {
     agent: AGENT,
   };
   if (Object.keys(libs).length > 0) h.libs = { ...libs };
-  const test = process.env[ENV.parentTest];
-  if (test) h.test = test;
+  if (INHERITED_TEST) h.test = INHERITED_TEST;
   if (!isMainThread) h.thread = TH;
   return h;
 }
