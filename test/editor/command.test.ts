@@ -37,6 +37,9 @@ test('a node project runs the runner its package.json names', () => {
   assert.equal(detectTestCommand(workspace(pkg({ devDependencies: { jest: '^29' } })))?.command, 'npx jest');
   assert.equal(detectTestCommand(workspace(pkg({ scripts: { test: 'mocha --recursive' } })))?.runner, 'mocha');
   assert.equal(detectTestCommand(workspace(pkg({ scripts: { test: 'node --test test/' } })))?.command, 'node --test');
+  assert.equal(detectTestCommand(workspace(pkg({ scripts: { test: 'tsx --test test/*.test.ts' } })))?.command, 'npx tsx --test');
+  assert.equal(detectTestCommand(workspace(pkg({ scripts: { test: 'node --import tsx --test test/a.test.ts' } })))?.command, 'node --import tsx --test');
+  assert.equal(detectTestCommand(workspace(pkg({ scripts: { test: 'node --import=tsx --test' } })))?.runner, 'node:test');
   assert.equal(detectTestCommand(workspace(pkg({ scripts: { test: 'make check' } })))?.command, 'npm test');
   assert.equal(detectTestCommand(workspace(pkg({ scripts: { test: 'echo "Error: no test specified" && exit 1' } }))), undefined);
   assert.equal(detectTestCommand(workspace({ 'package.json': '{ not json' })), undefined);
