@@ -44,10 +44,15 @@ export function nodePreload(agentDir: string): string {
  * is split on spaces; Node reads double quotes and backslash escapes).
  */
 export function withNodeAgent(nodeOptions: string | undefined, agentDir: string): string {
-  const preload = nodePreload(agentDir);
   const current = (nodeOptions ?? '').trim();
-  const arg = /[\s"\\]/.test(preload) ? `"${preload.replace(/[\\"]/g, (c) => `\\${c}`)}"` : preload;
-  const option = `--require ${arg}`;
+  const option = nodeAgentOption(agentDir);
   if (current.includes(option)) return current;
   return current ? `${current} ${option}` : option;
+}
+
+/** The NODE_OPTIONS entry that preloads the Node agent: `--require <preload>`, quoted when the path needs it. */
+export function nodeAgentOption(agentDir: string): string {
+  const preload = nodePreload(agentDir);
+  const arg = /[\s"\\]/.test(preload) ? `"${preload.replace(/[\\"]/g, (c) => `\\${c}`)}"` : preload;
+  return `--require ${arg}`;
 }

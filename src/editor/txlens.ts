@@ -437,6 +437,7 @@ export class TxlensExtension implements vscode.Disposable {
     env.description = 'txlens traces the tests you run in this terminal (setting txlens.traceTerminal).';
     for (const m of mutations) {
       if (m.op === 'prepend') env.prepend(m.name, m.value);
+      else if (m.op === 'append') env.append(m.name, m.value);
       else env.replace(m.name, m.value);
     }
   }

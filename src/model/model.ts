@@ -300,13 +300,20 @@ export function buildModelFrom(source: EventSource): ModelRun {
     });
   }
 
-  const byPid = new Map<number, ModelProcess>();
-  for (const p of processes) byPid.set(p.pid, p);
-  // Pids can be reused within a run, and a header may name itself as parent: only a process that started earlier
-  // can be a parent, which also keeps the parent chain free of cycles.
+  // pid -> its main threads' files, oldest first. Node worker threads write files of their own under their
+  // process's pid (with `thread` in the header): a child process's parent is its parent's main thread, and so is a
+  // worker thread's. Pids can be reused within a run, and a header may name itself as parent: the parent is the
+  // latest such file that started earlier, which also keeps the parent chain free of cycles.
+  const byPid = new Map<number, ModelProcess[]>();
+  for (const p of [...processes].sort((a, b) => a.start - b.start)) {
+    if (p.header.thread) continue;
+    const files = byPid.get(p.pid);
+    if (files) files.push(p);
+    else byPid.set(p.pid, [p]);
+  }
   for (const p of processes) {
-    const parent = byPid.get(p.ppid);
-    if (parent && parent.start < p.start) p.parent = parent;
+    const candidates = byPid.get(p.header.thread ? p.pid : p.ppid) ?? [];
+    for (const c of candidates) if (c !== p && c.start < p.start) p.parent = c;
   }
 
   const tests: ModelTest[] = [];

@@ -116,6 +116,8 @@ export interface HeaderEvent {
   libs?: Record<string, string>;
   /** Test id active in the parent when this process was started (inherited through the environment). */
   test?: string;
+  /** Worker thread id (Node), when the file is a worker thread's; its process is the file of the same pid without one. */
+  thread?: number;
 }
 
 export interface ConnectEvent extends EventBase {

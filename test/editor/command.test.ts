@@ -37,6 +37,9 @@ test('a node project runs the runner its package.json names', () => {
   assert.equal(detectTestCommand(workspace(pkg({ devDependencies: { jest: '^29' } })))?.command, 'npx jest');
   assert.equal(detectTestCommand(workspace(pkg({ scripts: { test: 'mocha --recursive' } })))?.runner, 'mocha');
   assert.equal(detectTestCommand(workspace(pkg({ scripts: { test: 'node --test test/' } })))?.command, 'node --test');
+  assert.equal(detectTestCommand(workspace(pkg({ scripts: { test: 'tsx --test test/*.test.ts' } })))?.command, 'npx tsx --test');
+  assert.equal(detectTestCommand(workspace(pkg({ scripts: { test: 'node --import tsx --test test/a.test.ts' } })))?.command, 'node --import tsx --test');
+  assert.equal(detectTestCommand(workspace(pkg({ scripts: { test: 'node --import=tsx --test' } })))?.runner, 'node:test');
   assert.equal(detectTestCommand(workspace(pkg({ scripts: { test: 'make check' } })))?.command, 'npm test');
   assert.equal(detectTestCommand(workspace(pkg({ scripts: { test: 'echo "Error: no test specified" && exit 1' } }))), undefined);
   assert.equal(detectTestCommand(workspace({ 'package.json': '{ not json' })), undefined);
@@ -47,6 +50,9 @@ test('command lines split like a shell would split them', () => {
   assert.deepEqual(splitCommand('a\\ b "c \\"d\\"" ""'), ['a b', 'c "d"', '']);
   assert.equal(runnerOf(['/venv/bin/python', '-m', 'pytest']), 'pytest');
   assert.equal(runnerOf(['node', '--test']), 'node:test');
+  assert.equal(runnerOf(['node', '--import', 'tsx', '--test']), 'node:test');
+  assert.equal(runnerOf(['npx', 'tsx', '--test']), 'node:test');
+  assert.equal(runnerOf(['npx', 'tsx', 'script.ts']), 'npm');
   assert.equal(runnerOf(['npm', 'test']), 'npm');
 });
 
@@ -60,5 +66,6 @@ test('narrowing to a file or a test, per runner', () => {
   assert.deepEqual(commandForSelection(['npx', 'jest'], 'a.test.js', t(['x'])), ['npx', 'jest', 'a.test.js', '-t', 'x']);
   assert.deepEqual(commandForSelection(['npx', 'mocha'], 'test/a.js', t(['s', 'x'])), ['npx', 'mocha', 'test/a.js', '--grep', 's x']);
   assert.deepEqual(commandForSelection(['node', '--test'], 'test/a.mjs', t(['s', 'x.y'])), ['node', '--test', '--test-name-pattern=x\\.y', 'test/a.mjs']);
+  assert.deepEqual(commandForSelection(['npx', 'tsx', '--test'], 'test/a.test.ts', t(['s', 'x'])), ['npx', 'tsx', '--test', '--test-name-pattern=x', 'test/a.test.ts']);
   assert.deepEqual(commandForSelection(['npm', 'test'], 'test/a.js', t(['x'])), ['npm', 'test', '--', 'test/a.js']);
 });

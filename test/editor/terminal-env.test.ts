@@ -38,3 +38,27 @@ test('pytest started in a terminal with those changes writes a trace the editor 
   assert.equal(new Set(model.tests.map((t) => t.id)).size, 4);
   assert.ok(model.statements.length > 10);
 });
+
+test('the Node agent’s preload is appended to the shell’s own NODE_OPTIONS', () => {
+  const opts = { traceDir: '/w/.txlens/runs/x-terminal', workspace: '/w', agentDir: '/ext/dist/agents' };
+  const preload = join('/ext/dist/agents', 'node', 'preload.js');
+  assert.equal(applyEnvMutations({}, terminalEnvMutations({}, opts)).NODE_OPTIONS?.trim(), `--require ${preload}`);
+  const mine = applyEnvMutations({ NODE_OPTIONS: '--max-old-space-size=4096' }, terminalEnvMutations({}, opts));
+  assert.equal(mine.NODE_OPTIONS, `--max-old-space-size=4096 --require ${preload}`);
+});
+
+test('a Node test typed in a terminal with those changes writes a trace the editor can open', () => {
+  const work = realpathSync(tempDir('terminal-node'));
+  cpSync(join(repoRoot, 'test', 'fixtures', 'node', 'sqlite', 'fixed'), work, { recursive: true });
+  const traceDir = join(work, '.txlens', 'runs', 'now-terminal');
+  const hostEnv: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: join(repoRoot, 'node_modules') };
+  // This suite runs under node --test: the typed command must not think it is one of its children.
+  delete hostEnv.NODE_TEST_CONTEXT;
+  delete hostEnv.NODE_OPTIONS;
+  const env = applyEnvMutations(hostEnv, terminalEnvMutations(hostEnv, { traceDir, workspace: work, agentDir }));
+  const r = spawnSync(process.execPath, ['--test', 'test/'], { cwd: work, env, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const model = loadModel(traceDir);
+  assert.equal(model.tests.length, 3);
+  assert.ok(model.statements.length > 10);
+});

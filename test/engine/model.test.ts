@@ -159,3 +159,40 @@ test('savepoints: statement text and agent events are one savepoint; a pysqlite 
   assert.equal(b.savepoints[1].end, 60, 'the transaction end ends its open savepoints');
   assert.equal(model.savepoints.length, 4);
 });
+
+test('Node worker threads share their process id: each belongs to its own process, and so does a child of that process', () => {
+  // Main thread of pid 20 (t0=1_000) runs a test; its worker threads 1 and 2 (files of their own, same pid,
+  // `thread` in the header) start later and run statements during the test; pid 21 is a child of pid 20.
+  const sqlite = { system: 'sqlite', file: '/proj/db.sqlite' };
+  const worker = (th: number, t0: bigint): Record<string, unknown>[] => [
+    header(20, t0, { lang: 'node', thread: th }),
+    { k: 'connect', t: 0, pid: 20, th, conn: `w${th}.c1`, db: sqlite, driver: 'better-sqlite3' },
+    { k: 'stmt', t: 10, pid: 20, th, conn: `w${th}.c1`, sql: 'SELECT 1', at: ['/proj/app/worker.js', th, 'run'] },
+  ];
+  const dir = traceDir({
+    // The worker threads' files come first: which file the reader meets first must not matter.
+    'node-20-w2-b.ndjson': worker(2, 1_700n),
+    'node-20-w1-a.ndjson': worker(1, 1_600n),
+    'node-20-m.ndjson': [
+      header(20, 1_000n, { lang: 'node' }),
+      { k: 'test_start', t: 10, pid: 20, id: 'test/a.test.js > works', name: 'works', file: '/proj/test/a.test.js', line: 3 },
+      { k: 'test_end', t: 5_000, pid: 20, id: 'test/a.test.js > works', outcome: 'passed' },
+    ],
+    'node-21-c.ndjson': [
+      header(21, 2_000n, { lang: 'node', ppid: 20 }),
+      { k: 'connect', t: 0, pid: 21, conn: 'c1', db: sqlite, driver: 'better-sqlite3' },
+      { k: 'stmt', t: 10, pid: 21, conn: 'c1', sql: 'SELECT 2', at: ['/proj/app/child.js', 1, 'main'] },
+    ],
+  });
+  const model = buildModel(readTrace(dir));
+  const main = model.processes.find((p) => p.pid === 20 && !p.header.thread)!;
+  for (const p of model.processes.filter((q) => q !== main)) assert.equal(p.parent, main, p.file);
+  assert.deepEqual(
+    model.statements.map((s) => [s.sql, s.test]).sort(),
+    [
+      ['SELECT 1', 'test/a.test.js > works'],
+      ['SELECT 1', 'test/a.test.js > works'],
+      ['SELECT 2', 'test/a.test.js > works'],
+    ],
+  );
+});

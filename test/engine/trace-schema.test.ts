@@ -57,7 +57,7 @@ const baseRequired = { k: true, t: true, pid: true } as const;
 
 const SHAPES: { [K in EventKind]: Shape<EventOf<K>> } & { header: Shape<HeaderEvent> } = {
   header: {
-    fields: { k: true, v: true, pid: true, ppid: true, t0: true, wall: true, argv: true, cwd: true, lang: true, runtime: true, agent: true, libs: true, test: true },
+    fields: { k: true, v: true, pid: true, ppid: true, t0: true, wall: true, argv: true, cwd: true, lang: true, runtime: true, agent: true, libs: true, test: true, thread: true },
     required: { k: true, v: true, pid: true, ppid: true, t0: true, wall: true, argv: true, cwd: true, lang: true },
   },
   connect: {

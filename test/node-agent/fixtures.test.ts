@@ -12,12 +12,13 @@
 // and every line the agent wrote passes the trace format's JSON Schema.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, realpathSync } from 'node:fs';
+import { cpSync, readFileSync, realpathSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { createDatabase, repoRoot, runCli, tempDir } from '../support/env';
 import { readProcessFiles } from '../support/trace-files';
 import { loggedDatabase, loggedStatements, type LoggedDatabase } from './pg-log';
+import { countSql, fixtureEnv, located, txlensCounts, verboseLog, type Counts, type Report, type TraceLine } from './ground-truth';
 import { validate, type JsonSchema } from '../support/json-schema';
 
 type Twin = 'buggy' | 'fixed';
@@ -30,55 +31,7 @@ function testCommand(runner: Runner): string[] {
   return [process.execPath, '--test', 'test/'];
 }
 
-interface TraceLine {
-  k: string;
-  pid: number;
-  conn?: string;
-  sql?: string;
-  cause?: string;
-  driver?: string;
-  err?: { message: string; code?: string };
-  at?: [string, number, string];
-  id?: string;
-  outcome?: string;
-  lang?: string;
-}
-
-interface Finding {
-  rule: string;
-  severity: string;
-  location: { file: string; line: number };
-}
-
-interface Report {
-  findings: Finding[];
-  summary: { transactions: number; commits: number; rollbacks: number; statements: number; tests: number };
-  trace: string;
-}
-
-interface Counts {
-  connections: number;
-  statements: number;
-  transactions: number;
-  commits: number;
-  /** ROLLBACK statements the code ran. */
-  explicitRollbacks: number;
-  /** Transactions that began and never committed (rolled back by statement, close or exit). */
-  uncommitted: number;
-}
-
 const schema = JSON.parse(readFileSync(join(repoRoot, 'docs', 'trace-format.schema.json'), 'utf8')) as JsonSchema;
-
-/** The command's environment: the fixtures load pg/better-sqlite3 from the repository's node_modules. */
-function fixtureEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return {
-    NODE_PATH: join(repoRoot, 'node_modules'),
-    // This file runs under node --test itself; the fixture's own run must not think it is a child of ours.
-    NODE_TEST_CONTEXT: undefined,
-    NODE_OPTIONS: undefined,
-    ...extra,
-  };
-}
 
 function copyFixture(kind: Kind, twin: Twin, label: string): string {
   const dir = realpathSync(tempDir(`node-${kind}-${twin}-${label}`));
@@ -109,49 +62,6 @@ function runUntraced(cwd: string, runner: Runner, env: NodeJS.ProcessEnv): Promi
   });
 }
 
-
-function keyword(sql: string): string {
-  return (/^\s*([A-Za-z]+)/.exec(sql)?.[1] ?? '').toUpperCase();
-}
-
-function isRollbackStatement(sql: string): boolean {
-  return keyword(sql) === 'ROLLBACK' && !/^\s*ROLLBACK\s+(WORK\s+|TRANSACTION\s+)?TO\b/i.test(sql);
-}
-
-/** Counts from a list of executed SQL texts and the number of connections that ran them. */
-function countSql(sql: string[], connections: number): Counts {
-  const begins = sql.filter((s) => keyword(s) === 'BEGIN' || keyword(s) === 'START').length;
-  const commits = sql.filter((s) => keyword(s) === 'COMMIT' || keyword(s) === 'END').length;
-  return {
-    connections,
-    statements: sql.length,
-    transactions: begins,
-    commits,
-    explicitRollbacks: sql.filter(isRollbackStatement).length,
-    uncommitted: begins - commits,
-  };
-}
-
-/** What txlens recorded: the report's summary, and the trace lines for what the summary does not count. */
-function txlensCounts(report: Report, events: TraceLine[], opts: { withoutFailedCompiles?: boolean } = {}): Counts {
-  const stmts = events.filter((e) => e.k === 'stmt');
-  return {
-    connections: events.filter((e) => e.k === 'connect').length,
-    statements: opts.withoutFailedCompiles ? stmts.filter((e) => !e.err).length : report.summary.statements,
-    transactions: report.summary.transactions,
-    commits: report.summary.commits,
-    explicitRollbacks: events.filter((e) => e.k === 'rollback' && (e.cause === 'explicit' || e.cause === 'error')).length,
-    uncommitted: report.summary.rollbacks,
-  };
-}
-
-// ---- better-sqlite3's own log of the run ------------------------------------------
-
-function verboseLog(file: string): { sql: string[]; opens: number } {
-  const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '') : [];
-  const entries = lines.map((l) => JSON.parse(l) as { sql?: string; open?: string });
-  return { sql: entries.filter((e) => e.sql !== undefined).map((e) => e.sql!), opens: entries.filter((e) => e.open !== undefined).length };
-}
 
 // ---- the runs ------------------------------------------------------------------------
 
@@ -220,11 +130,6 @@ async function runFixture(kind: Kind, twin: Twin, runner: Runner): Promise<Outco
     truth,
     failedCompiles: kind === 'sqlite' ? events.filter((e) => e.k === 'stmt' && e.err).length : 0,
   };
-}
-
-/** Rule findings as 'rule file:line'. */
-function located(report: Report): string[] {
-  return report.findings.map((f) => `${f.rule} ${f.location.file}:${f.location.line}`).sort();
 }
 
 const EXPECTED: Record<Kind, Record<Twin, { findings: string[]; failedCompiles: number }>> = {

@@ -58,6 +58,8 @@ function start(test: any): void {
   if (at) e.line = at[1];
   rt.emit(e);
   info.outer = rt.enterTest(info.id);
+  // On disk before the test runs: a test whose process is killed (SIGKILL, OOM) still shows it started.
+  rt.flush();
 }
 
 function end(test: any): void {

@@ -65,6 +65,8 @@ function wrapTest(fn: AnyFn, meta: TestMeta): AnyFn {
       if (meta.line !== undefined) e.line = meta.line;
       rt.emit(e);
       outerTest = rt.enterTest(meta.id);
+      // On disk before the test runs: a test whose process is killed (SIGKILL, OOM) still shows it started.
+      rt.flush();
     } catch (e) {
       rt.fail(e);
     }
@@ -176,4 +178,54 @@ export function tracedNodeTest(mod: any): any {
   original = mod;
   traced = test;
   return test;
+}
+
+// ---------------------------------------------------------------------------
+// ES modules: `import { test } from 'node:test'`
+
+/**
+ * An ES `import` of node:test never passes through `require`: it gets the
+ * built-in module's own exports. In a process that runs node:test tests, the
+ * agent registers a resolve hook (module.register, off-thread) that sends every
+ * import of 'node:test' to a small module which takes node:test from `require`
+ * (so the traced copy) and exports the very names this Node's node:test has,
+ * the default export included. Only 'node:test' is redirected: every other
+ * specifier goes on to the next resolver untouched.
+ */
+export function isNodeTestProcess(env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv, argv: readonly string[] = process.argv): boolean {
+  if (env.NODE_TEST_CONTEXT) return true;
+  if (execArgv.some((a) => a === '--test' || a.startsWith('--test='))) return true;
+  // A test file run directly: `node orders.test.mjs`.
+  return /(\.|^|[\\/])(test|spec)\.[cm]?[jt]sx?$|[\\/](test|tests|__tests__)[\\/][^\\/]+\.[cm]?[jt]sx?$/.test(argv[1] ?? '');
+}
+
+/** Source of the module every ES import of node:test gets: node:test's exports, through the traced `require`. */
+export function esmShimSource(requireFrom: string, names: readonly string[]): string {
+  const exported = names.filter((n) => /^[A-Za-z_$][\w$]*$/.test(n) && n !== 'default');
+  return [
+    "import { createRequire } from 'node:module';",
+    `const nodeTest = createRequire(${JSON.stringify(requireFrom)})('node:test');`,
+    'export default nodeTest;',
+    ...exported.map((n) => `export const ${n} = nodeTest[${JSON.stringify(n)}];`),
+  ].join('\n');
+}
+
+function resolveHookSource(shimUrl: string): string {
+  return [
+    `const SHIM = ${JSON.stringify(shimUrl)};`,
+    'export async function resolve(specifier, context, next) {',
+    "  if (specifier === 'node:test' && context.parentURL !== SHIM) return { url: SHIM, shortCircuit: true };",
+    '  return next(specifier, context);',
+    '}',
+  ].join('\n');
+}
+
+const dataUrl = (source: string): string => `data:text/javascript;base64,${Buffer.from(source).toString('base64')}`;
+
+/** Register the resolve hook, once, when `module.register` exists (Node ≥ 20.6). */
+export function registerEsmNodeTest(moduleApi: { register?: (url: string, parent?: string) => void }, nodeTest: unknown): void {
+  if (typeof moduleApi.register !== 'function' || typeof nodeTest !== 'function') return;
+  const names = Object.getOwnPropertyNames(nodeTest).filter((n) => n !== 'length' && n !== 'name' && n !== 'prototype');
+  const shim = dataUrl(esmShimSource(__filename, names));
+  moduleApi.register(dataUrl(resolveHookSource(shim)));
 }

@@ -3,67 +3,22 @@
  * thread) of a traced command through `NODE_OPTIONS=--require <this file>`.
  *
  * Without TXLENS_TRACE_DIR it does nothing. With it, it wraps the CommonJS
- * loader (Module#load and Module._load) and, when `pg`, `better-sqlite3`, mocha or
- * `node:test` loads, hooks that module before the caller gets it. Everything
+ * loader (Module#load and Module._load) and, when `pg`, `better-sqlite3`, mocha,
+ * jest's runtime or `node:test` loads, hooks that module before the caller gets
+ * it (modules.ts says which files those are). Everything
  * else costs a string check per module loaded. No file is written until there is an
  * event, so processes that never touch a hooked library leave no trace file.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import * as rt from './runtime';
-import { hookPgClient, hookPgPool } from './pg';
-import { hookBetterSqlite3Addon, tracedBetterSqlite3 } from './sqlite';
-import { tracedNodeTest } from './nodetest';
-import { hookMochaRunner, hookMochaSuite } from './mocha';
+import { isNodeTestProcess, registerEsmNodeTest, tracedNodeTest } from './nodetest';
+import { hookedBy, hookModule } from './modules';
+import { hookVitestWorker, isVitestWorker } from './vitest';
 
 // Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
 /* eslint-disable prefer-rest-params */
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-require-imports */
 const Module: any = require('node:module');
-
-/** Version of the package `name` that `file` belongs to (walking up to its package.json). */
-function packageVersion(file: string | undefined, name: string): string | undefined {
-  for (let dir = file ? dirname(file) : ''; dir && dirname(dir) !== dir; dir = dirname(dir)) {
-    try {
-      const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
-      if (manifest?.name === name) return String(manifest.version ?? '');
-    } catch {
-      // no manifest here: keep walking up
-    }
-  }
-  return undefined;
-}
-
-type Hooked = 'pg' | 'pg-pool' | 'better-sqlite3' | 'better-sqlite3-addon' | 'mocha-runner' | 'mocha-suite';
-
-/**
- * Which hooked class a module file defines, from its path: the files that define
- * the classes, not the packages' entry points, which an ES `import` of the
- * package loads without Module#load.
- */
-function hookedBy(filename: unknown): Hooked | '' {
-  if (typeof filename !== 'string' || !filename.includes('node_modules')) return '';
-  const path = filename.replace(/\\/g, '/');
-  if (path.endsWith('/node_modules/pg/lib/client.js')) return 'pg';
-  if (path.endsWith('/node_modules/pg-pool/index.js')) return 'pg-pool';
-  if (path.endsWith('/node_modules/better-sqlite3/lib/database.js')) return 'better-sqlite3';
-  if (path.endsWith('/better_sqlite3.node') && path.includes('/node_modules/better-sqlite3/')) return 'better-sqlite3-addon';
-  if (path.endsWith('/node_modules/mocha/lib/runner.js')) return 'mocha-runner';
-  if (path.endsWith('/node_modules/mocha/lib/suite.js')) return 'mocha-suite';
-  return '';
-}
-
-function hookModule(name: Hooked, filename: string, exports: any): any {
-  if (name === 'mocha-runner') hookMochaRunner(exports);
-  else if (name === 'mocha-suite') hookMochaSuite(exports);
-  if (name === 'mocha-runner' || name === 'mocha-suite') return exports;
-  const version = packageVersion(filename, name === 'better-sqlite3-addon' ? 'better-sqlite3' : name) ?? '';
-  if (name === 'better-sqlite3-addon') hookBetterSqlite3Addon(exports, version);
-  if (name === 'pg') hookPgClient(exports, version);
-  else if (name === 'pg-pool') hookPgPool(exports, version);
-  else if (name === 'better-sqlite3') return tracedBetterSqlite3(exports, version);
-  return exports;
-}
 
 /**
  * Drivers are hooked when the module defining their classes has loaded, through
@@ -101,6 +56,9 @@ function install(): void {
       return exports;
     }
   };
+  if (isVitestWorker()) hookVitestWorker();
+  // Worker threads inherit the hooks of the thread that started them.
+  if (isMainThread && isNodeTestProcess()) registerEsmNodeTest(Module, requireLoad.call(Module, 'node:test', null, false));
   rt.start();
 }
 

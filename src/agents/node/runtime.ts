@@ -14,7 +14,7 @@
  */
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { isAbsolute, join, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, threadId } from 'node:worker_threads';
 import type { ParamsMode, SourceFrame } from '../../trace/schema';
@@ -27,6 +27,9 @@ const hrtime = process.hrtime.bigint;
 export const PID = process.pid;
 const TH = threadId;
 const TRACE_DIR = process.env[ENV.traceDir] || undefined;
+// The test running in the parent when this process started: read now, since the process's own tests set the
+// variable for their children, and the header is written with the first event, maybe inside a test.
+const INHERITED_TEST = process.env[ENV.parentTest] || undefined;
 const FAULT = process.env[ENV.faultInject] || undefined;
 const paramsEnv = (process.env[ENV.params] || 'values').trim().toLowerCase();
 export const PARAMS_MODE: ParamsMode = paramsEnv === 'off' || paramsEnv === 'types' ? paramsEnv : 'values';
@@ -131,11 +134,45 @@ function classify(name: string): string {
 
 type SourceMapLookup = (path: string) => { findEntry(line: number, column: number): Record<string, unknown> } | undefined;
 let findSourceMap: SourceMapLookup | undefined;
+type SourceMapClass = new (payload: unknown) => { findEntry(line: number, column: number): Record<string, unknown> };
+let SourceMapOf: SourceMapClass | undefined;
 try {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  /* eslint-disable @typescript-eslint/no-require-imports */
   findSourceMap = require('node:module').findSourceMap;
+  SourceMapOf = require('node:module').SourceMap;
+  /* eslint-enable @typescript-eslint/no-require-imports */
 } catch {
   findSourceMap = undefined;
+}
+
+/** A source map (v3 JSON, parsed) a test runner holds for a file it compiled itself, outside Node's loader. */
+export type SourceMapProvider = (file: string) => { sources?: unknown; sourceRoot?: unknown } | undefined;
+const mapProviders: SourceMapProvider[] = [];
+
+/**
+ * Runners that compile the code they run (jest's transforms, vitest's vite-node)
+ * keep the maps themselves, where Node's findSourceMap cannot see them: they
+ * register a provider, asked for files Node has no map of.
+ */
+export function addSourceMapProvider(provider: SourceMapProvider): void {
+  if (!mapProviders.includes(provider)) mapProviders.push(provider);
+}
+
+/** `file`'s map from a runner, its sources made absolute (Node's SourceMap reports them as written). */
+function providedMap(file: string): ReturnType<SourceMapLookup> | null {
+  if (SourceMapOf === undefined) return null;
+  for (const provider of mapProviders) {
+    const payload = provider(file);
+    if (!payload || !Array.isArray(payload.sources)) continue;
+    const root = typeof payload.sourceRoot === 'string' ? payload.sourceRoot : '';
+    const sources = payload.sources.map((source: unknown) => {
+      const text = `${root}${typeof source === 'string' ? source : ''}`;
+      if (text.startsWith('file://')) return text;
+      return isAbsolute(text) ? text : resolve(dirname(file), text);
+    });
+    return new SourceMapOf({ ...payload, sourceRoot: '', sources });
+  }
+  return null;
 }
 
 /**
@@ -152,7 +189,7 @@ function mapped(file: string, line: number, column: number, fn: string): SourceF
     let map = sourceMaps.get(file);
     if (map === undefined) {
       try {
-        map = findSourceMap(file) ?? null;
+        map = findSourceMap(file) ?? (mapProviders.length > 0 ? providedMap(file) : null);
       } catch {
         map = null;
       }
@@ -230,8 +267,8 @@ function header(): Record<string, unknown> {
     agent: AGENT,
   };
   if (Object.keys(libs).length > 0) h.libs = { ...libs };
-  const test = process.env[ENV.parentTest];
-  if (test) h.test = test;
+  if (INHERITED_TEST) h.test = INHERITED_TEST;
+  if (!isMainThread) h.thread = TH;
   return h;
 }
 

@@ -117,18 +117,22 @@ export function testFailed(model: ModelRun, testId: string | undefined): boolean
   return model.tests.some((t) => t.id === testId && (t.outcome === 'failed' || t.outcome === 'error'));
 }
 
+/** JavaScript/TypeScript test files by the runners' own naming: orders.test.ts, notes.spec.mjs, ... */
+const JS_TEST_FILE = /\.(test|spec)\.[cm]?[jt]sx?$/;
+
 /**
- * Test code: conftest.py, test_*.py, *_test.py, or a file under a `tests`/`test` folder of the
- * project (judged on the path relative to the run's working directory, so where the project
- * itself lives does not count). Rules use it to tell a test's own deliberate transaction
- * handling (a fixture rolling back at teardown) from the application's.
+ * Test code: conftest.py, test_*.py, *_test.py, a JavaScript or TypeScript `*.test.*` /
+ * `*.spec.*` file, or a file under a `tests`, `test` or `__tests__` folder of the project
+ * (judged on the path relative to the run's working directory, so where the project itself
+ * lives does not count). Rules use it to tell a test's own deliberate transaction handling
+ * (a fixture rolling back at teardown) from the application's.
  */
 export function isTestCode(model: ModelRun, at: SourceFrame | undefined): boolean {
   if (!at) return false;
   const rel = relPath(at[0], model.run?.cwd).replace(/\\/g, '/');
   const parts = rel.split('/');
   const base = parts[parts.length - 1];
-  if (base === 'conftest.py' || /^test_.*\.py$/.test(base) || /_test\.py$/.test(base)) return true;
+  if (base === 'conftest.py' || /^test_.*\.py$/.test(base) || /_test\.py$/.test(base) || JS_TEST_FILE.test(base)) return true;
   if (isAbsolute(rel)) return false;
-  return parts.slice(0, -1).some((p) => p === 'tests' || p === 'test');
+  return parts.slice(0, -1).some((p) => p === 'tests' || p === 'test' || p === '__tests__');
 }

@@ -68,6 +68,9 @@ export function detectTestCommand(probe: WorkspaceProbe): DetectedCommand | unde
     if (uses('vitest')) return { command: 'npx vitest run', runner: 'vitest', why: 'vitest in package.json' };
     if (uses('jest')) return { command: 'npx jest', runner: 'jest', why: 'jest in package.json' };
     if (uses('mocha')) return { command: 'npx mocha', runner: 'mocha', why: 'mocha in package.json' };
+    // TypeScript through tsx: its loader must stay on the command that runs one test.
+    if (/node\s+(.*\s)?--import[\s=]tsx\s+(.*\s)?--test\b/.test(script)) return { command: 'node --import tsx --test', runner: 'node:test', why: 'node --import tsx --test in package.json' };
+    if (/\btsx\s+(.*\s)?--test\b/.test(script)) return { command: 'npx tsx --test', runner: 'node:test', why: 'tsx --test in package.json' };
     if (/node\s+(.*\s)?--test\b/.test(script)) return { command: 'node --test', runner: 'node:test', why: 'node --test in package.json' };
     if (script && !/no test specified/.test(script)) return { command: 'npm test', runner: 'npm', why: 'the test script in package.json' };
   }
@@ -116,7 +119,8 @@ export function runnerOf(argv: string[]): Runner {
   if (words.includes('vitest')) return 'vitest';
   if (words.includes('jest')) return 'jest';
   if (words.includes('mocha')) return 'mocha';
-  if (words[0] === 'node' && words.includes('--test')) return 'node:test';
+  // node's own runner, also through tsx (`tsx --test`, `npx tsx --test`), which passes node's flags on.
+  if (words.includes('--test') && (words[0] === 'node' || words.includes('tsx'))) return 'node:test';
   return 'npm';
 }
 

@@ -1,0 +1,164 @@
+/**
+ * vitest: test boundaries in its workers (the `forks` pool's child processes
+ * and the `threads` pool's worker threads, which both inherit NODE_OPTIONS).
+ *
+ * The drivers need nothing here: vitest leaves node_modules to Node's own
+ * loader, where the preload hooks them. Its runner, though, is ES modules the
+ * CommonJS hooks never see. What it does expose is the worker's state object,
+ * which it puts on `globalThis.__vitest_worker__` (with Object.defineProperty)
+ * before each test file, and whose `current` it sets to a test right before
+ * the test's beforeEach hooks and back to the test's suite once the test's
+ * afterEach hooks ran and its result is final. In a vitest worker the agent
+ * watches that property: `current` becomes an accessor, and each change to or
+ * from a test is a test_start or test_end.
+ *
+ * Each test's line is where vitest itself locates it (`task.location`, read
+ * through vite-node's source maps, so a TypeScript test has its .ts line):
+ * the agent turns on `includeTaskLocation` in the worker's copy of the
+ * config, which adds the location to each test and changes nothing else.
+ * Statement lines in files vite-node compiled are read through the maps it
+ * keeps in the same state object.
+ */
+import { relative } from 'node:path';
+import * as workerThreads from 'node:worker_threads';
+import * as rt from './runtime';
+import { ENV } from '../../trace/schema';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+
+const STATE_KEY = '__vitest_worker__';
+const PATCHED = Symbol.for('txlens.vitest.patched');
+const WORKSPACE = process.env[ENV.workspace] || process.cwd();
+
+/**
+ * This process or thread is one of the tinypool workers vitest runs tests in:
+ * a `forks` child runs tinypool's process entry; a `threads` worker thread is
+ * started with tinypool's private data first in its workerData (`{ workerId }`;
+ * its argv names no file while the preload runs).
+ */
+export function isVitestWorker(argv: readonly string[] = process.argv, worker: { isMainThread: boolean; workerData: unknown } = workerThreads): boolean {
+  if (/\/tinypool\/dist\/entry\/process\.js$/.test((argv[1] ?? '').replace(/\\/g, '/'))) return true;
+  if (worker.isMainThread || !Array.isArray(worker.workerData)) return false;
+  const first: unknown = worker.workerData[0];
+  return !!first && typeof first === 'object' && typeof (first as { workerId?: unknown }).workerId === 'number';
+}
+
+let latest: any;
+
+function vitestSourceMap(file: string): { sources?: unknown } | undefined {
+  try {
+    const cache = latest?.moduleCache;
+    // Only files vite-node ran: asking about another would add an empty entry to its cache.
+    const id = typeof cache?.normalizePath === 'function' ? cache.normalizePath(file) : file;
+    if (typeof cache?.has !== 'function' || !cache.has(id)) return undefined;
+    const map = cache.getSourceMap?.(file);
+    return map && typeof map === 'object' ? map : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Started {
+  id: string;
+  outer?: string;
+}
+
+const started = new WeakMap<object, Started>();
+
+function isTest(task: any): boolean {
+  return !!task && typeof task === 'object' && task.type === 'test';
+}
+
+function idOf(test: any): [string, string, string] {
+  const names: string[] = [String(test.name)];
+  for (let suite = test.suite; suite && suite !== test.file && typeof suite.filepath !== 'string'; suite = suite.suite) names.unshift(String(suite.name));
+  const file: string = typeof test.file?.filepath === 'string' ? test.file.filepath : '';
+  const name = names.join(' > ');
+  return [file ? `${relative(WORKSPACE, file).split('\\').join('/')} > ${name}` : name, name, file];
+}
+
+function firstLine(err: any): string {
+  const line = String(err?.message ?? err ?? '').trim().split('\n')[0] ?? '';
+  return line.length > 300 ? line.slice(0, 300) + '...' : line;
+}
+
+function start(test: any): void {
+  const [id, name, file] = idOf(test);
+  const e: rt.PendingEvent = { k: 'test_start', id, name, file };
+  const line = test.location?.line;
+  if (typeof line === 'number' && line > 0) e.line = line;
+  rt.emit(e);
+  started.set(test, { id, outer: rt.enterTest(id) });
+  // On disk before the test runs: a test whose process is killed (SIGKILL, OOM) still shows it started.
+  rt.flush();
+}
+
+function end(test: any): void {
+  const info = started.get(test);
+  if (info === undefined) return;
+  started.delete(test);
+  rt.leaveTest(info.outer);
+  const state = test.result?.state;
+  const outcome = state === 'fail' ? 'failed' : state === 'skip' || state === 'todo' ? 'skipped' : 'passed';
+  const e: rt.PendingEvent = { k: 'test_end', id: info.id, outcome };
+  if (outcome === 'failed') e.message = firstLine(test.result?.errors?.[0]);
+  rt.emit(e);
+  // The test's events reach the file even if the pool ends the worker right after.
+  rt.flush();
+}
+
+function transition(previous: unknown, next: unknown): void {
+  if (previous === next) return;
+  if (isTest(previous)) end(previous);
+  if (isTest(next)) start(next);
+}
+
+/** Watch one worker state (vitest makes a new one for each test file it runs). */
+function watch(state: any): void {
+  if (!state || typeof state !== 'object' || state[PATCHED]) return;
+  Object.defineProperty(state, PATCHED, { value: true });
+  latest = state;
+  rt.addSourceMapProvider(vitestSourceMap);
+  for (const config of new Set([state.config, state.ctx?.config])) {
+    if (config && typeof config === 'object') config.includeTaskLocation = true;
+  }
+  let current = state.current;
+  Object.defineProperty(state, 'current', {
+    configurable: true,
+    enumerable: true,
+    get: () => current,
+    set: (next: unknown) => {
+      const previous = current;
+      current = next;
+      if (!rt.ACTIVE) return;
+      try {
+        transition(previous, next);
+      } catch (e) {
+        rt.fail(e);
+      }
+    },
+  });
+}
+
+/**
+ * In a vitest worker: see each state vitest puts on globalThis. Object.defineProperty
+ * is wrapped to notice that one property being defined; every other call goes
+ * straight through.
+ */
+export function hookVitestWorker(): void {
+  const define = Object.defineProperty;
+  if ((define as any)[PATCHED]) return;
+  const defineProperty = function defineProperty<T>(target: T, key: PropertyKey, descriptor: PropertyDescriptor & ThisType<any>): T {
+    const result = define(target, key, descriptor);
+    if (key === STATE_KEY && target === (globalThis as unknown) && rt.ACTIVE) {
+      try {
+        watch(descriptor?.value);
+      } catch (e) {
+        rt.fail(e);
+      }
+    }
+    return result;
+  };
+  define(defineProperty, PATCHED, { value: true });
+  Object.defineProperty = defineProperty;
+}

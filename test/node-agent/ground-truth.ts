@@ -1,0 +1,104 @@
+// What the Node fixture suites compare: the trace lines and report they read,
+// the counts of connections, transactions, commits, rollbacks and statements
+// from executed SQL (the database's own log) and from what txlens recorded, and
+// the findings as 'rule file:line'.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../support/env';
+
+export interface TraceLine {
+  k: string;
+  pid: number;
+  conn?: string;
+  sql?: string;
+  cause?: string;
+  driver?: string;
+  err?: { message: string; code?: string };
+  at?: [string, number, string];
+  id?: string;
+  outcome?: string;
+  lang?: string;
+}
+
+export interface Finding {
+  rule: string;
+  severity: string;
+  location: { file: string; line: number };
+}
+
+export interface Report {
+  findings: Finding[];
+  summary: { transactions: number; commits: number; rollbacks: number; statements: number; tests: number };
+  trace: string;
+}
+
+export interface Counts {
+  connections: number;
+  statements: number;
+  transactions: number;
+  commits: number;
+  /** ROLLBACK statements the code ran. */
+  explicitRollbacks: number;
+  /** Transactions that began and never committed (rolled back by statement, close or exit). */
+  uncommitted: number;
+}
+
+/** The command's environment: the fixtures load pg/better-sqlite3 from the repository's node_modules. */
+export function fixtureEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return {
+    NODE_PATH: join(repoRoot, 'node_modules'),
+    // This file runs under node --test itself; the fixture's own run must not think it is a child of ours.
+    NODE_TEST_CONTEXT: undefined,
+    NODE_OPTIONS: undefined,
+    ...extra,
+  };
+}
+
+function keyword(sql: string): string {
+  return (/^\s*([A-Za-z]+)/.exec(sql)?.[1] ?? '').toUpperCase();
+}
+
+function isRollbackStatement(sql: string): boolean {
+  return keyword(sql) === 'ROLLBACK' && !/^\s*ROLLBACK\s+(WORK\s+|TRANSACTION\s+)?TO\b/i.test(sql);
+}
+
+/** Counts from a list of executed SQL texts and the number of connections that ran them. */
+export function countSql(sql: string[], connections: number): Counts {
+  const begins = sql.filter((s) => keyword(s) === 'BEGIN' || keyword(s) === 'START').length;
+  const commits = sql.filter((s) => keyword(s) === 'COMMIT' || keyword(s) === 'END').length;
+  return {
+    connections,
+    statements: sql.length,
+    transactions: begins,
+    commits,
+    explicitRollbacks: sql.filter(isRollbackStatement).length,
+    uncommitted: begins - commits,
+  };
+}
+
+/** What txlens recorded: the report's summary, and the trace lines for what the summary does not count. */
+export function txlensCounts(report: Report, events: TraceLine[], opts: { withoutFailedCompiles?: boolean } = {}): Counts {
+  const stmts = events.filter((e) => e.k === 'stmt');
+  return {
+    connections: events.filter((e) => e.k === 'connect').length,
+    statements: opts.withoutFailedCompiles ? stmts.filter((e) => !e.err).length : report.summary.statements,
+    transactions: report.summary.transactions,
+    commits: report.summary.commits,
+    explicitRollbacks: events.filter((e) => e.k === 'rollback' && (e.cause === 'explicit' || e.cause === 'error')).length,
+    uncommitted: report.summary.rollbacks,
+  };
+}
+
+// ---- better-sqlite3's own log of the run ------------------------------------------
+
+export function verboseLog(file: string): { sql: string[]; opens: number } {
+  const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '') : [];
+  const entries = lines.map((l) => JSON.parse(l) as { sql?: string; open?: string });
+  return { sql: entries.filter((e) => e.sql !== undefined).map((e) => e.sql!), opens: entries.filter((e) => e.open !== undefined).length };
+}
+
+/** Rule findings as 'rule file:line'. */
+export function located(report: Report): string[] {
+  return report.findings.map((f) => `${f.rule} ${f.location.file}:${f.location.line}`).sort();
+}
+
