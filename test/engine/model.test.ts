@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { readTrace } from '../../src/trace/reader';
 import { buildModel, runCounts, testSummaries } from '../../src/model/model';
 import type { DatabaseInfo, SavepointEvent, SourceFrame } from '../../src/trace/schema';
-import { trace, TraceBuilder, type ProcessBuilder } from '../support/trace-builder';
+import { header, trace, traceDir, TraceBuilder, type ProcessBuilder } from '../support/trace-builder';
 
 const at = (line: number): SourceFrame => ['/proj/app/jobs.py', line, 'create'];
 const sqliteFile: DatabaseInfo = { system: 'sqlite', file: '/proj/db.sqlite' };
@@ -164,7 +164,7 @@ test('Node worker threads share their process id: each belongs to its own proces
   // Main thread of pid 20 (t0=1_000) runs a test; its worker threads 1 and 2 (files of their own, same pid,
   // `thread` in the header) start later and run statements during the test; pid 21 is a child of pid 20.
   const sqlite = { system: 'sqlite', file: '/proj/db.sqlite' };
-  const worker = (th: number, t0: bigint): Record<string, unknown>[] => [
+  const worker = (th: number, t0: bigint): object[] => [
     header(20, t0, { lang: 'node', thread: th }),
     { k: 'connect', t: 0, pid: 20, th, conn: `w${th}.c1`, db: sqlite, driver: 'better-sqlite3' },
     { k: 'stmt', t: 10, pid: 20, th, conn: `w${th}.c1`, sql: 'SELECT 1', at: ['/proj/app/worker.js', th, 'run'] },
