@@ -47,7 +47,7 @@ const builds = [
   // command runs (src/cli/analysis.ts), so the package carries one copy.
   esbuild.build({
     ...common,
-    entryPoints: ['src/editor/engine.ts'],
+    entryPoints: ['src/engine/index.ts'],
     outfile: 'dist/engine.js',
     external: ['vscode'],
   }),

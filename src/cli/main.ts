@@ -11,7 +11,7 @@ import { LaunchError, newRunDir, prepareTraceDir, RunFolderError, runTraced } fr
 import { DEFAULT_FAIL_ON, FAIL_ON_EXPECTED, type FailOn, failOnValue } from '../analysis/findings';
 import { forTerminalLine } from '../report/terminal';
 import { redactArgv } from '../trace/redact';
-import { CHECK_USAGE } from '../static/check-usage';
+import { CHECK_USAGE } from './check-usage';
 import type { ParamsMode } from '../trace/schema';
 import type * as Analysis from './analysis';
 

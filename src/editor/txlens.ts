@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import { isTerminalRun, listRuns, terminalRunDir } from '../capture/runs';
 import { RUN_FILE } from '../trace/schema';
 import { Command } from './commands';
-import type { Analysed, PlainDiagnostic, StaticChecker, TracedTests } from './engine';
+import type { Analysed, PlainDiagnostic, StaticChecker, TracedTests } from '../engine';
 import { Engine, loadEngine } from './engineLoader';
 import type { LocatedTest } from './present/locate';
 import { RunState, statusText } from './present/status';
