@@ -1,6 +1,6 @@
 /**
  * The heavy half of the CLI (model, rules, static checker, reports). It is
- * bundled into dist/engine.js (re-exported by src/editor/engine.ts), not into
+ * bundled into dist/engine.js (re-exported by src/engine/index.ts), not into
  * dist/cli.js: `txlens run` starts the test command first and loads it while
  * the command runs, so the wait after the tests is the analysis alone.
  */
@@ -15,7 +15,8 @@ import { forTerminal } from '../report/terminal';
 import { timelineView } from '../report/timeline';
 import { timelineHtml } from '../report/timeline-html';
 import { StaticChecker } from '../static/checker';
-import { cmdCheck, staticFindingsForRun } from '../static/cli';
+import { cmdCheck } from './check';
+import { staticFindingsForRun } from './run-static';
 import { EventSource, openTrace, TraceError } from '../trace/reader';
 import { TraceTail } from '../trace/tail';
 

@@ -11,9 +11,10 @@ import { LaunchError, newRunDir, prepareTraceDir, RunFolderError, runTraced } fr
 import { DEFAULT_FAIL_ON, FAIL_ON_EXPECTED, type FailOn, failOnValue } from '../analysis/findings';
 import { forTerminalLine } from '../report/terminal';
 import { redactArgv } from '../trace/redact';
-import { CHECK_USAGE } from '../static/check-usage';
+import { CHECK_USAGE } from './check-usage';
 import type { ParamsMode } from '../trace/schema';
 import type * as Analysis from './analysis';
+import { requireBundle } from './code-cache';
 
 const VERSION = '0.1.0';
 
@@ -124,10 +125,19 @@ const TAIL_POLL_MS = 200;
  * so `txlens run` starts the test command at once.
  */
 function analysis(): typeof Analysis {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  analysisModule ??= require(join(__dirname, 'engine.js')) as typeof Analysis;
+  if (!analysisModule) {
+    const engine = requireBundle<typeof Analysis>(join(__dirname, 'engine.js'), typeof ENGINE_BUNDLE_HASH === 'string' ? ENGINE_BUNDLE_HASH : undefined);
+    analysisModule = engine.exports;
+    saveEngineCache = engine.saveCache;
+  }
   return analysisModule;
 }
+
+/** dist/engine.js's content hash, written into this bundle when both are built (esbuild.mjs). */
+declare const ENGINE_BUNDLE_HASH: string | undefined;
+
+/** Writes the engine's code cache once the command has run what it needed (./code-cache.ts). */
+let saveEngineCache: (() => void) | undefined;
 
 async function cmdRun(args: string[]): Promise<number> {
   const opts = parseOptions(args, true);
@@ -191,6 +201,14 @@ async function cmdReport(args: string[]): Promise<number> {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  try {
+    return await runCommand(argv);
+  } finally {
+    saveEngineCache?.();
+  }
+}
+
+async function runCommand(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const debug = argv.includes('--debug');
   try {

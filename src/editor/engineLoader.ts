@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 
-export type Engine = typeof import('./engine');
+export type Engine = typeof import('../engine');
 
 let engine: Engine | undefined;
 

@@ -6,10 +6,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as vscode from 'vscode';
-import { isTerminalRun, listRuns, terminalRunDir } from '../capture/runs';
-import { RUN_FILE } from '../trace/schema';
+import { describeRuns, terminalRunDir } from '../capture/runs';
 import { Command } from './commands';
-import type { Analysed, PlainDiagnostic, StaticChecker, TracedTests } from './engine';
+import type { Analysed, PlainDiagnostic, StaticChecker, TracedTests } from '../engine';
 import { Engine, loadEngine } from './engineLoader';
 import type { LocatedTest } from './present/locate';
 import { RunState, statusText } from './present/status';
@@ -316,13 +315,8 @@ export class TxlensExtension implements vscode.Disposable {
     if (!dir) {
       const picks: (vscode.QuickPickItem & { dir?: string })[] = [];
       for (const folder of vscode.workspace.workspaceFolders ?? []) {
-        for (const { name, dir: path, live } of listRuns(folder.uri.fsPath)) {
-          let detail: string;
-          try {
-            detail = (JSON.parse(readFileSync(join(path, RUN_FILE), 'utf8')) as { command?: string[] }).command?.join(' ') ?? '';
-          } catch {
-            detail = isTerminalRun(name) ? 'traced in the integrated terminal' : '';
-          }
+        for (const { name, dir: path, live, command, terminal } of describeRuns(folder.uri.fsPath)) {
+          const detail = command?.join(' ') ?? (terminal ? 'traced in the integrated terminal' : '');
           picks.push({ label: name, description: live ? `${folder.name} · running` : folder.name, detail, dir: path });
         }
       }

@@ -10,7 +10,7 @@ import * as vscode from 'vscode';
 import { COLORS } from './colors';
 import { Command } from './commands';
 import type { Engine } from './engineLoader';
-import type { Analysed, LineNote, PlainDiagnostic, PlainRange } from './engine';
+import type { Analysed, LineNote, PlainDiagnostic, PlainRange } from '../engine';
 import { diagnosticKey } from './present/diagnostics';
 import { isTestFileName, languageOf, LocatedTest, locateTests } from './present/locate';
 

@@ -192,7 +192,7 @@ export class StaticChecker {
   /**
    * The severity contract: source alone shows no consequence, so a static finding is at
    * most a warning (the rules say so themselves; this holds any rule to it). A run raises
-   * the ones its trace confirms (cli.ts, staticFindingsForRun).
+   * the ones its trace confirms (src/cli/run-static.ts).
    */
   private atMostWarning(findings: Finding[]): Finding[] {
     return findings.map((f) => (f.severity === 'error' ? { ...f, severity: 'warning' } : f));

@@ -4,7 +4,7 @@
  * bundled into out/ and code run from src/ find them in dist/ or node_modules
  * further up. web-tree-sitter is pure JS + wasm, so it loads in the extension host.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type * as TreeSitter from 'web-tree-sitter';
 
@@ -44,7 +44,9 @@ export function treeSitterRuntime(): Promise<void> {
 export function loadLanguage(wasmName: string, pkg: string): Promise<Language> {
   let lang = languages.get(wasmName);
   if (!lang) {
-    lang = treeSitterRuntime().then(() => Language.load(findWasm(wasmName, pkg)));
+    // The bytes, not the path: given a path, web-tree-sitter reads it through a dynamic import(),
+    // which a bundle loaded from V8's code cache cannot make (src/cli/code-cache.ts).
+    lang = treeSitterRuntime().then(() => Language.load(readFileSync(findWasm(wasmName, pkg))));
     languages.set(wasmName, lang);
   }
   return lang;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { analyseTrace, traceTests } from '../../src/editor/engine';
+import { analyseTrace, traceTests } from '../../src/engine';
 import { locateTests } from '../../src/editor/present/locate';
 import { commandForSelection, splitCommand } from '../../src/editor/present/testCommand';
 import { distAgentDir, python, repoRoot, tempDir } from '../support/env';

@@ -37,3 +37,43 @@ test('the check sees a vscode import where there is one', () => {
   const editor = sourceFiles(join(repoRoot, 'src', 'editor'));
   assert.ok(editor.some((f) => importsOf(f).includes('vscode')));
 });
+
+/** Every module a file imports or re-exports, with whether only types come through. */
+function importDeclarations(file: string): { name: string; typeOnly: boolean }[] {
+  const sf = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, false);
+  const out: { name: string; typeOnly: boolean }[] = [];
+  for (const st of sf.statements) {
+    if ((ts.isImportDeclaration(st) || ts.isExportDeclaration(st)) && st.moduleSpecifier && ts.isStringLiteral(st.moduleSpecifier)) {
+      const clause = ts.isImportDeclaration(st) ? st.importClause : st;
+      const typeOnly = ts.isImportDeclaration(st)
+        ? !!clause && (clause.isTypeOnly || (!clause.name && !!st.importClause?.namedBindings && ts.isNamedImports(st.importClause.namedBindings) && st.importClause.namedBindings.elements.every((e) => e.isTypeOnly)))
+        : st.isTypeOnly;
+      out.push({ name: st.moduleSpecifier.text, typeOnly });
+    }
+  }
+  return out;
+}
+
+test('the editor reaches the engine bundle through its types only, and never imports the CLI', () => {
+  // dist/engine.js is required at run time (src/editor/engineLoader.ts); a value import would
+  // bundle the engine into the extension, and the CLI is a host of its own, not a layer below.
+  const src = join(repoRoot, 'src');
+  const editor = sourceFiles(join(src, 'editor'));
+  const offenders: string[] = [];
+  let engineImports = 0;
+  for (const file of editor) {
+    for (const { name, typeOnly } of importDeclarations(file)) {
+      if (!name.startsWith('.')) continue;
+      const target = relative(src, join(file, '..', name));
+      const where = `${relative(repoRoot, file)} → ${name}`;
+      if (target === 'cli' || target.startsWith(`cli${sep}`)) offenders.push(where);
+      if (target === 'engine' || target.startsWith(`engine${sep}`)) {
+        engineImports++;
+        if (!typeOnly) offenders.push(`${where} (not type-only)`);
+      }
+    }
+  }
+  assert.deepEqual(offenders, []);
+  // Guards the guard: the editor does use the engine's types.
+  assert.ok(engineImports > 0);
+});

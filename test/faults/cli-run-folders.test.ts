@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { listRuns, newRunDir, RUN_LOCK_FILE, runsRoot } from '../../src/capture/runs';
+import { describeRuns, listRuns, newRunDir, RUN_LOCK_FILE, runsRoot, terminalRunDir } from '../../src/capture/runs';
 import { cliPath, python, tempDir } from '../support/env';
 
 const py = python('sa20');
@@ -203,4 +203,31 @@ test('rotation: a lock naming a live process protects its run, one left by a dea
   } finally {
     sleeper.kill('SIGKILL');
   }
+});
+
+test('the runs to open: newest first, each with the command it traced (password redacted), terminal runs marked', () => {
+  const cwd = tempDir('describe-runs');
+  const secret = 'hunter2-never-shown';
+  const r = txlens(['run', '--json', '--', py, '-c', 'import sys', `postgresql://app:${secret}@localhost/db`], cwd);
+  assert.equal(r.status, 0, r.stderr);
+  const terminal = terminalRunDir(cwd);
+  // A folder with a run.json that is no run description still lists, with no command.
+  const odd = join(runsRoot(cwd), '2000-01-01T00-00-00-000Z-1');
+  mkdirSync(odd);
+  writeFileSync(join(odd, 'run.json'), '{"not": "a run"}');
+  const runs = describeRuns(cwd);
+  assert.deepEqual(
+    runs.map((x) => x.dir),
+    listRuns(cwd).map((x) => x.dir),
+  );
+  assert.equal(runs.length, 3);
+  const traced = runs.find((x) => x.command)!;
+  assert.equal(traced.terminal, false);
+  assert.equal(traced.command![0], py);
+  assert.ok(traced.command!.some((a) => a.startsWith('postgresql://app:')));
+  assert.ok(!traced.command!.join(' ').includes(secret), traced.command!.join(' '));
+  const inTerminal = runs.find((x) => x.dir === terminal)!;
+  assert.deepEqual([inTerminal.terminal, inTerminal.command, inTerminal.live], [true, undefined, true]);
+  const last = runs[runs.length - 1];
+  assert.deepEqual([last.dir, last.command, last.terminal], [odd, undefined, false]);
 });

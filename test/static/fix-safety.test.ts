@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import type { Finding } from '../../src/analysis/findings';
 import { StaticChecker } from '../../src/static/checker';
-import { applyPreferredFixes } from '../../src/static/cli';
+import { applyPreferredFixes } from '../../src/static/apply-fixes';
 import { EditPlan } from '../../src/static/fix';
 import { pythonPlugin } from '../../src/static/python/plugin';
 import type { LanguagePlugin } from '../../src/static/types';

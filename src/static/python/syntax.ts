@@ -1,6 +1,7 @@
 /** Small helpers over tree-sitter's Python syntax tree. */
 import type { Node } from 'web-tree-sitter';
 import type { TextEdit } from '../../analysis/findings';
+import { standaloneOffsets } from '../words';
 
 export type { Node };
 
@@ -28,6 +29,9 @@ export function* walk(n: Node, enter: (n: Node) => boolean = () => true): Genera
   }
 }
 
+/** A character of a Python identifier (one code point). */
+const PYTHON_NAME_CHAR = /^[\p{L}\p{N}_]$/u;
+
 /**
  * Identifiers spelled `name`, in document order. The text is searched for the
  * word and each hit confirmed in the tree (an identifier node with exactly that
@@ -36,10 +40,7 @@ export function* walk(n: Node, enter: (n: Node) => boolean = () => true): Genera
  */
 export function identifiersNamed(root: Node, text: string, name: string): Node[] {
   const out: Node[] = [];
-  if (!name) return out;
-  const re = new RegExp(`(?<![\\p{L}\\p{N}_])${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\p{L}\\p{N}_])`, 'gu');
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    const start = m.index;
+  for (const start of standaloneOffsets(text, name, PYTHON_NAME_CHAR, PYTHON_NAME_CHAR)) {
     const end = start + name.length;
     const n = root.descendantForIndex(start, end);
     if (n && n.type === 'identifier' && n.startIndex === start && n.endIndex === end) out.push(n);

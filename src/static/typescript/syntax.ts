@@ -1,6 +1,7 @@
 /** Small helpers over the compiler's syntax tree: positions, edits, names, references. */
 import type { TextEdit } from '../../analysis/findings';
 import type { TS, ts } from './ts';
+import { standaloneOffsets } from '../words';
 
 export interface Pos {
   line: number;
@@ -187,12 +188,12 @@ export function referencesOf(t: TS, sf: ts.SourceFile, name: string, declaration
 
 /** Start offsets of `word` standing alone (not inside a longer identifier). */
 function wordOffsets(text: string, word: string): number[] {
-  const out: number[] = [];
-  if (!word) return out;
-  const re = new RegExp(`(?<![\\p{L}\\p{N}_$\\\\])${word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\p{L}\\p{N}_$])`, 'gu');
-  for (let m = re.exec(text); m; m = re.exec(text)) out.push(m.index);
-  return out;
+  return standaloneOffsets(text, word, NAME_CHAR_OR_ESCAPE, NAME_CHAR);
 }
+
+/** A character of a JavaScript identifier (one code point); before a word, a backslash too (a `\u` escape). */
+const NAME_CHAR = /^[\p{L}\p{N}_$]$/u;
+const NAME_CHAR_OR_ESCAPE = /^[\p{L}\p{N}_$\\]$/u;
 
 function isWithin(node: ts.Node, container: ts.Node): boolean {
   for (let n: ts.Node | undefined = node; n; n = n.parent) if (n === container) return true;

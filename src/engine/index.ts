@@ -1,8 +1,12 @@
 /**
- * The heavy half of the extension, bundled apart (dist/engine.js) and loaded
- * on first use, so activation only pays for the thin VS Code layer. It holds
- * the engine (capture, model, rules, static checker) and the pure texts the
- * editor shows. No `vscode` here: this runs and is tested in plain Node.
+ * The entry of dist/engine.js: the heavy half of txlens (model, rules, static
+ * checker, capture), bundled apart and loaded on first use by its two hosts.
+ * The extension loads it so activation pays only for the thin VS Code layer:
+ * it gets the engine calls below and the pure texts it shows
+ * (src/editor/present). `txlens` loads it while a test command runs and gets
+ * the CLI's half (src/cli/analysis.ts), so the package carries one copy.
+ * Nothing imports this module's code: the hosts require() the bundle and
+ * import its types only. No `vscode` here: this runs and is tested in plain Node.
  */
 import { analyse } from '../analysis/analyse';
 import type { Finding } from '../analysis/findings';
@@ -11,14 +15,14 @@ import { loadModel, ModelRun } from '../model/model';
 import { StaticChecker } from '../static/checker';
 import type { ParamsMode } from '../trace/schema';
 
-export { byFile, diagnosticKey, diagnosticsFor } from './present/diagnostics';
-export type { PlainDiagnostic, PlainFix, PlainRange } from './present/diagnostics';
-export { hoverMarkdown } from './present/hover';
-export { fileLensText, testLens } from './present/lens';
-export { lineNotes } from './present/lines';
-export type { LineNote } from './present/lines';
+export { byFile, diagnosticKey, diagnosticsFor } from '../editor/present/diagnostics';
+export type { PlainDiagnostic, PlainFix, PlainRange } from '../editor/present/diagnostics';
+export { hoverMarkdown } from '../editor/present/hover';
+export { fileLensText, testLens } from '../editor/present/lens';
+export { lineNotes } from '../editor/present/lines';
+export type { LineNote } from '../editor/present/lines';
 export { timelineView } from '../report/timeline';
-// The CLI's half (dist/cli.js loads this bundle rather than carrying a second copy).
+// The CLI's half.
 export { cmdCheck, followRun, present, TraceError } from '../cli/analysis';
 export type { TimelineView } from '../report/timeline';
 

@@ -1,0 +1,271 @@
+// `npm run bench:instructions`: what `txlens run` costs around a short suite, in
+// instructions rather than wall time, so a busy machine does not move the result.
+//
+// A 6-test slice of bench/capture (the first round of each test, about 480
+// statements; TXLENS_BENCH_SLICE_ROUNDS takes more rounds) runs three ways
+// under valgrind's cachegrind, counting the instructions of every process of
+// the command (`--trace-children=yes`; the cache simulation is off, only
+// instructions are counted):
+//   untraced      python -m pytest <slice>
+//   agent alone   the same with the Python agent on PYTHONPATH and a trace folder:
+//                 in-process capture without the CLI
+//   txlens run    node dist/cli.js run --json -- python -m pytest <slice>: capture
+//                 plus the CLI's start-up, trace reading, static check, analysis
+//                 and report
+// on a SQLite file and on a throwaway PostgreSQL (psycopg2; the server runs
+// outside valgrind: only the client side is counted). Prints the ratios to the
+// untraced run against the target (txlens run at most 1.25x). A warm-up run of
+// each kind first, unmeasured, leaves byte-code and code caches as a developer's
+// machine has them.
+//
+// A measurement, not a test: exits 0 whatever the verdict (2 when it could not
+// measure). Results also go to bench/results/instructions-<time>.json.
+//
+// Environment:
+//   TXLENS_BENCH_ROUNDS   measured runs of each kind per database (default 1; the
+//                         median is reported; instruction counts vary by about 1%)
+//   TXLENS_BENCH_SLICE_ROUNDS  rounds of the six tests (default 1)
+//   TXLENS_BENCH_DBS      comma list of sqlite, postgres (default both)
+//   TXLENS_BENCH_PYENV    sa20 (default) or sa14
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { startPostgres } from '../scripts/pg-server.mjs';
+import { ensurePythonEnv } from '../scripts/python-env.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const suiteDir = join(root, 'bench', 'capture');
+const resultsDir = join(root, 'bench', 'results');
+const cli = join(root, 'dist', 'cli.js');
+const agentPython = join(root, 'dist', 'agents', 'python');
+
+const TARGET = 1.25;
+const TESTS = [
+  'tests/test_orders.py::test_checkout_places_orders_and_moves_stock',
+  'tests/test_orders.py::test_payment_and_shipping',
+  'tests/test_orders.py::test_cancel_returns_stock',
+  'tests/test_orders.py::test_out_of_stock_is_refused',
+  'tests/test_reports.py::test_revenue_report_counts_live_orders',
+  'tests/test_reports.py::test_units_sold_ignores_cancelled',
+];
+// Rounds of each of the six tests (their `round_` parameter): about 480 statements each.
+const sliceRounds = Math.max(1, Number.parseInt(process.env.TXLENS_BENCH_SLICE_ROUNDS ?? '1', 10) || 1);
+const SLICE = Array.from({ length: sliceRounds }, (_, r) => TESTS.map((t) => `${t}[${r}]`)).flat();
+const DBS = ['sqlite', 'postgres'];
+const rounds = Math.max(1, Number.parseInt(process.env.TXLENS_BENCH_ROUNDS ?? '1', 10) || 1);
+const dbs = (process.env.TXLENS_BENCH_DBS ?? DBS.join(','))
+  .split(',')
+  .map((s) => s.trim())
+  .filter((s) => DBS.includes(s));
+const pyenv = process.env.TXLENS_BENCH_PYENV === 'sa14' ? 'sa14' : 'sa20';
+const pytestArgs = ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', ...SLICE];
+
+function say(message) {
+  process.stderr.write(`txlens bench: ${message}\n`);
+}
+
+// ---- set-up ---------------------------------------------------------------------
+
+if (spawnSync('valgrind', ['--version'], { encoding: 'utf8' }).status !== 0) {
+  say('valgrind is not installed (apt-get install valgrind); nothing measured');
+  process.exit(2);
+}
+say('building…');
+if (spawnSync(process.execPath, ['esbuild.mjs'], { cwd: root, stdio: 'inherit' }).status !== 0) {
+  say('build failed');
+  process.exit(2);
+}
+const python = ensurePythonEnv(pyenv);
+const work = mkdtempSync(join(tmpdir(), 'txlens-bench-ir-'));
+let server;
+
+function cleanUp() {
+  try {
+    server?.stopSync();
+  } catch {
+    // best effort: the server's own files go with it
+  }
+  server = undefined;
+  rmSync(work, { recursive: true, force: true });
+}
+process.on('exit', cleanUp);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    cleanUp();
+    process.exit(128 + { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 }[signal]);
+  });
+}
+
+// Nothing from an outer traced run or the caller's shell may leak into any side.
+const baseEnv = Object.fromEntries(
+  Object.entries(process.env).filter(
+    ([k]) => !k.startsWith('TXLENS_') && !['PYTEST_PLUGINS', 'PYTHONPATH', 'PYTHONDONTWRITEBYTECODE', 'NODE_OPTIONS'].includes(k),
+  ),
+);
+
+async function postgresUrl() {
+  say('starting Postgres…');
+  server = await startPostgres({ log: say });
+  const client = new pg.Client({ connectionString: server.url });
+  await client.connect();
+  try {
+    await client.query('CREATE DATABASE txlens_bench');
+  } finally {
+    await client.end();
+  }
+  const url = new URL(server.url);
+  url.pathname = '/txlens_bench';
+  return url.href.replace(/^postgres(ql)?:/, 'postgresql+psycopg2:');
+}
+
+// ---- one run ---------------------------------------------------------------------
+
+let runCounter = 0;
+
+function run(cmd, args, env) {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(cmd, args, { cwd: suiteDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolveRun({ code, stdout, stderr }));
+  });
+}
+
+/** Runs a command under cachegrind and returns the instructions of all its processes. */
+async function counted(cmd, args, env) {
+  const outDir = join(work, `cg-${++runCounter}`);
+  mkdirSync(outDir);
+  const r = await run(
+    'valgrind',
+    ['--tool=cachegrind', '--trace-children=yes', '--cache-sim=no', `--cachegrind-out-file=${join(outDir, 'cg.%p')}`, '--log-file=/dev/null', cmd, ...args],
+    env,
+  );
+  let instructions = 0;
+  let processes = 0;
+  for (const name of readdirSync(outDir)) {
+    const summary = /^summary:\s+(\d+)/m.exec(readFileSync(join(outDir, name), 'utf8'));
+    if (summary) {
+      instructions += Number(summary[1]);
+      processes++;
+    }
+  }
+  rmSync(outDir, { recursive: true, force: true });
+  return { ...r, instructions, processes };
+}
+
+function sqliteUrl() {
+  return `sqlite:///${join(work, `shop-${++runCounter}.db`)}`;
+}
+
+function lastLine(text) {
+  return text.trim().split('\n').slice(-1)[0] ?? '';
+}
+
+const KINDS = {
+  async untraced(dbUrl, measure) {
+    const env = { ...baseEnv, TXLENS_BENCH_DB_URL: dbUrl };
+    const r = measure ? await counted(python, pytestArgs, env) : await run(python, pytestArgs, env);
+    if (r.code !== 0) throw new Error(`untraced slice failed (exit ${r.code}): ${lastLine(r.stdout + r.stderr)}`);
+    return r;
+  },
+  async agent(dbUrl, measure) {
+    // The variables `txlens run` gives the command (src/capture/env.ts), without the CLI around it.
+    const traceDir = join(work, `trace-${++runCounter}`);
+    mkdirSync(traceDir);
+    const env = { ...baseEnv, TXLENS_BENCH_DB_URL: dbUrl, PYTHONPATH: agentPython, TXLENS_TRACE_DIR: traceDir, TXLENS_WORKSPACE: suiteDir, TXLENS_PARAMS: 'values' };
+    const r = measure ? await counted(python, pytestArgs, env) : await run(python, pytestArgs, env);
+    rmSync(traceDir, { recursive: true, force: true });
+    if (r.code !== 0) throw new Error(`slice with the agent failed (exit ${r.code}): ${lastLine(r.stdout + r.stderr)}`);
+    return r;
+  },
+  async txlens(dbUrl, measure) {
+    const traceDir = join(work, `trace-${++runCounter}`);
+    const args = [cli, 'run', '--json', '--trace', traceDir, '--', python, ...pytestArgs];
+    const env = { ...baseEnv, TXLENS_BENCH_DB_URL: dbUrl };
+    const r = measure ? await counted(process.execPath, args, env) : await run(process.execPath, args, env);
+    rmSync(traceDir, { recursive: true, force: true });
+    let doc;
+    try {
+      doc = JSON.parse(r.stdout);
+    } catch {
+      throw new Error(`txlens run printed no JSON (exit ${r.code}): ${lastLine(r.stderr)}`);
+    }
+    if (r.code !== 0) throw new Error(`txlens run failed (exit ${r.code}): ${lastLine(r.stderr)}`);
+    return { ...r, statements: doc.summary.statements, tests: doc.summary.tests, findings: doc.findings.length };
+  },
+};
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+const giga = (n) => `${(n / 1e9).toFixed(2)} G`;
+const r3 = (x) => Math.round(x * 1000) / 1000;
+
+// ---- main -----------------------------------------------------------------------
+
+const startedAt = new Date();
+const results = [];
+try {
+  for (const db of dbs) {
+    const fixedUrl = db === 'postgres' ? await postgresUrl() : undefined;
+    const url = () => fixedUrl ?? sqliteUrl();
+    say(`${db}: warm-up…`);
+    for (const kind of Object.keys(KINDS)) await KINDS[kind](url(), false);
+    const counts = { untraced: [], agent: [], txlens: [] };
+    let last;
+    for (let i = 0; i < rounds; i++) {
+      for (const kind of Object.keys(KINDS)) {
+        say(`${db} round ${i + 1}/${rounds}: ${kind} under cachegrind…`);
+        const r = await KINDS[kind](url(), true);
+        counts[kind].push(r.instructions);
+        if (kind === 'txlens') last = r;
+      }
+    }
+    const u = median(counts.untraced);
+    const result = {
+      db,
+      rounds,
+      statements: last.statements,
+      tests: last.tests,
+      findings: last.findings,
+      instructions: { untraced: u, agent: median(counts.agent), txlens: median(counts.txlens) },
+      ratio: { agent: r3(median(counts.agent) / u), txlens: r3(median(counts.txlens) / u) },
+      cli: median(counts.txlens) - median(counts.agent),
+      counts,
+    };
+    result.verdict = result.ratio.txlens <= TARGET ? 'PASS' : 'FAIL';
+    results.push(result);
+    process.stdout.write(
+      [
+        ``,
+        `== ${db}: ${result.tests} tests, ${result.statements} statements, ${rounds} run${rounds === 1 ? '' : 's'} of each`,
+        `   untraced      ${giga(u)}`,
+        `   agent alone   ${giga(result.instructions.agent)}  ${result.ratio.agent.toFixed(3)}x`,
+        `   txlens run    ${giga(result.instructions.txlens)}  ${result.ratio.txlens.toFixed(3)}x  (the CLI's own: ${giga(result.cli)})`,
+        `   VERDICT ${db}: ${result.verdict} (txlens run at most ${TARGET}x the untraced instructions)`,
+      ].join('\n') + '\n',
+    );
+    if (server) {
+      server.stopSync();
+      server = undefined;
+    }
+  }
+} catch (e) {
+  say(`could not measure: ${e.message}`);
+  process.exit(2);
+}
+
+process.stdout.write(`overall: ${results.every((r) => r.verdict === 'PASS') ? 'PASS' : 'FAIL'}\n`);
+mkdirSync(resultsDir, { recursive: true });
+const file = join(resultsDir, `instructions-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, JSON.stringify({ startedAt: startedAt.toISOString(), pyenv, slice: SLICE, results }, null, 2) + '\n');
+say(`results written to ${file}`);

@@ -1,0 +1,125 @@
+/**
+ * Loads a CommonJS bundle with V8's code cache. Compiling dist/engine.js
+ * (14 MB) costs a fresh `txlens` process about as much as the rest of a short
+ * report; with the cache V8 reads back the code it compiled last time instead.
+ * Node 20 has no module.enableCompileCache, so this does what it does by hand:
+ * vm.Script with `cachedData`, the cache written after use so that it holds the
+ * functions the command ran.
+ *
+ * The cache is named by the bundle's content hash (taken when it is built:
+ * hashing 14 MB at each start would cost more than the cache saves), its size
+ * and time, the V8 version and the architecture, so a rebuilt or upgraded
+ * bundle never meets an old cache, and V8 rejects (and we rewrite) one it
+ * cannot use. It lives in the user's own
+ * cache folder, never in a shared one: another user's file there would be code
+ * we run. A cache is only ever a speed-up: any failure to read or write it
+ * loads the bundle the plain way, and nothing is printed.
+ */
+import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import Module, { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { Script } from 'node:vm';
+
+/** Names the cache folder; `off` turns the cache off. */
+export const CACHE_DIR_ENV = 'TXLENS_CACHE_DIR';
+
+/** `$TXLENS_CACHE_DIR`, else `$XDG_CACHE_HOME/txlens`, else `~/.cache/txlens`; undefined when off. */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const set = env[CACHE_DIR_ENV];
+  if (set === 'off') return undefined;
+  if (set) return set;
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'txlens');
+}
+
+/** A folder of ours: made when missing, and a real folder owned by this user (not a link someone planted). */
+function ownFolder(dir: string): boolean {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = lstatSync(dir);
+    return st.isDirectory() && (typeof process.getuid !== 'function' || st.uid === process.getuid());
+  } catch {
+    return false;
+  }
+}
+
+/** Caches kept per bundle: a few builds side by side (an upgrade, two installs) each keep theirs. */
+const KEEP_CACHES = 4;
+
+/** Removes all but the newest caches of one bundle: those of earlier builds are of no more use. */
+function pruneOldCaches(dir: string, bundle: string): void {
+  const caches = readdirSync(dir)
+    .filter((name) => name.startsWith(`${bundle}-`) && name.endsWith('.cache'))
+    .map((name) => ({ path: join(dir, name), mtimeMs: statSync(join(dir, name)).mtimeMs }))
+    .sort((a, b) => b.mtimeMs - a.mtimeMs);
+  for (const old of caches.slice(KEEP_CACHES)) rmSync(old.path, { force: true });
+}
+
+export interface LoadedBundle<T> {
+  exports: T;
+  /** Whether V8 took its code from the cache. */
+  fromCache: boolean;
+  /** Writes the cache when it was missing or rejected, with what has been compiled by now. Never throws. */
+  saveCache(): void;
+}
+
+/**
+ * Requires `file` (a CommonJS bundle) through the code cache in `dir`; without `dir` or
+ * without `buildHash` (the bundle's content hash, recorded when it was built), a plain require.
+ */
+export function requireBundle<T>(file: string, buildHash: string | undefined, dir: string | undefined = cacheDir()): LoadedBundle<T> {
+  const plain = (): LoadedBundle<T> => ({
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a bundle beside this one, found at run time
+    exports: require(file) as T,
+    fromCache: false,
+    saveCache: () => undefined,
+  });
+  if (!dir || !buildHash || !/^[0-9a-f]{16,}$/.test(buildHash) || !ownFolder(dir)) return plain();
+  let source: Buffer;
+  let identity: string;
+  try {
+    source = readFileSync(file);
+    const st = statSync(file);
+    // Size and time too: a bundle edited after the build must not meet the build's cache.
+    identity = `${buildHash.slice(0, 32)}-${st.size}-${Math.trunc(st.mtimeMs)}`;
+  } catch {
+    return plain(); // require says why
+  }
+  const cacheFile = join(dir, `${basename(file)}-${identity}-${process.versions.v8}-${process.arch}.cache`);
+  let cachedData: Buffer | undefined;
+  try {
+    cachedData = readFileSync(cacheFile);
+  } catch {
+    cachedData = undefined;
+  }
+  // Module.wrap: the same function Node wraps a CommonJS file in, so the bundle sees its usual scope.
+  // No import() in the bundle: Node 20 resolves one in a vm.Script only behind an experimental
+  // flag (or warning). test/engine/code-cache.test.ts holds the engine bundle to that.
+  const script = new Script(Module.wrap(source.toString('utf8')), { filename: file, cachedData });
+  const fromCache = cachedData !== undefined && !script.cachedDataRejected;
+  const mod = new Module(file, module);
+  mod.filename = file;
+  mod.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(dirname(file));
+  const fn = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: Module, filename: string, dirname: string) => void;
+  fn.call(mod.exports, mod.exports, createRequire(file), mod, file, dirname(file));
+  mod.loaded = true;
+  return {
+    exports: mod.exports as T,
+    fromCache,
+    saveCache() {
+      if (fromCache) return;
+      const tmp = `${cacheFile}.${process.pid}.tmp`;
+      try {
+        writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
+        renameSync(tmp, cacheFile); // whole or not at all: a concurrent reader never sees half a cache
+        pruneOldCaches(dir, basename(file));
+      } catch {
+        try {
+          rmSync(tmp, { force: true });
+        } catch {
+          // nothing more to do: the next run loads the bundle the plain way again
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,127 @@
+// The CLI loads dist/engine.js through V8's code cache (src/cli/code-cache.ts). A cache
+// must only ever save time: the same exports and the same output with it, without it,
+// with a cache that is corrupt or of another build.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import ts from 'typescript';
+import { cacheDir, requireBundle } from '../../src/cli/code-cache';
+import { cliPath, repoRoot, tempDir } from '../support/env';
+
+const HASH = '0123456789abcdef0123456789abcdef';
+
+function bundle(dir: string, name: string, answer: number): string {
+  const file = join(dir, name);
+  // A CommonJS bundle that uses its scope: module, exports, require (relative and built-in), __dirname.
+  writeFileSync(join(dir, 'helper.js'), 'exports.twice = (n) => 2 * n;\n');
+  writeFileSync(
+    file,
+    `const path = require('node:path');\nconst { twice } = require('./helper');\nmodule.exports = { answer: () => twice(${answer}), here: path.basename(__dirname), self: path.basename(__filename) };\n`,
+  );
+  return file;
+}
+
+test('a bundle loads the same with the cache, without it, and from the cache on the next load', () => {
+  const dir = tempDir('code-cache');
+  const cache = join(dir, 'cache');
+  const file = bundle(dir, 'engine.js', 21);
+  type B = { answer(): number; here: string; self: string };
+  const first = requireBundle<B>(file, HASH, cache);
+  assert.deepEqual([first.exports.answer(), first.exports.self, first.fromCache], [42, 'engine.js', false]);
+  assert.equal(first.exports.here, dir.split('/').pop());
+  first.saveCache();
+  const written = readdirSync(cache);
+  assert.equal(written.length, 1);
+  assert.match(written[0], /^engine\.js-0123456789abcdef0123456789abcdef-\d+-\d+-/);
+  const second = requireBundle<B>(file, HASH, cache);
+  assert.equal(second.fromCache, true);
+  assert.equal(second.exports.answer(), 42);
+  second.saveCache(); // nothing to write
+  assert.deepEqual(readdirSync(cache), written);
+
+});
+
+test('another build of the bundle never meets the old cache; old caches are pruned to a few', () => {
+  const dir = tempDir('code-cache-builds');
+  const cache = join(dir, 'cache');
+  for (let build = 1; build <= 6; build++) {
+    const file = bundle(dir, 'engine.js', 100 + build);
+    const hash = `${String(build).repeat(16)}`;
+    const loaded = requireBundle<{ answer(): number }>(file, hash, cache);
+    assert.equal(loaded.fromCache, false, `build ${build}`);
+    assert.equal(loaded.exports.answer(), 2 * (100 + build));
+    loaded.saveCache();
+  }
+  assert.ok(readdirSync(cache).length <= 4, readdirSync(cache).join(', '));
+});
+
+test('no build hash, an unusable folder, or TXLENS_CACHE_DIR=off: a plain require', () => {
+  const dir = tempDir('code-cache-plain');
+  const file = bundle(dir, 'plain.js', 1);
+  assert.equal(requireBundle<{ answer(): number }>(file, undefined, join(dir, 'c1')).exports.answer(), 2);
+  writeFileSync(join(dir, 'a-file'), '');
+  const inFile = requireBundle<{ answer(): number }>(file, HASH, join(dir, 'a-file', 'cache'));
+  assert.deepEqual([inFile.exports.answer(), inFile.fromCache], [2, false]);
+  inFile.saveCache();
+  assert.equal(cacheDir({ TXLENS_CACHE_DIR: 'off' }), undefined);
+  assert.equal(cacheDir({ TXLENS_CACHE_DIR: '/x/y' }), '/x/y');
+  assert.equal(cacheDir({ XDG_CACHE_HOME: '/xdg' }), '/xdg/txlens');
+});
+
+test('txlens prints the same with a cold cache, a warm one, and none', () => {
+  const cache = join(tempDir('code-cache-cli'), 'cache');
+  const root = join(repoRoot, 'test', 'fixtures', 'static', 'python');
+  const check = (dir: string) => {
+    const r = spawnSync(process.execPath, [cliPath, 'check', '--json', '--fail-on', 'never', '--root', root], { encoding: 'utf8', cwd: root, env: { ...process.env, TXLENS_CACHE_DIR: dir } });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  const cold = check(cache);
+  const written = readdirSync(cache).filter((n) => n.startsWith('engine.js-'));
+  assert.equal(written.length, 1);
+  // The Python rules ran (tree-sitter's wasm loads through a dynamic import inside the bundle).
+  const doc = JSON.parse(cold);
+  assert.ok(doc.findings.some((f: { rule: string }) => f.rule === 'stale-import-patch'), cold);
+  assert.ok(!(doc.notes ?? []).some((n: string) => /skipped|failed/.test(n)), cold);
+  assert.equal(check(cache), cold);
+  assert.equal(check('off'), cold);
+  // A corrupt cache: V8 rejects it, the engine loads from source, the cache is written anew.
+  writeFileSync(join(cache, written[0]), 'not a code cache');
+  assert.equal(check(cache), cold);
+  assert.notEqual(readFileSync(join(cache, written[0]), 'utf8'), 'not a code cache');
+});
+
+/** The source text of every `import(` call in a script, found with the TypeScript scanner (strings and comments skipped). */
+function dynamicImports(text: string): string[] {
+  const K = ts.SyntaxKind;
+  const scanner = ts.createScanner(ts.ScriptTarget.Latest, true, ts.LanguageVariant.Standard, text);
+  // After these a slash divides; elsewhere it starts a regular expression.
+  const operand = new Set([K.Identifier, K.CloseParenToken, K.CloseBracketToken, K.NumericLiteral, K.StringLiteral, K.ThisKeyword]);
+  const templateBraces: number[] = [];
+  const out: string[] = [];
+  let prev: ts.SyntaxKind | undefined;
+  let prevPos = 0;
+  for (let k = scanner.scan(); k !== K.EndOfFileToken; k = scanner.scan()) {
+    if (k === K.TemplateHead) templateBraces.push(0);
+    else if (k === K.OpenBraceToken && templateBraces.length) templateBraces[templateBraces.length - 1]++;
+    else if (k === K.CloseBraceToken && templateBraces.length) {
+      if (templateBraces[templateBraces.length - 1] === 0) {
+        k = scanner.reScanTemplateToken(false);
+        if (k === K.TemplateTail) templateBraces.pop();
+      } else templateBraces[templateBraces.length - 1]--;
+    } else if ((k === K.SlashToken || k === K.SlashEqualsToken) && (prev === undefined || !operand.has(prev))) k = scanner.reScanSlashToken();
+    if (k === K.OpenParenToken && prev === K.ImportKeyword) out.push(text.slice(prevPos, text.indexOf(')', prevPos) + 1));
+    prev = k;
+    prevPos = scanner.getTokenPos();
+  }
+  return out;
+}
+
+test('the engine bundle makes no import() the engine reaches (a code-cached bundle could not)', () => {
+  const engine = readFileSync(join(repoRoot, 'dist', 'engine.js'), 'utf8');
+  // web-tree-sitter's Language.load reads a path with one; src/static/wasm.ts hands it the bytes instead.
+  assert.deepEqual(dynamicImports(engine), ['import("fs/promises")']);
+  assert.deepEqual(dynamicImports('const a = "import(x)"; // import(y)\nconst b = /import(z)/; f(`${import("t")}`);'), ['import("t")']);
+});
