@@ -4,7 +4,9 @@
  *
  * Without TXLENS_TRACE_DIR it does nothing. With it, it wraps the CommonJS
  * loader (Module#load and Module._load) and, when `pg`, `better-sqlite3`, mocha or
- * `node:test` loads, hooks that module before the caller gets it. Everything
+ * `node:test` loads, hooks that module before the caller gets it; so too the
+ * transaction classes of Knex, TypeORM, Drizzle and Prisma (orm/), whose
+ * transactions become sessions. Everything
  * else costs a string check per module loaded. No file is written until there is an
  * event, so processes that never touch a hooked library leave no trace file.
  */
@@ -15,6 +17,10 @@ import { hookPgClient, hookPgPool } from './pg';
 import { hookBetterSqlite3Addon, tracedBetterSqlite3 } from './sqlite';
 import { tracedNodeTest } from './nodetest';
 import { hookMochaRunner, hookMochaSuite } from './mocha';
+import { hookKnexRunner, tracedKnexBuilder, tracedKnexTransaction } from './orm/knex';
+import { hookTypeormRunner } from './orm/typeorm';
+import { hookDrizzleSession } from './orm/drizzle';
+import { tracedPrismaRuntime } from './orm/prisma';
 
 // Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
 /* eslint-disable prefer-rest-params */
@@ -34,7 +40,33 @@ function packageVersion(file: string | undefined, name: string): string | undefi
   return undefined;
 }
 
-type Hooked = 'pg' | 'pg-pool' | 'better-sqlite3' | 'better-sqlite3-addon' | 'mocha-runner' | 'mocha-suite';
+type Hooked =
+  | 'pg'
+  | 'pg-pool'
+  | 'better-sqlite3'
+  | 'better-sqlite3-addon'
+  | 'mocha-runner'
+  | 'mocha-suite'
+  | 'knex'
+  | 'knex-builder'
+  | 'knex-runner'
+  | 'typeorm-pg'
+  | 'typeorm-sqlite'
+  | 'drizzle-pg'
+  | 'drizzle-sqlite'
+  | 'prisma';
+
+/** The package a hooked module file belongs to, for its version. */
+const PACKAGE: Partial<Record<Hooked, string>> = {
+  'better-sqlite3-addon': 'better-sqlite3',
+  'knex-builder': 'knex',
+  'knex-runner': 'knex',
+  'typeorm-pg': 'typeorm',
+  'typeorm-sqlite': 'typeorm',
+  'drizzle-pg': 'drizzle-orm',
+  'drizzle-sqlite': 'drizzle-orm',
+  prisma: '@prisma/client',
+};
 
 /**
  * Which hooked class a module file defines, from its path: the files that define
@@ -50,6 +82,14 @@ function hookedBy(filename: unknown): Hooked | '' {
   if (path.endsWith('/better_sqlite3.node') && path.includes('/node_modules/better-sqlite3/')) return 'better-sqlite3-addon';
   if (path.endsWith('/node_modules/mocha/lib/runner.js')) return 'mocha-runner';
   if (path.endsWith('/node_modules/mocha/lib/suite.js')) return 'mocha-suite';
+  if (path.endsWith('/node_modules/knex/lib/execution/transaction.js')) return 'knex';
+  if (path.endsWith('/node_modules/knex/lib/execution/runner.js')) return 'knex-runner';
+  if (/\/node_modules\/knex\/lib\/(query\/querybuilder|raw|schema\/builder)\.js$/.test(path)) return 'knex-builder';
+  if (path.endsWith('/node_modules/typeorm/driver/postgres/PostgresQueryRunner.js')) return 'typeorm-pg';
+  if (path.endsWith('/node_modules/typeorm/driver/sqlite-abstract/AbstractSqliteQueryRunner.js')) return 'typeorm-sqlite';
+  if (path.endsWith('/node_modules/drizzle-orm/node-postgres/session.cjs')) return 'drizzle-pg';
+  if (path.endsWith('/node_modules/drizzle-orm/better-sqlite3/session.cjs')) return 'drizzle-sqlite';
+  if (path.endsWith('/node_modules/@prisma/client/runtime/client.js')) return 'prisma';
   return '';
 }
 
@@ -57,7 +97,15 @@ function hookModule(name: Hooked, filename: string, exports: any): any {
   if (name === 'mocha-runner') hookMochaRunner(exports);
   else if (name === 'mocha-suite') hookMochaSuite(exports);
   if (name === 'mocha-runner' || name === 'mocha-suite') return exports;
-  const version = packageVersion(filename, name === 'better-sqlite3-addon' ? 'better-sqlite3' : name) ?? '';
+  const version = packageVersion(filename, PACKAGE[name] ?? name) ?? '';
+  if (name === 'knex') return tracedKnexTransaction(exports, version);
+  if (name === 'knex-builder') return tracedKnexBuilder(exports);
+  if (name === 'knex-runner') hookKnexRunner(exports);
+  if (name === 'typeorm-pg') hookTypeormRunner(exports, 'PostgresQueryRunner', version);
+  else if (name === 'typeorm-sqlite') hookTypeormRunner(exports, 'AbstractSqliteQueryRunner', version);
+  else if (name === 'drizzle-pg') hookDrizzleSession(exports, 'node-postgres', version);
+  else if (name === 'drizzle-sqlite') hookDrizzleSession(exports, 'better-sqlite3', version);
+  else if (name === 'prisma') return tracedPrismaRuntime(exports, version);
   if (name === 'better-sqlite3-addon') hookBetterSqlite3Addon(exports, version);
   if (name === 'pg') hookPgClient(exports, version);
   else if (name === 'pg-pool') hookPgPool(exports, version);
