@@ -208,7 +208,7 @@ function patchClient(proto: Client): void {
     try {
       const sql = textOf(config);
       if (sql !== undefined || typeof config.submit === 'function') {
-        const cs: rt.Stack | undefined = rt.origin ?? this[NEXT_AT] ?? rt.callSites(query);
+        const cs: rt.Stack | undefined = rt.currentOrigin() ?? this[NEXT_AT] ?? rt.callSites(query);
         const params = typeof values === 'function' || values === undefined ? config.values : values;
         rec = { sql: sql ?? String(config.text ?? ''), params, cs, start: rt.clock() };
         claimOnBegin(this, rec.sql);

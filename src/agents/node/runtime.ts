@@ -12,6 +12,7 @@
  * The trace file is created on the first event, so a process that never loads a
  * hooked driver or test runner leaves nothing behind.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { isAbsolute, join, resolve, sep } from 'node:path';
@@ -69,6 +70,8 @@ type CallSites = NodeJS.CallSite[];
  */
 export interface Stack {
   stack?: unknown;
+  /** Already resolved (from a stack an ORM captured and formatted itself, see frameOfStackText). */
+  frame?: SourceFrame;
 }
 
 const returnCallSites = (_e: Error, cs: CallSites): CallSites => cs;
@@ -82,6 +85,20 @@ const FRAME_LIMIT = 12;
  * them. Set only for the synchronous extent of the ORM's call into the driver.
  */
 export let origin: Stack | undefined;
+
+// The same, across an ORM's own awaits (Prisma's engine): made on first use, so apps without such an ORM pay nothing.
+let asyncOrigin: AsyncLocalStorage<Stack> | undefined;
+
+/** Where the statement starting now was asked for, if an ORM said so. */
+export function currentOrigin(): Stack | undefined {
+  return origin ?? asyncOrigin?.getStore();
+}
+
+/** Run `fn`, and every statement of its async chain, as asked for at `site`. */
+export function withAsyncOrigin<T>(site: Stack, fn: () => T): T {
+  asyncOrigin ??= new AsyncLocalStorage<Stack>();
+  return asyncOrigin.run(site, fn);
+}
 
 export function withOrigin<T>(site: Stack | undefined, fn: () => T): T {
   const previous = origin;
@@ -191,6 +208,7 @@ function mapped(file: string, line: number, column: number, fn: string): SourceF
 
 /** The first frame in user code: [absolute file, 1-based line, function], or undefined. */
 export function userFrame(stack: Stack | undefined): SourceFrame | undefined {
+  if (stack?.frame !== undefined) return stack.frame;
   const cs = stack === undefined ? undefined : sitesOf(stack);
   if (!cs) return undefined;
   for (const site of cs) {
@@ -202,6 +220,25 @@ export function userFrame(stack: Stack | undefined): SourceFrame | undefined {
     const fn = site.getFunctionName() || site.getMethodName() || '<anonymous>';
     const frame = mapped(file, line, site.getColumnNumber() ?? 0, fn);
     if (frame) return frame;
+  }
+  return undefined;
+}
+
+const STACK_LINE = /^\s*at (?:(.*?) \()?(.+?):(\d+):\d+\)?$/;
+
+/**
+ * The first user frame of a stack as Node formatted it (source maps applied
+ * already when they are on): for stacks an ORM captured as an Error of its own,
+ * whose CallSites the agent must not take (reading them would turn the Error's
+ * `stack` into an array under the ORM's feet).
+ */
+export function frameOfStackText(text: unknown): Stack | undefined {
+  if (typeof text !== 'string') return undefined;
+  for (const l of text.split('\n')) {
+    const m = STACK_LINE.exec(l);
+    if (!m) continue;
+    const file = verdicts.get(m[2]) ?? classify(m[2]);
+    if (file) return { frame: [file, Number(m[3]), (m[1] ?? '<anonymous>').replace(/^async /, '')] };
   }
   return undefined;
 }

@@ -114,7 +114,7 @@ function patchStatements(proto: any): void {
       let start: bigint;
       try {
         was = inTx(db);
-        cs = rt.origin ?? rt.callSites(wrapped);
+        cs = rt.currentOrigin() ?? rt.callSites(wrapped);
         claimOnBegin(db, this.source);
         start = rt.clock();
       } catch (e) {
@@ -152,7 +152,7 @@ function patchDatabase(proto: any): void {
       return stmt;
     } catch (err) {
       try {
-        const cs = rt.origin ?? rt.callSites(prepare);
+        const cs = rt.currentOrigin() ?? rt.callSites(prepare);
         const was = inTx(this);
         record(state, this, String(sql), undefined, 'prepare', undefined, err, was, cs, rt.clock());
       } catch (e) {
@@ -170,7 +170,7 @@ function patchDatabase(proto: any): void {
     let start: bigint;
     try {
       was = inTx(this);
-      cs = rt.origin ?? rt.callSites(exec);
+      cs = rt.currentOrigin() ?? rt.callSites(exec);
       claimOnBegin(this, String(sql));
       start = rt.clock();
     } catch (e) {

@@ -21,6 +21,23 @@ function patchClientClass(Client: any): void {
   const proto = Client?.prototype;
   if (!proto || proto[PATCHED] || typeof proto.$transaction !== 'function') return;
   Object.defineProperty(proto, PATCHED, { value: true });
+  // Model calls (`prisma.order.create(...)`) hand back lazy promises that the engine runs through its
+  // own awaits: the call's own stack, which Prisma captures for its error messages, is the app's line.
+  const request: AnyFn = proto._request;
+  if (typeof request === 'function') {
+    proto._request = function (this: any, params: any) {
+      const error = rt.ACTIVE ? params?.callsite?._error : undefined;
+      let site: rt.Stack | undefined;
+      try {
+        site = error instanceof Error ? rt.frameOfStackText(error.stack) : undefined;
+      } catch (e) {
+        rt.fail(e);
+      }
+      if (site === undefined) return request.apply(this, arguments as any);
+      const args = arguments;
+      return rt.withAsyncOrigin(site, () => request.apply(this, args as any));
+    };
+  }
   const $transaction: AnyFn = proto.$transaction;
   proto.$transaction = function prismaTransaction(this: any, callback: unknown) {
     if (!rt.ACTIVE || typeof callback !== 'function') return $transaction.apply(this, arguments as any);
@@ -56,7 +73,8 @@ export function tracedPrismaRuntime(exports: any, version: string): any {
     }
     return Client;
   };
-  const copy = Object.defineProperties({}, Object.getOwnPropertyDescriptors(exports));
-  Object.defineProperty(copy, 'getPrismaClient', { value: traced, enumerable: true, configurable: true, writable: true });
+  const descriptors = Object.getOwnPropertyDescriptors(exports);
+  descriptors.getPrismaClient = { value: traced, enumerable: true, configurable: true, writable: true };
+  const copy = Object.defineProperties({}, descriptors);
   return copy;
 }
