@@ -19,6 +19,7 @@ import { createDatabase, repoRoot, runCli, tempDir } from '../support/env';
 import { readProcessFiles } from '../support/trace-files';
 import { loggedDatabase, loggedStatements, type LoggedDatabase } from './pg-log';
 import { validate, type JsonSchema } from '../support/json-schema';
+import { countSql, txlensCounts, verdicts, type Counts } from './ground-truth';
 
 type Twin = 'buggy' | 'fixed';
 type Kind = 'pg' | 'sqlite';
@@ -56,17 +57,6 @@ interface Report {
   trace: string;
 }
 
-interface Counts {
-  connections: number;
-  statements: number;
-  transactions: number;
-  commits: number;
-  /** ROLLBACK statements the code ran. */
-  explicitRollbacks: number;
-  /** Transactions that began and never committed (rolled back by statement, close or exit). */
-  uncommitted: number;
-}
-
 const schema = JSON.parse(readFileSync(join(repoRoot, 'docs', 'trace-format.schema.json'), 'utf8')) as JsonSchema;
 
 /** The command's environment: the fixtures load pg/better-sqlite3 from the repository's node_modules. */
@@ -86,17 +76,6 @@ function copyFixture(kind: Kind, twin: Twin, label: string): string {
   return dir;
 }
 
-/** TAP verdicts, nested tests included: ['1:ok - a saved draft is kept', '0:not ok - notes', ...]. */
-function verdicts(tap: string): string[] {
-  const out: string[] = [];
-  for (const line of tap.split('\n')) {
-    // node:test writes 'ok 1 - title', mocha 'ok 1 full title'.
-    const m = /^(\s*)(not ok|ok) \d+ (?:- )?(.*?)(\s+#.*)?$/.exec(line);
-    if (m) out.push(`${m[1].length / 4}:${m[2]} - ${m[3]}`);
-  }
-  return out;
-}
-
 function runUntraced(cwd: string, runner: Runner, env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
     const [command, ...args] = testCommand(runner);
@@ -109,41 +88,6 @@ function runUntraced(cwd: string, runner: Runner, env: NodeJS.ProcessEnv): Promi
   });
 }
 
-
-function keyword(sql: string): string {
-  return (/^\s*([A-Za-z]+)/.exec(sql)?.[1] ?? '').toUpperCase();
-}
-
-function isRollbackStatement(sql: string): boolean {
-  return keyword(sql) === 'ROLLBACK' && !/^\s*ROLLBACK\s+(WORK\s+|TRANSACTION\s+)?TO\b/i.test(sql);
-}
-
-/** Counts from a list of executed SQL texts and the number of connections that ran them. */
-function countSql(sql: string[], connections: number): Counts {
-  const begins = sql.filter((s) => keyword(s) === 'BEGIN' || keyword(s) === 'START').length;
-  const commits = sql.filter((s) => keyword(s) === 'COMMIT' || keyword(s) === 'END').length;
-  return {
-    connections,
-    statements: sql.length,
-    transactions: begins,
-    commits,
-    explicitRollbacks: sql.filter(isRollbackStatement).length,
-    uncommitted: begins - commits,
-  };
-}
-
-/** What txlens recorded: the report's summary, and the trace lines for what the summary does not count. */
-function txlensCounts(report: Report, events: TraceLine[], opts: { withoutFailedCompiles?: boolean } = {}): Counts {
-  const stmts = events.filter((e) => e.k === 'stmt');
-  return {
-    connections: events.filter((e) => e.k === 'connect').length,
-    statements: opts.withoutFailedCompiles ? stmts.filter((e) => !e.err).length : report.summary.statements,
-    transactions: report.summary.transactions,
-    commits: report.summary.commits,
-    explicitRollbacks: events.filter((e) => e.k === 'rollback' && (e.cause === 'explicit' || e.cause === 'error')).length,
-    uncommitted: report.summary.rollbacks,
-  };
-}
 
 // ---- better-sqlite3's own log of the run ------------------------------------------
 
@@ -293,7 +237,7 @@ for (const [kind, runner] of RUNS) {
       test("txlens's counts equal the database's own log of the run", (t) => {
         const o = ran();
         assert.ok(o.truth.statements > 0, 'the database logged nothing');
-        const counted = txlensCounts(o.report, o.events, { withoutFailedCompiles: kind === 'sqlite' });
+        const counted = txlensCounts(o.report.summary, o.events, { withoutFailedCompiles: kind === 'sqlite' });
         t.diagnostic(`counts ${JSON.stringify(counted)}; refused to compile: ${o.failedCompiles}`);
         assert.deepEqual(counted, o.truth);
         assert.equal(o.failedCompiles, EXPECTED[kind][twin].failedCompiles);

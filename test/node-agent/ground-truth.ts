@@ -1,0 +1,70 @@
+// What the Node fixture suites compare: counts read from a database's own log of
+// a run (the SQL texts it executed) against what txlens recorded, and the TAP
+// verdicts of a run with and without the agent.
+
+export interface Counts {
+  connections: number;
+  statements: number;
+  transactions: number;
+  commits: number;
+  /** ROLLBACK statements the code ran. */
+  explicitRollbacks: number;
+  /** Transactions that began and never committed (rolled back by statement, close or exit). */
+  uncommitted: number;
+}
+
+function keyword(sql: string): string {
+  return (/^\s*([A-Za-z]+)/.exec(sql)?.[1] ?? '').toUpperCase();
+}
+
+function isRollbackStatement(sql: string): boolean {
+  return keyword(sql) === 'ROLLBACK' && !/^\s*ROLLBACK\s+(WORK\s+|TRANSACTION\s+)?TO\b/i.test(sql);
+}
+
+/** Counts from a list of executed SQL texts and the number of connections that ran them. */
+export function countSql(sql: string[], connections: number): Counts {
+  const begins = sql.filter((s) => keyword(s) === 'BEGIN' || keyword(s) === 'START').length;
+  const commits = sql.filter((s) => keyword(s) === 'COMMIT' || keyword(s) === 'END').length;
+  return {
+    connections,
+    statements: sql.length,
+    transactions: begins,
+    commits,
+    explicitRollbacks: sql.filter(isRollbackStatement).length,
+    uncommitted: begins - commits,
+  };
+}
+
+/** TAP verdicts, nested tests included: ['1:ok - a saved draft is kept', '0:not ok - notes', ...]. */
+export function verdicts(tap: string): string[] {
+  const out: string[] = [];
+  for (const line of tap.split('\n')) {
+    // node:test writes 'ok 1 - title', mocha 'ok 1 full title'.
+    const m = /^(\s*)(not ok|ok) \d+ (?:- )?(.*?)(\s+#.*)?$/.exec(line);
+    if (m) out.push(`${m[1].length / 4}:${m[2]} - ${m[3]}`);
+  }
+  return out;
+}
+
+interface CountedEvent {
+  k: string;
+  cause?: string;
+  err?: unknown;
+}
+
+/** What txlens recorded: the report's summary, and the trace lines for what the summary does not count. */
+export function txlensCounts(
+  summary: { transactions: number; commits: number; rollbacks: number; statements: number },
+  events: CountedEvent[],
+  opts: { withoutFailedCompiles?: boolean } = {},
+): Counts {
+  const stmts = events.filter((e) => e.k === 'stmt');
+  return {
+    connections: events.filter((e) => e.k === 'connect').length,
+    statements: opts.withoutFailedCompiles ? stmts.filter((e) => !e.err).length : summary.statements,
+    transactions: summary.transactions,
+    commits: summary.commits,
+    explicitRollbacks: events.filter((e) => e.k === 'rollback' && (e.cause === 'explicit' || e.cause === 'error')).length,
+    uncommitted: summary.rollbacks,
+  };
+}
