@@ -35,6 +35,35 @@ export function countSql(sql: string[], connections: number): Counts {
   };
 }
 
+/**
+ * Counts from what each connection ran, read as the server does: a BEGIN inside
+ * a transaction starts nothing ("there is already a transaction in progress"),
+ * a COMMIT or ROLLBACK outside one ends nothing. Two transactions that share one
+ * connection at once are one transaction to the server, and to txlens.
+ */
+export function countPerConnection(byConnection: string[][]): Counts {
+  const counts: Counts = { connections: byConnection.length, statements: 0, transactions: 0, commits: 0, explicitRollbacks: 0, uncommitted: 0 };
+  for (const sql of byConnection) {
+    let open = false;
+    for (const s of sql) {
+      counts.statements++;
+      const word = keyword(s);
+      if (word === 'BEGIN' || word === 'START') {
+        if (!open) counts.transactions++;
+        open = true;
+      } else if (word === 'COMMIT' || word === 'END') {
+        if (open) counts.commits++;
+        open = false;
+      } else if (isRollbackStatement(s)) {
+        if (open) counts.explicitRollbacks++;
+        open = false;
+      }
+    }
+  }
+  counts.uncommitted = counts.transactions - counts.commits;
+  return counts;
+}
+
 /** TAP verdicts, nested tests included: ['1:ok - a saved draft is kept', '0:not ok - notes', ...]. */
 export function verdicts(tap: string): string[] {
   const out: string[] = [];

@@ -16,7 +16,7 @@
  */
 import * as rt from './runtime';
 import type { ConnState, PendingEvent } from './runtime';
-import { claimOnBegin } from './orm/session';
+import { claimOnBegin, sessionTask } from './orm/session';
 
 const STATE = Symbol('txlens.pg.state');
 const CONNECT_AT = Symbol('txlens.pg.connectAt');
@@ -37,6 +37,8 @@ interface QueryRecord {
   params: unknown;
   cs: rt.Stack | undefined;
   start: bigint;
+  /** The ORM session context that sent it (see session.ts). */
+  task: number | undefined;
 }
 
 // ---------------------------------------------------------------------------
@@ -148,6 +150,7 @@ function finished(client: Client, rec: QueryRecord, err: any, res: any): void {
     if (now && !was) rt.txBegin(state, !rt.isBegin(rec.sql), rec.cs);
     const event: PendingEvent = rt.withSession(state, { k: 'stmt', conn: state.id, sql: rec.sql, dur });
     if (state.tx !== undefined) event.tx = state.tx;
+    if (rec.task !== undefined) event.task = rec.task;
     const params = rt.paramsRepr(rec.params);
     if (params !== undefined) event.params = params;
     const [rows, tag] = failed ? [undefined, undefined] : rowsAndTag(res);
@@ -210,7 +213,7 @@ function patchClient(proto: Client): void {
       if (sql !== undefined || typeof config.submit === 'function') {
         const cs: rt.Stack | undefined = rt.currentOrigin() ?? this[NEXT_AT] ?? rt.callSites(query);
         const params = typeof values === 'function' || values === undefined ? config.values : values;
-        rec = { sql: sql ?? String(config.text ?? ''), params, cs, start: rt.clock() };
+        rec = { sql: sql ?? String(config.text ?? ''), params, cs, start: rt.clock(), task: sessionTask() };
         claimOnBegin(this, rec.sql);
       }
     } catch (e) {

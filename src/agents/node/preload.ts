@@ -19,7 +19,7 @@ import { tracedNodeTest } from './nodetest';
 import { hookMochaRunner, hookMochaSuite } from './mocha';
 import { hookKnexRunner, tracedKnexBuilder, tracedKnexTransaction } from './orm/knex';
 import { hookTypeormRunner } from './orm/typeorm';
-import { hookDrizzleSession } from './orm/drizzle';
+import { hookDrizzlePgSelect, hookDrizzleSession, tracedDrizzleQueryPromise } from './orm/drizzle';
 import { tracedPrismaRuntime } from './orm/prisma';
 
 // Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
@@ -54,6 +54,8 @@ type Hooked =
   | 'typeorm-sqlite'
   | 'drizzle-pg'
   | 'drizzle-sqlite'
+  | 'drizzle-query'
+  | 'drizzle-pg-select'
   | 'prisma';
 
 /** The package a hooked module file belongs to, for its version. */
@@ -65,6 +67,8 @@ const PACKAGE: Partial<Record<Hooked, string>> = {
   'typeorm-sqlite': 'typeorm',
   'drizzle-pg': 'drizzle-orm',
   'drizzle-sqlite': 'drizzle-orm',
+  'drizzle-query': 'drizzle-orm',
+  'drizzle-pg-select': 'drizzle-orm',
   prisma: '@prisma/client',
 };
 
@@ -89,6 +93,8 @@ function hookedBy(filename: unknown): Hooked | '' {
   if (path.endsWith('/node_modules/typeorm/driver/sqlite-abstract/AbstractSqliteQueryRunner.js')) return 'typeorm-sqlite';
   if (path.endsWith('/node_modules/drizzle-orm/node-postgres/session.cjs')) return 'drizzle-pg';
   if (path.endsWith('/node_modules/drizzle-orm/better-sqlite3/session.cjs')) return 'drizzle-sqlite';
+  if (path.endsWith('/node_modules/drizzle-orm/query-promise.cjs')) return 'drizzle-query';
+  if (path.endsWith('/node_modules/drizzle-orm/pg-core/query-builders/select.cjs')) return 'drizzle-pg-select';
   if (path.endsWith('/node_modules/@prisma/client/runtime/client.js')) return 'prisma';
   return '';
 }
@@ -106,6 +112,8 @@ function hookModule(name: Hooked, filename: string, exports: any): any {
   else if (name === 'drizzle-pg') hookDrizzleSession(exports, 'node-postgres', version);
   else if (name === 'drizzle-sqlite') hookDrizzleSession(exports, 'better-sqlite3', version);
   else if (name === 'prisma') return tracedPrismaRuntime(exports, version);
+  else if (name === 'drizzle-query') return tracedDrizzleQueryPromise(exports);
+  else if (name === 'drizzle-pg-select') hookDrizzlePgSelect(exports);
   if (name === 'better-sqlite3-addon') hookBetterSqlite3Addon(exports, version);
   if (name === 'pg') hookPgClient(exports, version);
   else if (name === 'pg-pool') hookPgPool(exports, version);

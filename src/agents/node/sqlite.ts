@@ -19,7 +19,7 @@
 import { resolve } from 'node:path';
 import * as rt from './runtime';
 import type { ConnState, PendingEvent } from './runtime';
-import { claimOnBegin } from './orm/session';
+import { claimOnBegin, sessionTask } from './orm/session';
 
 // Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
 /* eslint-disable prefer-rest-params */
@@ -78,6 +78,9 @@ function record(state: ConnState, db: any, sql: string, params: unknown, method:
     if (now && !was) rt.txBegin(state, !rt.isBegin(sql), cs);
     const event: PendingEvent = rt.withSession(state, { k: 'stmt', conn: state.id, sql, dur });
     if (state.tx !== undefined) event.tx = state.tx;
+    // Synchronous: still the context of the caller.
+    const task = sessionTask();
+    if (task !== undefined) event.task = task;
     const shown = rt.paramsRepr(params);
     if (shown !== undefined) event.params = shown;
     if (err !== undefined) event.err = errorOf(err);

@@ -71,3 +71,69 @@ export function hookDrizzleSession(exports: any, driver: 'node-postgres' | 'bett
   if (driver === 'node-postgres') patchPgSession(proto);
   else patchSqliteSession(proto);
 }
+
+// ---------------------------------------------------------------------------
+// Where each query was built
+
+const ORIGIN = Symbol('txlens.drizzle.origin');
+
+/**
+ * Drizzle's query builders are QueryPromises: they run when awaited, from a
+ * microtask with none of the app's frames on its stack, but they are built in
+ * the app's line. What drizzle-orm/query-promise.cjs's importers get: the same
+ * exports, with a QueryPromise subclass that keeps the stack of each builder's
+ * construction and hands it to the driver's hook while `then` sends the query
+ * (synchronously, on node-postgres). (The module's exports are getters that
+ * cannot be redefined, hence a copy.)
+ */
+export function tracedDrizzleQueryPromise(exports: any): any {
+  const QueryPromise = exports?.QueryPromise;
+  if (typeof QueryPromise !== 'function' || typeof QueryPromise.prototype?.then !== 'function') return exports;
+  const known = QueryPromise.prototype[PATCHED];
+  if (known) return known;
+  class Built extends QueryPromise {
+    constructor() {
+      super(...arguments);
+      if (rt.ACTIVE) (this as any)[ORIGIN] = rt.callSites(Built as unknown as AnyFn);
+    }
+
+    then(onFulfilled: unknown, onRejected: unknown): unknown {
+      const site = rt.ACTIVE ? (this as any)[ORIGIN] : undefined;
+      if (site === undefined) return super.then(onFulfilled, onRejected);
+      return rt.withOrigin(site, () => super.then(onFulfilled, onRejected));
+    }
+  }
+  Object.defineProperty(Built, 'name', { value: QueryPromise.name });
+  // Drizzle's is() asks an entity class for its own kind.
+  for (const key of Object.getOwnPropertySymbols(QueryPromise)) {
+    const d = Object.getOwnPropertyDescriptor(QueryPromise, key);
+    if (d) Object.defineProperty(Built, key, d);
+  }
+  const descriptors = Object.getOwnPropertyDescriptors(exports);
+  descriptors.QueryPromise = { value: Built, enumerable: true, configurable: true, writable: true };
+  const copy = Object.defineProperties({}, descriptors);
+  Object.defineProperty(QueryPromise.prototype, PATCHED, { value: copy });
+  return copy;
+}
+
+/**
+ * A select is the one builder that mixes QueryPromise in rather than extending
+ * it (no constructor of ours runs): `db.select().from(table)` is where it is built.
+ */
+export function hookDrizzlePgSelect(exports: any): void {
+  const proto = exports?.PgSelectBuilder?.prototype;
+  if (!proto || proto[PATCHED] || typeof proto.from !== 'function') return;
+  Object.defineProperty(proto, PATCHED, { value: true });
+  const from: AnyFn = proto.from;
+  proto.from = function selectFrom(this: unknown) {
+    const query = from.apply(this, arguments as any);
+    if (rt.ACTIVE && query && typeof query === 'object') {
+      try {
+        query[ORIGIN] = rt.callSites(selectFrom);
+      } catch (e) {
+        rt.fail(e);
+      }
+    }
+    return query;
+  };
+}

@@ -22,6 +22,11 @@ import type { ConnState } from '../runtime';
 
 export interface OrmSession {
   id: string;
+  /**
+   * The session's async context as a number: the `task` of the statements sent
+   * from it, so two transactions driving one connection at once show as two actors.
+   */
+  task: number;
   /** Where the app opened it. */
   at: rt.Stack | undefined;
   closed: boolean;
@@ -33,8 +38,10 @@ export interface OrmSession {
 let context: AsyncLocalStorage<OrmSession> | undefined;
 
 /** A new session, opened at the caller's line (`cs`); `cls` is the ORM's name for it. */
+let tasks = 0;
+
 export function openSession(cls: string, cs: rt.Stack | undefined): OrmSession {
-  const sess: OrmSession = { id: rt.nextId('s'), at: cs, closed: false, conns: [] };
+  const sess: OrmSession = { id: rt.nextId('s'), task: ++tasks, at: cs, closed: false, conns: [] };
   rt.emit({ k: 'session_open', sess: sess.id, cls }, cs);
   return sess;
 }
@@ -57,6 +64,11 @@ function bind(sess: OrmSession, state: ConnState): void {
 export function runInSession<T>(sess: OrmSession, fn: () => T): T {
   context ??= new AsyncLocalStorage<OrmSession>();
   return context.run(sess, fn);
+}
+
+/** The `task` of a statement starting now: the session whose async context sent it, if any. */
+export function sessionTask(): number | undefined {
+  return context?.getStore()?.task;
 }
 
 /**
