@@ -12,14 +12,14 @@
 // and every line the agent wrote passes the trace format's JSON Schema.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, realpathSync } from 'node:fs';
+import { cpSync, readFileSync, realpathSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { createDatabase, repoRoot, runCli, tempDir } from '../support/env';
 import { readProcessFiles } from '../support/trace-files';
 import { loggedDatabase, loggedStatements, type LoggedDatabase } from './pg-log';
 import { validate, type JsonSchema } from '../support/json-schema';
-import { countSql, txlensCounts, verdicts, type Counts } from './ground-truth';
+import { countSql, txlensCounts, verboseLog, verdicts, type Counts } from './ground-truth';
 
 type Twin = 'buggy' | 'fixed';
 type Kind = 'pg' | 'sqlite';
@@ -88,14 +88,6 @@ function runUntraced(cwd: string, runner: Runner, env: NodeJS.ProcessEnv): Promi
   });
 }
 
-
-// ---- better-sqlite3's own log of the run ------------------------------------------
-
-function verboseLog(file: string): { sql: string[]; opens: number } {
-  const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '') : [];
-  const entries = lines.map((l) => JSON.parse(l) as { sql?: string; open?: string });
-  return { sql: entries.filter((e) => e.sql !== undefined).map((e) => e.sql!), opens: entries.filter((e) => e.open !== undefined).length };
-}
 
 // ---- the runs ------------------------------------------------------------------------
 

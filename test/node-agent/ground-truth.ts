@@ -1,6 +1,7 @@
 // What the Node fixture suites compare: counts read from a database's own log of
 // a run (the SQL texts it executed) against what txlens recorded, and the TAP
 // verdicts of a run with and without the agent.
+import { existsSync, readFileSync } from 'node:fs';
 
 export interface Counts {
   connections: number;
@@ -96,4 +97,14 @@ export function txlensCounts(
     explicitRollbacks: events.filter((e) => e.k === 'rollback' && (e.cause === 'explicit' || e.cause === 'error')).length,
     uncommitted: summary.rollbacks,
   };
+}
+
+/**
+ * better-sqlite3's own log of a run: the fixtures append each statement its
+ * `verbose` callback reports, and each database they open, to one file.
+ */
+export function verboseLog(file: string): { sql: string[]; opens: number } {
+  const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '') : [];
+  const entries = lines.map((l) => JSON.parse(l) as { sql?: string; open?: string });
+  return { sql: entries.filter((e) => e.sql !== undefined).map((e) => e.sql!), opens: entries.filter((e) => e.open !== undefined).length };
 }

@@ -2,9 +2,11 @@
 // each a buggy and a fixed twin on the throwaway PostgreSQL: Knex under node:test
 // (JavaScript), Prisma 7 with @prisma/adapter-pg under node:test (TypeScript via
 // tsx, its client generated here, never committed), Drizzle on node-postgres
-// under mocha (JavaScript). For every run:
-// (a) txlens's counts equal Postgres's own statement log of the same run, over
-//     every database the run touched;
+// under mocha (JavaScript), TypeORM on better-sqlite3 under node:test (TypeScript
+// via tsx). For every run:
+// (a) txlens's counts equal the database's own log of the same run: Postgres's
+//     statement log over every database the run touched, better-sqlite3's
+//     `verbose` callback;
 // (b) the rules name the buggy twin's bugs at their JS/TS lines, and stay silent
 //     on the fixed twin;
 // (c) the runner reports the same outcomes with and without the agent;
@@ -19,10 +21,13 @@ import { Client } from 'pg';
 import { createDatabase, pgAdminUrl, repoRoot, runCli, tempDir } from '../support/env';
 import { readProcessFiles } from '../support/trace-files';
 import { loggedDatabase, loggedStatements, type LoggedDatabase } from './pg-log';
-import { countPerConnection, txlensCounts, verdicts, type Counts } from './ground-truth';
+import { countPerConnection, countSql, txlensCounts, verboseLog, verdicts, type Counts } from './ground-truth';
 
 type Twin = 'buggy' | 'fixed';
-type Orm = 'knex' | 'prisma' | 'drizzle';
+type Orm = 'knex' | 'prisma' | 'drizzle' | 'typeorm';
+
+/** The fixtures on better-sqlite3; the others run on the throwaway PostgreSQL. */
+const ON_SQLITE = new Set<Orm>(['typeorm']);
 
 interface TraceLine {
   k: string;
@@ -48,10 +53,16 @@ const COMMAND: Record<Orm, string[]> = {
   knex: [process.execPath, '--test', '--test-force-exit', 'test/'],
   prisma: [process.execPath, '--import', TSX, '--test', 'test/orders.test.ts'],
   drizzle: [process.execPath, join(repoRoot, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--reporter', 'tap', 'spec/'],
+  typeorm: [process.execPath, '--import', TSX, '--test', 'test/notes.test.ts'],
 };
 
 /** The session class each ORM's transactions are recorded as. */
-const SESSION_CLASS: Record<Orm, string> = { knex: 'Knex.Transaction', prisma: 'Prisma.TransactionClient', drizzle: 'NodePgTransaction' };
+const SESSION_CLASS: Record<Orm, string> = {
+  knex: 'Knex.Transaction',
+  prisma: 'Prisma.TransactionClient',
+  drizzle: 'NodePgTransaction',
+  typeorm: 'BetterSqlite3QueryRunner',
+};
 
 /** Dynamic findings, as 'rule severity file:line' (static ones, which have a column, are another suite's). */
 const EXPECTED: Record<Orm, Record<Twin, string[]>> = {
@@ -81,6 +92,13 @@ const EXPECTED: Record<Orm, Record<Twin, string[]>> = {
     buggy: [
       // reserveAll() runs its transactions at once on the app's one pg Client.
       'shared-connection-concurrency error app/stock.js:21',
+    ],
+    fixed: [],
+  },
+  typeorm: {
+    buggy: [
+      // openStore() makes a new DataSource, so a new :memory: database, for every caller.
+      'sqlite-memory-isolation error app/store.ts:36',
     ],
     fixed: [],
   },
@@ -166,7 +184,8 @@ interface Outcome {
   truth: Counts;
 }
 
-async function databases(orm: Orm, label: string): Promise<{ logged: LoggedDatabase[]; env: NodeJS.ProcessEnv }> {
+async function databases(orm: Orm, label: string, project: string): Promise<{ logged: LoggedDatabase[]; env: NodeJS.ProcessEnv }> {
+  if (ON_SQLITE.has(orm)) return { logged: [], env: { NOTES_SQL_LOG: join(project, 'sql.ndjson') } };
   const testDb = await loggedDatabase(`${orm}_test_${label}`);
   if (orm !== 'prisma') return { logged: [testDb], env: { DATABASE_URL: testDb.url } };
   const devDb = await loggedDatabase(`shop_dev_${label}`);
@@ -178,8 +197,8 @@ async function runFixture(orm: Orm, twin: Twin): Promise<Outcome> {
   const project = copyFixture(orm, twin, 'traced');
   const plain = copyFixture(orm, twin, 'plain');
   const traceDir = join(tempDir(`trace-${orm}-${twin}`), 'run');
-  const { logged, env } = await databases(orm, twin);
-  const plainEnv: NodeJS.ProcessEnv = { DATABASE_URL: await createDatabase(`${orm}_test_${twin}_plain`) };
+  const { logged, env } = await databases(orm, twin, project);
+  const plainEnv: NodeJS.ProcessEnv = ON_SQLITE.has(orm) ? {} : { DATABASE_URL: await createDatabase(`${orm}_test_${twin}_plain`) };
   if (orm === 'prisma') {
     plainEnv.APP_DATABASE_URL = await createDatabase(`shop_dev_${twin}_plain`);
     await devDatabase(plainEnv.APP_DATABASE_URL);
@@ -194,8 +213,15 @@ async function runFixture(orm: Orm, twin: Twin): Promise<Outcome> {
   }
   const events = readProcessFiles<TraceLine>(report.trace).flat();
   const untraced = await runUntraced(plain, orm, fixtureEnv(plainEnv));
-  const byBackend: string[][] = [];
-  for (const db of logged) byBackend.push(...(await loggedStatements(db)).byBackend);
+  let truth: Counts;
+  if (env.NOTES_SQL_LOG) {
+    const log = verboseLog(env.NOTES_SQL_LOG);
+    truth = countSql(log.sql, log.opens);
+  } else {
+    const byBackend: string[][] = [];
+    for (const db of logged) byBackend.push(...(await loggedStatements(db)).byBackend);
+    truth = countPerConnection(byBackend);
+  }
   const run = JSON.parse(readFileSync(join(report.trace, 'run.json'), 'utf8')) as { exitCode: number | null };
   return {
     project,
@@ -206,7 +232,7 @@ async function runFixture(orm: Orm, twin: Twin): Promise<Outcome> {
     untracedCode: untraced.code,
     exitCode: run.exitCode,
     stderr: context,
-    truth: countPerConnection(byBackend),
+    truth,
   };
 }
 
@@ -217,9 +243,9 @@ function located(report: Report): string[] {
     .sort();
 }
 
-for (const orm of ['knex', 'prisma', 'drizzle'] as const) {
+for (const orm of ['knex', 'prisma', 'drizzle', 'typeorm'] as const) {
   for (const twin of ['buggy', 'fixed'] as const) {
-    describe(`${orm} on PostgreSQL, ${twin} twin`, () => {
+    describe(`${orm} on ${ON_SQLITE.has(orm) ? 'better-sqlite3' : 'PostgreSQL'}, ${twin} twin`, () => {
       let outcome: Outcome | undefined;
       const ran = (): Outcome => {
         assert.ok(outcome, 'the traced run did not complete (see the first failure)');
