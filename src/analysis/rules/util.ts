@@ -130,7 +130,8 @@ export function testFailed(model: ModelRun, testId: string | undefined): boolean
 }
 
 /**
- * Test code: conftest.py, test_*.py, *_test.py, or a file under a `tests`/`test` folder of the
+ * Test code: conftest.py, test_*.py, *_test.py, *.test.js / *.spec.ts (and the other JS/TS
+ * extensions), or a file under a `tests`, `test`, `spec` or `__tests__` folder of the
  * project (judged on the path relative to the run's working directory, so where the project
  * itself lives does not count). Rules use it to tell a test's own deliberate transaction
  * handling (a fixture rolling back at teardown) from the application's.
@@ -141,8 +142,10 @@ export function isTestCode(model: ModelRun, at: SourceFrame | undefined): boolea
   const parts = rel.split('/');
   const base = parts[parts.length - 1];
   if (base === 'conftest.py' || /^test_.*\.py$/.test(base) || /_test\.py$/.test(base)) return true;
+  // JavaScript and TypeScript: orders.test.ts, notes.spec.js (node:test, jest, vitest, mocha).
+  if (/\.(test|spec)\.[cm]?[jt]sx?$/.test(base)) return true;
   if (isAbsolute(rel)) return false;
-  return parts.slice(0, -1).some((p) => p === 'tests' || p === 'test');
+  return parts.slice(0, -1).some((p) => p === 'tests' || p === 'test' || p === 'spec' || p === '__tests__');
 }
 
 /** How a transaction ended without COMMIT, in words: "was closed without COMMIT", ... */
