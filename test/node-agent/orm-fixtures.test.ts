@@ -124,21 +124,23 @@ function fixtureEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   };
 }
 
-let generatedClient: string | undefined;
+const generatedClients = new Map<string, string>();
 
-/** Prisma's client for the fixture schema, generated once (offline: generate needs no engine). */
-function prismaClient(): string {
-  if (generatedClient) return generatedClient;
+/** Prisma's client for a fixture's schema (its `prisma/` folder), generated once (offline: generate needs no engine). */
+function prismaClient(fixture = join('prisma', 'fixed')): string {
+  const known = generatedClients.get(fixture);
+  if (known) return known;
   const dir = realpathSync(tempDir('prisma-client'));
-  cpSync(join(repoRoot, 'test', 'fixtures', 'node', 'prisma', 'fixed', 'prisma'), join(dir, 'prisma'), { recursive: true });
+  cpSync(join(repoRoot, 'test', 'fixtures', 'node', fixture, 'prisma'), join(dir, 'prisma'), { recursive: true });
   const result = spawnSync(process.execPath, [join(repoRoot, 'node_modules', 'prisma', 'build', 'index.js'), 'generate', '--schema', 'prisma/schema.prisma'], {
     cwd: dir,
     env: { ...process.env, ...fixtureEnv({ PRISMA_SCHEMA_ENGINE_BINARY: '/bin/false', PRISMA_ENGINES_CHECKSUM_IGNORE_MISSING: '1', PRISMA_HIDE_UPDATE_MESSAGE: '1' }) },
     encoding: 'utf8',
   });
   assert.equal(result.status, 0, `prisma generate failed:\n${result.stdout}\n${result.stderr}`);
-  generatedClient = join(dir, 'generated');
-  return generatedClient;
+  const generated = join(dir, 'generated');
+  generatedClients.set(fixture, generated);
+  return generated;
 }
 
 function copyFixture(orm: Orm, twin: Twin, label: string): string {
@@ -306,3 +308,66 @@ for (const orm of ['knex', 'prisma', 'drizzle', 'typeorm', 'typeorm-pg'] as cons
     });
   }
 }
+
+// One transaction through Knex, Drizzle and Prisma (@prisma/adapter-better-sqlite3)
+// each, on better-sqlite3 files: every one is a session that its BEGIN, statements
+// and COMMIT carry, placed at the TypeScript lines. Counts equal better-sqlite3's
+// verbose log over the databases it can log (Knex opens its own without options).
+describe('Knex, Drizzle and Prisma transactions on better-sqlite3', () => {
+  let project = '';
+  let events: TraceLine[] = [];
+  let stderr = '';
+
+  before(async () => {
+    project = realpathSync(tempDir('node-orm-sqlite'));
+    cpSync(join(repoRoot, 'test', 'fixtures', 'node', 'orm-sqlite'), project, { recursive: true });
+    cpSync(prismaClient('orm-sqlite'), join(project, 'generated'), { recursive: true });
+    symlinkSync(join(repoRoot, 'node_modules'), join(project, 'node_modules'), 'dir');
+    const traceDir = join(tempDir('trace-orm-sqlite'), 'run');
+    const command = [process.execPath, '--import', TSX, '--test', 'test/transactions.test.ts'];
+    const result = await runCli(['run', '--json', '--trace', traceDir, '--', ...command], { cwd: project, env: fixtureEnv({ NOTES_SQL_LOG: join(project, 'sql.ndjson') }) });
+    stderr = result.stderr;
+    events = readProcessFiles<TraceLine>((JSON.parse(result.stdout) as Report).trace).flat();
+  });
+
+  test('each transaction is a session of its ORM, at the line that started it', () => {
+    const opened = events.filter((e) => e.k === 'session_open');
+    assert.deepEqual(
+      opened.map((e) => [e.cls, e.at?.[0], e.at?.[1]]),
+      [
+        ['Knex.Transaction', join(project, 'test', 'transactions.test.ts'), 37],
+        ['BetterSQLiteTransaction', join(project, 'test', 'transactions.test.ts'), 48],
+        ['Prisma.TransactionClient', join(project, 'test', 'transactions.test.ts'), 59],
+      ],
+      stderr,
+    );
+    for (const open of opened) {
+      const sess = (open as { sess?: string }).sess;
+      const own = events.filter((e) => e.sess === sess && (e.k === 'begin' || e.k === 'stmt' || e.k === 'commit'));
+      // BEGIN, two INSERTs, COMMIT as statements, and the begin and commit events.
+      assert.deepEqual(own.map((e) => e.k), ['begin', 'stmt', 'stmt', 'stmt', 'stmt', 'commit'], JSON.stringify(own));
+      const inserts = own.filter((e) => e.k === 'stmt' && /insert/i.test(e.sql ?? ''));
+      assert.deepEqual(inserts.map((e) => e.at?.[1]), [open.at![1] + 1, open.at![1] + 2]);
+    }
+  });
+
+  test("counts equal better-sqlite3's verbose log of the databases it logged", () => {
+    const knexConn = events.find((e) => e.k === 'begin' && e.sess === (events.find((o) => o.cls === 'Knex.Transaction') as { sess?: string }).sess)?.conn;
+    assert.ok(knexConn);
+    const logged = events.filter((e) => e.conn !== knexConn);
+    const log = verboseLog(join(project, 'sql.ndjson'));
+    const truth = countSql(log.sql, log.opens);
+    const stmts = logged.filter((e) => e.k === 'stmt');
+    assert.deepEqual(
+      {
+        connections: logged.filter((e) => e.k === 'connect').length,
+        statements: stmts.length,
+        transactions: logged.filter((e) => e.k === 'begin').length,
+        commits: logged.filter((e) => e.k === 'commit').length,
+        explicitRollbacks: 0,
+        uncommitted: 0,
+      },
+      truth,
+    );
+  });
+});
