@@ -10,7 +10,8 @@
 // (b) the rules name the buggy twin's bugs at their JS/TS lines, and stay silent
 //     on the fixed twin;
 // (c) the runner reports the same outcomes with and without the agent;
-// (d) the ORM's transactions are sessions: their statements carry them.
+// (d) the ORM's transactions are sessions: their statements carry them, and
+//     every line the agent wrote is valid trace format.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, readFileSync, realpathSync, symlinkSync } from 'node:fs';
@@ -22,6 +23,9 @@ import { createDatabase, pgAdminUrl, repoRoot, runCli, tempDir } from '../suppor
 import { readProcessFiles } from '../support/trace-files';
 import { loggedDatabase, loggedStatements, type LoggedDatabase } from './pg-log';
 import { countPerConnection, countSql, txlensCounts, verboseLog, verdicts, type Counts } from './ground-truth';
+import { validate, type JsonSchema } from '../support/json-schema';
+
+const schema = JSON.parse(readFileSync(join(repoRoot, 'docs', 'trace-format.schema.json'), 'utf8')) as JsonSchema;
 
 type Twin = 'buggy' | 'fixed';
 type Orm = 'knex' | 'prisma' | 'drizzle' | 'typeorm' | 'typeorm-pg';
@@ -304,6 +308,8 @@ for (const orm of ['knex', 'prisma', 'drizzle', 'typeorm', 'typeorm-pg'] as cons
         // A statement that names its place names the project's own line.
         const outside = o.events.filter((e) => e.k === 'stmt' && e.at && !e.at[0].startsWith(o.project + sep));
         assert.deepEqual(outside, []);
+        // Sessions, their classes and the tasks of their statements are valid trace format.
+        for (const e of o.events) assert.deepEqual(validate(schema, e), [], JSON.stringify(e));
       });
     });
   }
