@@ -18,7 +18,7 @@ import { before, describe, test } from 'node:test';
 import { createDatabase, repoRoot, runCli, tempDir } from '../support/env';
 import { readProcessFiles } from '../support/trace-files';
 import { loggedDatabase, loggedStatements, type LoggedDatabase } from './pg-log';
-import { countSql, fixtureEnv, located, txlensCounts, verboseLog, type Counts, type Report, type TraceLine } from './ground-truth';
+import { countSql, fixtureEnv, located, txlensCounts, verboseLog, verdicts, type Counts, type Report, type TraceLine } from './ground-truth';
 import { validate, type JsonSchema } from '../support/json-schema';
 
 type Twin = 'buggy' | 'fixed';
@@ -37,17 +37,6 @@ function copyFixture(kind: Kind, twin: Twin, label: string): string {
   const dir = realpathSync(tempDir(`node-${kind}-${twin}-${label}`));
   cpSync(join(repoRoot, 'test', 'fixtures', 'node', kind, twin), dir, { recursive: true });
   return dir;
-}
-
-/** TAP verdicts, nested tests included: ['1:ok - a saved draft is kept', '0:not ok - notes', ...]. */
-function verdicts(tap: string): string[] {
-  const out: string[] = [];
-  for (const line of tap.split('\n')) {
-    // node:test writes 'ok 1 - title', mocha 'ok 1 full title'.
-    const m = /^(\s*)(not ok|ok) \d+ (?:- )?(.*?)(\s+#.*)?$/.exec(line);
-    if (m) out.push(`${m[1].length / 4}:${m[2]} - ${m[3]}`);
-  }
-  return out;
 }
 
 function runUntraced(cwd: string, runner: Runner, env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
@@ -198,7 +187,7 @@ for (const [kind, runner] of RUNS) {
       test("txlens's counts equal the database's own log of the run", (t) => {
         const o = ran();
         assert.ok(o.truth.statements > 0, 'the database logged nothing');
-        const counted = txlensCounts(o.report, o.events, { withoutFailedCompiles: kind === 'sqlite' });
+        const counted = txlensCounts(o.report.summary, o.events, { withoutFailedCompiles: kind === 'sqlite' });
         t.diagnostic(`counts ${JSON.stringify(counted)}; refused to compile: ${o.failedCompiles}`);
         assert.deepEqual(counted, o.truth);
         assert.equal(o.failedCompiles, EXPECTED[kind][twin].failedCompiles);

@@ -76,16 +76,66 @@ export function countSql(sql: string[], connections: number): Counts {
   };
 }
 
+/**
+ * Counts from what each connection ran, read as the server does: a BEGIN inside
+ * a transaction starts nothing ("there is already a transaction in progress"),
+ * a COMMIT or ROLLBACK outside one ends nothing. Two transactions that share one
+ * connection at once are one transaction to the server, and to txlens.
+ */
+export function countPerConnection(byConnection: string[][]): Counts {
+  const counts: Counts = { connections: byConnection.length, statements: 0, transactions: 0, commits: 0, explicitRollbacks: 0, uncommitted: 0 };
+  for (const sql of byConnection) {
+    let open = false;
+    for (const s of sql) {
+      counts.statements++;
+      const word = keyword(s);
+      if (word === 'BEGIN' || word === 'START') {
+        if (!open) counts.transactions++;
+        open = true;
+      } else if (word === 'COMMIT' || word === 'END') {
+        if (open) counts.commits++;
+        open = false;
+      } else if (isRollbackStatement(s)) {
+        if (open) counts.explicitRollbacks++;
+        open = false;
+      }
+    }
+  }
+  counts.uncommitted = counts.transactions - counts.commits;
+  return counts;
+}
+
+/** TAP verdicts, nested tests included: ['1:ok - a saved draft is kept', '0:not ok - notes', ...]. */
+export function verdicts(tap: string): string[] {
+  const out: string[] = [];
+  for (const line of tap.split('\n')) {
+    // node:test writes 'ok 1 - title', mocha 'ok 1 full title'.
+    const m = /^(\s*)(not ok|ok) \d+ (?:- )?(.*?)(\s+#.*)?$/.exec(line);
+    if (m) out.push(`${m[1].length / 4}:${m[2]} - ${m[3]}`);
+  }
+  return out;
+}
+
+interface CountedEvent {
+  k: string;
+  cause?: string;
+  err?: unknown;
+}
+
 /** What txlens recorded: the report's summary, and the trace lines for what the summary does not count. */
-export function txlensCounts(report: Report, events: TraceLine[], opts: { withoutFailedCompiles?: boolean } = {}): Counts {
+export function txlensCounts(
+  summary: { transactions: number; commits: number; rollbacks: number; statements: number },
+  events: CountedEvent[],
+  opts: { withoutFailedCompiles?: boolean } = {},
+): Counts {
   const stmts = events.filter((e) => e.k === 'stmt');
   return {
     connections: events.filter((e) => e.k === 'connect').length,
-    statements: opts.withoutFailedCompiles ? stmts.filter((e) => !e.err).length : report.summary.statements,
-    transactions: report.summary.transactions,
-    commits: report.summary.commits,
+    statements: opts.withoutFailedCompiles ? stmts.filter((e) => !e.err).length : summary.statements,
+    transactions: summary.transactions,
+    commits: summary.commits,
     explicitRollbacks: events.filter((e) => e.k === 'rollback' && (e.cause === 'explicit' || e.cause === 'error')).length,
-    uncommitted: report.summary.rollbacks,
+    uncommitted: summary.rollbacks,
   };
 }
 

@@ -64,6 +64,8 @@ export interface LoggedStatements {
   sql: string[];
   /** Distinct backends (one per connection) that ran them. */
   backends: number;
+  /** The same statements per backend, each backend's in its order. */
+  byBackend: string[][];
 }
 
 /** The statements logged for `db` since it was made, once every connection to it has gone. */
@@ -77,12 +79,13 @@ export async function loggedStatements(db: LoggedDatabase): Promise<LoggedStatem
   const [{ text }] = await admin<{ text: string }>('SELECT pg_read_file($1, $2, $3) AS text', ['server.log', db.from, size - db.from]);
   const line = /^\S+ \S+ \S+ \[(\d+)\] (\S*) LOG: {2}(?:statement|execute [^:]*): (.*)$/;
   const sql: string[] = [];
-  const pids = new Set<string>();
+  const byPid = new Map<string, string[]>();
   for (const l of text.split('\n')) {
     const m = line.exec(l);
     if (!m || m[2] !== db.name) continue;
-    pids.add(m[1]);
+    if (!byPid.has(m[1])) byPid.set(m[1], []);
+    byPid.get(m[1])!.push(m[3]);
     sql.push(m[3]);
   }
-  return { sql, backends: pids.size };
+  return { sql, backends: byPid.size, byBackend: [...byPid.values()] };
 }

@@ -229,7 +229,7 @@ for (const [fixture, runner] of RUNS) {
         const o = ran();
         assert.ok(o.truth.statements > 0, 'the database logged nothing');
         const sqlite = fixture.startsWith('sqlite');
-        const counted = txlensCounts(o.report, o.events, { withoutFailedCompiles: sqlite });
+        const counted = txlensCounts(o.report.summary, o.events, { withoutFailedCompiles: sqlite });
         t.diagnostic(`counts ${JSON.stringify(counted)}; refused to compile: ${o.failedCompiles}; processes: ${o.processes.length}`);
         assert.deepEqual(counted, o.truth);
         assert.equal(o.failedCompiles, sqlite && twin === 'buggy' ? 1 : 0);

@@ -7,10 +7,11 @@ import { loadModel } from '../../src/model/model';
 import { lockWaitRule } from '../../src/analysis/rules/lock-wait';
 import { missingCommitRule } from '../../src/analysis/rules/missing-commit';
 import { poolReleaseInTransactionRule } from '../../src/analysis/rules/pool-release-in-transaction';
+import { sharedConnectionConcurrencyRule } from '../../src/analysis/rules/shared-connection-concurrency';
 import { testStateLeakRule } from '../../src/analysis/rules/test-state-leak';
 import { uncommittedReadRule } from '../../src/analysis/rules/uncommitted-read';
 import type { DatabaseInfo } from '../../src/trace/schema';
-import { trace, type ProcessBuilder } from '../support/trace-builder';
+import { header, trace, traceDir, type ProcessBuilder } from '../support/trace-builder';
 
 const APP = '/proj/app/service.py';
 const TESTS = '/proj/tests/test_things.py';
@@ -236,5 +237,45 @@ describe('uncommitted-read: a lookup that returned its row missed nothing', () =
 
   test('the read came back empty: it may have looked for the uncommitted row, an error', () => {
     assert.deepEqual(uncommittedReadRule.check(run(0)).map((f) => f.severity), ['error']);
+  });
+});
+
+describe('Node traces', () => {
+  const nodeModel = (lines: Record<string, unknown>[]) =>
+    loadModel(traceDir({ 'node-1-aaaaaa.ndjson': [header(1, 1_000n, { lang: 'node', argv: ['node', '--test'] }), ...lines] }));
+
+  test("a JS test file's own transaction, rolled back when it closes its connection, is not a missing commit", () => {
+    for (const spec of ['/proj/src/orders.test.ts', '/proj/lib/orders.spec.mjs', '/proj/app/orders.test.cjs']) {
+      const m = nodeModel([
+        { k: 'test_start', t: 0, pid: 1, id: 'orders > keeps nothing', name: 'keeps nothing', file: spec, line: 1 },
+        { k: 'connect', t: 1, pid: 1, conn: 'c1', db: pg, driver: 'pg', at: [spec, 2, 'x'] },
+        { k: 'begin', t: 2, pid: 1, conn: 'c1', tx: 't1', at: [spec, 3, 'x'] },
+        { k: 'stmt', t: 3, pid: 1, conn: 'c1', tx: 't1', sql: 'INSERT INTO orders (item) VALUES ($1)', rows: 1, at: [spec, 4, 'x'] },
+        { k: 'rollback', t: 4, pid: 1, conn: 'c1', tx: 't1', cause: 'close', at: [spec, 5, 'x'] },
+        { k: 'close', t: 5, pid: 1, conn: 'c1', at: [spec, 5, 'x'] },
+        { k: 'test_end', t: 6, pid: 1, id: 'orders > keeps nothing', outcome: 'failed' },
+      ]);
+      assert.deepEqual(missingCommitRule.check(m), [], spec);
+    }
+  });
+
+  test('two ORM transactions driving one pg Client at once are two async calls on one connection', () => {
+    const APPJS = '/proj/app/stock.js';
+    const stmt = (t: number, task: number, sql: string, dur: number) => ({ k: 'stmt', t, pid: 1, conn: 'c1', tx: 't1', sess: 's1', task, sql, dur, at: [APPJS, 21, 'reserve'] });
+    const m = nodeModel([
+      { k: 'connect', t: 1, pid: 1, conn: 'c1', db: pg, driver: 'pg', at: [APPJS, 16, 'connect'] },
+      { k: 'session_open', t: 2, pid: 1, sess: 's1', cls: 'NodePgTransaction', at: [APPJS, 21, 'reserve'] },
+      { k: 'session_open', t: 3, pid: 1, sess: 's2', cls: 'NodePgTransaction', at: [APPJS, 21, 'reserve'] },
+      { k: 'begin', t: 10, pid: 1, conn: 'c1', tx: 't1', sess: 's1' },
+      stmt(10, 1, 'BEGIN', 5),
+      // Queued behind the first BEGIN on the same client: in flight from t=6.
+      stmt(20, 2, 'BEGIN', 14),
+      { k: 'commit', t: 30, pid: 1, conn: 'c1', tx: 't1', sess: 's1' },
+    ]);
+    const found = sharedConnectionConcurrencyRule.check(m);
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.match(found[0].message, /two async calls/);
+    assert.match(found[0].message, /a pool, not one shared client/);
+    assert.doesNotMatch(found[0].message, /asyncio|sessionmaker/);
   });
 });

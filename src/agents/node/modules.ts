@@ -8,6 +8,10 @@ import { hookPgClient, hookPgPool } from './pg';
 import { hookBetterSqlite3Addon, tracedBetterSqlite3 } from './sqlite';
 import { hookMochaRunner, hookMochaSuite } from './mocha';
 import { hookJestCircus, hookJestRuntime } from './jest';
+import { hookKnexRunner, tracedKnexBuilder, tracedKnexTransaction } from './orm/knex';
+import { hookTypeormRunner } from './orm/typeorm';
+import { hookDrizzlePgSelect, hookDrizzleSession, tracedDrizzleQueryPromise } from './orm/drizzle';
+import { tracedPrismaRuntime } from './orm/prisma';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -32,7 +36,31 @@ export type Hooked =
   | 'mocha-runner'
   | 'mocha-suite'
   | 'jest-runtime'
-  | 'jest-circus';
+  | 'jest-circus'
+  | 'knex'
+  | 'knex-builder'
+  | 'knex-runner'
+  | 'typeorm-pg'
+  | 'typeorm-sqlite'
+  | 'drizzle-pg'
+  | 'drizzle-sqlite'
+  | 'drizzle-query'
+  | 'drizzle-pg-select'
+  | 'prisma';
+
+/** The package a hooked module file belongs to, for its version (when not the hook's own name). */
+const PACKAGE: Partial<Record<Hooked, string>> = {
+  'better-sqlite3-addon': 'better-sqlite3',
+  'knex-builder': 'knex',
+  'knex-runner': 'knex',
+  'typeorm-pg': 'typeorm',
+  'typeorm-sqlite': 'typeorm',
+  'drizzle-pg': 'drizzle-orm',
+  'drizzle-sqlite': 'drizzle-orm',
+  'drizzle-query': 'drizzle-orm',
+  'drizzle-pg-select': 'drizzle-orm',
+  prisma: '@prisma/client',
+};
 
 /**
  * Which hooked class a module file defines, from its path: the files that define
@@ -50,6 +78,16 @@ export function hookedBy(filename: unknown): Hooked | '' {
   if (path.endsWith('/node_modules/mocha/lib/suite.js')) return 'mocha-suite';
   if (path.endsWith('/node_modules/jest-runtime/build/index.js')) return 'jest-runtime';
   if (path.endsWith('/node_modules/jest-circus/build/jestAdapterInit.js')) return 'jest-circus';
+  if (path.endsWith('/node_modules/knex/lib/execution/transaction.js')) return 'knex';
+  if (path.endsWith('/node_modules/knex/lib/execution/runner.js')) return 'knex-runner';
+  if (/\/node_modules\/knex\/lib\/(query\/querybuilder|raw|schema\/builder)\.js$/.test(path)) return 'knex-builder';
+  if (path.endsWith('/node_modules/typeorm/driver/postgres/PostgresQueryRunner.js')) return 'typeorm-pg';
+  if (path.endsWith('/node_modules/typeorm/driver/sqlite-abstract/AbstractSqliteQueryRunner.js')) return 'typeorm-sqlite';
+  if (path.endsWith('/node_modules/drizzle-orm/node-postgres/session.cjs')) return 'drizzle-pg';
+  if (path.endsWith('/node_modules/drizzle-orm/better-sqlite3/session.cjs')) return 'drizzle-sqlite';
+  if (path.endsWith('/node_modules/drizzle-orm/query-promise.cjs')) return 'drizzle-query';
+  if (path.endsWith('/node_modules/drizzle-orm/pg-core/query-builders/select.cjs')) return 'drizzle-pg-select';
+  if (path.endsWith('/node_modules/@prisma/client/runtime/client.js')) return 'prisma';
   return '';
 }
 
@@ -70,7 +108,36 @@ export function hookModule(name: Hooked, filename: string, exports: any): any {
       return exports;
     default:
   }
-  const version = packageVersion(filename, name === 'better-sqlite3-addon' ? 'better-sqlite3' : name) ?? '';
+  const version = packageVersion(filename, PACKAGE[name] ?? name) ?? '';
+  switch (name) {
+    case 'knex':
+      return tracedKnexTransaction(exports, version);
+    case 'knex-builder':
+      return tracedKnexBuilder(exports);
+    case 'knex-runner':
+      hookKnexRunner(exports);
+      return exports;
+    case 'typeorm-pg':
+      hookTypeormRunner(exports, 'PostgresQueryRunner', version);
+      return exports;
+    case 'typeorm-sqlite':
+      hookTypeormRunner(exports, 'AbstractSqliteQueryRunner', version);
+      return exports;
+    case 'drizzle-pg':
+      hookDrizzleSession(exports, 'node-postgres', version);
+      return exports;
+    case 'drizzle-sqlite':
+      hookDrizzleSession(exports, 'better-sqlite3', version);
+      return exports;
+    case 'drizzle-query':
+      return tracedDrizzleQueryPromise(exports);
+    case 'drizzle-pg-select':
+      hookDrizzlePgSelect(exports);
+      return exports;
+    case 'prisma':
+      return tracedPrismaRuntime(exports, version);
+    default:
+  }
   if (name === 'better-sqlite3-addon') hookBetterSqlite3Addon(exports, version);
   else if (name === 'pg') hookPgClient(exports, version);
   else if (name === 'pg-pool') hookPgPool(exports, version);

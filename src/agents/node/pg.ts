@@ -16,6 +16,7 @@
  */
 import * as rt from './runtime';
 import type { ConnState, PendingEvent } from './runtime';
+import { claimOnBegin, sessionTask } from './orm/session';
 
 const STATE = Symbol('txlens.pg.state');
 const CONNECT_AT = Symbol('txlens.pg.connectAt');
@@ -36,6 +37,8 @@ interface QueryRecord {
   params: unknown;
   cs: rt.Stack | undefined;
   start: bigint;
+  /** The ORM session context that sent it (see session.ts). */
+  task: number | undefined;
 }
 
 // ---------------------------------------------------------------------------
@@ -74,7 +77,7 @@ function inBlock(client: Client): boolean | undefined {
 function stateOf(client: Client): ConnState {
   let state: ConnState | undefined = client[STATE];
   if (state !== undefined && !state.closed) return state;
-  state = rt.newConn();
+  state = rt.newConn(client);
   client[STATE] = state;
   const event: PendingEvent = { k: 'connect', conn: state.id, db: dbInfo(client), driver: 'pg' };
   const pool = client[POOL];
@@ -145,8 +148,9 @@ function finished(client: Client, rec: QueryRecord, err: any, res: any): void {
     const failed = err !== undefined && err !== null;
     const now = inBlock(client) ?? blockAfter(rec.sql, was, failed);
     if (now && !was) rt.txBegin(state, !rt.isBegin(rec.sql), rec.cs);
-    const event: PendingEvent = { k: 'stmt', conn: state.id, sql: rec.sql, dur };
+    const event: PendingEvent = rt.withSession(state, { k: 'stmt', conn: state.id, sql: rec.sql, dur });
     if (state.tx !== undefined) event.tx = state.tx;
+    if (rec.task !== undefined) event.task = rec.task;
     const params = rt.paramsRepr(rec.params);
     if (params !== undefined) event.params = params;
     const [rows, tag] = failed ? [undefined, undefined] : rowsAndTag(res);
@@ -207,9 +211,10 @@ function patchClient(proto: Client): void {
     try {
       const sql = textOf(config);
       if (sql !== undefined || typeof config.submit === 'function') {
-        const cs: rt.Stack | undefined = this[NEXT_AT] ?? rt.callSites(query);
+        const cs: rt.Stack | undefined = rt.currentOrigin() ?? this[NEXT_AT] ?? rt.callSites(query);
         const params = typeof values === 'function' || values === undefined ? config.values : values;
-        rec = { sql: sql ?? String(config.text ?? ''), params, cs, start: rt.clock() };
+        rec = { sql: sql ?? String(config.text ?? ''), params, cs, start: rt.clock(), task: sessionTask() };
+        claimOnBegin(this, rec.sql);
       }
     } catch (e) {
       rt.fail(e);
@@ -322,7 +327,7 @@ function wrapRelease(pool: Client, client: Client, release: AnyFn): AnyFn {
         if (state !== undefined && !state.closed) {
           const cs = rt.callSites(releaseClient);
           const open = inBlock(client) ?? state.tx !== undefined;
-          const event: PendingEvent = { k: 'checkin', conn: state.id, pool: poolId(pool) };
+          const event: PendingEvent = rt.withSession(state, { k: 'checkin', conn: state.id, pool: poolId(pool) });
           if (open) {
             event.txOpen = true;
             if (state.tx === undefined) rt.txBegin(state, true, cs);

@@ -12,6 +12,7 @@
  * The trace file is created on the first event, so a process that never loads a
  * hooked driver or test runner leaves nothing behind.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
@@ -72,11 +73,45 @@ type CallSites = NodeJS.CallSite[];
  */
 export interface Stack {
   stack?: unknown;
+  /** Already resolved (from a stack an ORM captured and formatted itself, see frameOfStackText). */
+  frame?: SourceFrame;
 }
 
 const returnCallSites = (_e: Error, cs: CallSites): CallSites => cs;
 // Deep enough for the app code above an ORM or two; each frame costs at capture.
 const FRAME_LIMIT = 12;
+
+/**
+ * Where the statement a driver is about to run was asked for, when an ORM knows
+ * better than the driver's own stack: ORMs that hand out thenable query builders
+ * run them from a microtask, whose stack holds no frame of the code that built
+ * them. Set only for the synchronous extent of the ORM's call into the driver.
+ */
+export let origin: Stack | undefined;
+
+// The same, across an ORM's own awaits (Prisma's engine): made on first use, so apps without such an ORM pay nothing.
+let asyncOrigin: AsyncLocalStorage<Stack> | undefined;
+
+/** Where the statement starting now was asked for, if an ORM said so. */
+export function currentOrigin(): Stack | undefined {
+  return origin ?? asyncOrigin?.getStore();
+}
+
+/** Run `fn`, and every statement of its async chain, as asked for at `site`. */
+export function withAsyncOrigin<T>(site: Stack, fn: () => T): T {
+  asyncOrigin ??= new AsyncLocalStorage<Stack>();
+  return asyncOrigin.run(site, fn);
+}
+
+export function withOrigin<T>(site: Stack | undefined, fn: () => T): T {
+  const previous = origin;
+  origin = site;
+  try {
+    return fn();
+  } finally {
+    origin = previous;
+  }
+}
 
 /** The current stack above `above` (the agent's wrapper), captured for later. */
 export function callSites(above: (...args: never[]) => unknown): Stack {
@@ -210,6 +245,7 @@ function mapped(file: string, line: number, column: number, fn: string): SourceF
 
 /** The first frame in user code: [absolute file, 1-based line, function], or undefined. */
 export function userFrame(stack: Stack | undefined): SourceFrame | undefined {
+  if (stack?.frame !== undefined) return stack.frame;
   const cs = stack === undefined ? undefined : sitesOf(stack);
   if (!cs) return undefined;
   for (const site of cs) {
@@ -225,6 +261,25 @@ export function userFrame(stack: Stack | undefined): SourceFrame | undefined {
   return undefined;
 }
 
+const STACK_LINE = /^\s*at (?:(.*?) \()?(.+?):(\d+):\d+\)?$/;
+
+/**
+ * The first user frame of a stack as Node formatted it (source maps applied
+ * already when they are on): for stacks an ORM captured as an Error of its own,
+ * whose CallSites the agent must not take (reading them would turn the Error's
+ * `stack` into an array under the ORM's feet).
+ */
+export function frameOfStackText(text: unknown): Stack | undefined {
+  if (typeof text !== 'string') return undefined;
+  for (const l of text.split('\n')) {
+    const m = STACK_LINE.exec(l);
+    if (!m) continue;
+    const file = verdicts.get(m[2]) ?? classify(m[2]);
+    if (file) return { frame: [file, Number(m[3]), (m[1] ?? '<anonymous>').replace(/^async /, '')] };
+  }
+  return undefined;
+}
+
 // ---------------------------------------------------------------------------
 // Events and the writer
 
@@ -236,6 +291,8 @@ export interface PendingEvent {
   th?: number;
   at?: SourceFrame;
   _cs?: Stack;
+  /** Where to place the event when `_cs` holds no user frame. */
+  _alt?: Stack;
   [field: string]: unknown;
 }
 
@@ -314,9 +371,11 @@ function line(e: PendingEvent): string {
   const cs = e._cs;
   if (cs !== undefined) {
     e._cs = undefined;
-    const at = userFrame(cs);
+    // No user frame (an ORM ran it from its own callbacks): the line that opened the session running it.
+    const at = userFrame(cs) ?? (e._alt !== undefined ? userFrame(e._alt) : undefined);
     if (at) e.at = at;
   }
+  e._alt = undefined;
   // `_cs` is undefined by now, and JSON leaves undefined fields out; values are plain (see paramsRepr).
   return JSON.stringify(e);
 }
@@ -466,15 +525,38 @@ export interface ConnState {
   id: string;
   /** Id of the open transaction, if any. */
   tx?: string;
+  /** Id of the ORM session (a Knex or Drizzle transaction, a TypeORM QueryRunner...) using the connection, if any. */
+  sess?: string;
+  /** Where that session was opened. */
+  sessAt?: Stack;
   closed?: boolean;
 }
 
 const open = new Set<ConnState>();
+/** The driver's connection object (a pg Client, a better-sqlite3 Database) -> its state, for the ORM hooks. */
+const owners = new WeakMap<object, ConnState>();
 
-export function newConn(): ConnState {
+export function newConn(owner?: object): ConnState {
   const state: ConnState = { id: nextId('c') };
   open.add(state);
+  if (owner !== undefined) owners.set(owner, state);
   return state;
+}
+
+/** The state of a driver connection object the agent has seen open, if any. */
+export function connOf(owner: unknown): ConnState | undefined {
+  if (owner === null || (typeof owner !== 'object' && typeof owner !== 'function')) return undefined;
+  const state = owners.get(owner as object);
+  return state === undefined || state.closed ? undefined : state;
+}
+
+/** Stamp an event on a connection with the session using it. */
+export function withSession<E extends PendingEvent>(state: ConnState, event: E): E {
+  if (state.sess !== undefined) {
+    (event as PendingEvent).sess = state.sess;
+    (event as PendingEvent)._alt = state.sessAt;
+  }
+  return event;
 }
 
 export function forgetConn(state: ConnState): void {
@@ -485,20 +567,20 @@ export function forgetConn(state: ConnState): void {
 export function txBegin(state: ConnState, implicit: boolean, cs?: Stack): void {
   if (state.tx !== undefined) return;
   state.tx = nextId('t');
-  const e: PendingEvent = { k: 'begin', conn: state.id, tx: state.tx };
+  const e: PendingEvent = withSession(state, { k: 'begin', conn: state.id, tx: state.tx });
   if (implicit) e.implicit = true;
   emit(e, cs);
 }
 
 export function txCommit(state: ConnState, cs?: Stack): void {
   if (state.tx === undefined) return;
-  emit({ k: 'commit', conn: state.id, tx: state.tx }, cs);
+  emit(withSession(state, { k: 'commit', conn: state.id, tx: state.tx }), cs);
   state.tx = undefined;
 }
 
 export function txRollback(state: ConnState, cause: string, cs?: Stack): void {
   if (state.tx === undefined) return;
-  emit({ k: 'rollback', conn: state.id, tx: state.tx, cause }, cs);
+  emit(withSession(state, { k: 'rollback', conn: state.id, tx: state.tx, cause }), cs);
   state.tx = undefined;
 }
 
@@ -571,7 +653,7 @@ export function savepointEvent(state: ConnState, sql: string, cs?: Stack): void 
   if (c !== 83 && c !== 115 && c !== 82 && c !== 114) return;
   const sp = savepointOf(sql);
   if (!sp) return;
-  const e: PendingEvent = { k: 'savepoint', conn: state.id, action: sp[0], name: sp[1] };
+  const e: PendingEvent = withSession(state, { k: 'savepoint', conn: state.id, action: sp[0], name: sp[1] });
   if (state.tx !== undefined) e.tx = state.tx;
   emit(e, cs);
 }

@@ -19,6 +19,7 @@
 import { resolve } from 'node:path';
 import * as rt from './runtime';
 import type { ConnState, PendingEvent } from './runtime';
+import { claimOnBegin, sessionTask } from './orm/session';
 
 // Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
 /* eslint-disable prefer-rest-params */
@@ -50,7 +51,7 @@ function inTx(db: any): boolean {
 
 function opened(db: any, cs: rt.Stack | undefined): void {
   rt.faultPoint('sqlite.connect');
-  const state = rt.newConn();
+  const state = rt.newConn(db);
   databases.set(db, state);
   rt.emit({ k: 'connect', conn: state.id, db: dbInfo(db), driver: 'better-sqlite3' }, cs);
 }
@@ -75,8 +76,11 @@ function record(state: ConnState, db: any, sql: string, params: unknown, method:
     if (was && state.tx === undefined) rt.txBegin(state, true, cs);
     const now = inTx(db);
     if (now && !was) rt.txBegin(state, !rt.isBegin(sql), cs);
-    const event: PendingEvent = { k: 'stmt', conn: state.id, sql, dur };
+    const event: PendingEvent = rt.withSession(state, { k: 'stmt', conn: state.id, sql, dur });
     if (state.tx !== undefined) event.tx = state.tx;
+    // Synchronous: still the context of the caller.
+    const task = sessionTask();
+    if (task !== undefined) event.task = task;
     const shown = rt.paramsRepr(params);
     if (shown !== undefined) event.params = shown;
     if (err !== undefined) event.err = errorOf(err);
@@ -113,7 +117,8 @@ function patchStatements(proto: any): void {
       let start: bigint;
       try {
         was = inTx(db);
-        cs = rt.callSites(wrapped);
+        cs = rt.currentOrigin() ?? rt.callSites(wrapped);
+        claimOnBegin(db, this.source);
         start = rt.clock();
       } catch (e) {
         rt.fail(e);
@@ -150,7 +155,7 @@ function patchDatabase(proto: any): void {
       return stmt;
     } catch (err) {
       try {
-        const cs = rt.callSites(prepare);
+        const cs = rt.currentOrigin() ?? rt.callSites(prepare);
         const was = inTx(this);
         record(state, this, String(sql), undefined, 'prepare', undefined, err, was, cs, rt.clock());
       } catch (e) {
@@ -168,7 +173,8 @@ function patchDatabase(proto: any): void {
     let start: bigint;
     try {
       was = inTx(this);
-      cs = rt.callSites(exec);
+      cs = rt.currentOrigin() ?? rt.callSites(exec);
+      claimOnBegin(this, String(sql));
       start = rt.clock();
     } catch (e) {
       rt.fail(e);

@@ -172,14 +172,17 @@ export const sharedConnectionConcurrencyRule: DynamicRule = {
         const severity: Severity = failure || testFailed(model, testKey || undefined) ? 'error' : 'warning';
         const owner = sameSession ? sessionRef(model, use.session!) : connectionRef(model, conn);
         const via = sameSession ? `, on connection ${conn.label},` : '';
-        const actors = kind === 'threads' ? 'two threads' : 'two asyncio tasks';
-        const other = kind === 'threads' ? "another thread's" : "another task's";
+        // Under Node a task is an async call chain (an ORM transaction's callback), not an asyncio task.
+        const node = conn.process.header.lang === 'node';
+        const actors = kind === 'threads' ? 'two threads' : node ? 'two async calls' : 'two asyncio tasks';
+        const other = kind === 'threads' ? "another thread's" : node ? "another call's" : "another task's";
         let message =
           `${capitalize(owner)}${via} was used by ${actors} at once: ${opText(use)} at ${place(model, use.at)} ran while ${other} ` +
           `${opText(otherUse)} (${place(model, otherUse.at)}) was still in progress on the same connection`;
         if (failure) message += `, and it failed: "${failure}"`;
-        message +=
-          severity === 'error'
+        message += node
+          ? `. A connection serves one transaction at a time: give each concurrent call its own connection (a pool, not one shared client) or await the calls one after another.`
+          : severity === 'error'
             ? `. A ${sameSession ? 'session' : 'connection'} serves one ${kind === 'threads' ? 'thread' : 'task'} at a time: give each its own session (a sessionmaker call per ${kind === 'threads' ? 'thread' : 'task'}) or await the calls one after another.`
             : sameSession || kind === 'tasks'
               ? `. Nothing failed this time, but a ${sameSession ? 'session' : 'connection'} serves one ${kind === 'threads' ? 'thread' : 'task'} at a time: give each its own session (a sessionmaker call per ${kind === 'threads' ? 'thread' : 'task'}) or await the calls one after another.`

@@ -122,7 +122,7 @@ const JS_TEST_FILE = /\.(test|spec)\.[cm]?[jt]sx?$/;
 
 /**
  * Test code: conftest.py, test_*.py, *_test.py, a JavaScript or TypeScript `*.test.*` /
- * `*.spec.*` file, or a file under a `tests`, `test` or `__tests__` folder of the project
+ * `*.spec.*` file, or a file under a `tests`, `test`, `spec` or `__tests__` folder of the project
  * (judged on the path relative to the run's working directory, so where the project itself
  * lives does not count). Rules use it to tell a test's own deliberate transaction handling
  * (a fixture rolling back at teardown) from the application's.
@@ -134,5 +134,5 @@ export function isTestCode(model: ModelRun, at: SourceFrame | undefined): boolea
   const base = parts[parts.length - 1];
   if (base === 'conftest.py' || /^test_.*\.py$/.test(base) || /_test\.py$/.test(base) || JS_TEST_FILE.test(base)) return true;
   if (isAbsolute(rel)) return false;
-  return parts.slice(0, -1).some((p) => p === 'tests' || p === 'test' || p === '__tests__');
+  return parts.slice(0, -1).some((p) => p === 'tests' || p === 'test' || p === 'spec' || p === '__tests__');
 }

@@ -1,0 +1,139 @@
+/**
+ * Drizzle transactions as sessions: `db.transaction(async (tx) => ...)` on
+ * node-postgres and `db.transaction((tx) => ...)` on better-sqlite3. Nested
+ * `tx.transaction()` calls are savepoints of the same session.
+ *
+ * The hook patches the drivers' session classes (NodePgSession,
+ * BetterSQLiteSession) in Drizzle's CommonJS build. On node-postgres the
+ * transaction checks a client out of the pool itself, so the session claims
+ * the connection its `begin` runs on; on better-sqlite3 the transaction is
+ * synchronous on the session's own Database, which it is bound to.
+ */
+import * as rt from '../runtime';
+import { bindConnection, closeSession, closeWhenSettled, openSession, runInSession } from './session';
+
+/* eslint-disable prefer-rest-params, @typescript-eslint/no-explicit-any */
+type AnyFn = (...args: any[]) => any;
+
+const PATCHED = Symbol.for('txlens.drizzle.patched');
+
+function patchPgSession(proto: any): void {
+  const transaction: AnyFn = proto.transaction;
+  proto.transaction = function drizzleTransaction(this: any) {
+    if (!rt.ACTIVE) return transaction.apply(this, arguments as any);
+    let sess;
+    try {
+      sess = openSession('NodePgTransaction', rt.callSites(drizzleTransaction));
+    } catch (e) {
+      rt.fail(e);
+      return transaction.apply(this, arguments as any);
+    }
+    const args = arguments;
+    const result = runInSession(sess, () => transaction.apply(this, args as any));
+    closeWhenSettled(sess, result);
+    return result;
+  };
+}
+
+function patchSqliteSession(proto: any): void {
+  const transaction: AnyFn = proto.transaction;
+  proto.transaction = function drizzleTransaction(this: any) {
+    if (!rt.ACTIVE) return transaction.apply(this, arguments as any);
+    let sess;
+    let cs;
+    try {
+      cs = rt.callSites(drizzleTransaction);
+      sess = openSession('BetterSQLiteTransaction', cs);
+      bindConnection(sess, this.client);
+    } catch (e) {
+      rt.fail(e);
+      return transaction.apply(this, arguments as any);
+    }
+    try {
+      return transaction.apply(this, arguments as any);
+    } finally {
+      try {
+        closeSession(sess, cs);
+      } catch (e) {
+        rt.fail(e);
+      }
+    }
+  };
+}
+
+/** Hook the session class of a Drizzle driver module: 'node-postgres' or 'better-sqlite3'. */
+export function hookDrizzleSession(exports: any, driver: 'node-postgres' | 'better-sqlite3', version: string): void {
+  const Session = driver === 'node-postgres' ? exports?.NodePgSession : exports?.BetterSQLiteSession;
+  const proto = Session?.prototype;
+  if (!proto || proto[PATCHED] || typeof proto.transaction !== 'function') return;
+  Object.defineProperty(proto, PATCHED, { value: true });
+  rt.noteLib('drizzle-orm', version);
+  if (driver === 'node-postgres') patchPgSession(proto);
+  else patchSqliteSession(proto);
+}
+
+// ---------------------------------------------------------------------------
+// Where each query was built
+
+const ORIGIN = Symbol('txlens.drizzle.origin');
+
+/**
+ * Drizzle's query builders are QueryPromises: they run when awaited, from a
+ * microtask with none of the app's frames on its stack, but they are built in
+ * the app's line. What drizzle-orm/query-promise.cjs's importers get: the same
+ * exports, with a QueryPromise subclass that keeps the stack of each builder's
+ * construction and hands it to the driver's hook while `then` sends the query
+ * (synchronously, on node-postgres). (The module's exports are getters that
+ * cannot be redefined, hence a copy.)
+ */
+export function tracedDrizzleQueryPromise(exports: any): any {
+  const QueryPromise = exports?.QueryPromise;
+  if (typeof QueryPromise !== 'function' || typeof QueryPromise.prototype?.then !== 'function') return exports;
+  const known = QueryPromise.prototype[PATCHED];
+  if (known) return known;
+  class Built extends QueryPromise {
+    constructor() {
+      super(...arguments);
+      if (rt.ACTIVE) (this as any)[ORIGIN] = rt.callSites(Built as unknown as AnyFn);
+    }
+
+    then(onFulfilled: unknown, onRejected: unknown): unknown {
+      const site = rt.ACTIVE ? (this as any)[ORIGIN] : undefined;
+      if (site === undefined) return super.then(onFulfilled, onRejected);
+      return rt.withOrigin(site, () => super.then(onFulfilled, onRejected));
+    }
+  }
+  Object.defineProperty(Built, 'name', { value: QueryPromise.name });
+  // Drizzle's is() asks an entity class for its own kind.
+  for (const key of Object.getOwnPropertySymbols(QueryPromise)) {
+    const d = Object.getOwnPropertyDescriptor(QueryPromise, key);
+    if (d) Object.defineProperty(Built, key, d);
+  }
+  const descriptors = Object.getOwnPropertyDescriptors(exports);
+  descriptors.QueryPromise = { value: Built, enumerable: true, configurable: true, writable: true };
+  const copy = Object.defineProperties({}, descriptors);
+  Object.defineProperty(QueryPromise.prototype, PATCHED, { value: copy });
+  return copy;
+}
+
+/**
+ * A select is the one builder that mixes QueryPromise in rather than extending
+ * it (no constructor of ours runs): `db.select().from(table)` is where it is built.
+ */
+export function hookDrizzlePgSelect(exports: any): void {
+  const proto = exports?.PgSelectBuilder?.prototype;
+  if (!proto || proto[PATCHED] || typeof proto.from !== 'function') return;
+  Object.defineProperty(proto, PATCHED, { value: true });
+  const from: AnyFn = proto.from;
+  proto.from = function selectFrom(this: unknown) {
+    const query = from.apply(this, arguments as any);
+    if (rt.ACTIVE && query && typeof query === 'object') {
+      try {
+        query[ORIGIN] = rt.callSites(selectFrom);
+      } catch (e) {
+        rt.fail(e);
+      }
+    }
+    return query;
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * Prisma interactive transactions as sessions: `prisma.$transaction(async (tx)
+ * => ...)` on a driver adapter (@prisma/adapter-pg, @prisma/adapter-better-sqlite3),
+ * whose statements reach the pg and better-sqlite3 hooks.
+ *
+ * The generated client builds its class with the runtime's `getPrismaClient`
+ * (@prisma/client/runtime/client.js); the hook hands out a `getPrismaClient`
+ * whose classes have a traced `$transaction`. The adapter takes the
+ * transaction's connection itself, so the session claims the connection its
+ * BEGIN runs on. A batch `$transaction([...])` is left to the drivers' hooks.
+ */
+import * as rt from '../runtime';
+import { closeWhenSettled, openSession, runInSession } from './session';
+
+/* eslint-disable prefer-rest-params, @typescript-eslint/no-explicit-any */
+type AnyFn = (...args: any[]) => any;
+
+const PATCHED = Symbol.for('txlens.prisma.patched');
+
+function patchClientClass(Client: any): void {
+  const proto = Client?.prototype;
+  if (!proto || proto[PATCHED] || typeof proto.$transaction !== 'function') return;
+  Object.defineProperty(proto, PATCHED, { value: true });
+  // Model calls (`prisma.order.create(...)`) hand back lazy promises that the engine runs through its
+  // own awaits: the call's own stack, which Prisma captures for its error messages, is the app's line.
+  const request: AnyFn = proto._request;
+  if (typeof request === 'function') {
+    proto._request = function (this: any, params: any) {
+      const error = rt.ACTIVE ? params?.callsite?._error : undefined;
+      let site: rt.Stack | undefined;
+      try {
+        site = error instanceof Error ? rt.frameOfStackText(error.stack) : undefined;
+      } catch (e) {
+        rt.fail(e);
+      }
+      if (site === undefined) return request.apply(this, arguments as any);
+      const args = arguments;
+      return rt.withAsyncOrigin(site, () => request.apply(this, args as any));
+    };
+  }
+  const $transaction: AnyFn = proto.$transaction;
+  proto.$transaction = function prismaTransaction(this: any, callback: unknown) {
+    if (!rt.ACTIVE || typeof callback !== 'function') return $transaction.apply(this, arguments as any);
+    let sess;
+    try {
+      sess = openSession('Prisma.TransactionClient', rt.callSites(prismaTransaction));
+    } catch (e) {
+      rt.fail(e);
+      return $transaction.apply(this, arguments as any);
+    }
+    const args = arguments;
+    const result = runInSession(sess, () => $transaction.apply(this, args as any));
+    closeWhenSettled(sess, result);
+    return result;
+  };
+}
+
+/**
+ * What the runtime module's importers should get: the same exports, with a
+ * `getPrismaClient` that traces the classes it builds. (The bundle defines its
+ * exports as getters that cannot be redefined, hence a copy.)
+ */
+export function tracedPrismaRuntime(exports: any, version: string): any {
+  const getPrismaClient = exports?.getPrismaClient;
+  if (typeof getPrismaClient !== 'function') return exports;
+  rt.noteLib('@prisma/client', version);
+  const traced = function getTracedPrismaClient(this: unknown) {
+    const Client = getPrismaClient.apply(this, arguments as any);
+    try {
+      patchClientClass(Client);
+    } catch (e) {
+      rt.fail(e);
+    }
+    return Client;
+  };
+  const descriptors = Object.getOwnPropertyDescriptors(exports);
+  descriptors.getPrismaClient = { value: traced, enumerable: true, configurable: true, writable: true };
+  const copy = Object.defineProperties({}, descriptors);
+  return copy;
+}
