@@ -19,9 +19,24 @@
  * A lookup the driver says returned rows found them, so it missed no INSERT whose key
  * cannot be compared (concurrent writers refreshing their own sequence-keyed rows), and
  * a read filtered by `col LIKE p` is not about rows written with a `col` that cannot match.
+ *
+ * An uncommitted UPDATE never hides a row: the reader sees the row as it was. It missed the
+ * UPDATE only if the row's new values would change its answer: the read depends on a column the
+ * UPDATE sets (names it, or selects `*`), and the row as the UPDATE leaves it still matches the
+ * read's keys and LIKE filters. A count of `name LIKE 'A-%'` while another thread renames a row
+ * to 'B-2.2' (or changes a column the count never names) missed nothing. A row the UPDATE moves
+ * out of the filter is not judged: the trace does not show the old values it matched with.
  */
 import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
-import { describeRows, excludedByPatterns, modelRowKeys, rowsMayOverlap, sameRow, type RowKeySet } from '../../model/rowkeys';
+import {
+  describeRows,
+  excludedByPatterns,
+  modelRowKeys,
+  rowsMayOverlap,
+  sameRow,
+  type ModelRowKeys,
+  type RowKeySet,
+} from '../../model/rowkeys';
 import type { DynamicRule, Finding } from '../findings';
 import {
   finding,
@@ -82,6 +97,24 @@ function returnedItsRows(r: ModelStatement, readKeys: RowKeySet | undefined): bo
   return !!readKeys && readKeys.size > 0 && r.rows !== undefined && r.rows > 0 && !AGGREGATE_SELECT.test(r.sql);
 }
 
+/**
+ * The row an UPDATE leaves behind, as keys: its WHERE keys with the columns it sets replaced by
+ * their new values (dropped where those are unknown). Null when the read's answer cannot depend
+ * on any column the UPDATE sets; the WHERE keys alone when the SET list was not understood.
+ */
+function rowAfterUpdate(keys: ModelRowKeys, r: ModelStatement, w: ModelStatement, table: string): RowKeySet | undefined | null {
+  const where = keys.of(w, table);
+  const assigned = keys.assignmentsOf(w, table);
+  if (!assigned) return where;
+  if (![...assigned.keys()].some((col) => keys.mayDependOn(r, col))) return null;
+  const row: RowKeySet = new Map(where);
+  for (const [col, values] of assigned) {
+    if (values) row.set(col, values);
+    else row.delete(col);
+  }
+  return row;
+}
+
 function check(model: ModelRun): Finding[] {
   const keys = modelRowKeys(model);
   const pendingBy = new Map<string, Pending[]>();
@@ -137,13 +170,16 @@ function check(model: ModelRun): Finding[] {
         if (p.tx.connection === r.connection || p.tx === r.transaction) continue;
         const readKeys = keys.of(r, table);
         const readPatterns = keys.patternsOf(r, table);
+        const locked = !!r.err && LOCKED.test(r.err.message);
         let write: ModelStatement | undefined;
         let writeKeys: RowKeySet | undefined;
         let exact = false;
         for (const w of p.writes) {
           if (w.time >= r.start) break;
-          const wk = keys.of(w, table);
-          if (!rowsMayOverlap(readKeys, wk) || excludedByPatterns(readPatterns, wk)) continue;
+          // An UPDATE is judged by the row it leaves behind: the one the reader would have seen after COMMIT.
+          // A read that failed on the writer's lock got no answer at all: only the rows count.
+          const wk = w.verb === 'UPDATE' && !locked ? rowAfterUpdate(keys, r, w, table) : keys.of(w, table);
+          if (wk === null || !rowsMayOverlap(readKeys, wk) || excludedByPatterns(readPatterns, wk)) continue;
           const same = sameRow(readKeys, wk);
           // An INSERT whose key the database chose (INSERT ... RETURNING id) cannot be matched
           // to a lookup by that key, and a lookup that returned its row did not miss it: the
