@@ -6,6 +6,7 @@
  * analysis goes on without tables for that statement.
  */
 import type { StatementKind } from '../trace/schema';
+import { DDL_VERBS, READ_VERBS, TX_VERBS, WRITE_VERBS } from './query-facts';
 
 export interface SqlShape {
   /** The statement text (one shared copy per distinct text when classified through SqlClassifier). */
@@ -90,10 +91,6 @@ function tokenize(sql: string): Token[] {
   return out;
 }
 
-const TX_VERBS = new Set(['BEGIN', 'START', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPOINT', 'RELEASE', 'ABORT']);
-const DDL_VERBS = new Set(['CREATE', 'ALTER', 'DROP', 'COMMENT', 'GRANT', 'REVOKE', 'REINDEX']);
-const WRITE_VERBS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'REPLACE', 'UPSERT', 'TRUNCATE', 'COPY']);
-const READ_VERBS = new Set(['SELECT', 'VALUES', 'TABLE', 'SHOW', 'EXPLAIN']);
 
 /** Words that may follow FROM/JOIN/INTO/UPDATE and are not table names. */
 const NOT_TABLE = new Set([
