@@ -24,6 +24,7 @@
  * which is the table-level answer.
  */
 import type { ModelRun, ModelStatement } from './model';
+import { tokenizeSql, type SqlToken } from './sql-tokens';
 
 /** column (lower-case) → normalized values the statement restricts it to. */
 export type RowKeySet = Map<string, Set<string>>;
@@ -49,137 +50,7 @@ export type RowAssignments = Map<string, Set<string> | undefined>;
 /** column (lower-case) → the LIKE patterns a statement's WHERE requires of it. */
 export type RowPatterns = Map<string, string[]>;
 
-type Tok =
-  | { t: 'word'; v: string; up: string }
-  | { t: 'ident'; v: string }
-  | { t: 'str'; v: string }
-  | { t: 'num'; v: string }
-  | { t: 'param'; ref: { pos: number } | { name: string } }
-  | { t: 'punct'; v: string };
-
-function tokenize(sql: string): Tok[] {
-  const out: Tok[] = [];
-  const n = sql.length;
-  let pos = 0;
-  let i = 0;
-  while (i < n) {
-    const ch = sql[i];
-    if (ch <= ' ') {
-      i++;
-      continue;
-    }
-    if (ch === '-' && sql[i + 1] === '-') {
-      const nl = sql.indexOf('\n', i);
-      i = nl < 0 ? n : nl + 1;
-      continue;
-    }
-    if (ch === '/' && sql[i + 1] === '*') {
-      const end = sql.indexOf('*/', i + 2);
-      i = end < 0 ? n : end + 2;
-      continue;
-    }
-    if (ch === "'") {
-      let j = i + 1;
-      let text = '';
-      while (j < n) {
-        if (sql[j] === "'") {
-          if (sql[j + 1] === "'") {
-            text += "'";
-            j += 2;
-            continue;
-          }
-          break;
-        }
-        text += sql[j++];
-      }
-      out.push({ t: 'str', v: text });
-      i = j + 1;
-      continue;
-    }
-    if (ch === '"' || ch === '`' || ch === '[') {
-      const close = ch === '[' ? ']' : ch;
-      const end = sql.indexOf(close, i + 1);
-      const stop = end < 0 ? n : end;
-      out.push({ t: 'ident', v: sql.slice(i + 1, stop) });
-      i = stop + 1;
-      continue;
-    }
-    if (ch === '?') {
-      out.push({ t: 'param', ref: { pos: pos++ } });
-      i++;
-      continue;
-    }
-    if (ch === '%') {
-      if (sql[i + 1] === 's') {
-        out.push({ t: 'param', ref: { pos: pos++ } });
-        i += 2;
-        continue;
-      }
-      if (sql[i + 1] === '(') {
-        const close = sql.indexOf(')', i + 2);
-        if (close > 0 && sql[close + 1] === 's') {
-          out.push({ t: 'param', ref: { name: sql.slice(i + 2, close) } });
-          i = close + 2;
-          continue;
-        }
-      }
-      out.push({ t: 'punct', v: '%' });
-      i++;
-      continue;
-    }
-    if (ch === '$' && /[0-9]/.test(sql[i + 1] ?? '')) {
-      let j = i + 1;
-      while (j < n && /[0-9]/.test(sql[j])) j++;
-      out.push({ t: 'param', ref: { pos: Number(sql.slice(i + 1, j)) - 1 } });
-      i = j;
-      continue;
-    }
-    if (ch === ':' && sql[i + 1] === ':') {
-      out.push({ t: 'punct', v: '::' });
-      i += 2;
-      continue;
-    }
-    // numeric paramstyle `:1` (1-based), where no name or number runs into it (`a[1:2]` is a slice)
-    if (ch === ':' && /[0-9]/.test(sql[i + 1] ?? '') && !/[A-Za-z0-9_:\]]/.test(sql[i - 1] ?? '')) {
-      let j = i + 1;
-      while (j < n && /[0-9]/.test(sql[j])) j++;
-      out.push({ t: 'param', ref: { pos: Number(sql.slice(i + 1, j)) - 1 } });
-      i = j;
-      continue;
-    }
-    if (ch === ':' && /[A-Za-z_]/.test(sql[i + 1] ?? '') && sql[i - 1] !== ':') {
-      let j = i + 1;
-      while (j < n && /[A-Za-z0-9_]/.test(sql[j])) j++;
-      out.push({ t: 'param', ref: { name: sql.slice(i + 1, j) } });
-      i = j;
-      continue;
-    }
-    if (/[A-Za-z_]/.test(ch)) {
-      let j = i + 1;
-      while (j < n && /[A-Za-z0-9_$]/.test(sql[j])) j++;
-      const v = sql.slice(i, j);
-      out.push({ t: 'word', v, up: v.toUpperCase() });
-      i = j;
-      continue;
-    }
-    if (/[0-9]/.test(ch) || (ch === '-' && /[0-9]/.test(sql[i + 1] ?? '') && isValueStart(out))) {
-      let j = i + 1;
-      while (j < n && /[0-9.eE]/.test(sql[j])) j++;
-      out.push({ t: 'num', v: sql.slice(i, j) });
-      i = j;
-      continue;
-    }
-    out.push({ t: 'punct', v: ch });
-    i++;
-  }
-  return out;
-}
-
-/** A minus sign starts a number only where a value is expected (after `=`, `(`, `,`, IN). */
-function isValueStart(out: Tok[]): boolean {
-  const last = out[out.length - 1];
-  return !last || (last.t === 'punct' && (last.v === '=' || last.v === '(' || last.v === ',')) || (last.t === 'word' && last.up === 'IN');
-}
+type Tok = SqlToken;
 
 const CLAUSE_END = new Set([
   'ORDER', 'GROUP', 'LIMIT', 'OFFSET', 'RETURNING', 'FOR', 'HAVING', 'UNION', 'EXCEPT', 'INTERSECT', 'WINDOW', 'FETCH', 'ON',
@@ -448,7 +319,7 @@ export function keyTemplate(sql: string): KeyTemplate {
   const empty = { tables, likes, sets, mentions, selectsAll: true };
   let toks: Tok[];
   try {
-    toks = tokenize(sql);
+    toks = tokenizeSql(sql);
   } catch {
     return empty;
   }
