@@ -257,9 +257,6 @@ export interface ModelRun {
 
 /** Sorted, non-overlapping test windows of one process. */
 function windowAt(tests: ModelTest[], time: number): ModelTest | undefined {
-  // Events arrive in time order, so the time most often falls in the newest window: the search's answer at once.
-  const newest = tests[tests.length - 1];
-  if (newest && newest.start <= time) return newest.end === undefined || time <= newest.end ? newest : undefined;
   // Binary search for the last test that started at or before `time`.
   let lo = 0;
   let hi = tests.length - 1;
