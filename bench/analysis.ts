@@ -16,9 +16,9 @@ import { loadModel } from '../src/model/model';
 import { forEachLine } from '../src/trace/reader';
 import { generateTrace } from './trace-generator';
 
-const TARGET_RATIO = 3;
+const TARGET_RATIO = 2.5;
 const MEMORY_LIMIT_MB = 1024;
-const ROUNDS = Number(process.env.TXLENS_BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.TXLENS_BENCH_ROUNDS ?? 5);
 
 interface Sample {
   ms: number;

@@ -7,16 +7,27 @@
  * measured in ns from the earliest process start.
  */
 import type {
+  BeginEvent,
+  CommitEvent,
+  ConnectEvent,
   DatabaseInfo,
+  EventBase,
   HeaderEvent,
+  IdentityHitEvent,
   PendingChange,
   RollbackCause,
+  RollbackEvent,
   RunInfo,
   SavepointEvent,
+  SessionCloseEvent,
+  SessionOpenEvent,
   SourceFrame,
   StatementError,
+  StatementEvent,
   StatementKind,
+  TestEndEvent,
   TestOutcome,
+  TestStartEvent,
   TraceEvent,
 } from '../trace/schema';
 import { EventSource, openTrace, SkipTally, statusNotes, TraceRead, traceSource } from '../trace/reader';
@@ -244,13 +255,6 @@ export interface ModelRun {
   notes: string[];
 }
 
-/** The event being handled, with its time on the run axis and its process (one object, reused). */
-interface Stamped {
-  ev: TraceEvent;
-  time: number;
-  proc: ModelProcess;
-}
-
 /** Sorted, non-overlapping test windows of one process. */
 function windowAt(tests: ModelTest[], time: number): ModelTest | undefined {
   // Binary search for the last test that started at or before `time`.
@@ -268,6 +272,21 @@ function windowAt(tests: ModelTest[], time: number): ModelTest | undefined {
   return undefined;
 }
 
+/** The test a process was running at `time`: its own window, else its parent's, else the test it inherited. */
+function attribute(proc: ModelProcess, time: number): string | undefined {
+  if (proc.tests.length > 0) return windowAt(proc.tests, time)?.id;
+  // A process started by a test (API server, worker) belongs to the test its
+  // parent was running at that moment; failing that, the test it inherited.
+  for (let p = proc.parent; p; p = p.parent) {
+    if (p.tests.length > 0) {
+      const w = windowAt(p.tests, time);
+      if (w) return w.id;
+      break;
+    }
+  }
+  return proc.header.test ?? undefined;
+}
+
 export function buildModel(trace: TraceRead): ModelRun {
   return buildModelFrom(traceSource(trace));
 }
@@ -279,462 +298,528 @@ export function buildModel(trace: TraceRead): ModelRun {
  * whose parent's test windows were not read yet) is settled at the end.
  */
 export function buildModelFrom(source: EventSource): ModelRun {
-  const notes: string[] = [];
-  const processes: ModelProcess[] = [];
-  let base: bigint | undefined;
-  for (const p of source.processes) {
-    const t0 = BigInt(p.header.t0);
-    if (base === undefined || t0 < base) base = t0;
-  }
-  for (const p of source.processes) {
-    const offset = Number(BigInt(p.header.t0) - (base ?? 0n));
-    processes.push({
-      pid: p.header.pid,
-      ppid: p.header.ppid,
-      file: p.file,
-      header: p.header,
-      start: offset,
-      end: offset,
-      tests: [],
-      agentErrors: [],
-    });
-  }
+  return new ModelBuilder(source).build();
+}
 
-  // pid -> its main threads' files, oldest first. Node worker threads write files of their own under their
-  // process's pid (with `thread` in the header): a child process's parent is its parent's main thread, and so is a
-  // worker thread's. Pids can be reused within a run, and a header may name itself as parent: the parent is the
-  // latest such file that started earlier, which also keeps the parent chain free of cycles.
-  const byPid = new Map<number, ModelProcess[]>();
-  for (const p of [...processes].sort((a, b) => a.start - b.start)) {
-    if (p.header.thread) continue;
-    const files = byPid.get(p.pid);
-    if (files) files.push(p);
-    else byPid.set(p.pid, [p]);
-  }
-  for (const p of processes) {
-    const candidates = byPid.get(p.header.thread ? p.pid : p.ppid) ?? [];
-    for (const c of candidates) if (c !== p && c.start < p.start) p.parent = c;
-  }
+/** What the builder tracks per connection while events stream in. */
+interface ConnectionState {
+  conn: ModelConnection;
+  /** The transaction begun on it and not ended yet. */
+  openTx?: ModelTransaction;
+  /** Open savepoints, innermost last. */
+  savepoints: ModelSavepoint[];
+  /** pysqlite: whether SQLite itself is inside a transaction. */
+  dbOpen: boolean;
+  /** The savepoint action a statement already showed ('release sp1'): the agent's event for it is the same savepoint. */
+  fromStmt?: string;
+}
 
-  const tests: ModelTest[] = [];
-  const openTests = new Map<string, ModelTest>();
+/**
+ * Ids are unique within a process. The maps are per pid, not per file: a pid reused
+ * within a run shares them, as run-wide `pid:id` keys always have.
+ */
+interface PidState {
+  connections: Map<string, ConnectionState>;
+  sessions: Map<string, ModelSession>;
+  transactions: Map<string, ModelTransaction>;
+  openTests: Map<string, ModelTest>;
+}
 
-  const attribute = (proc: ModelProcess, time: number): string | undefined => {
-    if (proc.tests.length > 0) return windowAt(proc.tests, time)?.id;
-    // A process started by a test (API server, worker) belongs to the test its
-    // parent was running at that moment; failing that, the test it inherited.
-    for (let p = proc.parent; p; p = p.parent) {
-      if (p.tests.length > 0) {
-        const w = windowAt(p.tests, time);
-        if (w) return w.id;
-        break;
-      }
-    }
-    return proc.header.test ?? undefined;
-  };
-
-  const classifier = new SqlClassifier();
+/**
+ * One pass over the events: a method per event kind, each handling the event
+ * at `this.time` (run axis) in `this.proc`.
+ */
+class ModelBuilder {
+  private readonly notes: string[] = [];
+  private readonly processes: ModelProcess[] = [];
+  private readonly tests: ModelTest[] = [];
+  private readonly connections: ModelConnection[] = [];
+  private readonly sessions: ModelSession[] = [];
+  private readonly transactions: ModelTransaction[] = [];
+  private readonly statements: ModelStatement[] = [];
+  private readonly identityHits: ModelIdentityHit[] = [];
+  private readonly savepoints: ModelSavepoint[] = [];
+  private commits = 0;
+  private rollbacks = 0;
+  private readonly byPid = new Map<number, PidState>();
   // A suite runs the same few hundred statements from the same few hundred lines
   // thousands of times: keeping one copy of each frame (and of each SQL text, via
-  // the classifier) keeps the model small and the garbage collector idle.
-  const frames = new Map<string, Map<number, SourceFrame>>();
-  const frame = (at: SourceFrame | undefined): SourceFrame | undefined => {
+  // the classifier, which also classifies each distinct text once) keeps the model
+  // small and the garbage collector idle.
+  private readonly classifier = new SqlClassifier();
+  private readonly frames = new Map<string, Map<number, SourceFrame>>();
+
+  /** The event being handled: its time on the run axis, its process and that process's maps. */
+  private time = 0;
+  private proc!: ModelProcess;
+  private ids!: PidState;
+
+  constructor(private readonly source: EventSource) {
+    let base: bigint | undefined;
+    for (const p of source.processes) {
+      const t0 = BigInt(p.header.t0);
+      if (base === undefined || t0 < base) base = t0;
+    }
+    for (const p of source.processes) {
+      const offset = Number(BigInt(p.header.t0) - (base ?? 0n));
+      this.processes.push({
+        pid: p.header.pid,
+        ppid: p.header.ppid,
+        file: p.file,
+        header: p.header,
+        start: offset,
+        end: offset,
+        tests: [],
+        agentErrors: [],
+      });
+    }
+    // pid -> its main threads' files, oldest first. Node worker threads write files of their own under their
+    // process's pid (with `thread` in the header): a child process's parent is its parent's main thread, and so is a
+    // worker thread's. Pids can be reused within a run, and a header may name itself as parent: the parent is the
+    // latest such file that started earlier, which also keeps the parent chain free of cycles.
+    const byPid = new Map<number, ModelProcess[]>();
+    for (const p of [...this.processes].sort((a, b) => a.start - b.start)) {
+      if (p.header.thread) continue;
+      const files = byPid.get(p.pid);
+      if (files) files.push(p);
+      else byPid.set(p.pid, [p]);
+    }
+    for (const p of this.processes) {
+      const candidates = byPid.get(p.header.thread ? p.pid : p.ppid) ?? [];
+      for (const c of candidates) if (c !== p && c.start < p.start) p.parent = c;
+    }
+  }
+
+  build(): ModelRun {
+    let outOfOrder = 0;
+    this.processes.forEach((proc, index) => {
+      let last = -Infinity;
+      this.proc = proc;
+      this.ids = this.pidState(proc.pid);
+      this.source.events(index, (ev) => {
+        if (ev.t < last) outOfOrder++;
+        else last = ev.t;
+        this.time = proc.start + ev.t;
+        if (this.time > proc.end) proc.end = this.time;
+        this.handle(ev);
+      });
+    });
+    if (outOfOrder > 0) this.notes.push(`${outOfOrder} event${outOfOrder === 1 ? '' : 's'} out of order within a process file (ordered by time)`);
+    return this.finish();
+  }
+
+  private handle(ev: TraceEvent): void {
+    switch (ev.k) {
+      case 'test_start':
+        return this.testStart(ev);
+      case 'test_end':
+        return this.testEnd(ev);
+      case 'connect':
+        return this.connect(ev);
+      case 'close':
+        this.connection(ev.conn).conn.closed = this.time;
+        return;
+      case 'checkout':
+        this.connection(ev.conn).conn.checkouts.push({ time: this.time, at: ev.at });
+        return;
+      case 'checkin':
+        if (ev.txOpen) this.connection(ev.conn).conn.releasedInTransaction.push({ time: this.time, at: ev.at });
+        else this.connection(ev.conn);
+        return;
+      case 'begin':
+        return this.begin(ev);
+      case 'stmt':
+        return this.statement(ev);
+      case 'savepoint':
+        return this.savepointEvent(ev);
+      case 'commit':
+        return this.commit(ev);
+      case 'rollback':
+        return this.rollback(ev);
+      case 'session_open':
+        return this.sessionOpen(ev);
+      case 'session_close':
+        return this.sessionClose(ev);
+      case 'identity_hit':
+        return this.identityHit(ev);
+      case 'agent_error':
+        this.proc.agentErrors.push(ev.message);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private testStart(ev: TestStartEvent): void {
+    const t: ModelTest = { id: ev.id, name: ev.name, file: ev.file, line: ev.line, process: this.proc, start: this.time };
+    this.tests.push(t);
+    this.proc.tests.push(t);
+    this.ids.openTests.set(ev.id, t);
+  }
+
+  private testEnd(ev: TestEndEvent): void {
+    const t = this.ids.openTests.get(ev.id);
+    if (!t) return;
+    t.end = this.time;
+    t.outcome = ev.outcome;
+    t.message = ev.message;
+    this.ids.openTests.delete(ev.id);
+  }
+
+  private connect(ev: ConnectEvent): void {
+    const c = this.connection(ev.conn).conn;
+    c.db = ev.db;
+    c.driver = ev.driver;
+    c.pool = ev.pool;
+    c.engine = ev.engine;
+    c.at = ev.at;
+    c.engineAt = ev.engineAt;
+    c.opened = this.time;
+    c.dbKey = databaseKey(ev.db, c);
+  }
+
+  private begin(ev: BeginEvent): void {
+    const state = this.connection(ev.conn);
+    // A begin on a connection whose transaction we saw no end for: the end was not captured.
+    if (state.openTx) this.endTx(ev, state, state.openTx, 'rollback', undefined);
+    const began = this.startTx(ev, state, ev.tx, this.session(ev.sess), ev.implicit);
+    if (typeof ev.iso === 'string') began.isolation = ev.iso.toUpperCase().replace(/_/g, ' ');
+  }
+
+  private statement(ev: StatementEvent): void {
+    const state = this.connection(ev.conn);
+    const c = state.conn;
+    const sess = this.session(ev.sess);
+    const tx = this.txOf(state, ev.tx);
+    const shape = this.classifier.classify(ev.sql);
+    const st: ModelStatement = {
+      time: this.time,
+      start: this.time - (ev.dur ?? 0),
+      process: this.proc,
+      connection: c,
+      session: sess ?? tx?.session,
+      transaction: tx,
+      sql: shape.text,
+      op: ev.op ?? shape.op,
+      verb: shape.verb,
+      reads: ev.tables && !ev.op ? ev.tables : shape.reads,
+      writes: shape.writes,
+      parsedSql: shape.parsed,
+      params: ev.params,
+      many: ev.many,
+      rows: ev.rows,
+      dur: ev.dur,
+      err: ev.err,
+      at: this.frame(ev.at),
+      thread: ev.th,
+      task: ev.task,
+      test: attribute(this.proc, this.time),
+    };
+    if (ev.flushAt) st.flushAt = this.frame(ev.flushAt);
+    if (Array.isArray(ev.alsoAt) && ev.alsoAt.length > 0) st.alsoAt = ev.alsoAt.map((f) => this.frame(f)!);
+    this.statements.push(st);
+    if (tx) {
+      tx.statements.push(st);
+      if (st.op === 'write' || st.op === 'ddl') tx.writes.push(st);
+      if (!tx.session && sess) {
+        tx.session = sess;
+        sess.transactions.push(tx);
+      }
+    }
+    if (st.session) st.session.statements.push(st);
+    if (st.op === 'tx') this.txStatement(ev, state, tx, st);
+    // pysqlite sends BEGIN before DML: from here SQLite is inside a transaction.
+    else if (st.op === 'write' && c.driver !== undefined && !st.err && pysqlite(c)) state.dbOpen = true;
+  }
+
+  /** Transaction-control statements: savepoints from their text, and SQLite's own transaction state. */
+  private txStatement(ev: StatementEvent, state: ConnectionState, tx: ModelTransaction | undefined, st: ModelStatement): void {
+    if (st.err) return;
+    const sp = parseSavepoint(st.sql);
+    if (sp) {
+      this.savepointAction(ev, state, tx, st.session, sp.action, sp.name);
+      state.fromStmt = `${sp.action} ${sp.name}`;
+      return;
+    }
+    if (!pysqlite(state.conn)) return;
+    if (st.verb === 'BEGIN' || st.verb === 'START') state.dbOpen = true;
+    else if (st.verb === 'COMMIT' || st.verb === 'END' || st.verb === 'ROLLBACK' || st.verb === 'ABORT') state.dbOpen = false;
+  }
+
+  private savepointEvent(ev: SavepointEvent): void {
+    const state = this.connection(ev.conn);
+    // The statement that ran it was seen already: one savepoint, two reports of it.
+    if (state.fromStmt === `${ev.action} ${ev.name}`) {
+      state.fromStmt = undefined;
+      return;
+    }
+    this.savepointAction(ev, state, this.txOf(state, ev.tx), this.session(ev.sess), ev.action, ev.name);
+  }
+
+  private commit(ev: CommitEvent): void {
+    this.commits++;
+    const state = this.connection(ev.conn);
+    // The driver committed: whatever SQLite had open is over.
+    state.dbOpen = false;
+    this.endTx(ev, state, this.txOf(state, ev.tx), 'commit');
+  }
+
+  private rollback(ev: RollbackEvent): void {
+    this.rollbacks++;
+    const state = this.connection(ev.conn);
+    state.dbOpen = false;
+    this.endTx(ev, state, this.txOf(state, ev.tx), 'rollback', ev.cause);
+  }
+
+  private sessionOpen(ev: SessionOpenEvent): void {
+    const sess = this.session(ev.sess)!;
+    sess.cls = ev.cls;
+    sess.at = ev.at;
+    sess.opened = this.time;
+  }
+
+  private sessionClose(ev: SessionCloseEvent): void {
+    const sess = this.session(ev.sess)!;
+    sess.closed = this.time;
+    sess.closeAt = ev.at;
+    if (ev.pending && ev.pending.length > 0) sess.closePending = ev.pending;
+  }
+
+  private identityHit(ev: IdentityHitEvent): void {
+    const sess = this.session(ev.sess)!;
+    const hit: ModelIdentityHit = {
+      time: this.time,
+      process: this.proc,
+      session: sess,
+      entity: ev.entity,
+      table: ev.table,
+      key: ev.key,
+      pk: ev.pk,
+      at: ev.at,
+      test: attribute(this.proc, this.time),
+    };
+    this.identityHits.push(hit);
+    sess.identityHits.push(hit);
+  }
+
+  private pidState(pid: number): PidState {
+    let ids = this.byPid.get(pid);
+    if (!ids) this.byPid.set(pid, (ids = { connections: new Map(), sessions: new Map(), transactions: new Map(), openTests: new Map() }));
+    return ids;
+  }
+
+  /** The connection `id` of the current process, made when first named. */
+  private connection(id: string): ConnectionState {
+    let state = this.ids.connections.get(id);
+    if (!state) {
+      const conn: ModelConnection = {
+        key: `${this.proc.pid}:${id}`,
+        id,
+        label: '',
+        process: this.proc,
+        opened: this.time,
+        transactions: [],
+        releasedInTransaction: [],
+        checkouts: [],
+      };
+      this.ids.connections.set(id, (state = { conn, savepoints: [], dbOpen: false }));
+      this.connections.push(conn);
+    }
+    return state;
+  }
+
+  private session(id: string | undefined): ModelSession | undefined {
+    if (!id) return undefined;
+    let s = this.ids.sessions.get(id);
+    if (!s) {
+      s = {
+        key: `${this.proc.pid}:${id}`,
+        id,
+        label: '',
+        process: this.proc,
+        opened: this.time,
+        transactions: [],
+        statements: [],
+        identityHits: [],
+        test: attribute(this.proc, this.time),
+      };
+      this.ids.sessions.set(id, s);
+      this.sessions.push(s);
+    }
+    return s;
+  }
+
+  /** A frame seen before is the same object: one copy per line in the whole model. */
+  private frame(at: SourceFrame | undefined): SourceFrame | undefined {
     if (!at) return undefined;
-    let byLine = frames.get(at[0]);
-    if (!byLine) frames.set(at[0], (byLine = new Map()));
+    let byLine = this.frames.get(at[0]);
+    if (!byLine) this.frames.set(at[0], (byLine = new Map()));
     const known = byLine.get(at[1]);
     if (known && known[2] === at[2]) return known;
     byLine.set(at[1], at);
     return at;
-  };
-  const connections = new Map<string, ModelConnection>();
-  const sessions = new Map<string, ModelSession>();
-  const transactions: ModelTransaction[] = [];
-  const txById = new Map<string, ModelTransaction>();
-  const openTx = new Map<string, ModelTransaction>(); // by connection key
-  const statements: ModelStatement[] = [];
-  const identityHits: ModelIdentityHit[] = [];
-  const savepoints: ModelSavepoint[] = [];
-  let commits = 0;
-  let rollbacks = 0;
+  }
 
-  const connFor = (proc: ModelProcess, id: string, time: number): ModelConnection => {
-    const key = `${proc.pid}:${id}`;
-    let c = connections.get(key);
-    if (!c) {
-      c = { key, id, label: '', process: proc, opened: time, transactions: [], releasedInTransaction: [], checkouts: [] };
-      connections.set(key, c);
+  /** The transaction an event names, else the one open on its connection. */
+  private txOf(state: ConnectionState, id: string | undefined): ModelTransaction | undefined {
+    if (id) {
+      const tx = this.ids.transactions.get(id);
+      if (tx) return tx;
     }
-    return c;
-  };
-  const sessFor = (proc: ModelProcess, id: string | undefined, time: number): ModelSession | undefined => {
-    if (!id) return undefined;
-    const key = `${proc.pid}:${id}`;
-    let s = sessions.get(key);
-    if (!s) {
-      s = { key, id, label: '', process: proc, opened: time, transactions: [], statements: [], identityHits: [], test: attribute(proc, time) };
-      sessions.set(key, s);
-    }
-    return s;
-  };
-  const startTx = (s: Stamped, conn: ModelConnection, id: string, sess: ModelSession | undefined, implicit?: boolean): ModelTransaction => {
+    return state.openTx;
+  }
+
+  private startTx(ev: EventBase, state: ConnectionState, id: string, sess: ModelSession | undefined, implicit?: boolean): ModelTransaction {
+    const conn = state.conn;
     const tx: ModelTransaction = {
-      key: `${s.proc.pid}:${id}`,
+      key: `${this.proc.pid}:${id}`,
       id,
       label: '',
-      process: s.proc,
+      process: this.proc,
       connection: conn,
       session: sess,
-      start: s.time,
-      beginAt: frame(s.ev.at),
+      start: this.time,
+      beginAt: this.frame(ev.at),
       implicit,
       outcome: 'open',
       statements: [],
       writes: [],
       savepoints: [],
-      test: attribute(s.proc, s.time),
+      test: attribute(this.proc, this.time),
     };
-    transactions.push(tx);
-    txById.set(tx.key, tx);
-    openTx.set(conn.key, tx);
+    this.transactions.push(tx);
+    this.ids.transactions.set(id, tx);
+    state.openTx = tx;
     conn.transactions.push(tx);
     if (sess) sess.transactions.push(tx);
     return tx;
-  };
-  const txOf = (proc: ModelProcess, conn: ModelConnection, id: string | undefined): ModelTransaction | undefined => {
-    if (id) {
-      const tx = txById.get(`${proc.pid}:${id}`);
-      if (tx) return tx;
-    }
-    return openTx.get(conn.key);
-  };
-  const endTx = (s: Stamped, tx: ModelTransaction | undefined, outcome: TransactionOutcome, cause?: RollbackCause): void => {
+  }
+
+  /** Ends `tx`, which an event on the connection of `eventState` ended. */
+  private endTx(ev: EventBase, eventState: ConnectionState, tx: ModelTransaction | undefined, outcome: TransactionOutcome, cause?: RollbackCause): void {
     if (!tx || tx.outcome !== 'open') return;
     tx.outcome = outcome;
-    tx.end = s.time;
+    tx.end = this.time;
     tx.cause = cause;
-    tx.endAt = frame(s.ev.at);
-    tx.endThread = s.ev.th;
-    tx.endTask = s.ev.task;
-    if (openTx.get(tx.connection.key) === tx) openTx.delete(tx.connection.key);
-    const sp = spState.get(tx.connection.key);
-    if (sp) {
-      for (const open of sp.stack) open.end = s.time;
-      sp.stack.length = 0;
-      sp.dbOpen = false;
-    }
-  };
+    tx.endAt = this.frame(ev.at);
+    tx.endThread = ev.th;
+    tx.endTask = ev.task;
+    // An event may name a transaction of another connection of its process.
+    const state = eventState.conn === tx.connection ? eventState : this.ids.connections.get(tx.connection.id)!;
+    if (state.openTx === tx) state.openTx = undefined;
+    for (const open of state.savepoints) open.end = this.time;
+    state.savepoints.length = 0;
+    state.dbOpen = false;
+  }
 
-  /** Per connection: open savepoints (innermost last), and, for pysqlite, whether SQLite itself is inside a transaction. */
-  const spState = new Map<string, { stack: ModelSavepoint[]; dbOpen: boolean; fromStmt?: string }>();
-  const spOf = (conn: ModelConnection) => {
-    let st = spState.get(conn.key);
-    if (!st) spState.set(conn.key, (st = { stack: [], dbOpen: false }));
-    return st;
-  };
-  /** The driver committed or rolled back: whatever SQLite had open is over. */
-  const dbEnded = (proc: ModelProcess, conn: string): void => {
-    const st = spState.get(`${proc.pid}:${conn}`);
-    if (st) st.dbOpen = false;
-  };
-  const savepointAction = (
-    s: Stamped,
-    conn: ModelConnection,
+  private savepointAction(
+    ev: EventBase,
+    state: ConnectionState,
     tx: ModelTransaction | undefined,
     sess: ModelSession | undefined,
     action: 'begin' | 'release' | 'rollback',
     name: string,
-  ): void => {
-    const st = spOf(conn);
+  ): void {
+    const conn = state.conn;
+    const stack = state.savepoints;
     if (action === 'begin') {
       const sp: ModelSavepoint = {
         name,
         transaction: tx,
         connection: conn,
         session: sess,
-        start: s.time,
+        start: this.time,
         outcome: 'open',
-        beginAt: frame(s.ev.at),
-        test: attribute(s.proc, s.time),
+        beginAt: this.frame(ev.at),
+        test: attribute(this.proc, this.time),
       };
-      if (pysqlite(conn) && !st.dbOpen) sp.outermost = true;
-      st.dbOpen = true;
-      st.stack.push(sp);
-      savepoints.push(sp);
+      if (pysqlite(conn) && !state.dbOpen) sp.outermost = true;
+      state.dbOpen = true;
+      stack.push(sp);
+      this.savepoints.push(sp);
       if (tx) tx.savepoints.push(sp);
       return;
     }
-    let i = st.stack.length - 1;
-    while (i >= 0 && st.stack[i].name !== name) i--;
+    let i = stack.length - 1;
+    while (i >= 0 && stack[i].name !== name) i--;
     if (i < 0) return;
     // Releasing or rolling back to a savepoint ends every savepoint taken after it.
-    for (let j = st.stack.length - 1; j > i; j--) {
-      const inner = st.stack[j];
-      inner.end = s.time;
+    for (let j = stack.length - 1; j > i; j--) {
+      const inner = stack[j];
+      inner.end = this.time;
       inner.outcome = action === 'release' ? 'release' : 'rollback';
     }
-    const sp = st.stack[i];
+    const sp = stack[i];
     if (!sp.session && sess) sp.session = sess;
     if (action === 'rollback') {
       // ROLLBACK TO keeps the savepoint itself open; what it marks as undone is the work since it began.
       sp.outcome = 'rollback';
-      sp.endAt = frame(s.ev.at);
-      sp.end = s.time;
-      st.stack.length = i;
+      sp.endAt = this.frame(ev.at);
+      sp.end = this.time;
+      stack.length = i;
       return;
     }
     sp.outcome = 'release';
-    sp.end = s.time;
-    sp.endAt = frame(s.ev.at);
-    st.stack.length = i;
+    sp.end = this.time;
+    sp.endAt = this.frame(ev.at);
+    stack.length = i;
     if (sp.outermost) {
-      st.dbOpen = false;
-      if (tx) tx.durableUntil = s.time;
+      state.dbOpen = false;
+      if (tx) tx.durableUntil = this.time;
     }
-  };
-
-  /** Transaction-control statements: savepoints from their text, and SQLite's own transaction state. */
-  const txStatement = (s: Stamped, c: ModelConnection, tx: ModelTransaction | undefined, st: ModelStatement): void => {
-    if (st.err) return;
-    const sp = parseSavepoint(st.sql);
-    if (sp) {
-      const state = spOf(c);
-      savepointAction(s, c, tx, st.session, sp.action, sp.name);
-      state.fromStmt = `${sp.action} ${sp.name}`;
-      return;
-    }
-    if (!pysqlite(c)) return;
-    if (st.verb === 'BEGIN' || st.verb === 'START') spOf(c).dbOpen = true;
-    else if (st.verb === 'COMMIT' || st.verb === 'END' || st.verb === 'ROLLBACK' || st.verb === 'ABORT') spOf(c).dbOpen = false;
-  };
-
-  /** pysqlite sends BEGIN before DML: from here SQLite is inside a transaction. */
-  const dmlStatement = (c: ModelConnection): void => {
-    if (pysqlite(c)) spOf(c).dbOpen = true;
-  };
-  const savepointEvent = (s: Stamped, ev: SavepointEvent): void => {
-    const c = connFor(s.proc, ev.conn, s.time);
-    const st = spState.get(c.key);
-    // The statement that ran it was seen already: one savepoint, two reports of it.
-    if (st?.fromStmt === `${ev.action} ${ev.name}`) {
-      st.fromStmt = undefined;
-      return;
-    }
-    savepointAction(s, c, txOf(s.proc, c, ev.tx), sessFor(s.proc, ev.sess, s.time), ev.action, ev.name);
-  };
-
-  const handle = (s: Stamped): void => {
-    const ev = s.ev;
-    const proc = s.proc;
-    switch (ev.k) {
-      case 'test_start': {
-        const t: ModelTest = { id: ev.id, name: ev.name, file: ev.file, line: ev.line, process: proc, start: s.time };
-        tests.push(t);
-        proc.tests.push(t);
-        openTests.set(`${proc.pid}:${ev.id}`, t);
-        break;
-      }
-      case 'test_end': {
-        const t = openTests.get(`${proc.pid}:${ev.id}`);
-        if (t) {
-          t.end = s.time;
-          t.outcome = ev.outcome;
-          t.message = ev.message;
-          openTests.delete(`${proc.pid}:${ev.id}`);
-        }
-        break;
-      }
-      case 'connect': {
-        const c = connFor(proc, ev.conn, s.time);
-        c.db = ev.db;
-        c.driver = ev.driver;
-        c.pool = ev.pool;
-        c.engine = ev.engine;
-        c.at = ev.at;
-        c.engineAt = ev.engineAt;
-        c.opened = s.time;
-        c.dbKey = databaseKey(ev.db, c);
-        break;
-      }
-      case 'close':
-        connFor(proc, ev.conn, s.time).closed = s.time;
-        break;
-      case 'checkout':
-        connFor(proc, ev.conn, s.time).checkouts.push({ time: s.time, at: ev.at });
-        break;
-      case 'checkin': {
-        const c = connFor(proc, ev.conn, s.time);
-        if (ev.txOpen) c.releasedInTransaction.push({ time: s.time, at: ev.at });
-        break;
-      }
-      case 'begin': {
-        const c = connFor(proc, ev.conn, s.time);
-        const prev = openTx.get(c.key);
-        // A begin on a connection whose transaction we saw no end for: the end was not captured.
-        if (prev) endTx(s, prev, 'rollback', undefined);
-        const began = startTx(s, c, ev.tx, sessFor(proc, ev.sess, s.time), ev.implicit);
-        if (typeof ev.iso === 'string') began.isolation = ev.iso.toUpperCase().replace(/_/g, ' ');
-        break;
-      }
-      case 'stmt': {
-        const c = connFor(proc, ev.conn, s.time);
-        const sess = sessFor(proc, ev.sess, s.time);
-        const tx = txOf(proc, c, ev.tx);
-        const shape = classifier.classify(ev.sql);
-        const st: ModelStatement = {
-          time: s.time,
-          start: s.time - (ev.dur ?? 0),
-          process: proc,
-          connection: c,
-          session: sess ?? tx?.session,
-          transaction: tx,
-          sql: shape.text,
-          op: ev.op ?? shape.op,
-          verb: shape.verb,
-          reads: ev.tables && !ev.op ? ev.tables : shape.reads,
-          writes: shape.writes,
-          parsedSql: shape.parsed,
-          params: ev.params,
-          many: ev.many,
-          rows: ev.rows,
-          dur: ev.dur,
-          err: ev.err,
-          at: frame(ev.at),
-          thread: ev.th,
-          task: ev.task,
-          test: attribute(proc, s.time),
-        };
-        if (ev.flushAt) st.flushAt = frame(ev.flushAt);
-        if (Array.isArray(ev.alsoAt) && ev.alsoAt.length > 0) st.alsoAt = ev.alsoAt.map((f) => frame(f)!);
-        statements.push(st);
-        if (tx) {
-          tx.statements.push(st);
-          if (st.op === 'write' || st.op === 'ddl') tx.writes.push(st);
-          if (!tx.session && sess) {
-            tx.session = sess;
-            sess.transactions.push(tx);
-          }
-        }
-        if (st.session) st.session.statements.push(st);
-        if (st.op === 'tx') txStatement(s, c, tx, st);
-        else if (st.op === 'write' && c.driver !== undefined && !st.err) dmlStatement(c);
-        break;
-      }
-      case 'savepoint':
-        savepointEvent(s, ev);
-        break;
-      case 'commit':
-        commits++;
-        dbEnded(proc, ev.conn);
-        endTx(s, txOf(proc, connFor(proc, ev.conn, s.time), ev.tx), 'commit');
-        break;
-      case 'rollback':
-        rollbacks++;
-        dbEnded(proc, ev.conn);
-        endTx(s, txOf(proc, connFor(proc, ev.conn, s.time), ev.tx), 'rollback', ev.cause);
-        break;
-      case 'session_open': {
-        const sess = sessFor(proc, ev.sess, s.time)!;
-        sess.cls = ev.cls;
-        sess.at = ev.at;
-        sess.opened = s.time;
-        break;
-      }
-      case 'session_close': {
-        const sess = sessFor(proc, ev.sess, s.time)!;
-        sess.closed = s.time;
-        sess.closeAt = ev.at;
-        if (ev.pending && ev.pending.length > 0) sess.closePending = ev.pending;
-        break;
-      }
-      case 'identity_hit': {
-        const sess = sessFor(proc, ev.sess, s.time)!;
-        const hit: ModelIdentityHit = {
-          time: s.time,
-          process: proc,
-          session: sess,
-          entity: ev.entity,
-          table: ev.table,
-          key: ev.key,
-          pk: ev.pk,
-          at: ev.at,
-          test: attribute(proc, s.time),
-        };
-        identityHits.push(hit);
-        sess.identityHits.push(hit);
-        break;
-      }
-      case 'agent_error':
-        proc.agentErrors.push(ev.message);
-        break;
-      default:
-        break;
-    }
-  };
-
-  let outOfOrder = 0;
-  const cursor: Stamped = { ev: undefined as unknown as TraceEvent, time: 0, proc: processes[0] };
-  processes.forEach((proc, index) => {
-    let last = -Infinity;
-    source.events(index, (ev) => {
-      if (ev.t < last) outOfOrder++;
-      else last = ev.t;
-      cursor.ev = ev;
-      cursor.time = proc.start + ev.t;
-      cursor.proc = proc;
-      if (cursor.time > proc.end) proc.end = cursor.time;
-      handle(cursor);
-    });
-  });
-  if (outOfOrder > 0) notes.push(`${outOfOrder} event${outOfOrder === 1 ? '' : 's'} out of order within a process file (ordered by time)`);
-
-  // A test that never ended (process killed mid-test) runs to the end of its process.
-  for (const t of openTests.values()) t.end = t.process.end;
-  // A worker's file may be read before its parent's: attribute processes without
-  // test windows of their own again, now that every window is known.
-  for (const st of statements) if (st.process.tests.length === 0) st.test = attribute(st.process, st.time);
-  for (const tx of transactions) if (tx.process.tests.length === 0) tx.test = attribute(tx.process, tx.start);
-  for (const hit of identityHits) if (hit.process.tests.length === 0) hit.test = attribute(hit.process, hit.time);
-  for (const sess of sessions.values()) if (sess.process.tests.length === 0) sess.test = attribute(sess.process, sess.opened);
-  // Processes were handled one after another: order everything on the run-wide clock.
-  const byTime = <T>(key: (x: T) => number) => (a: T, b: T) => key(a) - key(b);
-  statements.sort(byTime((st) => st.time));
-  transactions.sort(byTime((tx) => tx.start));
-  transactions.forEach((tx, i) => (tx.label = `tx${i + 1}`));
-  identityHits.sort(byTime((h) => h.time));
-  tests.sort(byTime((t) => t.start));
-
-  // Labels follow the order people see things happen in, across all processes.
-  const sessionList = [...sessions.values()].sort((a, b) => a.opened - b.opened);
-  sessionList.forEach((sess, i) => (sess.label = `S${i + 1}`));
-  const connectionList = [...connections.values()].sort((a, b) => a.opened - b.opened);
-  connectionList.forEach((c, i) => (c.label = `C${i + 1}`));
-
-  const unparsed = statements.filter((s) => !s.parsedSql).length;
-  if (unparsed > 0) notes.push(`${unparsed} statement${unparsed === 1 ? '' : 's'} whose SQL could not be read for tables`);
-  for (const p of processes) {
-    if (p.agentErrors.length > 0) notes.push(`capture stopped early in process ${p.pid}: ${p.agentErrors[0]}`);
   }
-  // What the reader knows the trace lacks comes first: it qualifies everything else.
-  // Events a process could not write (a full disk) are counted in its status record, never silent.
-  notes.unshift(...(source.gaps ?? []), ...statusNotes(source.dir));
 
-  return {
-    dir: source.dir,
-    run: source.run,
-    processes,
-    connections: connectionList,
-    sessions: sessionList,
-    transactions,
-    statements,
-    identityHits,
-    savepoints,
-    tests,
-    commits,
-    rollbacks,
-    skipped: source.skipped,
-    notes,
-  };
+  /** Settles what only the whole run tells: open tests' ends, late attributions, run-wide order and labels, notes. */
+  private finish(): ModelRun {
+    const { notes, processes, statements, transactions, identityHits, tests, source } = this;
+    // A test that never ended (process killed mid-test) runs to the end of its process.
+    for (const ids of this.byPid.values()) for (const t of ids.openTests.values()) t.end = t.process.end;
+    // A worker's file may be read before its parent's: attribute processes without
+    // test windows of their own again, now that every window is known.
+    for (const st of statements) if (st.process.tests.length === 0) st.test = attribute(st.process, st.time);
+    for (const tx of transactions) if (tx.process.tests.length === 0) tx.test = attribute(tx.process, tx.start);
+    for (const hit of identityHits) if (hit.process.tests.length === 0) hit.test = attribute(hit.process, hit.time);
+    for (const sess of this.sessions) if (sess.process.tests.length === 0) sess.test = attribute(sess.process, sess.opened);
+    // Processes were handled one after another: order everything on the run-wide clock.
+    statements.sort((a, b) => a.time - b.time);
+    transactions.sort((a, b) => a.start - b.start);
+    transactions.forEach((tx, i) => (tx.label = `tx${i + 1}`));
+    identityHits.sort((a, b) => a.time - b.time);
+    tests.sort((a, b) => a.start - b.start);
+
+    // Labels follow the order people see things happen in, across all processes.
+    const sessionList = this.sessions.sort((a, b) => a.opened - b.opened);
+    sessionList.forEach((sess, i) => (sess.label = `S${i + 1}`));
+    const connectionList = this.connections.sort((a, b) => a.opened - b.opened);
+    connectionList.forEach((c, i) => (c.label = `C${i + 1}`));
+
+    let unparsed = 0;
+    for (const st of statements) if (!st.parsedSql) unparsed++;
+    if (unparsed > 0) notes.push(`${unparsed} statement${unparsed === 1 ? '' : 's'} whose SQL could not be read for tables`);
+    for (const p of processes) {
+      if (p.agentErrors.length > 0) notes.push(`capture stopped early in process ${p.pid}: ${p.agentErrors[0]}`);
+    }
+    // What the reader knows the trace lacks comes first: it qualifies everything else.
+    // Events a process could not write (a full disk) are counted in its status record, never silent.
+    notes.unshift(...(source.gaps ?? []), ...statusNotes(source.dir));
+
+    return {
+      dir: source.dir,
+      run: source.run,
+      processes,
+      connections: connectionList,
+      sessions: sessionList,
+      transactions,
+      statements,
+      identityHits,
+      savepoints: this.savepoints,
+      tests,
+      commits: this.commits,
+      rollbacks: this.rollbacks,
+      skipped: source.skipped,
+      notes,
+    };
+  }
 }
 
 const SAVEPOINT_SQL = /^\s*(SAVEPOINT|RELEASE(?:\s+SAVEPOINT)?|ROLLBACK(?:\s+(?:WORK|TRANSACTION))?\s+TO(?:\s+SAVEPOINT)?)\s+("[^"]+"|`[^`]+`|[\w$]+)\s*;?\s*$/i;

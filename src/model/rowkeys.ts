@@ -14,12 +14,17 @@
  * Apart from keys, a WHERE's top-level AND-ed `col LIKE p` are kept as patterns:
  * a read of `name LIKE 'w1-%'` cannot be about a row written with name 'w2-3'.
  *
+ * An UPDATE's `SET col = v, ...` gives the new values it writes (assignments):
+ * what a reader that cannot see the UPDATE yet misses. A reader's answer
+ * depends on a column only if its text names it or it selects `*`.
+ *
  * Only one conclusion is ever drawn from keys: two key sets that pin a common
  * column to disjoint values cannot touch the same row. Everything else
  * (no keys, different columns, unknown values) means "may be the same rows",
  * which is the table-level answer.
  */
 import type { ModelRun, ModelStatement } from './model';
+import { tokenizeSql, type SqlToken } from './sql-tokens';
 
 /** column (lower-case) → normalized values the statement restricts it to. */
 export type RowKeySet = Map<string, Set<string>>;
@@ -32,134 +37,20 @@ interface KeyTemplate {
   tables: Map<string, Map<string, ValueRef[]>>;
   /** table → column → LIKE pattern refs (a row must match every one). */
   likes: Map<string, Map<string, ValueRef[]>>;
+  /** UPDATE only: table → column → the value SET gives it (null: an expression). Absent when SET was not understood. */
+  sets: Map<string, Map<string, ValueRef | null>>;
+  /** Column-like names the statement's text mentions (lower-case), and whether it selects every column. */
+  mentions: Set<string>;
+  selectsAll: boolean;
 }
+
+/** column (lower-case) → the new values an UPDATE gives it (undefined: not known, an expression or a NULL). */
+export type RowAssignments = Map<string, Set<string> | undefined>;
 
 /** column (lower-case) → the LIKE patterns a statement's WHERE requires of it. */
 export type RowPatterns = Map<string, string[]>;
 
-type Tok =
-  | { t: 'word'; v: string; up: string }
-  | { t: 'ident'; v: string }
-  | { t: 'str'; v: string }
-  | { t: 'num'; v: string }
-  | { t: 'param'; ref: { pos: number } | { name: string } }
-  | { t: 'punct'; v: string };
-
-function tokenize(sql: string): Tok[] {
-  const out: Tok[] = [];
-  const n = sql.length;
-  let pos = 0;
-  let i = 0;
-  while (i < n) {
-    const ch = sql[i];
-    if (ch <= ' ') {
-      i++;
-      continue;
-    }
-    if (ch === '-' && sql[i + 1] === '-') {
-      const nl = sql.indexOf('\n', i);
-      i = nl < 0 ? n : nl + 1;
-      continue;
-    }
-    if (ch === '/' && sql[i + 1] === '*') {
-      const end = sql.indexOf('*/', i + 2);
-      i = end < 0 ? n : end + 2;
-      continue;
-    }
-    if (ch === "'") {
-      let j = i + 1;
-      let text = '';
-      while (j < n) {
-        if (sql[j] === "'") {
-          if (sql[j + 1] === "'") {
-            text += "'";
-            j += 2;
-            continue;
-          }
-          break;
-        }
-        text += sql[j++];
-      }
-      out.push({ t: 'str', v: text });
-      i = j + 1;
-      continue;
-    }
-    if (ch === '"' || ch === '`' || ch === '[') {
-      const close = ch === '[' ? ']' : ch;
-      const end = sql.indexOf(close, i + 1);
-      const stop = end < 0 ? n : end;
-      out.push({ t: 'ident', v: sql.slice(i + 1, stop) });
-      i = stop + 1;
-      continue;
-    }
-    if (ch === '?') {
-      out.push({ t: 'param', ref: { pos: pos++ } });
-      i++;
-      continue;
-    }
-    if (ch === '%') {
-      if (sql[i + 1] === 's') {
-        out.push({ t: 'param', ref: { pos: pos++ } });
-        i += 2;
-        continue;
-      }
-      if (sql[i + 1] === '(') {
-        const close = sql.indexOf(')', i + 2);
-        if (close > 0 && sql[close + 1] === 's') {
-          out.push({ t: 'param', ref: { name: sql.slice(i + 2, close) } });
-          i = close + 2;
-          continue;
-        }
-      }
-      out.push({ t: 'punct', v: '%' });
-      i++;
-      continue;
-    }
-    if (ch === '$' && /[0-9]/.test(sql[i + 1] ?? '')) {
-      let j = i + 1;
-      while (j < n && /[0-9]/.test(sql[j])) j++;
-      out.push({ t: 'param', ref: { pos: Number(sql.slice(i + 1, j)) - 1 } });
-      i = j;
-      continue;
-    }
-    if (ch === ':' && sql[i + 1] === ':') {
-      out.push({ t: 'punct', v: '::' });
-      i += 2;
-      continue;
-    }
-    if (ch === ':' && /[A-Za-z_]/.test(sql[i + 1] ?? '') && sql[i - 1] !== ':') {
-      let j = i + 1;
-      while (j < n && /[A-Za-z0-9_]/.test(sql[j])) j++;
-      out.push({ t: 'param', ref: { name: sql.slice(i + 1, j) } });
-      i = j;
-      continue;
-    }
-    if (/[A-Za-z_]/.test(ch)) {
-      let j = i + 1;
-      while (j < n && /[A-Za-z0-9_$]/.test(sql[j])) j++;
-      const v = sql.slice(i, j);
-      out.push({ t: 'word', v, up: v.toUpperCase() });
-      i = j;
-      continue;
-    }
-    if (/[0-9]/.test(ch) || (ch === '-' && /[0-9]/.test(sql[i + 1] ?? '') && isValueStart(out))) {
-      let j = i + 1;
-      while (j < n && /[0-9.eE]/.test(sql[j])) j++;
-      out.push({ t: 'num', v: sql.slice(i, j) });
-      i = j;
-      continue;
-    }
-    out.push({ t: 'punct', v: ch });
-    i++;
-  }
-  return out;
-}
-
-/** A minus sign starts a number only where a value is expected (after `=`, `(`, `,`, IN). */
-function isValueStart(out: Tok[]): boolean {
-  const last = out[out.length - 1];
-  return !last || (last.t === 'punct' && (last.v === '=' || last.v === '(' || last.v === ',')) || (last.t === 'word' && last.up === 'IN');
-}
+type Tok = SqlToken;
 
 const CLAUSE_END = new Set([
   'ORDER', 'GROUP', 'LIMIT', 'OFFSET', 'RETURNING', 'FOR', 'HAVING', 'UNION', 'EXCEPT', 'INTERSECT', 'WINDOW', 'FETCH', 'ON',
@@ -381,18 +272,67 @@ function readInsert(toks: Tok[], i: number, table: string, out: Map<string, Map<
   for (const row of rows) row.forEach((ref, k) => addRef(out, table, cols[k], ref));
 }
 
+/**
+ * UPDATE ... SET c1 = v1, c2 = expr, ... starting at tokens[i] (just after SET): column → value ref,
+ * null for an expression. Undefined when the list is not understood (`SET (a, b) = (...)`).
+ */
+function readSet(toks: Tok[], i: number, aliases: Map<string, string>, table: string): Map<string, ValueRef | null> | undefined {
+  const out = new Map<string, ValueRef | null>();
+  for (;;) {
+    const [qual, col, afterCol] = columnAt(toks, i);
+    if (!col || (qual && aliases.get(qual) !== table) || !isPunct(toks[afterCol], '=')) return undefined;
+    const [ref, afterValue] = valueAt(toks, afterCol + 1);
+    let j = afterValue;
+    let value: ValueRef | null = ref ?? null;
+    const ends = (tok: Tok | undefined) => !tok || isPunct(tok, ',') || isPunct(tok, ';') || (tok.t === 'word' && (tok.up === 'WHERE' || tok.up === 'FROM' || CLAUSE_END.has(tok.up)));
+    if (!ref || !ends(toks[j])) {
+      // An expression (`n = n + 1`, `now()`, a subquery): skip to the next top-level comma or clause.
+      value = null;
+      j = afterCol + 1;
+      let depth = 0;
+      for (; j < toks.length; j++) {
+        const tok = toks[j];
+        if (isPunct(tok, '(')) depth++;
+        else if (isPunct(tok, ')')) {
+          if (depth === 0) return undefined;
+          depth--;
+        } else if (depth === 0 && ends(tok)) break;
+      }
+    }
+    out.set(col.toLowerCase(), value);
+    if (isPunct(toks[j], ',')) i = j + 1;
+    else return out;
+  }
+}
+
+/** A `*` that selects every column (`SELECT *`, `t.*`, `a, *`), not `count(*)` nor a product. */
+function isStarColumn(toks: Tok[], i: number): boolean {
+  const prev = toks[i - 1];
+  return isPunct(toks[i], '*') && (isPunct(prev, '.') || isPunct(prev, ',') || isWord(prev, 'SELECT') || isWord(prev, 'DISTINCT') || isWord(prev, 'ALL'));
+}
+
 export function keyTemplate(sql: string): KeyTemplate {
   const tables = new Map<string, Map<string, ValueRef[]>>();
   const likes = new Map<string, Map<string, ValueRef[]>>();
+  const sets = new Map<string, Map<string, ValueRef | null>>();
+  const mentions = new Set<string>();
+  const empty = { tables, likes, sets, mentions, selectsAll: true };
   let toks: Tok[];
   try {
-    toks = tokenize(sql);
+    toks = tokenizeSql(sql);
   } catch {
-    return { tables, likes };
+    return empty;
   }
   const verbTok = toks.find((t) => t.t === 'word') as { up: string } | undefined;
   const verb = verbTok?.up;
-  if (!verb || !['SELECT', 'UPDATE', 'DELETE', 'INSERT', 'REPLACE'].includes(verb)) return { tables, likes };
+  if (!verb || !['SELECT', 'UPDATE', 'DELETE', 'INSERT', 'REPLACE'].includes(verb)) return empty;
+  let selectsAll = false;
+  for (let i = 0; i < toks.length; i++) {
+    const tok = toks[i];
+    if (tok.t === 'word' || tok.t === 'ident') mentions.add(tok.v.toLowerCase());
+    else if (isStarColumn(toks, i)) selectsAll = true;
+  }
+  const done = { tables, likes, sets, mentions, selectsAll };
   const aliases = new Map<string, string>();
   const mainTables: string[] = [];
   let depth = 0;
@@ -416,12 +356,15 @@ export function keyTemplate(sql: string): KeyTemplate {
     } else if (tok.up === 'INTO' && prev?.t === 'word' && ['INSERT', 'REPLACE', 'IGNORE'].includes(prev.up)) {
       const [table, next] = readTable(toks, i + 1, aliases);
       if (table) readInsert(toks, next, table, tables);
-      return { tables, likes };
+      return done;
+    } else if (tok.up === 'SET' && verb === 'UPDATE' && mainTables.length === 1 && sets.size === 0) {
+      const assigned = readSet(toks, i + 1, aliases, mainTables[0]);
+      if (assigned) sets.set(mainTables[0], assigned);
     } else if (tok.up === 'WHERE') {
       readWhere(toks, i + 1, aliases, mainTables, tables, likes);
     }
   }
-  return { tables, likes };
+  return done;
 }
 
 const UNKNOWN = Symbol('unknown');
@@ -535,6 +478,37 @@ export function bindPatterns(template: KeyTemplate, params: unknown, useParams: 
   return out;
 }
 
+/**
+ * Binds an UPDATE template's SET list to the statement's parameters: table → column → the new
+ * values (over every parameter set of an executemany); undefined values where they are not known.
+ */
+export function bindAssignments(template: KeyTemplate, params: unknown, useParams: boolean): Map<string, RowAssignments> {
+  const out = new Map<string, RowAssignments>();
+  const sets = useParams ? paramSets(params) : [];
+  for (const [table, cols] of template.sets) {
+    const assigned: RowAssignments = new Map();
+    for (const [col, ref] of cols) {
+      let values: Set<string> | undefined;
+      if (ref && 'lit' in ref) values = new Set([ref.lit]);
+      else if (ref && sets.length > 0) {
+        values = new Set();
+        for (const set of sets) {
+          const v = paramValue(set, ref);
+          const key = v === UNKNOWN ? undefined : paramKey(v);
+          if (key === undefined) {
+            values = undefined;
+            break;
+          }
+          values.add(key);
+        }
+      }
+      assigned.set(col, values);
+    }
+    out.set(table, assigned);
+  }
+  return out;
+}
+
 /** A LIKE pattern as a regular expression, case-insensitive (SQLite's LIKE is); undefined when it uses escapes. */
 function likeRegExp(pattern: string): RegExp | undefined {
   if (pattern.includes('\\')) return undefined;
@@ -567,27 +541,39 @@ export class RowKeyExtractor {
     private readonly useParams = true,
     private readonly limit = 20_000,
   ) {}
-  keys(sql: string, params: unknown): Map<string, RowKeySet> {
+  private template(sql: string): KeyTemplate {
     let tpl = this.cache.get(sql);
     if (!tpl) {
       tpl = keyTemplate(sql);
       if (this.cache.size >= this.limit) this.cache.clear();
       this.cache.set(sql, tpl);
     }
+    return tpl;
+  }
+  keys(sql: string, params: unknown): Map<string, RowKeySet> {
+    const tpl = this.template(sql);
     if (tpl.tables.size === 0) return EMPTY;
     return bindKeys(tpl, params, this.useParams);
   }
   patterns(sql: string, params: unknown): Map<string, RowPatterns> {
-    let tpl = this.cache.get(sql);
-    if (!tpl) {
-      tpl = keyTemplate(sql);
-      if (this.cache.size >= this.limit) this.cache.clear();
-      this.cache.set(sql, tpl);
-    }
+    const tpl = this.template(sql);
     if (tpl.likes.size === 0) return EMPTY_PATTERNS;
     return bindPatterns(tpl, params, this.useParams);
   }
+  /** An UPDATE's new values per table; a table is absent when the statement is no UPDATE or its SET was not understood. */
+  assignments(sql: string, params: unknown): Map<string, RowAssignments> {
+    const tpl = this.template(sql);
+    if (tpl.sets.size === 0) return EMPTY_ASSIGNMENTS;
+    return bindAssignments(tpl, params, this.useParams);
+  }
+  /** False only when the statement's answer cannot depend on `column`: its text never names it and it selects no `*`. */
+  mayDependOn(sql: string, column: string): boolean {
+    const tpl = this.template(sql);
+    return tpl.selectsAll || tpl.mentions.has(column.toLowerCase());
+  }
 }
+
+const EMPTY_ASSIGNMENTS: Map<string, RowAssignments> = new Map();
 
 const EMPTY_PATTERNS: Map<string, RowPatterns> = new Map();
 
@@ -645,6 +631,10 @@ export interface ModelRowKeys {
   of(st: ModelStatement, table: string): RowKeySet | undefined;
   /** table → the LIKE patterns `st`'s WHERE requires of that table's rows (undefined: none known). */
   patternsOf(st: ModelStatement, table: string): RowPatterns | undefined;
+  /** The new values an UPDATE `st` gives that table's columns (undefined: no UPDATE, or its SET not understood). */
+  assignmentsOf(st: ModelStatement, table: string): RowAssignments | undefined;
+  /** False only when `st`'s answer cannot depend on `column` (never named, no `*`). */
+  mayDependOn(st: ModelStatement, column: string): boolean;
 }
 
 const perModel = new WeakMap<ModelRun, ModelRowKeys>();
@@ -656,6 +646,7 @@ export function modelRowKeys(model: ModelRun): ModelRowKeys {
   const extractor = new RowKeyExtractor(model.run?.params === undefined || model.run.params === 'values');
   const cache = new WeakMap<ModelStatement, Map<string, RowKeySet>>();
   const patternCache = new WeakMap<ModelStatement, Map<string, RowPatterns>>();
+  const assignmentCache = new WeakMap<ModelStatement, Map<string, RowAssignments>>();
   found = {
     of(st, table) {
       let keys = cache.get(st);
@@ -672,6 +663,17 @@ export function modelRowKeys(model: ModelRun): ModelRowKeys {
         patternCache.set(st, patterns);
       }
       return patterns.get(table);
+    },
+    assignmentsOf(st, table) {
+      let assigned = assignmentCache.get(st);
+      if (!assigned) {
+        assigned = extractor.assignments(st.sql, st.params);
+        assignmentCache.set(st, assigned);
+      }
+      return assigned.get(table);
+    },
+    mayDependOn(st, column) {
+      return extractor.mayDependOn(st.sql, column);
     },
   };
   perModel.set(model, found);

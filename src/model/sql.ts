@@ -6,6 +6,8 @@
  * analysis goes on without tables for that statement.
  */
 import type { StatementKind } from '../trace/schema';
+import { DDL_VERBS, READ_VERBS, TX_VERBS, WRITE_VERBS } from './query-facts';
+import { tokenizeSql } from './sql-tokens';
 
 export interface SqlShape {
   /** The statement text (one shared copy per distinct text when classified through SqlClassifier). */
@@ -22,78 +24,16 @@ export interface SqlShape {
 
 type Token = { kind: 'word' | 'ident' | 'punct'; text: string };
 
-/** Splits SQL into words, quoted identifiers and punctuation; drops comments, strings and numbers. */
+/** The statement's words, quoted identifiers and punctuation: all the classifier reads (values and comments are dropped). */
 function tokenize(sql: string): Token[] {
   const out: Token[] = [];
-  const n = sql.length;
-  let i = 0;
-  while (i < n) {
-    const c = sql.charCodeAt(i);
-    // whitespace
-    if (c <= 32) {
-      i++;
-      continue;
-    }
-    const ch = sql[i];
-    if (ch === '-' && sql[i + 1] === '-') {
-      const nl = sql.indexOf('\n', i);
-      i = nl < 0 ? n : nl + 1;
-      continue;
-    }
-    if (ch === '/' && sql[i + 1] === '*') {
-      const end = sql.indexOf('*/', i + 2);
-      i = end < 0 ? n : end + 2;
-      continue;
-    }
-    if (ch === "'") {
-      // string literal; '' escapes a quote
-      i++;
-      while (i < n) {
-        if (sql[i] === "'") {
-          if (sql[i + 1] === "'") i += 2;
-          else break;
-        } else i++;
-      }
-      i++;
-      continue;
-    }
-    if (ch === '"' || ch === '`' || ch === '[') {
-      const close = ch === '[' ? ']' : ch;
-      const end = sql.indexOf(close, i + 1);
-      const stop = end < 0 ? n : end;
-      out.push({ kind: 'ident', text: sql.slice(i + 1, stop) });
-      i = stop + 1;
-      continue;
-    }
-    if (ch === '$' && sql[i + 1] === '$') {
-      // dollar-quoted body (functions): skip to the closing $$
-      const end = sql.indexOf('$$', i + 2);
-      i = end < 0 ? n : end + 2;
-      continue;
-    }
-    if (/[A-Za-z_]/.test(ch)) {
-      let j = i + 1;
-      while (j < n && /[A-Za-z0-9_$]/.test(sql[j])) j++;
-      out.push({ kind: 'word', text: sql.slice(i, j) });
-      i = j;
-      continue;
-    }
-    if (/[0-9]/.test(ch)) {
-      let j = i + 1;
-      while (j < n && /[0-9.eE]/.test(sql[j])) j++;
-      i = j;
-      continue;
-    }
-    out.push({ kind: 'punct', text: ch });
-    i++;
+  for (const t of tokenizeSql(sql)) {
+    if (t.t === 'word' || t.t === 'ident' || t.t === 'punct') out.push({ kind: t.t, text: t.v });
+    // A placeholder stands where a value does: punctuation, never part of a name.
+    else if (t.t === 'param') out.push({ kind: 'punct', text: '?' });
   }
   return out;
 }
-
-const TX_VERBS = new Set(['BEGIN', 'START', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPOINT', 'RELEASE', 'ABORT']);
-const DDL_VERBS = new Set(['CREATE', 'ALTER', 'DROP', 'COMMENT', 'GRANT', 'REVOKE', 'REINDEX']);
-const WRITE_VERBS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'REPLACE', 'UPSERT', 'TRUNCATE', 'COPY']);
-const READ_VERBS = new Set(['SELECT', 'VALUES', 'TABLE', 'SHOW', 'EXPLAIN']);
 
 /** Words that may follow FROM/JOIN/INTO/UPDATE and are not table names. */
 const NOT_TABLE = new Set([

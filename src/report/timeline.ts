@@ -13,9 +13,9 @@
  * Each part is built by its own module in ./timeline/, in the order below.
  */
 import type { Finding } from '../analysis/findings';
-import type { ModelIdentityHit, ModelRun, ModelStatement, ModelTransaction } from '../model/model';
+import type { ModelIdentityHit, ModelRun, ModelStatement } from '../model/model';
 import { runCounts } from '../model/model';
-import { modelRowKeys, rowsMayOverlap } from '../model/rowkeys';
+import { uncommittedPairs } from '../model/query-facts';
 import { relPath } from '../present/paths';
 import { buildArrows } from './timeline/arrows';
 import { axisMarks, runWarp } from './timeline/axis';
@@ -29,7 +29,6 @@ import { TIMELINE_TITLE, TIMELINE_VERSION, type TimelineOptions, type TimelineVi
 
 export * from './timeline/view';
 
-const ROW_WRITES = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'REPLACE', 'UPSERT']);
 
 export function timelineView(model: ModelRun, findings: Finding[], options: TimelineOptions): TimelineView {
   const opt = { ...DEFAULTS, ...options };
@@ -89,77 +88,3 @@ function pinnedStatements(missed: { write: ModelStatement; read: ModelStatement 
   return pinned;
 }
 
-/**
- * Reads that could not see another transaction's write: the write finished, its
- * transaction had not ended (or ended later) when the read started, on another
- * connection to the same database, and the rows may overlap. The same question
- * the uncommitted-read rule asks, without its judgement of whether it mattered:
- * the picture shows every such pair and marks the ones a finding reports.
- */
-export function uncommittedPairs(model: ModelRun): { write: ModelStatement; read: ModelStatement }[] {
-  interface Pending {
-    tx: ModelTransaction;
-    writes: ModelStatement[];
-    from: number;
-    until: number;
-  }
-  const byTable = new Map<string, Pending[]>();
-  for (const tx of model.transactions) {
-    const db = tx.connection.dbKey;
-    if (!db || tx.writes.length === 0 || tx.isolation === 'AUTOCOMMIT') continue;
-    const perTable = new Map<string, Pending>();
-    for (const w of tx.writes) {
-      if (w.err || !ROW_WRITES.has(w.verb)) continue;
-      for (const table of w.writes) {
-        let p = perTable.get(table);
-        if (!p) perTable.set(table, (p = { tx, writes: [], from: w.time, until: tx.end ?? Infinity }));
-        p.writes.push(w);
-      }
-    }
-    for (const [table, p] of perTable) {
-      const k = `${db}\u0000${table}`;
-      const list = byTable.get(k);
-      if (list) list.push(p);
-      else byTable.set(k, [p]);
-    }
-  }
-  if (byTable.size === 0) return [];
-  const readsBy = new Map<string, ModelStatement[]>();
-  for (const r of model.statements) {
-    if (r.op !== 'read' || !r.connection.dbKey) continue;
-    for (const table of r.reads) {
-      const k = `${r.connection.dbKey}\u0000${table}`;
-      if (!byTable.has(k)) continue;
-      const list = readsBy.get(k);
-      if (list) list.push(r);
-      else readsBy.set(k, [r]);
-    }
-  }
-  const keys = modelRowKeys(model);
-  const out: { write: ModelStatement; read: ModelStatement }[] = [];
-  // A sweep over reads in start order, keeping the writes pending at that moment.
-  for (const [k, reads] of readsBy) {
-    const table = k.slice(k.indexOf('\u0000') + 1);
-    const pendings = byTable.get(k)!.sort((a, b) => a.from - b.from);
-    reads.sort((a, b) => a.start - b.start);
-    let next = 0;
-    let active: Pending[] = [];
-    for (const r of reads) {
-      while (next < pendings.length && pendings[next].from < r.start) active.push(pendings[next++]);
-      if (active.length === 0) continue;
-      active = active.filter((p) => p.until > r.start);
-      for (const p of active) {
-        if (p.tx.connection === r.connection) continue;
-        const readKeys = keys.of(r, table);
-        // The latest overlapping write before the read: the change the reader missed.
-        let write: ModelStatement | undefined;
-        for (const w of p.writes) {
-          if (w.time >= r.start) break;
-          if (rowsMayOverlap(readKeys, keys.of(w, table))) write = w;
-        }
-        if (write) out.push({ write, read: r });
-      }
-    }
-  }
-  return out;
-}

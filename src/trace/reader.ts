@@ -70,6 +70,11 @@ export const MAX_LINE_BYTES = 16 * 1024 * 1024;
  * which never occurs inside a multi-byte UTF-8 character, so each line decodes
  * on its own. A line past `maxBytes` is dropped as it streams in and reported
  * once to `onTooLong`.
+ *
+ * The complete lines of a chunk are decoded in one go and cut as text: one
+ * decode per chunk instead of one per line (each line is then a slice of that
+ * text, which JSON.parse copies what it keeps from). Only the piece of a line
+ * that spans chunks is copied out of the caller's buffer.
  */
 export class LineSplitter {
   lineNo = 0;
@@ -85,18 +90,44 @@ export class LineSplitter {
 
   push(chunk: Buffer): void {
     let start = 0;
-    for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
-      if (this.partBytes === 0 && !this.overflow) {
-        this.lineNo++;
-        if (nl - start > this.maxBytes) this.onTooLong(this.lineNo);
-        else this.onLine(chunk.toString('utf8', start, nl), this.lineNo, true);
-      } else {
-        this.keep(chunk.subarray(start, nl));
-        this.flush(true);
+    if (this.pending) {
+      const nl = chunk.indexOf(10);
+      if (nl < 0) {
+        this.keep(chunk);
+        return;
       }
+      this.keep(chunk.subarray(0, nl));
+      this.flush(true);
       start = nl + 1;
     }
+    const last = chunk.lastIndexOf(10);
+    if (last >= start) {
+      // Lines no longer than the span that holds them all cannot be too long.
+      if (last - start <= this.maxBytes) this.splitText(chunk.toString('utf8', start, last));
+      else this.splitBytes(chunk, start, last);
+      start = last + 1;
+    }
     if (start < chunk.length) this.keep(chunk.subarray(start));
+  }
+
+  /** Complete lines, joined by newlines (the last one's newline not included). */
+  private splitText(text: string): void {
+    let from = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', from)) {
+      this.onLine(text.slice(from, nl), ++this.lineNo, true);
+      from = nl + 1;
+    }
+    this.onLine(from === 0 ? text : text.slice(from), ++this.lineNo, true);
+  }
+
+  /** Complete lines from `start` up to the newline at `last`, each measured before it is decoded. */
+  private splitBytes(chunk: Buffer, start: number, last: number): void {
+    for (let nl = chunk.indexOf(10, start); start <= last; nl = chunk.indexOf(10, start)) {
+      this.lineNo++;
+      if (nl - start > this.maxBytes) this.onTooLong(this.lineNo);
+      else this.onLine(chunk.toString('utf8', start, nl), this.lineNo, true);
+      start = nl + 1;
+    }
   }
 
   /** The input ended: a last line without its newline is handed over as incomplete. */
@@ -142,6 +173,24 @@ export function openRegular(path: string): number {
   return fd;
 }
 
+let spareReadBuffer: Buffer | undefined;
+
+/**
+ * Lends the reader's one read buffer (a fresh one only while it is lent out).
+ * A run folder can hold thousands of small process files: a new megabyte for
+ * each is external memory that pushes the garbage collector into needless
+ * collections.
+ */
+function withReadBuffer<T>(use: (buf: Buffer) => T): T {
+  const buf = spareReadBuffer ?? Buffer.allocUnsafe(CHUNK);
+  spareReadBuffer = undefined;
+  try {
+    return use(buf);
+  } finally {
+    spareReadBuffer = buf;
+  }
+}
+
 /** Calls `onLine` for each line of a file, reading it in chunks so large traces never sit in memory as one string. */
 export function forEachLine(
   path: string,
@@ -150,14 +199,15 @@ export function forEachLine(
 ): void {
   const fd = openRegular(path);
   try {
-    const buf = Buffer.allocUnsafe(CHUNK);
-    const lines = new LineSplitter(onLine, onTooLong);
-    for (;;) {
-      const n = readSync(fd, buf, 0, CHUNK, null);
-      if (n === 0) break;
-      lines.push(buf.subarray(0, n));
-    }
-    lines.end();
+    withReadBuffer((buf) => {
+      const lines = new LineSplitter(onLine, onTooLong);
+      for (;;) {
+        const n = readSync(fd, buf, 0, CHUNK, null);
+        if (n === 0) break;
+        lines.push(buf.subarray(0, n));
+      }
+      lines.end();
+    });
   } finally {
     closeSync(fd);
   }
@@ -209,6 +259,11 @@ export class ProcessLines {
     private readonly paramsOff = false,
   ) {}
 
+  /** Where a skipped line is (`file:line`), made only for lines that are skipped: most are not. */
+  private where(lineNo: number): string {
+    return `${this.name}:${lineNo}`;
+  }
+
   /** A line past MAX_LINE_BYTES, streamed past unread. */
   tooLong(lineNo: number): void {
     tally(this.skipped, 'line too long', `${this.name}:${lineNo}`);
@@ -216,29 +271,28 @@ export class ProcessLines {
 
   line(line: string, lineNo: number, complete: boolean): void {
     if (line.length === 0) return;
-    const where = `${this.name}:${lineNo}`;
     let obj: unknown;
     try {
       obj = JSON.parse(line);
     } catch {
       // The last line of a process killed mid-write is cut short; say so precisely.
-      tally(this.skipped, complete ? 'not JSON' : 'truncated line', where);
+      tally(this.skipped, complete ? 'not JSON' : 'truncated line', this.where(lineNo));
       return;
     }
     if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
-      tally(this.skipped, 'not an object', where);
+      tally(this.skipped, 'not an object', this.where(lineNo));
       return;
     }
     const rec = obj as Record<string, unknown>;
     if (isHeader(rec)) {
       if (this.header || this.headerRejected) {
-        tally(this.skipped, 'unknown event kind', where);
+        tally(this.skipped, 'unknown event kind', this.where(lineNo));
       } else if (rec.v !== TRACE_FORMAT_VERSION) {
         this.headerRejected = true;
-        tally(this.skipped, 'unknown format version', where);
+        tally(this.skipped, 'unknown format version', this.where(lineNo));
       } else if (!validHeaderClock(rec)) {
         this.headerRejected = true;
-        tally(this.skipped, 'missing fields', where);
+        tally(this.skipped, 'missing fields', this.where(lineNo));
       } else {
         cleanHeader(rec);
         rec.argv = redactArgv(rec.argv);
@@ -247,17 +301,17 @@ export class ProcessLines {
       return;
     }
     if (!this.header) {
-      tally(this.skipped, this.headerRejected ? 'unknown format version' : 'no header', where);
+      tally(this.skipped, this.headerRejected ? 'unknown format version' : 'no header', this.where(lineNo));
       return;
     }
     const k = rec.k;
     if (typeof k !== 'string' || !EVENT_KINDS.has(k)) {
-      tally(this.skipped, 'unknown event kind', where);
+      tally(this.skipped, 'unknown event kind', this.where(lineNo));
       return;
     }
     const problem = eventProblem(k as EventKind, rec);
     if (problem) {
-      tally(this.skipped, problem.missing ? 'missing fields' : 'wrong field type', where);
+      tally(this.skipped, problem.missing ? 'missing fields' : 'wrong field type', this.where(lineNo));
       return;
     }
     if (typeof rec.pid !== 'number') rec.pid = this.header.pid;
@@ -309,9 +363,7 @@ export function readRunInfo(dir: string): RunInfo | undefined {
     const fd = openRegular(path);
     let text: string;
     try {
-      const buf = Buffer.allocUnsafe(MAX_RUN_FILE_BYTES);
-      const n = readSync(fd, buf, 0, buf.length, 0);
-      text = buf.toString('utf8', 0, n);
+      text = withReadBuffer((buf) => buf.toString('utf8', 0, readSync(fd, buf, 0, Math.min(buf.length, MAX_RUN_FILE_BYTES), 0)));
     } finally {
       closeSync(fd);
     }
@@ -423,7 +475,9 @@ export function traceSource(trace: TraceRead): EventSource {
   };
 }
 
-/** The first line of a file, without reading the rest. */
+const FIRST_LINE_BYTES = 64 * 1024;
+
+/** The first line of a file (up to FIRST_LINE_BYTES), without reading the rest. */
 function firstLine(path: string): string {
   let fd: number;
   try {
@@ -432,11 +486,11 @@ function firstLine(path: string): string {
     return '';
   }
   try {
-    const buf = Buffer.allocUnsafe(64 * 1024);
-    const n = readSync(fd, buf, 0, buf.length, 0);
-    const text = buf.toString('utf8', 0, n);
-    const nl = text.indexOf('\n');
-    return nl < 0 ? text : text.slice(0, nl);
+    return withReadBuffer((buf) => {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, FIRST_LINE_BYTES), 0);
+      const nl = buf.subarray(0, n).indexOf(10);
+      return buf.toString('utf8', 0, nl >= 0 ? nl : n);
+    });
   } catch {
     return '';
   } finally {

@@ -74,21 +74,42 @@ const FIELDS: Record<EventKind, Record<string, Check>> = {
   agent_error: { message: str },
 };
 
+/** One field an event kind can carry: its check, and whether the kind requires it. */
+interface FieldRule {
+  check: Check;
+  required: boolean;
+}
+
+/**
+ * Per kind, every field it can carry (its own, and the shared ones it does not
+ * redefine), by name: one map lookup per field of the event, a cost that does
+ * not grow with the number of fields the format knows.
+ */
+const RULES = Object.fromEntries(
+  (Object.keys(FIELDS) as EventKind[]).map((kind) => {
+    const required = REQUIRED_FIELDS[kind];
+    const rules = new Map<string, FieldRule>();
+    for (const [field, check] of Object.entries({ ...BASE, ...FIELDS[kind] })) rules.set(field, { check, required: field === 't' || required.includes(field) });
+    for (const field of required) if (!rules.has(field)) rules.set(field, { check: any, required: true });
+    return [kind, rules];
+  }),
+) as Record<EventKind, Map<string, FieldRule>>;
+
 /** The first field of an event (of a known kind) that is missing or of the wrong type; undefined when the event is sound. */
 export function eventProblem(kind: EventKind, rec: Record<string, unknown>): { field: string; missing: boolean } | undefined {
-  const required = REQUIRED_FIELDS[kind];
   if (rec.t === undefined || rec.t === null) return { field: 't', missing: true };
-  for (const f of required) if (rec[f] === undefined || rec[f] === null) return { field: f, missing: true };
-  const own = FIELDS[kind];
+  for (const f of REQUIRED_FIELDS[kind]) if (rec[f] === undefined || rec[f] === null) return { field: f, missing: true };
+  const rules = RULES[kind];
   for (const f in rec) {
-    const check = own[f] ?? BASE[f];
-    if (!check) continue;
+    const rule = rules.get(f);
+    if (!rule) continue;
+    const v = rec[f];
     // An agent writes null for an optional field it has no value for (Python's None): absent.
-    if (rec[f] === null && f !== 't' && !required.includes(f)) {
+    if (v === null && !rule.required) {
       delete rec[f];
       continue;
     }
-    if (!check(rec[f])) return { field: f, missing: false };
+    if (!rule.check(v)) return { field: f, missing: false };
   }
   return undefined;
 }

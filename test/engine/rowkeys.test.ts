@@ -144,3 +144,44 @@ describe('row keys: LIKE patterns', () => {
     assert.equal(new RowKeyExtractor(false).patterns('SELECT * FROM t WHERE t.name LIKE ?', ['a%']).size, 0);
   });
 });
+
+describe('row keys: what an UPDATE writes (SET)', () => {
+  function assigned(sql: string, params: unknown, table = 'articles'): Record<string, string[] | undefined> | undefined {
+    const found = extractor.assignments(sql, params).get(table);
+    if (!found) return undefined;
+    return Object.fromEntries([...found].map(([col, values]) => [col, values ? [...values].sort() : undefined]));
+  }
+  test('every placeholder style we record: pyformat, named, qmark, numeric, $n', () => {
+    const want = { name: ['a-2'], status: ['DONE'] };
+    assert.deepEqual(assigned('UPDATE articles SET name=%(name)s, status=%(status)s WHERE articles.id = %(articles_id)s', { name: 'a-2', status: 'DONE', articles_id: 4 }), want);
+    assert.deepEqual(assigned('UPDATE articles SET name=:name, status=:status WHERE articles.id = :articles_id', { name: 'a-2', status: 'DONE', articles_id: 4 }), want);
+    assert.deepEqual(assigned('UPDATE articles SET name=?, status=? WHERE articles.id = ?', ['a-2', 'DONE', 4]), want);
+    assert.deepEqual(assigned('UPDATE articles SET name=:1, status=:2 WHERE articles.id = :3', ['a-2', 'DONE', 4]), want);
+    assert.deepEqual(assigned('UPDATE articles SET name=$1::VARCHAR, status=$2::VARCHAR WHERE articles.id = $3::INTEGER', ['a-2', 'DONE', 4]), want);
+    assert.deepEqual(plain(extractor.keys('UPDATE articles SET name=:1 WHERE articles.id = :2', ['a-2', 4])), { articles: { id: ['4'] } }, 'numeric parameters key the WHERE too');
+  });
+  test('literals, an alias, executemany and what stays unknown', () => {
+    assert.deepEqual(assigned("UPDATE articles AS a SET a.name = 'x', hits = hits + 1, seen = now(), note = NULL WHERE a.id = 1", undefined), {
+      name: ['x'], hits: undefined, seen: undefined, note: undefined,
+    });
+    assert.deepEqual(assigned('UPDATE articles SET name=%(name)s WHERE articles.id = %(articles_id)s', [{ name: 'a', articles_id: 1 }, { name: 'b', articles_id: 2 }]), { name: ['a', 'b'] });
+    assert.deepEqual(assigned('UPDATE articles SET name=? WHERE id = ?', ['x'.repeat(200) + '...', 1]), { name: undefined }, 'a truncated value is unknown');
+    assert.deepEqual(new RowKeyExtractor(false).assignments('UPDATE articles SET name=? WHERE id = ?', ['str', 'int']).get('articles')?.get('name'), undefined);
+  });
+  test('a SET list not understood, and statements that are no UPDATE, give none', () => {
+    assert.equal(assigned('UPDATE articles SET (name, status) = (?, ?) WHERE id = ?', ['a', 'b', 1]), undefined);
+    assert.equal(assigned('INSERT INTO articles (name) VALUES (?) ON CONFLICT (id) DO UPDATE SET name = excluded.name', ['a']), undefined);
+    assert.equal(assigned('SELECT * FROM articles WHERE id = ?', [1]), undefined);
+    assert.equal(assigned("UPDATE articles SET name = 'unterminated", undefined)?.name?.[0], 'unterminated');
+  });
+  test('which columns a read can depend on: the ones it names, or all with *', () => {
+    const count = 'SELECT count(*) AS count_1 FROM articles WHERE articles.name LIKE ?';
+    assert.equal(extractor.mayDependOn(count, 'name'), true);
+    assert.equal(extractor.mayDependOn(count, 'status'), false, 'count(*) selects no column');
+    assert.equal(extractor.mayDependOn('SELECT * FROM articles WHERE id = ?', 'status'), true);
+    assert.equal(extractor.mayDependOn('SELECT a.* FROM articles AS a', 'status'), true);
+    assert.equal(extractor.mayDependOn('SELECT articles.id, articles.name FROM articles WHERE articles.id = ?', 'Name'), true);
+    assert.equal(extractor.mayDependOn('SELECT articles.id FROM articles WHERE articles.id = ?', 'name'), false);
+    assert.equal(extractor.mayDependOn('WITH x AS (SELECT 1) SELECT * FROM x', 'name'), true, 'a statement not understood may depend on anything');
+  });
+});

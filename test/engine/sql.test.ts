@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { bindKeys, keyTemplate, paramKey } from '../../src/model/rowkeys';
 import { classifySql } from '../../src/model/sql';
 
 test('ORM inserts, updates and deletes are writes to their table', () => {
@@ -41,4 +42,18 @@ test('SQL it cannot read is reported as unparsed, not guessed', () => {
   assert.equal(classifySql('').parsed, false);
   assert.equal(classifySql('   ;;; ').parsed, false);
   assert.equal(classifySql('FROBNICATE the widgets').op, 'other');
+});
+
+test('one tokenizer for tables and row keys: every placeholder style, casts, literals and a $$ body read alike', () => {
+  // The classifier and row keys read the same tokens: a named placeholder is never a table, a literal
+  // that looks like SQL is a value, and a function body between $$ is not the statement's SQL.
+  const styles = ['?', '%s', '%(id)s', '$1', ':1', ':id'];
+  for (const p of styles) {
+    const s = classifySql(`SELECT jobs.id FROM jobs JOIN users ON users.id = jobs.owner_id WHERE jobs.id = ${p}::int AND jobs.name <> 'FROM secrets'`);
+    assert.deepEqual([s.op, s.verb, s.reads, s.writes], ['read', 'SELECT', ['jobs', 'users'], []], p);
+    const keys = bindKeys(keyTemplate(`SELECT * FROM jobs WHERE jobs.id = ${p}::int`), p.includes('id') ? { id: 7 } : [7], true);
+    assert.deepEqual([...(keys.get('jobs')?.get('id') ?? [])], [paramKey(7)], p);
+  }
+  const fn = classifySql("CREATE FUNCTION f() RETURNS trigger AS $$ BEGIN DELETE FROM audit_log; RETURN NEW; END $$ LANGUAGE plpgsql");
+  assert.deepEqual([fn.op, fn.writes], ['ddl', []]);
 });

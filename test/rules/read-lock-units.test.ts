@@ -86,6 +86,40 @@ describe('uncommitted-read on hand-built traces', () => {
   });
 });
 
+describe('uncommitted-read: an uncommitted UPDATE is missed only if its new values change the answer', () => {
+  // S1 renames customer 7 (or changes its email, or its visit count) and holds the transaction open.
+  const rename = (name: string) => ({ sql: 'UPDATE customers SET name=%(name)s WHERE customers.id = %(customers_id)s', params: { name, customers_id: 7 } });
+  const countLike = 'SELECT count(customers.id) AS count_1 FROM customers WHERE customers.name LIKE %(name_1)s';
+  test('a filtered count whose filter the new value does not match missed nothing', () => {
+    assert.deepEqual(uncommittedReadRule.check(insertThenRead(countLike, { name_1: 'A-%' }, { rows: 1, write: rename('B-2.2') })), []);
+    const byEquality = 'SELECT count(*) AS count_1 FROM customers WHERE customers.name = ?';
+    assert.deepEqual(uncommittedReadRule.check(insertThenRead(byEquality, ['A-1'], { rows: 1, write: { sql: 'UPDATE customers SET name=? WHERE customers.id = ?', params: ['B-1', 7] } })), []);
+  });
+  test('a filtered count whose filter the new value matches missed the row: a warning at the read', () => {
+    const found = uncommittedReadRule.check(insertThenRead(countLike, { name_1: 'A-%' }, { rows: 1, write: rename('A-9') }));
+    assert.equal(found.length, 1);
+    assert.equal(found[0].severity, 'warning');
+    assert.match(found[0].message, /held an uncommitted UPDATE of it; S2 saw the values from before the UPDATE/);
+  });
+  test('a read that never names the columns the UPDATE sets missed nothing; one that selects them did', () => {
+    const visit = { sql: 'UPDATE customers SET visits=visits + 1 WHERE customers.id = $1', params: [7] };
+    assert.deepEqual(uncommittedReadRule.check(insertThenRead('SELECT count(*) AS count_1 FROM customers', undefined, { rows: 1, write: visit })), []);
+    assert.deepEqual(uncommittedReadRule.check(insertThenRead('SELECT customers.id FROM customers WHERE customers.id = :1', [7], { rows: 1, write: visit })), []);
+    const byKey = uncommittedReadRule.check(insertThenRead('SELECT * FROM customers WHERE customers.id = :1', [7], { rows: 1, write: visit }));
+    assert.equal(byKey.length, 1, 'SELECT * reads the visits the UPDATE changed');
+    assert.match(byKey[0].message, /read customers id=7 while/);
+    assert.equal(byKey[0].severity, 'error', 'the very row the UPDATE wrote, in a failed test');
+  });
+  test('an UPDATE whose SET list is not understood, or a read that failed on the lock, keeps the finding', () => {
+    const tuple = { sql: 'UPDATE customers SET (name, email) = (%s, %s) WHERE customers.id = %s', params: ['B-1', 'b@x', 7] };
+    assert.equal(uncommittedReadRule.check(insertThenRead(countLike, { name_1: 'A-%' }, { rows: 1, write: tuple })).length, 1);
+    const locked = uncommittedReadRule.check(
+      insertThenRead(countLike, { name_1: 'A-%' }, { db: LITE, write: rename('B-1'), err: { type: 'OperationalError', message: 'database is locked' } }),
+    );
+    assert.equal(locked[0]?.severity, 'error');
+  });
+});
+
 describe('stale-read on hand-built traces', () => {
   function hitAfterCommit(reloadAfterCommit: boolean, hitKey = '1') {
     const load = 'SELECT jobs.id, jobs.status FROM jobs WHERE jobs.id = %(pk_1)s';

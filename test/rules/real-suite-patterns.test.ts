@@ -32,6 +32,10 @@
 //   keyed by the database (INSERT ... RETURNING id), commit, read their own rows back by
 //   key and count them by a LIKE on their own names while another writer's INSERT is
 //   uncommitted (was: uncommitted-read warnings on every refresh).
+// - concurrent-update-count: a thread counts rows by a LIKE on their names while another
+//   thread holds an uncommitted UPDATE that renames a row to a name the filter cannot match,
+//   or changes a column the count never reads (was: uncommitted-read warnings; the reader
+//   sees the old row version, and the new one would not change its count).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { PythonEnvName } from '../support/env';
@@ -56,6 +60,7 @@ const PATTERNS: Pattern[] = [
   { name: 'coverage-data-file' },
   { name: 'static-pool-memory' },
   { name: 'concurrent-writers' },
+  { name: 'concurrent-update-count' },
 ];
 
 for (const pattern of PATTERNS) {

@@ -47,6 +47,24 @@ for (const { env, backend } of COMBINATIONS) {
       assert.equal(found.length, 1, describeFindings(found));
     });
 
+    test('concurrent update: a count misses the row another writer renamed into its filter', async () => {
+      // The buggy twin of the concurrent-update-count pattern: B's uncommitted new name matches A's LIKE.
+      const run = await runFixture(RULE, 'concurrent-update', env, backend);
+      const test = 'tests/test_counts.py::test_count_sees_the_row_another_writer_renamed_into_it';
+      expectPytestFailed(run, [test]);
+      const found = ofRule(run.findings, RULE);
+      const f = expectFinding(found, {
+        rule: RULE,
+        severity: 'warning',
+        file: 'tests/test_counts.py',
+        line: 27,
+        test,
+        related: [['tests/test_counts.py', 37], ['tests/test_counts.py', 40]],
+      });
+      assert.match(f.message, /held an uncommitted UPDATE of it; S\d+ saw the values from before the UPDATE/);
+      assert.equal(found.length, 1, describeFindings(found));
+    });
+
     test('fixed: no error finding', async () => {
       const run = await runFixture(RULE, 'fixed', env, backend);
       assert.doesNotMatch(run.output, /FAILED/, run.output.slice(-2000));

@@ -15,13 +15,13 @@
  */
 import type { ModelIdentityHit, ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
 import { describeRows, identityKeys, modelRowKeys, rowsMayOverlap, type RowKeySet } from '../../model/rowkeys';
+import { ROW_WRITES } from '../../model/query-facts';
 import type { DynamicRule, Finding } from '../findings';
 import type { SourceFrame } from '../../trace/schema';
 import { finding, flushRelated, place, related, sessionRef, statementOwnerLabel, statementOwnerRef, statementRelated, testFailed, txOwnerLabel, txOwnerRef, writeText } from './util';
 
 export const STALE_READ = 'stale-read';
 
-const ROW_WRITES = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'REPLACE', 'UPSERT']);
 const SNAPSHOT_LEVELS = new Set(['REPEATABLE READ', 'SERIALIZABLE', 'SNAPSHOT']);
 /** Where a transaction's reads come from one snapshot; SQLite's pysqlite runs SELECTs outside BEGIN, so it is left out. */
 const SNAPSHOT_SYSTEMS = new Set(['postgresql', 'mysql', 'mariadb']);

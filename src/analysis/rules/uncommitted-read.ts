@@ -19,9 +19,25 @@
  * A lookup the driver says returned rows found them, so it missed no INSERT whose key
  * cannot be compared (concurrent writers refreshing their own sequence-keyed rows), and
  * a read filtered by `col LIKE p` is not about rows written with a `col` that cannot match.
+ *
+ * An uncommitted UPDATE never hides a row: the reader sees the row as it was. It missed the
+ * UPDATE only if the row's new values would change its answer: the read depends on a column the
+ * UPDATE sets (names it, or selects `*`), and the row as the UPDATE leaves it still matches the
+ * read's keys and LIKE filters. A count of `name LIKE 'A-%'` while another thread renames a row
+ * to 'B-2.2' (or changes a column the count never names) missed nothing. A row the UPDATE moves
+ * out of the filter is not judged: the trace does not show the old values it matched with.
  */
-import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
-import { describeRows, excludedByPatterns, modelRowKeys, rowsMayOverlap, sameRow, type RowKeySet } from '../../model/rowkeys';
+import type { ModelRun, ModelStatement } from '../../model/model';
+import { sweepPendingWrites, type PendingWrites } from '../../model/query-facts';
+import {
+  describeRows,
+  excludedByPatterns,
+  modelRowKeys,
+  rowsMayOverlap,
+  sameRow,
+  type ModelRowKeys,
+  type RowKeySet,
+} from '../../model/rowkeys';
 import type { DynamicRule, Finding } from '../findings';
 import {
   finding,
@@ -37,24 +53,11 @@ import {
 
 export const UNCOMMITTED_READ = 'uncommitted-read';
 
-/** Row changes another transaction cannot see before COMMIT (TRUNCATE and DDL block readers instead: lock-wait). */
-const ROW_WRITES = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'REPLACE', 'UPSERT']);
 const LOCKED = /database (table )?is locked/i;
-
-interface Pending {
-  tx: ModelTransaction;
-  table: string;
-  /** The transaction's writes to `table`, in order. */
-  writes: ModelStatement[];
-  /** First write finished: from here the change exists but is uncommitted. */
-  from: number;
-  /** The transaction ended (commit: visible from here on; rollback: gone). */
-  until: number;
-}
 
 interface Candidate {
   read: ModelStatement;
-  pending: Pending;
+  pending: PendingWrites;
   write: ModelStatement;
   readKeys?: RowKeySet;
   writeKeys?: RowKeySet;
@@ -82,87 +85,60 @@ function returnedItsRows(r: ModelStatement, readKeys: RowKeySet | undefined): bo
   return !!readKeys && readKeys.size > 0 && r.rows !== undefined && r.rows > 0 && !AGGREGATE_SELECT.test(r.sql);
 }
 
+/**
+ * The row an UPDATE leaves behind, as keys: its WHERE keys with the columns it sets replaced by
+ * their new values (dropped where those are unknown). Null when the read's answer cannot depend
+ * on any column the UPDATE sets; the WHERE keys alone when the SET list was not understood.
+ */
+function rowAfterUpdate(keys: ModelRowKeys, r: ModelStatement, w: ModelStatement, table: string): RowKeySet | undefined | null {
+  const where = keys.of(w, table);
+  const assigned = keys.assignmentsOf(w, table);
+  if (!assigned) return where;
+  if (![...assigned.keys()].some((col) => keys.mayDependOn(r, col))) return null;
+  const row: RowKeySet = new Map(where);
+  for (const [col, values] of assigned) {
+    if (values) row.set(col, values);
+    else row.delete(col);
+  }
+  return row;
+}
+
 function check(model: ModelRun): Finding[] {
   const keys = modelRowKeys(model);
-  const pendingBy = new Map<string, Pending[]>();
-  for (const tx of model.transactions) {
-    const dbKey = tx.connection.dbKey;
-    if (!dbKey || tx.writes.length === 0 || tx.isolation === 'AUTOCOMMIT') continue;
-    const perTable = new Map<string, Pending>();
-    for (const w of tx.writes) {
-      if (w.err || !ROW_WRITES.has(w.verb)) continue;
-      for (const table of w.writes) {
-        let p = perTable.get(table);
-        if (!p) perTable.set(table, (p = { tx, table, writes: [], from: w.time, until: tx.end ?? Infinity }));
-        p.writes.push(w);
-      }
-    }
-    for (const p of perTable.values()) {
-      const k = `${dbKey}\u0000${p.table}`;
-      let list = pendingBy.get(k);
-      if (!list) pendingBy.set(k, (list = []));
-      list.push(p);
-    }
-  }
-  if (pendingBy.size === 0) return [];
-
-  const readsBy = new Map<string, ModelStatement[]>();
-  for (const st of model.statements) {
-    if (st.op !== 'read' || !st.connection.dbKey) continue;
-    for (const table of st.reads) {
-      const k = `${st.connection.dbKey}\u0000${table}`;
-      if (!pendingBy.has(k)) continue;
-      let list = readsBy.get(k);
-      if (!list) readsBy.set(k, (list = []));
-      list.push(st);
-    }
-  }
-
   // One finding per read line, writer transaction and test; the strongest evidence wins.
   const found = new Map<string, Candidate>();
-  for (const [k, reads] of readsBy) {
-    const pendings = pendingBy.get(k)!.sort((a, b) => a.from - b.from);
-    reads.sort((a, b) => a.start - b.start);
-    const table = pendings[0].table;
-    let next = 0;
-    const active: Pending[] = [];
-    for (const r of reads) {
-      while (next < pendings.length && pendings[next].from < r.start) active.push(pendings[next++]);
-      if (active.length === 0) continue;
-      // Drop the writes that ended before this read, in place: a new array per read is most of this rule's garbage.
-      let kept = 0;
-      for (const p of active) if (p.until > r.start) active[kept++] = p;
-      active.length = kept;
-      for (const p of active) {
-        if (p.tx.connection === r.connection || p.tx === r.transaction) continue;
-        const readKeys = keys.of(r, table);
-        const readPatterns = keys.patternsOf(r, table);
-        let write: ModelStatement | undefined;
-        let writeKeys: RowKeySet | undefined;
-        let exact = false;
-        for (const w of p.writes) {
-          if (w.time >= r.start) break;
-          const wk = keys.of(w, table);
-          if (!rowsMayOverlap(readKeys, wk) || excludedByPatterns(readPatterns, wk)) continue;
-          const same = sameRow(readKeys, wk);
-          // An INSERT whose key the database chose (INSERT ... RETURNING id) cannot be matched
-          // to a lookup by that key, and a lookup that returned its row did not miss it: the
-          // row it found is committed, so it is not the one still uncommitted elsewhere.
-          if (!same && w.verb === 'INSERT' && returnedItsRows(r, readKeys)) continue;
-          if (!write || (same && !exact)) {
-            write = w;
-            writeKeys = wk;
-            exact = same;
-          }
-        }
-        if (!write) continue;
-        const id = `${r.at ? `${r.at[0]}:${r.at[1]}` : r.connection.key}\u0000${p.tx.key}\u0000${r.test ?? ''}`;
-        const cand: Candidate = { read: r, pending: p, write, readKeys, writeKeys, exact };
-        const prev = found.get(id);
-        if (!prev || (evidenceOfMiss(cand) && !evidenceOfMiss(prev))) found.set(id, cand);
+  sweepPendingWrites(model, (r, p) => {
+    if (p.tx === r.transaction) return;
+    const table = p.table;
+    const readKeys = keys.of(r, table);
+    const readPatterns = keys.patternsOf(r, table);
+    const locked = !!r.err && LOCKED.test(r.err.message);
+    let write: ModelStatement | undefined;
+    let writeKeys: RowKeySet | undefined;
+    let exact = false;
+    for (const w of p.writes) {
+      if (w.time >= r.start) break;
+      // An UPDATE is judged by the row it leaves behind: the one the reader would have seen after COMMIT.
+      // A read that failed on the writer's lock got no answer at all: only the rows count.
+      const wk = w.verb === 'UPDATE' && !locked ? rowAfterUpdate(keys, r, w, table) : keys.of(w, table);
+      if (wk === null || !rowsMayOverlap(readKeys, wk) || excludedByPatterns(readPatterns, wk)) continue;
+      const same = sameRow(readKeys, wk);
+      // An INSERT whose key the database chose (INSERT ... RETURNING id) cannot be matched
+      // to a lookup by that key, and a lookup that returned its row did not miss it: the
+      // row it found is committed, so it is not the one still uncommitted elsewhere.
+      if (!same && w.verb === 'INSERT' && returnedItsRows(r, readKeys)) continue;
+      if (!write || (same && !exact)) {
+        write = w;
+        writeKeys = wk;
+        exact = same;
       }
     }
-  }
+    if (!write) return;
+    const id = `${r.at ? `${r.at[0]}:${r.at[1]}` : r.connection.key}\u0000${p.tx.key}\u0000${r.test ?? ''}`;
+    const cand: Candidate = { read: r, pending: p, write, readKeys, writeKeys, exact };
+    const prev = found.get(id);
+    if (!prev || (evidenceOfMiss(cand) && !evidenceOfMiss(prev))) found.set(id, cand);
+  });
 
   const findings: Finding[] = [];
   for (const c of found.values()) {

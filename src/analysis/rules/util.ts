@@ -112,9 +112,18 @@ export function statementText(st: ModelStatement): string {
 }
 
 /** True when the test the finding belongs to failed (or errored in setup/teardown). */
+/** Per model, the ids of the tests that failed: rules ask once per candidate finding, thousands of times on a large run. */
+const failedTests = new WeakMap<ModelRun, Set<string>>();
+
 export function testFailed(model: ModelRun, testId: string | undefined): boolean {
   if (!testId) return false;
-  return model.tests.some((t) => t.id === testId && (t.outcome === 'failed' || t.outcome === 'error'));
+  let failed = failedTests.get(model);
+  if (!failed) {
+    failed = new Set();
+    for (const t of model.tests) if (t.outcome === 'failed' || t.outcome === 'error') failed.add(t.id);
+    failedTests.set(model, failed);
+  }
+  return failed.has(testId);
 }
 
 /** JavaScript/TypeScript test files by the runners' own naming: orders.test.ts, notes.spec.mjs, ... */

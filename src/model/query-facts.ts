@@ -1,0 +1,118 @@
+/**
+ * What statements mean for the rows other transactions see: the statement
+ * verbs by what they do, and the sweep that pairs each read with the writes
+ * another transaction held uncommitted when the read began. The SQL
+ * classifier, the rules and the timeline all ask these questions; this module
+ * is where the answers live.
+ */
+import type { ModelRun, ModelStatement, ModelTransaction } from './model';
+import { modelRowKeys, rowsMayOverlap } from './rowkeys';
+
+/** Verbs that end or shape a transaction. */
+export const TX_VERBS: ReadonlySet<string> = new Set(['BEGIN', 'START', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPOINT', 'RELEASE', 'ABORT']);
+/** Verbs that change the schema or its grants. */
+export const DDL_VERBS: ReadonlySet<string> = new Set(['CREATE', 'ALTER', 'DROP', 'COMMENT', 'GRANT', 'REVOKE', 'REINDEX']);
+/** Verbs that change data. */
+export const WRITE_VERBS: ReadonlySet<string> = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'REPLACE', 'UPSERT', 'TRUNCATE', 'COPY']);
+/** Verbs that only read. */
+export const READ_VERBS: ReadonlySet<string> = new Set(['SELECT', 'VALUES', 'TABLE', 'SHOW', 'EXPLAIN']);
+/**
+ * Writes that change rows another transaction cannot see before COMMIT. TRUNCATE and COPY
+ * are writes too, but TRUNCATE blocks readers instead (lock-wait) and COPY names no rows.
+ */
+export const ROW_WRITES: ReadonlySet<string> = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'REPLACE', 'UPSERT']);
+
+/** One transaction's row writes to one table, uncommitted from the first until the transaction ended. */
+export interface PendingWrites {
+  tx: ModelTransaction;
+  table: string;
+  /** The transaction's writes to `table`, in order. */
+  writes: ModelStatement[];
+  /** First write finished: from here the change exists but is uncommitted. */
+  from: number;
+  /** The transaction ended (commit: visible from here on; rollback: gone). */
+  until: number;
+}
+
+/**
+ * Visits every read with each transaction that, when the read started, held
+ * uncommitted row writes to a table it reads, on another connection to the
+ * same database. Reads come per database and table in start order; the
+ * transactions of one read in the order their first write finished. Whether
+ * the read missed one of those writes (keys, row counts) is the caller's
+ * judgement.
+ */
+export function sweepPendingWrites(model: ModelRun, visit: (read: ModelStatement, pending: PendingWrites) => void): void {
+  const pendingBy = new Map<string, PendingWrites[]>();
+  for (const tx of model.transactions) {
+    const dbKey = tx.connection.dbKey;
+    if (!dbKey || tx.writes.length === 0 || tx.isolation === 'AUTOCOMMIT') continue;
+    const perTable = new Map<string, PendingWrites>();
+    for (const w of tx.writes) {
+      if (w.err || !ROW_WRITES.has(w.verb)) continue;
+      for (const table of w.writes) {
+        let p = perTable.get(table);
+        if (!p) perTable.set(table, (p = { tx, table, writes: [], from: w.time, until: tx.end ?? Infinity }));
+        p.writes.push(w);
+      }
+    }
+    for (const p of perTable.values()) {
+      const k = `${dbKey}\u0000${p.table}`;
+      const list = pendingBy.get(k);
+      if (list) list.push(p);
+      else pendingBy.set(k, [p]);
+    }
+  }
+  if (pendingBy.size === 0) return;
+
+  const readsBy = new Map<string, ModelStatement[]>();
+  for (const st of model.statements) {
+    if (st.op !== 'read' || !st.connection.dbKey) continue;
+    for (const table of st.reads) {
+      const k = `${st.connection.dbKey}\u0000${table}`;
+      if (!pendingBy.has(k)) continue;
+      const list = readsBy.get(k);
+      if (list) list.push(st);
+      else readsBy.set(k, [st]);
+    }
+  }
+
+  for (const [k, reads] of readsBy) {
+    const pendings = pendingBy.get(k)!.sort((a, b) => a.from - b.from);
+    reads.sort((a, b) => a.start - b.start);
+    let next = 0;
+    const active: PendingWrites[] = [];
+    for (const r of reads) {
+      while (next < pendings.length && pendings[next].from < r.start) active.push(pendings[next++]);
+      if (active.length === 0) continue;
+      // Drop the transactions that ended before this read, in place: a new array per read is most of the sweep's garbage.
+      let kept = 0;
+      for (const p of active) if (p.until > r.start) active[kept++] = p;
+      active.length = kept;
+      for (const p of active) if (p.tx.connection !== r.connection) visit(r, p);
+    }
+  }
+}
+
+/**
+ * Reads that could not see another transaction's write: the write finished, its
+ * transaction had not ended (or ended later) when the read started, on another
+ * connection to the same database, and the rows may overlap. The same question
+ * the uncommitted-read rule asks, without its judgement of whether it mattered:
+ * the timeline shows every such pair and marks the ones a finding reports.
+ */
+export function uncommittedPairs(model: ModelRun): { write: ModelStatement; read: ModelStatement }[] {
+  const keys = modelRowKeys(model);
+  const out: { write: ModelStatement; read: ModelStatement }[] = [];
+  sweepPendingWrites(model, (r, p) => {
+    const readKeys = keys.of(r, p.table);
+    // The latest overlapping write before the read: the change the reader missed.
+    let write: ModelStatement | undefined;
+    for (const w of p.writes) {
+      if (w.time >= r.start) break;
+      if (rowsMayOverlap(readKeys, keys.of(w, p.table))) write = w;
+    }
+    if (write) out.push({ write, read: r });
+  });
+  return out;
+}
