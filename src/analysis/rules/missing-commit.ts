@@ -19,7 +19,7 @@
  *   test's own;
  * - writes that failed or changed no row.
  *
- * Severity follows what the lost write did to anyone (docs/rules/README.md):
+ * Severity follows what the lost write did to anyone (docs/rules/severity.md):
  * - error: another session read a table the write touched afterwards, in the
  *   same test, and the test failed: the read could not see the change;
  * - warning: another session read it but the test passed, or the test failed
