@@ -738,7 +738,15 @@ def _pending_changes(session):
 
 
 @guarded
-def _in_transaction(session):
+def _something_to_discard(session, pending):
+    """Unflushed changes, or an open transaction (which may hold flushed ones).
+
+    SessionTransaction's own record of what it flushed is no guide: it holds
+    the objects weakly, and a failed request's objects are often gone by its
+    teardown. Looking costs a few microseconds per close (callers' arguments).
+    """
+    if pending:
+        return True
     in_transaction = getattr(session, "in_transaction", None)
     return bool(in_transaction()) if in_transaction is not None else True
 
@@ -768,7 +776,8 @@ def _closed_by_error_teardown():
             return False
         code = frame.f_code
         nargs = code.co_argcount + code.co_kwonlyargcount
-        if nargs:
+        # A method's lone `self` is no error; reading f_locals is the costly part.
+        if nargs > 1 or (nargs == 1 and code.co_varnames[0] not in ("self", "cls")):
             values = frame.f_locals
             for name in code.co_varnames[:nargs]:
                 if isinstance(values.get(name), BaseException):
@@ -825,7 +834,7 @@ def _wrap_session(Session):
             # Changes dropped while an exception propagates, or by a teardown handed the exception that
             # ended its request, are the error's doing, not a missing commit.
             pending = None if _intent.get() == "error" or sys.exc_info()[0] is not None else _pending_changes(self)
-            if _intent.get() is None and (pending or _in_transaction(self)) and _closed_by_error_teardown():
+            if _intent.get() is None and _something_to_discard(self, pending) and _closed_by_error_teardown():
                 pending = None
                 token = _intent.set("error")
                 try:
