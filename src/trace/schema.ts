@@ -40,7 +40,7 @@ export type SourceFrame = [file: string, line: number, fn: string];
 
 export type RollbackCause =
   | 'explicit' // the code called rollback()
-  | 'error' // rolled back while an exception was propagating
+  | 'error' // rolled back while an exception was propagating, or by a teardown handed the request's error
   | 'close' // a connection closed with its transaction open
   | 'session-close' // an ORM session closed (or left its `with` block) without commit
   | 'pool-reset' // the pool's reset-on-return rolled the DBAPI connection back at check-in

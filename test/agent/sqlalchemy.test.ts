@@ -166,6 +166,21 @@ for (const version of VERSIONS) {
         const rollback = only(events, 'rollback at @explicit-rollback', (e) => e.k === 'rollback' && atLine(script, line('explicit-rollback'))(e));
         assert.equal(rollback.cause, 'explicit');
       });
+
+      it('a teardown handed the request\'s error closes with cause error and no pending changes; without one, a plain close', () => {
+        const inserts = events.filter((e) => e.k === 'stmt' && atLine(script, line('request-add'))(e));
+        assert.equal(inserts.length, 2, 'one flushed INSERT per request');
+        const [failed, succeeded] = inserts;
+        const failedRollback = only(events, 'rollback of the failed request', (e) => e.k === 'rollback' && e.tx === failed.tx);
+        assert.equal(failedRollback.cause, 'error');
+        assert.deepEqual(failedRollback.at, [script, line('teardown-remove'), 'teardown']);
+        const failedClose = only(events, 'session_close of the failed request', (e) => e.k === 'session_close' && e.sess === failed.sess);
+        assert.equal(failedClose.pending, undefined, 'the unflushed User was the error\'s to discard');
+        const plainRollback = only(events, 'rollback of the request that succeeded', (e) => e.k === 'rollback' && e.tx === succeeded.tx);
+        assert.equal(plainRollback.cause, 'session-close');
+        const plainClose = only(events, 'session_close of the request that succeeded', (e) => e.k === 'session_close' && e.sess === succeeded.sess);
+        assert.deepEqual(plainClose.pending, [{ op: 'insert', entity: 'User', table: 'users', count: 1 }]);
+      });
     });
   }
 

@@ -57,6 +57,27 @@ for (const { env, backend } of COMBINATIONS) {
       assert.deepEqual(await reportAgain(run), run.findings, 'txlens report on the kept trace gives the same findings');
     });
 
+    test('flask teardown: a request that succeeded without commit loses its row when the session is removed', async () => {
+      // The buggy twin of the flask-request-error pattern: no error reached the teardown, so
+      // nothing but the missing commit discarded the row. A warning where the test passed,
+      // an error where the test's own read came back without it.
+      const run = await runFixture(RULE, 'flask-teardown', env, backend);
+      const F = 'tests/test_todos.py::';
+      expectPytestFailed(run, [`${F}test_created_todo_is_listed`]);
+      const found = ofRule(run.findings, RULE);
+      const passed = expectFinding(found, { rule: RULE, severity: 'warning', file: 'tests/test_todos.py', line: 2, test: `${F}test_create_answers_201` });
+      assert.match(passed.message, /holding unsaved changes \(1 new Todo \(todos\)\)/);
+      expectFinding(found, {
+        rule: RULE,
+        severity: 'error',
+        file: 'tests/test_todos.py',
+        line: 7,
+        test: `${F}test_created_todo_is_listed`,
+        related: [['app/__init__.py', 31]],
+      });
+      assert.equal(found.length, 2, describeFindings(found));
+    });
+
     test('fixed: no error finding', async () => {
       const run = await runFixture(RULE, 'fixed', env, backend);
       assert.doesNotMatch(run.output, /FAILED/, run.output.slice(-2000));

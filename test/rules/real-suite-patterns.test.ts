@@ -36,6 +36,10 @@
 //   thread holds an uncommitted UPDATE that renames a row to a name the filter cannot match,
 //   or changes a column the count never reads (was: uncommitted-read warnings; the reader
 //   sees the old row version, and the new one would not change its count).
+// - flask-request-error: a Flask request adds a row (flushed or not) and then fails; Flask
+//   answers 500 and hands the error to its teardown, where Flask-SQLAlchemy removes the
+//   session; the test asserts the row is absent (was: missing-commit warnings, as on
+//   Flask-SQLAlchemy 2.5.1's own test_roll_back_on_failure).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { PythonEnvName } from '../support/env';
@@ -61,6 +65,7 @@ const PATTERNS: Pattern[] = [
   { name: 'static-pool-memory' },
   { name: 'concurrent-writers' },
   { name: 'concurrent-update-count' },
+  { name: 'flask-request-error' },
 ];
 
 for (const pattern of PATTERNS) {

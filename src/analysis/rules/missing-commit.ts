@@ -6,9 +6,10 @@
  *
  * Not flagged, on purpose:
  * - rollback() the code called (cause 'explicit') or a rollback while an
- *   exception propagated ('error'): the code chose to discard, usually after a
- *   failure, and fixtures that roll back their outer transaction at teardown
- *   do it this way;
+ *   exception propagated ('error'; the agent says so too for a close by a
+ *   teardown handed the request's error, and drops the unflushed changes it
+ *   would report): the code chose to discard, usually after a failure, and
+ *   fixtures that roll back their outer transaction at teardown do it this way;
  * - transactions a test owns (ended in test code, and opened there or written
  *   only from there): a test's own scratch writes or its rollback-isolation
  *   fixture. When such writes were meant for another
@@ -18,7 +19,7 @@
  *   test's own;
  * - writes that failed or changed no row.
  *
- * Severity follows what the lost write did to anyone (docs/rules/README.md):
+ * Severity follows what the lost write did to anyone (docs/rules/severity.md):
  * - error: another session read a table the write touched afterwards, in the
  *   same test, and the test failed: the read could not see the change;
  * - warning: another session read it but the test passed, or the test failed

@@ -706,6 +706,55 @@ def _pending_changes(session):
 
 
 @guarded
+def _something_to_discard(session, pending):
+    """Unflushed changes, or an open transaction (which may hold flushed ones).
+
+    SessionTransaction's own record of what it flushed is no guide: it holds
+    the objects weakly, and a failed request's objects are often gone by its
+    teardown. Looking costs a few microseconds per close (callers' arguments).
+    """
+    if pending:
+        return True
+    in_transaction = getattr(session, "in_transaction", None)
+    return bool(in_transaction()) if in_transaction is not None else True
+
+
+# How far above Session.close() a teardown that was handed the error may sit: scoped_session.remove()
+# and Flask's teardown_appcontext(exc) chain (do_teardown_appcontext, AppContext.pop, RequestContext.pop).
+_ERROR_TEARDOWN_DEPTH = 8
+
+
+@guarded
+def _closed_by_error_teardown():
+    """Whether a caller a few frames up was handed an exception as an argument.
+
+    Frameworks end a failed request after handling its error, so no exception
+    is in flight any more; they pass it to their teardown instead (Flask's
+    teardown_appcontext and teardown_request functions receive it, and
+    Flask-SQLAlchemy removes its scoped session there). Only arguments are
+    looked at, and only on a close that has something to discard.
+    """
+    # Past this function, the guarded hook and close() itself; the stack may be shallower than
+    # that (an AsyncSession closes in a task of its own), so never ask for a fixed depth.
+    frame = sys._getframe()
+    for _ in range(3):
+        frame = frame.f_back if frame is not None else None
+    for _ in range(_ERROR_TEARDOWN_DEPTH):
+        if frame is None:
+            return False
+        code = frame.f_code
+        nargs = code.co_argcount + code.co_kwonlyargcount
+        # A method's lone `self` is no error; reading f_locals is the costly part.
+        if nargs > 1 or (nargs == 1 and code.co_varnames[0] not in ("self", "cls")):
+            values = frame.f_locals
+            for name in code.co_varnames[:nargs]:
+                if isinstance(values.get(name), BaseException):
+                    return True
+        frame = frame.f_back
+    return False
+
+
+@guarded
 def _on_session_closed(session, pending=None):
     sid = _sessions.get(session)
     if sid is not None:
@@ -749,9 +798,17 @@ def _wrap_session(Session):
         def close(self, *args, **kwargs):
             if not rt.ACTIVE:
                 return original(self, *args, **kwargs)
-            # Changes dropped while an exception propagates are the error's doing, not a missing commit.
+            # Changes dropped while an exception propagates, or by a teardown handed the exception that
+            # ended its request, are the error's doing, not a missing commit.
             pending = None if _intent.get() == "error" or sys.exc_info()[0] is not None else _pending_changes(self)
-            if _intent.get() is None:
+            if _intent.get() is None and _something_to_discard(self, pending) and _closed_by_error_teardown():
+                pending = None
+                token = _intent.set("error")
+                try:
+                    result = original(self, *args, **kwargs)
+                finally:
+                    _intent.reset(token)
+            elif _intent.get() is None:
                 token = _intent.set("session-close")
                 try:
                     result = original(self, *args, **kwargs)
