@@ -62,6 +62,8 @@ const FIELDS: Record<EventKind, Record<string, Check>> = {
     dur: nonNegative,
     err: statementError,
     many: num,
+    flushAt: isFrame,
+    alsoAt: arrayOf(isFrame),
   },
   commit: { tx: id },
   rollback: { tx: id, cause: oneOf('explicit', 'error', 'close', 'session-close', 'pool-reset', 'exit', 'gc') },

@@ -29,7 +29,7 @@ const SOUND: { [K in EventKind]: Extract<TraceEvent, { k: K }> } = {
   begin: { k: 'begin', t: 3, pid: 7, conn: 'c1', tx: 't1', implicit: true, iso: 'SERIALIZABLE', sess: 's1', at },
   session_open: { k: 'session_open', t: 3, pid: 7, sess: 's1', cls: 'Session', at },
   test_start: { k: 'test_start', t: 3, pid: 7, id: 'tests/t.py::t', name: 't', file: '/proj/tests/t.py', line: 3 },
-  stmt: { k: 'stmt', t: 4, pid: 7, conn: 'c1', tx: 't1', sess: 's1', sql: 'INSERT INTO jobs VALUES (1)', params: [1], op: 'write', tables: ['jobs'], rows: 1, dur: 5, err: { type: 'E', message: 'm', code: '1', detail: 'd' }, many: 1, at },
+  stmt: { k: 'stmt', t: 4, pid: 7, conn: 'c1', tx: 't1', sess: 's1', sql: 'INSERT INTO jobs VALUES (1)', params: [1], op: 'write', tables: ['jobs'], rows: 1, dur: 5, err: { type: 'E', message: 'm', code: '1', detail: 'd' }, many: 1, at, flushAt: at, alsoAt: [at] },
   savepoint: { k: 'savepoint', t: 5, pid: 7, conn: 'c1', tx: 't1', action: 'begin', name: 'sp1', at },
   identity_hit: { k: 'identity_hit', t: 6, pid: 7, sess: 's1', entity: 'Job', table: 'jobs', key: ['1'], pk: ['id'], at },
   commit: { k: 'commit', t: 7, pid: 7, conn: 'c1', tx: 't1', at },
@@ -48,7 +48,8 @@ function wrongValues(field: string, good: unknown): unknown[] {
   if (typeof good === 'string') return [42, ...common];
   if (typeof good === 'number') return ['text', ...common, ...(field === 't' || field === 'dur' ? [-1] : [])];
   if (typeof good === 'boolean') return ['text', 42, [1, 2, 3], {}, []];
-  if (Array.isArray(good)) return ['text', 42, true, {}, [1, 2, 3], [['a', 1, 'f']], ...(field === 'at' || field === 'engineAt' ? [[]] : [])];
+  // A list of frames (alsoAt) takes [['a', 1, 'f']]; any other list does not.
+  if (Array.isArray(good)) return ['text', 42, true, {}, [1, 2, 3], ...(field === 'alsoAt' ? [] : [[['a', 1, 'f']]]), ...(field === 'at' || field === 'engineAt' || field === 'flushAt' ? [[]] : [])];
   return ['text', 42, true, [1, 2, 3], [], {}];
 }
 
@@ -154,13 +155,9 @@ test("a stmt whose 'at' is [1,2,3] or {} is a skipped line, not an internal erro
   assert.equal(doc.summary.statements, 1);
 });
 
-// SOUND.stmt has no flushAt or alsoAt, so the table above never tries them: the reader's shape
-// check (src/trace/validate.ts) does not look at either, and a flushAt of 42 reaches the report,
-// which throws on it. Marked todo until the reader checks both as frames; then drop the flag and
-// give SOUND.stmt the two fields.
+// A flushAt or alsoAt that is not a frame would reach the report, which reads them as frames.
 test(
   "a stmt whose 'flushAt' or 'alsoAt' is not a frame is a skipped line, not an internal error",
-  { todo: 'src/trace/validate.ts does not check stmt.flushAt and stmt.alsoAt' },
   () => {
     const wrong = [{ flushAt: 42 }, { flushAt: [] }, { flushAt: 'x' }, { alsoAt: 'x' }, { alsoAt: [1, 2, 3] }, { alsoAt: [at, 7] }];
     const p = trace().process(7).testStart('tests/t.py::t').connect('c1', { system: 'sqlite', file: '/proj/x.db' }).begin('t1');
