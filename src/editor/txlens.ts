@@ -144,12 +144,16 @@ export class TxlensExtension implements vscode.Disposable {
     return (active && vscode.workspace.getWorkspaceFolder(active)) ?? vscode.workspace.workspaceFolders?.[0];
   }
 
-  /** The test command for a folder: the setting, else what the workspace suggests. */
-  testCommand(folder: vscode.WorkspaceFolder): string | undefined {
+  /**
+   * The test command for a folder: the setting, else what the workspace
+   * suggests. `suite` runs everything; `narrowable` is the runner's own command,
+   * which a file or a test is added to.
+   */
+  testCommand(folder: vscode.WorkspaceFolder): { suite: string; narrowable: string } | undefined {
     const configured = this.settings(folder.uri).testCommand.trim();
-    if (configured) return configured;
+    if (configured) return { suite: configured, narrowable: configured };
     const root = folder.uri.fsPath;
-    return detectTestCommand({
+    const detected = detectTestCommand({
       has: (rel) => existsSync(join(root, rel)),
       read: (rel) => {
         try {
@@ -159,7 +163,8 @@ export class TxlensExtension implements vscode.Disposable {
         }
       },
       platform: process.platform,
-    })?.command;
+    });
+    return detected && { suite: detected.suiteCommand ?? detected.command, narrowable: detected.command };
   }
 
   /**
@@ -183,8 +188,8 @@ export class TxlensExtension implements vscode.Disposable {
       void vscode.window.showErrorMessage('txlens: open a folder with tests to trace them.');
       return Promise.resolve({ ok: false, reason: 'no-folder' });
     }
-    const line = this.testCommand(folder);
-    if (!line) {
+    const commands = this.testCommand(folder);
+    if (!commands) {
       void vscode.window.showErrorMessage('txlens: no test command found. Set txlens.testCommand, e.g. "python -m pytest -q".', 'Open Settings').then((pick) => {
         if (pick) void vscode.commands.executeCommand('workbench.action.openSettings', `${SETTINGS_SECTION}.testCommand`);
       });
@@ -192,7 +197,7 @@ export class TxlensExtension implements vscode.Disposable {
     }
     const cwd = folder.uri.fsPath;
     const rel = req?.file ? relative(cwd, req.file).split('\\').join('/') : undefined;
-    const command = commandForSelection(splitCommand(line), rel, req?.test);
+    const command = rel ? commandForSelection(splitCommand(commands.narrowable), rel, req?.test) : splitCommand(commands.suite);
     const abort = new AbortController();
     token?.onCancellationRequested(() => abort.abort());
     const promise = this.runWithProgress(command, cwd, abort, folder).finally(() => (this.running = undefined));

@@ -69,3 +69,20 @@ test('narrowing to a file or a test, per runner', () => {
   assert.deepEqual(commandForSelection(['npx', 'tsx', '--test'], 'test/a.test.ts', t(['s', 'x'])), ['npx', 'tsx', '--test', '--test-name-pattern=x', 'test/a.test.ts']);
   assert.deepEqual(commandForSelection(['npm', 'test'], 'test/a.js', t(['x'])), ['npm', 'test', '--', 'test/a.js']);
 });
+
+test('a script that names its test files runs the whole suite through npm test; one file or test still goes to the runner', () => {
+  const pkg = (script: string, devDependencies: Record<string, string> = {}) => workspace({ 'package.json': JSON.stringify({ scripts: { test: script }, devDependencies }) });
+  // node 20's --test alone finds no .ts file: the script's paths are what run the suite.
+  const tsx = detectTestCommand(pkg('node --import tsx --test test/notes.test.ts', { tsx: '^4' }));
+  assert.deepEqual(tsx, { command: 'node --import tsx --test', runner: 'node:test', why: 'node --import tsx --test in package.json', suiteCommand: 'npm test' });
+  assert.equal(detectTestCommand(pkg('tsx --test "test/**/*.test.ts"'))?.suiteCommand, 'npm test');
+  assert.equal(detectTestCommand(pkg('node --test test/'))?.suiteCommand, 'npm test');
+  assert.equal(detectTestCommand(pkg('mocha spec/**/*.spec.js', { mocha: '^11' }))?.suiteCommand, 'npm test');
+  assert.equal(detectTestCommand(pkg('tsc -p . && node --test'))?.suiteCommand, 'npm test', 'a build step before the tests stays');
+  // Nothing but the runner and its options: the runner's own command finds the same tests.
+  assert.equal(detectTestCommand(pkg('node --test'))?.suiteCommand, undefined);
+  assert.equal(detectTestCommand(pkg('node --import tsx --test'))?.suiteCommand, undefined);
+  assert.equal(detectTestCommand(pkg('mocha --recursive --timeout 5000'))?.suiteCommand, undefined);
+  assert.equal(detectTestCommand(pkg('', { mocha: '^11' }))?.suiteCommand, undefined, 'mocha found only in the dependencies');
+  assert.equal(detectTestCommand(pkg('vitest'))?.suiteCommand, undefined, 'vitest and jest find their tests from their config');
+});

@@ -16,9 +16,16 @@ export interface WorkspaceProbe {
 }
 
 export interface DetectedCommand {
+  /** The runner's own command: a file or a test is added to it to trace just that. */
   command: string;
   runner: Runner;
   why: string;
+  /**
+   * What runs the whole suite when `command` alone would not find it: the test
+   * script, whose paths node's runner and mocha need (node 20's `--test` finds
+   * only .js files under its default patterns, mocha only ./test).
+   */
+  suiteCommand?: string;
 }
 
 const VENVS = ['.venv', 'venv', 'env', '.env'];
@@ -48,6 +55,19 @@ function quote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
+/** Options of node and mocha whose value is the next word, so that word is no path to run. */
+const OPTIONS_WITH_VALUE = new Set(['--import', '--require', '-r', '--loader', '--experimental-loader', '--test-reporter', '--test-reporter-destination', '--config', '--reporter', '-R', '--ui', '-u', '--timeout', '-t', '--grep', '-g', '--spec']);
+
+/**
+ * Whether a test script names what to run (paths, globs) or chains other
+ * commands: then only the script itself runs the whole suite as the project does.
+ */
+function scriptNamesPaths(script: string): boolean {
+  if (/&&|\|\||[;|]/.test(script)) return true;
+  const words = splitCommand(script);
+  return words.slice(1).some((w, i) => !w.startsWith('-') && !OPTIONS_WITH_VALUE.has(words[i]) && !/^(node|tsx|mocha|npx|--test)$/.test(w));
+}
+
 export function detectTestCommand(probe: WorkspaceProbe): DetectedCommand | undefined {
   if (isPytestProject(probe)) {
     const py = venvPython(probe);
@@ -67,11 +87,12 @@ export function detectTestCommand(probe: WorkspaceProbe): DetectedCommand | unde
     const uses = (name: string) => new RegExp(`(^|[\\s/])${name}(\\s|$)`).test(script) || name in deps;
     if (uses('vitest')) return { command: 'npx vitest run', runner: 'vitest', why: 'vitest in package.json' };
     if (uses('jest')) return { command: 'npx jest', runner: 'jest', why: 'jest in package.json' };
-    if (uses('mocha')) return { command: 'npx mocha', runner: 'mocha', why: 'mocha in package.json' };
+    const suite = scriptNamesPaths(script) ? { suiteCommand: 'npm test' } : {};
+    if (uses('mocha')) return { command: 'npx mocha', runner: 'mocha', why: 'mocha in package.json', ...(/\bmocha\b/.test(script) ? suite : {}) };
     // TypeScript through tsx: its loader must stay on the command that runs one test.
-    if (/node\s+(.*\s)?--import[\s=]tsx\s+(.*\s)?--test\b/.test(script)) return { command: 'node --import tsx --test', runner: 'node:test', why: 'node --import tsx --test in package.json' };
-    if (/\btsx\s+(.*\s)?--test\b/.test(script)) return { command: 'npx tsx --test', runner: 'node:test', why: 'tsx --test in package.json' };
-    if (/node\s+(.*\s)?--test\b/.test(script)) return { command: 'node --test', runner: 'node:test', why: 'node --test in package.json' };
+    if (/node\s+(.*\s)?--import[\s=]tsx\s+(.*\s)?--test\b/.test(script)) return { command: 'node --import tsx --test', runner: 'node:test', why: 'node --import tsx --test in package.json', ...suite };
+    if (/\btsx\s+(.*\s)?--test\b/.test(script)) return { command: 'npx tsx --test', runner: 'node:test', why: 'tsx --test in package.json', ...suite };
+    if (/node\s+(.*\s)?--test\b/.test(script)) return { command: 'node --test', runner: 'node:test', why: 'node --test in package.json', ...suite };
     if (script && !/no test specified/.test(script)) return { command: 'npm test', runner: 'npm', why: 'the test script in package.json' };
   }
   if (probe.has('tests') || probe.has('test')) {
