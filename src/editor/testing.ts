@@ -6,10 +6,9 @@
 import { relative } from 'node:path';
 import * as vscode from 'vscode';
 import type { RunSummary, TraceRequest } from './txlens';
-import { isTestFileName, languageOf, LocatedTest } from './present/locate';
+import { isTestFileName, languageOf, LocatedTest, TEST_FILE_GLOB } from './present/locate';
 import type { Shown, TestIndex } from './views';
 
-const TEST_GLOB = '**/{test_*.py,*_test.py,*.test.{js,mjs,cjs,ts,mts,cts,jsx,tsx},*.spec.{js,mjs,cjs,ts,mts,cts,jsx,tsx}}';
 const SKIP_GLOB = '**/{node_modules,.venv,venv,.tox,.txlens,.git,dist,out,site-packages}/**';
 
 interface ItemData {
@@ -48,7 +47,7 @@ export class TxlensTesting implements vscode.Disposable {
   }
 
   private async discover(): Promise<void> {
-    const uris = await vscode.workspace.findFiles(TEST_GLOB, SKIP_GLOB, 2000);
+    const uris = await vscode.workspace.findFiles(TEST_FILE_GLOB, SKIP_GLOB, 2000);
     for (const uri of uris) this.fileItem(uri).canResolveChildren = true;
   }
 

@@ -1,11 +1,12 @@
 // Finding test functions in source text, for the Trace CodeLens and the
 // Testing view: pytest by def/class, the JS runners by describe/it/test calls.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { isTestFileName, languageOf, locateTests } from '../../src/editor/present/locate';
-import { repoRoot } from '../support/env';
+import { isTestFileName, languageOf, locateTests, TEST_FILE_GLOB } from '../../src/editor/present/locate';
+import { repoRoot, tempDir } from '../support/env';
 
 const summary = (text: string, lang: 'python' | 'js') => locateTests(text, lang).map((t) => `${t.kind} ${t.path.join(' › ')} @${t.line}-${t.endLine}`);
 
@@ -94,4 +95,27 @@ test('which files are test files, and their language', () => {
   assert.equal(languageOf('typescriptreact'), 'js');
   assert.equal(languageOf('a/b.cts'), 'js');
   assert.equal(languageOf('markdown'), undefined);
+});
+
+test('the Testing view\'s test-file glob parses in ripgrep (no nested alternates) and finds the test files the locator reads', (t) => {
+  assert.equal(TEST_FILE_GLOB.split('{').length, 2, `one brace group: ${TEST_FILE_GLOB}`);
+  const root = tempDir('glob');
+  const files = [
+    'tests/test_jobs.py', 'pkg/jobs_test.py', 'test/notes.test.ts', 'src/a.spec.tsx', 'esm/b.test.mjs', 'c.spec.cjs', 'x.test.cts',
+    'app/notes.ts', 'tests/conftest.py', 'README.md', 'test/helpers.js',
+  ];
+  for (const f of files) {
+    mkdirSync(dirname(join(root, f)), { recursive: true });
+    writeFileSync(join(root, f), '');
+  }
+  const expected = files.slice(0, 7).sort();
+  for (const f of expected) assert.ok(isTestFileName(f), f);
+  // VS Code's findFiles runs ripgrep; the same glob through the same tool.
+  const rg = spawnSync('rg', ['--files', '--glob', TEST_FILE_GLOB], { cwd: root, encoding: 'utf8' });
+  if (rg.error) {
+    t.skip(`ripgrep is not installed here: ${rg.error.message}`);
+    return;
+  }
+  assert.equal(rg.status, 0, rg.stderr);
+  assert.deepEqual(rg.stdout.trim().split('\n').sort(), expected);
 });

@@ -27,6 +27,17 @@ export function languageOf(fileOrLanguageId: string): SourceLanguage | undefined
   return undefined;
 }
 
+const JS_EXTENSIONS = ['js', 'mjs', 'cjs', 'ts', 'mts', 'cts', 'jsx', 'tsx'];
+
+/**
+ * The test files the Testing view looks for in the workspace, as a glob for
+ * `workspace.findFiles`: pytest's file names, and `*.test.*` / `*.spec.*` in
+ * every JavaScript and TypeScript extension. One level of braces only: the
+ * search behind findFiles (ripgrep) refuses nested alternates, and the whole
+ * search fails with them.
+ */
+export const TEST_FILE_GLOB = `**/{test_*.py,*_test.py,${['test', 'spec'].flatMap((kind) => JS_EXTENSIONS.map((ext) => `*.${kind}.${ext}`)).join(',')}}`;
+
 /** Whether a file name looks like a test file the locator should read. */
 export function isTestFileName(file: string): boolean {
   const base = file.split(/[\\/]/).pop() ?? file;
