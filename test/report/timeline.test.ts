@@ -2,13 +2,15 @@
 // bundled quickstart example traced through the CLI, a script whose SQL and file
 // name are hostile to HTML, and a large generated trace.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync, realpathSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { timelineView, TimelineView } from '../../src/report/timeline';
 import { escapeHtml, scriptJson, timelineHtml, webviewCsp, webviewHtml } from '../../src/report/timeline-html';
 import { QuickstartRun, quickstartRun } from '../editor/quickstart-run';
-import { repoRoot } from '../support/env';
+import { analyse } from '../../src/analysis/analyse';
+import { loadModel } from '../../src/model/model';
+import { repoRoot, runCli, tempDir } from '../support/env';
 import { HOSTILE_INSERT, HOSTILE_SCRIPT, HOSTILE_SELECT, hostileRun, largeRun, suiteRun } from './timeline-runs';
 
 let q: QuickstartRun;
@@ -218,4 +220,31 @@ test('a suite too long to read whole opens on the failing test, by its full name
   const many = v.tests.find((t) => t.id.endsWith('[7]'))!;
   assert.equal(many.label, 'test_the_seeded_note_reads_the_same_every_time[7]');
   assert.equal(many.attention, false);
+});
+
+test('a finding at the open of a connection without ORM session (better-sqlite3 under node:test) has its marker on that connection', async () => {
+  // The TypeScript notes project: sqlite-memory-isolation names the line that opened the second :memory: handle.
+  const work = realpathSync(tempDir('timeline-node'));
+  const fixture = join(repoRoot, 'test', 'fixtures', 'node', 'sqlite-ts', 'buggy');
+  for (const dir of ['app', 'test']) cpSync(join(fixture, dir), join(work, dir), { recursive: true });
+  symlinkSync(join(repoRoot, 'node_modules'), join(work, 'node_modules'), 'dir');
+  const trace = join(work, '.txlens', 'runs', 'notes');
+  const r = await runCli(['run', '--json', '--trace', trace, '--', process.execPath, '--import', 'tsx', '--test', 'test/notes.test.ts'], {
+    cwd: work,
+    // This file runs under node --test itself: the project's own run must not report to it as its child.
+    env: { NODE_TEST_CONTEXT: undefined },
+  });
+  assert.notEqual(r.code, 2, r.stderr);
+  const model = loadModel(trace);
+  const findings = analyse(model).findings;
+  const node = timelineView(model, findings, { cwd: work });
+  const memory = node.findings.find((f) => f.rule === 'sqlite-memory-isolation');
+  assert.ok(memory, `the run has its sqlite-memory-isolation finding: ${findings.map((f) => f.rule)}`);
+  assert.equal(memory.at.path, 'app/notes.ts');
+  assert.ok(memory.lane !== undefined && memory.x !== undefined, 'placed on a lane');
+  const lane = node.lanes[memory.lane];
+  assert.equal(lane.kind, 'connection', `on the connection's lane: ${JSON.stringify(lane)}`);
+  assert.equal(lane.at?.line, memory.at.line, 'the connection opened at the finding\'s line');
+  assert.ok(lane.findings.includes(node.findings.indexOf(memory)));
+  for (const f of node.findings) assert.ok(f.lane !== undefined, `${f.rule} at ${f.at.path}:${f.at.line} is drawn`);
 });

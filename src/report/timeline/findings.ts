@@ -2,7 +2,10 @@
  * Findings on the timeline: each is placed on the lane and at the moment its
  * place in the source matches, first a statement at the finding's line (same
  * test), then a transaction that ended there, then an identity-map hit, then a
- * session opened there. A finding that matches none is listed, not drawn.
+ * session opened there, then a connection opened there (a driver without ORM
+ * sessions, such as better-sqlite3: sqlite-memory-isolation names the open of
+ * the connection that got its own empty database). A finding that matches none
+ * is listed, not drawn.
  */
 import type { Finding } from '../../analysis/findings';
 import type { ModelIdentityHit, ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
@@ -52,6 +55,9 @@ export function placeFindings(model: ModelRun, findings: Finding[], stmtsAt: Map
     if (hit) return { owner: hit.session, time: hit.time, hit };
     const sess = model.sessions.find((s) => atKey(s.at) === k && sameTest(f, s.test));
     if (sess) return { owner: sess, time: sess.opened };
+    // A connection has no test of its own: it belongs to the finding's test when one of its statements ran there.
+    const conn = model.connections.find((c) => atKey(c.at) === k && model.statements.some((s) => s.connection === c && sameTest(f, s.test)));
+    if (conn) return { owner: conn, time: conn.opened };
     return undefined;
   });
 }
