@@ -9,11 +9,16 @@
 //   node scripts/vscode-e2e.mjs --install-only
 //   node scripts/vscode-e2e.mjs --no-build    use the current dist/ and out/
 //
+// The suite runs in one editor session per workspace (SESSIONS in
+// test/vscode/workspace.mjs): the Python quickstart, a TypeScript project on
+// better-sqlite3 under node:test, and that project again in an untrusted
+// workspace. TXLENS_E2E_ONLY=node,node-untrusted runs only the sessions named.
+//
 // Everything it installs is cached under .txlens-dev/ (code-server, the Node
 // headers its native modules build against); Chromium and the Kerberos headers
 // come from the OS package manager when missing (needs root or passwordless sudo).
 // Screenshots of each state the suite reaches, the run log and code-server's
-// log go to test-artifacts/vscode/.
+// log of each session go to test-artifacts/vscode/.
 //
 // Exit status: the suite's (0 when every test passed), 1 when the run could not
 // complete, 77 when this machine lacks OS packages the run needs (Chromium, or
@@ -36,7 +41,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { prepareQuickstartWorkspace, suiteEntry } from '../test/vscode/workspace.mjs';
+import { SESSIONS, suiteEntry } from '../test/vscode/workspace.mjs';
+import { ensurePythonEnv } from './python-env.mjs';
 import {
   CHROMIUM_CANDIDATES,
   EXIT_CANNOT_RUN,
@@ -228,11 +234,11 @@ function freePort() {
   });
 }
 
-async function waitForHealth(url, server, timeoutMs) {
+async function waitForHealth(url, server, timeoutMs, log) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (server.exitCode !== null || server.signalCode !== null) {
-      throw new Failure(`code-server exited (${server.exitCode ?? server.signalCode}) before answering`, { log: join(artifacts, 'code-server.log') });
+      throw new Failure(`code-server exited (${server.exitCode ?? server.signalCode}) before answering`, { log });
     }
     try {
       const res = await fetch(`${url}/healthz`);
@@ -242,11 +248,11 @@ async function waitForHealth(url, server, timeoutMs) {
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Failure(`code-server did not answer ${url}/healthz within ${timeoutMs / 1000}s`, { log: join(artifacts, 'code-server.log') });
+  throw new Failure(`code-server did not answer ${url}/healthz within ${timeoutMs / 1000}s`, { log });
 }
 
-function prepareUserData(scratch) {
-  const userData = join(scratch, 'user-data');
+function prepareUserData(dir, { trusted }) {
+  const userData = join(dir, 'user-data');
   mkdirSync(join(userData, 'User'), { recursive: true });
   // A quiet workbench: no welcome page, tips or notifications covering the editor in screenshots.
   const settings = {
@@ -258,7 +264,11 @@ function prepareUserData(scratch) {
     'extensions.autoCheckUpdates': false,
     'extensions.autoUpdate': false,
     'extensions.ignoreRecommendations': true,
-    'security.workspace.trust.enabled': false,
+    // A trusted session turns trust off (everything is trusted); an untrusted one
+    // opens its folder in restricted mode without asking.
+    'security.workspace.trust.enabled': !trusted,
+    'security.workspace.trust.startupPrompt': 'never',
+    'security.workspace.trust.banner': 'never',
     'editor.codeLens': true,
     'editor.hover.delay': 100,
     'window.commandCenter': false,
@@ -292,25 +302,14 @@ async function runSuite() {
   if (!existsSync(suiteEntry)) throw new Failure(`${suiteEntry} is missing; build with node esbuild.mjs --tests`);
   if (!existsSync(join(root, 'dist', 'extension.js'))) throw new Failure('dist/extension.js is missing; build with node esbuild.mjs');
 
-  say('preparing the workspace (examples/quickstart, Python environment sa20)…');
-  const scratch = mkdtempSync(join(tmpdir(), 'txlens-vscode-'));
-  let workspace;
+  say('preparing the Python environment sa20 for the quickstart workspace…');
   let python;
   try {
-    ({ workspace, python } = prepareQuickstartWorkspace(scratch));
+    python = ensurePythonEnv('sa20');
   } catch (e) {
-    rmSync(scratch, { recursive: true, force: true });
     throw new Failure(e.message.split('\n')[0]);
   }
-  const userData = prepareUserData(scratch);
-  const extensionsDir = join(scratch, 'extensions');
-  mkdirSync(extensionsDir);
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const config = join(scratch, 'code-server.yaml');
-  writeFileSync(config, `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
-  note(`workspace ${workspace}\nuser data ${userData}\nurl ${url}`);
-
+  const scratch = mkdtempSync(join(tmpdir(), 'txlens-vscode-'));
   let server;
   let browser;
   let cleanedUp = false;
@@ -329,31 +328,6 @@ async function runSuite() {
   }
 
   try {
-    say(`starting code-server on ${url}…`);
-    const serverLog = createWriteStream(join(artifacts, 'code-server.log'), { flags: 'w' });
-    await new Promise((r) => serverLog.once('open', r));
-    server = spawn(
-      process.execPath,
-      [
-        codeServerEntry(),
-        '--config', config,
-        '--user-data-dir', userData,
-        '--extensions-dir', extensionsDir,
-        '--disable-telemetry',
-        '--disable-update-check',
-        '--disable-workspace-trust',
-        '--disable-getting-started-override',
-      ],
-      {
-        cwd: scratch,
-        // Its own process group, so the extension host and everything the tests start die with it.
-        detached: true,
-        stdio: ['ignore', serverLog, serverLog],
-        env: { ...process.env, TXLENS_E2E_SCREENSHOTS: artifacts, TXLENS_E2E_PYTHON: python },
-      },
-    );
-    await waitForHealth(url, server, 60_000);
-
     say(`launching Chromium (${chromiumPath})…`);
     browser = await chromium.launch({
       executablePath: chromiumPath,
@@ -369,9 +343,67 @@ async function runSuite() {
         '--disable-dev-shm-usage',
       ],
     });
-    const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
-    const page = await context.newPage();
+    const wanted = process.env.TXLENS_E2E_ONLY?.split(',').filter(Boolean);
+    const failures = [];
+    for (const session of SESSIONS) {
+      if (wanted && !wanted.includes(session.name)) continue;
+      const dir = join(scratch, session.name);
+      mkdirSync(dir);
+      const workspace = session.prepare(dir);
+      const result = await runSession(session, { dir, workspace, python, browser, setServer: (s) => (server = s) });
+      killGroup(server);
+      if (result.failure) failures.push(result.failure);
+    }
+    if (failures.length) {
+      throw new Failure(failures.map((f) => f.message).join('; '), { code: failures.find((f) => f.code > 1)?.code ?? 1 });
+    }
+    return 0;
+  } finally {
+    if (browser) await browser.close().catch(() => {});
+    cleanup();
+  }
+}
 
+/** One editor session: code-server on `workspace`, the workbench in a fresh browser context, the session's tests. */
+async function runSession(session, { dir, workspace, python, browser, setServer }) {
+  const userData = prepareUserData(dir, session);
+  const extensionsDir = join(dir, 'extensions');
+  mkdirSync(extensionsDir);
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const config = join(dir, 'code-server.yaml');
+  writeFileSync(config, `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
+  note(`session ${session.name}: workspace ${workspace}\nuser data ${userData}\nurl ${url}`);
+
+  say(`${session.name}: starting code-server on ${url}…`);
+  const serverLog = createWriteStream(join(artifacts, `code-server-${session.name}.log`), { flags: 'w' });
+  await new Promise((r) => serverLog.once('open', r));
+  const server = spawn(
+    process.execPath,
+    [
+      codeServerEntry(),
+      '--config', config,
+      '--user-data-dir', userData,
+      '--extensions-dir', extensionsDir,
+      '--disable-telemetry',
+      '--disable-update-check',
+      ...(session.trusted ? ['--disable-workspace-trust'] : []),
+      '--disable-getting-started-override',
+    ],
+    {
+      cwd: dir,
+      // Its own process group, so the extension host and everything the tests start die with it.
+      detached: true,
+      stdio: ['ignore', serverLog, serverLog],
+      env: { ...process.env, TXLENS_E2E_SCREENSHOTS: artifacts, TXLENS_E2E_PYTHON: python, TXLENS_E2E_SUITE: session.name },
+    },
+  );
+  setServer(server);
+  await waitForHealth(url, server, 60_000, join(artifacts, `code-server-${session.name}.log`));
+
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  const page = await context.newPage();
+  try {
     let shots = Promise.resolve();
     const screenshot = (name) => {
       const file = join(artifacts, `${name.replace(/[^\w.-]+/g, '_')}.png`);
@@ -448,7 +480,7 @@ async function runSuite() {
       ['extensionTestsPath', remote(suiteEntry)],
     ];
     const target = `${url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
-    say('opening the workbench and running the suite…');
+    say(`${session.name}: opening the workbench and running its tests…`);
     const suiteStart = Date.now();
     await page.goto(target, { waitUntil: 'domcontentloaded' });
 
@@ -457,18 +489,20 @@ async function runSuite() {
     const result = await Promise.race([exited, timedOut]);
     clearTimeout(timer);
     await shots;
-    await screenshot('zz-final');
-    if (result === 'timeout') throw new Failure(`the suite did not finish within ${SUITE_TIMEOUT_MS / 1000}s`);
-    if (result === -1) throw new Failure('the workbench page crashed');
-    say(`suite finished in ${((Date.now() - suiteStart) / 1000).toFixed(0)}s with exit ${result}`);
+    await screenshot(`zz-final-${session.name}`);
+    await shots;
+    if (result === 'timeout') return { failure: new Failure(`${session.name}: the suite did not finish within ${SUITE_TIMEOUT_MS / 1000}s`) };
+    if (result === -1) return { failure: new Failure(`${session.name}: the workbench page crashed`) };
+    say(`${session.name}: finished in ${((Date.now() - suiteStart) / 1000).toFixed(0)}s with exit ${result}`);
     if (result !== 0) {
-      const which = failedTests.length ? `${failedTests.length} in-editor test(s) failed: ${failedTests.join('; ')}` : `the suite exited ${result} before reporting a test (extension host or suite failed to load?)`;
-      throw new Failure(which, { code: typeof result === 'number' && result > 0 ? result : 1 });
+      const which = failedTests.length
+        ? `${session.name}: ${failedTests.length} in-editor test(s) failed: ${failedTests.join('; ')}`
+        : `${session.name}: the suite exited ${result} before reporting a test (extension host or suite failed to load?)`;
+      return { failure: new Failure(which, { code: typeof result === 'number' && result > 0 ? result : 1 }) };
     }
-    return result;
+    return {};
   } finally {
-    if (browser) await browser.close().catch(() => {});
-    cleanup();
+    await context.close().catch(() => {});
   }
 }
 

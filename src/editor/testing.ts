@@ -16,10 +16,20 @@ interface ItemData {
   test?: LocatedTest;
 }
 
+/** What the last "Run with txlens" reported for one test item (extension tests read it through txlens._state). */
+export interface ReportedResult {
+  id: string;
+  label: string;
+  result: 'passed' | 'failed' | 'skipped';
+  messages: string[];
+}
+
 export class TxlensTesting implements vscode.Disposable {
   private controller?: vscode.TestController;
   private readonly data = new WeakMap<vscode.TestItem, ItemData>();
   private readonly watchers: vscode.Disposable[] = [];
+  /** The results the last run reported, once it ended. */
+  lastReported?: ReportedResult[];
 
   constructor(
     private readonly index: TestIndex,
@@ -106,26 +116,33 @@ export class TxlensTesting implements vscode.Disposable {
     const one = request.include?.length === 1 ? this.data.get(request.include[0]) : undefined;
     const summary = await this.trace(one ? { file: one.file, test: one.test } : {}, token);
     const shown = this.shown();
+    const reported: ReportedResult[] = [];
     for (const leaf of leaves) {
       const d = this.data.get(leaf);
       const lens = d?.test && shown ? shown.engine.testLens(shown.analysed.model, shown.analysed.findings, d.file, d.test) : undefined;
       if (!summary.ok || !lens) {
         run.skipped(leaf);
+        reported.push({ id: leaf.id, label: leaf.label, result: 'skipped', messages: [] });
         continue;
       }
       run.appendOutput(`${d!.test!.path.join(' › ')}: ${lens.text}\r\n`, undefined, leaf);
-      if (lens.passed) run.passed(leaf);
-      else {
+      if (lens.passed) {
+        run.passed(leaf);
+        reported.push({ id: leaf.id, label: leaf.label, result: 'passed', messages: [] });
+      } else {
         const messages = lens.tests.filter((t) => t.message).map((t) => new vscode.TestMessage(t.message!));
         for (const f of lens.findings) {
           const m = new vscode.TestMessage(`${f.rule}: ${f.message}`);
           m.location = new vscode.Location(vscode.Uri.file(f.location.file), new vscode.Position(f.location.line - 1, 0));
           messages.push(m);
         }
-        run.failed(leaf, messages.length ? messages : [new vscode.TestMessage('failed')]);
+        const shownMessages = messages.length ? messages : [new vscode.TestMessage('failed')];
+        run.failed(leaf, shownMessages);
+        reported.push({ id: leaf.id, label: leaf.label, result: 'failed', messages: shownMessages.map((m) => String(typeof m.message === 'string' ? m.message : m.message.value)) });
       }
     }
     run.end();
+    this.lastReported = reported;
   }
 
   private teardown(): void {

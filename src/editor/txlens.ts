@@ -461,6 +461,7 @@ export class TxlensExtension implements vscode.Disposable {
       staticDiagnostics: this.staticFindings.count(),
       engineLoaded: this.shown !== undefined || this.checkers.size > 0,
       timeline: this.timeline.rendered ?? null,
+      testing: this.testing.lastReported ?? null,
     };
   }
 

@@ -14,6 +14,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 interface Case {
+  suite: string;
   name: string;
   fn: () => Promise<void> | void;
   skip?: string;
@@ -22,15 +23,30 @@ interface Case {
 
 const cases: Case[] = [];
 const DEFAULT_TIMEOUT_MS = 5 * 60_000;
+let currentSuite = 'quickstart';
+
+/**
+ * Names the editor session the tests registered after it belong to. Each
+ * session opens its own workspace (test/vscode/workspace.mjs) and runs only its
+ * own tests: TXLENS_E2E_SUITE names it.
+ */
+export function suite(name: string): void {
+  currentSuite = name;
+}
+
+/** The session running now. */
+export function activeSuite(): string {
+  return process.env.TXLENS_E2E_SUITE || 'quickstart';
+}
 
 /** Registers a test; tests run in the order they are registered, and a later one may use what an earlier one set up. */
 export function test(name: string, fn: () => Promise<void> | void, timeoutMs = DEFAULT_TIMEOUT_MS): void {
-  cases.push({ name, fn, timeoutMs });
+  cases.push({ suite: currentSuite, name, fn, timeoutMs });
 }
 
 /** Registers a test that is reported as skipped with `reason` (kept in place so it runs again once the reason is gone). */
 export function skip(name: string, reason: string, fn: () => Promise<void> | void): void {
-  cases.push({ name, fn, skip: reason, timeoutMs: DEFAULT_TIMEOUT_MS });
+  cases.push({ suite: currentSuite, name, fn, skip: reason, timeoutMs: DEFAULT_TIMEOUT_MS });
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -45,7 +61,9 @@ export async function runRegistered(): Promise<void> {
   let failed = 0;
   let passed = 0;
   let skipped = 0;
-  for (const c of cases) {
+  const mine = cases.filter((c) => c.suite === activeSuite());
+  if (mine.length === 0) throw new Error(`no in-editor tests registered for the session ${activeSuite()}`);
+  for (const c of mine) {
     if (c.skip !== undefined) {
       skipped++;
       console.log(`skip - ${c.name}: ${c.skip}`);
@@ -63,8 +81,8 @@ export async function runRegistered(): Promise<void> {
       await screenshot(`failed-${c.name}`);
     }
   }
-  console.log(`txlens vscode suite: ${passed} passed, ${failed} failed, ${skipped} skipped`);
-  if (failed > 0) throw new Error(`${failed} of ${cases.length} in-editor tests failed`);
+  console.log(`txlens vscode suite (${activeSuite()}): ${passed} passed, ${failed} failed, ${skipped} skipped`);
+  if (failed > 0) throw new Error(`${failed} of ${mine.length} in-editor tests failed`);
 }
 
 const artifacts = process.env.TXLENS_E2E_SCREENSHOTS;

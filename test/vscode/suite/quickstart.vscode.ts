@@ -9,7 +9,9 @@
 // pytest (scripts/vscode-e2e.mjs and test/vscode/run-electron.mjs prepare it).
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import { queryFrames, screenshot, sleep, test } from './harness';
+import { queryFrames, screenshot, sleep, suite, test } from './harness';
+
+suite('quickstart');
 
 const EXTENSION_ID = 'txlens.txlens';
 const FAILING_TEST = 'tests/test_jobs.py::test_failed_job_is_reported';
