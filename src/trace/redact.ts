@@ -73,11 +73,26 @@ const LITERAL_HINT = /['\d$]/;
  * the row-key reader takes a masked literal for an unknown value, never for a key.
  */
 export function maskSqlLiterals(sql: string): string {
-  if (typeof sql !== 'string' || !LITERAL_HINT.test(sql)) return sql;
-  return sql.replace(SQL_PIECES, (piece: string, ...rest: unknown[]) => {
-    const groups = rest[rest.length - 1] as Record<string, string | undefined>;
-    return groups.dollar !== undefined || groups.estring !== undefined || groups.string !== undefined || groups.number !== undefined ? MASKED_VALUE : piece;
-  });
+  if (typeof sql !== 'string') return sql;
+  // Suites repeat a few hundred SQL texts: a repeat costs one lookup. A long text (a bulk INSERT of literals) is not kept.
+  let masked = maskedSql.get(sql);
+  if (masked === undefined) {
+    masked = LITERAL_HINT.test(sql) ? sql.replace(SQL_PIECES, maskPiece) : sql;
+    if (sql.length <= MASKED_SQL_CHARS) {
+      if (maskedSql.size >= MASKED_SQL_CACHE) maskedSql.clear();
+      maskedSql.set(sql, masked);
+    }
+  }
+  return masked;
+}
+
+const maskedSql = new Map<string, string>();
+const MASKED_SQL_CACHE = 2000;
+const MASKED_SQL_CHARS = 4096;
+
+function maskPiece(piece: string, ...rest: unknown[]): string {
+  const groups = rest[rest.length - 1] as Record<string, string | undefined>;
+  return groups.dollar !== undefined || groups.estring !== undefined || groups.string !== undefined || groups.number !== undefined ? MASKED_VALUE : piece;
 }
 
 // A quoted literal in a database message, and the word before it: after these words the quotes

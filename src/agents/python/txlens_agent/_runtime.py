@@ -894,6 +894,7 @@ _SQL_PIECES = _re.compile(
 _LITERAL_HINT = _re.compile(r"['\d$]")
 _masked_sql = {}
 _MASKED_SQL_CACHE = 2000
+_MASKED_SQL_CHARS = 4096
 
 
 def _mask_piece(m):
@@ -908,14 +909,15 @@ def mask_literals(sql):
     the statement's verb, tables and placeholders read as before; a masked
     literal is no value a reader can take for a row key.
     """
-    if not _LITERAL_HINT.search(sql):
-        return sql
+    # Suites repeat a few hundred SQL texts: a repeat costs one dict lookup.
     masked = _masked_sql.get(sql)
     if masked is None:
-        masked = _SQL_PIECES.sub(_mask_piece, sql)
-        if len(_masked_sql) >= _MASKED_SQL_CACHE:
-            _masked_sql.clear()
-        _masked_sql[sql] = masked
+        masked = _SQL_PIECES.sub(_mask_piece, sql) if _LITERAL_HINT.search(sql) else sql
+        # A long text (a bulk INSERT of literals) is seldom sent twice: not kept.
+        if len(sql) <= _MASKED_SQL_CHARS:
+            if len(_masked_sql) >= _MASKED_SQL_CACHE:
+                _masked_sql.clear()
+            _masked_sql[sql] = masked
     return masked
 
 
