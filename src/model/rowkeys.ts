@@ -10,6 +10,8 @@
  * - INSERT (col, ...) VALUES (...), (...): every listed column, per row.
  * Values come from SQL literals or from parameters in any DB-API placeholder
  * style: qmark `?`, format `%s`, pyformat `%(name)s`, numeric `$1`, named `:name`.
+ * A literal the agent masked (`…`, outside `--params values`) is no value: the
+ * column it compares is left unpinned.
  *
  * Apart from keys, a WHERE's top-level AND-ed `col LIKE p` are kept as patterns:
  * a read of `name LIKE 'w1-%'` cannot be about a row written with name 'w2-3'.
@@ -24,6 +26,7 @@
  * which is the table-level answer.
  */
 import type { ModelRun, ModelStatement } from './model';
+import { MASKED_VALUE } from '../trace/redact';
 import { tokenizeSql, type SqlToken } from './sql-tokens';
 
 /** column (lower-case) → normalized values the statement restricts it to. */
@@ -617,9 +620,9 @@ export function describeRows(table: string, keys: RowKeySet | undefined): string
   return `${table} ${pick}=${shown}`;
 }
 
-/** The key set of an identity-map entry: primary-key columns (when known) → repr'd key values. */
+/** The key set of an identity-map entry: primary-key columns (when known) → repr'd key values; none when the values were not recorded. */
 export function identityKeys(pk: string[] | undefined, key: string[]): RowKeySet | undefined {
-  if (!pk || pk.length !== key.length) return undefined;
+  if (!pk || pk.length !== key.length || key.includes(MASKED_VALUE)) return undefined;
   const out: RowKeySet = new Map();
   pk.forEach((col, i) => out.set(col.toLowerCase(), new Set([reprKey(key[i])])));
   return out;

@@ -5,7 +5,7 @@
  */
 import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { redactArgv, redactSecrets, scrubValues } from './redact';
+import { MASKED_VALUE, maskSqlLiterals, redactArgv, redactSecrets, scrubValues } from './redact';
 import {
   EVENT_KINDS,
   EventKind,
@@ -223,10 +223,11 @@ function validHeaderClock(rec: Record<string, unknown>): boolean {
   return typeof rec.pid === 'number' && Number.isFinite(rec.pid) && typeof rec.t0 === 'string' && /^\d{1,30}$/.test(rec.t0);
 }
 
-/** Drops what `--params off` keeps out: parameters, and values quoted by failure messages. */
+/** Drops what `--params off` keeps out: parameters, literals in SQL, primary keys, and values quoted by failure messages. */
 function withoutValues(rec: Record<string, unknown>): void {
   if (rec.k === 'stmt') {
     delete rec.params;
+    if (typeof rec.sql === 'string') rec.sql = maskSqlLiterals(rec.sql);
     const err = rec.err as { message: string; detail?: string } | undefined;
     if (err) {
       err.message = scrubValues(err.message);
@@ -234,6 +235,8 @@ function withoutValues(rec: Record<string, unknown>): void {
     }
   } else if (rec.k === 'test_end' && typeof rec.message === 'string') {
     rec.message = scrubValues(rec.message);
+  } else if (rec.k === 'identity_hit' && Array.isArray(rec.key)) {
+    rec.key = rec.key.map(() => MASKED_VALUE);
   }
 }
 

@@ -4,7 +4,10 @@
 // under the asyncio extension) and through the DB-API drivers directly (psycopg2,
 // psycopg 3, asyncpg), against a real server. The value is a unique marker: it may
 // appear in the trace under `--params values` only, and the errors stay recognisable
-// (type, SQLSTATE, the key columns of the DETAIL) in every mode.
+// (type, SQLSTATE, the key columns of the DETAIL) in every mode. The marker is also a
+// literal the app writes into its SQL (masked as `…` with every other literal, the rest
+// of the statement kept) and the primary key of an ORM object read from the identity map
+// (`identity_hit.key`: `…` per key column outside values mode).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -24,9 +27,10 @@ type ParamsMode = 'off' | 'types' | 'values';
 const SCRIPT = `
 import asyncio, os
 import asyncpg, psycopg, psycopg2
-from sqlalchemy import create_engine, text
+from sqlalchemy import Column, String, create_engine, text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.orm import Session, declarative_base
 
 MARKER = os.environ["MARKER"]
 URL = os.environ["DATABASE_URL"]
@@ -57,6 +61,9 @@ expect(psycopg2.errors.UniqueViolation, lambda: cur.execute("insert into via_psy
 conn.rollback()
 expect(psycopg2.errors.InvalidTextRepresentation, lambda: cur.execute("select %s::int as via_psycopg2", (MARKER,)))
 conn.rollback()
+# The app writes the value into its SQL: a literal is a row value like a parameter.
+cur.execute("select count(*) from via_psycopg2 where email = '" + MARKER + "' and 1 = 1")
+assert cur.fetchone()[0] == 1
 conn.close()
 
 with psycopg.connect(URL) as conn:
@@ -76,6 +83,22 @@ with engine.connect() as c:
     expect(IntegrityError, lambda: c.execute(text("insert into via_sqlalchemy (email) select email from via_sqlalchemy")))
 with engine.connect() as c:
     expect(DataError, lambda: c.execute(text("select cast(:email as integer) as via_sqlalchemy"), {"email": MARKER}))
+with engine.connect() as c:
+    assert c.execute(text("select count(*) from via_sqlalchemy where email = '" + MARKER + "' and 1 = 1")).scalar() == 1
+
+
+# An ORM object whose primary key is the marker, read twice: the second read is an identity-map hit.
+class Account(declarative_base()):
+    __tablename__ = "via_orm"
+    email = Column(String, primary_key=True)
+
+
+Account.metadata.create_all(engine)
+with Session(engine, expire_on_commit=False) as session:
+    account = Account(email=MARKER)  # held: the identity map keeps only what the code references
+    session.add(account)
+    session.commit()
+    assert session.get(Account, MARKER) is account
 engine.dispose()
 
 
@@ -157,6 +180,19 @@ describe('a failed statement keeps no row value outside --params values', () => 
           assert.equal(err.message, 'invalid input syntax for type integer: "\u2026"', `${path}: the quoted value is gone`);
         }
       }
+
+      // Literals the app wrote into its SQL, and an identity-map hit on the marker's row.
+      for (const path of ['via_psycopg2', 'via_sqlalchemy']) {
+        const read = events.filter((e) => e.k === 'stmt' && e.sql.startsWith(`select count(*) from ${path} where`));
+        assert.equal(read.length, 1, `${path}: the read with literals`);
+        const expected = mode === 'values' ? `email = '${marker}' and 1 = 1` : 'email = \u2026 and \u2026 = \u2026';
+        assert.ok(read[0].sql.endsWith(expected), `${path}: ${read[0].sql}`);
+      }
+      const hits = events.filter((e) => e.k === 'identity_hit');
+      assert.equal(hits.length, 1, JSON.stringify(hits));
+      assert.equal(hits[0].table, 'via_orm');
+      assert.deepEqual(hits[0].pk, ['email']);
+      assert.deepEqual(hits[0].key, [mode === 'values' ? `'${marker}'` : '\u2026'], 'the key is a row value');
 
       if (mode === 'values') {
         assert.ok(raw.includes(marker), 'values mode keeps the values');

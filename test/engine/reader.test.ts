@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LineSplitter } from '../../src/trace/reader';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LineSplitter, readTrace } from '../../src/trace/reader';
+import { trace } from '../support/trace-builder';
 
 type Seen = [line: string, lineNo: number, complete: boolean] | [tooLong: number];
 
@@ -62,4 +65,26 @@ test('lines are the same however the bytes are cut into chunks: multi-byte chara
       }
     }
   }
+});
+
+test('under --params off the reader keeps no value a trace holds: parameters, SQL literals, identity-map keys', () => {
+  // As an older agent, or a hand, could have written it.
+  const dir = trace()
+    .process(1)
+    .connect('c1', { system: 'sqlite', file: '/proj/db.sqlite' })
+    .sessionOpen('s1')
+    .begin('t1')
+    .execute("SELECT * FROM users WHERE email = 'Mk-secret' AND id = ?", { params: [7] })
+    .identityHit('User', ["'Mk-secret'"], { table: 'users', pk: ['email'] })
+    .commit()
+    .write();
+  const valuesRun = readTrace(dir).processes[0].events;
+  assert.ok(JSON.stringify(valuesRun).includes('Mk-secret'), 'without run.json the trace reads as written');
+  writeFileSync(join(dir, 'run.json'), JSON.stringify({ v: 1, command: ['pytest'], cwd: '/proj', startedWall: 1, params: 'off' }));
+  const events = readTrace(dir).processes[0].events;
+  assert.ok(!JSON.stringify(events).includes('Mk-secret'), JSON.stringify(events));
+  const stmt = events.find((e) => e.k === 'stmt');
+  assert.deepEqual(stmt && { sql: stmt.sql, params: stmt.params }, { sql: 'SELECT * FROM users WHERE email = \u2026 AND id = ?', params: undefined });
+  const hit = events.find((e) => e.k === 'identity_hit');
+  assert.deepEqual(hit?.key, ['\u2026']);
 });

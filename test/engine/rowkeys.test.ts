@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { describeRows, excludedByPatterns, identityKeys, RowKeyExtractor, rowsMayOverlap, sameRow, type RowKeySet } from '../../src/model/rowkeys';
+import { MASKED_VALUE, maskSqlLiterals } from '../../src/trace/redact';
 
 const extractor = new RowKeyExtractor();
 
@@ -183,5 +184,36 @@ describe('row keys: what an UPDATE writes (SET)', () => {
     assert.equal(extractor.mayDependOn('SELECT articles.id, articles.name FROM articles WHERE articles.id = ?', 'Name'), true);
     assert.equal(extractor.mayDependOn('SELECT articles.id FROM articles WHERE articles.id = ?', 'name'), false);
     assert.equal(extractor.mayDependOn('WITH x AS (SELECT 1) SELECT * FROM x', 'name'), true, 'a statement not understood may depend on anything');
+  });
+});
+
+describe('row keys: literals masked outside --params values', () => {
+  // The same masking the agents apply before writing (src/trace/redact.ts; the Python agent's mask_literals agrees).
+  test('masking keeps verbs, tables, names, quoted identifiers, comments and placeholders', () => {
+    assert.equal(
+      maskSqlLiterals(`SELECT "o'k", t1.n FROM t1 WHERE email = 'alice@x' AND id = 42 AND note = E'it\\'s' AND x = %(x_1)s -- 'kept'`),
+      `SELECT "o'k", t1.n FROM t1 WHERE email = \u2026 AND id = \u2026 AND note = \u2026 AND x = %(x_1)s -- 'kept'`,
+    );
+    assert.equal(maskSqlLiterals("INSERT INTO t (a, b) VALUES ($1, 'don''t'), (?, 1.5e3)"), 'INSERT INTO t (a, b) VALUES ($1, \u2026), (?, \u2026)');
+    assert.equal(maskSqlLiterals('DO $$ BEGIN PERFORM 1; END $$'), 'DO \u2026');
+    assert.equal(maskSqlLiterals("SELECT 1 FROM t WHERE a = 'unterminated"), 'SELECT \u2026 FROM t WHERE a = \u2026');
+    assert.equal(maskSqlLiterals('SAVEPOINT sa_savepoint_1'), 'SAVEPOINT sa_savepoint_1');
+  });
+
+  test('a masked literal pins no row; the parameters around it keep their positions', () => {
+    const sql = "UPDATE jobs SET status = 'done' WHERE jobs.id = 42 AND jobs.owner = ?";
+    assert.deepEqual(plain(extractor.keys(sql, ['ann'])), { jobs: { id: ['42'], owner: ['ann'] } });
+    assert.deepEqual(plain(extractor.keys(maskSqlLiterals(sql), ['ann'])), { jobs: { owner: ['ann'] } });
+    // Two masked lookups are never taken for the same row, nor for different rows.
+    const a = extractor.keys(maskSqlLiterals("SELECT * FROM users WHERE email = 'a'"), undefined).get('users');
+    const b = extractor.keys(maskSqlLiterals("SELECT * FROM users WHERE email = 'b'"), undefined).get('users');
+    assert.equal(sameRow(a, b), false);
+    assert.equal(rowsMayOverlap(a, b), true);
+    assert.deepEqual(plain(extractor.keys(maskSqlLiterals("INSERT INTO users (id, email) VALUES (1, 'a')"), undefined)), {});
+  });
+
+  test('a masked identity-map key is no key', () => {
+    assert.deepEqual(identityKeys(['id'], ['1']), new Map([['id', new Set(['1'])]]));
+    assert.equal(identityKeys(['id'], [MASKED_VALUE]), undefined);
   });
 });

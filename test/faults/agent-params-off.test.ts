@@ -1,6 +1,7 @@
 // `--params off` keeps no value: a suite that fails on purpose with errors and
 // assertions quoting a unique marker (Postgres 22P02 and DETAIL lines through
-// psycopg2, psycopg 3, asyncpg and SQLAlchemy; a pytest assertion), plus the
+// psycopg2, psycopg 3, asyncpg and SQLAlchemy; a pytest assertion), the marker as
+// a literal in the app's SQL and as the row of an identity-map hit, plus the
 // marker as a password on the test command line, run through the real CLI.
 // The marker must appear nowhere: not in any file under the trace folder, not
 // in the report's text, JSON or HTML.
@@ -56,6 +57,9 @@ describe('--params off never keeps a value', () => {
     assert.ok(errs.some((e) => e.err.type === 'asyncpg.exceptions.UniqueViolationError'), JSON.stringify(errs.map((e) => e.err.type)));
     assert.equal(events.filter((e) => e.k === 'test_end' && e.outcome === 'failed').length, 8);
     assert.ok(events.some((e) => e.k === 'test_end' && e.message === 'AssertionError'));
+    // A literal in the SQL and an identity-map key were captured, masked.
+    assert.ok(events.some((e) => e.k === 'stmt' && e.sql === 'select count(*) from acct where email = \u2026'), 'the literal read, masked');
+    assert.ok(events.some((e) => e.k === 'identity_hit' && e.table === 'acct' && e.key.length === 1), 'the identity-map hit');
 
     const text = await runCli(['report', traceDir], { env });
     const json = await runCli(['report', '--json', '--html', htmlFile, traceDir], { env });

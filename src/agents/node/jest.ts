@@ -154,11 +154,6 @@ interface TestInfo {
 const addedAt = new WeakMap<object, [string, number] | undefined>();
 const running = new WeakMap<object, TestInfo>();
 
-function firstLine(err: any): string {
-  const line = String(err?.message ?? err ?? '').trim().split('\n')[0] ?? '';
-  return line.length > 300 ? line.slice(0, 300) + '...' : line;
-}
-
 function titlePath(test: any): string[] {
   const names: string[] = [String(test?.name ?? '')];
   for (let block = test?.parent; block && block.name !== ROOT_BLOCK; block = block.parent) names.unshift(String(block.name));
@@ -196,7 +191,7 @@ function end(test: any, testPath: string, outcome: 'passed' | 'failed' | 'skippe
   const e: rt.PendingEvent = { k: 'test_end', id: info.id, outcome };
   if (outcome === 'failed') {
     const first = Array.isArray(test.errors) ? test.errors[0] : undefined;
-    e.message = firstLine(Array.isArray(first) ? first[0] : first);
+    e.message = rt.failureMessage(Array.isArray(first) ? first[0] : first);
   }
   rt.emit(e);
   // The test's events reach the file even if the worker is ended right after.

@@ -31,11 +31,6 @@ interface TestInfo {
 const defined = new WeakMap<object, [string, number] | undefined>();
 const running = new WeakMap<object, TestInfo>();
 
-function firstLine(err: any): string {
-  const line = String(err?.message ?? err ?? '').trim().split('\n')[0] ?? '';
-  return line.length > 300 ? line.slice(0, 300) + '...' : line;
-}
-
 function infoOf(test: any): TestInfo {
   let info = running.get(test);
   if (info === undefined) {
@@ -73,7 +68,7 @@ function end(test: any): void {
   rt.leaveTest(info.outer);
   const failed = test.state === 'failed' || info.error !== undefined;
   const e: rt.PendingEvent = { k: 'test_end', id: info.id, outcome: failed ? 'failed' : pending ? 'skipped' : 'passed' };
-  if (failed) e.message = firstLine(info.error);
+  if (failed) e.message = rt.failureMessage(info.error);
   rt.emit(e);
   rt.flush();
 }

@@ -26,12 +26,6 @@ const suites: string[] = [];
 let traced: AnyFn | undefined;
 let original: unknown;
 
-function firstLine(err: any): string {
-  const text = String(err?.message ?? err ?? '').trim();
-  const line = text.split('\n')[0] ?? '';
-  return line.length > 300 ? line.slice(0, 300) + '...' : line;
-}
-
 interface TestMeta {
   id: string;
   name: string;
@@ -48,7 +42,7 @@ function wrapTest(fn: AnyFn, meta: TestMeta): AnyFn {
     try {
       rt.leaveTest(outerTest);
       const e: rt.PendingEvent = { k: 'test_end', id: meta.id, outcome };
-      if (outcome === 'failed') e.message = firstLine(err);
+      if (outcome === 'failed') e.message = rt.failureMessage(err);
       rt.emit(e);
       // The test's events reach the file even if the runner ends the process right after.
       rt.flush();

@@ -24,8 +24,6 @@ const POOL = Symbol('txlens.pg.pool');
 const NEXT_AT = Symbol('txlens.pg.nextAt');
 const PATCHED = Symbol.for('txlens.pg.patched');
 
-const ERROR_MESSAGE_CHARS = 1000;
-
 // Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
 /* eslint-disable prefer-rest-params, @typescript-eslint/no-this-alias */
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -108,12 +106,11 @@ function ended(client: Client, cs: rt.Stack | undefined): void {
 // Statements
 
 function errorOf(err: any): Record<string, unknown> {
-  let message = String(err?.message ?? err).trim();
-  if (message.length > ERROR_MESSAGE_CHARS) message = message.slice(0, ERROR_MESSAGE_CHARS) + '...';
-  const out: Record<string, unknown> = { type: err?.constructor?.name || err?.name || 'Error', message };
+  const out: Record<string, unknown> = { type: err?.constructor?.name || err?.name || 'Error', message: rt.errorMessage(err) };
   if (typeof err?.code === 'string' && /^[0-9A-Z]{5}$/.test(err.code)) out.code = err.code;
-  // DETAIL quotes row values ("Key (email)=(a@b.c)"): kept only when values are.
-  if (rt.PARAMS_MODE === 'values' && typeof err?.detail === 'string' && err.detail) out.detail = err.detail;
+  // DETAIL quotes row values ("Key (email)=(a@b.c)"): outside 'values' mode only a key's columns stay.
+  const detail = rt.errorDetail(err);
+  if (detail !== undefined) out.detail = detail;
   return out;
 }
 
@@ -148,7 +145,7 @@ function finished(client: Client, rec: QueryRecord, err: any, res: any): void {
     const failed = err !== undefined && err !== null;
     const now = inBlock(client) ?? blockAfter(rec.sql, was, failed);
     if (now && !was) rt.txBegin(state, !rt.isBegin(rec.sql), rec.cs);
-    const event: PendingEvent = rt.withSession(state, { k: 'stmt', conn: state.id, sql: rec.sql, dur });
+    const event: PendingEvent = rt.withSession(state, { k: 'stmt', conn: state.id, sql: rt.recordedSql(rec.sql), dur });
     if (state.tx !== undefined) event.tx = state.tx;
     if (rec.task !== undefined) event.task = rec.task;
     const params = rt.paramsRepr(rec.params);

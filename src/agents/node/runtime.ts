@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { isMainThread, threadId } from 'node:worker_threads';
 import type { ParamsMode, SourceFrame } from '../../trace/schema';
 import { ENV, TRACE_FORMAT_VERSION } from '../../trace/schema';
+import { detailWithoutValues, maskSqlLiterals, redactArgv, withoutQuotedValues } from '../../trace/redact';
 
 export const AGENT = 'txlens-node/0.1.0';
 
@@ -317,7 +318,8 @@ function header(): Record<string, unknown> {
     ppid: process.ppid,
     t0: T0.toString(),
     wall: Math.round(Date.now() - now() / 1e6),
-    argv: [process.argv[0], ...process.execArgv, ...process.argv.slice(1)],
+    // A password on the command line (`--dsn=postgresql://u:PW@…`, `password=…`) is never written.
+    argv: redactArgv([process.argv[0], ...process.execArgv, ...process.argv.slice(1)]),
     cwd: process.cwd(),
     lang: 'node',
     runtime: `Node.js ${process.versions.node}`,
@@ -516,6 +518,50 @@ export function paramsRepr(params: unknown): unknown {
     return n === 0 ? undefined : out;
   }
   return [conv(params)];
+}
+
+// ---------------------------------------------------------------------------
+// Values outside 'values' mode: nothing a row holds reaches the trace through
+// the SQL text, a driver's error or a test's failure message.
+
+const ERROR_MESSAGE_CHARS = 1000;
+const FAILURE_CHARS = 300;
+
+/** A statement's `sql` field: as sent in 'values' mode, else with its literals masked. */
+export function recordedSql(sql: string): string {
+  return PARAMS_MODE === 'values' ? sql : maskSqlLiterals(sql);
+}
+
+/** A driver error's message for `err.message`: cut to size; outside 'values' mode without the values it quotes. */
+export function errorMessage(err: unknown): string {
+  let message = String((err as { message?: unknown } | null)?.message ?? err).trim();
+  if (PARAMS_MODE !== 'values') message = withoutQuotedValues(message);
+  return message.length > ERROR_MESSAGE_CHARS ? message.slice(0, ERROR_MESSAGE_CHARS) + '...' : message;
+}
+
+/** A driver error's DETAIL for `err.detail`: as the server wrote it in 'values' mode, else only a key's columns. */
+export function errorDetail(err: unknown): string | undefined {
+  const detail = (err as { detail?: unknown } | null)?.detail;
+  if (typeof detail !== 'string' || !detail) return undefined;
+  return PARAMS_MODE === 'values' ? detail : detailWithoutValues(detail);
+}
+
+/** An error's name as code sees it (`AssertionError`), from the error or from the first line of its text. */
+function errorName(err: unknown, line: string): string | undefined {
+  const name = (err as { name?: unknown } | null)?.name;
+  if (typeof name === 'string' && /^[A-Za-z_$][\w$.]*$/.test(name)) return name;
+  return /^([A-Za-z_$][\w$.]*)(?:\s*\[\w+\])?(?::|$)/.exec(line)?.[1];
+}
+
+/**
+ * A failed test's `test_end.message`, for every runner: the failure's first line in 'values' mode;
+ * else the error's name alone, since assertion messages quote the values they compared.
+ */
+export function failureMessage(err: unknown): string | undefined {
+  const text = String((err as { message?: unknown } | null)?.message ?? err ?? '').trim();
+  const line = text.split('\n')[0] ?? '';
+  if (PARAMS_MODE !== 'values') return errorName(err, line);
+  return line.length > FAILURE_CHARS ? line.slice(0, FAILURE_CHARS) + '...' : line;
 }
 
 // ---------------------------------------------------------------------------

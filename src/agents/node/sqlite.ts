@@ -27,7 +27,6 @@ import { claimOnBegin, sessionTask } from './orm/session';
 type AnyFn = (...args: any[]) => any;
 
 const PATCHED = Symbol.for('txlens.sqlite.patched');
-const ERROR_MESSAGE_CHARS = 1000;
 
 const databases = new WeakMap<object, ConnState>();
 const wrappers = new WeakMap<object, AnyFn>();
@@ -57,9 +56,7 @@ function opened(db: any, cs: rt.Stack | undefined): void {
 }
 
 function errorOf(err: any): Record<string, unknown> {
-  let message = String(err?.message ?? err).trim();
-  if (message.length > ERROR_MESSAGE_CHARS) message = message.slice(0, ERROR_MESSAGE_CHARS) + '...';
-  return { type: err?.name || err?.constructor?.name || 'Error', message };
+  return { type: err?.name || err?.constructor?.name || 'Error', message: rt.errorMessage(err) };
 }
 
 function rowsOf(method: string, result: any): number | undefined {
@@ -76,7 +73,7 @@ function record(state: ConnState, db: any, sql: string, params: unknown, method:
     if (was && state.tx === undefined) rt.txBegin(state, true, cs);
     const now = inTx(db);
     if (now && !was) rt.txBegin(state, !rt.isBegin(sql), cs);
-    const event: PendingEvent = rt.withSession(state, { k: 'stmt', conn: state.id, sql, dur });
+    const event: PendingEvent = rt.withSession(state, { k: 'stmt', conn: state.id, sql: rt.recordedSql(sql), dur });
     if (state.tx !== undefined) event.tx = state.tx;
     // Synchronous: still the context of the caller.
     const task = sessionTask();

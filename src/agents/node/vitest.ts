@@ -77,11 +77,6 @@ function idOf(test: any): [string, string, string] {
   return [file ? `${relative(WORKSPACE, file).split('\\').join('/')} > ${name}` : name, name, file];
 }
 
-function firstLine(err: any): string {
-  const line = String(err?.message ?? err ?? '').trim().split('\n')[0] ?? '';
-  return line.length > 300 ? line.slice(0, 300) + '...' : line;
-}
-
 function start(test: any): void {
   const [id, name, file] = idOf(test);
   const e: rt.PendingEvent = { k: 'test_start', id, name, file };
@@ -101,7 +96,7 @@ function end(test: any): void {
   const state = test.result?.state;
   const outcome = state === 'fail' ? 'failed' : state === 'skip' || state === 'todo' ? 'skipped' : 'passed';
   const e: rt.PendingEvent = { k: 'test_end', id: info.id, outcome };
-  if (outcome === 'failed') e.message = firstLine(test.result?.errors?.[0]);
+  if (outcome === 'failed') e.message = rt.failureMessage(test.result?.errors?.[0]);
   rt.emit(e);
   // The test's events reach the file even if the pool ends the worker right after.
   rt.flush();

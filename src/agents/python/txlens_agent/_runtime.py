@@ -870,6 +870,64 @@ def failure_text(text):
     return name.group(1) if name else None
 
 
+# ---------------------------------------------------------------------------
+# SQL text outside 'values' mode: the literals an app writes into its SQL
+# (`WHERE email = 'alice@x'`, `id = 42`) are row values like any parameter.
+
+MASKED = "\u2026"
+"""What stands for a value that was not recorded: a literal in `sql`, a key of `identity_hit`."""
+
+# One pass over the SQL: the alternatives are tried left to right at each
+# position, so names, quoted identifiers, comments and placeholders are stepped
+# over whole (the 1 of `param_1`, `%(id_1)s`, `$1`, `:1` is no literal) before
+# a string, a dollar-quoted body or a number can match.
+_SQL_PIECES = _re.compile(
+    r"""
+    (?P<dollar> \$(?P<tag>[A-Za-z_]\w*)?\$ .*? (?:\$(?P=tag)\$|\Z) )
+  | (?P<estring> [eE]'(?:[^'\\]|\\.|'')*(?:'|\Z) )
+  | (?:"(?:[^"]|"")*"? | `[^`]*`? | --[^\n]* | /\*.*?(?:\*/|\Z) | %\(\w+\)s | [:$@]\w+ | [A-Za-z_][\w$]* )
+  | (?P<string> '(?:[^']|'')*(?:'|\Z) )
+  | (?P<number> 0[xX][0-9A-Fa-f]+ | (?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)? )
+    """,
+    _re.S | _re.X,
+)
+_LITERAL_HINT = _re.compile(r"['\d$]")
+_masked_sql = {}
+_MASKED_SQL_CACHE = 2000
+_MASKED_SQL_CHARS = 4096
+
+
+def _mask_piece(m):
+    # Only the literal alternatives are named groups; the others keep their text.
+    return MASKED if m.lastgroup else m.group(0)
+
+
+def mask_literals(sql):
+    """`sql` with each string, dollar-quoted and numeric literal replaced by MASKED.
+
+    Names, quoted identifiers, comments and parameter placeholders are kept, so
+    the statement's verb, tables and placeholders read as before; a masked
+    literal is no value a reader can take for a row key.
+    """
+    # Suites repeat a few hundred SQL texts: a repeat costs one dict lookup.
+    masked = _masked_sql.get(sql)
+    if masked is None:
+        masked = _SQL_PIECES.sub(_mask_piece, sql) if _LITERAL_HINT.search(sql) else sql
+        # A long text (a bulk INSERT of literals) is seldom sent twice: not kept.
+        if len(sql) <= _MASKED_SQL_CHARS:
+            if len(_masked_sql) >= _MASKED_SQL_CACHE:
+                _masked_sql.clear()
+            _masked_sql[sql] = masked
+    return masked
+
+
+def recorded_sql(sql):
+    """A statement's `sql` field: as sent in 'values' mode, else without its literal values."""
+    if PARAMS_MODE == "values" or type(sql) is not str:
+        return sql
+    return mask_literals(sql)
+
+
 _SECRET_IN_URL = _re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 _SECRET_KEY_VALUE = _re.compile(r"(?i)\b((?:password|passwd|pwd|secret|token)\s*=\s*)('[^']*'|\"[^\"]*\"|[^\s;&,]*)")
 _SECRET_OPTIONS = frozenset(("--password", "--passwd", "--pwd", "--secret", "--token"))

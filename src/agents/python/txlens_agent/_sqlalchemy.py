@@ -533,7 +533,7 @@ def _statement_event(context, cursor, statement, parameters, many, start, end):
         state = rt.conn_state(cid)
     else:
         cid = state.cid
-    event = {"k": "stmt", "conn": cid, "sql": statement}
+    event = {"k": "stmt", "conn": cid, "sql": rt.recorded_sql(statement)}
     if state is not None:
         if state.tx is None:
             probe = None
@@ -780,7 +780,8 @@ def _maybe_identity_hit(session, executions_before, result):
     if table:
         event["table"] = table
     identity = state.identity or ()
-    event["key"] = [repr(v) for v in identity]
+    # A primary key is a row value: outside 'values' mode only how many columns it has is kept.
+    event["key"] = [repr(v) for v in identity] if rt.PARAMS_MODE == "values" else [rt.MASKED] * len(identity)
     event["pk"] = [c.name for c in mapper.primary_key]
     emit(event)
 

@@ -229,7 +229,7 @@ def _record_statement(conn, cid, in_tx, sql, start, was_in_tx, exc=None, rows=No
             sql = sql_text(sql, conn)
         if now_in_tx and not was_in_tx:
             _rt.tx_begin(cid, implicit=keyword(sql) not in _BEGIN_WORDS)
-        event = {"k": "stmt", "conn": cid, "sql": sql, "dur": dur}
+        event = {"k": "stmt", "conn": cid, "sql": _rt.recorded_sql(sql), "dur": dur}
         tx = _rt.tx_current(cid)
         if tx is not None:
             event["tx"] = tx

@@ -47,6 +47,25 @@ def pq_in_tx(status):
     return status == PQ_INTRANS or status == PQ_INERROR
 
 
+def libpq_probes(read_status):
+    """A libpq driver's `(status, in_tx)` probes, from how it reads PQtransactionStatus.
+
+    `read_status(conn)` is the driver's own accessor; a connection whose status
+    cannot be read (closed, broken) has status None and is not in a transaction.
+    """
+
+    def status(conn):
+        try:
+            return read_status(conn)
+        except Exception:
+            return None
+
+    def in_tx(conn):
+        return pq_in_tx(status(conn))
+
+    return status, in_tx
+
+
 class LibpqState(ConnectionState):
     """State probes of a libpq-based connection (psycopg2, psycopg 3 sync and async).
 

@@ -9,6 +9,8 @@ which the base classes in `_base` take care of.
 # shows: an error raised through an agent wrapper reads as the user's own.
 __tracebackhide__ = True
 
+from operator import attrgetter
+
 from .. import _runtime as _rt
 from ._base import (
     AsyncTracedConnection,
@@ -23,18 +25,9 @@ from ._base import (
     traced_call_async,
     traced_subclass,
 )
-from ._postgres import LibpqState, postgres_db, pq_in_tx
+from ._postgres import LibpqState, libpq_probes, postgres_db
 
-
-def _status(conn):
-    try:
-        return conn.pgconn.transaction_status
-    except Exception:
-        return None
-
-
-def _in_tx(conn):
-    return pq_in_tx(_status(conn))
+_status, _in_tx = libpq_probes(attrgetter("pgconn.transaction_status"))
 
 
 class _CursorMixin(object):

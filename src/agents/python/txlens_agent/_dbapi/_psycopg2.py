@@ -5,25 +5,17 @@
 __tracebackhide__ = True
 
 import sys
+from operator import methodcaller
 
 from .. import _runtime as _rt
 from ._base import NO_KEYWORDS, TracedConnection, arg, created_by_orm, register, traced_call, traced_class_for
-from ._postgres import LibpqState, pq_in_tx, postgres_db
+from ._postgres import LibpqState, libpq_probes, postgres_db
 
 # psycopg2.extensions.connection and .cursor, set when psycopg2 is imported.
 _connection = None
 _cursor = None
 
-
-def _status(conn):
-    try:
-        return conn.get_transaction_status()
-    except Exception:
-        return None
-
-
-def _in_tx(conn):
-    return pq_in_tx(_status(conn))
+_status, _in_tx = libpq_probes(methodcaller("get_transaction_status"))
 
 
 class _CursorMixin(object):
