@@ -13,7 +13,7 @@
 // (d) the ORM's transactions are sessions: their statements carry them, and
 //     every line the agent wrote is valid trace format.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, readFileSync, realpathSync, symlinkSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -21,8 +21,8 @@ import { before, describe, test } from 'node:test';
 import { Client } from 'pg';
 import { createDatabase, pgAdminUrl, repoRoot, runCli, tempDir } from '../support/env';
 import { readProcessFiles } from '../support/trace-files';
-import { loggedDatabase, loggedStatements, type LoggedDatabase } from './pg-log';
-import { countPerConnection, countSql, txlensCounts, verboseLog, verdicts, type Counts } from './ground-truth';
+import { loggedDatabase, type LoggedDatabase } from './pg-log';
+import { countSql, fixtureEnv, groundTruth, runUntraced, tracedRun, txlensCounts, verboseLog, verdicts, type Counts } from './ground-truth';
 import { validate, type JsonSchema } from '../support/json-schema';
 
 const schema = JSON.parse(readFileSync(join(repoRoot, 'docs', 'trace-format.schema.json'), 'utf8')) as JsonSchema;
@@ -119,15 +119,6 @@ const EXPECTED: Record<Orm, Record<Twin, string[]>> = {
   },
 };
 
-function fixtureEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return {
-    NODE_PATH: join(repoRoot, 'node_modules'),
-    NODE_TEST_CONTEXT: undefined,
-    NODE_OPTIONS: undefined,
-    ...extra,
-  };
-}
-
 const generatedClients = new Map<string, string>();
 
 /** Prisma's client for a fixture's schema (its `prisma/` folder), generated once (offline: generate needs no engine). */
@@ -177,18 +168,6 @@ function withDatabase(url: string, admin: string): string {
   return u.href;
 }
 
-function runUntraced(cwd: string, orm: Orm, env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const [command, ...args] = COMMAND[orm];
-    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out }));
-  });
-}
-
 interface Outcome {
   project: string;
   report: Report;
@@ -220,35 +199,18 @@ async function runFixture(orm: Orm, twin: Twin): Promise<Outcome> {
     plainEnv.APP_DATABASE_URL = await createDatabase(`shop_dev_${twin}_plain`);
     await devDatabase(plainEnv.APP_DATABASE_URL);
   }
-  const result = await runCli(['run', '--json', '--trace', traceDir, '--', ...COMMAND[orm]], { cwd: project, env: fixtureEnv(env) });
-  const context = `exit ${result.code}\n--- stderr (tail) ---\n${result.stderr.split('\n').slice(-40).join('\n')}`;
-  let report: Report;
-  try {
-    report = JSON.parse(result.stdout) as Report;
-  } catch {
-    throw new Error(`txlens run printed no JSON report: ${context}`);
-  }
-  const events = readProcessFiles<TraceLine>(report.trace).flat();
-  const untraced = await runUntraced(plain, orm, fixtureEnv(plainEnv));
-  let truth: Counts;
-  if (env.NOTES_SQL_LOG) {
-    const log = verboseLog(env.NOTES_SQL_LOG);
-    truth = countSql(log.sql, log.opens);
-  } else {
-    const byBackend: string[][] = [];
-    for (const db of logged) byBackend.push(...(await loggedStatements(db)).byBackend);
-    truth = countPerConnection(byBackend);
-  }
-  const run = JSON.parse(readFileSync(join(report.trace, 'run.json'), 'utf8')) as { exitCode: number | null };
+  const run = await tracedRun<TraceLine, Report>(COMMAND[orm], { cwd: project, env: fixtureEnv(env), traceDir });
+  const untraced = await runUntraced(plain, COMMAND[orm], fixtureEnv(plainEnv));
+  const truth = await groundTruth(env.NOTES_SQL_LOG ? { sqlLog: env.NOTES_SQL_LOG } : { pg: logged, perConnection: true });
   return {
     project,
-    report,
-    events,
-    tracedVerdicts: verdicts(result.stderr),
+    report: run.report,
+    events: run.events,
+    tracedVerdicts: verdicts(run.stderr),
     untracedVerdicts: verdicts(untraced.out),
     untracedCode: untraced.code,
     exitCode: run.exitCode,
-    stderr: context,
+    stderr: run.context,
     truth,
   };
 }

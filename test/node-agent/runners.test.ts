@@ -12,14 +12,12 @@
 //     test is in the trace with its id, file, line and outcome;
 // and every line the agent wrote passes the trace format's JSON Schema.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { createDatabase, repoRoot, runCli, tempDir } from '../support/env';
-import { readProcessFiles } from '../support/trace-files';
-import { loggedDatabase, loggedStatements, type LoggedDatabase } from './pg-log';
-import { countSql, fixtureEnv, located, txlensCounts, verboseLog, type Counts, type Report, type TraceLine } from './ground-truth';
+import { createDatabase, repoRoot, tempDir } from '../support/env';
+import { loggedDatabase, type LoggedDatabase } from './pg-log';
+import { fixtureEnv, groundTruth, located, runUntraced, tracedRun, txlensCounts, type Counts, type Report, type TraceLine } from './ground-truth';
 import { validate, type JsonSchema } from '../support/json-schema';
 
 type Twin = 'buggy' | 'fixed';
@@ -84,18 +82,6 @@ function verdicts(runner: Runner, dir: string, output: string): Verdict[] {
     .sort();
 }
 
-function runUntraced(cwd: string, command: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const [program, ...args] = command;
-    const child = spawn(program, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out }));
-  });
-}
-
 interface Outcome {
   project: string;
   report: Report;
@@ -128,38 +114,21 @@ async function runFixture(fixture: Fixture, twin: Twin, runner: Runner): Promise
     env = fixtureEnv({ NOTES_SQL_LOG: sqlLog });
     plainEnv = fixtureEnv({});
   }
-  const result = await runCli(['run', '--json', '--trace', traceDir, '--', ...command], { cwd: project, env });
-  const context = `exit ${result.code}\n--- stderr (tail) ---\n${result.stderr.split('\n').slice(-40).join('\n')}`;
-  let report: Report;
-  try {
-    report = JSON.parse(result.stdout) as Report;
-  } catch {
-    throw new Error(`txlens run printed no JSON report: ${context}`);
-  }
-  const processes = readProcessFiles<TraceLine>(report.trace);
-  const events = processes.flat();
+  const run = await tracedRun(command, { cwd: project, env, traceDir });
   const untraced = await runUntraced(plain, command, plainEnv);
-  let truth: Counts;
-  if (pgDb) {
-    const log = await loggedStatements(pgDb);
-    truth = countSql(log.sql, log.backends);
-  } else {
-    const log = verboseLog(sqlLog);
-    truth = countSql(log.sql, log.opens);
-  }
-  const run = JSON.parse(readFileSync(join(report.trace, 'run.json'), 'utf8')) as { exitCode: number | null };
+  const truth = await groundTruth(pgDb ? { pg: [pgDb] } : { sqlLog });
   return {
     project,
-    report,
-    events,
-    processes,
-    tracedVerdicts: verdicts(runner, project, result.stderr),
+    report: run.report,
+    events: run.events,
+    processes: run.processes,
+    tracedVerdicts: verdicts(runner, project, run.stderr),
     untracedVerdicts: verdicts(runner, plain, untraced.out),
     untracedCode: untraced.code,
     exitCode: run.exitCode,
-    stderr: context,
+    stderr: run.context,
     truth,
-    failedCompiles: fixture.startsWith('sqlite') ? events.filter((e) => e.k === 'stmt' && e.err).length : 0,
+    failedCompiles: fixture.startsWith('sqlite') ? run.events.filter((e) => e.k === 'stmt' && e.err).length : 0,
   };
 }
 
