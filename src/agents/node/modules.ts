@@ -12,6 +12,7 @@ import { hookKnexRunner, tracedKnexBuilder, tracedKnexTransaction } from './orm/
 import { hookTypeormRunner } from './orm/typeorm';
 import { hookDrizzlePgSelect, hookDrizzleSession, tracedDrizzleQueryPromise } from './orm/drizzle';
 import { tracedPrismaRuntime } from './orm/prisma';
+import { hookSequelizeTransaction } from './orm/sequelize';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -46,7 +47,8 @@ export type Hooked =
   | 'drizzle-sqlite'
   | 'drizzle-query'
   | 'drizzle-pg-select'
-  | 'prisma';
+  | 'prisma'
+  | 'sequelize';
 
 /** The package a hooked module file belongs to, for its version (when not the hook's own name). */
 const PACKAGE: Partial<Record<Hooked, string>> = {
@@ -88,6 +90,7 @@ export function hookedBy(filename: unknown): Hooked | '' {
   if (path.endsWith('/node_modules/drizzle-orm/query-promise.cjs')) return 'drizzle-query';
   if (path.endsWith('/node_modules/drizzle-orm/pg-core/query-builders/select.cjs')) return 'drizzle-pg-select';
   if (path.endsWith('/node_modules/@prisma/client/runtime/client.js')) return 'prisma';
+  if (path.endsWith('/node_modules/sequelize/lib/transaction.js')) return 'sequelize';
   return '';
 }
 
@@ -136,6 +139,9 @@ export function hookModule(name: Hooked, filename: string, exports: any): any {
       return exports;
     case 'prisma':
       return tracedPrismaRuntime(exports, version);
+    case 'sequelize':
+      hookSequelizeTransaction(exports, version);
+      return exports;
     default:
   }
   if (name === 'better-sqlite3-addon') hookBetterSqlite3Addon(exports, version);
