@@ -1,6 +1,7 @@
 // `txlens run` for real under each Node test runner the agent supports beyond
 // CommonJS node:test and mocha (fixtures.test.ts): jest (its module registry,
-// its worker processes), vitest (forks and threads pools), node:test from ES
+// its worker processes, ES module test files), vitest (forks and threads pools, and the vmThreads and
+// vmForks pools, which load CommonJS packages themselves), node:test from ES
 // modules, and TypeScript through tsx and vitest, over the fixture projects in
 // test/fixtures/node/ (pg and sqlite in JavaScript, pg-ts and sqlite-ts in
 // TypeScript), each a buggy and a fixed twin. For every run:
@@ -22,7 +23,7 @@ import { validate, type JsonSchema } from '../support/json-schema';
 
 type Twin = 'buggy' | 'fixed';
 type Fixture = 'pg' | 'sqlite' | 'pg-ts' | 'sqlite-ts';
-type Runner = 'jest' | 'vitest forks' | 'vitest threads' | 'node:test ESM' | 'node:test tsx';
+type Runner = 'jest' | 'jest ESM' | 'vitest forks' | 'vitest threads' | 'vitest vmThreads' | 'vitest vmForks' | 'node:test ESM' | 'node:test tsx';
 
 const modules = join(repoRoot, 'node_modules');
 const schema = JSON.parse(readFileSync(join(repoRoot, 'docs', 'trace-format.schema.json'), 'utf8')) as JsonSchema;
@@ -35,8 +36,13 @@ function testCommand(runner: Runner, fixture: Fixture): string[] {
     case 'jest':
       // Two workers and a fresh cache (no timings of earlier runs): jest runs several test files in its worker processes.
       return [node, join(modules, 'jest', 'bin', 'jest.js'), '--ci', '--maxWorkers', '2', '--cacheDirectory', '.jest-cache', '--json', '--outputFile', RESULTS];
+    case 'jest ESM':
+      // ES module test files (.mjs), which jest links itself in vm modules; the packages they import are CommonJS.
+      return [node, '--experimental-vm-modules', join(modules, 'jest', 'bin', 'jest.js'), '--ci', '--cacheDirectory', '.jest-cache', '--testMatch', '**/jest-esm/**/*.test.mjs', '--json', '--outputFile', RESULTS];
     case 'vitest forks':
     case 'vitest threads':
+    case 'vitest vmThreads':
+    case 'vitest vmForks':
       return [node, join(modules, 'vitest', 'vitest.mjs'), 'run', '--pool', runner.split(' ')[1], '--reporter', 'json', '--outputFile', RESULTS, 'vitest/'];
     case 'node:test ESM':
       return [node, '--test', 'esm/'];
@@ -146,7 +152,7 @@ function expectedFindings(fixture: Fixture, twin: Twin, runner: Runner): string[
   }
   const [app, end, insert, release, count] = fixture === 'pg' ? ['app/orders.js', 13, 19, 20, 30] : ['app/orders.ts', 16, 22, 23, 33];
   // The count() helper's SELECT in the test file.
-  const testFile = runner === 'jest' ? 'jest/orders.test.js:13' : runner.startsWith('vitest') ? 'vitest/orders.test.ts:13' : 'test/orders.test.ts:14';
+  const testFile = runner === 'jest' ? 'jest/orders.test.js:13' : runner === 'jest ESM' ? 'jest-esm/orders.test.mjs:13' : runner.startsWith('vitest') ? 'vitest/orders.test.ts:13' : 'test/orders.test.ts:14';
   return [
     // placeOrder() ends its client with the INSERT uncommitted.
     `missing-commit ${app}:${end}`,
@@ -163,11 +169,15 @@ function expectedFindings(fixture: Fixture, twin: Twin, runner: Runner): string[
 
 const RUNS: Array<[Fixture, Runner]> = [
   ['pg', 'jest'],
+  ['pg', 'jest ESM'],
   ['sqlite', 'jest'],
   ['sqlite', 'node:test ESM'],
   ['pg-ts', 'vitest forks'],
   ['pg-ts', 'node:test tsx'],
   ['sqlite-ts', 'vitest threads'],
+  // A vm context per test file, whose CommonJS packages vitest loads itself.
+  ['sqlite-ts', 'vitest vmThreads'],
+  ['pg-ts', 'vitest vmForks'],
   ['sqlite-ts', 'node:test tsx'],
 ];
 
