@@ -3,6 +3,7 @@
  * can hand them out (Node's own CommonJS loader, jest's module registry).
  */
 import { readFileSync } from 'node:fs';
+import * as rt from './runtime';
 import { dirname, join } from 'node:path';
 import { hookPgClient, hookPgPool } from './pg';
 import { hookBetterSqlite3Addon, tracedBetterSqlite3 } from './sqlite';
@@ -92,6 +93,20 @@ export function hookedBy(filename: unknown): Hooked | '' {
   if (path.endsWith('/node_modules/@prisma/client/runtime/client.js')) return 'prisma';
   if (path.endsWith('/node_modules/sequelize/lib/transaction.js')) return 'sequelize';
   return '';
+}
+
+/**
+ * A library file seen in a stack that says the library was loaded in a form the
+ * agent does not hook: Drizzle's ES module build (the hooks patch its CommonJS
+ * build, which `require` loads). Its statements still reach the driver's hooks.
+ */
+export function noteUnhookedBuild(path: string): void {
+  if (/[\\/]node_modules[\\/]drizzle-orm[\\/].*\.js$/.test(path)) {
+    rt.noteOnce(
+      'drizzle-orm esm',
+      'drizzle-orm loaded as an ES module is traced in part: its statements are traced, its transactions are not sessions and its queries are not placed at the lines that built them (its CommonJS build, loaded by require, is hooked in full)',
+    );
+  }
 }
 
 /** Hook the freshly loaded module `name` (file `filename`); returns what its importers get. */

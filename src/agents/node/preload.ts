@@ -13,7 +13,7 @@
 import { isMainThread } from 'node:worker_threads';
 import * as rt from './runtime';
 import { isNodeTestProcess, registerEsmNodeTest, tracedNodeTest } from './nodetest';
-import { hookedBy, hookModule } from './modules';
+import { hookedBy, hookModule, noteUnhookedBuild } from './modules';
 import { hookVitestWorker, isVitestWorker } from './vitest';
 
 // Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
@@ -57,6 +57,7 @@ function install(): void {
       return exports;
     }
   };
+  rt.watchLibraryFiles(noteUnhookedBuild);
   if (isVitestWorker()) hookVitestWorker();
   // Worker threads inherit the hooks of the thread that started them.
   if (isMainThread && isNodeTestProcess()) registerEsmNodeTest(Module, requireLoad.call(Module, 'node:test', null, false));
