@@ -60,8 +60,9 @@ const COMMAND: Record<Orm, string[]> = {
   drizzle: [process.execPath, join(repoRoot, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--reporter', 'tap', 'spec/'],
   typeorm: [process.execPath, '--import', TSX, '--test', 'test/notes.test.ts'],
   'typeorm-pg': [process.execPath, '--test', 'test/'],
-  // A leaked Sequelize transaction keeps its pooled connection: --exit ends mocha all the same.
-  sequelize: [process.execPath, join(repoRoot, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--exit', '--reporter', 'tap', 'spec/'],
+  // A leaked Sequelize transaction keeps its pooled connection: --exit ends mocha all the same. The first
+  // connection (sync() in a before hook) reads the server's types, which can outlast mocha's 2 s on a busy machine.
+  sequelize: [process.execPath, join(repoRoot, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--exit', '--timeout', '30000', '--reporter', 'tap', 'spec/'],
 };
 
 /** The session class each ORM's transactions are recorded as. */
