@@ -104,7 +104,7 @@ export function noteUnhookedBuild(path: string): void {
   if (/[\\/]node_modules[\\/]drizzle-orm[\\/].*\.js$/.test(path)) {
     rt.noteOnce(
       'drizzle-orm esm',
-      'drizzle-orm loaded as an ES module is traced in part: its statements are traced, its transactions are not sessions and its queries are not placed at the lines that built them (its CommonJS build, loaded by require, is hooked in full)',
+      'drizzle-orm loaded as an ES module is traced in part: its statements are traced, its transactions are not sessions, and a query sent after an await may not name the line that built it (its CommonJS build, loaded by require, is hooked in full)',
     );
   }
 }
