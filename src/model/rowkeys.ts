@@ -239,7 +239,11 @@ function readWhere(
   for (const [table, col, ref] of likes) addRef(likesOut, table, col, ref);
 }
 
-/** INSERT INTO t (c1, c2) VALUES (v1, v2), (...): each column → its values over all rows. */
+/**
+ * INSERT INTO t (c1, c2) VALUES (v1, v2), (...): each column → its values over all rows.
+ * A DEFAULT value (Sequelize lists every column, its id as DEFAULT) is the database's
+ * choice, as if the column were not listed: the other columns still key the row.
+ */
 function readInsert(toks: Tok[], i: number, table: string, out: Map<string, Map<string, ValueRef[]>>): void {
   if (!isPunct(toks[i], '(')) return;
   const cols: string[] = [];
@@ -254,13 +258,20 @@ function readInsert(toks: Tok[], i: number, table: string, out: Map<string, Map<
   }
   if (!isPunct(toks[j], ')') || !isWord(toks[j + 1], 'VALUES')) return;
   j += 2;
-  const rows: ValueRef[][] = [];
+  const rows: (ValueRef | null)[][] = [];
   while (isPunct(toks[j], '(')) {
     j++;
-    const row: ValueRef[] = [];
+    const row: (ValueRef | null)[] = [];
     for (;;) {
+      if (isWord(toks[j], 'DEFAULT')) {
+        row.push(null);
+        j++;
+        if (isPunct(toks[j], ',')) j++;
+        else break;
+        continue;
+      }
       const [ref, next] = valueAt(toks, j);
-      if (!ref) return; // an expression (DEFAULT, now(), a subquery): give up on this INSERT
+      if (!ref) return; // an expression (now(), a subquery): give up on this INSERT
       row.push(ref);
       j = next;
       if (isPunct(toks[j], ',')) j++;
@@ -272,7 +283,7 @@ function readInsert(toks: Tok[], i: number, table: string, out: Map<string, Map<
     if (isPunct(toks[j], ',')) j++;
     else break;
   }
-  for (const row of rows) row.forEach((ref, k) => addRef(out, table, cols[k], ref));
+  for (const row of rows) row.forEach((ref, k) => ref && addRef(out, table, cols[k], ref));
 }
 
 /**

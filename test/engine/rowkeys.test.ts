@@ -64,6 +64,10 @@ describe('row keys: INSERT', () => {
     const k = extractor.keys('INSERT INTO jobs (name, status) VALUES (?, ?), (?, ?) RETURNING id', ['a', 'P', 'b', 'P']);
     assert.deepEqual(plain(k), { jobs: { name: ['a', 'b'], status: ['P'] } });
   });
+  test('a DEFAULT value leaves its column to the database; the other columns still key the row', () => {
+    const k = extractor.keys('INSERT INTO "accounts" ("id","owner","balance") VALUES (DEFAULT,$1,$2) RETURNING "id","owner","balance";', ['ada', 10]);
+    assert.deepEqual(plain(k), { accounts: { owner: ['ada'], balance: ['10'] } });
+  });
   test('an expression in VALUES gives up on the whole INSERT', () => {
     assert.equal(extractor.keys('INSERT INTO jobs (name, created) VALUES (?, now())', ['a']).size, 0);
   });

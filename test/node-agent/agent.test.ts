@@ -2,7 +2,7 @@
 // gives a command (src/capture/env.ts): how NODE_OPTIONS carries it, that it is
 // inert where no hooked library loads, every form of a pg query against
 // Postgres's own log, worker threads, source maps, ES modules, an internal
-// fault and an unsupported driver version.
+// fault, an unsupported driver version and a library build it hooks only in part.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -213,6 +213,34 @@ describe('the Node agent', () => {
         ['stmt', 3],
       ],
     );
+  });
+
+  test('Drizzle loaded as an ES module is reported once, and its statements are traced all the same', async () => {
+    const dir = project('drizzle-esm');
+    symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    writeFileSync(
+      join(dir, 'app.mjs'),
+      [
+        "import Database from 'better-sqlite3';",
+        "import { sql } from 'drizzle-orm';",
+        "import { drizzle } from 'drizzle-orm/better-sqlite3';",
+        "const db = drizzle(new Database(':memory:'));",
+        "db.run(sql`CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)`);",
+        "for (const text of ['a', 'b']) db.transaction((tx) => tx.run(sql`INSERT INTO notes (text) VALUES (${text})`));",
+        "console.log(db.all(sql`SELECT count(*) AS n FROM notes`)[0].n);",
+        '',
+      ].join('\n'),
+    );
+    const run = await runTraced(dir, ['app.mjs']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, '2\n');
+    assert.equal(run.stderr.match(/txlens: drizzle-orm loaded as an ES module is traced in part/g)?.length, 1, run.stderr);
+    // CREATE, two transactions of BEGIN, INSERT and COMMIT, and the count.
+    assert.deepEqual(
+      run.lines.filter((l) => l.k === 'stmt').map((l) => l.sql?.split(' ')[0].toUpperCase()),
+      ['CREATE', 'BEGIN', 'INSERT', 'COMMIT', 'BEGIN', 'INSERT', 'COMMIT', 'SELECT'],
+    );
+    assert.equal(run.lines.filter((l) => l.k === 'commit').length, 2);
   });
 
   test('a process a test starts names that test in its header', async () => {

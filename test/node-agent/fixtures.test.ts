@@ -11,14 +11,12 @@
 // under node:test (both fixtures) and mocha (the better-sqlite3 one);
 // and every line the agent wrote passes the trace format's JSON Schema.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { cpSync, readFileSync, realpathSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { createDatabase, repoRoot, runCli, tempDir } from '../support/env';
-import { readProcessFiles } from '../support/trace-files';
-import { loggedDatabase, loggedStatements, type LoggedDatabase } from './pg-log';
-import { countSql, fixtureEnv, located, txlensCounts, verboseLog, verdicts, type Counts, type Report, type TraceLine } from './ground-truth';
+import { createDatabase, repoRoot, tempDir } from '../support/env';
+import { loggedDatabase, type LoggedDatabase } from './pg-log';
+import { fixtureEnv, groundTruth, located, runUntraced, tracedRun, txlensCounts, verdicts, type Counts, type Report, type TraceLine } from './ground-truth';
 import { validate, type JsonSchema } from '../support/json-schema';
 
 type Twin = 'buggy' | 'fixed';
@@ -37,18 +35,6 @@ function copyFixture(kind: Kind, twin: Twin, label: string): string {
   const dir = realpathSync(tempDir(`node-${kind}-${twin}-${label}`));
   cpSync(join(repoRoot, 'test', 'fixtures', 'node', kind, twin), dir, { recursive: true });
   return dir;
-}
-
-function runUntraced(cwd: string, runner: Runner, env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const [command, ...args] = testCommand(runner);
-    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out }));
-  });
 }
 
 
@@ -86,38 +72,21 @@ async function runFixture(kind: Kind, twin: Twin, runner: Runner): Promise<Outco
     env = fixtureEnv({ NOTES_SQL_LOG: sqlLog });
     plainEnv = fixtureEnv({});
   }
-  const result = await runCli(['run', '--json', '--trace', traceDir, '--', ...testCommand(runner)], { cwd: project, env });
-  const context = `exit ${result.code}\n--- stderr (tail) ---\n${result.stderr.split('\n').slice(-40).join('\n')}`;
-  let report: Report;
-  try {
-    report = JSON.parse(result.stdout) as Report;
-  } catch {
-    throw new Error(`txlens run printed no JSON report: ${context}`);
-  }
-  const processes = readProcessFiles<TraceLine>(report.trace);
-  const events = processes.flat();
-  const untraced = await runUntraced(plain, runner, plainEnv);
-  let truth: Counts;
-  if (pgDb) {
-    const log = await loggedStatements(pgDb);
-    truth = countSql(log.sql, log.backends);
-  } else {
-    const log = verboseLog(sqlLog);
-    truth = countSql(log.sql, log.opens);
-  }
-  const run = JSON.parse(readFileSync(join(report.trace, 'run.json'), 'utf8')) as { exitCode: number | null };
+  const run = await tracedRun(testCommand(runner), { cwd: project, env, traceDir });
+  const untraced = await runUntraced(plain, testCommand(runner), plainEnv);
+  const truth = await groundTruth(pgDb ? { pg: [pgDb] } : { sqlLog });
   return {
     project,
-    report,
-    events,
-    processes,
-    tracedVerdicts: verdicts(result.stderr),
+    report: run.report,
+    events: run.events,
+    processes: run.processes,
+    tracedVerdicts: verdicts(run.stderr),
     untracedVerdicts: verdicts(untraced.out),
     untracedCode: untraced.code,
     exitCode: run.exitCode,
-    stderr: context,
+    stderr: run.context,
     truth,
-    failedCompiles: kind === 'sqlite' ? events.filter((e) => e.k === 'stmt' && e.err).length : 0,
+    failedCompiles: kind === 'sqlite' ? run.events.filter((e) => e.k === 'stmt' && e.err).length : 0,
   };
 }
 

@@ -1,10 +1,14 @@
-// What the Node fixture suites compare: the trace lines and report they read,
-// the counts of connections, transactions, commits, rollbacks and statements
-// from executed SQL (the database's own log) and from what txlens recorded, and
-// the findings as 'rule file:line'.
+// What the Node fixture suites share: a traced run of a test command and an
+// untraced one, the trace lines and report they read, the counts of
+// connections, transactions, commits, rollbacks and statements from executed
+// SQL (the database's own log) and from what txlens recorded, and the findings
+// as 'rule file:line'.
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from '../support/env';
+import { repoRoot, runCli } from '../support/env';
+import { readProcessFiles } from '../support/trace-files';
+import { loggedStatements, type LoggedDatabase } from './pg-log';
 
 export interface TraceLine {
   k: string;
@@ -52,6 +56,69 @@ export function fixtureEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
     NODE_OPTIONS: undefined,
     ...extra,
   };
+}
+
+export interface TracedRun<T, R> {
+  report: R;
+  /** Each process file the agent wrote, as its lines (header first). */
+  processes: T[][];
+  events: T[];
+  /** The test command's own stderr, as `txlens run` passed it on. */
+  stderr: string;
+  /** The run's exit code and the tail of its stderr, for assertion messages. */
+  context: string;
+  /** The test command's exit code, as the run recorded it. */
+  exitCode: number | null;
+}
+
+/** `txlens run --json --trace <traceDir> -- <command>` from `cwd`: its report and what the agent wrote. */
+export async function tracedRun<T = TraceLine, R extends { trace: string } = Report>(
+  command: string[],
+  opts: { cwd: string; env: NodeJS.ProcessEnv; traceDir: string },
+): Promise<TracedRun<T, R>> {
+  const result = await runCli(['run', '--json', '--trace', opts.traceDir, '--', ...command], { cwd: opts.cwd, env: opts.env });
+  const context = `exit ${result.code}\n--- stderr (tail) ---\n${result.stderr.split('\n').slice(-40).join('\n')}`;
+  let report: R;
+  try {
+    report = JSON.parse(result.stdout) as R;
+  } catch {
+    throw new Error(`txlens run printed no JSON report: ${context}`);
+  }
+  const processes = readProcessFiles<T>(report.trace);
+  const run = JSON.parse(readFileSync(join(report.trace, 'run.json'), 'utf8')) as { exitCode: number | null };
+  return { report, processes, events: processes.flat(), stderr: result.stderr, context, exitCode: run.exitCode };
+}
+
+/** The same command without txlens: its exit code and its stdout and stderr, interleaved. */
+export function runUntraced(cwd: string, command: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const [program, ...args] = command;
+    const child = spawn(program, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out }));
+  });
+}
+
+/**
+ * The database's own counts of a run: Postgres's statement log of `pg` (read
+ * per connection with `perConnection`, as the server does), or else
+ * better-sqlite3's verbose log in `sqlLog`.
+ */
+export async function groundTruth(source: { pg?: LoggedDatabase[]; perConnection?: boolean; sqlLog?: string }): Promise<Counts> {
+  if (source.pg !== undefined && source.pg.length > 0) {
+    const logs = [];
+    for (const db of source.pg) logs.push(await loggedStatements(db));
+    if (source.perConnection) return countPerConnection(logs.flatMap((l) => l.byBackend));
+    return countSql(
+      logs.flatMap((l) => l.sql),
+      logs.reduce((n, l) => n + l.backends, 0),
+    );
+  }
+  const log = verboseLog(source.sqlLog ?? '');
+  return countSql(log.sql, log.opens);
 }
 
 function keyword(sql: string): string {

@@ -1,6 +1,7 @@
 // `txlens run` for real under each Node test runner the agent supports beyond
 // CommonJS node:test and mocha (fixtures.test.ts): jest (its module registry,
-// its worker processes), vitest (forks and threads pools), node:test from ES
+// its worker processes, ES module test files), vitest (forks and threads pools, and the vmThreads and
+// vmForks pools, which load CommonJS packages themselves), node:test from ES
 // modules, and TypeScript through tsx and vitest, over the fixture projects in
 // test/fixtures/node/ (pg and sqlite in JavaScript, pg-ts and sqlite-ts in
 // TypeScript), each a buggy and a fixed twin. For every run:
@@ -12,19 +13,17 @@
 //     test is in the trace with its id, file, line and outcome;
 // and every line the agent wrote passes the trace format's JSON Schema.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { createDatabase, repoRoot, runCli, tempDir } from '../support/env';
-import { readProcessFiles } from '../support/trace-files';
-import { loggedDatabase, loggedStatements, type LoggedDatabase } from './pg-log';
-import { countSql, fixtureEnv, located, txlensCounts, verboseLog, type Counts, type Report, type TraceLine } from './ground-truth';
+import { createDatabase, repoRoot, tempDir } from '../support/env';
+import { loggedDatabase, type LoggedDatabase } from './pg-log';
+import { fixtureEnv, groundTruth, located, runUntraced, tracedRun, txlensCounts, type Counts, type Report, type TraceLine } from './ground-truth';
 import { validate, type JsonSchema } from '../support/json-schema';
 
 type Twin = 'buggy' | 'fixed';
 type Fixture = 'pg' | 'sqlite' | 'pg-ts' | 'sqlite-ts';
-type Runner = 'jest' | 'vitest forks' | 'vitest threads' | 'node:test ESM' | 'node:test tsx';
+type Runner = 'jest' | 'jest ESM' | 'vitest forks' | 'vitest threads' | 'vitest vmThreads' | 'vitest vmForks' | 'node:test ESM' | 'node:test tsx';
 
 const modules = join(repoRoot, 'node_modules');
 const schema = JSON.parse(readFileSync(join(repoRoot, 'docs', 'trace-format.schema.json'), 'utf8')) as JsonSchema;
@@ -37,8 +36,13 @@ function testCommand(runner: Runner, fixture: Fixture): string[] {
     case 'jest':
       // Two workers and a fresh cache (no timings of earlier runs): jest runs several test files in its worker processes.
       return [node, join(modules, 'jest', 'bin', 'jest.js'), '--ci', '--maxWorkers', '2', '--cacheDirectory', '.jest-cache', '--json', '--outputFile', RESULTS];
+    case 'jest ESM':
+      // ES module test files (.mjs), which jest links itself in vm modules; the packages they import are CommonJS.
+      return [node, '--experimental-vm-modules', join(modules, 'jest', 'bin', 'jest.js'), '--ci', '--cacheDirectory', '.jest-cache', '--testMatch', '**/jest-esm/**/*.test.mjs', '--json', '--outputFile', RESULTS];
     case 'vitest forks':
     case 'vitest threads':
+    case 'vitest vmThreads':
+    case 'vitest vmForks':
       return [node, join(modules, 'vitest', 'vitest.mjs'), 'run', '--pool', runner.split(' ')[1], '--reporter', 'json', '--outputFile', RESULTS, 'vitest/'];
     case 'node:test ESM':
       return [node, '--test', 'esm/'];
@@ -84,18 +88,6 @@ function verdicts(runner: Runner, dir: string, output: string): Verdict[] {
     .sort();
 }
 
-function runUntraced(cwd: string, command: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const [program, ...args] = command;
-    const child = spawn(program, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out }));
-  });
-}
-
 interface Outcome {
   project: string;
   report: Report;
@@ -128,38 +120,21 @@ async function runFixture(fixture: Fixture, twin: Twin, runner: Runner): Promise
     env = fixtureEnv({ NOTES_SQL_LOG: sqlLog });
     plainEnv = fixtureEnv({});
   }
-  const result = await runCli(['run', '--json', '--trace', traceDir, '--', ...command], { cwd: project, env });
-  const context = `exit ${result.code}\n--- stderr (tail) ---\n${result.stderr.split('\n').slice(-40).join('\n')}`;
-  let report: Report;
-  try {
-    report = JSON.parse(result.stdout) as Report;
-  } catch {
-    throw new Error(`txlens run printed no JSON report: ${context}`);
-  }
-  const processes = readProcessFiles<TraceLine>(report.trace);
-  const events = processes.flat();
+  const run = await tracedRun(command, { cwd: project, env, traceDir });
   const untraced = await runUntraced(plain, command, plainEnv);
-  let truth: Counts;
-  if (pgDb) {
-    const log = await loggedStatements(pgDb);
-    truth = countSql(log.sql, log.backends);
-  } else {
-    const log = verboseLog(sqlLog);
-    truth = countSql(log.sql, log.opens);
-  }
-  const run = JSON.parse(readFileSync(join(report.trace, 'run.json'), 'utf8')) as { exitCode: number | null };
+  const truth = await groundTruth(pgDb ? { pg: [pgDb] } : { sqlLog });
   return {
     project,
-    report,
-    events,
-    processes,
-    tracedVerdicts: verdicts(runner, project, result.stderr),
+    report: run.report,
+    events: run.events,
+    processes: run.processes,
+    tracedVerdicts: verdicts(runner, project, run.stderr),
     untracedVerdicts: verdicts(runner, plain, untraced.out),
     untracedCode: untraced.code,
     exitCode: run.exitCode,
-    stderr: context,
+    stderr: run.context,
     truth,
-    failedCompiles: fixture.startsWith('sqlite') ? events.filter((e) => e.k === 'stmt' && e.err).length : 0,
+    failedCompiles: fixture.startsWith('sqlite') ? run.events.filter((e) => e.k === 'stmt' && e.err).length : 0,
   };
 }
 
@@ -177,7 +152,7 @@ function expectedFindings(fixture: Fixture, twin: Twin, runner: Runner): string[
   }
   const [app, end, insert, release, count] = fixture === 'pg' ? ['app/orders.js', 13, 19, 20, 30] : ['app/orders.ts', 16, 22, 23, 33];
   // The count() helper's SELECT in the test file.
-  const testFile = runner === 'jest' ? 'jest/orders.test.js:13' : runner.startsWith('vitest') ? 'vitest/orders.test.ts:13' : 'test/orders.test.ts:14';
+  const testFile = runner === 'jest' ? 'jest/orders.test.js:13' : runner === 'jest ESM' ? 'jest-esm/orders.test.mjs:13' : runner.startsWith('vitest') ? 'vitest/orders.test.ts:13' : 'test/orders.test.ts:14';
   return [
     // placeOrder() ends its client with the INSERT uncommitted.
     `missing-commit ${app}:${end}`,
@@ -194,11 +169,15 @@ function expectedFindings(fixture: Fixture, twin: Twin, runner: Runner): string[
 
 const RUNS: Array<[Fixture, Runner]> = [
   ['pg', 'jest'],
+  ['pg', 'jest ESM'],
   ['sqlite', 'jest'],
   ['sqlite', 'node:test ESM'],
   ['pg-ts', 'vitest forks'],
   ['pg-ts', 'node:test tsx'],
   ['sqlite-ts', 'vitest threads'],
+  // A vm context per test file, whose CommonJS packages vitest loads itself.
+  ['sqlite-ts', 'vitest vmThreads'],
+  ['pg-ts', 'vitest vmForks'],
   ['sqlite-ts', 'node:test tsx'],
 ];
 

@@ -3,6 +3,7 @@
  * can hand them out (Node's own CommonJS loader, jest's module registry).
  */
 import { readFileSync } from 'node:fs';
+import * as rt from './runtime';
 import { dirname, join } from 'node:path';
 import { hookPgClient, hookPgPool } from './pg';
 import { hookBetterSqlite3Addon, tracedBetterSqlite3 } from './sqlite';
@@ -12,6 +13,7 @@ import { hookKnexRunner, tracedKnexBuilder, tracedKnexTransaction } from './orm/
 import { hookTypeormRunner } from './orm/typeorm';
 import { hookDrizzlePgSelect, hookDrizzleSession, tracedDrizzleQueryPromise } from './orm/drizzle';
 import { tracedPrismaRuntime } from './orm/prisma';
+import { hookSequelizeTransaction } from './orm/sequelize';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -46,7 +48,8 @@ export type Hooked =
   | 'drizzle-sqlite'
   | 'drizzle-query'
   | 'drizzle-pg-select'
-  | 'prisma';
+  | 'prisma'
+  | 'sequelize';
 
 /** The package a hooked module file belongs to, for its version (when not the hook's own name). */
 const PACKAGE: Partial<Record<Hooked, string>> = {
@@ -88,7 +91,22 @@ export function hookedBy(filename: unknown): Hooked | '' {
   if (path.endsWith('/node_modules/drizzle-orm/query-promise.cjs')) return 'drizzle-query';
   if (path.endsWith('/node_modules/drizzle-orm/pg-core/query-builders/select.cjs')) return 'drizzle-pg-select';
   if (path.endsWith('/node_modules/@prisma/client/runtime/client.js')) return 'prisma';
+  if (path.endsWith('/node_modules/sequelize/lib/transaction.js')) return 'sequelize';
   return '';
+}
+
+/**
+ * A library file seen in a stack that says the library was loaded in a form the
+ * agent does not hook: Drizzle's ES module build (the hooks patch its CommonJS
+ * build, which `require` loads). Its statements still reach the driver's hooks.
+ */
+export function noteUnhookedBuild(path: string): void {
+  if (/[\\/]node_modules[\\/]drizzle-orm[\\/].*\.js$/.test(path)) {
+    rt.noteOnce(
+      'drizzle-orm esm',
+      'drizzle-orm loaded as an ES module is traced in part: its statements are traced, its transactions are not sessions, and a query sent after an await may not name the line that built it (its CommonJS build, loaded by require, is hooked in full)',
+    );
+  }
 }
 
 /** Hook the freshly loaded module `name` (file `filename`); returns what its importers get. */
@@ -136,6 +154,9 @@ export function hookModule(name: Hooked, filename: string, exports: any): any {
       return exports;
     case 'prisma':
       return tracedPrismaRuntime(exports, version);
+    case 'sequelize':
+      hookSequelizeTransaction(exports, version);
+      return exports;
     default:
   }
   if (name === 'better-sqlite3-addon') hookBetterSqlite3Addon(exports, version);

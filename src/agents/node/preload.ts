@@ -5,7 +5,7 @@
  * Without TXLENS_TRACE_DIR it does nothing. With it, it wraps the CommonJS
  * loader (Module#load and Module._load) and, when `pg`, `better-sqlite3`, mocha,
  * jest's runtime or `node:test` loads, hooks that module before the caller gets
- * it; so too the transaction classes of Knex, TypeORM, Drizzle and Prisma (orm/),
+ * it; so too the transaction classes of Knex, TypeORM, Drizzle, Prisma and Sequelize (orm/),
  * whose transactions become sessions (modules.ts says which files those are). Everything
  * else costs a string check per module loaded. No file is written until there is an
  * event, so processes that never touch a hooked library leave no trace file.
@@ -13,7 +13,7 @@
 import { isMainThread } from 'node:worker_threads';
 import * as rt from './runtime';
 import { isNodeTestProcess, registerEsmNodeTest, tracedNodeTest } from './nodetest';
-import { hookedBy, hookModule } from './modules';
+import { hookedBy, hookModule, noteUnhookedBuild } from './modules';
 import { hookVitestWorker, isVitestWorker } from './vitest';
 
 // Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
@@ -57,6 +57,7 @@ function install(): void {
       return exports;
     }
   };
+  rt.watchLibraryFiles(noteUnhookedBuild);
   if (isVitestWorker()) hookVitestWorker();
   // Worker threads inherit the hooks of the thread that started them.
   if (isMainThread && isNodeTestProcess()) registerEsmNodeTest(Module, requireLoad.call(Module, 'node:test', null, false));

@@ -140,6 +140,14 @@ function sitesOf(holder: Stack): CallSites | undefined {
   }
 }
 
+/** Told, once per file, of each file a stack names outside the user's code (see `watchLibraryFiles`). */
+let libraryFileWatcher: ((path: string) => void) | undefined;
+
+/** Have `watcher` told of every library file seen in a stack, once per file: how the agent notices code it did not hook. */
+export function watchLibraryFiles(watcher: (path: string) => void): void {
+  libraryFileWatcher = watcher;
+}
+
 const WORKSPACE = (() => {
   const w = resolve(process.env[ENV.workspace] || process.cwd());
   return w.endsWith(sep) ? w : w + sep;
@@ -165,6 +173,7 @@ function classify(name: string): string {
     if (!parts.includes('node_modules') && !parts.includes('.txlens')) verdict = path;
   }
   verdicts.set(name, verdict);
+  if (!verdict && path && libraryFileWatcher !== undefined) libraryFileWatcher(path);
   return verdict;
 }
 
@@ -443,9 +452,14 @@ export function fail(err: unknown): void {
 /** Report, once per library, a version the agent does not hook; it runs untraced. */
 const reported = new Set<string>();
 export function unsupported(lib: string, version: string, supported: string): void {
-  if (reported.has(lib)) return;
-  reported.add(lib);
-  warn(`txlens: ${lib} ${version} is not supported (supported: ${supported}); its use is not traced\n`);
+  noteOnce(lib, `${lib} ${version} is not supported (supported: ${supported}); its use is not traced`);
+}
+
+/** Say `text` on stderr, once per `key` in this process: a setup the agent traces only in part. */
+export function noteOnce(key: string, text: string): void {
+  if (reported.has(key)) return;
+  reported.add(key);
+  warn(`txlens: ${text}\n`);
 }
 
 /** Test-only: throw inside the agent at hook `name` when TXLENS_FAULT_INJECT names it. */

@@ -18,12 +18,23 @@
  * config, which adds the location to each test and changes nothing else.
  * Statement lines in files vite-node compiled are read through the maps it
  * keeps in the same state object.
+ *
+ * The `vmThreads` and `vmForks` pools run each test file in a vm context of its
+ * own, whose state vitest puts on that context rather than on globalThis, and
+ * load CommonJS packages there with a loader of their own (vitest's
+ * CommonjsExecutor), which Node's loader and so the preload never see. The
+ * agent watches that state the same way, and hooks the files it hooks
+ * (modules.ts) as that loader runs them, as it does in jest's registry.
  */
 import { relative } from 'node:path';
+import { isContext } from 'node:vm';
 import * as workerThreads from 'node:worker_threads';
 import * as rt from './runtime';
 import { ENV } from '../../trace/schema';
+import { hookedBy, hookModule } from './modules';
 
+// Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
+/* eslint-disable prefer-rest-params */
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
 const STATE_KEY = '__vitest_worker__';
@@ -135,19 +146,84 @@ function watch(state: any): void {
   });
 }
 
+// ---------------------------------------------------------------------------
+// The vm pools' own CommonJS loader
+
+const MOCKER_KEY = '__vitest_mocker__';
+
+/** Hook the class of the loader vitest's vm pools run CommonJS files with (CommonjsExecutor). */
+function hookVmCommonjs(externalModules: any): void {
+  const cjs = externalModules?.cjs;
+  const proto = cjs && Object.getPrototypeOf(cjs);
+  if (!proto || proto[PATCHED]) return;
+  if (typeof proto.loadCommonJSModule !== 'function' || !(cjs.requireCache instanceof Map)) {
+    rt.unsupported('vitest vm pools', '(unknown module loader)', 'vitest 3');
+    return;
+  }
+  Object.defineProperty(proto, PATCHED, { value: true });
+  const load = proto.loadCommonJSModule;
+  proto.loadCommonJSModule = function loadCommonJSModule(this: any, module: any, filename: unknown) {
+    // A cached module was hooked when it first ran.
+    const fresh = rt.ACTIVE && hookedBy(filename) !== '' && !this.requireCache.has(filename);
+    const exports = load.apply(this, arguments as any);
+    if (!fresh || !rt.ACTIVE) return exports;
+    try {
+      const hooked = hookModule(hookedBy(filename) as Exclude<ReturnType<typeof hookedBy>, ''>, filename as string, exports);
+      // The cache holds the module object: later requires of the file get what this one got.
+      if (module && typeof module === 'object') module.exports = hooked;
+      return hooked;
+    } catch (e) {
+      rt.fail(e);
+      return exports;
+    }
+  };
+}
+
+/**
+ * A vm pool's test context: vitest puts its mocker there right after it made the
+ * executor that loads the context's modules, and the mocker leads to it. The
+ * property becomes an accessor that behaves as the plain property it was.
+ */
+function watchVmContext(context: any): void {
+  if (context[PATCHED]) return;
+  define(context, PATCHED, { value: true });
+  let mocker = context[MOCKER_KEY];
+  define(context, MOCKER_KEY, {
+    configurable: true,
+    enumerable: true,
+    get: () => mocker,
+    set: (next: unknown) => {
+      mocker = next;
+      if (!rt.ACTIVE) return;
+      try {
+        hookVmCommonjs((next as any)?.executor?.externalModules);
+      } catch (e) {
+        rt.fail(e);
+      }
+    },
+  });
+}
+
+// The original, kept before hookVitestWorker wraps it.
+const define = Object.defineProperty;
+
 /**
  * In a vitest worker: see each state vitest puts on globalThis. Object.defineProperty
  * is wrapped to notice that one property being defined; every other call goes
  * straight through.
  */
 export function hookVitestWorker(): void {
-  const define = Object.defineProperty;
-  if ((define as any)[PATCHED]) return;
+  if ((Object.defineProperty as any)[PATCHED]) return;
   const defineProperty = function defineProperty<T>(target: T, key: PropertyKey, descriptor: PropertyDescriptor & ThisType<any>): T {
     const result = define(target, key, descriptor);
-    if (key === STATE_KEY && target === (globalThis as unknown) && rt.ACTIVE) {
+    if (key === STATE_KEY && rt.ACTIVE) {
       try {
-        watch(descriptor?.value);
+        if (target === (globalThis as unknown)) watch(descriptor?.value);
+        else if (target !== null && typeof target === 'object' && isContext(target)) {
+          // A vm pool: the test file's context, not this realm's globalThis.
+          watch(descriptor?.value);
+          watchVmContext(target);
+        }
       } catch (e) {
         rt.fail(e);
       }

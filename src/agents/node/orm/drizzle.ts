@@ -11,6 +11,7 @@
  */
 import * as rt from '../runtime';
 import { bindConnection, closeSession, closeWhenSettled, openSession, runInSession } from './session';
+import { keepOrigin, keepingOrigin, sentFrom } from './origin';
 
 /* eslint-disable prefer-rest-params, @typescript-eslint/no-explicit-any */
 type AnyFn = (...args: any[]) => any;
@@ -75,32 +76,22 @@ export function hookDrizzleSession(exports: any, driver: 'node-postgres' | 'bett
 // ---------------------------------------------------------------------------
 // Where each query was built
 
-const ORIGIN = Symbol('txlens.drizzle.origin');
-
 /**
- * Drizzle's query builders are QueryPromises: they run when awaited, from a
- * microtask with none of the app's frames on its stack, but they are built in
- * the app's line. What drizzle-orm/query-promise.cjs's importers get: the same
- * exports, with a QueryPromise subclass that keeps the stack of each builder's
- * construction and hands it to the driver's hook while `then` sends the query
- * (synchronously, on node-postgres). (The module's exports are getters that
- * cannot be redefined, hence a copy.)
+ * Drizzle's query builders are QueryPromises, which run when awaited (origin.ts).
+ * What drizzle-orm/query-promise.cjs's importers get: the same exports, with a
+ * QueryPromise subclass that keeps the line that built each builder and hands it
+ * to the driver's hook while `then` sends the query (synchronously, on
+ * node-postgres). (The module's exports are getters that cannot be redefined,
+ * hence a copy.)
  */
 export function tracedDrizzleQueryPromise(exports: any): any {
   const QueryPromise = exports?.QueryPromise;
   if (typeof QueryPromise !== 'function' || typeof QueryPromise.prototype?.then !== 'function') return exports;
   const known = QueryPromise.prototype[PATCHED];
   if (known) return known;
-  class Built extends QueryPromise {
-    constructor() {
-      super(...arguments);
-      if (rt.ACTIVE) (this as any)[ORIGIN] = rt.callSites(Built as unknown as AnyFn);
-    }
-
+  class Built extends keepingOrigin(QueryPromise) {
     then(onFulfilled: unknown, onRejected: unknown): unknown {
-      const site = rt.ACTIVE ? (this as any)[ORIGIN] : undefined;
-      if (site === undefined) return super.then(onFulfilled, onRejected);
-      return rt.withOrigin(site, () => super.then(onFulfilled, onRejected));
+      return sentFrom(this, () => super.then(onFulfilled, onRejected));
     }
   }
   Object.defineProperty(Built, 'name', { value: QueryPromise.name });
@@ -129,7 +120,7 @@ export function hookDrizzlePgSelect(exports: any): void {
     const query = from.apply(this, arguments as any);
     if (rt.ACTIVE && query && typeof query === 'object') {
       try {
-        query[ORIGIN] = rt.callSites(selectFrom);
+        keepOrigin(query, selectFrom);
       } catch (e) {
         rt.fail(e);
       }

@@ -12,6 +12,7 @@
  */
 import * as rt from '../runtime';
 import { bindConnection, closeWhenSettled, openSession, type OrmSession } from './session';
+import { keepingOrigin, sentFrom } from './origin';
 
 /* eslint-disable prefer-rest-params, @typescript-eslint/no-explicit-any */
 type AnyFn = (...args: any[]) => any;
@@ -65,25 +66,16 @@ export function tracedKnexTransaction(Transaction: any, version: string): any {
 // ---------------------------------------------------------------------------
 // Where each query was built
 
-const ORIGIN = Symbol('txlens.knex.origin');
-
 /**
- * A Knex builder (QueryBuilder, Raw, SchemaBuilder) runs when it is awaited, from
- * a microtask whose stack has none of the app's frames; the line that built it
- * is the app's. The hook hands out a subclass of the builder class that keeps
- * the stack of its construction.
+ * A Knex builder (QueryBuilder, Raw, SchemaBuilder) runs when it is awaited; the
+ * hook hands out a subclass of the builder class that keeps the line that built
+ * it (origin.ts).
  */
 export function tracedKnexBuilder(Builder: any): any {
   if (typeof Builder !== 'function' || !Builder.prototype) return Builder;
   const known = Builder.prototype[PATCHED];
   if (known) return known;
-  class Built extends Builder {
-    constructor() {
-      super(...arguments);
-      if (rt.ACTIVE) (this as any)[ORIGIN] = rt.callSites(Built as unknown as AnyFn);
-    }
-  }
-  Object.defineProperty(Built, 'name', { value: Builder.name });
+  const Built = keepingOrigin(Builder);
   Object.defineProperty(Builder.prototype, PATCHED, { value: Built });
   return Built;
 }
@@ -95,9 +87,7 @@ export function hookKnexRunner(Runner: any): void {
   Object.defineProperty(proto, PATCHED, { value: true });
   const query: AnyFn = proto.query;
   proto.query = function (this: any) {
-    const site = rt.ACTIVE ? this.builder?.[ORIGIN] : undefined;
-    if (site === undefined) return query.apply(this, arguments as any);
     const args = arguments;
-    return rt.withOrigin(site, () => query.apply(this, args as any));
+    return sentFrom(this.builder, () => query.apply(this, args as any));
   };
 }

@@ -1,6 +1,7 @@
 /**
  * ORM sessions: the unit of work an ORM user sees (a Knex transaction, a TypeORM
- * QueryRunner, a Drizzle or Prisma interactive transaction), written as
+ * QueryRunner, a Drizzle or Prisma interactive transaction, a Sequelize
+ * transaction), written as
  * `session_open` / `session_close` and carried as `sess` by every event on the
  * connection the session is using, so the rules name what the code named.
  *
@@ -8,7 +9,7 @@
  * - bound: the ORM hands the hook the driver connection (Knex's transaction
  *   connection, Drizzle's better-sqlite3 handle);
  * - claimed: the ORM picks the connection deep inside its own code (a pool
- *   checkout in Drizzle, Prisma's adapter, TypeORM's lazy connect). The hook
+ *   checkout in Drizzle and Sequelize, Prisma's adapter, TypeORM's lazy connect). The hook
  *   then runs the ORM's transaction call inside the session's async context,
  *   and the first BEGIN sent from that context claims the connection it ran on.
  *   Only a BEGIN claims: other statements the transaction's callback sends

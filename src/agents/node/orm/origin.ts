@@ -1,0 +1,40 @@
+/**
+ * Where an ORM query was built. Query builders (Knex's, Drizzle's) run when
+ * they are awaited, from a microtask whose stack holds none of the app's
+ * frames, but they are built in the app's line: the hooks keep the stack of a
+ * builder's construction on the builder, and hand it to the driver's hook
+ * (`rt.withOrigin`) for the synchronous extent of the ORM's call that sends it.
+ */
+import * as rt from '../runtime';
+
+/* eslint-disable prefer-rest-params, @typescript-eslint/no-explicit-any */
+type AnyFn = (...args: any[]) => any;
+
+const ORIGIN = Symbol('txlens.orm.origin');
+
+/** Keep, on `query`, the stack of the call running now above `above` (the agent's wrapper). */
+export function keepOrigin(query: object, above: AnyFn): void {
+  (query as any)[ORIGIN] = rt.callSites(above);
+}
+
+/**
+ * A subclass of an ORM's builder class, with its name, whose instances keep the
+ * stack of their construction. `new.target` is the class actually constructed
+ * (the ORM's own subclass, or one of ours): its constructors are left out of the stack kept.
+ */
+export function keepingOrigin(Builder: any): any {
+  class Built extends Builder {
+    constructor() {
+      super(...arguments);
+      if (rt.ACTIVE) keepOrigin(this, new.target as unknown as AnyFn);
+    }
+  }
+  Object.defineProperty(Built, 'name', { value: Builder.name });
+  return Built;
+}
+
+/** Run `send` (the ORM sending `query`'s SQL to the driver) as asked for where `query` was built. */
+export function sentFrom<T>(query: unknown, send: () => T): T {
+  const site: rt.Stack | undefined = rt.ACTIVE && query !== null && typeof query === 'object' ? (query as any)[ORIGIN] : undefined;
+  return site === undefined ? send() : rt.withOrigin(site, send);
+}
