@@ -16,8 +16,9 @@
  * through vite-node's source maps, so a TypeScript test has its .ts line):
  * the agent turns on `includeTaskLocation` in the worker's copy of the
  * config, which adds the location to each test and changes nothing else.
- * Statement lines in files vite-node compiled are read through the maps it
- * keeps in the same state object.
+ * Statement lines in files vitest compiled are read through the maps it keeps
+ * in the same state object (vite-node's module cache in vitest 3, the module
+ * runner's graph in vitest 4).
  *
  * The `vmThreads` and `vmForks` pools run each test file in a vm context of its
  * own, whose state vitest puts on that context rather than on globalThis, and
@@ -42,14 +43,25 @@ const PATCHED = Symbol.for('txlens.vitest.patched');
 const WORKSPACE = process.env[ENV.workspace] || process.cwd();
 
 /**
- * This process or thread is one of the tinypool workers vitest runs tests in:
- * a `forks` child runs tinypool's process entry; a `threads` worker thread is
- * started with tinypool's private data first in its workerData (`{ workerId }`;
- * its argv names no file while the preload runs).
+ * This process or thread is one of the workers vitest runs tests in. Vitest 3
+ * runs them through tinypool: a `forks` child runs tinypool's process entry; a
+ * `threads` worker thread is started with tinypool's private data first in its
+ * workerData (`{ workerId }`; its argv names no file while the preload runs).
+ * Vitest 4 has its own pool: a `forks` child runs vitest's `dist/workers/forks.js`;
+ * a `threads` worker thread has neither argv nor workerData while the preload
+ * runs, only the environment vitest gives it (`VITEST`, `VITEST_MODE`).
  */
-export function isVitestWorker(argv: readonly string[] = process.argv, worker: { isMainThread: boolean; workerData: unknown } = workerThreads): boolean {
-  if (/\/tinypool\/dist\/entry\/process\.js$/.test((argv[1] ?? '').replace(/\\/g, '/'))) return true;
-  if (worker.isMainThread || !Array.isArray(worker.workerData)) return false;
+export function isVitestWorker(
+  argv: readonly string[] = process.argv,
+  worker: { isMainThread: boolean; workerData: unknown } = workerThreads,
+  env: NodeJS.ProcessEnv = process.env,
+): boolean {
+  const entry = (argv[1] ?? '').replace(/\\/g, '/');
+  if (/\/tinypool\/dist\/entry\/process\.js$/.test(entry)) return true;
+  if (/\/vitest\/dist\/workers\/forks\.js$/.test(entry)) return true;
+  if (worker.isMainThread) return false;
+  if (worker.workerData === undefined && env.VITEST === 'true' && typeof env.VITEST_MODE === 'string') return true;
+  if (!Array.isArray(worker.workerData)) return false;
   const first: unknown = worker.workerData[0];
   return !!first && typeof first === 'object' && typeof (first as { workerId?: unknown }).workerId === 'number';
 }
@@ -58,6 +70,15 @@ let latest: any;
 
 function vitestSourceMap(file: string): { sources?: unknown } | undefined {
   try {
+    // Vitest 4 runs files through Vite's module runner, whose graph decodes a module's inline map on
+    // request (`.map` is the map as emitted); it has no moduleCache.
+    const modules = latest?.evaluatedModules;
+    if (typeof modules?.getModuleSourceMapById === 'function') {
+      if (typeof modules.getModuleById === 'function' && !modules.getModuleById(file)) return undefined;
+      const decoded = modules.getModuleSourceMapById(file);
+      const map = decoded?.map;
+      return map && typeof map === 'object' ? map : undefined;
+    }
     const cache = latest?.moduleCache;
     // Only files vite-node ran: asking about another would add an empty entry to its cache.
     const id = typeof cache?.normalizePath === 'function' ? cache.normalizePath(file) : file;

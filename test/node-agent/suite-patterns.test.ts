@@ -1,0 +1,56 @@
+// Patterns learned from tracing public test suites, each a fixture project under
+// test/fixtures/node/ with a twin that keeps the finding: the fixed twin is the
+// suite's pattern, which must earn no finding; the buggy twin is the defect the
+// rule exists for. Real mocha, better-sqlite3 and `txlens run`; the traced run's
+// verdicts equal the untraced run's.
+//
+// memory-per-file: a query-builder suite opens a fresh SQLite ":memory:"
+// database in each spec file's before() and closes it in after(), with the same
+// tables in every file. The databases never lived at the same time, so nothing
+// was meant to be shared: sqlite-memory-isolation stays silent. Two memory
+// databases open at once for the same table keep its warning.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { repoRoot, runCli, tempDir } from '../support/env';
+import { fixtureEnv, type Report } from './ground-truth';
+
+const mocha = [process.execPath, join(repoRoot, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--reporter', 'tap', 'spec/'];
+
+function copyFixture(name: string, twin: 'fixed' | 'buggy'): string {
+  const dir = realpathSync(tempDir(`suite-pattern-${name}-${twin}`));
+  cpSync(join(repoRoot, 'test', 'fixtures', 'node', name, twin), dir, { recursive: true });
+  return dir;
+}
+
+/** The TAP verdict lines ("ok 1 - ...", "not ok 2 - ..."), which must be the same traced and untraced. */
+function verdicts(out: string): string[] {
+  return out.split('\n').filter((l) => /^(not )?ok \d+ /.test(l));
+}
+
+async function traced(name: string, twin: 'fixed' | 'buggy'): Promise<{ report: Report; verdicts: string[]; untraced: string[] }> {
+  const project = copyFixture(name, twin);
+  const result = await runCli(['run', '--json', '--fail-on', 'never', '--', ...mocha], { cwd: project, env: fixtureEnv({}) });
+  const report = JSON.parse(result.stdout) as Report;
+  const plain = spawnSync(mocha[0], mocha.slice(1), { cwd: copyFixture(name, twin), env: { ...process.env, ...fixtureEnv({}) }, encoding: 'utf8' });
+  return { report, verdicts: verdicts(result.stderr), untraced: verdicts(plain.stdout) };
+}
+
+describe('memory-per-file: a fresh SQLite memory database per spec file', () => {
+  test('the suite pattern earns no finding, with the same verdicts traced and untraced', async () => {
+    const run = await traced('memory-per-file', 'fixed');
+    assert.equal(run.untraced.length, 2);
+    assert.deepEqual(run.verdicts, run.untraced);
+    assert.equal(run.report.summary.statements > 0, true, 'the statements were traced');
+    assert.deepEqual(run.report.findings, []);
+  });
+
+  test('two memory databases open at once for the same table keep the warning, at the line that opened them', async () => {
+    const run = await traced('memory-per-file', 'buggy');
+    assert.deepEqual(run.verdicts, run.untraced);
+    const found = run.report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
+    assert.deepEqual(found, ['warning sqlite-memory-isolation app/people.js:6']);
+  });
+});
