@@ -70,6 +70,15 @@ const SESSION_CLASS: Record<Orm, string> = {
   'typeorm-pg': 'PostgresQueryRunner',
 };
 
+/** What each buggy twin's findings call the ORM's things (what the user sees in their code). */
+const ORM_WORDS: Record<Orm, Array<[rule: string, words: RegExp]>> = {
+  knex: [['uncommitted-read', /Knex transaction S\d+/]],
+  prisma: [['non-test-database', /Prisma client/]],
+  drizzle: [['shared-connection-concurrency', /Drizzle transaction S\d+/]],
+  typeorm: [['sqlite-memory-isolation', /DataSource/]],
+  'typeorm-pg': [['pool-release-in-transaction', /query runner S\d+.*queryRunner\.release\(\)|queryRunner\.release\(\)/]],
+};
+
 /** Dynamic findings, as 'rule severity file:line' (static ones, which have a column, are another suite's). */
 const EXPECTED: Record<Orm, Record<Twin, string[]>> = {
   knex: {
@@ -295,6 +304,14 @@ for (const orm of ['knex', 'prisma', 'drizzle', 'typeorm', 'typeorm-pg'] as cons
         assert.deepEqual(located(ran().report), EXPECTED[orm][twin]);
       });
 
+      test("the findings speak the stack's words: the ORM's, never SQLAlchemy's", () => {
+        for (const f of ran().report.findings.filter((f) => f.location.column === undefined)) {
+          assert.doesNotMatch(f.message, /\bengine\b|session factory|StaticPool|sessionmaker|\bsession S\d|reset-on-return/, f.message);
+          const own = ORM_WORDS[orm].find(([rule]) => rule === f.rule);
+          if (own) assert.match(f.message, own[1], f.message);
+        }
+      });
+
       test("the ORM's transactions are sessions, which their statements carry", () => {
         const o = ran();
         const opened = o.events.filter((e) => e.k === 'session_open');
@@ -316,7 +333,7 @@ for (const orm of ['knex', 'prisma', 'drizzle', 'typeorm', 'typeorm-pg'] as cons
 }
 
 // One transaction through Knex, Drizzle and Prisma (@prisma/adapter-better-sqlite3)
-// each, on better-sqlite3 files: every one is a session that its BEGIN, statements
+// each, and a Prisma batch $transaction([...]), on better-sqlite3 files: every one is a session that its BEGIN, statements
 // and COMMIT carry, placed at the TypeScript lines. Counts equal better-sqlite3's
 // verbose log over the databases it can log (Knex opens its own without options).
 describe('Knex, Drizzle and Prisma transactions on better-sqlite3', () => {
@@ -344,6 +361,8 @@ describe('Knex, Drizzle and Prisma transactions on better-sqlite3', () => {
         ['Knex.Transaction', join(project, 'test', 'transactions.test.ts'), 37],
         ['BetterSQLiteTransaction', join(project, 'test', 'transactions.test.ts'), 48],
         ['Prisma.TransactionClient', join(project, 'test', 'transactions.test.ts'), 59],
+        // A batch $transaction([...]) is a session too: the engine's one transaction for the batch.
+        ['Prisma.BatchTransaction', join(project, 'test', 'transactions.test.ts'), 69],
       ],
       stderr,
     );
