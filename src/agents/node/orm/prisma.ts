@@ -10,8 +10,8 @@
  * (@prisma/client/runtime/client.js); the hook hands out a `getPrismaClient`
  * whose classes have a traced `$transaction`. The adapter takes the
  * transaction's connection itself, so the session claims the connection its
- * BEGIN runs on. Each statement of a batch is placed at its own model call's
- * line (the callsite Prisma keeps for it).
+ * BEGIN runs on. The engine sends a batch's statements from one request, so
+ * they are placed at the first model call of the batch.
  */
 import * as rt from '../runtime';
 import { closeWhenSettled, openSession, runInSession } from './session';
