@@ -126,3 +126,134 @@ export function rollbackText(tx: Pick<ModelTransaction, 'outcome' | 'cause' | 's
   if (tx.cause === 'session-close' && !tx.session) return 'ended without COMMIT when its session closed';
   return words.predicate;
 }
+
+// ---------------------------------------------------------------------------
+// Words that depend on the stack a trace came from
+
+/**
+ * The stack behind a connection, as far as the words of a finding go: the
+ * Python agent's SQLAlchemy engines and DB-API drivers, or the Node agent's
+ * drivers and the ORM that sits on them.
+ */
+export type StackKind = 'python' | 'pg' | 'better-sqlite3' | 'knex' | 'typeorm' | 'prisma' | 'drizzle' | 'sequelize';
+
+/** What the words of a connection's stack are read from: its process header, its driver, and its session's class. */
+export interface StackFacts {
+  lang?: string;
+  libs?: Record<string, string>;
+  driver?: string;
+  /** The ORM's name for the session that ran the statement ('Knex.Transaction', 'PostgresQueryRunner'), when there was one. */
+  sessionCls?: string;
+}
+
+/** The Node ORMs by their session classes (the Node agent's session_open `cls`), then by their packages in the header. */
+const NODE_ORM_BY_CLASS: Array<[RegExp, StackKind]> = [
+  [/^Knex\b/, 'knex'],
+  [/QueryRunner$|^EntityManager$/, 'typeorm'],
+  [/^Prisma\b/, 'prisma'],
+  [/^(NodePg|BetterSQLite)Transaction$/, 'drizzle'],
+  [/^Sequelize\b/, 'sequelize'],
+];
+const NODE_ORM_BY_PACKAGE: Array<[string, StackKind]> = [
+  ['knex', 'knex'],
+  ['typeorm', 'typeorm'],
+  ['@prisma/client', 'prisma'],
+  ['drizzle-orm', 'drizzle'],
+  ['sequelize', 'sequelize'],
+];
+
+export function stackKind(facts: StackFacts): StackKind {
+  if (facts.lang !== 'node') return 'python';
+  const cls = facts.sessionCls;
+  if (cls) for (const [pattern, kind] of NODE_ORM_BY_CLASS) if (pattern.test(cls)) return kind;
+  // One ORM in the process: its connections are the ORM's. Several: the driver's words, which fit them all.
+  const orms = NODE_ORM_BY_PACKAGE.filter(([pkg]) => facts.libs?.[pkg] !== undefined);
+  if (orms.length === 1) return orms[0][1];
+  return facts.driver === 'better-sqlite3' ? 'better-sqlite3' : 'pg';
+}
+
+export interface StackWording {
+  /** A session of this stack, before its label: 'session S2', 'Knex transaction S2', 'query runner S2'. */
+  session: string;
+  /** What hands out connections, after "the code got app_dev through": 'the engine created at', 'the pg Pool or Client created at'. */
+  connectionSource: string;
+  /** non-test-database's fix, a sentence. */
+  useTestDatabase: string;
+  /** sqlite-memory-isolation's fix, a sentence. */
+  memoryAdvice: string;
+  /** pool-release-in-transaction's fix, a sentence. */
+  releaseAdvice: string;
+}
+
+const BETTER_SQLITE3_MEMORY =
+  "Every better-sqlite3 Database opened on ':memory:' is a new, empty database; share one Database handle between the code and the tests, or open a file database (a temporary file per test run).";
+const PG_RELEASE = 'Send COMMIT or ROLLBACK on the client before client.release() (in a finally block), or release it with an error (client.release(err)) so the pool discards it.';
+
+/** The words each stack's findings use. One home: rules take them from here. */
+export const STACK_WORDING: Record<StackKind, StackWording> = {
+  python: {
+    session: 'session',
+    connectionSource: 'the engine created at',
+    useTestDatabase: "make it use the test's engine or session factory.",
+    memoryAdvice:
+      'Every connection to a private SQLite memory database gets a new, empty one; share one connection (poolclass=StaticPool) or name a shared-cache database (sqlite:///file:NAME?mode=memory&cache=shared&uri=true).',
+    releaseAdvice: "Commit or roll back before the connection is released (or keep the pool's reset-on-return).",
+  },
+  pg: {
+    session: 'transaction',
+    connectionSource: 'the pg Pool or Client created at',
+    useTestDatabase: "make it take its pg Pool (or its connection settings) from the test's setup.",
+    memoryAdvice: BETTER_SQLITE3_MEMORY,
+    releaseAdvice: PG_RELEASE,
+  },
+  'better-sqlite3': {
+    session: 'transaction',
+    connectionSource: 'the better-sqlite3 Database opened at',
+    useTestDatabase: "make it take its Database handle (or its file name) from the test's setup.",
+    memoryAdvice: BETTER_SQLITE3_MEMORY,
+    releaseAdvice: 'Commit or roll back before the connection is handed on.',
+  },
+  knex: {
+    session: 'Knex transaction',
+    connectionSource: 'the Knex instance whose connection opened at',
+    useTestDatabase: "make it use the test's Knex instance (or its connection config).",
+    memoryAdvice:
+      "Every connection Knex's pool opens on ':memory:' is a new, empty database; give the Knex instance a pool of one connection (pool: { min: 1, max: 1 }) shared by the code and the tests, or use a file database.",
+    releaseAdvice: 'Let the Knex transaction commit or roll back (await trx.commit() / trx.rollback(), or return from knex.transaction(callback)) before its connection goes back to the pool.',
+  },
+  typeorm: {
+    session: 'query runner',
+    connectionSource: 'the TypeORM DataSource whose connection opened at',
+    useTestDatabase: "make it use the test's DataSource (or its options).",
+    memoryAdvice: "Every TypeORM DataSource on a ':memory:' SQLite database has its own, empty database; share the test's DataSource with the code, or use a file database.",
+    releaseAdvice: 'Commit or roll back the query runner\'s transaction (commitTransaction() / rollbackTransaction()) before queryRunner.release().',
+  },
+  prisma: {
+    session: 'Prisma transaction',
+    connectionSource: 'the Prisma client whose connection opened at',
+    useTestDatabase: "make it use the test's Prisma client (or its datasource URL).",
+    memoryAdvice: "Every Prisma client on a ':memory:' SQLite database has its own, empty database; share the test's Prisma client with the code, or use a file database.",
+    releaseAdvice: PG_RELEASE,
+  },
+  drizzle: {
+    session: 'Drizzle transaction',
+    connectionSource: 'the driver client under Drizzle, opened at',
+    useTestDatabase: "make it use the test's Drizzle database (or the pg Pool or better-sqlite3 Database under it).",
+    memoryAdvice: BETTER_SQLITE3_MEMORY,
+    releaseAdvice: PG_RELEASE,
+  },
+  sequelize: {
+    session: 'Sequelize transaction',
+    connectionSource: 'the Sequelize instance whose connection opened at',
+    useTestDatabase: "make it use the test's Sequelize instance (or its connection options).",
+    memoryAdvice:
+      "Every connection Sequelize's pool opens on ':memory:' is a new, empty database; give the Sequelize instance a pool of one connection (pool: { max: 1 }) shared by the code and the tests, or use a file database.",
+    releaseAdvice:
+      'Let the Sequelize transaction commit or roll back (await t.commit() / t.rollback(), or return from sequelize.transaction(callback)) before its connection goes back to the pool.',
+  },
+};
+
+/** The words for `facts`' stack. */
+export function stackWording(facts: StackFacts): StackWording {
+  return STACK_WORDING[stackKind(facts)];
+}

@@ -104,6 +104,14 @@ const EXPECTED: Record<Kind, Record<Twin, { findings: string[]; failedCompiles: 
         'uncommitted-read test/orders.test.js:14',
         // importBatch() counts through another pooled connection before its COMMIT.
         'uncommitted-read app/orders.js:30',
+        // signUp()'s autocommit INSERT is still there when the next test signs the same customer up.
+        'test-state-leak app/customers.js:5',
+        // transferAudited() runs transfer() and audit() at once on one Client: the transfer's UPDATE
+        // is sent while the audit's INSERT, queued inside the transfer's BEGIN, is still running;
+        // in each of its two tests (a warning where the transfer committed, an error where the
+        // refused transfer's ROLLBACK took the audit with it and the test failed).
+        'shared-connection-concurrency app/accounts.js:9',
+        'shared-connection-concurrency app/accounts.js:9',
       ].sort(),
       failedCompiles: 0,
     },
@@ -165,6 +173,26 @@ for (const [kind, runner] of RUNS) {
 
       test(twin === 'buggy' ? 'the rules name each bug at its line' : 'the rules stay silent', () => {
         assert.deepEqual(located(ran().report), EXPECTED[kind][twin].findings);
+      });
+
+      if (kind === 'pg') {
+        test('a Client shared by two async calls: an error where the test failed for it, a warning where nothing broke', () => {
+          const found = ran().report.findings.filter((f) => f.rule === 'shared-connection-concurrency');
+          const severities = found.map((f) => `${f.severity} ${(f as { test?: string }).test ?? ''}`).sort();
+          if (twin === 'fixed') return assert.deepEqual(severities, []);
+          assert.deepEqual(severities, ['error test/accounts.test.js > accounts > a refused transfer is audited too', 'warning test/accounts.test.js > accounts > a transfer is audited']);
+          for (const f of found) assert.match(f.message, /used by two async calls at once: UPDATE accounts .* while another call's INSERT audit .* both inside transaction/, f.message);
+          const leak = ran().report.findings.find((f) => f.rule === 'test-state-leak');
+          if (leak) assert.match(leak.message, /in autocommit at app\/customers\.js:5/, leak.message);
+        });
+      }
+
+      test("the findings speak plain pg's or better-sqlite3's words, never SQLAlchemy's", () => {
+        for (const f of ran().report.findings) {
+          assert.doesNotMatch(f.message, /\bengine\b|session factory|StaticPool|sessionmaker|\bsession S\d|reset-on-return/, f.message);
+          if (f.rule === 'pool-release-in-transaction') assert.match(f.message, /client\.release\(\)/, f.message);
+          if (f.rule === 'sqlite-memory-isolation') assert.match(f.message, /one Database handle/, f.message);
+        }
       });
 
       test(`tests are recorded with their ${runner} names and outcomes`, () => {

@@ -27,6 +27,7 @@ export interface TraceLine {
 export interface Finding {
   rule: string;
   severity: string;
+  message: string;
   location: { file: string; line: number };
 }
 

@@ -14,6 +14,8 @@ import {
   plural,
   ROLLBACK_WORDING,
   rollbackText,
+  STACK_WORDING,
+  stackKind,
   testLabel,
   transactionOutcome,
   transactionOutcomeBrief,
@@ -113,4 +115,25 @@ test('no module outside src/present keeps its own copy of the shared words', () 
     for (const re of copies) if (re.test(text)) found.push(`${rel}: ${re.source}`);
   }
   assert.deepEqual(found, []);
+});
+
+test("a finding's stack words come from the trace: Python's SQLAlchemy, or the Node driver and ORM it shows", () => {
+  assert.equal(stackKind({ lang: 'python', driver: 'psycopg2' }), 'python');
+  assert.equal(stackKind({ lang: 'node', driver: 'pg' }), 'pg');
+  assert.equal(stackKind({ lang: 'node', driver: 'better-sqlite3' }), 'better-sqlite3');
+  // The session's class names the ORM, whatever else the process loaded.
+  assert.equal(stackKind({ lang: 'node', driver: 'pg', sessionCls: 'Knex.Transaction', libs: { typeorm: '0.3.20' } }), 'knex');
+  assert.equal(stackKind({ lang: 'node', driver: 'pg', sessionCls: 'PostgresQueryRunner' }), 'typeorm');
+  assert.equal(stackKind({ lang: 'node', driver: 'pg', sessionCls: 'Prisma.TransactionClient' }), 'prisma');
+  assert.equal(stackKind({ lang: 'node', driver: 'better-sqlite3', sessionCls: 'BetterSQLiteTransaction' }), 'drizzle');
+  // No session: the one ORM of the process; with two, the driver's words fit both.
+  assert.equal(stackKind({ lang: 'node', driver: 'better-sqlite3', libs: { 'better-sqlite3': '12.4.1', typeorm: '0.3.20' } }), 'typeorm');
+  assert.equal(stackKind({ lang: 'node', driver: 'pg', libs: { knex: '3.1.0', typeorm: '0.3.20' } }), 'pg');
+  // Python's words stay Python's; no Node stack's words name a Python thing.
+  assert.match(STACK_WORDING.python.memoryAdvice, /StaticPool/);
+  for (const [kind, words] of Object.entries(STACK_WORDING)) {
+    if (kind === 'python') continue;
+    const text = Object.values(words).join(' ');
+    assert.doesNotMatch(text, /\bengine\b|session factory|StaticPool|sessionmaker|\bsession\b|reset-on-return/, kind);
+  }
 });

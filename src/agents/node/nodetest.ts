@@ -1,225 +1,226 @@
 /**
- * Test boundaries for node:test.
+ * Test boundaries for node:test, read from node:test's own reports.
  *
- * `node --test` runs each test file in a child process of its own; NODE_OPTIONS
- * carries the agent into each. There, `require('node:test')` gets a copy of the
- * module whose test/it/describe/suite (and their skip/todo/only) wrap each test
- * function: test_start right before it runs, test_end when it returns, throws,
- * or its promise or done-callback settles. The function keeps its `length`, so
- * node:test still tells callback-style tests from the others. Suite names come
- * from the describe() blocks whose bodies are defining the test.
+ * The agent never stands between the user's code and node:test: node:test
+ * takes each test's location from the frame that called test()/it() and shows
+ * it in every reporter (TAP's `location:`, the events' file/line/column, the
+ * editor's), and shows the test function's frames in a failure's stack, so a
+ * wrapper around either would put the agent's own file there. Instead the agent
+ * listens to the stream every reporter reads (the root test's TestsStream, an
+ * EventEmitter that emits each report by its type besides queueing it for the
+ * reporters; listening takes nothing from them):
+ * - 'test:dequeue', right before a test runs (its parent's before and its
+ *   beforeEach hooks included), is test_start;
+ * - 'test:complete', once it ran (afterEach hooks included), is test_end;
+ *   'test:pass'/'test:fail' (the ordered report, later) end a test whose
+ *   completion never came.
+ * The reports carry name, nesting and location; the test objects themselves
+ * (for the suites around a test, and to tell tests from suites) are the
+ * root's tree of subtests. The root is found once: when node:test's harness
+ * sets itself up (it adds its process handlers from inside node:test), an
+ * async_hooks init hook is on until the next test or hook object is made,
+ * whose parent's `root` it is, and is off again from then on.
  *
  * The id is 'relative/file.test.js > suite > test' (relative to the workspace),
- * the name 'suite > test', file and line those of the test() call.
+ * the name 'suite > test', file and line node:test's own location of the test,
+ * read through the file's source map. Tests a test starts (t.test()) fall
+ * inside their parent's window, as the parent's own work.
  */
+import { createHook, type AsyncHook } from 'node:async_hooks';
 import { relative } from 'node:path';
 import * as rt from './runtime';
 import { ENV } from '../../trace/schema';
 
-// Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
-/* eslint-disable prefer-rest-params */
 /* eslint-disable @typescript-eslint/no-explicit-any */
-type AnyFn = (...args: any[]) => any;
 
 const WORKSPACE = process.env[ENV.workspace] || process.cwd();
-const suites: string[] = [];
-let traced: AnyFn | undefined;
-let original: unknown;
+const HOOK_FAILURE = 'hookFailed';
 
-interface TestMeta {
+/** A node:test report: name, nesting and (spread in) the test's location. */
+interface Report {
+  name?: unknown;
+  nesting?: unknown;
+  file?: unknown;
+  line?: unknown;
+  column?: unknown;
+  skip?: unknown;
+  todo?: unknown;
+  details?: { passed?: unknown; error?: any };
+}
+
+interface Open {
+  test: any;
   id: string;
-  name: string;
-  file: string;
-  line?: number;
+  outer?: string;
 }
 
-function wrapTest(fn: AnyFn, meta: TestMeta): AnyFn {
-  let running = false;
-  let outerTest: string | undefined;
-  const end = (outcome: 'passed' | 'failed', err?: unknown): void => {
-    if (!running) return;
-    running = false;
-    try {
-      rt.leaveTest(outerTest);
-      const e: rt.PendingEvent = { k: 'test_end', id: meta.id, outcome };
-      if (outcome === 'failed') e.message = rt.failureMessage(err);
-      rt.emit(e);
-      // The test's events reach the file even if the runner ends the process right after.
-      rt.flush();
-    } catch (e) {
-      rt.fail(e);
-    }
-  };
-  const wrapped = function (this: unknown) {
-    if (!rt.ACTIVE) return fn.apply(this, arguments as any);
-    const args = Array.prototype.slice.call(arguments);
-    try {
-      running = true;
-      const e: rt.PendingEvent = { k: 'test_start', id: meta.id, name: meta.name, file: meta.file };
-      if (meta.line !== undefined) e.line = meta.line;
-      rt.emit(e);
-      outerTest = rt.enterTest(meta.id);
-      // On disk before the test runs: a test whose process is killed (SIGKILL, OOM) still shows it started.
-      rt.flush();
-    } catch (e) {
-      rt.fail(e);
-    }
-    const callbackStyle = fn.length >= 2 && typeof args[1] === 'function';
-    if (callbackStyle) {
-      const done = args[1];
-      args[1] = function (this: unknown, err: unknown) {
-        end(err ? 'failed' : 'passed', err);
-        return done.apply(this, arguments as any);
-      };
-    }
-    let result: any;
-    try {
-      result = fn.apply(this, args);
-    } catch (err) {
-      end('failed', err);
-      throw err;
-    }
-    if (result && typeof result.then === 'function') {
-      return result.then(
-        (value: unknown) => {
-          end('passed');
-          return value;
-        },
-        (err: unknown) => {
-          end('failed', err);
-          throw err;
-        },
-      );
-    }
-    if (!callbackStyle) end('passed');
-    return result;
-  };
-  Object.defineProperty(wrapped, 'length', { value: fn.length });
-  Object.defineProperty(wrapped, 'name', { value: fn.name });
-  return wrapped;
+const open: Open[] = [];
+const seen = new WeakSet<object>();
+let root: any;
+
+/** A failed hook's report wraps the error that failed it: the message is the cause's. */
+function failureOf(err: any): unknown {
+  return err?.failureType === HOOK_FAILURE || err?.code === 'ERR_TEST_FAILURE' ? (err.cause ?? err) : err;
 }
 
-function wrapSuite(fn: AnyFn, name: string): AnyFn {
-  const wrapped = function (this: unknown) {
-    suites.push(name);
-    try {
-      return fn.apply(this, arguments as any);
-    } finally {
-      suites.pop();
-    }
-  };
-  Object.defineProperty(wrapped, 'length', { value: fn.length });
-  Object.defineProperty(wrapped, 'name', { value: fn.name });
-  return wrapped;
+const isSuite = (t: any): boolean => t?.reportedType === 'suite';
+/** The per-file test of node:test's orchestrator (and of in-process isolation): no suite of the user's. */
+const isFileTest = (t: any): boolean => t?.constructor?.name === 'FileTest';
+
+function sameTest(t: any, r: Report): boolean {
+  if (t === null || typeof t !== 'object' || t.name !== r.name || t.nesting !== r.nesting) return false;
+  const loc = t.loc;
+  if (loc === undefined || loc === null) return r.file === undefined;
+  return loc.file === r.file && loc.line === r.line && loc.column === r.column;
 }
 
-function definer(orig: AnyFn, suite: boolean): AnyFn {
-  const define = function (this: unknown) {
-    if (!rt.ACTIVE) return orig.apply(this, arguments as any);
-    const args = Array.prototype.slice.call(arguments);
-    try {
-      let at = -1;
-      for (let i = args.length - 1; i >= 0; i--) {
-        if (typeof args[i] === 'function') {
-          at = i;
-          break;
-        }
-      }
-      if (at >= 0) {
-        const fn = args[at];
-        const name = typeof args[0] === 'string' ? args[0] : fn.name || '<anonymous>';
-        if (suite) args[at] = wrapSuite(fn, name);
-        else {
-          const frame = rt.userFrame(rt.callSites(define));
-          const path = [...suites, name].join(' > ');
-          const file = frame ? frame[0] : '';
-          const id = file ? `${relative(WORKSPACE, file).split('\\').join('/')} > ${path}` : path;
-          args[at] = wrapTest(fn, { id, name: path, file, line: frame?.[1] });
-        }
-      }
-    } catch (e) {
-      rt.fail(e);
-      return orig.apply(this, arguments as any);
+/** The not yet started test the report is about, in definition order. */
+function findTest(r: Report): any {
+  const pending: any[] = [root];
+  while (pending.length > 0) {
+    const t = pending.shift();
+    const subtests: unknown = t?.subtests;
+    if (!Array.isArray(subtests)) continue;
+    for (const s of subtests) {
+      if (!seen.has(s) && sameTest(s, r)) return s;
+      pending.push(s);
     }
-    return orig.apply(this, args);
-  };
-  Object.defineProperty(define, 'name', { value: orig.name });
-  return define;
-}
-
-function withVariants(orig: AnyFn, suite: boolean): AnyFn {
-  const out: any = definer(orig, suite);
-  for (const variant of ['skip', 'todo', 'only']) {
-    const v = (orig as any)[variant];
-    if (typeof v === 'function') out[variant] = definer(v, suite);
   }
-  return out;
+  return undefined;
 }
 
-/** What `require('node:test')` returns while tracing: the module with its test definers wrapped. */
-export function tracedNodeTest(mod: any): any {
-  if (typeof mod !== 'function') return mod;
-  if (traced !== undefined && mod === original) return traced;
-  const test: any = withVariants(mod, false);
-  for (const key of Object.getOwnPropertyNames(mod)) {
-    if (key === 'length' || key === 'name' || key === 'prototype' || key in test) continue;
-    test[key] = mod[key];
+/** 'suite > test' for a test whose ancestors are suites; undefined for a test a test started. */
+function pathOf(test: any): string[] | undefined {
+  const names: string[] = [String(test.name)];
+  for (let p = test.parent; p && p !== root && p.parent != null; p = p.parent) {
+    if (isFileTest(p)) continue;
+    if (!isSuite(p)) return undefined;
+    names.unshift(String(p.name));
   }
-  test.test = test;
-  test.it = mod.it === mod.test || mod.it === mod ? test : withVariants(mod.it, false);
-  if (typeof mod.describe === 'function') test.describe = withVariants(mod.describe, true);
-  if (typeof mod.suite === 'function') test.suite = mod.suite === mod.describe ? test.describe : withVariants(mod.suite, true);
-  original = mod;
-  traced = test;
-  return test;
+  return names;
 }
 
-// ---------------------------------------------------------------------------
-// ES modules: `import { test } from 'node:test'`
+function onDequeue(r: Report): void {
+  const test = findTest(r);
+  if (test === undefined) return;
+  seen.add(test);
+  if (isSuite(test) || isFileTest(test) || typeof test.hookType === 'string') return;
+  const path = pathOf(test);
+  if (path === undefined) return;
+  const name = path.join(' > ');
+  let file = '';
+  let line: number | undefined;
+  const loc = test.loc;
+  if (loc && typeof loc.file === 'string' && typeof loc.line === 'number') {
+    [file, line] = rt.sourcePosition(loc.file, loc.line, typeof loc.column === 'number' ? loc.column : 1);
+  }
+  const id = file ? `${relative(WORKSPACE, file).split('\\').join('/')} > ${name}` : name;
+  const e: rt.PendingEvent = { k: 'test_start', id, name, file };
+  if (line !== undefined) e.line = line;
+  rt.emit(e);
+  open.push({ test, id, outer: rt.enterTest(id) });
+  // On disk before the test runs: a test whose process is killed (SIGKILL, OOM) still shows it started.
+  rt.flush();
+}
+
+function onEnd(r: Report): void {
+  const at = open.findIndex((o) => sameTest(o.test, r));
+  if (at < 0) return;
+  const [{ id, outer }] = open.splice(at, 1);
+  rt.leaveTest(outer);
+  const error = r.details?.error;
+  let outcome: 'passed' | 'failed' | 'skipped' | 'error';
+  if (r.skip !== undefined && r.skip !== false) outcome = 'skipped';
+  else if (r.details?.passed === true || (r.details?.passed === undefined && !error)) outcome = 'passed';
+  // A todo test is expected to fail: node:test does not count it as a failure either.
+  else if (r.todo !== undefined && r.todo !== false) outcome = 'skipped';
+  else outcome = error?.failureType === HOOK_FAILURE ? 'error' : 'failed';
+  const e: rt.PendingEvent = { k: 'test_end', id, outcome };
+  if (outcome === 'failed' || outcome === 'error') e.message = rt.failureMessage(failureOf(error));
+  rt.emit(e);
+  // The test's events reach the file even if the runner ends the process right after.
+  rt.flush();
+}
+
+function guarded(fn: (r: Report) => void): (r: Report) => void {
+  return (r) => {
+    if (!rt.ACTIVE || root === undefined) return;
+    try {
+      if (r && typeof r === 'object') fn(r);
+    } catch (e) {
+      rt.fail(e);
+    }
+  };
+}
 
 /**
- * An ES `import` of node:test never passes through `require`: it gets the
- * built-in module's own exports. In a process that runs node:test tests, the
- * agent registers a resolve hook (module.register, off-thread) that sends every
- * import of 'node:test' to a small module which takes node:test from `require`
- * (so the traced copy) and exports the very names this Node's node:test has,
- * the default export included. Only 'node:test' is redirected: every other
- * specifier goes on to the next resolver untouched.
+ * Listen to the root test's report stream (once per process: node:test has one
+ * root). A hook's test object (before(), beforeEach()) has no parent, and a root
+ * and stream of its own: its root is that of the test it belongs to.
  */
-export function isNodeTestProcess(env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv, argv: readonly string[] = process.argv): boolean {
-  if (env.NODE_TEST_CONTEXT) return true;
-  if (execArgv.some((a) => a === '--test' || a.startsWith('--test='))) return true;
-  // A test file run directly: `node orders.test.mjs`.
-  return /(\.|^|[\\/])(test|spec)\.[cm]?[jt]sx?$|[\\/](test|tests|__tests__)[\\/][^\\/]+\.[cm]?[jt]sx?$/.test(argv[1] ?? '');
+function adopt(test: any): boolean {
+  const candidate = (test?.parent ?? test?.parentTest)?.root;
+  const reporter = candidate?.reporter;
+  if (!candidate || typeof reporter?.on !== 'function') return false;
+  root = candidate;
+  reporter.on('test:dequeue', guarded(onDequeue));
+  reporter.on('test:complete', guarded(onEnd));
+  reporter.on('test:pass', guarded(onEnd));
+  reporter.on('test:fail', guarded(onEnd));
+  return true;
 }
 
-/** Source of the module every ES import of node:test gets: node:test's exports, through the traced `require`. */
-export function esmShimSource(requireFrom: string, names: readonly string[]): string {
-  const exported = names.filter((n) => /^[A-Za-z_$][\w$]*$/.test(n) && n !== 'default');
-  return [
-    "import { createRequire } from 'node:module';",
-    `const nodeTest = createRequire(${JSON.stringify(requireFrom)})('node:test');`,
-    'export default nodeTest;',
-    ...exported.map((n) => `export const ${n} = nodeTest[${JSON.stringify(n)}];`),
-  ].join('\n');
+let hook: AsyncHook | undefined;
+
+/** node:test's harness is setting up (its root test exists): find the root through the next test object made. */
+function findRoot(): void {
+  if (hook !== undefined || root !== undefined) return;
+  let made: object[] = [];
+  const settle = (): void => {
+    const candidates = made;
+    made = [];
+    try {
+      if (root === undefined && rt.ACTIVE) candidates.some(adopt);
+    } catch (e) {
+      rt.fail(e);
+    }
+    if (root !== undefined || !rt.ACTIVE) hook?.disable();
+  };
+  hook = createHook({
+    init(_id, type, _trigger, resource) {
+      if (type !== 'Test') return;
+      made.push(resource);
+      // The test's constructor is still running: read its root once it returned.
+      if (made.length === 1) queueMicrotask(settle);
+    },
+  });
+  hook.enable();
 }
 
-function resolveHookSource(shimUrl: string): string {
-  return [
-    `const SHIM = ${JSON.stringify(shimUrl)};`,
-    'export async function resolve(specifier, context, next) {',
-    "  if (specifier === 'node:test' && context.parentURL !== SHIM) return { url: SHIM, shortCircuit: true };",
-    '  return next(specifier, context);',
-    '}',
-  ].join('\n');
+function fromTestRunner(): boolean {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 30;
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, fromTestRunner);
+  Error.stackTraceLimit = limit;
+  return typeof holder.stack === 'string' && holder.stack.includes('internal/test_runner/');
 }
 
-const dataUrl = (source: string): string => `data:text/javascript;base64,${Buffer.from(source).toString('base64')}`;
-
-/** Register the resolve hook, once, when `module.register` exists (Node ≥ 20.6). */
-export function registerEsmNodeTest(moduleApi: { register?: (url: string, parent?: string) => void }, nodeTest: unknown): void {
-  if (typeof moduleApi.register !== 'function' || typeof nodeTest !== 'function') return;
-  const names = Object.getOwnPropertyNames(nodeTest).filter((n) => n !== 'length' && n !== 'name' && n !== 'prototype');
-  const shim = dataUrl(esmShimSource(__filename, names));
-  moduleApi.register(dataUrl(resolveHookSource(shim)));
+/**
+ * Watch for node:test in this process: its harness adds its 'uncaughtException'
+ * handler when it makes the root test. One listener on process's 'newListener',
+ * removed once node:test showed up.
+ */
+export function watchNodeTest(): void {
+  const onNewListener = (event: unknown): void => {
+    if (event !== 'uncaughtException' || !rt.ACTIVE) return;
+    try {
+      if (!fromTestRunner()) return;
+      process.removeListener('newListener', onNewListener);
+      findRoot();
+    } catch (e) {
+      rt.fail(e);
+    }
+  };
+  process.on('newListener', onNewListener);
 }

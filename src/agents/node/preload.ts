@@ -3,16 +3,16 @@
  * thread) of a traced command through `NODE_OPTIONS=--require <this file>`.
  *
  * Without TXLENS_TRACE_DIR it does nothing. With it, it wraps the CommonJS
- * loader (Module#load and Module._load) and, when `pg`, `better-sqlite3`, mocha,
- * jest's runtime or `node:test` loads, hooks that module before the caller gets
- * it; so too the transaction classes of Knex, TypeORM, Drizzle, Prisma and Sequelize (orm/),
+ * loader (Module#load) and, when `pg`, `better-sqlite3`, mocha or jest's
+ * runtime loads, hooks that module before the caller gets it; node:test's own
+ * reports give its test boundaries (nodetest.ts); so too the transaction classes
+ * of Knex, TypeORM, Drizzle, Prisma and Sequelize (orm/),
  * whose transactions become sessions (modules.ts says which files those are). Everything
  * else costs a string check per module loaded. No file is written until there is an
  * event, so processes that never touch a hooked library leave no trace file.
  */
-import { isMainThread } from 'node:worker_threads';
 import * as rt from './runtime';
-import { isNodeTestProcess, registerEsmNodeTest, tracedNodeTest } from './nodetest';
+import { watchNodeTest } from './nodetest';
 import { hookedBy, hookModule, noteUnhookedBuild } from './modules';
 import { hookVitestWorker, isVitestWorker } from './vitest';
 
@@ -26,13 +26,12 @@ const Module: any = require('node:module');
  * Module#load: the packages load those with `require` whether the app reached
  * them by `require` or by ES `import`, and what is left in `module.exports` is
  * what every importer gets (the traced better-sqlite3 constructor included).
- * node:test is built in: it is wrapped where `require` returns it.
+ * node:test is never wrapped (nodetest.ts reads its own reports).
  */
 function install(): void {
   const proto = Module.prototype;
   const load = proto.load;
-  const requireLoad = Module._load;
-  if (typeof load !== 'function' || typeof requireLoad !== 'function' || load.__txlens) return;
+  if (typeof load !== 'function' || load.__txlens) return;
   const tracedLoad = function load(this: any, filename: unknown) {
     const result = originalLoad.apply(this, arguments as any);
     const name = hookedBy(filename);
@@ -47,20 +46,9 @@ function install(): void {
   const originalLoad = load;
   Object.defineProperty(tracedLoad, '__txlens', { value: true });
   proto.load = tracedLoad;
-  Module._load = function _load(this: unknown, request: unknown) {
-    const exports = requireLoad.apply(this, arguments as any);
-    if (request !== 'node:test' || !rt.ACTIVE) return exports;
-    try {
-      return tracedNodeTest(exports);
-    } catch (e) {
-      rt.fail(e);
-      return exports;
-    }
-  };
   rt.watchLibraryFiles(noteUnhookedBuild);
   if (isVitestWorker()) hookVitestWorker();
-  // Worker threads inherit the hooks of the thread that started them.
-  if (isMainThread && isNodeTestProcess()) registerEsmNodeTest(Module, requireLoad.call(Module, 'node:test', null, false));
+  watchNodeTest();
   rt.start();
 }
 

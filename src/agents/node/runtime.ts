@@ -253,6 +253,26 @@ function mapped(file: string, line: number, column: number, fn: string): SourceF
   return [file, line, fn];
 }
 
+/**
+ * A position a runner reported itself (node:test's location of a test) read
+ * through the file's source map when there is one: [file, line]. A position
+ * outside the workspace's own code stays as it was given.
+ */
+export function sourcePosition(file: string, line: number, column: number): [string, number] {
+  let path = file;
+  if (path.startsWith('file://')) {
+    try {
+      path = fileURLToPath(path);
+    } catch {
+      return [file, line];
+    }
+  }
+  const user = verdicts.get(path) ?? classify(path);
+  if (!user) return [path, line];
+  const frame = mapped(user, line, column, '');
+  return frame ? [frame[0], frame[1]] : [path, line];
+}
+
 /** The first frame in user code: [absolute file, 1-based line, function], or undefined. */
 export function userFrame(stack: Stack | undefined): SourceFrame | undefined {
   if (stack?.frame !== undefined) return stack.frame;

@@ -12,10 +12,12 @@
  * watches that property: `current` becomes an accessor, and each change to or
  * from a test is a test_start or test_end.
  *
- * Each test's line is where vitest itself locates it (`task.location`, read
- * through vite-node's source maps, so a TypeScript test has its .ts line):
- * the agent turns on `includeTaskLocation` in the worker's copy of the
- * config, which adds the location to each test and changes nothing else.
+ * Each test's line is where vitest itself locates it (`task.location`) when
+ * the project turned on `includeTaskLocation`. The agent never turns it on:
+ * the location would then show in the reporters' output (the JSON reporter's
+ * `location`) of a traced run alone. Otherwise the line is that of the first
+ * `test(`/`it(` call with the test's name, not yet taken, in the test's file
+ * (vitest runs the source file itself, so a TypeScript test has its .ts line).
  * Statement lines in files vitest compiled are read through the maps it keeps
  * in the same state object (vite-node's module cache in vitest 3, the module
  * runner's graph in vitest 4).
@@ -27,6 +29,7 @@
  * agent watches that state the same way, and hooks the files it hooks
  * (modules.ts) as that loader runs them, as it does in jest's registry.
  */
+import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { isContext } from 'node:vm';
 import * as workerThreads from 'node:worker_threads';
@@ -109,11 +112,45 @@ function idOf(test: any): [string, string, string] {
   return [file ? `${relative(WORKSPACE, file).split('\\').join('/')} > ${name}` : name, name, file];
 }
 
+
+/** Per test file: its lines, and the lines already given to a test. */
+const sources = new Map<string, { lines: string[]; taken: Set<number> } | null>();
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** The line of the first test()/it() call named `name` in `file` that no earlier test took. */
+function definedAt(file: string, name: string): number | undefined {
+  let source = sources.get(file);
+  if (source === undefined) {
+    try {
+      source = { lines: readFileSync(file, 'utf8').split('\n'), taken: new Set() };
+    } catch {
+      source = null;
+    }
+    sources.set(file, source);
+  }
+  if (source === null) return undefined;
+  const call = new RegExp(`\\b(?:test|it)(?:\\.\\w+)*\\s*\\(\\s*(['"\`])${escapeRegExp(name)}\\1`);
+  for (let i = 0; i < source.lines.length; i++) {
+    if (source.taken.has(i + 1) || !call.test(source.lines[i])) continue;
+    source.taken.add(i + 1);
+    return i + 1;
+  }
+  return undefined;
+}
+
+const lineOf = new WeakMap<object, number | undefined>();
+
 function start(test: any): void {
   const [id, name, file] = idOf(test);
   const e: rt.PendingEvent = { k: 'test_start', id, name, file };
-  const line = test.location?.line;
-  if (typeof line === 'number' && line > 0) e.line = line;
+  const own = test.location?.line;
+  let line: number | undefined = typeof own === 'number' && own > 0 ? own : lineOf.get(test);
+  // A retried or repeated test runs again: it keeps the line it was given.
+  if (line === undefined && !lineOf.has(test) && file) lineOf.set(test, (line = definedAt(file, String(test.name))));
+  if (line !== undefined) e.line = line;
   rt.emit(e);
   started.set(test, { id, outer: rt.enterTest(id) });
   // On disk before the test runs: a test whose process is killed (SIGKILL, OOM) still shows it started.
@@ -146,9 +183,6 @@ function watch(state: any): void {
   Object.defineProperty(state, PATCHED, { value: true });
   latest = state;
   rt.addSourceMapProvider(vitestSourceMap);
-  for (const config of new Set([state.config, state.ctx?.config])) {
-    if (config && typeof config === 'object') config.includeTaskLocation = true;
-  }
   let current = state.current;
   Object.defineProperty(state, 'current', {
     configurable: true,

@@ -31,7 +31,8 @@ import { basename, isAbsolute, relative } from 'node:path';
 import type { ModelConnection, ModelRun, ModelStatement } from '../../model/model';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
 import { relPath } from '../../present/paths';
-import { finding, firstFrame, flushRelated, isTestCode, place, related, statementRelated } from './util';
+import { STACK_WORDING } from '../../present/wording';
+import { connectionWording, finding, firstFrame, flushRelated, isTestCode, place, related, statementRelated } from './util';
 
 const RULE = 'non-test-database';
 
@@ -194,9 +195,10 @@ function report(
   else if (misplaced) message += `, so the ${misplaced.table} rows the test wrote to ${testDbName ?? 'its test database'} (${place(model, misplaced.write.at)}) were not there.`;
   else message += '.';
   const engineAt = firstFrame(conn.engineAt, conn.at);
-  message += ` The code got ${name} through the engine created at ${place(model, engineAt)}: make it use the test's engine or session factory.`;
+  const words = connectionWording(conn, st.session?.cls);
+  message += ` The code got ${name} through ${words.connectionSource} ${place(model, engineAt)}: ${words.useTestDatabase}`;
   const rel: RelatedLocation[] = [
-    ...related(engineAt, `engine for ${name} created here`),
+    ...related(engineAt, words === STACK_WORDING.python ? `engine for ${name} created here` : `connection to ${name} opened here`),
     // A write an ORM flush sent is located at the line that changed the object; the flush is related.
     ...flushRelated(st),
     ...(testDbAt ? related(testDbAt, `test database ${testDbName} set up here`) : []),

@@ -27,7 +27,7 @@ import type { ModelConnection, ModelRun, ModelStatement, ModelTransaction } from
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
 import { capitalize } from '../../present/wording';
-import { connectionRef, finding, firstFrame, place, related, sessionRef, statementRelated, writeText } from './util';
+import { connectionRef, connectionWording, finding, firstFrame, place, related, sessionRef, statementRelated, writeText } from './util';
 
 const RULE = 'pool-release-in-transaction';
 
@@ -95,7 +95,7 @@ export const poolReleaseInTransactionRule: DynamicRule = {
         } else {
           message += '; whoever borrows the connection next runs inside it.';
         }
-        message += ' Commit or roll back before the connection is released (or keep the pool\'s reset-on-return).';
+        message += ` ${connectionWording(conn, tx.session?.cls).releaseAdvice}`;
         const rel: RelatedLocation[] = [];
         // A borrower's write sent by an ORM flush sits at the line that changed the object; the flush is related too.
         if (borrower) rel.push(...statementRelated(borrower, `next borrower's ${borrower.verb} inside ${tx.label}`));

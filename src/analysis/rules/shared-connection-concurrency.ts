@@ -152,13 +152,65 @@ function actorKind(a: Op, b: Op): 'threads' | 'tasks' {
   return a.thread !== undefined && b.thread !== undefined && a.thread !== b.thread ? 'threads' : 'tasks';
 }
 
+/**
+ * Node, no ORM session (a plain pg Client shared by two async calls): the trace
+ * has no task for the statements, but it shows the interleaving. pg queues a
+ * query sent while another is in flight and runs them in order, so a statement
+ * `later` sent while `earlier` was still pending, and after some statement on
+ * the connection had completed since `earlier` was sent, came from code that
+ * resumed on that completion: a caller other than the one that sent `earlier`
+ * without awaiting it. One caller's own queueing never shows this: queries it
+ * sends in one go (no await between them) are sent before anything completes,
+ * and a query it awaits has completed, with every query queued before it,
+ * when it sends the next. Only pairs inside one transaction count: the second
+ * caller ran inside a BEGIN it did not open.
+ */
+function interleaved(ops: Op[]): Map<string, Pair> {
+  ops.sort((a, b) => a.start - b.start || a.end - b.end);
+  const found = new Map<string, Pair>();
+  let pending: Op[] = [];
+  let lastCompletion = -Infinity;
+  for (const op of ops) {
+    const still: Op[] = [];
+    for (const p of pending) {
+      if (p.end <= op.start) lastCompletion = Math.max(lastCompletion, p.end);
+      else still.push(p);
+    }
+    pending = still;
+    const tx = op.stmt?.transaction;
+    const earlier = tx ? pending.find((p) => p.start < lastCompletion && p.stmt?.transaction === tx) : undefined;
+    if (earlier) {
+      const testKey = op.test ?? earlier.test ?? '';
+      const pair = { first: earlier, second: op };
+      if (better(pair, found.get(testKey))) found.set(testKey, pair);
+    }
+    pending.push(op);
+  }
+  return found;
+}
+
+/** Per Node connection, its statements that ran outside any ORM session's task, each its own caller until shown otherwise. */
+function untaskedNodeOps(model: ModelRun): Map<ModelConnection, Op[]> {
+  const byConn = new Map<ModelConnection, Op[]>();
+  let n = 0;
+  for (const st of model.statements) {
+    if (st.task !== undefined || st.thread === undefined || st.connection.process.header.lang !== 'node') continue;
+    let list = byConn.get(st.connection);
+    if (!list) byConn.set(st.connection, (list = []));
+    list.push({ start: st.start, end: st.time, actor: `call${++n}`, thread: st.thread, stmt: st, at: st.at, session: st.session, test: st.test });
+  }
+  return byConn;
+}
+
 export const sharedConnectionConcurrencyRule: DynamicRule = {
   id: RULE,
   check(model: ModelRun): Finding[] {
     const findings: Finding[] = [];
-    for (const [conn, ops] of connectionOps(model)) {
-      if (ops.length < 2) continue;
-      for (const [testKey, { first, second }] of overlaps(ops)) {
+    const found: Array<[ModelConnection, Op[], Map<string, Pair>]> = [];
+    for (const [conn, ops] of connectionOps(model)) if (ops.length >= 2) found.push([conn, ops, overlaps(ops)]);
+    for (const [conn, ops] of untaskedNodeOps(model)) if (ops.length >= 2) found.push([conn, ops, interleaved(ops)]);
+    for (const [conn, ops, pairs] of found) {
+      for (const [testKey, { first, second }] of pairs) {
         // The failing operation is the one to look at; the other is the story's other side.
         const [use, firstOther] = !second.stmt?.err && first.stmt?.err ? [first, second] : [second, first];
         // For a failure, the other side is what was in flight when it failed (a COMMIT, say), not only what overlapped first.
@@ -179,6 +231,8 @@ export const sharedConnectionConcurrencyRule: DynamicRule = {
         let message =
           `${capitalize(owner)}${via} was used by ${actors} at once: ${opText(use)} at ${place(model, use.at)} ran while ${other} ` +
           `${opText(otherUse)} (${place(model, otherUse.at)}) was still in progress on the same connection`;
+        const sharedTx = use.stmt?.transaction;
+        if (sharedTx && sharedTx === otherUse.stmt?.transaction && !sameSession) message += `, both inside transaction ${sharedTx.label}, which only one of them began`;
         if (failure) message += `, and it failed: "${failure}"`;
         message += node
           ? `. A connection serves one transaction at a time: give each concurrent call its own connection (a pool, not one shared client) or await the calls one after another.`

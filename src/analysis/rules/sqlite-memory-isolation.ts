@@ -26,8 +26,8 @@
 import type { ModelConnection, ModelRun, ModelStatement } from '../../model/model';
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
-import { capitalize } from '../../present/wording';
-import { connectionRef, finding, firstFrame, place, related } from './util';
+import { capitalize, STACK_WORDING } from '../../present/wording';
+import { connectionRef, connectionWording, finding, firstFrame, place, related } from './util';
 
 const RULE = 'sqlite-memory-isolation';
 
@@ -93,8 +93,8 @@ function describeGroup(model: ModelRun, group: Group): Finding[] {
   const dbCount = group.dbs.size;
   const connCount = [...group.dbs.values()].reduce((n, db) => n + db.connections.size, 0);
   const counts = `${connCount} connection${connCount === 1 ? '' : 's'} here, ${dbCount} separate database${dbCount === 1 ? '' : 's'}`;
-  const advice =
-    'Every connection to a private SQLite memory database gets a new, empty one; share one connection (poolclass=StaticPool) or name a shared-cache database (sqlite:///file:NAME?mode=memory&cache=shared&uri=true).';
+  const firstConn = [...group.dbs.values()][0]?.connections.values().next().value as ModelConnection | undefined;
+  const advice = firstConn ? connectionWording(firstConn).memoryAdvice : STACK_WORDING.python.memoryAdvice;
 
   for (const ev of group.evidence) {
     const victimConn = ev.victim.connection;
@@ -119,7 +119,7 @@ function describeGroup(model: ModelRun, group: Group): Finding[] {
       ...related(ev.other.at, `${otherConn.label} ${ev.kind === 'missing-table' ? 'created' : 'wrote'} ${ev.table} here, in another memory database`),
     ];
     const otherEngine = engineFrame(otherConn);
-    if (otherEngine && `${otherEngine[0]}:${otherEngine[1]}` !== key) rel.push(...related(otherEngine, `engine of ${otherConn.label} created here`));
+    if (otherEngine && `${otherEngine[0]}:${otherEngine[1]}` !== key) rel.push(...related(otherEngine, otherConn.process.header.lang === 'node' ? `${otherConn.label} opened its own memory database here` : `engine of ${otherConn.label} created here`));
     findings.push(finding(RULE, 'error', message, at, { related: dedupe(rel), test: group.test ?? ev.victim.test }));
   }
   if (findings.length > 0) return findings;

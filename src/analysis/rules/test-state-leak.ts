@@ -12,6 +12,9 @@
  * back to the table: the latest commit into it from an earlier test after any
  * committed cleanup of it, reported as a warning because it is a guess.
  *
+ * Committed means made durable: by a COMMIT, or at once for a write run in
+ * autocommit, outside any transaction (a plain node-postgres `pool.query`).
+ *
  * Not a leak: rows a committed whole-table cleanup removed before the violation
  * (DELETE without WHERE, TRUNCATE, DROP TABLE: a suite that drops and recreates
  * its tables per test), and a key the failing transaction itself inserted
@@ -24,7 +27,7 @@
 import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
-import { finding, firstFrame, place, statementRelated, txOwnerRef } from './util';
+import { connectionRef, finding, firstFrame, place, statementRelated, txOwnerRef } from './util';
 
 const RULE = 'test-state-leak';
 
@@ -40,7 +43,8 @@ export interface UniqueViolation {
 export interface LeakMatch {
   violation: UniqueViolation;
   insert: ModelStatement;
-  tx: ModelTransaction;
+  /** The INSERT's transaction; none for an INSERT run in autocommit, durable when it finished. */
+  tx?: ModelTransaction;
   /** 'key': the duplicate value was matched; 'table': only the table (no parameters to compare). */
   by: 'key' | 'table';
   /** Where the row became durable: the COMMIT, or the RELEASE SAVEPOINT that SQLite took as one. */
@@ -175,9 +179,14 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
     // Durable inserts and whole-table cleanups (DELETE without WHERE, TRUNCATE, DROP TABLE), per
     // database and table, in the order the database made them durable: at COMMIT, or at the RELEASE of
     // an outermost pysqlite savepoint for a transaction that was rolled back afterwards.
-    const inserts = new Map<string, { st: ModelStatement; tx: ModelTransaction; durable: number; at?: SourceFrame }[]>();
+    const inserts = new Map<string, { st: ModelStatement; tx?: ModelTransaction; durable: number; at?: SourceFrame }[]>();
     const cleanups = new Map<string, number[]>();
-    const durable: { st: ModelStatement; tx: ModelTransaction; until: number; at?: SourceFrame }[] = [];
+    const durable: { st: ModelStatement; tx?: ModelTransaction; until: number; at?: SourceFrame }[] = [];
+    // A write outside any transaction (autocommit: node-postgres's plain pool.query, a DB-API
+    // connection in autocommit mode) is durable the moment it finished, like a COMMIT of its own.
+    for (const st of model.statements) {
+      if (!st.transaction && st.writes.length > 0 && (st.op === 'write' || st.op === 'ddl')) durable.push({ st, until: st.time, at: st.at });
+    }
     for (const tx of model.transactions) {
       if (tx.writes.length === 0) continue;
       if (tx.outcome === 'commit' && tx.end !== undefined) {
@@ -194,7 +203,7 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
     for (const { st, tx, until, at } of durable) {
       if (st.err) continue;
       for (const table of st.writes) {
-        const key = `${tx.connection.dbKey}|${lastPart(table)}`;
+        const key = `${st.connection.dbKey}|${lastPart(table)}`;
         if (!wanted.has(key)) continue;
         if (st.verb === 'INSERT' || st.verb === 'REPLACE') {
           if (!inserts.has(key)) inserts.set(key, []);
@@ -254,19 +263,19 @@ export const testStateLeakRule: DynamicRule = {
     const seen = new Set<string>();
     for (const m of leakMatches(model)) {
       const failed = m.violation.stmt;
-      const earlier = m.tx.test;
+      const earlier = m.tx ? m.tx.test : m.insert.test;
       if (!earlier || !failed.test || earlier === failed.test) continue;
       const earlierStart = testStart(model, earlier);
       const laterStart = testStart(model, failed.test);
       if (earlierStart === undefined || laterStart === undefined || earlierStart >= laterStart) continue;
       const at = firstFrame(m.committedAt, m.insert.at);
       if (!at) continue;
-      const once = `${m.tx.key}|${failed.test}`;
+      const once = `${m.tx?.key ?? `${m.insert.connection.key}@${m.insert.time}`}|${failed.test}`;
       if (seen.has(once)) continue;
       seen.add(once);
       const byKey = m.by === 'key';
       const message =
-        `${earlier} committed rows into ${m.violation.table} (${txOwnerRef(model, m.tx)}, ${m.tx.label} at ${place(model, at)}) that were still there when ${failed.test} ran: ` +
+        `${earlier} committed rows into ${m.violation.table} (${m.tx ? `${txOwnerRef(model, m.tx)}, ${m.tx.label}` : `${connectionRef(model, m.insert.connection)}, in autocommit`} at ${place(model, at)}) that were still there when ${failed.test} ran: ` +
         `its ${failed.verb} at ${place(model, failed.at)} failed with "${failed.err!.message}" ${keyText(m.violation)}` +
         (byKey
           ? ', the key the earlier test committed.'

@@ -5,6 +5,7 @@
 import { isAbsolute } from 'node:path';
 import type { ModelConnection, ModelProcess, ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
 import { relPath } from '../../present/paths';
+import { stackWording, type StackWording } from '../../present/wording';
 import type { SourceFrame } from '../../trace/schema';
 import type { Finding, Location, RelatedLocation, Severity } from '../findings';
 
@@ -26,9 +27,18 @@ function inProcess(model: ModelRun, proc: ModelProcess): string {
   return proc.tests.length === 0 && model.processes.length > 1 ? ` in process ${proc.pid}` : '';
 }
 
-/** "session S3 (app/api/jobs.py:13)", where the place is where the session was opened. */
+/** The words of the stack a connection's statements came from (its process's language and ORM, its driver). */
+export function connectionWording(conn: ModelConnection, sessionCls?: string): StackWording {
+  return stackWording({ lang: conn.process.header.lang, libs: conn.process.header.libs, driver: conn.driver, sessionCls });
+}
+
+/**
+ * "session S3 (app/api/jobs.py:13)", where the place is where the session was
+ * opened; a Node ORM's session by its own name: "Knex transaction S3 (...)".
+ */
 export function sessionRef(model: ModelRun, sess: ModelSession): string {
-  return `session ${sess.label}${sess.at ? ` (${place(model, sess.at)})` : ''}${inProcess(model, sess.process)}`;
+  const noun = stackWording({ lang: sess.process.header.lang, sessionCls: sess.cls ?? '' }).session;
+  return `${noun} ${sess.label}${sess.at ? ` (${place(model, sess.at)})` : ''}${inProcess(model, sess.process)}`;
 }
 
 /** "connection C2 (app/db.py:8)", where the place is where it was opened. */

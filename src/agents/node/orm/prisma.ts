@@ -1,13 +1,17 @@
 /**
- * Prisma interactive transactions as sessions: `prisma.$transaction(async (tx)
- * => ...)` on a driver adapter (@prisma/adapter-pg, @prisma/adapter-better-sqlite3),
- * whose statements reach the pg and better-sqlite3 hooks.
+ * Prisma transactions as sessions, on a driver adapter (@prisma/adapter-pg,
+ * @prisma/adapter-better-sqlite3), whose statements reach the pg and
+ * better-sqlite3 hooks: an interactive `prisma.$transaction(async (tx) => ...)`
+ * (a Prisma.TransactionClient) and a batch `prisma.$transaction([...])` of
+ * model calls, which the engine runs in one transaction of its own (a
+ * Prisma.BatchTransaction).
  *
  * The generated client builds its class with the runtime's `getPrismaClient`
  * (@prisma/client/runtime/client.js); the hook hands out a `getPrismaClient`
  * whose classes have a traced `$transaction`. The adapter takes the
  * transaction's connection itself, so the session claims the connection its
- * BEGIN runs on. A batch `$transaction([...])` is left to the drivers' hooks.
+ * BEGIN runs on. The engine sends a batch's statements from one request, so
+ * they are placed at the first model call of the batch.
  */
 import * as rt from '../runtime';
 import { closeWhenSettled, openSession, runInSession } from './session';
@@ -39,11 +43,12 @@ function patchClientClass(Client: any): void {
     };
   }
   const $transaction: AnyFn = proto.$transaction;
-  proto.$transaction = function prismaTransaction(this: any, callback: unknown) {
-    if (!rt.ACTIVE || typeof callback !== 'function') return $transaction.apply(this, arguments as any);
+  proto.$transaction = function prismaTransaction(this: any, work: unknown) {
+    const batch = Array.isArray(work);
+    if (!rt.ACTIVE || (typeof work !== 'function' && !batch)) return $transaction.apply(this, arguments as any);
     let sess;
     try {
-      sess = openSession('Prisma.TransactionClient', rt.callSites(prismaTransaction));
+      sess = openSession(batch ? 'Prisma.BatchTransaction' : 'Prisma.TransactionClient', rt.callSites(prismaTransaction));
     } catch (e) {
       rt.fail(e);
       return $transaction.apply(this, arguments as any);
