@@ -43,42 +43,51 @@ export interface PendingWrites {
  * judgement.
  */
 export function sweepPendingWrites(model: ModelRun, visit: (read: ModelStatement, pending: PendingWrites) => void): void {
-  const pendingBy = new Map<string, PendingWrites[]>();
+  // Keyed by database, then table: two lookups with strings the model already holds,
+  // instead of a joined key built (and hashed) for every write and every read.
+  const pendingBy = new Map<string, Map<string, PendingWrites[]>>();
   for (const tx of model.transactions) {
     const dbKey = tx.connection.dbKey;
     if (!dbKey || tx.writes.length === 0 || tx.isolation === 'AUTOCOMMIT') continue;
-    const perTable = new Map<string, PendingWrites>();
+    // A transaction writes to a table or two: a short list, searched in place, costs less than a map per transaction.
+    const perTable: PendingWrites[] = [];
     for (const w of tx.writes) {
       if (w.err || !ROW_WRITES.has(w.verb)) continue;
       for (const table of w.writes) {
-        let p = perTable.get(table);
-        if (!p) perTable.set(table, (p = { tx, table, writes: [], from: w.time, until: tx.end ?? Infinity }));
+        let p = perTable.find((x) => x.table === table);
+        if (!p) perTable.push((p = { tx, table, writes: [], from: w.time, until: tx.end ?? Infinity }));
         p.writes.push(w);
       }
     }
-    for (const p of perTable.values()) {
-      const k = `${dbKey}\u0000${p.table}`;
-      const list = pendingBy.get(k);
+    if (perTable.length === 0) continue;
+    let byTable = pendingBy.get(dbKey);
+    if (!byTable) pendingBy.set(dbKey, (byTable = new Map()));
+    for (const p of perTable) {
+      const list = byTable.get(p.table);
       if (list) list.push(p);
-      else pendingBy.set(k, [p]);
+      else byTable.set(p.table, [p]);
     }
   }
   if (pendingBy.size === 0) return;
 
-  const readsBy = new Map<string, ModelStatement[]>();
+  const readsBy = new Map<PendingWrites[], ModelStatement[]>();
   for (const st of model.statements) {
-    if (st.op !== 'read' || !st.connection.dbKey) continue;
+    if (st.op !== 'read') continue;
+    const dbKey = st.connection.dbKey;
+    const byTable = dbKey ? pendingBy.get(dbKey) : undefined;
+    if (!byTable) continue;
     for (const table of st.reads) {
-      const k = `${st.connection.dbKey}\u0000${table}`;
-      if (!pendingBy.has(k)) continue;
-      const list = readsBy.get(k);
+      const pendings = byTable.get(table);
+      if (!pendings) continue;
+      const list = readsBy.get(pendings);
       if (list) list.push(st);
-      else readsBy.set(k, [st]);
+      else readsBy.set(pendings, [st]);
     }
   }
 
-  for (const [k, reads] of readsBy) {
-    const pendings = pendingBy.get(k)!.sort((a, b) => a.from - b.from);
+  for (const [pendings, reads] of readsBy) {
+    pendings.sort((a, b) => a.from - b.from);
+    // Statements are in end order; reads are swept in start order.
     reads.sort((a, b) => a.start - b.start);
     let next = 0;
     const active: PendingWrites[] = [];

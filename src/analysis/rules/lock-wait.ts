@@ -30,12 +30,9 @@ import {
   finding,
   place,
   related,
-  statementOwnerLabel,
-  statementOwnerRef,
+  statementAndTransaction,
   statementRelated,
   statementText,
-  txOwnerLabel,
-  txOwnerRef,
 } from './util';
 
 export const LOCK_WAIT = 'lock-wait';
@@ -155,8 +152,9 @@ function check(model: ModelRun): Finding[] {
 }
 
 function describe(model: ModelRun, w: ModelStatement, h: Holding, failed: boolean, at: [string, number, string]): Finding {
-  const holder = txOwnerLabel(h.tx);
-  const waiter = statementOwnerLabel(w);
+  const sides = statementAndTransaction(model, w, h.tx);
+  const holder = sides.txOwner;
+  const waiter = sides.statementOwner;
   const tookText = `${statementText(h.took)} at ${place(model, h.took.at)}`;
   const idleSince =
     h.last === h.took
@@ -165,14 +163,14 @@ function describe(model: ModelRun, w: ModelStatement, h: Holding, failed: boolea
   let message: string;
   if (failed) {
     message =
-      `${statementText(w)} by ${statementOwnerRef(model, w)} waited ${duration(w.dur ?? 0)} for a lock held by ` +
-      `${txOwnerRef(model, h.tx)}, ${idleSince}, and failed: ${w.err!.message}. ` +
+      `${statementText(w)} by ${sides.statementOwnerRef} waited ${duration(w.dur ?? 0)} for a lock held by ` +
+      `${sides.txOwnerRef}, ${idleSince}, and failed: ${w.err!.message}. ` +
       `${holder} must commit, roll back or close before this statement runs.`;
   } else {
     const waited = (h.tx.end ?? w.time) - w.start;
     message =
-      `${statementText(w)} by ${statementOwnerRef(model, w)} waited ${duration(waited)} for a lock held by ` +
-      `${txOwnerRef(model, h.tx)}, ${idleSince}; it went on only when ${holder}'s transaction ended ` +
+      `${statementText(w)} by ${sides.statementOwnerRef} waited ${duration(waited)} for a lock held by ` +
+      `${sides.txOwnerRef}, ${idleSince}; it went on only when ${holder}'s transaction ended ` +
       `(${h.tx.outcome === 'commit' ? 'COMMIT' : 'rollback'}${h.tx.endAt ? ` at ${place(model, h.tx.endAt)}` : ''}).`;
   }
   const rel = [

@@ -140,7 +140,11 @@ function testUses(model: ModelRun, facts: Map<string, DbFacts>): Map<string, Tes
     if (!use) uses.set(st.test, (use = { test: st.test, dbs: new Map(), testWrites: new Map() }));
     let db = use.dbs.get(key);
     if (!db) use.dbs.set(key, (db = { first: st, reads: [] }));
-    if (st.op === 'read') db.reads.push(st);
+    if (st.op === 'read') {
+      // Reads matter only where the test may have looked for its rows in the wrong database (see `report`).
+      const f = facts.get(key);
+      if (f && !f.testish && !f.conn.db?.memory) db.reads.push(st);
+    }
     else {
       if (!db.firstWrite) db.firstWrite = st;
       if (st.op === 'write' && facts.get(key)?.testish) for (const t of st.writes) if (!use.testWrites.has(t)) use.testWrites.set(t, st);

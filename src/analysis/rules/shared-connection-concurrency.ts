@@ -81,6 +81,26 @@ function better(candidate: Pair, current: Pair | undefined): boolean {
   return failed(candidate) > failed(current);
 }
 
+/**
+ * Connections that more than one actor (thread, task) used. Only they can show two actors at
+ * once, so only their operations are collected: most runs have none, and building an operation
+ * for every statement of the run would be nearly all of this rule's cost.
+ */
+function sharedConnections(model: ModelRun): Set<ModelConnection> {
+  const firstUser = new Map<ModelConnection, { thread?: number; task?: number }>();
+  const shared = new Set<ModelConnection>();
+  const use = (conn: ModelConnection, thread: number | undefined, task: number | undefined) => {
+    // No actor recorded: actorOf leaves such operations out.
+    if (thread === undefined && task === undefined) return;
+    const first = firstUser.get(conn);
+    if (!first) firstUser.set(conn, { thread, task });
+    else if (first.thread !== thread || first.task !== task) shared.add(conn);
+  };
+  for (const st of model.statements) use(st.connection, st.thread, st.task);
+  for (const tx of model.transactions) if (endIsOperation(tx)) use(tx.connection, tx.endThread, tx.endTask);
+  return shared;
+}
+
 function connectionOps(model: ModelRun): Map<ModelConnection, Op[]> {
   const byConn = new Map<ModelConnection, Op[]>();
   const push = (conn: ModelConnection, op: Op) => {
@@ -88,13 +108,16 @@ function connectionOps(model: ModelRun): Map<ModelConnection, Op[]> {
     if (!list) byConn.set(conn, (list = []));
     list.push(op);
   };
+  const shared = sharedConnections(model);
+  if (shared.size === 0) return byConn;
   for (const st of model.statements) {
+    if (!shared.has(st.connection)) continue;
     const actor = actorOf(st.thread, st.task);
     if (actor === undefined) continue;
     push(st.connection, { start: st.start, end: st.time, actor, thread: st.thread, task: st.task, stmt: st, at: st.at, session: st.session, test: st.test });
   }
   for (const tx of model.transactions) {
-    if (!endIsOperation(tx)) continue;
+    if (!endIsOperation(tx) || !shared.has(tx.connection)) continue;
     const actor = actorOf(tx.endThread, tx.endTask);
     if (actor === undefined) continue;
     push(tx.connection, { start: tx.end!, end: tx.end!, actor, thread: tx.endThread, task: tx.endTask, tx, at: tx.endAt, session: tx.session, test: tx.test });

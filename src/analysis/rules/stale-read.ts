@@ -18,7 +18,7 @@ import { describeRows, identityKeys, modelRowKeys, rowsMayOverlap, type RowKeySe
 import { ROW_WRITES } from '../../model/query-facts';
 import type { DynamicRule, Finding } from '../findings';
 import type { SourceFrame } from '../../trace/schema';
-import { finding, flushRelated, place, related, sessionRef, statementOwnerLabel, statementOwnerRef, statementRelated, testFailed, txOwnerLabel, txOwnerRef, writeText } from './util';
+import { finding, flushRelated, place, related, sessionRef, statementAndTransaction, statementRelated, testFailed, txOwnerLabel, txOwnerRef, writeText } from './util';
 
 export const STALE_READ = 'stale-read';
 
@@ -34,22 +34,30 @@ interface Committed {
   at: number;
 }
 
+/** Committed row writes: database → table → the writes, sorted by commit time. */
+type CommittedIndex = Map<string, Map<string, Committed[]>>;
+
 /** Committed row writes per database and table, sorted by commit time. */
-function committedIndex(model: ModelRun): Map<string, Committed[]> {
-  const out = new Map<string, Committed[]>();
+function committedIndex(model: ModelRun): CommittedIndex {
+  const out: CommittedIndex = new Map();
   for (const tx of model.transactions) {
-    if (tx.outcome !== 'commit' || tx.end === undefined || !tx.connection.dbKey) continue;
+    const dbKey = tx.connection.dbKey;
+    if (tx.outcome !== 'commit' || tx.end === undefined || !dbKey) continue;
+    let byTable: Map<string, Committed[]> | undefined;
     for (const w of tx.writes) {
       if (w.err || !ROW_WRITES.has(w.verb)) continue;
       for (const table of w.writes) {
-        const k = `${tx.connection.dbKey}\u0000${table}`;
-        let list = out.get(k);
-        if (!list) out.set(k, (list = []));
+        if (!byTable) {
+          byTable = out.get(dbKey);
+          if (!byTable) out.set(dbKey, (byTable = new Map()));
+        }
+        let list = byTable.get(table);
+        if (!list) byTable.set(table, (list = []));
         list.push({ tx, write: w, at: tx.end });
       }
     }
   }
-  for (const list of out.values()) list.sort((a, b) => a.at - b.at);
+  for (const byTable of out.values()) for (const list of byTable.values()) list.sort((a, b) => a.at - b.at);
   return out;
 }
 
@@ -93,7 +101,7 @@ function lastTouchBefore(
   return undefined;
 }
 
-function identityFindings(model: ModelRun, committed: Map<string, Committed[]>): Finding[] {
+function identityFindings(model: ModelRun, committed: CommittedIndex): Finding[] {
   const rowKeys = modelRowKeys(model);
   const found = new Map<string, Finding>();
   const dbKeysOf = new Map<ModelSession, Set<string>>();
@@ -110,7 +118,7 @@ function identityFindings(model: ModelRun, committed: Map<string, Committed[]>):
     // Without a load we saw, we cannot date the session's copy of the row.
     if (!loaded) continue;
     for (const dbKey of dbKeys) {
-      const list = committed.get(`${dbKey}\u0000${hit.table}`);
+      const list = committed.get(dbKey)?.get(hit.table);
       if (!list) continue;
       // Commits after the session's last look at the row and before the hit: the copy predates them.
       for (let i = upperBound(list, hit.time) - 1; i >= 0 && list[i].at > loaded.time; i--) {
@@ -160,7 +168,7 @@ function isolationOf(tx: ModelTransaction): string | undefined {
   return tx.isolation;
 }
 
-function snapshotFindings(model: ModelRun, committed: Map<string, Committed[]>): Finding[] {
+function snapshotFindings(model: ModelRun, committed: CommittedIndex): Finding[] {
   const rowKeys = modelRowKeys(model);
   const found = new Map<string, Finding>();
   for (const tx of model.transactions) {
@@ -174,7 +182,7 @@ function snapshotFindings(model: ModelRun, committed: Map<string, Committed[]>):
     for (const r of tx.statements) {
       if (r.op !== 'read' || r === first || !r.at) continue;
       for (const table of r.reads) {
-        const list = committed.get(`${tx.connection.dbKey}\u0000${table}`);
+        const list = committed.get(tx.connection.dbKey)?.get(table);
         if (!list) continue;
         const readKeys = rowKeys.of(r, table);
         for (let i = upperBound(list, r.start) - 1; i >= 0 && list[i].at > snapshot; i--) {
@@ -201,11 +209,12 @@ function snapshotFinding(
   readKeys: RowKeySet | undefined,
   c: Committed,
 ): Finding {
-  const reader = statementOwnerLabel(r);
-  const writer = txOwnerLabel(c.tx);
+  const sides = statementAndTransaction(model, r, c.tx);
+  const reader = sides.statementOwner;
+  const writer = sides.txOwner;
   const message =
-    `${statementOwnerRef(model, r)} read ${describeRows(table, readKeys)} in ${level} transaction ${tx.label}, whose snapshot ` +
-    `was taken at its first statement (${place(model, first.at)}), before ${txOwnerRef(model, c.tx)} committed ` +
+    `${sides.statementOwnerRef} read ${describeRows(table, readKeys)} in ${level} transaction ${tx.label}, whose snapshot ` +
+    `was taken at its first statement (${place(model, first.at)}), before ${sides.txOwnerRef} committed ` +
     `${writeText(c.write)}; ${reader} saw the state from before that commit. End the transaction (commit or rollback) before reading again.`;
   return finding(STALE_READ, testFailed(model, r.test) ? 'error' : 'warning', message, r.at!, {
     test: r.test,

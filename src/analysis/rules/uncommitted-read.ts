@@ -43,12 +43,9 @@ import {
   finding,
   place,
   related,
-  statementOwnerLabel,
-  statementOwnerRef,
+  statementAndTransaction,
   statementRelated,
   testFailed,
-  txOwnerLabel,
-  txOwnerRef,
 } from './util';
 
 export const UNCOMMITTED_READ = 'uncommitted-read';
@@ -152,8 +149,9 @@ function describe(model: ModelRun, c: Candidate): Finding | undefined {
   const { read: r, pending: p, write: w } = c;
   const at = r.at ?? w.at;
   if (!at) return undefined;
-  const reader = statementOwnerLabel(r);
-  const writer = txOwnerLabel(p.tx);
+  const sides = statementAndTransaction(model, r, p.tx);
+  const reader = sides.statementOwner;
+  const writer = sides.txOwner;
   const rows = c.exact ? describeRows(p.table, c.readKeys) : c.readKeys && c.readKeys.size > 0 ? describeRows(p.table, c.readKeys) : p.table;
   const what = w.verb === 'INSERT' ? 'an uncommitted INSERT into it' : w.verb === 'DELETE' ? 'an uncommitted DELETE from it' : `an uncommitted ${w.verb} of it`;
   let effect: string;
@@ -165,7 +163,7 @@ function describe(model: ModelRun, c: Candidate): Finding | undefined {
   if (p.tx.outcome === 'commit') ending = `${writer} committed only afterwards${p.tx.endAt ? ` (${place(model, p.tx.endAt)})` : ''}.`;
   else if (p.tx.outcome === 'rollback') ending = `${writer} never committed it.`;
   else ending = `${writer} never committed it before the trace ended.`;
-  const message = `${statementOwnerRef(model, r)} read ${rows} while ${txOwnerRef(model, p.tx)} held ${what}; ${effect}. ${ending}`;
+  const message = `${sides.statementOwnerRef} read ${rows} while ${sides.txOwnerRef} held ${what}; ${effect}. ${ending}`;
   const failed = testFailed(model, r.test);
   // A keyed read (a lookup by id) whose key cannot be compared with the write's (the INSERT left the id to
   // the database) in a test that passed: most often a lookup of a key nobody wrote, such as a random id a

@@ -114,6 +114,27 @@ export function txOwnerLabel(tx: ModelTransaction): string {
   return tx.session ? tx.session.label : tx.connection.label;
 }
 
+/**
+ * The two sides of a story in which a statement met another transaction (a read that missed its
+ * writes, a wait on its lock, a snapshot older than its commit): each owner's reference for the
+ * first mention ('session S3 (opened at app.py:12)') and its short label after that ('S3').
+ */
+export interface StatementAndTransaction {
+  statementOwner: string;
+  statementOwnerRef: string;
+  txOwner: string;
+  txOwnerRef: string;
+}
+
+export function statementAndTransaction(model: ModelRun, st: ModelStatement, tx: ModelTransaction): StatementAndTransaction {
+  return {
+    statementOwner: statementOwnerLabel(st),
+    statementOwnerRef: statementOwnerRef(model, st),
+    txOwner: txOwnerLabel(tx),
+    txOwnerRef: txOwnerRef(model, tx),
+  };
+}
+
 /** "TRUNCATE jobs", "INSERT into jobs", "SELECT from jobs": what a statement did, briefly. */
 export function statementText(st: ModelStatement): string {
   if (st.op === 'write' || st.op === 'ddl') return writeText(st);
@@ -148,7 +169,18 @@ const JS_TEST_FILE = /\.(test|spec)\.[cm]?[jt]sx?$/;
  */
 export function isTestCode(model: ModelRun, at: SourceFrame | undefined): boolean {
   if (!at) return false;
-  const rel = relPath(at[0], model.run?.cwd).replace(/\\/g, '/');
+  // Rules ask about the same few hundred files for every transaction and session: answer each once per model.
+  let known = testCodeFiles.get(model);
+  if (!known) testCodeFiles.set(model, (known = new Map()));
+  let answer = known.get(at[0]);
+  if (answer === undefined) known.set(at[0], (answer = isTestFile(at[0], model.run?.cwd)));
+  return answer;
+}
+
+const testCodeFiles = new WeakMap<ModelRun, Map<string, boolean>>();
+
+function isTestFile(file: string, cwd: string | undefined): boolean {
+  const rel = relPath(file, cwd).replace(/\\/g, '/');
   const parts = rel.split('/');
   const base = parts[parts.length - 1];
   if (base === 'conftest.py' || /^test_.*\.py$/.test(base) || /_test\.py$/.test(base) || JS_TEST_FILE.test(base)) return true;
