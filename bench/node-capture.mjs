@@ -40,15 +40,18 @@
 //   TXLENS_BENCH_SCALE     scales the suite's rounds of work (default 1)
 //   TXLENS_BENCH_IR_SCALE  the same for the instruction count (default 0.25)
 //   TXLENS_BENCH_BUILD     0 skips the build (dist/ must be current)
+//   TXLENS_BENCH_NODE_AGENT  the agent preload to measure (default dist/agents/node/preload.js;
+//                          the txlens side always runs dist/cli.js with its own agent)
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { benchPostgres, build, cleanEnv, resultsDir, root, say as benchSay, scratchFolder, stopBenchPostgres } from './setup.mjs';
 
 const suiteDir = join(root, 'bench', 'node-capture');
 const cli = join(root, 'dist', 'cli.js');
-const preload = join(root, 'dist', 'agents', 'node', 'preload.js');
+// TXLENS_BENCH_NODE_AGENT: another build of the agent's preload to measure (an older one, to compare).
+const preload = process.env.TXLENS_BENCH_NODE_AGENT ? resolve(process.env.TXLENS_BENCH_NODE_AGENT) : join(root, 'dist', 'agents', 'node', 'preload.js');
 const otelSetup = join(suiteDir, 'otel.cjs');
 
 /** Paired median of the agent alone over untraced, at most. */
