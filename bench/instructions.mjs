@@ -28,17 +28,10 @@
 //   TXLENS_BENCH_DBS      comma list of sqlite, postgres (default both)
 //   TXLENS_BENCH_PYENV    sa20 (default) or sa14
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import pg from 'pg';
-import { startPostgres } from '../scripts/pg-server.mjs';
-import { ensurePythonEnv } from '../scripts/python-env.mjs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { benchPostgres, build, captureSuite as suiteDir, cleanEnv, pythonEnv, resultsDir, root, say, scratchFolder, stopBenchPostgres } from './setup.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const suiteDir = join(root, 'bench', 'capture');
-const resultsDir = join(root, 'bench', 'results');
 const cli = join(root, 'dist', 'cli.js');
 const agentPython = join(root, 'dist', 'agents', 'python');
 
@@ -63,63 +56,18 @@ const dbs = (process.env.TXLENS_BENCH_DBS ?? DBS.join(','))
 const pyenv = process.env.TXLENS_BENCH_PYENV === 'sa14' ? 'sa14' : 'sa20';
 const pytestArgs = ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', ...SLICE];
 
-function say(message) {
-  process.stderr.write(`txlens bench: ${message}\n`);
-}
-
 // ---- set-up ---------------------------------------------------------------------
 
 if (spawnSync('valgrind', ['--version'], { encoding: 'utf8' }).status !== 0) {
   say('valgrind is not installed (apt-get install valgrind); nothing measured');
   process.exit(2);
 }
-say('building…');
-if (spawnSync(process.execPath, ['esbuild.mjs'], { cwd: root, stdio: 'inherit' }).status !== 0) {
-  say('build failed');
-  process.exit(2);
-}
-const python = ensurePythonEnv(pyenv);
-const work = mkdtempSync(join(tmpdir(), 'txlens-bench-ir-'));
-let server;
-
-function cleanUp() {
-  try {
-    server?.stopSync();
-  } catch {
-    // best effort: the server's own files go with it
-  }
-  server = undefined;
-  rmSync(work, { recursive: true, force: true });
-}
-process.on('exit', cleanUp);
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(signal, () => {
-    cleanUp();
-    process.exit(128 + { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 }[signal]);
-  });
-}
+build();
+const python = pythonEnv(pyenv);
+const work = scratchFolder('txlens-bench-ir-');
 
 // Nothing from an outer traced run or the caller's shell may leak into any side.
-const baseEnv = Object.fromEntries(
-  Object.entries(process.env).filter(
-    ([k]) => !k.startsWith('TXLENS_') && !['PYTEST_PLUGINS', 'PYTHONPATH', 'PYTHONDONTWRITEBYTECODE', 'NODE_OPTIONS'].includes(k),
-  ),
-);
-
-async function postgresUrl() {
-  say('starting Postgres…');
-  server = await startPostgres({ log: say });
-  const client = new pg.Client({ connectionString: server.url });
-  await client.connect();
-  try {
-    await client.query('CREATE DATABASE txlens_bench');
-  } finally {
-    await client.end();
-  }
-  const url = new URL(server.url);
-  url.pathname = '/txlens_bench';
-  return url.href.replace(/^postgres(ql)?:/, 'postgresql+psycopg2:');
-}
+const baseEnv = cleanEnv();
 
 // ---- one run ---------------------------------------------------------------------
 
@@ -216,7 +164,7 @@ const startedAt = new Date();
 const results = [];
 try {
   for (const db of dbs) {
-    const fixedUrl = db === 'postgres' ? await postgresUrl() : undefined;
+    const fixedUrl = db === 'postgres' ? await benchPostgres('postgresql+psycopg2') : undefined;
     const url = () => fixedUrl ?? sqliteUrl();
     say(`${db}: warm-up…`);
     for (const kind of Object.keys(KINDS)) await KINDS[kind](url(), false);
@@ -254,10 +202,7 @@ try {
         `   VERDICT ${db}: ${result.verdict} (txlens run at most ${TARGET}x the untraced instructions)`,
       ].join('\n') + '\n',
     );
-    if (server) {
-      server.stopSync();
-      server = undefined;
-    }
+    stopBenchPostgres();
   }
 } catch (e) {
   say(`could not measure: ${e.message}`);

@@ -21,17 +21,11 @@
 //   TXLENS_BENCH_PARAMS   values (default), types, off
 //   TXLENS_BENCH_STATIC   0 skips the static checker step (bench/static.ts), run after capture
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import pg from 'pg';
-import { startPostgres } from './pg-server.mjs';
-import { ensurePythonEnv } from './python-env.mjs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { benchPostgres, build, captureSuite as suiteDir, cleanEnv, pythonEnv, resultsDir, root, say, scratchFolder, stopBenchPostgres } from '../bench/setup.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const suiteDir = join(root, 'bench', 'capture');
-const resultsDir = join(root, 'bench', 'results');
 const cli = join(root, 'dist', 'cli.js');
 
 const TARGETS = { sqlite: 1.3, postgres: 1.15 };
@@ -45,61 +39,15 @@ const pyenv = process.env.TXLENS_BENCH_PYENV === 'sa14' ? 'sa14' : 'sa20';
 const params = ['values', 'types', 'off'].includes(process.env.TXLENS_BENCH_PARAMS) ? process.env.TXLENS_BENCH_PARAMS : 'values';
 const pytestArgs = ['-m', 'pytest', '-q', '-p', 'no:cacheprovider'];
 
-function say(message) {
-  process.stderr.write(`txlens bench: ${message}\n`);
-}
-
 // ---- set-up ---------------------------------------------------------------------
 
-say('building…');
-if (spawnSync(process.execPath, ['esbuild.mjs'], { cwd: root, stdio: 'inherit' }).status !== 0) {
-  say('build failed');
-  process.exit(2);
-}
-const python = ensurePythonEnv(pyenv);
-const work = mkdtempSync(join(tmpdir(), 'txlens-bench-'));
-let server;
-
-function cleanUp() {
-  try {
-    server?.stopSync();
-  } catch {
-    // best effort: the server's own files go with it
-  }
-  server = undefined;
-  rmSync(work, { recursive: true, force: true });
-}
-process.on('exit', cleanUp);
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(signal, () => {
-    cleanUp();
-    process.exit(128 + { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 }[signal]);
-  });
-}
+build();
+const python = pythonEnv(pyenv);
+const work = scratchFolder('txlens-bench-');
 
 // Nothing from an outer traced run or the caller's shell may leak into either side. Byte-code
 // caches are allowed (as on a developer's machine), so the warm-up leaves both sides compiled.
-const baseEnv = Object.fromEntries(
-  Object.entries(process.env).filter(
-    ([k]) => !k.startsWith('TXLENS_') && !['PYTEST_PLUGINS', 'PYTHONPATH', 'PYTHONDONTWRITEBYTECODE'].includes(k),
-  ),
-);
-
-async function postgresUrl() {
-  say('starting Postgres…');
-  server = await startPostgres({ log: say });
-  const client = new pg.Client({ connectionString: server.url });
-  await client.connect();
-  try {
-    await client.query('CREATE DATABASE txlens_bench');
-  } finally {
-    await client.end();
-  }
-  const url = new URL(server.url);
-  url.pathname = '/txlens_bench';
-  // SQLAlchemy names the driver in the scheme.
-  return url.href.replace(/^postgres(ql)?:/, 'postgresql+psycopg2:');
-}
+const baseEnv = cleanEnv();
 
 // ---- one run ---------------------------------------------------------------------
 
@@ -243,7 +191,8 @@ const loadBefore = loadavg();
 const summaries = [];
 try {
   for (const db of dbs) {
-    const fixedUrl = db === 'postgres' ? await postgresUrl() : undefined;
+    // SQLAlchemy names the driver in the scheme.
+    const fixedUrl = db === 'postgres' ? await benchPostgres('postgresql+psycopg2') : undefined;
     const url = () => fixedUrl ?? sqliteUrl();
     say(`${db}: warm-up (byte-code caches, page cache)…`);
     for (const fn of [untraced, traced]) {
@@ -270,10 +219,7 @@ try {
     const s = summarise(db, pairs);
     summaries.push(s);
     print(s);
-    if (server) {
-      server.stopSync();
-      server = undefined;
-    }
+    stopBenchPostgres();
   }
 } catch (e) {
   say(`could not measure: ${e.message}`);

@@ -142,6 +142,10 @@ describe('the Node agent', () => {
     assert.equal(failed?.err?.type, 'DatabaseError');
     assert.equal(run.lines.filter((l) => l.k === 'connect').length, 2);
     assert.ok(run.lines.filter((l) => l.k === 'checkout').length === 2 && run.lines.filter((l) => l.k === 'checkin').every((l) => !l.txOpen));
+    // pool.query checks its client in from pg's own callback: the check-in is placed at pool.query's caller.
+    const poolQueryLine = source.findIndex((l) => l.includes('pool.query(')) + 1;
+    const firstCheckin = run.lines.find((l) => l.k === 'checkin');
+    assert.deepEqual(firstCheckin?.at?.slice(0, 2), [join(dir, 'pg-forms.js'), poolQueryLine]);
     assert.ok(!JSON.stringify(run.lines).includes(new URL(url).password), 'the password is never written');
     assert.match(run.lines[0].libs?.pg ?? '', /^8\./);
   });

@@ -316,13 +316,18 @@ function checkedOut(pool: Client, client: Client, cs: rt.Stack | undefined): voi
   }
 }
 
-function wrapRelease(pool: Client, client: Client, release: AnyFn): AnyFn {
+/**
+ * `releasedAt`: where the release was asked for when the caller is known already. pool.query
+ * releases its client from pg's own callback, whose stack holds no user frame: its check-in
+ * is placed at pool.query's caller, and no stack is captured for it.
+ */
+function wrapRelease(pool: Client, client: Client, release: AnyFn, releasedAt: rt.Stack | undefined): AnyFn {
   return function releaseClient(this: unknown) {
     if (rt.ACTIVE) {
       try {
         const state = client[STATE] as ConnState | undefined;
         if (state !== undefined && !state.closed) {
-          const cs = rt.callSites(releaseClient);
+          const cs = releasedAt ?? rt.callSites(releaseClient);
           const open = inBlock(client) ?? state.tx !== undefined;
           const event: PendingEvent = rt.withSession(state, { k: 'checkin', conn: state.id, pool: poolId(pool) });
           if (open) {
@@ -379,7 +384,7 @@ function patchPool(proto: Client): void {
     const pool = this;
     const deliver = (client: Client): void => {
       checkedOut(pool, client, cs);
-      if (typeof client.release === 'function') client.release = wrapRelease(pool, client, client.release);
+      if (typeof client.release === 'function') client.release = wrapRelease(pool, client, client.release, fromQuery ? cs : undefined);
     };
     if (typeof callback === 'function') {
       return origConnect.call(this, function connectCallback(this: unknown, err: any, client: any) {

@@ -67,20 +67,28 @@ export function nextId(prefix: string): string {
 type CallSites = NodeJS.CallSite[];
 
 /**
- * The stack at a call, captured but not yet turned into anything: V8 records the
- * frames when captureStackTrace runs and builds `stack` only when it is first
- * read. The agent reads it when the event is written (see `sitesOf`), so the
- * statement itself pays for the capture alone.
+ * Where a call came from: its first user frame, found when the call is captured
+ * (see `callSites`), or, for a stack an ORM captured and formatted itself, read
+ * from that text (frameOfStackText). `frame` undefined: no user frame.
  */
 export interface Stack {
-  stack?: unknown;
-  /** Already resolved (from a stack an ORM captured and formatted itself, see frameOfStackText). */
   frame?: SourceFrame;
 }
 
 const returnCallSites = (_e: Error, cs: CallSites): CallSites => cs;
 // Deep enough for the app code above an ORM or two; each frame costs at capture.
 const FRAME_LIMIT = 12;
+// A driver called straight from the app has its caller one or two frames up (db.transaction()'s
+// own BEGIN and COMMIT: the caller of the transaction function).
+const SHALLOW_LIMIT = 4;
+/**
+ * Frames to capture above each hook: SHALLOW_LIMIT until a stack that deep held no
+ * user frame, then as deep as the deepest first user frame seen (FRAME_LIMIT when
+ * none was in reach), so the frames an app needs are captured once, not twice, after
+ * its first few calls.
+ */
+const depthAbove = new Map<(...args: never[]) => unknown, number>();
+const NO_FRAME: Stack = Object.freeze({});
 
 /**
  * Where the statement a driver is about to run was asked for, when an ORM knows
@@ -114,30 +122,50 @@ export function withOrigin<T>(site: Stack | undefined, fn: () => T): T {
   }
 }
 
-/** The current stack above `above` (the agent's wrapper), captured for later. */
+/**
+ * Where the current call came from: the first user frame above `above` (the
+ * agent's wrapper). Resolved now rather than when the event is written: the work
+ * is the same (one thread), and knowing whether the captured frames held a user
+ * frame lets the capture stay shallow (`depthAbove`).
+ */
 export function callSites(above: (...args: never[]) => unknown): Stack {
-  const prevLimit = Error.stackTraceLimit;
-  Error.stackTraceLimit = FRAME_LIMIT;
-  const holder: Stack = {};
-  Error.captureStackTrace(holder, above);
-  Error.stackTraceLimit = prevLimit;
-  return holder;
+  const limit = depthAbove.get(above) ?? SHALLOW_LIMIT;
+  const [frame, , full] = captureAbove(above, limit);
+  if (frame !== undefined) return { frame };
+  if (!full || limit >= FRAME_LIMIT) return NO_FRAME;
+  // The stack went on past what was captured: look as deep as the agent ever looks.
+  const [deeper, deeperDepth] = captureAbove(above, FRAME_LIMIT);
+  depthAbove.set(above, deeper !== undefined ? Math.max(limit, deeperDepth) : FRAME_LIMIT);
+  return deeper !== undefined ? { frame: deeper } : NO_FRAME;
 }
 
 /**
- * A captured stack as CallSites. Error.prepareStackTrace is swapped only for the
- * extent of this read, so `--enable-source-maps` and the code's own override keep
- * working for every other stack.
+ * Captures `limit` frames above `above` as CallSites (no stack string is formatted) and
+ * returns [first user frame, its depth (1-based), whether all `limit` frames were taken].
+ * Error.prepareStackTrace is swapped only for the extent of the read, so
+ * `--enable-source-maps` and the code's own override keep working for every other stack.
  */
-function sitesOf(holder: Stack): CallSites | undefined {
+function captureAbove(above: (...args: never[]) => unknown, limit: number): [SourceFrame | undefined, number, boolean] {
+  const prevLimit = Error.stackTraceLimit;
   const prevPrepare = Error.prepareStackTrace;
+  const holder: { stack?: unknown } = {};
+  let cs: unknown;
   try {
+    Error.stackTraceLimit = limit;
+    Error.captureStackTrace(holder, above);
     Error.prepareStackTrace = returnCallSites;
-    const cs = holder.stack;
-    return Array.isArray(cs) ? (cs as CallSites) : undefined;
+    cs = holder.stack;
   } finally {
+    Error.stackTraceLimit = prevLimit;
     Error.prepareStackTrace = prevPrepare;
   }
+  if (!Array.isArray(cs)) return [undefined, 0, false];
+  const sites = cs as CallSites;
+  for (let i = 0; i < sites.length; i++) {
+    const frame = frameOf(sites[i]);
+    if (frame !== undefined) return [frame, i + 1, sites.length >= limit];
+  }
+  return [undefined, 0, sites.length >= limit];
 }
 
 /** Told, once per file, of each file a stack names outside the user's code (see `watchLibraryFiles`). */
@@ -275,20 +303,35 @@ export function sourcePosition(file: string, line: number, column: number): [str
 
 /** The first frame in user code: [absolute file, 1-based line, function], or undefined. */
 export function userFrame(stack: Stack | undefined): SourceFrame | undefined {
-  if (stack?.frame !== undefined) return stack.frame;
-  const cs = stack === undefined ? undefined : sitesOf(stack);
-  if (!cs) return undefined;
-  for (const site of cs) {
-    const name = site.getFileName();
-    if (!name) continue;
-    const file = verdicts.get(name) ?? classify(name);
-    if (!file) continue;
-    const line = site.getLineNumber() ?? 0;
-    const fn = site.getFunctionName() || site.getMethodName() || '<anonymous>';
-    const frame = mapped(file, line, site.getColumnNumber() ?? 0, fn);
-    if (frame) return frame;
+  return stack?.frame;
+}
+
+/**
+ * file -> (line, column) -> the user frame a call site there stands for, or null when it is
+ * not the user's (a map into node_modules): a statement run from the same line again and
+ * again is looked up, not mapped again. Only sites with a function name are kept, since an
+ * anonymous function's name comes from its receiver (getMethodName), which may change.
+ */
+const siteFrames = new Map<string, Map<number, SourceFrame | null>>();
+
+function frameOf(site: NodeJS.CallSite): SourceFrame | undefined {
+  const name = site.getFileName();
+  if (!name) return undefined;
+  const file = verdicts.get(name) ?? classify(name);
+  if (!file) return undefined;
+  const line = site.getLineNumber() ?? 0;
+  const column = site.getColumnNumber() ?? 0;
+  const key = line * 0x4000000 + column;
+  let frames = siteFrames.get(file);
+  const known = frames?.get(key);
+  if (known !== undefined) return known ?? undefined;
+  const named = site.getFunctionName();
+  const frame = mapped(file, line, column, named || site.getMethodName() || '<anonymous>');
+  if (named) {
+    if (frames === undefined) siteFrames.set(file, (frames = new Map()));
+    frames.set(key, frame ?? null);
   }
-  return undefined;
+  return frame;
 }
 
 const STACK_LINE = /^\s*at (?:(.*?) \()?(.+?):(\d+):\d+\)?$/;
@@ -313,7 +356,7 @@ export function frameOfStackText(text: unknown): Stack | undefined {
 // ---------------------------------------------------------------------------
 // Events and the writer
 
-/** An event before it is written: `_cs` holds call sites still to resolve into `at`. */
+/** An event before it is written: `_cs` holds where it was called from, placed into `at`. */
 export interface PendingEvent {
   k: string;
   t?: number;
@@ -403,7 +446,7 @@ function line(e: PendingEvent): string {
   if (cs !== undefined) {
     e._cs = undefined;
     // No user frame (an ORM ran it from its own callbacks): the line that opened the session running it.
-    const at = userFrame(cs) ?? (e._alt !== undefined ? userFrame(e._alt) : undefined);
+    const at = cs.frame ?? e._alt?.frame;
     if (at) e.at = at;
   }
   e._alt = undefined;
