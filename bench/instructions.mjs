@@ -242,11 +242,11 @@ try {
     results.push(result);
     const nodeOf = (kind) => perProcess[kind]?.find((p) => p.process.startsWith('node'))?.instructions ?? 0;
     const line = (label, kind, note = '') =>
-      `   ${label.padEnd(34)}${giga(m[kind])}  ${ratio[kind].toFixed(3)}x${kind in counts && nodeOf(kind) ? `  (the CLI's node process: ${giga(nodeOf(kind))})` : ''}${note}`;
+      `   ${label.padEnd(40)}${giga(m[kind])}  ${ratio[kind].toFixed(3)}x${kind in counts && nodeOf(kind) ? `  (the CLI's node process: ${giga(nodeOf(kind))})` : ''}${note}`;
     const lines = [
       ``,
       `== ${db}: ${result.tests} tests, ${result.statements} statements, ${rounds} run${rounds === 1 ? '' : 's'} of each`,
-      `   untraced                          ${giga(u)}`,
+      `   untraced                                ${giga(u)}`,
       line('agent alone', 'agent'),
       line('txlens run, first run (cold)', 'cold'),
       line('txlens run, later runs (warm)', 'warm'),
