@@ -22,7 +22,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { StaticChecker } from '../src/static/checker';
 import { typescript } from '../src/static/typescript/ts';
-import { loadLanguage, Parser } from '../src/static/wasm';
+import { loadLanguage, newParser } from '../src/static/wasm';
 import { generateStaticWorkspace } from './static-workspace';
 
 const TARGET_RATIO = 3;
@@ -53,7 +53,7 @@ async function parseOnly(root: string): Promise<Sample> {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   const language = await loadLanguage('tree-sitter-python.wasm', 'tree-sitter-python');
-  const parser = new Parser();
+  const parser = newParser();
   parser.setLanguage(language);
   const t = typescript();
   let files = 0;

@@ -14,9 +14,9 @@ import { projectRoot, reportDocument, textReport } from '../report/render';
 import { forTerminal } from '../report/terminal';
 import { timelineView } from '../report/timeline';
 import { timelineHtml } from '../report/timeline-html';
-import { StaticChecker } from '../static/checker';
+import type { StaticChecker } from '../static/checker';
 import { cmdCheck } from './check';
-import { staticFindingsForRun } from './run-static';
+import { runChecker, staticFindingsForRun } from './run-static';
 import { EventSource, openTrace, TraceError } from '../trace/reader';
 import { TraceTail } from '../trace/tail';
 
@@ -29,6 +29,8 @@ export interface PresentOptions {
   all?: boolean;
   /** Which findings make `fails` true (default: an error). */
   failOn?: FailOn;
+  /** The engine's build hash: static results are kept between runs of one build (run-static.ts). */
+  buildHash?: string;
 }
 
 
@@ -86,7 +88,7 @@ export async function present(
   {
     // The static rules over the files the run touched, read where the run ran (a kept trace
     // knows its folder); a trace that confirms one raises it to error.
-    const st = await staticFindingsForRun(model, findings, model.run?.cwd && existsSync(model.run.cwd) ? model.run.cwd : cwd, checker);
+    const st = await staticFindingsForRun(model, findings, model.run?.cwd && existsSync(model.run.cwd) ? model.run.cwd : cwd, checker, opts.buildHash);
     // Symptoms a confirmed static finding now tells as its own story (related places there).
     const folded = new Set(st.folded);
     if (folded.size) findings.splice(0, findings.length, ...findings.filter((f) => !folded.has(f)));
@@ -124,9 +126,10 @@ export class RunFollower {
   constructor(
     private readonly traceDir: string,
     root: string,
+    buildHash?: string,
   ) {
     this.tail = new TraceTail(traceDir);
-    this.checker = new StaticChecker(root);
+    this.checker = runChecker(root, buildHash);
     // A failure here shows again, with its reason, in the report's own check.
     this.checked = this.checker.check().catch(() => undefined);
   }
@@ -150,6 +153,7 @@ export class RunFollower {
   }
 }
 
-export function followRun(traceDir: string, root: string): RunFollower {
-  return new RunFollower(traceDir, root);
+/** `buildHash`: the engine's, so that the static results of unchanged sources come from the last run of this build. */
+export function followRun(traceDir: string, root: string, buildHash?: string): RunFollower {
+  return new RunFollower(traceDir, root, buildHash);
 }

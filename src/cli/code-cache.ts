@@ -15,6 +15,7 @@
  * we run. A cache is only ever a speed-up: any failure to read or write it
  * loads the bundle the plain way, and nothing is printed.
  */
+import { isAscii } from 'node:buffer';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import { homedir } from 'node:os';
@@ -33,7 +34,7 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string | undefin
 }
 
 /** A folder of ours: made when missing, and a real folder owned by this user (not a link someone planted). */
-function ownFolder(dir: string): boolean {
+export function ownFolder(dir: string): boolean {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const st = lstatSync(dir);
@@ -95,7 +96,10 @@ export function requireBundle<T>(file: string, buildHash: string | undefined, di
   // Module.wrap: the same function Node wraps a CommonJS file in, so the bundle sees its usual scope.
   // No import() in the bundle: Node 20 resolves one in a vm.Script only behind an experimental
   // flag (or warning). test/engine/code-cache.test.ts holds the engine bundle to that.
-  const script = new Script(Module.wrap(source.toString('utf8')), { filename: file, cachedData });
+  // An ASCII bundle (esbuild.mjs makes the engine one) is read as one-byte text: no UTF-8
+  // decoding of 14 MB, and V8 keeps it one byte per character.
+  const text = isAscii(source) ? source.toString('latin1') : source.toString('utf8');
+  const script = new Script(Module.wrap(text), { filename: file, cachedData });
   const fromCache = cachedData !== undefined && !script.cachedDataRejected;
   const mod = new Module(file, module);
   mod.filename = file;

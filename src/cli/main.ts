@@ -126,7 +126,7 @@ const TAIL_POLL_MS = 200;
  */
 function analysis(): typeof Analysis {
   if (!analysisModule) {
-    const engine = requireBundle<typeof Analysis>(join(__dirname, 'engine.js'), typeof ENGINE_BUNDLE_HASH === 'string' ? ENGINE_BUNDLE_HASH : undefined);
+    const engine = requireBundle<typeof Analysis>(join(__dirname, 'engine.js'), engineBuildHash());
     analysisModule = engine.exports;
     saveEngineCache = engine.saveCache;
   }
@@ -135,6 +135,10 @@ function analysis(): typeof Analysis {
 
 /** dist/engine.js's content hash, written into this bundle when both are built (esbuild.mjs). */
 declare const ENGINE_BUNDLE_HASH: string | undefined;
+
+function engineBuildHash(): string | undefined {
+  return typeof ENGINE_BUNDLE_HASH === 'string' ? ENGINE_BUNDLE_HASH : undefined;
+}
 
 /** Writes the engine's code cache once the command has run what it needed (./code-cache.ts). */
 let saveEngineCache: (() => void) | undefined;
@@ -161,7 +165,7 @@ async function cmdRun(args: string[]): Promise<number> {
   await new Promise((r) => setImmediate(r));
   let follower: ReturnType<typeof Analysis.followRun> | undefined;
   try {
-    follower = analysis().followRun(traceDir, cwd);
+    follower = analysis().followRun(traceDir, cwd, engineBuildHash());
   } catch {
     // Loading fails again, with its reason, when the report needs it.
   }
@@ -179,9 +183,10 @@ async function cmdRun(args: string[]): Promise<number> {
     gaps.push(`${n} process${n === 1 ? '' : 'es'} of the command ran without capture: the agent could not start there (see its message above)`);
   }
   const known = { run: result.info, gaps };
+  const presentOpts = { ...opts, buildHash: engineBuildHash() };
   const { fails, incomplete } = follower
-    ? await follower.present(opts, cwd, known)
-    : await analysis().present(opts, traceDir, cwd, undefined, undefined, known);
+    ? await follower.present(presentOpts, cwd, known)
+    : await analysis().present(presentOpts, traceDir, cwd, undefined, undefined, known);
   if (result.signal) return exitForSignal(result.signal);
   // The test command's own failure comes first: --fail-on never hides it.
   if (result.exitCode !== 0) return result.exitCode ?? 1;
@@ -195,7 +200,7 @@ const EXIT_NOT_FULLY_TRACED = 3;
 async function cmdReport(args: string[]): Promise<number> {
   const opts = parseOptions(args, false);
   if (opts.rest.length !== 1) throw new UsageError('report needs exactly one trace folder');
-  const { fails, incomplete } = await analysis().present(opts, resolve(opts.rest[0]), process.cwd());
+  const { fails, incomplete } = await analysis().present({ ...opts, buildHash: engineBuildHash() }, resolve(opts.rest[0]), process.cwd());
   if (opts.requireTrace && incomplete) return EXIT_NOT_FULLY_TRACED;
   return fails ? 1 : 0;
 }

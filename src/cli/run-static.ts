@@ -4,13 +4,31 @@
  * the trace shows what the source only suggests.
  */
 import { existsSync } from 'node:fs';
-import { basename, dirname, isAbsolute, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { Finding } from '../analysis/findings';
 import type { ModelRun } from '../model/model';
 import { relPath } from '../present/paths';
 import { plural } from '../present/wording';
 import { StaticChecker, sortFindings } from '../static/checker';
+import { storeName, type PersistOptions } from '../static/persist';
 import { dependencyOverrides } from '../static/python/overrides';
+import { cacheDir, ownFolder } from './code-cache';
+
+/**
+ * Where the static results of a workspace are kept between runs: the user's cache folder
+ * (the one of the engine's code cache, off with TXLENS_CACHE_DIR=off), for this build of
+ * txlens. Undefined without a build hash or a folder of the user's own.
+ */
+export function staticStore(root: string, buildHash: string | undefined, env: NodeJS.ProcessEnv = process.env): PersistOptions | undefined {
+  const dir = cacheDir(env);
+  if (!buildHash || !dir || !ownFolder(dir)) return undefined;
+  return { file: join(dir, storeName(resolve(root))), build: buildHash };
+}
+
+/** A checker for a run's folder that keeps its results for the next run (staticStore). */
+export function runChecker(root: string, buildHash: string | undefined): StaticChecker {
+  return new StaticChecker(root, { persist: staticStore(root, buildHash) });
+}
 
 function inside(root: string, file: string): boolean {
   return file === root || file.startsWith(root.endsWith('/') ? root : `${root}/`);
@@ -104,6 +122,7 @@ export async function staticFindingsForRun(
   dynamic: Finding[],
   root: string,
   warmChecker?: StaticChecker,
+  buildHash?: string,
 ): Promise<{ findings: Finding[]; notes: string[]; folded: Finding[] }> {
   const files = filesOfRun(model, root);
   const folded: Finding[] = [];
@@ -112,7 +131,7 @@ export async function staticFindingsForRun(
   let notes: string[];
   try {
     // A checker that already read this root (while the run went on) re-reads only what changed.
-    const checker = warmChecker && resolve(warmChecker.root) === resolve(root) ? warmChecker : new StaticChecker(root);
+    const checker = warmChecker && resolve(warmChecker.root) === resolve(root) ? warmChecker : runChecker(root, buildHash);
     ({ findings, notes } = await checker.check(files));
   } catch (e) {
     // The run's own findings stand without the static ones.

@@ -9,6 +9,7 @@ import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Finding } from '../analysis/findings';
 import { applyEditsToText } from './fix';
 import { languagePlugins } from './languages';
+import { loadResults, saveResults, shapeOf, type PersistOptions, type StoredFile, type StoredLink } from './persist';
 import type { CheckResult, FileAnalysis, LanguagePlugin, LinkContext, LinkedFile, UpdateResult, WorkspaceView } from './types';
 
 /** Folders that never hold the user's own source. */
@@ -30,12 +31,18 @@ interface Entry {
   note?: string;
   /** Notes of the last link (fixes withheld), replaced at each link. */
   linkNotes?: string[];
+  /** What the last link returned (fixes vetted), for results kept between runs. */
+  linked?: StoredLink;
+  /** The generation of its plugin's files that `linked` was computed on. */
+  linkedGen?: number;
 }
 
 export interface StaticCheckerOptions {
   /** Plugins to run (default: every registered language). */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each plugin keeps its own per-file data type
   plugins?: LanguagePlugin<any>[];
+  /** Keep results between processes in this file (./persist.ts): unchanged sources are then not parsed again. */
+  persist?: PersistOptions;
 }
 
 export class StaticChecker {
@@ -55,10 +62,31 @@ export class StaticChecker {
   private readonly initialised = new Set<LanguagePlugin<unknown>>();
   private readonly view: WorkspaceView;
   private walked = false;
+  private readonly persist?: PersistOptions;
+  private storeRead = false;
+  /** Something was analysed or linked since the results were last read or written. */
+  private unsaved = false;
+  /** The shape fingerprint of the last walk (./persist.ts). */
+  private shape = '';
+  /**
+   * The shape of the first walk. Files are analysed again when they change, not when the
+   * shape does (a file added mid-process leaves the others' module names as they were), so
+   * results are kept for the next process only while the shape is the one they were made in.
+   */
+  private firstShape?: string;
+  /** Config files the plugins read (configFiles), with size and mtime, found by the last walk. */
+  private configStamps: Array<[string, number, number]> = [];
+  /**
+   * Per plugin, how many times one of its files was analysed anew or went away. A link
+   * result kept with persistence holds while its generation is the plugin's: a change to
+   * any file may change what links read, so it re-links all of the plugin's files.
+   */
+  private readonly generation = new Map<string, number>();
 
   constructor(root: string, opts: StaticCheckerOptions = {}) {
     this.root = resolve(root);
     this.plugins = opts.plugins ?? languagePlugins();
+    this.persist = opts.persist;
     this.view = { root: this.root, isFile: (p) => this.entries.has(p), isDir: (p) => this.dirs.has(p) };
     for (const p of this.plugins) {
       this.index.set(p.id, new Map());
@@ -91,6 +119,10 @@ export class StaticChecker {
     await this.refreshAll();
     const scope = paths?.length ? paths.map((p) => (isAbsolute(p) ? p : resolve(this.root, p))) : undefined;
     const inScope = (file: string) => !scope || scope.some((s) => file === s || file.startsWith(s.endsWith(sep) ? s : s + sep));
+    // Linking vets fixes with the parser: load it for files whose stored links cannot serve.
+    await this.init(
+      [...this.entries.values()].filter((e) => inScope(e.path) && e.analysis && !e.analysis.skipped && e.plugin.link && !this.storedLink(e)).map((e) => e.plugin),
+    );
     const findings: Finding[] = [];
     const notes: string[] = [...this.walkNotes];
     for (const e of this.entries.values()) {
@@ -98,6 +130,7 @@ export class StaticChecker {
       findings.push(...this.findingsOf(e));
       notes.push(...this.notesOf(e));
     }
+    this.saveResults();
     return { findings: sortFindings(findings), notes };
   }
 
@@ -147,6 +180,7 @@ export class StaticChecker {
     const e = this.entries.get(isAbsolute(file) ? file : resolve(this.root, file));
     if (e) {
       this.unindex(e);
+      this.changed(e.plugin);
       e.mtimeMs = -1;
       e.analysis = undefined;
       e.note = undefined;
@@ -206,10 +240,20 @@ export class StaticChecker {
     if (!e.analysis || e.analysis.skipped) return [];
     const out = this.atMostWarning(e.analysis.findings);
     e.linkNotes = undefined;
-    if (e.plugin.link) {
+    const stored = this.storedLink(e);
+    if (stored) {
+      e.linkNotes = stored.notes;
+      out.push(...this.atMostWarning(stored.findings));
+    } else if (e.plugin.link) {
       try {
         const linked = e.plugin.link({ path: e.path, rel: e.rel, data: e.analysis.data }, this.linkContext(e.plugin));
         if (linked.some((f) => f.fixes.length)) this.vetFixes(linked, readText, (e.linkNotes = []));
+        if (this.persist) {
+          const extras = e.plugin.findingExtras;
+          e.linked = { findings: linked, notes: e.linkNotes, extras: extras ? linked.map((f) => extras.get(f) ?? null) : undefined };
+          e.linkedGen = this.generationOf(e.plugin);
+          this.unsaved = true;
+        }
         out.push(...this.atMostWarning(linked));
       } catch (err) {
         e.analysis.notes = [...(e.analysis.notes ?? []), `cross-file rules failed: ${(err as Error).message}`];
@@ -238,8 +282,18 @@ export class StaticChecker {
     this.walkNotes = [];
     this.dirs.clear();
     const found: Array<{ path: string; plugin: LanguagePlugin<unknown>; mtimeMs: number; size: number }> = [];
+    this.configStamps = [];
     this.walk(this.root, new Set(), (path, plugin, mtimeMs, size) => found.push({ path, plugin, mtimeMs, size }));
-    await this.init(new Set(found.map((f) => f.plugin)));
+    if (this.persist) {
+      this.shape = shapeOf(this.persist.build, this.root, this.dirs, found.map((f) => f.path), this.configStamps);
+      this.firstShape ??= this.shape;
+      if (!this.storeRead) {
+        this.storeRead = true;
+        this.seed(found);
+      }
+    }
+    // Parsers only for files that must be read: none when every file's analysis is at hand.
+    await this.init(new Set(found.filter((f) => !this.upToDate(this.entries.get(f.path), f.plugin, f.mtimeMs, f.size)).map((f) => f.plugin)));
     // Folders first, then files: a plugin may ask whether a sibling exists while analysing.
     for (const f of found) if (!this.entries.has(f.path)) this.entries.set(f.path, this.blankEntry(f.path, f.plugin, -1, -1));
     for (const f of found) {
@@ -297,7 +351,17 @@ export class StaticChecker {
         this.walk(path, inner, visit);
       } else if (isFile) {
         const plugin = this.byExt.get(extname(d.name).toLowerCase());
-        if (!plugin) continue;
+        if (!plugin) {
+          if (this.persist && this.plugins.some((p) => p.configFiles?.test(d.name))) {
+            try {
+              const st = statSync(path);
+              this.configStamps.push([path, st.size, st.mtimeMs]);
+            } catch {
+              // unreadable: the plugin cannot read it either
+            }
+          }
+          continue;
+        }
         try {
           const st = statSync(path);
           visit(path, plugin, st.mtimeMs, st.size);
@@ -318,8 +382,9 @@ export class StaticChecker {
 
   private refreshFile(path: string, plugin: LanguagePlugin<unknown>, mtimeMs: number, size: number): Entry {
     const cached = this.entries.get(path);
-    if (cached && cached.plugin === plugin && cached.mtimeMs === mtimeMs && cached.size === size && (cached.analysis || cached.note)) return cached;
+    if (this.upToDate(cached, plugin, mtimeMs, size)) return cached!;
     if (cached) this.unindex(cached);
+    this.changed(plugin);
     const e = this.blankEntry(path, plugin, mtimeMs, size);
     this.entries.set(path, e);
     if (size > MAX_FILE_BYTES) {
@@ -360,7 +425,80 @@ export class StaticChecker {
 
   private remove(e: Entry): void {
     this.unindex(e);
+    this.changed(e.plugin);
     this.entries.delete(e.path);
+  }
+
+  private upToDate(e: Entry | undefined, plugin: LanguagePlugin<unknown>, mtimeMs: number, size: number): boolean {
+    return !!e && e.plugin === plugin && e.mtimeMs === mtimeMs && e.size === size && !!(e.analysis || e.note);
+  }
+
+  /** A file of `plugin` was analysed anew or went away: the links kept so far no longer hold. */
+  private changed(plugin: LanguagePlugin<unknown>): void {
+    this.generation.set(plugin.id, this.generationOf(plugin) + 1);
+    this.unsaved = true;
+  }
+
+  private generationOf(plugin: LanguagePlugin<unknown>): number {
+    return this.generation.get(plugin.id) ?? 0;
+  }
+
+  /** The link result kept for a file, while it holds (only with persistence: the editor re-links as before). */
+  private storedLink(e: Entry): StoredLink | undefined {
+    return this.persist && e.linked && e.linkedGen === this.generationOf(e.plugin) ? e.linked : undefined;
+  }
+
+  /**
+   * Takes the analyses of files unchanged since the stored results were written, when
+   * the workspace has the same shape (./persist.ts); their links too, per plugin, when
+   * none of the plugin's files changed.
+   */
+  private seed(found: Array<{ path: string; plugin: LanguagePlugin<unknown>; mtimeMs: number; size: number }>): void {
+    const stored = loadResults(this.persist!, this.root);
+    if (!stored || stored.shape !== this.shape) return;
+    const changedPlugins = new Set<string>();
+    for (const f of found) {
+      const s = stored.files[f.path];
+      if (!s || s.plugin !== f.plugin.id || s.mtimeMs !== f.mtimeMs || s.size !== f.size) {
+        changedPlugins.add(f.plugin.id);
+        continue;
+      }
+      const e = this.blankEntry(f.path, f.plugin, f.mtimeMs, f.size);
+      e.analysis = s.analysis;
+      e.note = s.note;
+      this.entries.set(f.path, e);
+      if (e.analysis) {
+        addAll(this.index.get(f.plugin.id)!, e.analysis.keys, f.path);
+        addAll(this.readers.get(f.plugin.id)!, e.analysis.links ?? e.analysis.keys, f.path);
+      }
+    }
+    // Links only for plugins none of whose files changed.
+    for (const f of found) {
+      const s = stored.files[f.path];
+      const e = this.entries.get(f.path);
+      if (!s?.linked || !e || changedPlugins.has(f.plugin.id)) continue;
+      e.linked = s.linked;
+      e.linkedGen = this.generationOf(f.plugin);
+      if (s.linked.extras && f.plugin.findingExtras) {
+        s.linked.findings.forEach((finding, i) => {
+          const extra = s.linked!.extras![i];
+          if (extra !== null && extra !== undefined) f.plugin.findingExtras!.set(finding, extra);
+        });
+      }
+    }
+    this.unsaved = changedPlugins.size > 0;
+  }
+
+  /** Writes what this checker knows for the next process, when something is new since it was read. */
+  private saveResults(): void {
+    if (!this.persist || !this.unsaved || this.shape !== this.firstShape) return;
+    const files: Record<string, StoredFile> = {};
+    for (const e of this.entries.values()) {
+      if (!e.analysis && !e.note) continue;
+      files[e.path] = { plugin: e.plugin.id, mtimeMs: e.mtimeMs, size: e.size, analysis: e.analysis, note: e.note, linked: this.storedLink(e) };
+    }
+    saveResults(this.persist, { build: this.persist.build, root: this.root, shape: this.shape, files });
+    this.unsaved = false;
   }
 }
 

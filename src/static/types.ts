@@ -104,6 +104,18 @@ export interface LanguagePlugin<D = unknown> {
    * add errors, so a fix offered never breaks the code it edits.
    */
   syntaxErrorCount?(path: string, text: string): number;
+  /**
+   * Names of files that are not sources but whose content `analyze` reads (package.json,
+   * tsconfig.json): results kept between runs (persist.ts) are reused only while these
+   * are unchanged too.
+   */
+  configFiles?: RegExp;
+  /**
+   * What the plugin keeps beside a finding it returned, outside the finding so that it
+   * never reaches a report (e.g. which files prove it): results kept between runs store
+   * it with the finding and give it back when the finding is read again.
+   */
+  findingExtras?: { get(finding: Finding): unknown; set(finding: Finding, extra: unknown): void };
 }
 
 export interface CheckResult {

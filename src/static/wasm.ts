@@ -8,13 +8,26 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type * as TreeSitter from 'web-tree-sitter';
 
-// require(), not import: bundlers then pick the package's CommonJS build, which
-// locates itself through __dirname; the ES build needs import.meta.url, which a
-// CommonJS bundle does not have.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { Language, Parser } = require('web-tree-sitter') as typeof TreeSitter;
-export { Parser };
 export type Language = TreeSitter.Language;
+
+let treeSitter: typeof TreeSitter | undefined;
+
+/**
+ * web-tree-sitter, loaded on first use: a run whose static results all come from the
+ * cache (src/static/persist.ts) never evaluates it. require(), not import: bundlers then
+ * pick the package's CommonJS build, which locates itself through __dirname; the ES
+ * build needs import.meta.url, which a CommonJS bundle does not have.
+ */
+function webTreeSitter(): typeof TreeSitter {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  treeSitter ??= require('web-tree-sitter') as typeof TreeSitter;
+  return treeSitter;
+}
+
+/** A new parser; call after the grammar it will use is loaded (loadLanguage). */
+export function newParser(): TreeSitter.Parser {
+  return new (webTreeSitter().Parser)();
+}
 
 /** dist/<name>, then node_modules/<pkg>/<name>, from the bundle's folder upwards. */
 export function findWasm(name: string, pkg: string): string {
@@ -34,7 +47,7 @@ const languages = new Map<string, Promise<Language>>();
 
 /** The web-tree-sitter runtime, initialised once per process. */
 export function treeSitterRuntime(): Promise<void> {
-  runtime ??= Parser.init({
+  runtime ??= webTreeSitter().Parser.init({
     locateFile: (file: string) => (file.endsWith('.wasm') ? findWasm('tree-sitter.wasm', 'web-tree-sitter') : file),
   });
   return runtime;
@@ -46,7 +59,7 @@ export function loadLanguage(wasmName: string, pkg: string): Promise<Language> {
   if (!lang) {
     // The bytes, not the path: given a path, web-tree-sitter reads it through a dynamic import(),
     // which a bundle loaded from V8's code cache cannot make (src/cli/code-cache.ts).
-    lang = treeSitterRuntime().then(() => Language.load(readFileSync(findWasm(wasmName, pkg))));
+    lang = treeSitterRuntime().then(() => webTreeSitter().Language.load(readFileSync(findWasm(wasmName, pkg))));
     languages.set(wasmName, lang);
   }
   return lang;

@@ -7,7 +7,7 @@
 import type { Finding, TextEdit } from '../../analysis/findings';
 import type { LanguagePlugin, LinkContext, LinkedFile, SourceFile, WorkspaceView } from '../types';
 import type { Parser as TreeSitterParser } from 'web-tree-sitter';
-import { loadLanguage, Parser } from '../wasm';
+import { loadLanguage, newParser } from '../wasm';
 import { committingProviders, missingCommit } from './missing-commit';
 import { resolveExprName } from './plugin-util';
 import { importTable, moduleInfo } from './modules';
@@ -48,7 +48,7 @@ export function pythonPlugin(): LanguagePlugin<PythonFacts> {
     extensions: ['.py'],
     async init() {
       const language = await loadLanguage('tree-sitter-python.wasm', 'tree-sitter-python');
-      parser = new Parser();
+      parser = newParser();
       parser.setLanguage(language);
     },
     analyze(file: SourceFile, ws: WorkspaceView) {
@@ -112,6 +112,14 @@ export function pythonPlugin(): LanguagePlugin<PythonFacts> {
     },
     link(file, ctx) {
       return [...linkStaleImports(file, ctx), ...linkPlaceholders(file, ctx), ...linkInjectedSessions(file, ctx), ...linkOverrides(file, ctx)];
+    },
+    // Which files prove an override finding, kept beside it for the run to confirm it (run-static.ts).
+    findingExtras: {
+      get: (finding) => dependencyOverrides.get(finding),
+      set: (finding, extra) => {
+        const x = extra as { routeFiles?: unknown; dependencyFile?: unknown };
+        if (Array.isArray(x?.routeFiles) && typeof x.dependencyFile === 'string') dependencyOverrides.set(finding, { routeFiles: x.routeFiles.map(String), dependencyFile: x.dependencyFile });
+      },
     },
     syntaxErrorCount(_path: string, text: string) {
       const tree = parser!.parse(text);

@@ -75,6 +75,9 @@ export function typescriptPlugin(): LanguagePlugin<TsFileData> {
     beginPass() {
       resolver?.newPass();
     },
+    // The resolver reads these beside the sources (module format, paths, baseUrl); a lock file
+    // stands for the packages in node_modules, which the walk does not enter.
+    configFiles: /^(package\.json|[tj]sconfig(\..+)?\.json|package-lock\.json|yarn\.lock|pnpm-lock\.yaml)$/,
     analyze(file: SourceFile, ws: WorkspaceView): FileAnalysis<TsFileData> {
       t ??= typescript();
       const empty: TsFileData = { test: false, format: 'cjs', hasDefaultExport: false, captures: [], patches: [], placeholders: [], placeholderImports: [] };
