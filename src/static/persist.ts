@@ -18,12 +18,19 @@
  * of another format is ignored (and rewritten), silently.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Finding } from '../analysis/findings';
 import type { FileAnalysis } from './types';
 
 /** Bumped when the layout below changes: an older file is then ignored. */
 const FORMAT = 1;
+
+/**
+ * Workspaces whose results are kept: every project folder (and every temporary
+ * one a test suite traces) leaves a file, so the least recently written go.
+ */
+export const KEEP_WORKSPACES = 32;
 
 /** What `link` returned for one file, after its fixes were vetted. */
 export interface StoredLink {
@@ -117,6 +124,7 @@ export function saveResults(opts: PersistOptions, results: Omit<StoredResults, '
   try {
     writeFileSync(tmp, JSON.stringify({ format: FORMAT, ...results }), { mode: 0o600 });
     renameSync(tmp, opts.file);
+    pruneResults(dirname(opts.file));
   } catch {
     try {
       rmSync(tmp, { force: true });
@@ -124,4 +132,21 @@ export function saveResults(opts: PersistOptions, results: Omit<StoredResults, '
       // nothing more to do: the next run parses again
     }
   }
+}
+
+/** Removes all but the KEEP_WORKSPACES most recently written results files of `dir`. */
+export function pruneResults(dir: string, keep = KEEP_WORKSPACES): void {
+  const stored = readdirSync(dir).filter((name) => /^static-[0-9a-f]{24}\.json$/.test(name));
+  if (stored.length <= keep) return;
+  const byAge = stored
+    .map((name) => {
+      try {
+        return { path: join(dir, name), mtimeMs: statSync(join(dir, name)).mtimeMs };
+      } catch {
+        return undefined; // removed meanwhile by another run's pruning
+      }
+    })
+    .filter((f) => f !== undefined)
+    .sort((a, b) => b.mtimeMs - a.mtimeMs);
+  for (const old of byAge.slice(keep)) rmSync(old.path, { force: true });
 }

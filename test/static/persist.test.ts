@@ -3,13 +3,13 @@
 // fresh check, a changed file is parsed again (alone) and what depends on it follows it, and a
 // cache of another build, a corrupt one or none at all only costs the parse.
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import type { Finding } from '../../src/analysis/findings';
 import { staticStore } from '../../src/cli/run-static';
 import { StaticChecker } from '../../src/static/checker';
-import { storeName, type PersistOptions } from '../../src/static/persist';
+import { pruneResults, storeName, type PersistOptions } from '../../src/static/persist';
 import { dependencyOverrides } from '../../src/static/python/overrides';
 import { pythonPlugin } from '../../src/static/python/plugin';
 import type { LanguagePlugin } from '../../src/static/types';
@@ -118,6 +118,20 @@ test('a new file, or results of another txlens build, are never reused: every fi
   const r = await new StaticChecker(ws, { plugins: grown.plugins, persist }).check();
   assert.equal(grown.counts.analyze, files + 1);
   assert.deepEqual(plain(r.findings), plain((await new StaticChecker(ws).check()).findings));
+});
+
+test('the results of the least recently checked workspaces are removed, and nothing else in the cache folder', () => {
+  const dir = tempDir('txlens-static-prune-');
+  const names = Array.from({ length: 6 }, (_, i) => storeName(`/project-${i}`));
+  names.forEach((name, i) => {
+    writeFileSync(join(dir, name), '{}');
+    utimesSync(join(dir, name), 1000 + i, 1000 + i); // project-5 is the newest
+  });
+  writeFileSync(join(dir, 'engine.js-0123.cache'), 'code cache');
+  pruneResults(dir, 4);
+  assert.deepEqual(readdirSync(dir).sort(), [...names.slice(2), 'engine.js-0123.cache'].sort());
+  pruneResults(dir, 4);
+  assert.equal(readdirSync(dir).length, 5);
 });
 
 test('a corrupt or foreign cache file is ignored without a word, and replaced', async () => {
