@@ -7,7 +7,7 @@ import { before, test } from 'node:test';
 import type { Finding } from '../../src/analysis/findings';
 import { diagnosticKey, diagnosticsFor } from '../../src/editor/present/diagnostics';
 import { hoverMarkdown } from '../../src/editor/present/hover';
-import { fileLensText, testLens } from '../../src/editor/present/lens';
+import { countsText, fileLensText, testLens } from '../../src/editor/present/lens';
 import { lineNotes } from '../../src/editor/present/lines';
 import { locateTests } from '../../src/editor/present/locate';
 import { QuickstartRun, quickstartRun } from './quickstart-run';
@@ -31,6 +31,9 @@ test('CodeLens over each test counts its sessions, transactions, commits and fin
   assert.deepEqual(failed?.findings.map((f) => f.rule), ['missing-commit']);
   const passing = testLens(q.model, q.findings, file, located('test_create_job'));
   assert.equal(passing?.text, '2 sessions · 4 transactions · 2 commits · 0 findings');
+  // A driver used directly (no ORM session): the sessions are left out rather than read '0 sessions'.
+  assert.equal(countsText({ sessions: 0, sharedSessions: 0, transactions: 1, commits: 0 }, 1), '1 transaction · 0 commits · 1 finding');
+  assert.equal(countsText({ sessions: 0, sharedSessions: 0, transactions: 0, commits: 0 }, 0), '0 sessions · 0 transactions · 0 commits · 0 findings');
   assert.equal(passing?.passed, true);
   assert.equal(fileLensText(q.model, q.findings, file), '4 tests traced (3 failed) · 3 findings');
   assert.equal(fileLensText(q.model, q.findings, q.path('app/worker.py')), undefined, 'no lens over a file without tests');

@@ -54,9 +54,15 @@ export function modelTestsFor(model: ModelRun, file: string, located: LocatedTes
   return out;
 }
 
-/** '1 shared session · 1 transaction · 0 commits · 0 findings': sessions a wider-scoped fixture opened count as shared. */
+/**
+ * '1 shared session · 1 transaction · 0 commits · 0 findings': sessions a wider-scoped fixture opened count as shared.
+ * Transactions with no session at all (a driver used directly: pg, better-sqlite3, a bare SQLAlchemy
+ * connection) leave the sessions out, since '0 sessions' would read as if nothing ran.
+ */
 export function countsText(c: { sessions: number; sharedSessions?: number; transactions: number; commits: number }, findings: number): string {
-  return [sessionsText(c.sessions, c.sharedSessions), plural(c.transactions, 'transaction'), plural(c.commits, 'commit'), plural(findings, 'finding')].join(' · ');
+  const noSession = c.sessions === 0 && !c.sharedSessions && c.transactions > 0;
+  const parts = [plural(c.transactions, 'transaction'), plural(c.commits, 'commit'), plural(findings, 'finding')];
+  return (noSession ? parts : [sessionsText(c.sessions, c.sharedSessions), ...parts]).join(' · ');
 }
 
 /** The lens over one located test, or undefined when the run did not run it. */
