@@ -8,6 +8,7 @@ import { lockWaitRule } from '../../src/analysis/rules/lock-wait';
 import { missingCommitRule } from '../../src/analysis/rules/missing-commit';
 import { poolReleaseInTransactionRule } from '../../src/analysis/rules/pool-release-in-transaction';
 import { sharedConnectionConcurrencyRule } from '../../src/analysis/rules/shared-connection-concurrency';
+import { sqliteMemoryIsolationRule } from '../../src/analysis/rules/sqlite-memory-isolation';
 import { testStateLeakRule } from '../../src/analysis/rules/test-state-leak';
 import { uncommittedReadRule } from '../../src/analysis/rules/uncommitted-read';
 import type { DatabaseInfo } from '../../src/trace/schema';
@@ -277,5 +278,40 @@ describe('Node traces', () => {
     assert.match(found[0].message, /two async calls/);
     assert.match(found[0].message, /a pool, not one shared client/);
     assert.doesNotMatch(found[0].message, /asyncio|sessionmaker/);
+  });
+});
+
+describe('sqlite-memory-isolation: a fresh memory database per spec file', () => {
+  const memory: DatabaseInfo = { system: 'sqlite', memory: true, name: ':memory:' };
+  const SPEC = '/proj/spec/people.spec.js';
+  /** One database written, then (closed or not) a second one made and read before it has rows. */
+  const twoDatabases = (p: ProcessBuilder, firstCloses: boolean): ProcessBuilder => {
+    p.connect('c1', memory, { driver: 'better-sqlite3', at: [SPEC, 3, 'before'] })
+      .execute('CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT)', { at: [SPEC, 4, 'before'] })
+      .execute('INSERT INTO people (name) VALUES (?)', { params: ['ada'], rows: 1, at: [SPEC, 5, 'before'] });
+    if (firstCloses) p.close({ at: [SPEC, 8, 'after'] });
+    return p
+      .connect('c2', memory, { driver: 'better-sqlite3', at: [SPEC, 3, 'before'] })
+      .execute('CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT)', { at: [SPEC, 4, 'before'] })
+      .execute('SELECT count(*) FROM people', { at: [SPEC, 6, 'before'] });
+  };
+
+  test("a database opened after the other closed, read empty outside any test: silent (each spec file's own)", () => {
+    const m = model((p) => twoDatabases(p, true));
+    assert.deepEqual(sqliteMemoryIsolationRule.check(m), []);
+  });
+
+  test('the same in a test that then failed: an error, the missed rows as its evidence', () => {
+    const m = model((p) => twoDatabases(p.testStart('spec/people.spec.js > counts people', { file: SPEC, line: 2 }), true).testEnd('failed'));
+    const found = sqliteMemoryIsolationRule.check(m);
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.equal(found[0].severity, 'error');
+    assert.match(found[0].message, /could not see the rows/);
+  });
+
+  test('both databases open at once, the read in a passing test: still an error', () => {
+    const m = model((p) => twoDatabases(p.testStart('spec/people.spec.js > counts people', { file: SPEC, line: 2 }), false).testEnd('passed'));
+    const found = sqliteMemoryIsolationRule.check(m);
+    assert.deepEqual(found.map((f) => f.severity), ['error']);
   });
 });

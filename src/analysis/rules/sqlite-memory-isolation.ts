@@ -14,7 +14,11 @@
  * Severity:
  * - error when a connection then failed with "no such table: T" while another
  *   memory database of the same test had T, or read T after another one had
- *   written rows to T (it cannot have seen them: its database never got them);
+ *   written rows to T (it cannot have seen them: its database never got them)
+ *   while that one was still open, or in a test that then failed. A read of an
+ *   empty table of a fresh database, after the other had closed, in a test that
+ *   passed (or outside any test: suite-level hooks of different spec files each
+ *   opening their own database) is how a fresh database per file begins;
  * - warning when memory databases of one test, open at the same time, only
  *   touched the same tables (one closed before the next opened is a fresh
  *   database per test or file, by design: no finding).
@@ -27,7 +31,7 @@ import type { ModelConnection, ModelRun, ModelStatement } from '../../model/mode
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
 import { capitalize, STACK_WORDING } from '../../present/wording';
-import { connectionRef, connectionWording, finding, firstFrame, place, related } from './util';
+import { connectionRef, connectionWording, finding, firstFrame, place, related, testFailed } from './util';
 
 const RULE = 'sqlite-memory-isolation';
 
@@ -97,6 +101,7 @@ function describeGroup(model: ModelRun, group: Group): Finding[] {
   const advice = firstConn ? connectionWording(firstConn).memoryAdvice : STACK_WORDING.python.memoryAdvice;
 
   for (const ev of group.evidence) {
+    if (ev.kind === 'missing-rows' && !missedLiveRows(model, group, ev)) continue;
     const victimConn = ev.victim.connection;
     const at = firstFrame(engineFrame(victimConn), ev.victim.at);
     if (!at) continue;
@@ -148,6 +153,17 @@ function describeGroup(model: ModelRun, group: Group): Finding[] {
     }
   }
   return [];
+}
+
+/**
+ * A read that came up empty shows harm when the rows it missed were in a database still open
+ * beside its own, or when its test failed; else it is a fresh database's first read.
+ */
+function missedLiveRows(model: ModelRun, group: Group, ev: Evidence): boolean {
+  if (testFailed(model, ev.victim.test)) return true;
+  const victimDb = group.dbs.get(ev.victim.connection.dbKey ?? '');
+  const otherDb = group.dbs.get(ev.other.connection.dbKey ?? '');
+  return victimDb === undefined || otherDb === undefined || livedTogether(victimDb, otherDb);
 }
 
 /** Some connection of `a` was open while some connection of `b` was (a connection never closed lives to the end). */
