@@ -111,3 +111,28 @@ for (const c of CASES) {
     });
   });
 }
+
+test('node:test with --test-name-pattern: only the selected test is in the trace, as pytest -k records only what it selected', async () => {
+  const dir = realpathSync(tempDir('node-reporters-pattern'));
+  cpSync(join(repoRoot, 'test', 'fixtures', 'node', 'reporters'), dir, { recursive: true });
+  mkdirSync(join(dir, 'node_modules'));
+  symlinkSync(join(modules, 'better-sqlite3'), join(dir, 'node_modules', 'better-sqlite3'), 'dir');
+  const base = { ...process.env, NODE_PATH: modules, NODE_OPTIONS: undefined, NODE_TEST_CONTEXT: undefined, FORCE_COLOR: '0', NO_COLOR: '1' };
+  const command = ['--test', '--test-reporter=tap', '--test-name-pattern=^a posting moves the balance$', 'test/ledger.test.js'];
+
+  const plain = await run(dir, command, base);
+  const traceDir = join(tempDir('node-reporters-pattern-trace'), 'run');
+  const traced = await run(dir, command, traceEnv(base, { traceDir, workspace: dir, agentDir: join(repoRoot, 'dist', 'agents') }));
+  assert.equal(plain.code, 0, plain.output);
+  assert.equal(traced.code, plain.code);
+  assert.deepEqual(tap(dir, traced.output), tap(dir, plain.output));
+
+  const lines = readdirSync(traceDir)
+    .filter((f) => f.endsWith('.ndjson'))
+    .flatMap((f) => readFileSync(join(traceDir, f), 'utf8').split('\n').filter(Boolean))
+    .map((l) => JSON.parse(l) as TraceLine);
+  assert.deepEqual(
+    lines.filter((l) => l.k === 'test_end').map((l) => `${l.id}: ${l.outcome}`),
+    ['test/ledger.test.js > a posting moves the balance: passed'],
+  );
+});
