@@ -7,24 +7,12 @@
 // in the report's text, JSON or HTML.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { createDatabase, python, runCli, tempDir } from '../support/env';
 import { copyFixture, readTrace } from '../agent/harness';
-
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? filesUnder(path) : [path];
-  });
-}
-
-function leaks(places: Array<[string, string]>, marker: string): string[] {
-  return places
-    .filter(([, content]) => content.includes(marker))
-    .map(([where, content]) => `${where}: …${content.slice(Math.max(0, content.indexOf(marker) - 120), content.indexOf(marker) + 40)}…`);
-}
+import { filesUnder, leaks } from '../support/leaks';
 
 let cliPlaces: Array<[string, string]> = [];
 let cliMarker = '';

@@ -10,11 +10,12 @@
 // where the values are, and never in the command line.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { createDatabase, repoRoot, runCli, tempDir } from '../support/env';
 import { readProcessFiles, type RecordedLine } from '../support/trace-files';
+import { filesUnder, leaks } from '../support/leaks';
 
 const TEST_FILE = `
 const { test } = require('node:test');
@@ -53,19 +54,6 @@ test('an assertion quotes the value', () => {
   assert.strictEqual(MARKER, 'other', 'account ' + MARKER + ' was not found');
 });
 `;
-
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? filesUnder(path) : [path];
-  });
-}
-
-function leaks(places: Array<[string, string]>, marker: string): string[] {
-  return places
-    .filter(([, content]) => content.includes(marker))
-    .map(([where, content]) => `${where}: …${content.slice(Math.max(0, content.indexOf(marker) - 120), content.indexOf(marker) + 40)}…`);
-}
 
 function one(events: RecordedLine[], what: string, pick: (e: RecordedLine) => boolean): RecordedLine {
   const found = events.filter(pick);

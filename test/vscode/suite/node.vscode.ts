@@ -15,6 +15,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { queryFrames, screenshot, sleep, suite, test } from './harness';
+import { type RunSummary, diagnosticAt, hoverText, lensTitles, lenses, open, workspaceRoot } from './workbench';
 
 const EXTENSION_ID = 'txlens.txlens';
 const TEST_FILE = 'test/notes.test.ts';
@@ -38,15 +39,6 @@ const ID = {
   tagsListed: `${TEST_FILE} > tags created on the store are listed`,
 };
 
-interface RunSummary {
-  ok: boolean;
-  reason?: string;
-  command?: string[];
-  tests?: { id: string; outcome?: string }[];
-  findings?: { rule: string; severity: string; file: string; line: number; test?: string }[];
-  summary?: Record<string, number>;
-}
-
 interface State {
   trusted: boolean;
   running: boolean;
@@ -56,48 +48,10 @@ interface State {
   testing: { id: string; label: string; result: string; messages: string[] }[] | null;
 }
 
-function workspaceRoot(): vscode.Uri {
-  const folder = vscode.workspace.workspaceFolders?.[0];
-  assert.ok(folder, 'the suite runs with the notes project open as the workspace folder');
-  return folder.uri;
-}
-const fileUri = (rel: string) => vscode.Uri.joinPath(workspaceRoot(), rel);
 const state = () => vscode.commands.executeCommand<State>('txlens._state');
-
-async function open(rel: string, line: number): Promise<vscode.TextEditor> {
-  const doc = await vscode.workspace.openTextDocument(fileUri(rel));
-  const editor = await vscode.window.showTextDocument(doc, { preview: false, viewColumn: vscode.ViewColumn.One });
-  const pos = new vscode.Position(line - 1, doc.lineAt(line - 1).firstNonWhitespaceCharacterIndex);
-  editor.selection = new vscode.Selection(pos, pos);
-  editor.revealRange(new vscode.Range(pos, pos), vscode.TextEditorRevealType.InCenter);
-  return editor;
-}
-
-function codeOf(d: vscode.Diagnostic): string | undefined {
-  const c = d.code;
-  if (c === undefined) return undefined;
-  return typeof c === 'object' ? String(c.value) : String(c);
-}
-
-function describe(ds: readonly vscode.Diagnostic[]): string {
-  return ds.map((d) => `${d.source}:${codeOf(d)}@${d.range.start.line + 1}: ${d.message}`).join('\n') || '(none)';
-}
 
 function outcomes(run: RunSummary | undefined): Record<string, string | undefined> {
   return Object.fromEntries((run?.tests ?? []).map((t) => [t.id, t.outcome]));
-}
-
-async function lenses(rel: string): Promise<vscode.CodeLens[]> {
-  const doc = await vscode.workspace.openTextDocument(fileUri(rel));
-  return vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', doc.uri, 100);
-}
-
-async function lensTitles(rel: string, line: number): Promise<string> {
-  return (await lenses(rel))
-    .filter((l) => l.range.start.line === line - 1)
-    .map((l) => l.command?.title ?? '')
-    .filter(Boolean)
-    .join(' | ');
 }
 
 /** The Trace action over the test at `line`, as the editor offers it. */
@@ -187,20 +141,6 @@ test('the CodeLens over a TypeScript test tells what its connections and transac
   await screenshot('node-02-codelens');
 });
 
-/** The diagnostics of `rel`, waiting briefly for them to be published after a run. */
-async function diagnosticAt(rel: string, rule: string, line: number): Promise<vscode.Diagnostic> {
-  const uri = fileUri(rel);
-  const here = (d: vscode.Diagnostic) => d.source === 'txlens' && codeOf(d) === rule && d.range.start.line + 1 === line;
-  let ds = vscode.languages.getDiagnostics(uri);
-  for (let i = 0; i < 50 && !ds.some(here); i++) {
-    await sleep(100);
-    ds = vscode.languages.getDiagnostics(uri);
-  }
-  const found = ds.find(here);
-  assert.ok(found, `${rule} at ${rel}:${line} among:\n${describe(ds)}`);
-  return found;
-}
-
 test('Problems shows each finding at its TypeScript line, pointing at the statements involved', async () => {
   const missing = await diagnosticAt(APP_FILE, 'missing-commit', LINES.draftClose);
   assert.equal(missing.severity, vscode.DiagnosticSeverity.Error);
@@ -223,10 +163,7 @@ test('the hover and the after-line note over the lost INSERT tell its story', as
   const line = editor.document.lineAt(LINES.draftInsert - 1);
   const position = new vscode.Position(LINES.draftInsert - 1, line.firstNonWhitespaceCharacterIndex + 2);
   const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', editor.document.uri, position);
-  const text = hovers
-    .flatMap((h) => h.contents)
-    .map((c) => (typeof c === 'string' ? c : 'value' in c ? c.value : ''))
-    .join('\n');
+  const text = hoverText(hovers);
   assert.match(text, /txlens/, `the txlens hover on ${APP_FILE}:${LINES.draftInsert}:\n${text}`);
   assert.match(text, /INSERT/, text);
   assert.match(text, /without commit|never committed|rolled back/, text);

@@ -10,6 +10,7 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import { queryFrames, screenshot, sleep, suite, test } from './harness';
+import { type RunSummary, codeOf, describe, diagnosticAt, diagnosticsOf, fileUri, hoverText, lensTitles, open } from './workbench';
 
 suite('quickstart');
 
@@ -26,59 +27,6 @@ const LINES = {
   workerClose: 22, // app/worker.py: session.close() without commit
   listJobs: 17, // app/jobs.py: the read that cannot see the fixture's flushed row
 };
-
-function workspaceRoot(): vscode.Uri {
-  const folder = vscode.workspace.workspaceFolders?.[0];
-  assert.ok(folder, 'the suite runs with the quickstart copy open as the workspace folder');
-  return folder.uri;
-}
-const fileUri = (rel: string) => vscode.Uri.joinPath(workspaceRoot(), rel);
-
-async function open(rel: string, line: number): Promise<vscode.TextEditor> {
-  const doc = await vscode.workspace.openTextDocument(fileUri(rel));
-  const editor = await vscode.window.showTextDocument(doc, { preview: false, viewColumn: vscode.ViewColumn.One });
-  const pos = new vscode.Position(line - 1, doc.lineAt(line - 1).firstNonWhitespaceCharacterIndex);
-  editor.selection = new vscode.Selection(pos, pos);
-  editor.revealRange(new vscode.Range(pos, pos), vscode.TextEditorRevealType.InCenter);
-  return editor;
-}
-
-function codeOf(d: vscode.Diagnostic): string | undefined {
-  const c = d.code;
-  if (c === undefined) return undefined;
-  return typeof c === 'object' ? String(c.value) : String(c);
-}
-
-function describe(ds: readonly vscode.Diagnostic[]): string {
-  return ds.map((d) => `${codeOf(d)}@${d.range.start.line + 1}: ${d.message}`).join('\n') || '(none)';
-}
-
-/** The diagnostics of `rel`, waiting briefly for them to be published after a run. */
-async function diagnosticsOf(rel: string, until: (ds: readonly vscode.Diagnostic[]) => boolean): Promise<readonly vscode.Diagnostic[]> {
-  const uri = fileUri(rel);
-  let ds = vscode.languages.getDiagnostics(uri);
-  for (let i = 0; i < 50 && !until(ds); i++) {
-    await sleep(100);
-    ds = vscode.languages.getDiagnostics(uri);
-  }
-  return ds;
-}
-
-function hoverText(hovers: vscode.Hover[]): string {
-  return hovers
-    .flatMap((h) => h.contents)
-    .map((c) => (typeof c === 'string' ? c : 'value' in c ? c.value : ''))
-    .join('\n');
-}
-
-/** What `txlens.traceTests` resolves to (and `txlens._state` keeps as lastRun): only the parts these tests read. */
-interface RunSummary {
-  ok: boolean;
-  reason?: string;
-  tests?: { id: string; outcome?: string }[];
-  findings?: { rule: string; severity: string; file: string; line: number; test?: string }[];
-  summary?: Record<string, number>;
-}
 
 async function traceTests(): Promise<RunSummary> {
   const run = await vscode.commands.executeCommand<RunSummary>('txlens.traceTests');
@@ -127,20 +75,6 @@ test('Trace Tests runs the workspace tests under capture and analyses the run', 
   assert.ok((last?.diagnostics ?? 0) >= 3, `the run's findings are published as diagnostics: ${JSON.stringify(last?.diagnostics)}`);
 });
 
-async function lensTitles(rel: string, line: number): Promise<string> {
-  const doc = await vscode.workspace.openTextDocument(fileUri(rel));
-  const lenses = await vscode.commands.executeCommand<vscode.CodeLens[]>(
-    'vscode.executeCodeLensProvider',
-    doc.uri,
-    100, // resolve them all, as the editor does for the visible ones
-  );
-  return lenses
-    .filter((l) => l.range.start.line === line - 1)
-    .map((l) => l.command?.title ?? '')
-    .filter(Boolean)
-    .join(' | ');
-}
-
 test('CodeLens over a test tells what its sessions and transactions did', async () => {
   await open('tests/test_jobs.py', LINES.testFailedJob);
   const failed = await lensTitles('tests/test_jobs.py', LINES.testFailedJob);
@@ -156,16 +90,6 @@ test('CodeLens over a test tells what its sessions and transactions did', async 
   assert.match(passing, /\b0 findings\b/, passing);
   await screenshot('01-codelens');
 });
-
-/** The diagnostic with rule `rule` at `line` (1-based) of `rel`, waiting briefly for it to be published. */
-async function diagnosticAt(rel: string, rule: string, line: number): Promise<vscode.Diagnostic> {
-  const at = (d: vscode.Diagnostic) => codeOf(d) === rule && d.range.start.line + 1 === line;
-  const ds = await diagnosticsOf(rel, (list) => list.some(at));
-  const found = ds.find(at);
-  assert.ok(found, `${rule} at ${rel}:${line} among:\n${describe(ds)}`);
-  assert.equal(found.source, 'txlens');
-  return found;
-}
 
 test('a missing-commit diagnostic at app/worker.py:22, and the other findings where they belong', async () => {
   const missing = await diagnosticAt('app/worker.py', 'missing-commit', LINES.workerClose);
