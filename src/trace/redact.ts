@@ -34,22 +34,25 @@ export function redactArgv(argv: readonly string[]): string[] {
   return out;
 }
 
+/** What stands for a value that was not recorded: a literal in a statement's `sql`, a key of an `identity_hit`, a value quoted by a message. */
+export const MASKED_VALUE = '\u2026';
+
 /**
  * Text from a failed statement or test with the values it quotes taken out,
  * for `--params off`: a database error quotes the parameter it could not use
  * (`invalid input syntax for type integer: "v"`, `Key (email)=(v) already
- * exists`), and an assertion quotes the values it compared.
+ * exists`), and an assertion quotes the values it compared. Each becomes
+ * MASKED_VALUE, as the agents write it. Coarser than withoutQuotedValues (a
+ * quoted name goes too): the reader applies it to whatever a trace holds,
+ * including a message no agent scrubbed.
  */
 export function scrubValues(text: string): string {
   if (typeof text !== 'string') return text;
   return text
-    .replace(/=\([^)]*\)/g, '=(?)')
-    .replace(/'(?:[^'\\]|\\.)*'/g, "'?'")
-    .replace(/"(?:[^"\\]|\\.)*"/g, '"?"');
+    .replace(/=\([^)]*\)/g, `=(${MASKED_VALUE})`)
+    .replace(/'(?:[^'\\]|\\.)*'/g, `'${MASKED_VALUE}'`)
+    .replace(/"(?:[^"\\]|\\.)*"/g, `"${MASKED_VALUE}"`);
 }
-
-/** What stands for a value that was not recorded: a literal in a statement's `sql`, a key of an `identity_hit`. */
-export const MASKED_VALUE = '\u2026';
 
 // One pass over the SQL: at each position the alternatives are tried in order, so names, quoted
 // identifiers, comments and placeholders are stepped over whole (the 1 of `param_1`, `$1`, `:1` is
