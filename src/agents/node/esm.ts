@@ -31,16 +31,16 @@ export function installedAbove(dir: string, pkg: string): boolean {
 }
 
 /**
- * Node's loader-hooks thread runs the preload too (NODE_OPTIONS): it is a
- * worker with no parent port, which every worker the app starts has.
+ * Node's loader-hooks thread (ours, tsx's, any loader's) runs the preload too
+ * (NODE_OPTIONS): it is a worker with no parent port, which every worker the
+ * app starts has. It runs no app code, so the agent stays out of it.
  */
-function inLoaderHooksThread(): boolean {
+export function inLoaderHooksThread(): boolean {
   return !isMainThread && parentPort === null;
 }
 
 /** Register the loader hooks if this process may import Drizzle's ES module build. */
 export function hookEsmBuilds(): void {
-  if (inLoaderHooksThread()) return;
   const register = (require('node:module') as any).register;
   if (typeof register !== 'function') return;
   const script = process.argv[1];

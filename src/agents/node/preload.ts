@@ -16,7 +16,7 @@ import * as rt from './runtime';
 import { watchNodeTest } from './nodetest';
 import { hookedBy, hookModule, noteUnhookedBuild } from './modules';
 import { hookVitestWorker, isVitestWorker } from './vitest';
-import { hookEsmBuilds } from './esm';
+import { hookEsmBuilds, inLoaderHooksThread } from './esm';
 
 // Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
 /* eslint-disable prefer-rest-params */
@@ -59,7 +59,7 @@ function install(): void {
   rt.start();
 }
 
-if (rt.ACTIVE) {
+if (rt.ACTIVE && !inLoaderHooksThread()) {
   try {
     install();
   } catch (e) {
