@@ -80,6 +80,16 @@ function project(label: string, app = APP): string {
   return dir;
 }
 
+/** A copy of the real drizzle-orm's ES module build and manifest under `dir`'s node_modules, beside the real better-sqlite3; its folder. */
+function installDrizzleCopy(dir: string): string {
+  const modules = join(dir, 'node_modules');
+  mkdirSync(modules);
+  const real = realpathSync(join(repoRoot, 'node_modules', 'drizzle-orm'));
+  cpSync(real, join(modules, 'drizzle-orm'), { recursive: true, filter: (src) => !/\.(cjs|map|ts|cts)$/.test(src) });
+  symlinkSync(realpathSync(join(repoRoot, 'node_modules', 'better-sqlite3')), join(modules, 'better-sqlite3'), 'dir');
+  return join(modules, 'drizzle-orm');
+}
+
 function statements(run: Run): string[] {
   return run.lines.filter((l) => l.k === 'stmt').map((l) => (l.sql ?? '').split(' ')[0].toUpperCase());
 }
@@ -130,14 +140,9 @@ describe("Drizzle's ES module build", () => {
 
   test('of a version the hooks do not know is reported once and left untraced; its statements are traced through the driver', async () => {
     const dir = project('unknown-version');
-    const modules = join(dir, 'node_modules');
-    mkdirSync(modules);
-    // A copy of the real build (its ES modules and manifest) that says it is another release.
-    const real = realpathSync(join(repoRoot, 'node_modules', 'drizzle-orm'));
-    cpSync(real, join(modules, 'drizzle-orm'), { recursive: true, filter: (src) => !/\.(cjs|map|ts|cts)$/.test(src) });
-    const manifest = JSON.parse(readFileSync(join(real, 'package.json'), 'utf8'));
-    writeFileSync(join(modules, 'drizzle-orm', 'package.json'), JSON.stringify({ ...manifest, version: '2.0.0' }));
-    symlinkSync(realpathSync(join(repoRoot, 'node_modules', 'better-sqlite3')), join(modules, 'better-sqlite3'), 'dir');
+    const drizzleCopy = installDrizzleCopy(dir);
+    const manifest = JSON.parse(readFileSync(join(drizzleCopy, 'package.json'), 'utf8'));
+    writeFileSync(join(drizzleCopy, 'package.json'), JSON.stringify({ ...manifest, version: '2.0.0' }));
     const run = await runTraced(dir, ['app.mjs']);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, '3\n');
@@ -145,6 +150,28 @@ describe("Drizzle's ES module build", () => {
     // Not hooked, so traced in part, which the note still says.
     assert.equal(run.stderr.match(NOTE)?.length, 1, run.stderr);
     assert.equal(run.lines.filter((l) => l.k === 'session_open').length, 0);
+    assert.deepEqual(statements(run), ['CREATE', 'BEGIN', 'INSERT', 'COMMIT', 'BEGIN', 'INSERT', 'COMMIT', 'INSERT', 'SELECT']);
+  });
+
+  test('whose module declares a class otherwise than the hooks expect still runs unchanged; that hook is reported once and left out', async () => {
+    const dir = project('unknown-layout');
+    const drizzleCopy = installDrizzleCopy(dir);
+    // QueryPromise as a constant: the epilogue cannot put the agent's subclass in its place.
+    const file = join(drizzleCopy, 'query-promise.js');
+    const source = readFileSync(file, 'utf8');
+    assert.match(source, /^class QueryPromise \{/m);
+    writeFileSync(file, source.replace(/^class QueryPromise \{/m, 'const QueryPromise = class QueryPromise {'));
+    const run = await runTraced(dir, ['app.mjs']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, '3\n');
+    assert.equal(
+      run.stderr.match(/txlens: drizzle-orm [\d.]+: query-promise\.js does not declare QueryPromise as the agent expects; what it would hook there is left untraced/g)?.length,
+      1,
+      run.stderr,
+    );
+    assert.doesNotMatch(run.stderr, /txlens: capture/);
+    // The session classes, in modules of their own, are hooked all the same.
+    assert.equal(run.lines.filter((l) => l.k === 'session_open').length, 2);
     assert.deepEqual(statements(run), ['CREATE', 'BEGIN', 'INSERT', 'COMMIT', 'BEGIN', 'INSERT', 'COMMIT', 'INSERT', 'SELECT']);
   });
 });

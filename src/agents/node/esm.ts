@@ -17,7 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isMainThread, parentPort } from 'node:worker_threads';
 import * as rt from './runtime';
 import { ESM_RECEIVER, esmHooked } from './esm-files';
-import { DRIZZLE_SUPPORTED, drizzleSupported } from './orm/drizzle';
+import { drizzleSupported } from './orm/drizzle';
 import { hookModule, markEsmBuildHooked, packageVersion } from './modules';
 
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-require-imports */
@@ -63,7 +63,11 @@ function receive(name: unknown, url: unknown, get: () => any, set: (replacements
   const file = fileURLToPath(url);
   const version = packageVersion(file, 'drizzle-orm') ?? '';
   if (!drizzleSupported(version)) return;
-  const unknownLayout = (): void => rt.unsupported('drizzle-orm', `${version} (an ES module layout not known)`, DRIZZLE_SUPPORTED);
+  const unknownLayout = (): void =>
+    rt.noteOnce(
+      `drizzle-orm esm ${hooked.hook}`,
+      `drizzle-orm ${version}: ${hooked.suffix.slice(hooked.suffix.indexOf('drizzle-orm/') + 12)} does not declare ${hooked.names.join(', ')} as the agent expects; what it would hook there is left untraced`,
+    );
   let classes;
   try {
     classes = get();
