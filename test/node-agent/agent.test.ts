@@ -219,11 +219,17 @@ describe('the Node agent', () => {
     );
   });
 
-  test('Drizzle loaded as an ES module is reported once, and its statements are traced all the same', async () => {
+  // Drizzle's ES module build is hooked through loader hooks, registered where drizzle-orm is installed above the
+  // working directory or the main script (drizzle-esm.test.ts). Here it is installed beside a library the main
+  // script imports, above neither: the build is traced in part, and says so.
+  test('Drizzle loaded as an ES module where the loader hooks are not registered is reported once, and its statements are traced all the same', async () => {
     const dir = project('drizzle-esm');
-    symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    mkdirSync(join(dir, 'lib'));
+    mkdirSync(join(dir, 'bin'));
+    symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'lib', 'node_modules'), 'dir');
+    writeFileSync(join(dir, 'bin', 'main.mjs'), "import '../lib/app.mjs';\n");
     writeFileSync(
-      join(dir, 'app.mjs'),
+      join(dir, 'lib', 'app.mjs'),
       [
         "import Database from 'better-sqlite3';",
         "import { sql } from 'drizzle-orm';",
@@ -235,7 +241,7 @@ describe('the Node agent', () => {
         '',
       ].join('\n'),
     );
-    const run = await runTraced(dir, ['app.mjs']);
+    const run = await runTraced(join(dir, 'bin'), ['main.mjs']);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, '2\n');
     assert.equal(run.stderr.match(/txlens: drizzle-orm loaded as an ES module is traced in part/g)?.length, 1, run.stderr);

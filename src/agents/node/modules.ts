@@ -11,7 +11,7 @@ import { hookMochaRunner, hookMochaSuite } from './mocha';
 import { hookJestCircus, hookJestRuntime } from './jest';
 import { hookKnexRunner, tracedKnexBuilder, tracedKnexTransaction } from './orm/knex';
 import { hookTypeormRunner } from './orm/typeorm';
-import { hookDrizzlePgSelect, hookDrizzleSession, tracedDrizzleQueryPromise } from './orm/drizzle';
+import { drizzleSupported, hookDrizzlePgSelect, hookDrizzleSession, tracedDrizzleQueryPromise } from './orm/drizzle';
 import { tracedPrismaRuntime } from './orm/prisma';
 import { hookSequelizeTransaction } from './orm/sequelize';
 
@@ -95,12 +95,21 @@ export function hookedBy(filename: unknown): Hooked | '' {
   return '';
 }
 
+/** Packages whose ES module build the loader hooks handed over (esm.ts). */
+const esmBuildsHooked = new Set<string>();
+
+export function markEsmBuildHooked(pkg: string): void {
+  esmBuildsHooked.add(pkg);
+}
+
 /**
  * A library file seen in a stack that says the library was loaded in a form the
- * agent does not hook: Drizzle's ES module build (the hooks patch its CommonJS
- * build, which `require` loads). Its statements still reach the driver's hooks.
+ * agent did not hook: Drizzle's ES module build where the loader hooks were not
+ * registered (esm.ts) or did not see it (a runner that bundles it into its own
+ * module graph). Its statements still reach the driver's hooks.
  */
 export function noteUnhookedBuild(path: string): void {
+  if (esmBuildsHooked.has('drizzle-orm')) return;
   if (/[\\/]node_modules[\\/]drizzle-orm[\\/].*\.js$/.test(path)) {
     rt.noteOnce(
       'drizzle-orm esm',
@@ -127,6 +136,7 @@ export function hookModule(name: Hooked, filename: string, exports: any): any {
     default:
   }
   const version = packageVersion(filename, PACKAGE[name] ?? name) ?? '';
+  if (name.startsWith('drizzle-') && !drizzleSupported(version)) return exports;
   switch (name) {
     case 'knex':
       return tracedKnexTransaction(exports, version);

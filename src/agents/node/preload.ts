@@ -7,7 +7,8 @@
  * runtime loads, hooks that module before the caller gets it; node:test's own
  * reports give its test boundaries (nodetest.ts); so too the transaction classes
  * of Knex, TypeORM, Drizzle, Prisma and Sequelize (orm/),
- * whose transactions become sessions (modules.ts says which files those are). Everything
+ * whose transactions become sessions (modules.ts says which files those are;
+ * esm.ts hooks Drizzle's ES module build, which `import` loads). Everything
  * else costs a string check per module loaded. No file is written until there is an
  * event, so processes that never touch a hooked library leave no trace file.
  */
@@ -15,6 +16,7 @@ import * as rt from './runtime';
 import { watchNodeTest } from './nodetest';
 import { hookedBy, hookModule, noteUnhookedBuild } from './modules';
 import { hookVitestWorker, isVitestWorker } from './vitest';
+import { hookEsmBuilds, inLoaderHooksThread } from './esm';
 
 // Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
 /* eslint-disable prefer-rest-params */
@@ -47,12 +49,17 @@ function install(): void {
   Object.defineProperty(tracedLoad, '__txlens', { value: true });
   proto.load = tracedLoad;
   rt.watchLibraryFiles(noteUnhookedBuild);
+  try {
+    hookEsmBuilds();
+  } catch {
+    // Without loader hooks Drizzle's ES module build is traced in part, which noteUnhookedBuild says.
+  }
   if (isVitestWorker()) hookVitestWorker();
   watchNodeTest();
   rt.start();
 }
 
-if (rt.ACTIVE) {
+if (rt.ACTIVE && !inLoaderHooksThread()) {
   try {
     install();
   } catch (e) {

@@ -4,7 +4,8 @@
  * `tx.transaction()` calls are savepoints of the same session.
  *
  * The hook patches the drivers' session classes (NodePgSession,
- * BetterSQLiteSession) in Drizzle's CommonJS build. On node-postgres the
+ * BetterSQLiteSession), in Drizzle's CommonJS build as it loads and in its ES
+ * module build as its modules hand them over (esm.ts). On node-postgres the
  * transaction checks a client out of the pool itself, so the session claims
  * the connection its `begin` runs on; on better-sqlite3 the transaction is
  * synchronous on the session's own Database, which it is bound to.
@@ -17,6 +18,16 @@ import { keepOrigin, keepingOrigin, sentFrom } from './origin';
 type AnyFn = (...args: any[]) => any;
 
 const PATCHED = Symbol.for('txlens.drizzle.patched');
+
+/** The releases whose classes the hooks know (0.29 has every method they patch); another is reported once and left untraced. */
+export const DRIZZLE_SUPPORTED = '0.29 to 0.x';
+
+export function drizzleSupported(version: string): boolean {
+  const m = /^0\.(\d+)\./.exec(version);
+  if (m && Number(m[1]) >= 29) return true;
+  rt.unsupported('drizzle-orm', version || '(unknown version)', DRIZZLE_SUPPORTED);
+  return false;
+}
 
 function patchPgSession(proto: any): void {
   const transaction: AnyFn = proto.transaction;

@@ -1,0 +1,57 @@
+/**
+ * The ES module files the agent hooks, shared by the loader-hooks thread
+ * (esm-hooks.ts, which appends an epilogue to each) and the preload (esm.ts,
+ * which receives what each epilogue hands over). Nothing here may import the
+ * runtime: the hooks thread loads this alone.
+ *
+ * An ES module's exports cannot be replaced from outside, but its classes'
+ * prototypes can be patched, and the module itself can reassign a class it
+ * declares: the epilogue hands the named classes to the agent in the thread
+ * evaluating the module, and puts back the one it may replace (QueryPromise,
+ * subclassed as in the CommonJS build) before any importer runs. The module
+ * keeps its identity: one copy of each class, whoever imports it.
+ */
+
+/** The global the preload answers on; the epilogue calls it if it is there, so a process without the agent runs the module unchanged. */
+export const ESM_RECEIVER = 'txlens.esm.loaded';
+
+/** Marks a module source already given the epilogue (by a hooks chain that holds the loader twice). */
+export const EPILOGUE_MARK = '/*txlens-esm*/';
+
+export interface EsmHooked {
+  /** How the module's URL ends. */
+  suffix: string;
+  /** The hook in modules.ts that patches it, as for its CommonJS twin. */
+  hook: 'drizzle-pg' | 'drizzle-sqlite' | 'drizzle-query' | 'drizzle-pg-select';
+  /** The classes the module declares that the hook needs. */
+  names: string[];
+  /** Those the hook may hand back a replacement for. */
+  replaced: string[];
+}
+
+/** Drizzle's ES module build: the same classes the CommonJS hooks patch (modules.ts). */
+export const ESM_HOOKED: readonly EsmHooked[] = [
+  { suffix: '/node_modules/drizzle-orm/node-postgres/session.js', hook: 'drizzle-pg', names: ['NodePgSession'], replaced: [] },
+  { suffix: '/node_modules/drizzle-orm/better-sqlite3/session.js', hook: 'drizzle-sqlite', names: ['BetterSQLiteSession'], replaced: [] },
+  { suffix: '/node_modules/drizzle-orm/query-promise.js', hook: 'drizzle-query', names: ['QueryPromise'], replaced: ['QueryPromise'] },
+  { suffix: '/node_modules/drizzle-orm/pg-core/query-builders/select.js', hook: 'drizzle-pg-select', names: ['PgSelectBuilder'], replaced: [] },
+];
+
+/** The hooked module a URL (or path) names, if any. */
+export function esmHooked(url: string): EsmHooked | undefined {
+  if (!url.includes('/node_modules/drizzle-orm/')) return undefined;
+  const path = url.split(/[?#]/)[0];
+  return ESM_HOOKED.find((h) => path.endsWith(h.suffix));
+}
+
+/**
+ * The line appended to the module's source (after its last line, so no line
+ * moves): a getter and a setter of its classes, which the agent calls inside a
+ * try of its own, so a layout it does not know (a renamed class, a `const`) is
+ * reported and never breaks the module.
+ */
+export function epilogue(h: EsmHooked): string {
+  const get = `() => ({ ${h.names.join(', ')} })`;
+  const set = `(__txlens) => { ${h.replaced.map((n) => `${n} = __txlens.${n};`).join(' ')} }`;
+  return `\n${EPILOGUE_MARK} globalThis[Symbol.for(${JSON.stringify(ESM_RECEIVER)})]?.(${JSON.stringify(h.hook)}, import.meta.url, ${get}, ${set});\n`;
+}
