@@ -39,11 +39,17 @@ export function inLoaderHooksThread(): boolean {
   return !isMainThread && parentPort === null;
 }
 
+// npm, npx, pnpm, yarn and corepack only start the test command (`txlens run -- npm test`): they never
+// import the app's modules, so they are spared the hooks thread's start-up. The script is named as it was
+// started (`/usr/bin/npm`, a link) or as the package manager's own file (`…/npm/bin/npm-cli.js`).
+const PACKAGE_MANAGER_SCRIPT = /(?:^|[\\/])(?:np[mx](?:-cli\.js)?|pnpm(?:\.c?js)?|yarn(?:\.c?js)?|corepack)$/;
+
 /** Register the loader hooks if this process may import Drizzle's ES module build. */
 export function hookEsmBuilds(): void {
   const register = (require('node:module') as any).register;
   if (typeof register !== 'function') return;
   const script = process.argv[1];
+  if (script && PACKAGE_MANAGER_SCRIPT.test(script)) return;
   const roots = [process.cwd(), ...(script ? [dirname(resolve(script))] : [])];
   if (!roots.some((dir) => installedAbove(dir, 'drizzle-orm'))) return;
   Object.defineProperty(globalThis, Symbol.for(ESM_RECEIVER), { value: receive, configurable: true });
