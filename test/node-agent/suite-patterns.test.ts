@@ -9,19 +9,26 @@
 // tables in every file. The databases never lived at the same time, so nothing
 // was meant to be shared: sqlite-memory-isolation stays silent. Two memory
 // databases open at once for the same table keep its warning.
+//
+// trx-fan-out: an ORM test suite's fixture reset runs one Knex transaction whose
+// callback fans out per table (Promise.all, or a promise library's map), each
+// branch a read then a write on the transaction it was handed. pg queues them
+// on the transaction's one connection and Knex commits after all of them: one
+// unit of work, so shared-connection-concurrency stays silent. A plain pg
+// Client shared by two callers keeps its finding (fixtures.test.ts).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { repoRoot, runCli, tempDir } from '../support/env';
+import { createDatabase, repoRoot, runCli, tempDir } from '../support/env';
 import { fixtureEnv, type Report } from './ground-truth';
 
 const mocha = [process.execPath, join(repoRoot, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--reporter', 'tap', 'spec/'];
 
-function copyFixture(name: string, twin: 'fixed' | 'buggy'): string {
-  const dir = realpathSync(tempDir(`suite-pattern-${name}-${twin}`));
-  cpSync(join(repoRoot, 'test', 'fixtures', 'node', name, twin), dir, { recursive: true });
+function copyFixture(name: string, twin?: 'fixed' | 'buggy'): string {
+  const dir = realpathSync(tempDir(`suite-pattern-${name}-${twin ?? 'silent'}`));
+  cpSync(join(repoRoot, 'test', 'fixtures', 'node', name, ...(twin ? [twin] : [])), dir, { recursive: true });
   return dir;
 }
 
@@ -52,5 +59,23 @@ describe('memory-per-file: a fresh SQLite memory database per spec file', () => 
     assert.deepEqual(run.verdicts, run.untraced);
     const found = run.report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
     assert.deepEqual(found, ['warning sqlite-memory-isolation app/people.js:6']);
+  });
+});
+
+describe('trx-fan-out: one Knex transaction fanned out with Promise.all', () => {
+  test('the fan-out earns no finding, with the same verdicts traced and untraced', async () => {
+    // node:test, as the Knex fixtures run; --test-force-exit leaves the pool to the exit.
+    const nodeTest = [process.execPath, '--test', '--test-reporter', 'tap', '--test-force-exit', 'test/'];
+    const env = fixtureEnv({ DATABASE_URL: await createDatabase('fan_out') });
+    const result = await runCli(['run', '--json', '--fail-on', 'never', '--', ...nodeTest], { cwd: copyFixture('trx-fan-out'), env });
+    const report = JSON.parse(result.stdout) as Report;
+    const untracedEnv = { ...process.env, ...fixtureEnv({ DATABASE_URL: await createDatabase('fan_out') }) };
+    const plain = spawnSync(nodeTest[0], nodeTest.slice(1), { cwd: copyFixture('trx-fan-out'), env: untracedEnv, encoding: 'utf8' });
+    const untraced = verdicts(plain.stdout);
+    assert.equal(untraced.filter((v) => v.startsWith('ok')).length, 2, plain.stdout + plain.stderr);
+    assert.deepEqual(verdicts(result.stderr), untraced);
+    // Each reseed is one Knex transaction whose four branches interleaved on its connection.
+    assert.equal(report.summary.transactions, 3);
+    assert.deepEqual(report.findings, []);
   });
 });

@@ -187,6 +187,13 @@ function actorKind(a: Op, b: Op): 'threads' | 'tasks' {
  * and a query it awaits has completed, with every query queued before it,
  * when it sends the next. Only pairs inside one transaction count: the second
  * caller ran inside a BEGIN it did not open.
+ *
+ * Both statements carried by one ORM session (a Knex transaction handed to
+ * `Promise.all` branches, or to a promise library's `map`) are that session's
+ * own fan-out, not a stranger: the code that holds the transaction object gave
+ * it to both calls, the ORM queues them on its one connection, and it commits
+ * once its callback has settled, after both. Silent unless one of them failed
+ * (an aborted transaction fails the rest: that is the harm to show).
  */
 function interleaved(ops: Op[]): Map<string, Pair> {
   ops.sort((a, b) => a.start - b.start || a.end - b.end);
@@ -201,7 +208,7 @@ function interleaved(ops: Op[]): Map<string, Pair> {
     }
     pending = still;
     const tx = op.stmt?.transaction;
-    const earlier = tx ? pending.find((p) => p.start < lastCompletion && p.stmt?.transaction === tx) : undefined;
+    const earlier = tx ? pending.find((p) => p.start < lastCompletion && p.stmt?.transaction === tx && !sessionFanOut(p, op)) : undefined;
     if (earlier) {
       const testKey = op.test ?? earlier.test ?? '';
       const pair = { first: earlier, second: op };
@@ -210,6 +217,11 @@ function interleaved(ops: Op[]): Map<string, Pair> {
     pending.push(op);
   }
   return found;
+}
+
+/** Two statements of one ORM session's transaction, neither failed: the session's own concurrent calls (see interleaved). */
+function sessionFanOut(a: Op, b: Op): boolean {
+  return a.session !== undefined && a.session === b.session && !a.stmt?.err && !b.stmt?.err;
 }
 
 /** Per Node connection, its statements that ran outside any ORM session's task, each its own caller until shown otherwise. */

@@ -158,7 +158,7 @@ function findHandles(t: TS, sf: ts.SourceFile, fn: ts.FunctionLikeDeclaration): 
       const m = methodName(t, n);
       const recv = receiverText(t, sf, n);
       if (recv && (m === 'query' || m === 'raw' || m === 'execute' || m === 'exec') && BEGIN_SQL.test(sqlOf(t, sf, n.arguments[0]) ?? '')) add({ kind: 'sql', name: recv, begin: n });
-      if (recv && m === 'startTransaction') add({ kind: 'runner', name: recv, begin: n });
+      if (recv && m === 'startTransaction' && !returnsTransaction(t, n)) add({ kind: 'runner', name: recv, begin: n });
     }
     const trx = unmanagedTransaction(t, sf, n);
     if (trx) add({ kind: 'trx', name: trx, begin: n });
@@ -166,6 +166,25 @@ function findHandles(t: TS, sf: ts.SourceFile, fn: ts.FunctionLikeDeclaration): 
   };
   if (fn.body) t.forEachChild(fn.body, visit);
   return handles;
+}
+
+/**
+ * A `startTransaction()` whose value the code takes (assigned, or handed to `.then(trx => …)`)
+ * returns the transaction: Objection's `Model.startTransaction()` and `transaction.start(knex)`
+ * give a Knex transaction, committed through that value, never through the model. TypeORM's
+ * `queryRunner.startTransaction()` resolves to nothing and begins on the runner itself.
+ */
+function returnsTransaction(t: TS, call: ts.CallExpression): boolean {
+  let n: ts.Node = call;
+  while (t.isAwaitExpression(n.parent) || t.isYieldExpression(n.parent) || t.isParenthesizedExpression(n.parent)) n = n.parent;
+  const p = n.parent;
+  if (t.isVariableDeclaration(p) && p.initializer === n) return true;
+  if (t.isBinaryExpression(p) && p.operatorToken.kind === t.SyntaxKind.EqualsToken && p.right === n) return true;
+  if (t.isPropertyAccessExpression(p) && p.expression === n && p.name.text === 'then' && t.isCallExpression(p.parent)) {
+    const cb = p.parent.arguments[0];
+    return !!cb && (t.isArrowFunction(cb) || t.isFunctionExpression(cb)) && cb.parameters.length > 0;
+  }
+  return false;
 }
 
 /** `const trx = await knex.transaction()` / `t = await sequelize.transaction({…})`: no callback, so nobody commits for you. */
