@@ -12,7 +12,6 @@
  */
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { readRunInfo } from '../trace/reader';
 import { PROCESS_FILE_SUFFIX, RUN_FILE, STATUS_FILE_SUFFIX } from '../trace/schema';
 
 /** Inside a run folder: the pid of the process that is writing it, while it does. */
@@ -160,18 +159,6 @@ export function listRuns(workspace: string): RunEntry[] {
     out.push({ name, dir, live: liveOwner(dir) !== undefined });
   }
   return out;
-}
-
-export interface RunDescription extends RunEntry {
-  /** The command the run traced (redacted, as every reader shows it), when its run.json says. */
-  command?: string[];
-  /** Traced in the editor's integrated terminal: no single command, so no run.json. */
-  terminal: boolean;
-}
-
-/** The run folders of a workspace, newest first, with what each one traced: for a list to open one from. */
-export function describeRuns(workspace: string): RunDescription[] {
-  return listRuns(workspace).map((run) => ({ ...run, command: readRunInfo(run.dir)?.command, terminal: isTerminalRun(run.name) }));
 }
 
 /** Removes the oldest finished runs so that at most `keep` remain; runs in progress are never removed. */

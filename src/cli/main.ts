@@ -116,8 +116,15 @@ function agentDir(): string {
 
 let analysisModule: typeof Analysis | undefined;
 
-/** How often `run` reads what the test command's processes appended to the trace. */
-const TAIL_POLL_MS = 200;
+/**
+ * When `run` reads what the test command's processes appended to the trace: soon after
+ * the start, then ever less often, down to once a second. A poll costs about the same
+ * whatever it finds (a timer, a listing of the folder), while what it reads is work the
+ * report would do anyway; so a long run polls seldom, and a short one is still read as
+ * it goes.
+ */
+const TAIL_POLL_FIRST_MS = 200;
+const TAIL_POLL_MAX_MS = 1000;
 
 /**
  * The model, rules, static checker and reports (src/cli/analysis.ts), which live in
@@ -169,12 +176,19 @@ async function cmdRun(args: string[]): Promise<number> {
   } catch {
     // Loading fails again, with its reason, when the report needs it.
   }
-  const timer = follower ? setInterval(() => follower.poll(), TAIL_POLL_MS) : undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const pollAfter = (ms: number): void => {
+    timer = setTimeout(() => {
+      follower?.poll();
+      pollAfter(Math.min(ms * 2, TAIL_POLL_MAX_MS));
+    }, ms);
+  };
+  if (follower) pollAfter(TAIL_POLL_FIRST_MS);
   let result;
   try {
     result = await running;
   } finally {
-    clearInterval(timer);
+    clearTimeout(timer);
   }
   const gaps: string[] = [];
   if (result.traceDirLost) gaps.push(`the trace folder was removed while the command ran; this report holds what was read of it (${traceDir})`);

@@ -6,7 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as vscode from 'vscode';
-import { describeRuns, terminalRunDir } from '../capture/runs';
+import { describeRuns } from '../capture/run-list';
+import { terminalRunDir } from '../capture/runs';
 import { Command } from './commands';
 import type { Analysed, PlainDiagnostic, StaticChecker, TracedTests } from '../engine';
 import { Engine, loadEngine } from './engineLoader';

@@ -9,7 +9,6 @@
  * HTML in the static summary, and a JSON data block in which `<`, `>` and `&`
  * are written as \u escapes, so no text can close the block or open a tag.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { TimelineView } from './timeline';
@@ -31,6 +30,10 @@ export function scriptJson(value: unknown): string {
 }
 
 export function newNonce(): string {
+  // node:crypto loads here, on the first page written, not with this module: `txlens run`
+  // loads the report code at every start and, without --html, writes no page.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { randomBytes } = require('node:crypto') as typeof import('node:crypto');
   return randomBytes(18).toString('base64').replace(/[^A-Za-z0-9]/g, '');
 }
 

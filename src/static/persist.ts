@@ -16,8 +16,12 @@
  *   from the analyses, so a finding that depends on a changed file follows it.
  * A cache is only a speed-up: a file that is missing, unreadable, corrupt or
  * of another format is ignored (and rewritten), silently.
+ *
+ * No node:crypto here: loading that module costs a warm `txlens run` more than
+ * everything else the static checker does then. The names and fingerprints below
+ * need no secrecy (the file is in the user's own folder and names the root it was
+ * made for), only to tell workspaces and shapes apart: fingerprint() does that.
  */
-import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Finding } from '../analysis/findings';
@@ -65,19 +69,50 @@ export interface PersistOptions {
   build: string;
 }
 
-/** The cache file's name for a workspace root (a hash: roots are paths of any length). */
+/**
+ * A 128-bit fingerprint of a text: four 32-bit lanes, each an FNV-1a-style pass with
+ * its own multiplier, each finished with murmur3's avalanche. Not a cryptographic hash:
+ * chance collisions between two shapes of one workspace are what it must rule out.
+ */
+export function fingerprint(text: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x2f6b7a39;
+  let c = 0x9e3779b9;
+  let d = 0x7f4a7c15;
+  for (let i = 0; i < text.length; i++) {
+    const u = text.charCodeAt(i);
+    a = Math.imul(a ^ u, 0x01000193);
+    b = Math.imul(b ^ u, 0x5bd1e995);
+    c = Math.imul(c ^ u, 0x85ebca6b);
+    d = Math.imul(d ^ u, 0xc2b2ae35);
+  }
+  const len = text.length;
+  return [a, b ^ len, c, d ^ Math.imul(len, 0x27d4eb2d)]
+    .map((h) => (avalanche(h) >>> 0).toString(16).padStart(8, '0'))
+    .join('');
+}
+
+/** murmur3's fmix32: every input bit reaches every output bit. */
+function avalanche(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/** The cache file's name for a workspace root (a fingerprint: roots are paths of any length). */
 export function storeName(root: string): string {
-  return `static-${createHash('sha256').update(root).digest('hex').slice(0, 24)}.json`;
+  return `static-${fingerprint(root).slice(0, 24)}.json`;
 }
 
 /** The fingerprint of a workspace's shape: its folders, source files, and config files with their stamps. */
 export function shapeOf(build: string, root: string, dirs: Iterable<string>, sources: Iterable<string>, configs: Iterable<[string, number, number]>): string {
-  const h = createHash('sha256');
-  h.update(`${FORMAT}\0${build}\0${root}\0`);
-  for (const d of [...dirs].sort()) h.update(`d\0${d}\0`);
-  for (const s of [...sources].sort()) h.update(`f\0${s}\0`);
-  for (const [path, size, mtimeMs] of [...configs].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) h.update(`c\0${path}\0${size}\0${mtimeMs}\0`);
-  return h.digest('hex');
+  const parts = [`${FORMAT}\0${build}\0${root}\0`];
+  for (const d of [...dirs].sort()) parts.push(`d\0${d}\0`);
+  for (const s of [...sources].sort()) parts.push(`f\0${s}\0`);
+  for (const [path, size, mtimeMs] of [...configs].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) parts.push(`c\0${path}\0${size}\0${mtimeMs}\0`);
+  return fingerprint(parts.join(''));
 }
 
 /** The stored results for `root` from `build`, or undefined (none, unreadable, corrupt, another build or root). */

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeRuns, listRuns, newRunDir, RUN_LOCK_FILE, runsRoot, terminalRunDir } from '../../src/capture/runs';
+import { describeRuns } from '../../src/capture/run-list';
+import { listRuns, newRunDir, RUN_LOCK_FILE, runsRoot, terminalRunDir } from '../../src/capture/runs';
 import { cliPath, python, tempDir } from '../support/env';
 
 const py = python('sa20');

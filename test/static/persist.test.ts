@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import type { Finding } from '../../src/analysis/findings';
 import { staticStore } from '../../src/cli/run-static';
 import { StaticChecker } from '../../src/static/checker';
-import { pruneResults, storeName, type PersistOptions } from '../../src/static/persist';
+import { fingerprint, pruneResults, shapeOf, storeName, type PersistOptions } from '../../src/static/persist';
 import { dependencyOverrides } from '../../src/static/python/overrides';
 import { pythonPlugin } from '../../src/static/python/plugin';
 import type { LanguagePlugin } from '../../src/static/types';
@@ -118,6 +118,28 @@ test('a new file, or results of another txlens build, are never reused: every fi
   const r = await new StaticChecker(ws, { plugins: grown.plugins, persist }).check();
   assert.equal(grown.counts.analyze, files + 1);
   assert.deepEqual(plain(r.findings), plain((await new StaticChecker(ws).check()).findings));
+});
+
+test('fingerprints tell apart workspaces and shapes that differ in one character, one file or one stamp', () => {
+  assert.match(fingerprint(''), /^[0-9a-f]{32}$/);
+  assert.equal(fingerprint('/project/a'), fingerprint('/project/a'));
+  // Roots one character apart, and texts that differ only in order or length, get other names.
+  const texts = ['/project/a', '/project/b', '/project/ab', '/project/ba', '/project/a\0', 'a', '', '\u00e9', 'e\u0301'];
+  assert.equal(new Set(texts.map(fingerprint)).size, texts.length);
+  assert.equal(new Set(Array.from({ length: 2000 }, (_, i) => storeName(`/home/u/project-${i}`))).size, 2000);
+  for (const name of texts.map(storeName)) assert.match(name, /^static-[0-9a-f]{24}\.json$/);
+  // A shape changes with any folder, source file, or config file's stamp.
+  const base = shapeOf('b1', '/w', ['/w/src'], ['/w/src/a.py'], [['/w/package.json', 10, 1000]]);
+  assert.equal(base, shapeOf('b1', '/w', ['/w/src'], ['/w/src/a.py'], [['/w/package.json', 10, 1000]]));
+  const others = [
+    shapeOf('b2', '/w', ['/w/src'], ['/w/src/a.py'], [['/w/package.json', 10, 1000]]),
+    shapeOf('b1', '/w', ['/w/src', '/w/lib'], ['/w/src/a.py'], [['/w/package.json', 10, 1000]]),
+    shapeOf('b1', '/w', ['/w/src'], ['/w/src/a.py', '/w/src/b.py'], [['/w/package.json', 10, 1000]]),
+    shapeOf('b1', '/w', ['/w/src'], ['/w/src/a.py'], [['/w/package.json', 11, 1000]]),
+    shapeOf('b1', '/w', ['/w/src'], ['/w/src/a.py'], [['/w/package.json', 10, 1001]]),
+    shapeOf('b1', '/w', ['/w/src'], ['/w/src/a.py'], []),
+  ];
+  assert.equal(new Set([base, ...others]).size, others.length + 1);
 });
 
 test('the results of the least recently checked workspaces are removed, and nothing else in the cache folder', () => {

@@ -29,8 +29,12 @@ export function* walk(n: Node, enter: (n: Node) => boolean = () => true): Genera
   }
 }
 
-/** A character of a Python identifier (one code point). */
-const PYTHON_NAME_CHAR = /^[\p{L}\p{N}_]$/u;
+/**
+ * A character of a Python identifier (one code point). Made on first use: V8 parses a
+ * regular expression when its literal is evaluated, and a \p{…} class costs millions of
+ * instructions, which every process loading this module would pay at load.
+ */
+let pythonNameChar: RegExp | undefined;
 
 /**
  * Identifiers spelled `name`, in document order. The text is searched for the
@@ -40,7 +44,8 @@ const PYTHON_NAME_CHAR = /^[\p{L}\p{N}_]$/u;
  */
 export function identifiersNamed(root: Node, text: string, name: string): Node[] {
   const out: Node[] = [];
-  for (const start of standaloneOffsets(text, name, PYTHON_NAME_CHAR, PYTHON_NAME_CHAR)) {
+  const nameChar = (pythonNameChar ??= /^[\p{L}\p{N}_]$/u);
+  for (const start of standaloneOffsets(text, name, nameChar, nameChar)) {
     const end = start + name.length;
     const n = root.descendantForIndex(start, end);
     if (n && n.type === 'identifier' && n.startIndex === start && n.endIndex === end) out.push(n);

@@ -188,12 +188,16 @@ export function referencesOf(t: TS, sf: ts.SourceFile, name: string, declaration
 
 /** Start offsets of `word` standing alone (not inside a longer identifier). */
 function wordOffsets(text: string, word: string): number[] {
-  return standaloneOffsets(text, word, NAME_CHAR_OR_ESCAPE, NAME_CHAR);
+  nameChars ??= { after: /^[\p{L}\p{N}_$]$/u, before: /^[\p{L}\p{N}_$\\]$/u };
+  return standaloneOffsets(text, word, nameChars.before, nameChars.after);
 }
 
-/** A character of a JavaScript identifier (one code point); before a word, a backslash too (a `\u` escape). */
-const NAME_CHAR = /^[\p{L}\p{N}_$]$/u;
-const NAME_CHAR_OR_ESCAPE = /^[\p{L}\p{N}_$\\]$/u;
+/**
+ * A character of a JavaScript identifier (one code point); before a word, a backslash too
+ * (a `\u` escape). Made on first use: V8 parses a regular expression when its literal is
+ * evaluated, and a \p{…} class costs millions of instructions at every load of this module.
+ */
+let nameChars: { after: RegExp; before: RegExp } | undefined;
 
 function isWithin(node: ts.Node, container: ts.Node): boolean {
   for (let n: ts.Node | undefined = node; n; n = n.parent) if (n === container) return true;
