@@ -40,6 +40,11 @@
 //   answers 500 and hands the error to its teardown, where Flask-SQLAlchemy removes the
 //   session; the test asserts the row is absent (was: missing-commit warnings, as on
 //   Flask-SQLAlchemy 2.5.1's own test_roll_back_on_failure).
+// - module-engine-swap: documentation-style tutorial modules whose tests swap the module's
+//   file engine (echo on, never connected) for a fresh in-memory one per test, with print()
+//   patched; every test writes the same UNIQUE names into its own empty database through the
+//   same URL `sqlite://` (as SQLModel's own tutorial tests do). Capture must not open the
+//   file database either.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { PythonEnvName } from '../support/env';
@@ -66,6 +71,7 @@ const PATTERNS: Pattern[] = [
   { name: 'concurrent-writers' },
   { name: 'concurrent-update-count' },
   { name: 'flask-request-error' },
+  { name: 'module-engine-swap' },
 ];
 
 for (const pattern of PATTERNS) {
