@@ -28,7 +28,9 @@
 // wall time: each side once under valgrind's cachegrind, every process of the command
 // (`--trace-children=yes --cache-sim=no`; the Postgres server is not counted), on a
 // smaller suite (TXLENS_BENCH_IR_SCALE, default 0.25), since wall time on a busy machine
-// is noisy and instructions are not. The load average is printed with both.
+// is noisy and instructions are not; it prints the instructions each side adds per statement,
+// and, when NODE_EXTRA_CA_CERTS is set (every Node start then parses those certificates),
+// counts the untraced and agent sides without it too. The load average is printed with both.
 //
 // A measurement, not a test: exits 0 whatever the verdict (2 when it could not measure).
 // Results also go to bench/results/node-capture-<time>.json.
@@ -95,6 +97,7 @@ if (mode !== 'wall' && spawnSync('valgrind', ['--version'], { encoding: 'utf8' }
 const work = scratchFolder('txlens-node-bench-');
 // Nothing from an outer traced run, an outer node:test or the caller's OpenTelemetry set-up may leak into any side.
 const baseEnv = Object.fromEntries(Object.entries(cleanEnv(['NODE_TEST_CONTEXT'])).filter(([k]) => !k.startsWith('OTEL_')));
+const extraCa = baseEnv.NODE_EXTRA_CA_CERTS;
 
 // ---- one run ---------------------------------------------------------------------
 
@@ -247,9 +250,14 @@ async function runSide(side, db, dbUrl, runScale = scale) {
   return outcome;
 }
 
-/** One side under cachegrind: the instructions of every process of its command. */
-async function countSide(side, db, dbUrl) {
+/**
+ * One side under cachegrind: the instructions of every process of its command. `withoutCa`:
+ * NODE_EXTRA_CA_CERTS unset (Node 20 parses the certificates it names at every start, in
+ * each of node --test's processes, before any test or agent code runs).
+ */
+async function countSide(side, db, dbUrl, withoutCa = false) {
   const c = sideCommand(side, db, dbUrl, irScale);
+  if (withoutCa) delete c.env.NODE_EXTRA_CA_CERTS;
   const cgDir = join(c.folder, 'cg');
   mkdirSync(cgDir);
   try {
@@ -341,11 +349,19 @@ function printWall(s) {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-function printInstructions(db, counts) {
+/** Instructions a side adds per statement of its trace, over the untraced run. */
+function perStatement(counts, side) {
+  const statements = counts.agent?.records?.statements;
+  if (!statements) return undefined;
+  return Math.round((counts[side].instructions - counts.untraced.instructions) / statements);
+}
+
+function printInstructions(db, counts, title) {
   const base = counts.untraced.instructions;
-  const lines = [``, `== ${db} (instructions, suite scale ${irScale}, every process counted)`];
+  const lines = [``, `== ${db} (instructions, suite scale ${irScale}, every process counted${title})`];
   for (const [side, c] of Object.entries(counts)) {
-    const ratio = side === 'untraced' ? '' : `  ${(c.instructions / base).toFixed(3)}x`;
+    const added = perStatement(counts, side);
+    const ratio = side === 'untraced' ? '' : `  ${(c.instructions / base).toFixed(3)}x, ${added === undefined ? '?' : `${(added / 1000).toFixed(1)} k`} per statement`;
     lines.push(`   ${pad(side, 10)} ${(c.instructions / 1e9).toFixed(3)} G in ${c.processes} processes${ratio}   ${describeRecords(side, c.records)}`);
   }
   process.stdout.write(lines.join('\n') + '\n');
@@ -379,13 +395,19 @@ try {
     }
     if (mode !== 'wall') {
       say(`${db}: instruction count under cachegrind (slow)…`);
-      const counts = {};
-      for (const side of sides) {
-        counts[side] = await countSide(side, db, dbUrl);
-        say(`${db} ${side}: ${(counts[side].instructions / 1e9).toFixed(3)} G instructions`);
+      // With NODE_EXTRA_CA_CERTS set, every process's start parses certificates, which dilutes the ratios:
+      // the untraced and agent sides are counted without it too.
+      const variants = extraCa ? [['', false], [' without NODE_EXTRA_CA_CERTS', true]] : [['', false]];
+      for (const [title, withoutCa] of variants) {
+        const counts = {};
+        for (const side of withoutCa ? ['untraced', 'agent'] : sides) {
+          counts[side] = await countSide(side, db, dbUrl, withoutCa);
+          say(`${db} ${side}${title}: ${(counts[side].instructions / 1e9).toFixed(3)} G instructions`);
+        }
+        for (const side of Object.keys(counts)) if (side !== 'untraced') counts[side].addedPerStatement = perStatement(counts, side);
+        result[withoutCa ? 'instructionsWithoutExtraCa' : 'instructions'] = counts;
+        printInstructions(db, counts, title);
       }
-      result.instructions = counts;
-      printInstructions(db, counts);
     }
     results.push(result);
     if (db === 'postgres') stopBenchPostgres();

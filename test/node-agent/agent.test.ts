@@ -219,6 +219,39 @@ describe('the Node agent', () => {
     );
   });
 
+  test('a statement reached through library frames after many direct ones still names its own line, and so do the direct ones after it', async () => {
+    // The agent captures as few frames as the deepest user frame seen so far needs: a call from
+    // deeper down must still be found (and the depth grow), and the direct calls keep their lines.
+    const dir = project('depth');
+    const helper = join(dir, 'node_modules', 'query-helper');
+    mkdirSync(helper, { recursive: true });
+    writeFileSync(
+      join(helper, 'index.js'),
+      ['exports.one = (stmt) => stmt.get();', 'exports.three = (stmt) => inner(stmt);', 'function inner(stmt) { return innermost(stmt); }', 'function innermost(stmt) { return stmt.get(); }', ''].join('\n'),
+    );
+    writeFileSync(
+      join(dir, 'app.js'),
+      [
+        "const Database = require('better-sqlite3');",
+        "const helper = require('query-helper');",
+        "const db = new Database(':memory:');",
+        "const stmt = db.prepare('SELECT 1 AS one');",
+        'function direct() { return stmt.get(); }',
+        'function viaOne() { return helper.one(stmt); }',
+        'function viaThree() { return helper.three(stmt); }',
+        'for (let i = 0; i < 50; i++) direct();',
+        'viaOne(); viaThree();',
+        'for (let i = 0; i < 3; i++) { direct(); viaThree(); }',
+        '',
+      ].join('\n'),
+    );
+    const run = await runTraced(dir, ['app.js']);
+    assert.equal(run.code, 0, run.stderr);
+    const lines = run.lines.filter((l) => l.k === 'stmt').map((l) => `${l.at?.[0] === join(dir, 'app.js') ? '' : l.at?.[0]}${l.at?.[1]} ${l.at?.[2]}`);
+    const expected = [...Array(50).fill('5 direct'), '6 viaOne', '7 viaThree', ...Array(3).fill(['5 direct', '7 viaThree']).flat()];
+    assert.deepEqual(lines, expected);
+  });
+
   // Drizzle's ES module build is hooked through loader hooks, registered where drizzle-orm is installed above the
   // working directory or the main script (drizzle-esm.test.ts). Here it is installed beside a library the main
   // script imports, above neither: the build is traced in part, and says so.

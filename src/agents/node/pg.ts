@@ -174,6 +174,21 @@ function wrapCallback(client: Client, rec: QueryRecord, cb: AnyFn): AnyFn {
   };
 }
 
+/** The promise the caller gets for a query without a callback: pg's own, seen settle. */
+function settled(client: Client, rec: QueryRecord, result: any): any {
+  if (!result || typeof result.then !== 'function') return result;
+  return result.then(
+    (res: any) => {
+      finished(client, rec, undefined, res);
+      return res;
+    },
+    (err: any) => {
+      finished(client, rec, err, undefined);
+      throw err;
+    },
+  );
+}
+
 /** pg.Query, pg-cursor, pg-query-stream: recorded when the server says the statement is done. */
 function watchSubmittable(client: Client, rec: QueryRecord, sub: any): void {
   const onError = sub.handleError;
@@ -218,15 +233,17 @@ function patchClient(proto: Client): void {
       rec = undefined;
     }
     if (rec === undefined) return origQuery.apply(this, arguments as any);
-    const args = Array.prototype.slice.call(arguments);
     if (typeof config.submit === 'function') {
       try {
         watchSubmittable(this, rec, config);
       } catch (e) {
         rt.fail(e);
       }
-      return origQuery.apply(this, args);
+      return origQuery.apply(this, arguments as any);
     }
+    if (typeof values !== 'function' && typeof callback !== 'function' && typeof config.callback !== 'function') return settled(this, rec, origQuery.apply(this, arguments as any));
+    // A callback to call ours first: the arguments are copied only then.
+    const args = Array.prototype.slice.call(arguments);
     if (typeof values === 'function') {
       args[1] = wrapCallback(this, rec, values);
       return origQuery.apply(this, args);
@@ -240,20 +257,7 @@ function patchClient(proto: Client): void {
       args[0] = Object.assign(Object.create(Object.getPrototypeOf(config)), config, { callback: wrapCallback(this, rec, config.callback) });
       return origQuery.apply(this, args);
     }
-    const result = origQuery.apply(this, args);
-    if (!result || typeof result.then !== 'function') return result;
-    const client = this;
-    const record = rec;
-    return result.then(
-      (res: any) => {
-        finished(client, record, undefined, res);
-        return res;
-      },
-      (err: any) => {
-        finished(client, record, err, undefined);
-        throw err;
-      },
-    );
+    return settled(this, rec, origQuery.apply(this, args));
   };
 
   proto.connect = function connect(this: Client, callback: any) {
@@ -303,8 +307,13 @@ function poolId(pool: Client): string {
   return id;
 }
 
-/** The query pool.query is about to hand its client: its statement's frame is pool.query's caller. */
-let poolQueryInProgress = false;
+/**
+ * Where the pool.query running now was called from, set for the synchronous extent of the call:
+ * the checkout it makes, the statement it runs and the check-in all stand at that line. Captured
+ * in pool.query's own wrapper, where the caller is the frame right above (from inside pg-pool's
+ * connect it is three frames up, and each frame costs at capture).
+ */
+let poolQueryAt: rt.Stack | undefined;
 
 function checkedOut(pool: Client, client: Client, cs: rt.Stack | undefined): void {
   if (!rt.ACTIVE) return;
@@ -362,21 +371,27 @@ function patchPool(proto: Client): void {
 
   proto.query = function query(this: Client) {
     if (!rt.ACTIVE) return origQuery.apply(this, arguments as any);
-    poolQueryInProgress = true;
+    try {
+      poolQueryAt = rt.currentOrigin() ?? rt.callSites(query);
+    } catch (e) {
+      rt.fail(e);
+      return origQuery.apply(this, arguments as any);
+    }
     try {
       return origQuery.apply(this, arguments as any);
     } finally {
-      poolQueryInProgress = false;
+      poolQueryAt = undefined;
     }
   };
 
   proto.connect = function connect(this: Client, callback: any) {
-    const fromQuery = poolQueryInProgress;
-    poolQueryInProgress = false;
+    const queryAt = poolQueryAt;
+    poolQueryAt = undefined;
+    const fromQuery = queryAt !== undefined;
     if (!rt.ACTIVE) return origConnect.apply(this, arguments as any);
     let cs: rt.Stack | undefined;
     try {
-      cs = rt.callSites(connect);
+      cs = queryAt ?? rt.callSites(connect);
     } catch (e) {
       rt.fail(e);
       return origConnect.apply(this, arguments as any);

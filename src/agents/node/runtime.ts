@@ -78,14 +78,13 @@ export interface Stack {
 const returnCallSites = (_e: Error, cs: CallSites): CallSites => cs;
 // Deep enough for the app code above an ORM or two; each frame costs at capture.
 const FRAME_LIMIT = 12;
-// A driver called straight from the app has its caller one or two frames up (db.transaction()'s
-// own BEGIN and COMMIT: the caller of the transaction function).
-const SHALLOW_LIMIT = 4;
 /**
- * Frames to capture above each hook: SHALLOW_LIMIT until a stack that deep held no
- * user frame, then as deep as the deepest first user frame seen (FRAME_LIMIT when
- * none was in reach), so the frames an app needs are captured once, not twice, after
- * its first few calls.
+ * Frames to capture above each hook: the deepest first user frame seen above it so far,
+ * from one on (a driver called straight from the app has its caller right above the hook;
+ * every frame more costs at each capture). A stack that deep with no user frame in it is
+ * captured again FRAME_LIMIT deep and the hook's depth grows to where the user frame was
+ * (FRAME_LIMIT when none was in reach), so the deeper look is paid once per depth, not
+ * at every call.
  */
 const depthAbove = new Map<(...args: never[]) => unknown, number>();
 const NO_FRAME: Stack = Object.freeze({});
@@ -129,7 +128,7 @@ export function withOrigin<T>(site: Stack | undefined, fn: () => T): T {
  * frame lets the capture stay shallow (`depthAbove`).
  */
 export function callSites(above: (...args: never[]) => unknown): Stack {
-  const limit = depthAbove.get(above) ?? SHALLOW_LIMIT;
+  const limit = depthAbove.get(above) ?? 1;
   const [frame, , full] = captureAbove(above, limit);
   if (frame !== undefined) return { frame };
   if (!full || limit >= FRAME_LIMIT) return NO_FRAME;
@@ -307,26 +306,35 @@ export function userFrame(stack: Stack | undefined): SourceFrame | undefined {
 }
 
 /**
- * file -> (line, column) -> the user frame a call site there stands for, or null when it is
+ * file -> position in it -> the user frame a call site there stands for, or null when it is
  * not the user's (a map into node_modules): a statement run from the same line again and
- * again is looked up, not mapped again. Only sites with a function name are kept, since an
- * anonymous function's name comes from its receiver (getMethodName), which may change.
+ * again is looked up, not mapped again. The key is the call site's character offset in the
+ * script (getPosition), which V8 gives without working out a line and a column (positions
+ * are the same for every load of one file's text); without getPosition, line and column.
+ * Only sites with a function name are kept, since an anonymous function's name comes from
+ * its receiver (getMethodName), which may change.
  */
 const siteFrames = new Map<string, Map<number, SourceFrame | null>>();
 
-function frameOf(site: NodeJS.CallSite): SourceFrame | undefined {
+type PositionedSite = NodeJS.CallSite & { getPosition?: () => number };
+
+function siteKey(site: PositionedSite): number {
+  if (typeof site.getPosition === 'function') return site.getPosition();
+  // Negative: never equal to a position.
+  return -((site.getLineNumber() ?? 0) * 0x4000000 + (site.getColumnNumber() ?? 0)) - 1;
+}
+
+function frameOf(site: PositionedSite): SourceFrame | undefined {
   const name = site.getFileName();
   if (!name) return undefined;
   const file = verdicts.get(name) ?? classify(name);
   if (!file) return undefined;
-  const line = site.getLineNumber() ?? 0;
-  const column = site.getColumnNumber() ?? 0;
-  const key = line * 0x4000000 + column;
+  const key = siteKey(site);
   let frames = siteFrames.get(file);
   const known = frames?.get(key);
   if (known !== undefined) return known ?? undefined;
   const named = site.getFunctionName();
-  const frame = mapped(file, line, column, named || site.getMethodName() || '<anonymous>');
+  const frame = mapped(file, site.getLineNumber() ?? 0, site.getColumnNumber() ?? 0, named || site.getMethodName() || '<anonymous>');
   if (named) {
     if (frames === undefined) siteFrames.set(file, (frames = new Map()));
     frames.set(key, frame ?? null);

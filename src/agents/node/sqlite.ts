@@ -93,9 +93,10 @@ function record(state: ConnState, db: any, sql: string, params: unknown, method:
   }
 }
 
-function paramsOf(args: any[]): unknown {
+/** The statement's parameters from the call's arguments: copied only when there are several. */
+function paramsOf(args: IArguments): unknown {
   if (args.length === 0) return undefined;
-  return args.length === 1 ? args[0] : args;
+  return args.length === 1 ? args[0] : Array.prototype.slice.call(args);
 }
 
 function patchStatements(proto: any): void {
@@ -125,10 +126,10 @@ function patchStatements(proto: any): void {
       try {
         result = orig.apply(this, arguments as any);
       } catch (err) {
-        record(state, db, this.source, paramsOf(Array.prototype.slice.call(arguments)), method, undefined, err, was, cs, start);
+        record(state, db, this.source, paramsOf(arguments), method, undefined, err, was, cs, start);
         throw err;
       }
-      record(state, db, this.source, paramsOf(Array.prototype.slice.call(arguments)), method, result, undefined, was, cs, start);
+      record(state, db, this.source, paramsOf(arguments), method, result, undefined, was, cs, start);
       return result;
     };
     Object.defineProperty(wrapped, 'name', { value: method });
