@@ -27,11 +27,34 @@ export interface PendingWrites {
   tx: ModelTransaction;
   table: string;
   /** The transaction's writes to `table`, in order. */
-  writes: ModelStatement[];
+  readonly writes: ModelStatement[];
   /** First write finished: from here the change exists but is uncommitted. */
   from: number;
   /** The transaction ended (commit: visible from here on; rollback: gone). */
   until: number;
+}
+
+/** Whether a statement is a row write that other transactions cannot see before COMMIT. */
+function isPendingWrite(w: ModelStatement): boolean {
+  return !w.err && ROW_WRITES.has(w.verb);
+}
+
+/**
+ * Every transaction with row writes has one per table it wrote, but only the few that overlap a
+ * read on another connection are ever asked for their writes: those are listed on demand, not
+ * collected into an array per transaction and table while the sweep is set up.
+ */
+class TablePendingWrites implements PendingWrites {
+  private listed?: ModelStatement[];
+  constructor(
+    readonly tx: ModelTransaction,
+    readonly table: string,
+    readonly from: number,
+    readonly until: number,
+  ) {}
+  get writes(): ModelStatement[] {
+    return (this.listed ??= this.tx.writes.filter((w) => isPendingWrite(w) && w.writes.includes(this.table)));
+  }
 }
 
 /**
@@ -46,26 +69,30 @@ export function sweepPendingWrites(model: ModelRun, visit: (read: ModelStatement
   // Keyed by database, then table: two lookups with strings the model already holds,
   // instead of a joined key built (and hashed) for every write and every read.
   const pendingBy = new Map<string, Map<string, PendingWrites[]>>();
+  // The tables the current transaction wrote so far (a table or two: a short list searched in place), one list reused.
+  const seen: string[] = [];
   for (const tx of model.transactions) {
     const dbKey = tx.connection.dbKey;
     if (!dbKey || tx.writes.length === 0 || tx.isolation === 'AUTOCOMMIT') continue;
-    // A transaction writes to a table or two: a short list, searched in place, costs less than a map per transaction.
-    const perTable: PendingWrites[] = [];
+    let byTable: Map<string, PendingWrites[]> | undefined;
+    const until = tx.end ?? Infinity;
+    seen.length = 0;
     for (const w of tx.writes) {
-      if (w.err || !ROW_WRITES.has(w.verb)) continue;
+      if (!isPendingWrite(w)) continue;
       for (const table of w.writes) {
-        let p = perTable.find((x) => x.table === table);
-        if (!p) perTable.push((p = { tx, table, writes: [], from: w.time, until: tx.end ?? Infinity }));
-        p.writes.push(w);
+        // The first write of this transaction to `table` opens its pending writes.
+        if (!seen.includes(table)) {
+          seen.push(table);
+          if (!byTable) {
+            byTable = pendingBy.get(dbKey);
+            if (!byTable) pendingBy.set(dbKey, (byTable = new Map()));
+          }
+          const p = new TablePendingWrites(tx, table, w.time, until);
+          const list = byTable.get(table);
+          if (list) list.push(p);
+          else byTable.set(table, [p]);
+        }
       }
-    }
-    if (perTable.length === 0) continue;
-    let byTable = pendingBy.get(dbKey);
-    if (!byTable) pendingBy.set(dbKey, (byTable = new Map()));
-    for (const p of perTable) {
-      const list = byTable.get(p.table);
-      if (list) list.push(p);
-      else byTable.set(p.table, [p]);
     }
   }
   if (pendingBy.size === 0) return;
