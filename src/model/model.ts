@@ -439,6 +439,8 @@ class ModelBuilder {
   private time = 0;
   private proc!: ModelProcess;
   private ids!: PidState;
+  /** Whether the current process's tests, so far, started in time order (as a test runner writes them). */
+  private testsInOrder = true;
 
   constructor(private readonly source: EventSource) {
     let base: bigint | undefined;
@@ -482,6 +484,7 @@ class ModelBuilder {
       let last = -Infinity;
       this.proc = proc;
       this.ids = this.pidState(proc.pid);
+      this.testsInOrder = true;
       this.source.events(index, (ev) => {
         if (ev.t < last) outOfOrder++;
         else last = ev.t;
@@ -538,6 +541,8 @@ class ModelBuilder {
 
   private testStart(ev: TestStartEvent): void {
     const t: ModelTest = { id: ev.id, name: ev.name, file: ev.file, line: ev.line, process: this.proc, start: this.time };
+    const own = this.proc.tests;
+    if (own.length > 0 && own[own.length - 1].start > t.start) this.testsInOrder = false;
     this.tests.push(t);
     this.proc.tests.push(t);
     this.ids.openTests.set(ev.id, t);
@@ -591,7 +596,7 @@ class ModelBuilder {
       this.frame(ev.at),
       ev.flushAt ? this.frame(ev.flushAt) : undefined,
       Array.isArray(ev.alsoAt) && ev.alsoAt.length > 0 ? ev.alsoAt.map((f) => this.frame(f)!) : undefined,
-      attribute(this.proc, this.time),
+      this.testNow(),
     );
     this.statements.push(st);
     if (tx) {
@@ -672,10 +677,24 @@ class ModelBuilder {
       key: ev.key,
       pk: ev.pk,
       at: ev.at,
-      test: attribute(this.proc, this.time),
+      test: this.testNow(),
     };
     this.identityHits.push(hit);
     sess.identityHits.push(hit);
+  }
+
+  /**
+   * The test the current process is running at the current event: what `attribute` answers, but
+   * while the process's tests are in start order, most events fall in its latest test, which is
+   * then the answer without a search.
+   */
+  private testNow(): string | undefined {
+    const tests = this.proc.tests;
+    if (this.testsInOrder && tests.length > 0) {
+      const last = tests[tests.length - 1];
+      if (last.start <= this.time) return last.end === undefined || this.time <= last.end ? last.id : undefined;
+    }
+    return attribute(this.proc, this.time);
   }
 
   private pidState(pid: number): PidState {
@@ -717,7 +736,7 @@ class ModelBuilder {
         transactions: [],
         statements: [],
         identityHits: [],
-        test: attribute(this.proc, this.time),
+        test: this.testNow(),
       };
       this.ids.sessions.set(id, s);
       this.sessions.push(s);
@@ -761,7 +780,7 @@ class ModelBuilder {
       statements: [],
       writes: [],
       savepoints: [],
-      test: attribute(this.proc, this.time),
+      test: this.testNow(),
     };
     this.transactions.push(tx);
     this.ids.transactions.set(id, tx);
@@ -807,7 +826,7 @@ class ModelBuilder {
         start: this.time,
         outcome: 'open',
         beginAt: this.frame(ev.at),
-        test: attribute(this.proc, this.time),
+        test: this.testNow(),
       };
       if (pysqlite(conn) && !state.dbOpen) sp.outermost = true;
       state.dbOpen = true;
