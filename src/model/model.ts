@@ -732,7 +732,13 @@ class ModelBuilder {
         id,
         label: '',
         process: this.proc,
+        // Set by session_open and session_close: in the literal from the start, as for transactions.
+        cls: undefined,
+        at: undefined,
         opened: this.time,
+        closed: undefined,
+        closeAt: undefined,
+        closePending: undefined,
         transactions: [],
         statements: [],
         identityHits: [],
@@ -776,10 +782,19 @@ class ModelBuilder {
       start: this.time,
       beginAt: this.frame(ev.at),
       implicit,
+      // Fields set later (begin's isolation, the end) are in the literal from the start: one
+      // allocation and one hidden class for every transaction, no property store added when it ends.
+      isolation: undefined,
+      end: undefined,
       outcome: 'open',
+      cause: undefined,
+      endAt: undefined,
+      endThread: undefined,
+      endTask: undefined,
       statements: [],
       writes: [],
       savepoints: [],
+      durableUntil: undefined,
       test: this.testNow(),
     };
     this.transactions.push(tx);
