@@ -31,7 +31,7 @@ import type {
   TraceEvent,
 } from '../trace/schema';
 import { EventSource, openTrace, SkipTally, statusNotes, TraceRead, traceSource } from '../trace/reader';
-import { SqlClassifier } from './sql';
+import { SqlClassifier, type SqlShape } from './sql';
 
 export interface ModelProcess {
   pid: number;
@@ -188,6 +188,92 @@ export interface ModelStatement {
   thread?: number;
   task?: number;
   test?: string;
+}
+
+/**
+ * A statement of the model. What only restates its SQL's shape (text, verb, tables), which every
+ * statement of the same text shares, is read through that shape instead of copied into each of the
+ * hundreds of thousands of statements a large run holds: fewer fields to allocate, and fewer for
+ * the garbage collector to copy while the model grows.
+ */
+class Statement implements ModelStatement {
+  declare time: number;
+  declare process: ModelProcess;
+  declare connection: ModelConnection;
+  declare session?: ModelSession;
+  declare transaction?: ModelTransaction;
+  declare op: StatementKind;
+  declare params?: unknown;
+  declare many?: number;
+  declare rows?: number;
+  declare dur?: number;
+  declare err?: StatementError;
+  declare at?: SourceFrame;
+  declare flushAt?: SourceFrame;
+  declare alsoAt?: SourceFrame[];
+  declare thread?: number;
+  declare task?: number;
+  declare test?: string;
+  /** The shape of its SQL text (shared). */
+  declare private readonly shape: SqlShape;
+  /** Tables the agent named itself (`tables` without `op`), which take the place of the shape's reads. */
+  declare private readonly tables?: string[];
+
+  constructor(
+    time: number,
+    process: ModelProcess,
+    connection: ModelConnection,
+    session: ModelSession | undefined,
+    transaction: ModelTransaction | undefined,
+    shape: SqlShape,
+    op: StatementKind,
+    tables: string[] | undefined,
+    ev: StatementEvent,
+    at: SourceFrame | undefined,
+    flushAt: SourceFrame | undefined,
+    alsoAt: SourceFrame[] | undefined,
+    test: string | undefined,
+  ) {
+    // Every field is assigned, in one order, so all statements share one hidden class.
+    this.time = time;
+    this.process = process;
+    this.connection = connection;
+    this.session = session;
+    this.transaction = transaction;
+    this.shape = shape;
+    this.op = op;
+    this.tables = tables;
+    this.params = ev.params;
+    this.many = ev.many;
+    this.rows = ev.rows;
+    this.dur = ev.dur;
+    this.err = ev.err;
+    this.at = at;
+    this.flushAt = flushAt;
+    this.alsoAt = alsoAt;
+    this.thread = ev.th;
+    this.task = ev.task;
+    this.test = test;
+  }
+
+  get start(): number {
+    return this.time - (this.dur ?? 0);
+  }
+  get sql(): string {
+    return this.shape.text;
+  }
+  get verb(): string {
+    return this.shape.verb;
+  }
+  get reads(): string[] {
+    return this.tables ?? this.shape.reads;
+  }
+  get writes(): string[] {
+    return this.shape.writes;
+  }
+  get parsedSql(): boolean {
+    return this.shape.parsed;
+  }
 }
 
 export interface ModelIdentityHit {
@@ -353,6 +439,8 @@ class ModelBuilder {
   private time = 0;
   private proc!: ModelProcess;
   private ids!: PidState;
+  /** Whether the current process's tests, so far, started in time order (as a test runner writes them). */
+  private testsInOrder = true;
 
   constructor(private readonly source: EventSource) {
     let base: bigint | undefined;
@@ -396,6 +484,7 @@ class ModelBuilder {
       let last = -Infinity;
       this.proc = proc;
       this.ids = this.pidState(proc.pid);
+      this.testsInOrder = true;
       this.source.events(index, (ev) => {
         if (ev.t < last) outOfOrder++;
         else last = ev.t;
@@ -452,6 +541,8 @@ class ModelBuilder {
 
   private testStart(ev: TestStartEvent): void {
     const t: ModelTest = { id: ev.id, name: ev.name, file: ev.file, line: ev.line, process: this.proc, start: this.time };
+    const own = this.proc.tests;
+    if (own.length > 0 && own[own.length - 1].start > t.start) this.testsInOrder = false;
     this.tests.push(t);
     this.proc.tests.push(t);
     this.ids.openTests.set(ev.id, t);
@@ -492,31 +583,21 @@ class ModelBuilder {
     const sess = this.session(ev.sess);
     const tx = this.txOf(state, ev.tx);
     const shape = this.classifier.classify(ev.sql);
-    const st: ModelStatement = {
-      time: this.time,
-      start: this.time - (ev.dur ?? 0),
-      process: this.proc,
-      connection: c,
-      session: sess ?? tx?.session,
-      transaction: tx,
-      sql: shape.text,
-      op: ev.op ?? shape.op,
-      verb: shape.verb,
-      reads: ev.tables && !ev.op ? ev.tables : shape.reads,
-      writes: shape.writes,
-      parsedSql: shape.parsed,
-      params: ev.params,
-      many: ev.many,
-      rows: ev.rows,
-      dur: ev.dur,
-      err: ev.err,
-      at: this.frame(ev.at),
-      thread: ev.th,
-      task: ev.task,
-      test: attribute(this.proc, this.time),
-    };
-    if (ev.flushAt) st.flushAt = this.frame(ev.flushAt);
-    if (Array.isArray(ev.alsoAt) && ev.alsoAt.length > 0) st.alsoAt = ev.alsoAt.map((f) => this.frame(f)!);
+    const st = new Statement(
+      this.time,
+      this.proc,
+      c,
+      sess ?? tx?.session,
+      tx,
+      shape,
+      ev.op ?? shape.op,
+      ev.tables && !ev.op ? ev.tables : undefined,
+      ev,
+      this.frame(ev.at),
+      ev.flushAt ? this.frame(ev.flushAt) : undefined,
+      Array.isArray(ev.alsoAt) && ev.alsoAt.length > 0 ? ev.alsoAt.map((f) => this.frame(f)!) : undefined,
+      this.testNow(),
+    );
     this.statements.push(st);
     if (tx) {
       tx.statements.push(st);
@@ -596,10 +677,24 @@ class ModelBuilder {
       key: ev.key,
       pk: ev.pk,
       at: ev.at,
-      test: attribute(this.proc, this.time),
+      test: this.testNow(),
     };
     this.identityHits.push(hit);
     sess.identityHits.push(hit);
+  }
+
+  /**
+   * The test the current process is running at the current event: what `attribute` answers, but
+   * while the process's tests are in start order, most events fall in its latest test, which is
+   * then the answer without a search.
+   */
+  private testNow(): string | undefined {
+    const tests = this.proc.tests;
+    if (this.testsInOrder && tests.length > 0) {
+      const last = tests[tests.length - 1];
+      if (last.start <= this.time) return last.end === undefined || this.time <= last.end ? last.id : undefined;
+    }
+    return attribute(this.proc, this.time);
   }
 
   private pidState(pid: number): PidState {
@@ -637,11 +732,17 @@ class ModelBuilder {
         id,
         label: '',
         process: this.proc,
+        // Set by session_open and session_close: in the literal from the start, as for transactions.
+        cls: undefined,
+        at: undefined,
         opened: this.time,
+        closed: undefined,
+        closeAt: undefined,
+        closePending: undefined,
         transactions: [],
         statements: [],
         identityHits: [],
-        test: attribute(this.proc, this.time),
+        test: this.testNow(),
       };
       this.ids.sessions.set(id, s);
       this.sessions.push(s);
@@ -681,11 +782,20 @@ class ModelBuilder {
       start: this.time,
       beginAt: this.frame(ev.at),
       implicit,
+      // Fields set later (begin's isolation, the end) are in the literal from the start: one
+      // allocation and one hidden class for every transaction, no property store added when it ends.
+      isolation: undefined,
+      end: undefined,
       outcome: 'open',
+      cause: undefined,
+      endAt: undefined,
+      endThread: undefined,
+      endTask: undefined,
       statements: [],
       writes: [],
       savepoints: [],
-      test: attribute(this.proc, this.time),
+      durableUntil: undefined,
+      test: this.testNow(),
     };
     this.transactions.push(tx);
     this.ids.transactions.set(id, tx);
@@ -731,7 +841,7 @@ class ModelBuilder {
         start: this.time,
         outcome: 'open',
         beginAt: this.frame(ev.at),
-        test: attribute(this.proc, this.time),
+        test: this.testNow(),
       };
       if (pysqlite(conn) && !state.dbOpen) sp.outermost = true;
       state.dbOpen = true;

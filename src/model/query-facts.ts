@@ -5,7 +5,7 @@
  * classifier, the rules and the timeline all ask these questions; this module
  * is where the answers live.
  */
-import type { ModelRun, ModelStatement, ModelTransaction } from './model';
+import type { ModelConnection, ModelRun, ModelStatement, ModelTransaction } from './model';
 import { modelRowKeys, rowsMayOverlap } from './rowkeys';
 
 /** Verbs that end or shape a transaction. */
@@ -27,11 +27,50 @@ export interface PendingWrites {
   tx: ModelTransaction;
   table: string;
   /** The transaction's writes to `table`, in order. */
-  writes: ModelStatement[];
+  readonly writes: ModelStatement[];
   /** First write finished: from here the change exists but is uncommitted. */
   from: number;
   /** The transaction ended (commit: visible from here on; rollback: gone). */
   until: number;
+}
+
+/** Whether a statement is a row write that other transactions cannot see before COMMIT. */
+function isPendingWrite(w: ModelStatement): boolean {
+  return !w.err && ROW_WRITES.has(w.verb);
+}
+
+/**
+ * Every transaction with row writes has one per table it wrote, but only the few that overlap a
+ * read on another connection are ever asked for their writes: those are listed on demand, not
+ * collected into an array per transaction and table while the sweep is set up.
+ */
+class TablePendingWrites implements PendingWrites {
+  private listed?: ModelStatement[];
+  constructor(
+    readonly tx: ModelTransaction,
+    readonly table: string,
+    readonly from: number,
+    readonly until: number,
+  ) {}
+  get writes(): ModelStatement[] {
+    return (this.listed ??= this.tx.writes.filter((w) => isPendingWrite(w) && w.writes.includes(this.table)));
+  }
+}
+
+/** The pending writes to one table of one database, and the reads of it the sweep looks at. */
+class TablePendings {
+  readonly pendings: PendingWrites[] = [];
+  /** The connection of every pending write, while they share one; null once two differ. */
+  soleConnection: ModelConnection | null | undefined = undefined;
+  /** Set when the first read of the table comes. */
+  reads: ModelStatement[] | undefined = undefined;
+
+  add(p: PendingWrites): void {
+    this.pendings.push(p);
+    const conn = p.tx.connection;
+    if (this.soleConnection === undefined) this.soleConnection = conn;
+    else if (this.soleConnection !== conn) this.soleConnection = null;
+  }
 }
 
 /**
@@ -45,53 +84,61 @@ export interface PendingWrites {
 export function sweepPendingWrites(model: ModelRun, visit: (read: ModelStatement, pending: PendingWrites) => void): void {
   // Keyed by database, then table: two lookups with strings the model already holds,
   // instead of a joined key built (and hashed) for every write and every read.
-  const pendingBy = new Map<string, Map<string, PendingWrites[]>>();
+  const pendingBy = new Map<string, Map<string, TablePendings>>();
+  // The tables the current transaction wrote so far (a table or two: a short list searched in place), one list reused.
+  const seen: string[] = [];
   for (const tx of model.transactions) {
     const dbKey = tx.connection.dbKey;
     if (!dbKey || tx.writes.length === 0 || tx.isolation === 'AUTOCOMMIT') continue;
-    // A transaction writes to a table or two: a short list, searched in place, costs less than a map per transaction.
-    const perTable: PendingWrites[] = [];
+    let byTable: Map<string, TablePendings> | undefined;
+    const until = tx.end ?? Infinity;
+    seen.length = 0;
     for (const w of tx.writes) {
-      if (w.err || !ROW_WRITES.has(w.verb)) continue;
+      if (!isPendingWrite(w)) continue;
       for (const table of w.writes) {
-        let p = perTable.find((x) => x.table === table);
-        if (!p) perTable.push((p = { tx, table, writes: [], from: w.time, until: tx.end ?? Infinity }));
-        p.writes.push(w);
+        // The first write of this transaction to `table` opens its pending writes.
+        if (seen.includes(table)) continue;
+        seen.push(table);
+        if (!byTable) {
+          byTable = pendingBy.get(dbKey);
+          if (!byTable) pendingBy.set(dbKey, (byTable = new Map()));
+        }
+        let group = byTable.get(table);
+        if (!group) byTable.set(table, (group = new TablePendings()));
+        group.add(new TablePendingWrites(tx, table, w.time, until));
       }
-    }
-    if (perTable.length === 0) continue;
-    let byTable = pendingBy.get(dbKey);
-    if (!byTable) pendingBy.set(dbKey, (byTable = new Map()));
-    for (const p of perTable) {
-      const list = byTable.get(p.table);
-      if (list) list.push(p);
-      else byTable.set(p.table, [p]);
     }
   }
   if (pendingBy.size === 0) return;
 
-  const readsBy = new Map<PendingWrites[], ModelStatement[]>();
+  // Groups in the order their first read came, as the sweep visits them.
+  const groups: TablePendings[] = [];
   for (const st of model.statements) {
     if (st.op !== 'read') continue;
     const dbKey = st.connection.dbKey;
     const byTable = dbKey ? pendingBy.get(dbKey) : undefined;
     if (!byTable) continue;
     for (const table of st.reads) {
-      const pendings = byTable.get(table);
-      if (!pendings) continue;
-      const list = readsBy.get(pendings);
-      if (list) list.push(st);
-      else readsBy.set(pendings, [st]);
+      const group = byTable.get(table);
+      if (!group) continue;
+      if (!group.reads) {
+        group.reads = [];
+        groups.push(group);
+      }
+      // A read on the one connection that holds every pending write to the table has no other
+      // transaction's writes to miss: it is left out of the sweep (the common case of one
+      // connection at a time), which changes nothing for the reads that stay.
+      if (group.soleConnection !== st.connection) group.reads.push(st);
     }
   }
 
-  for (const [pendings, reads] of readsBy) {
+  for (const { pendings, reads } of groups) {
     pendings.sort((a, b) => a.from - b.from);
     // Statements are in end order; reads are swept in start order.
-    reads.sort((a, b) => a.start - b.start);
+    reads!.sort((a, b) => a.start - b.start);
     let next = 0;
     const active: PendingWrites[] = [];
-    for (const r of reads) {
+    for (const r of reads!) {
       while (next < pendings.length && pendings[next].from < r.start) active.push(pendings[next++]);
       if (active.length === 0) continue;
       // Drop the transactions that ended before this read, in place: a new array per read is most of the sweep's garbage.

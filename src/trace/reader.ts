@@ -7,8 +7,6 @@ import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, re
 import { join } from 'node:path';
 import { MASKED_VALUE, maskSqlLiterals, redactArgv, redactSecrets, scrubValues } from './redact';
 import {
-  EVENT_KINDS,
-  EventKind,
   HeaderEvent,
   PROCESS_FILE_SUFFIX,
   ProcessStatus,
@@ -18,7 +16,7 @@ import {
   TRACE_FORMAT_VERSION,
   TraceEvent,
 } from './schema';
-import { cleanHeader, eventProblem, isRunInfo } from './validate';
+import { cleanHeader, EVENT_VALIDATORS, isRunInfo } from './validate';
 
 export class TraceError extends Error {}
 
@@ -308,11 +306,12 @@ export class ProcessLines {
       return;
     }
     const k = rec.k;
-    if (typeof k !== 'string' || !EVENT_KINDS.has(k)) {
+    const validate = typeof k === 'string' ? EVENT_VALIDATORS.get(k) : undefined;
+    if (!validate) {
       tally(this.skipped, 'unknown event kind', this.where(lineNo));
       return;
     }
-    const problem = eventProblem(k as EventKind, rec);
+    const problem = validate(rec);
     if (problem) {
       tally(this.skipped, problem.missing ? 'missing fields' : 'wrong field type', this.where(lineNo));
       return;
