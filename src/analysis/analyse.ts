@@ -5,6 +5,7 @@
  * finding.
  */
 import type { ModelRun } from '../model/model';
+import { byCodePoint } from '../present/paths';
 import type { DynamicRule, Finding } from './findings';
 import { DYNAMIC_RULES } from './rules';
 
@@ -15,13 +16,6 @@ export interface Analysis {
 }
 
 const SEVERITY_ORDER = { error: 0, warning: 1, info: 2 } as const;
-
-/**
- * Code-point order: the same on every machine, whatever the user's locale, and it needs no
- * collation tables (the first localeCompare of a process loads ICU's, a cost the size of
- * modelling a small run).
- */
-const byCodePoint = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export function analyse(model: ModelRun, rules: readonly DynamicRule[] = DYNAMIC_RULES): Analysis {
   const findings: Finding[] = [];

@@ -12,3 +12,12 @@ export function relPath(file: string, root: string | undefined): string {
   if (r === '..' || r.startsWith(`..${sep}`) || isAbsolute(r)) return file;
   return sep === '/' ? r : r.split(sep).join('/');
 }
+
+/**
+ * Code-point order of two strings (paths, rule ids): the same on every machine,
+ * whatever the user's locale, and it needs no collation tables (the first
+ * localeCompare of a process loads ICU's, a cost the size of modelling a small run).
+ */
+export function byCodePoint(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -7,6 +7,7 @@
 import { readFileSync, readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
 import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Finding } from '../analysis/findings';
+import { byCodePoint } from '../present/paths';
 import { applyEditsToText } from './fix';
 import { languagePlugins } from './languages';
 import { loadResults, saveResults, shapeOf, type PersistOptions, type StoredFile, type StoredLink } from './persist';
@@ -529,9 +530,9 @@ function removeAll(idx: Map<string, Set<string>>, keys: string[], path: string):
 export function sortFindings(findings: Finding[]): Finding[] {
   return findings.sort(
     (a, b) =>
-      a.location.file.localeCompare(b.location.file) ||
+      byCodePoint(a.location.file, b.location.file) ||
       a.location.line - b.location.line ||
       (a.location.column ?? 0) - (b.location.column ?? 0) ||
-      a.rule.localeCompare(b.rule),
+      byCodePoint(a.rule, b.rule),
   );
 }

@@ -12,6 +12,7 @@
  */
 import { basename } from 'node:path';
 import type { Finding, Fix } from '../../analysis/findings';
+import { byCodePoint } from '../../present/paths';
 import type { FileAnalysis, LanguagePlugin, LinkContext, LinkedFile, SourceFile, WorkspaceView } from '../types';
 import { type Capture, extractImportFacts, type Patch } from './imports';
 import { missingCommitFindings } from './missing-commit';
@@ -234,7 +235,7 @@ function stalePatchFinding(file: LinkedFile<TsFileData>, p: PatchInfo, ctx: Link
     for (const c of other.data.captures) if (c.module === p.module && c.name === p.name) escaped.push({ file: other, capture: c });
   }
   if (escaped.length === 0) return undefined;
-  escaped.sort((a, b) => Number(a.file.data.test) - Number(b.file.data.test) || a.file.rel.localeCompare(b.file.rel) || a.capture.line - b.capture.line);
+  escaped.sort((a, b) => Number(a.file.data.test) - Number(b.file.data.test) || byCodePoint(a.file.rel, b.file.rel) || a.capture.line - b.capture.line);
   const related = escaped.map(({ file: f, capture: c }) => ({
     file: f.path,
     line: c.line,
