@@ -45,16 +45,15 @@
 //   TXLENS_BENCH_NODE_AGENT  the agent preload to measure (default dist/agents/node/preload.js;
 //                          the txlens side always runs dist/cli.js with its own agent)
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { benchPostgres, build, cleanEnv, resultsDir, root, say as benchSay, scratchFolder, stopBenchPostgres } from './setup.mjs';
 
-const suiteDir = join(root, 'bench', 'node-capture');
+const suiteSource = join(root, 'bench', 'node-capture');
 const cli = join(root, 'dist', 'cli.js');
 // TXLENS_BENCH_NODE_AGENT: another build of the agent's preload to measure (an older one, to compare).
 const preload = process.env.TXLENS_BENCH_NODE_AGENT ? resolve(process.env.TXLENS_BENCH_NODE_AGENT) : join(root, 'dist', 'agents', 'node', 'preload.js');
-const otelSetup = join(suiteDir, 'otel.cjs');
 
 /** Paired median of the agent alone over untraced, at most. */
 const TARGETS = { postgres: 1.1, sqlite: 1.3 };
@@ -95,6 +94,15 @@ if (mode !== 'wall' && spawnSync('valgrind', ['--version'], { encoding: 'utf8' }
 }
 
 const work = scratchFolder('txlens-node-bench-');
+// The suite runs as the project it is: a copy whose node_modules holds only what it imports (pg,
+// better-sqlite3, and OpenTelemetry for its side), not inside this repository, whose node_modules has
+// every ORM txlens is tested with. The agent does more in a project where some ORMs are installed
+// (Drizzle's ES module build takes Node's loader hooks, a thread per process): that is not this suite.
+const suiteDir = join(work, 'suite');
+cpSync(suiteSource, suiteDir, { recursive: true });
+mkdirSync(join(suiteDir, 'node_modules'));
+for (const pkg of ['pg', 'better-sqlite3', '@opentelemetry']) symlinkSync(join(root, 'node_modules', pkg), join(suiteDir, 'node_modules', pkg), 'dir');
+const otelSetup = join(suiteDir, 'otel.cjs');
 // Nothing from an outer traced run, an outer node:test or the caller's OpenTelemetry set-up may leak into any side.
 const baseEnv = Object.fromEntries(Object.entries(cleanEnv(['NODE_TEST_CONTEXT'])).filter(([k]) => !k.startsWith('OTEL_')));
 const extraCa = baseEnv.NODE_EXTRA_CA_CERTS;
