@@ -191,89 +191,123 @@ export interface ModelStatement {
 }
 
 /**
- * A statement of the model. What only restates its SQL's shape (text, verb, tables), which every
- * statement of the same text shares, is read through that shape instead of copied into each of the
- * hundreds of thousands of statements a large run holds: fewer fields to allocate, and fewer for
- * the garbage collector to copy while the model grows.
+ * What few statements carry: an error, an executemany count, the lines of an ORM flush, an asyncio
+ * task, tables the agent named itself. Held apart, in one object made only for a statement that has
+ * any of them, so the common statement is smaller.
  */
-class Statement implements ModelStatement {
-  declare time: number;
-  declare process: ModelProcess;
-  declare connection: ModelConnection;
-  declare session?: ModelSession;
-  declare transaction?: ModelTransaction;
-  declare op: StatementKind;
-  declare params?: unknown;
-  declare many?: number;
-  declare rows?: number;
-  declare dur?: number;
-  declare err?: StatementError;
-  declare at?: SourceFrame;
-  declare flushAt?: SourceFrame;
-  declare alsoAt?: SourceFrame[];
-  declare thread?: number;
-  declare task?: number;
-  declare test?: string;
-  /** The shape of its SQL text (shared). */
-  declare private readonly shape: SqlShape;
+interface StatementExtras {
+  err?: StatementError;
+  many?: number;
+  flushAt?: SourceFrame;
+  alsoAt?: SourceFrame[];
+  task?: number;
   /** Tables the agent named itself (`tables` without `op`), which take the place of the shape's reads. */
-  declare private readonly tables?: string[];
+  tables?: string[];
+}
 
-  constructor(
-    time: number,
-    process: ModelProcess,
-    connection: ModelConnection,
-    session: ModelSession | undefined,
-    transaction: ModelTransaction | undefined,
-    shape: SqlShape,
-    op: StatementKind,
-    tables: string[] | undefined,
-    ev: StatementEvent,
-    at: SourceFrame | undefined,
-    flushAt: SourceFrame | undefined,
-    alsoAt: SourceFrame[] | undefined,
-    test: string | undefined,
-  ) {
-    // Every field is assigned, in one order, so all statements share one hidden class.
-    this.time = time;
-    this.process = process;
-    this.connection = connection;
-    this.session = session;
-    this.transaction = transaction;
-    this.shape = shape;
-    this.op = op;
-    this.tables = tables;
-    this.params = ev.params;
-    this.many = ev.many;
-    this.rows = ev.rows;
-    this.dur = ev.dur;
-    this.err = ev.err;
-    this.at = at;
-    this.flushAt = flushAt;
-    this.alsoAt = alsoAt;
-    this.thread = ev.th;
-    this.task = ev.task;
-    this.test = test;
-  }
+/** What a statement of the model holds itself; the rest is read through `statementPrototype`. */
+interface StatementRecord {
+  time: number;
+  process: ModelProcess;
+  connection: ModelConnection;
+  session?: ModelSession;
+  transaction?: ModelTransaction;
+  /** The shape of its SQL text (shared). */
+  shape: SqlShape;
+  op: StatementKind;
+  params?: unknown;
+  rows?: number;
+  dur?: number;
+  at?: SourceFrame;
+  thread?: number;
+  test?: string;
+  extras: StatementExtras | undefined;
+}
 
+type DerivedStatementFields = 'start' | 'sql' | 'verb' | 'reads' | 'writes' | 'parsedSql' | 'err' | 'many' | 'flushAt' | 'alsoAt' | 'task';
+
+/**
+ * What a statement of the model reads rather than holds. What only restates its SQL's shape (text,
+ * verb, tables), which every statement of the same text shares, is read through that shape instead
+ * of copied into each of the hundreds of thousands of statements a large run holds, and what few
+ * statements carry is read through their extras: fewer fields to allocate and to collect.
+ */
+const statementPrototype: ThisType<StatementRecord> & Pick<ModelStatement, DerivedStatementFields> = {
   get start(): number {
     return this.time - (this.dur ?? 0);
-  }
+  },
   get sql(): string {
     return this.shape.text;
-  }
+  },
   get verb(): string {
     return this.shape.verb;
-  }
+  },
   get reads(): string[] {
-    return this.tables ?? this.shape.reads;
-  }
+    return this.extras?.tables ?? this.shape.reads;
+  },
   get writes(): string[] {
     return this.shape.writes;
-  }
+  },
   get parsedSql(): boolean {
     return this.shape.parsed;
-  }
+  },
+  get err(): StatementError | undefined {
+    return this.extras?.err;
+  },
+  get many(): number | undefined {
+    return this.extras?.many;
+  },
+  get flushAt(): SourceFrame | undefined {
+    return this.extras?.flushAt;
+  },
+  get alsoAt(): SourceFrame[] | undefined {
+    return this.extras?.alsoAt;
+  },
+  get task(): number | undefined {
+    return this.extras?.task;
+  },
+};
+
+/**
+ * A statement of the model: an object literal over `statementPrototype`, made at one place, not a
+ * class instance. V8 follows how many objects of an object literal survive their first garbage
+ * collection, and once nearly all do (statements live as long as the model) it allocates the
+ * literal's objects straight in the old generation: they are never copied by the young
+ * generation's collections, where instances of a class are copied twice each (into the survivor
+ * space, then into the old generation), which was much of what building the model cost. Every
+ * field is given, in one order, so all statements share one hidden class.
+ */
+function newStatement(
+  time: number,
+  process: ModelProcess,
+  connection: ModelConnection,
+  session: ModelSession | undefined,
+  transaction: ModelTransaction | undefined,
+  shape: SqlShape,
+  op: StatementKind,
+  ev: StatementEvent,
+  at: SourceFrame | undefined,
+  extras: StatementExtras | undefined,
+  test: string | undefined,
+): ModelStatement {
+  const record: StatementRecord & { __proto__: typeof statementPrototype } = {
+    __proto__: statementPrototype,
+    time,
+    process,
+    connection,
+    session,
+    transaction,
+    shape,
+    op,
+    params: ev.params,
+    rows: ev.rows,
+    dur: ev.dur,
+    at,
+    thread: ev.th,
+    test,
+    extras,
+  };
+  return record as unknown as ModelStatement;
 }
 
 export interface ModelIdentityHit {
@@ -583,7 +617,7 @@ class ModelBuilder {
     const sess = this.session(ev.sess);
     const tx = this.txOf(state, ev.tx);
     const shape = this.classifier.classify(ev.sql);
-    const st = new Statement(
+    const st = newStatement(
       this.time,
       this.proc,
       c,
@@ -591,11 +625,9 @@ class ModelBuilder {
       tx,
       shape,
       ev.op ?? shape.op,
-      ev.tables && !ev.op ? ev.tables : undefined,
       ev,
       this.frame(ev.at),
-      ev.flushAt ? this.frame(ev.flushAt) : undefined,
-      Array.isArray(ev.alsoAt) && ev.alsoAt.length > 0 ? ev.alsoAt.map((f) => this.frame(f)!) : undefined,
+      this.statementExtras(ev),
       this.testNow(),
     );
     this.statements.push(st);
@@ -611,6 +643,23 @@ class ModelBuilder {
     if (st.op === 'tx') this.txStatement(ev, state, tx, st);
     // pysqlite sends BEGIN before DML: from here SQLite is inside a transaction.
     else if (st.op === 'write' && c.driver !== undefined && !st.err && pysqlite(c)) state.dbOpen = true;
+  }
+
+  /** The statement's extras, or undefined (the common case) when it has none. */
+  private statementExtras(ev: StatementEvent): StatementExtras | undefined {
+    const tables = ev.tables && !ev.op ? ev.tables : undefined;
+    const alsoAt = Array.isArray(ev.alsoAt) && ev.alsoAt.length > 0 ? ev.alsoAt : undefined;
+    if (ev.err === undefined && ev.many === undefined && ev.flushAt === undefined && alsoAt === undefined && ev.task === undefined && tables === undefined) {
+      return undefined;
+    }
+    return {
+      err: ev.err,
+      many: ev.many,
+      flushAt: ev.flushAt ? this.frame(ev.flushAt) : undefined,
+      alsoAt: alsoAt?.map((f) => this.frame(f)!),
+      task: ev.task,
+      tables,
+    };
   }
 
   /** Transaction-control statements: savepoints from their text, and SQLite's own transaction state. */
@@ -886,7 +935,13 @@ class ModelBuilder {
     for (const ids of this.byPid.values()) for (const t of ids.openTests.values()) t.end = t.process.end;
     // A worker's file may be read before its parent's: attribute processes without
     // test windows of their own again, now that every window is known.
-    for (const st of statements) if (st.process.tests.length === 0) st.test = attribute(st.process, st.time);
+    // Indexed over the statements, the one array here as long as the trace: a for-of allocates per element until optimized.
+    let unparsed = 0;
+    for (let i = 0; i < statements.length; i++) {
+      const st = statements[i];
+      if (st.process.tests.length === 0) st.test = attribute(st.process, st.time);
+      if (!st.parsedSql) unparsed++;
+    }
     for (const tx of transactions) if (tx.process.tests.length === 0) tx.test = attribute(tx.process, tx.start);
     for (const hit of identityHits) if (hit.process.tests.length === 0) hit.test = attribute(hit.process, hit.time);
     for (const sess of this.sessions) if (sess.process.tests.length === 0) sess.test = attribute(sess.process, sess.opened);
@@ -903,8 +958,6 @@ class ModelBuilder {
     const connectionList = this.connections.sort((a, b) => a.opened - b.opened);
     connectionList.forEach((c, i) => (c.label = `C${i + 1}`));
 
-    let unparsed = 0;
-    for (const st of statements) if (!st.parsedSql) unparsed++;
     if (unparsed > 0) notes.push(`${unparsed} statement${unparsed === 1 ? '' : 's'} whose SQL could not be read for tables`);
     for (const p of processes) {
       if (p.agentErrors.length > 0) notes.push(`capture stopped early in process ${p.pid}: ${p.agentErrors[0]}`);
