@@ -87,15 +87,24 @@ export function sweepPendingWrites(model: ModelRun, visit: (read: ModelStatement
   const pendingBy = new Map<string, Map<string, TablePendings>>();
   // The tables the current transaction wrote so far (a table or two: a short list searched in place), one list reused.
   const seen: string[] = [];
-  for (const tx of model.transactions) {
+  // Indexed loops over the model's arrays, here and below: each loop runs once, mostly before the
+  // optimizing compiler takes it over, and until then a for-of allocates a result per element
+  // (hundreds of thousands of statements: garbage that costs scavenges).
+  const transactions = model.transactions;
+  for (let i = 0; i < transactions.length; i++) {
+    const tx = transactions[i];
     const dbKey = tx.connection.dbKey;
-    if (!dbKey || tx.writes.length === 0 || tx.isolation === 'AUTOCOMMIT') continue;
+    const txWrites = tx.writes;
+    if (!dbKey || txWrites.length === 0 || tx.isolation === 'AUTOCOMMIT') continue;
     let byTable: Map<string, TablePendings> | undefined;
     const until = tx.end ?? Infinity;
     seen.length = 0;
-    for (const w of tx.writes) {
+    for (let j = 0; j < txWrites.length; j++) {
+      const w = txWrites[j];
       if (!isPendingWrite(w)) continue;
-      for (const table of w.writes) {
+      const tables = w.writes;
+      for (let k = 0; k < tables.length; k++) {
+        const table = tables[k];
         // The first write of this transaction to `table` opens its pending writes.
         if (seen.includes(table)) continue;
         seen.push(table);
@@ -113,13 +122,16 @@ export function sweepPendingWrites(model: ModelRun, visit: (read: ModelStatement
 
   // Groups in the order their first read came, as the sweep visits them.
   const groups: TablePendings[] = [];
-  for (const st of model.statements) {
+  const statements = model.statements;
+  for (let i = 0; i < statements.length; i++) {
+    const st = statements[i];
     if (st.op !== 'read') continue;
     const dbKey = st.connection.dbKey;
     const byTable = dbKey ? pendingBy.get(dbKey) : undefined;
     if (!byTable) continue;
-    for (const table of st.reads) {
-      const group = byTable.get(table);
+    const tables = st.reads;
+    for (let k = 0; k < tables.length; k++) {
+      const group = byTable.get(tables[k]);
       if (!group) continue;
       if (!group.reads) {
         group.reads = [];
@@ -138,14 +150,16 @@ export function sweepPendingWrites(model: ModelRun, visit: (read: ModelStatement
     reads!.sort((a, b) => a.start - b.start);
     let next = 0;
     const active: PendingWrites[] = [];
-    for (const r of reads!) {
-      while (next < pendings.length && pendings[next].from < r.start) active.push(pendings[next++]);
+    for (let i = 0; i < reads!.length; i++) {
+      const r = reads![i];
+      const start = r.start;
+      while (next < pendings.length && pendings[next].from < start) active.push(pendings[next++]);
       if (active.length === 0) continue;
       // Drop the transactions that ended before this read, in place: a new array per read is most of the sweep's garbage.
       let kept = 0;
-      for (const p of active) if (p.until > r.start) active[kept++] = p;
+      for (let j = 0; j < active.length; j++) if (active[j].until > start) active[kept++] = active[j];
       active.length = kept;
-      for (const p of active) if (p.tx.connection !== r.connection) visit(r, p);
+      for (let j = 0; j < kept; j++) if (active[j].tx.connection !== r.connection) visit(r, active[j]);
     }
   }
 }

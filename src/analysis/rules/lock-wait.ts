@@ -113,7 +113,10 @@ function check(model: ModelRun): Finding[] {
     list.push(tx);
   }
   const found = new Map<string, Finding>();
-  for (const w of model.statements) {
+  // Indexed: a for-of over every statement allocates per element until the loop is optimized.
+  const statements = model.statements;
+  for (let i = 0; i < statements.length; i++) {
+    const w = statements[i];
     const failed = lockFailure(w);
     if (!failed && (w.err || (w.dur ?? 0) < MIN_WAIT_NS)) continue;
     const dbKey = w.connection.dbKey;

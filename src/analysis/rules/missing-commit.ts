@@ -94,9 +94,14 @@ interface ReadIndex {
 function readIndex(model: ModelRun, tables: Set<string>): ReadIndex {
   const reads = new Map<string, Map<string, ModelStatement[]>>();
   for (const table of tables) reads.set(table, new Map());
-  for (const st of model.statements) {
+  // Indexed: a for-of over every statement allocates per element until the loop is optimized.
+  const statements = model.statements;
+  for (let i = 0; i < statements.length; i++) {
+    const st = statements[i];
     if (st.op !== 'read') continue;
-    for (const table of st.reads) {
+    const tables = st.reads;
+    for (let k = 0; k < tables.length; k++) {
+      const table = tables[k];
       const byDb = reads.get(table);
       if (!byDb) continue;
       const db = st.connection.dbKey ?? '';

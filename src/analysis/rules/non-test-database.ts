@@ -122,7 +122,10 @@ function dbFacts(model: ModelRun): Map<string, DbFacts> {
     }
   }
   // Schema created while a test or its fixtures ran: the test set-up made this database.
-  for (const st of model.statements) {
+  // Indexed: a for-of over every statement allocates per element until the loop is optimized.
+  const statements = model.statements;
+  for (let i = 0; i < statements.length; i++) {
+    const st = statements[i];
     if (st.op !== 'ddl' || !st.test || st.err || !st.connection.dbKey) continue;
     const f = facts.get(st.connection.dbKey);
     if (f && !f.devProd) f.testish = true;
@@ -132,7 +135,9 @@ function dbFacts(model: ModelRun): Map<string, DbFacts> {
 
 function testUses(model: ModelRun, facts: Map<string, DbFacts>): Map<string, TestUse> {
   const uses = new Map<string, TestUse>();
-  for (const st of model.statements) {
+  const statements = model.statements;
+  for (let i = 0; i < statements.length; i++) {
+    const st = statements[i];
     const key = st.connection.dbKey;
     if (!st.test || !key || st.err) continue;
     if (st.op !== 'read' && st.op !== 'write' && st.op !== 'ddl') continue;

@@ -96,7 +96,12 @@ function sharedConnections(model: ModelRun): Set<ModelConnection> {
     if (!first) firstUser.set(conn, { thread, task });
     else if (first.thread !== thread || first.task !== task) shared.add(conn);
   };
-  for (const st of model.statements) use(st.connection, st.thread, st.task);
+  // Indexed: a for-of over every statement allocates per element until the loop is optimized.
+  const statements = model.statements;
+  for (let i = 0; i < statements.length; i++) {
+    const st = statements[i];
+    use(st.connection, st.thread, st.task);
+  }
   for (const tx of model.transactions) if (endIsOperation(tx)) use(tx.connection, tx.endThread, tx.endTask);
   return shared;
 }
@@ -228,7 +233,9 @@ function sessionFanOut(a: Op, b: Op): boolean {
 function untaskedNodeOps(model: ModelRun): Map<ModelConnection, Op[]> {
   const byConn = new Map<ModelConnection, Op[]>();
   let n = 0;
-  for (const st of model.statements) {
+  const statements = model.statements;
+  for (let i = 0; i < statements.length; i++) {
+    const st = statements[i];
     if (st.task !== undefined || st.thread === undefined || st.connection.process.header.lang !== 'node') continue;
     let list = byConn.get(st.connection);
     if (!list) byConn.set(st.connection, (list = []));

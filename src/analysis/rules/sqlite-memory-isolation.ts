@@ -196,7 +196,10 @@ export const sqliteMemoryIsolationRule: DynamicRule = {
   check(model: ModelRun): Finding[] {
     const groups = new Map<string, Group>();
     // Statements are in time order, so "had the table before" is a running state.
-    for (const st of model.statements) {
+    // Indexed: a for-of over every statement allocates per element until the loop is optimized.
+    const statements = model.statements;
+    for (let i = 0; i < statements.length; i++) {
+      const st = statements[i];
       const conn = st.connection;
       if (!conn.db?.memory || !conn.dbKey || !meaningful(st)) continue;
       const groupKey = st.test ?? '';

@@ -168,7 +168,10 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
   if (cached) return cached;
   const paramsCaptured = (model.run?.params ?? 'values') === 'values';
   const violations: UniqueViolation[] = [];
-  for (const st of model.statements) {
+  // Indexed: a for-of over every statement allocates per element until the loop is optimized.
+  const statements = model.statements;
+  for (let i = 0; i < statements.length; i++) {
+    const st = statements[i];
     if (!st.err) continue;
     const v = uniqueViolation(st, paramsCaptured);
     if (v) violations.push(v);
