@@ -37,8 +37,8 @@ interface Committed {
 /** Committed row writes: database → table → the writes, sorted by commit time. */
 type CommittedIndex = Map<string, Map<string, Committed[]>>;
 
-/** Committed row writes per database and table, sorted by commit time. */
-function committedIndex(model: ModelRun): CommittedIndex {
+/** Committed row writes to `tables` per database and table, sorted by commit time. */
+function committedIndex(model: ModelRun, tables: ReadonlySet<string>): CommittedIndex {
   const out: CommittedIndex = new Map();
   for (const tx of model.transactions) {
     const dbKey = tx.connection.dbKey;
@@ -47,6 +47,7 @@ function committedIndex(model: ModelRun): CommittedIndex {
     for (const w of tx.writes) {
       if (w.err || !ROW_WRITES.has(w.verb)) continue;
       for (const table of w.writes) {
+        if (!tables.has(table)) continue;
         if (!byTable) {
           byTable = out.get(dbKey);
           if (!byTable) out.set(dbKey, (byTable = new Map()));
@@ -168,28 +169,60 @@ function isolationOf(tx: ModelTransaction): string | undefined {
   return tx.isolation;
 }
 
-function snapshotFindings(model: ModelRun, committed: CommittedIndex): Finding[] {
-  const rowKeys = modelRowKeys(model);
-  const found = new Map<string, Finding>();
+/** A transaction whose reads come from the snapshot its first statement took. */
+interface SnapshotTransaction {
+  tx: ModelTransaction;
+  dbKey: string;
+  level: string;
+  first: ModelStatement;
+}
+
+function snapshotTransactions(model: ModelRun): SnapshotTransaction[] {
+  const out: SnapshotTransaction[] = [];
   for (const tx of model.transactions) {
     const system = tx.connection.db?.system;
-    if (!system || !SNAPSHOT_SYSTEMS.has(system) || !tx.connection.dbKey) continue;
+    const dbKey = tx.connection.dbKey;
+    if (!system || !SNAPSHOT_SYSTEMS.has(system) || !dbKey) continue;
     const level = isolationOf(tx);
     if (!level || !SNAPSHOT_LEVELS.has(level)) continue;
     const first = tx.statements.find((st) => st.op === 'read' || st.op === 'write');
-    if (!first) continue;
+    if (first) out.push({ tx, dbKey, level, first });
+  }
+  return out;
+}
+
+/** The reads of a snapshot transaction that the rule judges (each a line to point at), after its snapshot. */
+function snapshotReads({ tx, first }: SnapshotTransaction): ModelStatement[] {
+  return tx.statements.filter((r) => r.op === 'read' && r !== first && r.at);
+}
+
+/**
+ * The tables a stale read could be about: those identity-map hits name and those snapshot
+ * transactions read. Only their committed writes are indexed, not every write of the run.
+ */
+function tablesInQuestion(model: ModelRun, snapshots: SnapshotTransaction[]): Set<string> {
+  const tables = new Set<string>();
+  for (const hit of model.identityHits) if (hit.table && hit.at) tables.add(hit.table);
+  for (const s of snapshots) for (const r of snapshotReads(s)) for (const table of r.reads) tables.add(table);
+  return tables;
+}
+
+function snapshotFindings(model: ModelRun, committed: CommittedIndex, snapshots: SnapshotTransaction[]): Finding[] {
+  const rowKeys = modelRowKeys(model);
+  const found = new Map<string, Finding>();
+  for (const s of snapshots) {
+    const { tx, dbKey, level, first } = s;
     const snapshot = first.start;
-    for (const r of tx.statements) {
-      if (r.op !== 'read' || r === first || !r.at) continue;
+    for (const r of snapshotReads(s)) {
       for (const table of r.reads) {
-        const list = committed.get(tx.connection.dbKey)?.get(table);
+        const list = committed.get(dbKey)?.get(table);
         if (!list) continue;
         const readKeys = rowKeys.of(r, table);
         for (let i = upperBound(list, r.start) - 1; i >= 0 && list[i].at > snapshot; i--) {
           const c = list[i];
           if (c.tx === tx || c.tx.connection === tx.connection) continue;
           if (!rowsMayOverlap(readKeys, rowKeys.of(c.write, table))) continue;
-          const id = `${r.at[0]}:${r.at[1]}\u0000${c.tx.key}\u0000${r.test ?? ''}`;
+          const id = `${r.at![0]}:${r.at![1]}\u0000${c.tx.key}\u0000${r.test ?? ''}`;
           if (!found.has(id)) found.set(id, snapshotFinding(model, tx, level, first, r, table, readKeys, c));
           break;
         }
@@ -228,9 +261,12 @@ function snapshotFinding(
 }
 
 function check(model: ModelRun): Finding[] {
-  const committed = committedIndex(model);
+  const snapshots = snapshotTransactions(model);
+  const tables = tablesInQuestion(model, snapshots);
+  if (tables.size === 0) return [];
+  const committed = committedIndex(model, tables);
   if (committed.size === 0) return [];
-  return [...identityFindings(model, committed), ...snapshotFindings(model, committed)];
+  return [...identityFindings(model, committed), ...snapshotFindings(model, committed, snapshots)];
 }
 
 export const staleReadRule: DynamicRule = { id: STALE_READ, check };
