@@ -1,15 +1,19 @@
 /**
  * Analysis cost: reading a run folder, building the model and running every
  * dynamic rule, against the floor of only parsing the same files' JSON lines.
- * Prints, for each size, the median of both, their ratio and the peak memory
- * of the analysis; each measurement runs in a fresh child process so memory
- * and JIT state do not leak from one to the next.
+ * Prints, for each size, the median of both over TXLENS_BENCH_ROUNDS
+ * interleaved rounds (default 5), their ratio and the peak memory of the
+ * analysis; each measurement runs in a fresh child process so memory and JIT
+ * state do not leak from one to the next. The ratio of median CPU times (the
+ * process's user and system time, garbage collector threads included) and the
+ * load average are printed beside it: on a busy machine wall time swings with
+ * the load, and the verdict, on wall time, is only as good as the machine is quiet.
  *
  *   node out/bench/analysis.js [events ...]      (default: 100000 1000000)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyse } from '../src/analysis/analyse';
 import { loadModel } from '../src/model/model';
@@ -22,6 +26,8 @@ const ROUNDS = Number(process.env.TXLENS_BENCH_ROUNDS ?? 5);
 
 interface Sample {
   ms: number;
+  /** User and system CPU time of the measured part, all threads. */
+  cpuMs: number;
   maxRssMb: number;
   findings?: number;
   statements?: number;
@@ -30,7 +36,8 @@ interface Sample {
 /** Child mode: do one measurement and print it as JSON. */
 function child(mode: string, dir: string): void {
   const t0 = process.hrtime.bigint();
-  const out: Sample = { ms: 0, maxRssMb: 0 };
+  const cpu0 = process.cpuUsage();
+  const out: Sample = { ms: 0, cpuMs: 0, maxRssMb: 0 };
   if (mode === 'parse') {
     let n = 0;
     for (const name of readdirSync(dir)) {
@@ -50,6 +57,8 @@ function child(mode: string, dir: string): void {
     out.statements = model.statements.length;
   }
   out.ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const cpu = process.cpuUsage(cpu0);
+  out.cpuMs = (cpu.user + cpu.system) / 1000;
   out.maxRssMb = process.resourceUsage().maxRSS / 1024;
   process.stdout.write(JSON.stringify(out));
 }
@@ -76,6 +85,7 @@ function main(): void {
       const written = generateTrace(dir, events);
       const parse: Sample[] = [];
       const full: Sample[] = [];
+      const loadBefore = loadavg()[0];
       for (let i = 0; i < ROUNDS; i++) {
         parse.push(measure('parse', dir));
         full.push(measure('analyse', dir));
@@ -83,6 +93,8 @@ function main(): void {
       const parseMs = median(parse.map((s) => s.ms));
       const fullMs = median(full.map((s) => s.ms));
       const ratio = fullMs / parseMs;
+      const cpuRatio = median(full.map((s) => s.cpuMs)) / median(parse.map((s) => s.cpuMs));
+      const load = `load ${loadBefore.toFixed(2)} → ${loadavg()[0].toFixed(2)}`;
       const rss = Math.max(...full.map((s) => s.maxRssMb));
       const perEvent = (fullMs * 1e6) / written.events;
       const verdict = ratio <= TARGET_RATIO && rss < MEMORY_LIMIT_MB ? 'PASS' : 'FAIL';
@@ -91,9 +103,10 @@ function main(): void {
           `ratio ${ratio.toFixed(2)}, peak RSS ${rss.toFixed(0)} MB, ${perEvent.toFixed(0)} ns/event, ` +
           `${full[0].findings} findings  ${verdict}`,
       );
+      console.log(`           CPU-time ratio ${cpuRatio.toFixed(2)}, ${load} (on ${availableParallelism()} cores)`);
       if (perEventPrev !== undefined) console.log(`           cost per event vs the previous size: ${(perEvent / perEventPrev).toFixed(2)}x (1.00 = linear)`);
       perEventPrev = perEvent;
-      rows.push({ events: written.events, bytes: written.mb * 1048576, parseMs, analyseMs: fullMs, ratio, peakRssMb: rss, verdict });
+      rows.push({ events: written.events, bytes: written.mb * 1048576, parseMs, analyseMs: fullMs, ratio, cpuRatio, peakRssMb: rss, loadBefore, loadAfter: loadavg()[0], verdict });
       rmSync(dir, { recursive: true, force: true });
     }
     mkdirSync('bench/results', { recursive: true });
