@@ -136,13 +136,17 @@ function dbFacts(model: ModelRun): Map<string, DbFacts> {
 function testUses(model: ModelRun, facts: Map<string, DbFacts>): Map<string, TestUse> {
   const uses = new Map<string, TestUse>();
   const statements = model.statements;
+  // Statements come in runs of one test: the last test's use is the next statement's, most of the time.
+  let use: TestUse | undefined;
   for (let i = 0; i < statements.length; i++) {
     const st = statements[i];
     const key = st.connection.dbKey;
     if (!st.test || !key || st.err) continue;
     if (st.op !== 'read' && st.op !== 'write' && st.op !== 'ddl') continue;
-    let use = uses.get(st.test);
-    if (!use) uses.set(st.test, (use = { test: st.test, dbs: new Map(), testWrites: new Map() }));
+    if (use?.test !== st.test) {
+      use = uses.get(st.test);
+      if (!use) uses.set(st.test, (use = { test: st.test, dbs: new Map(), testWrites: new Map() }));
+    }
     let db = use.dbs.get(key);
     if (!db) use.dbs.set(key, (db = { first: st, reads: [] }));
     if (st.op === 'read') {
@@ -152,7 +156,10 @@ function testUses(model: ModelRun, facts: Map<string, DbFacts>): Map<string, Tes
     }
     else {
       if (!db.firstWrite) db.firstWrite = st;
-      if (st.op === 'write' && facts.get(key)?.testish) for (const t of st.writes) if (!use.testWrites.has(t)) use.testWrites.set(t, st);
+      if (st.op === 'write' && facts.get(key)?.testish) {
+        const tables = st.writes;
+        for (let k = 0; k < tables.length; k++) if (!use.testWrites.has(tables[k])) use.testWrites.set(tables[k], st);
+      }
     }
   }
   return uses;

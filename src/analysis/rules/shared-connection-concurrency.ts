@@ -98,9 +98,13 @@ function sharedConnections(model: ModelRun): Set<ModelConnection> {
   };
   // Indexed: a for-of over every statement allocates per element until the loop is optimized.
   const statements = model.statements;
+  let last: ModelStatement | undefined;
   for (let i = 0; i < statements.length; i++) {
     const st = statements[i];
+    // The same connection and actor as the statement before (the common case) changes nothing.
+    if (last && last.connection === st.connection && last.thread === st.thread && last.task === st.task) continue;
     use(st.connection, st.thread, st.task);
+    last = st;
   }
   for (const tx of model.transactions) if (endIsOperation(tx)) use(tx.connection, tx.endThread, tx.endTask);
   return shared;
