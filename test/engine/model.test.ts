@@ -115,6 +115,33 @@ test('a statement an ORM flush sent keeps its change line as `at`, the flush lin
   assert.equal(insert.flushAt, select.at);
 });
 
+test('what few statements carry (an error, an executemany count, a task, tables the agent named) is read through each statement; the others carry none', () => {
+  const err = { type: 'sqlite3.IntegrityError', message: 'UNIQUE constraint failed: jobs.name' };
+  const dir = trace()
+    .process(31, { t0: 7n })
+    .connect('c1', sqliteFile)
+    .begin('t1', { sess: 's1' })
+    .execute('INSERT INTO jobs (name) VALUES (?)', { at: at(7), err, many: 3, task: 41 })
+    .execute('CALL refresh_jobs()', { at: at(8), tables: ['jobs', 'users'] })
+    .execute('SELECT * FROM jobs', { at: at(9), dur: 500 })
+    .write();
+  const model = buildModel(readTrace(dir));
+  const [insert, call, select] = model.statements;
+  assert.deepEqual(insert.err, err);
+  assert.equal(insert.many, 3);
+  assert.equal(insert.task, 41);
+  assert.deepEqual(insert.writes, ['jobs']);
+  // Tables the agent named, without a classification of its own, stand for the SQL's reads.
+  assert.deepEqual(call.reads, ['jobs', 'users']);
+  assert.equal(call.err, undefined);
+  for (const field of ['err', 'many', 'task', 'flushAt', 'alsoAt'] as const) assert.equal(select[field], undefined, field);
+  assert.deepEqual(select.reads, ['jobs']);
+  assert.equal(select.sql, 'SELECT * FROM jobs');
+  assert.equal(select.verb, 'SELECT');
+  assert.equal(select.start, select.time - 500);
+  assert.equal(select.parsedSql, true);
+});
+
 test('savepoints: statement text and agent events are one savepoint; a pysqlite SAVEPOINT without BEGIN commits on RELEASE', () => {
   const conftest = (line: number): SourceFrame => ['/proj/tests/conftest.py', line, 'db'];
   /** The statement SQLAlchemy sent at time `t`, and the savepoint event the agent wrote for it. */
