@@ -20,6 +20,7 @@ import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, st
 import Module, { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { Script } from 'node:vm';
 
 /** Names the cache folder; `off` turns the cache off. */
@@ -56,6 +57,15 @@ function pruneOldCaches(dir: string, bundle: string): void {
   for (const old of caches.slice(KEEP_CACHES)) rmSync(old.path, { force: true });
 }
 
+/** V8 flags as part of a file name: `--a=1 --b` becomes `a=1+b`. */
+function flagsName(v8Flags: string): string {
+  return v8Flags
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((flag) => flag.replace(/^-+/, '').replace(/[^A-Za-z0-9=_-]/g, '_'))
+    .join('+');
+}
+
 export interface LoadedBundle<T> {
   exports: T;
   /** Whether V8 took its code from the cache. */
@@ -67,8 +77,12 @@ export interface LoadedBundle<T> {
 /**
  * Requires `file` (a CommonJS bundle) through the code cache in `dir`; without `dir` or
  * without `buildHash` (the bundle's content hash, recorded when it was built), a plain require.
+ * `v8Flags` are set first, with or without a cache: V8 stamps a code cache with the flags
+ * it was made under and rejects it under any others, so flags that are set at all must be
+ * set before every load, and they are part of the cache's name.
  */
-export function requireBundle<T>(file: string, buildHash: string | undefined, dir: string | undefined = cacheDir()): LoadedBundle<T> {
+export function requireBundle<T>(file: string, buildHash: string | undefined, dir: string | undefined = cacheDir(), v8Flags?: string): LoadedBundle<T> {
+  if (v8Flags) setFlagsFromString(v8Flags);
   const plain = (): LoadedBundle<T> => ({
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- a bundle beside this one, found at run time
     exports: require(file) as T,
@@ -86,7 +100,8 @@ export function requireBundle<T>(file: string, buildHash: string | undefined, di
   } catch {
     return plain(); // require says why
   }
-  const cacheFile = join(dir, `${basename(file)}-${identity}-${process.versions.v8}-${process.arch}.cache`);
+  const flagsTag = v8Flags ? `-${flagsName(v8Flags)}` : '';
+  const cacheFile = join(dir, `${basename(file)}-${identity}-${process.versions.v8}-${process.arch}${flagsTag}.cache`);
   let cachedData: Buffer | undefined;
   try {
     cachedData = readFileSync(cacheFile);

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
 import { cacheDir, requireBundle } from '../../src/cli/code-cache';
@@ -85,7 +85,12 @@ test('txlens prints the same with a cold cache, a warm one, and none', () => {
   const doc = JSON.parse(cold);
   assert.ok(doc.findings.some((f: { rule: string }) => f.rule === 'stale-import-patch'), cold);
   assert.ok(!(doc.notes ?? []).some((n: string) => /skipped|failed/.test(n)), cold);
+  // The next run takes the engine from that cache: a rejected cache (V8 flags set after the
+  // bundle loads, say) would be written anew, as another file in the same place.
+  const written0 = statSync(join(cache, written[0]));
   assert.equal(check(cache), cold);
+  const again = statSync(join(cache, written[0]));
+  assert.deepEqual([again.ino, again.mtimeMs], [written0.ino, written0.mtimeMs]);
   assert.equal(check('off'), cold);
   // A corrupt cache: V8 rejects it, the engine loads from source, the cache is written anew.
   writeFileSync(join(cache, written[0]), 'not a code cache');
@@ -124,4 +129,22 @@ test('the engine bundle makes no import() the engine reaches (a code-cached bund
   // web-tree-sitter's Language.load reads a path with one; src/static/wasm.ts hands it the bytes instead.
   assert.deepEqual(dynamicImports(engine), ['import("fs/promises")']);
   assert.deepEqual(dynamicImports('const a = "import(x)"; // import(y)\nconst b = /import(z)/; f(`${import("t")}`);'), ['import("t")']);
+});
+
+// Last in this file: V8 flags, once set, stay set for the rest of the process.
+test('V8 flags given to the loader are set before the bundle compiles and name its cache', () => {
+  const dir = tempDir('code-cache-flags');
+  const cache = join(dir, 'cache');
+  const file = bundle(dir, 'engine.js', 8);
+  const flags = '--interrupt-budget=270336';
+  const first = requireBundle<{ answer(): number }>(file, HASH, cache, flags);
+  assert.deepEqual([first.exports.answer(), first.fromCache], [16, false]);
+  first.saveCache();
+  assert.deepEqual(
+    readdirSync(cache).map((n) => n.endsWith('-interrupt-budget=270336.cache')),
+    [true],
+  );
+  // Made and read under the same flags: V8 takes it.
+  const second = requireBundle<{ answer(): number }>(file, HASH, cache, flags);
+  assert.deepEqual([second.exports.answer(), second.fromCache], [16, true]);
 });
