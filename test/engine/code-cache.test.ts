@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import ts from 'typescript';
 import { cacheDir, requireBundle } from '../../src/cli/code-cache';
 import { cliPath, repoRoot, tempDir } from '../support/env';
@@ -129,6 +130,27 @@ test('the engine bundle makes no import() the engine reaches (a code-cached bund
   // web-tree-sitter's Language.load reads a path with one; src/static/wasm.ts hands it the bytes instead.
   assert.deepEqual(dynamicImports(engine), ['import("fs/promises")']);
   assert.deepEqual(dynamicImports('const a = "import(x)"; // import(y)\nconst b = /import(z)/; f(`${import("t")}`);'), ['import("t")']);
+});
+
+test("a long ASCII bundle is compiled where Node keeps its text, outside V8's heap; a UTF-8 one loads as text", () => {
+  const dir = tempDir('code-cache-heap');
+  const cache = join(dir, 'cache');
+  // 4 MB of comment: the text is what counts, not what it runs.
+  const big = join(dir, 'big.js');
+  writeFileSync(big, `/* ${'x'.repeat(4 * 1024 * 1024)} */\nmodule.exports = { answer: () => 42 };\n`);
+  const heapUsed = () => getHeapStatistics().used_heap_size;
+  const before = heapUsed();
+  const loaded = requireBundle<{ answer(): number }>(big, HASH, cache);
+  const grown = heapUsed() - before;
+  assert.equal(loaded.exports.answer(), 42);
+  assert.ok(grown < 1024 * 1024, `the heap grew by ${grown} bytes for a 4 MB bundle`);
+  const utf8 = join(dir, 'utf8.js');
+  writeFileSync(utf8, "module.exports = { word: () => 'caf\u00e9 \u2014 \u{1F600}', self: __filename };\n");
+  for (const fromCache of [false, true]) {
+    const b = requireBundle<{ word(): string; self: string }>(utf8, HASH, cache);
+    assert.deepEqual([b.exports.word(), b.exports.self, b.fromCache], ['caf\u00e9 \u2014 \u{1F600}', utf8, fromCache]);
+    b.saveCache();
+  }
 });
 
 // Last in this file: V8 flags, once set, stay set for the rest of the process.
