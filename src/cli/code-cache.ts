@@ -16,10 +16,11 @@
  * loads the bundle the plain way, and nothing is printed.
  */
 import { isAscii } from 'node:buffer';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, type Stats, writeFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { Script } from 'node:vm';
 
 /** Names the cache folder; `off` turns the cache off. */
@@ -56,6 +57,38 @@ function pruneOldCaches(dir: string, bundle: string): void {
   for (const old of caches.slice(KEEP_CACHES)) rmSync(old.path, { force: true });
 }
 
+/** V8 flags as part of a file name: `--a=1 --b` becomes `a=1+b`. */
+function flagsName(v8Flags: string): string {
+  return v8Flags
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((flag) => flag.replace(/^-+/, '').replace(/[^A-Za-z0-9=_-]/g, '_'))
+    .join('+');
+}
+
+/**
+ * The bundle's bytes inside Module.wrap's function (both halves of which are ASCII), read in
+ * one piece, and the file's stat from the same read. Decoded in one piece, an ASCII bundle's
+ * text (esbuild.mjs makes the engine one) is one-byte text that Node keeps outside V8's heap
+ * (it is that long), and V8 compiles it where it is. Wrapped as strings, the text was a
+ * concatenation, which V8 copies into its heap to compile: 14 MB that brought a short run's
+ * heap to a full collection of its own.
+ */
+function readWrapped(file: string): { bytes: Buffer; stat: Stats } {
+  const [head, tail] = Module.wrap('\0').split('\0');
+  const fd = openSync(file, 'r');
+  try {
+    const stat = fstatSync(fd);
+    const bytes = Buffer.allocUnsafe(head.length + stat.size + tail.length);
+    let at = bytes.write(head, 0, 'latin1');
+    for (let n = -1; n !== 0 && at < head.length + stat.size; at += n) n = readSync(fd, bytes, at, head.length + stat.size - at, null);
+    at += bytes.write(tail, at, 'latin1');
+    return { bytes: bytes.subarray(0, at), stat };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export interface LoadedBundle<T> {
   exports: T;
   /** Whether V8 took its code from the cache. */
@@ -67,8 +100,12 @@ export interface LoadedBundle<T> {
 /**
  * Requires `file` (a CommonJS bundle) through the code cache in `dir`; without `dir` or
  * without `buildHash` (the bundle's content hash, recorded when it was built), a plain require.
+ * `v8Flags` are set first, with or without a cache: V8 stamps a code cache with the flags
+ * it was made under and rejects it under any others, so flags that are set at all must be
+ * set before every load, and they are part of the cache's name.
  */
-export function requireBundle<T>(file: string, buildHash: string | undefined, dir: string | undefined = cacheDir()): LoadedBundle<T> {
+export function requireBundle<T>(file: string, buildHash: string | undefined, dir: string | undefined = cacheDir(), v8Flags?: string): LoadedBundle<T> {
+  if (v8Flags) setFlagsFromString(v8Flags);
   const plain = (): LoadedBundle<T> => ({
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- a bundle beside this one, found at run time
     exports: require(file) as T,
@@ -76,17 +113,18 @@ export function requireBundle<T>(file: string, buildHash: string | undefined, di
     saveCache: () => undefined,
   });
   if (!dir || !buildHash || !/^[0-9a-f]{16,}$/.test(buildHash) || !ownFolder(dir)) return plain();
-  let source: Buffer;
+  let wrapped: Buffer;
   let identity: string;
   try {
-    source = readFileSync(file);
-    const st = statSync(file);
+    const { bytes, stat } = readWrapped(file);
+    wrapped = bytes;
     // Size and time too: a bundle edited after the build must not meet the build's cache.
-    identity = `${buildHash.slice(0, 32)}-${st.size}-${Math.trunc(st.mtimeMs)}`;
+    identity = `${buildHash.slice(0, 32)}-${stat.size}-${Math.trunc(stat.mtimeMs)}`;
   } catch {
     return plain(); // require says why
   }
-  const cacheFile = join(dir, `${basename(file)}-${identity}-${process.versions.v8}-${process.arch}.cache`);
+  const flagsTag = v8Flags ? `-${flagsName(v8Flags)}` : '';
+  const cacheFile = join(dir, `${basename(file)}-${identity}-${process.versions.v8}-${process.arch}${flagsTag}.cache`);
   let cachedData: Buffer | undefined;
   try {
     cachedData = readFileSync(cacheFile);
@@ -96,10 +134,9 @@ export function requireBundle<T>(file: string, buildHash: string | undefined, di
   // Module.wrap: the same function Node wraps a CommonJS file in, so the bundle sees its usual scope.
   // No import() in the bundle: Node 20 resolves one in a vm.Script only behind an experimental
   // flag (or warning). test/engine/code-cache.test.ts holds the engine bundle to that.
-  // An ASCII bundle (esbuild.mjs makes the engine one) is read as one-byte text: no UTF-8
-  // decoding of 14 MB, and V8 keeps it one byte per character.
-  const text = isAscii(source) ? source.toString('latin1') : source.toString('utf8');
-  const script = new Script(Module.wrap(text), { filename: file, cachedData });
+  // An ASCII bundle is read as one-byte text: no UTF-8 decoding of 14 MB, and V8 keeps it one byte per character.
+  const text = isAscii(wrapped) ? wrapped.toString('latin1') : wrapped.toString('utf8');
+  const script = new Script(text, { filename: file, cachedData });
   const fromCache = cachedData !== undefined && !script.cachedDataRejected;
   const mod = new Module(file, module);
   mod.filename = file;

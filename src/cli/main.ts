@@ -127,13 +127,24 @@ const TAIL_POLL_FIRST_MS = 200;
 const TAIL_POLL_MAX_MS = 1000;
 
 /**
+ * V8 optimizes a function (TurboFan) once it has run a budget of byte-code, a budget made
+ * for pages that live for hours. A `txlens` process lives for one report: around a short
+ * suite (4,100 statements) it optimized some twenty functions of the trace reader and the
+ * model for 0.2 G instructions, and the run ended before that paid off. Four
+ * times Node 20's default budget leaves those in the baseline tier, while a long trace
+ * still gets its hot loops optimized, a little later (bench/README.md has the figures).
+ * Set before the engine loads (./code-cache.ts says why); the test command never sees it.
+ */
+const ENGINE_V8_FLAGS = '--interrupt-budget=270336';
+
+/**
  * The model, rules, static checker and reports (src/cli/analysis.ts), which live in
  * dist/engine.js beside this file, shared with the extension. This entry stays small
  * so `txlens run` starts the test command at once.
  */
 function analysis(): typeof Analysis {
   if (!analysisModule) {
-    const engine = requireBundle<typeof Analysis>(join(__dirname, 'engine.js'), engineBuildHash());
+    const engine = requireBundle<typeof Analysis>(join(__dirname, 'engine.js'), engineBuildHash(), undefined, ENGINE_V8_FLAGS);
     analysisModule = engine.exports;
     saveEngineCache = engine.saveCache;
   }

@@ -37,8 +37,13 @@ function inside(root: string, file: string): boolean {
 /** Files a run touched: every user frame in the trace and every test file of the run. */
 export function filesOfRun(model: ModelRun, root: string): string[] {
   const files = new Set<string>();
+  // Every statement names its file, and a suite's statements come from a few files: each
+  // path is judged (and stat'ed) once, not once per statement.
+  const seen = new Set<string>();
   const add = (f: string | undefined) => {
-    if (f && isAbsolute(f) && inside(root, f) && existsSync(f)) files.add(f);
+    if (!f || seen.has(f)) return;
+    seen.add(f);
+    if (isAbsolute(f) && inside(root, f) && existsSync(f)) files.add(f);
   };
   for (const t of model.tests) add(t.file);
   for (const st of model.statements) add(st.at?.[0]);

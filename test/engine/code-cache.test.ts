@@ -4,8 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import ts from 'typescript';
 import { cacheDir, requireBundle } from '../../src/cli/code-cache';
 import { cliPath, repoRoot, tempDir } from '../support/env';
@@ -85,7 +86,12 @@ test('txlens prints the same with a cold cache, a warm one, and none', () => {
   const doc = JSON.parse(cold);
   assert.ok(doc.findings.some((f: { rule: string }) => f.rule === 'stale-import-patch'), cold);
   assert.ok(!(doc.notes ?? []).some((n: string) => /skipped|failed/.test(n)), cold);
+  // The next run takes the engine from that cache: a rejected cache (V8 flags set after the
+  // bundle loads, say) would be written anew, as another file in the same place.
+  const written0 = statSync(join(cache, written[0]));
   assert.equal(check(cache), cold);
+  const again = statSync(join(cache, written[0]));
+  assert.deepEqual([again.ino, again.mtimeMs], [written0.ino, written0.mtimeMs]);
   assert.equal(check('off'), cold);
   // A corrupt cache: V8 rejects it, the engine loads from source, the cache is written anew.
   writeFileSync(join(cache, written[0]), 'not a code cache');
@@ -124,4 +130,43 @@ test('the engine bundle makes no import() the engine reaches (a code-cached bund
   // web-tree-sitter's Language.load reads a path with one; src/static/wasm.ts hands it the bytes instead.
   assert.deepEqual(dynamicImports(engine), ['import("fs/promises")']);
   assert.deepEqual(dynamicImports('const a = "import(x)"; // import(y)\nconst b = /import(z)/; f(`${import("t")}`);'), ['import("t")']);
+});
+
+test("a long ASCII bundle is compiled where Node keeps its text, outside V8's heap; a UTF-8 one loads as text", () => {
+  const dir = tempDir('code-cache-heap');
+  const cache = join(dir, 'cache');
+  // 4 MB of comment: the text is what counts, not what it runs.
+  const big = join(dir, 'big.js');
+  writeFileSync(big, `/* ${'x'.repeat(4 * 1024 * 1024)} */\nmodule.exports = { answer: () => 42 };\n`);
+  const heapUsed = () => getHeapStatistics().used_heap_size;
+  const before = heapUsed();
+  const loaded = requireBundle<{ answer(): number }>(big, HASH, cache);
+  const grown = heapUsed() - before;
+  assert.equal(loaded.exports.answer(), 42);
+  assert.ok(grown < 1024 * 1024, `the heap grew by ${grown} bytes for a 4 MB bundle`);
+  const utf8 = join(dir, 'utf8.js');
+  writeFileSync(utf8, "module.exports = { word: () => 'caf\u00e9 \u2014 \u{1F600}', self: __filename };\n");
+  for (const fromCache of [false, true]) {
+    const b = requireBundle<{ word(): string; self: string }>(utf8, HASH, cache);
+    assert.deepEqual([b.exports.word(), b.exports.self, b.fromCache], ['caf\u00e9 \u2014 \u{1F600}', utf8, fromCache]);
+    b.saveCache();
+  }
+});
+
+// Last in this file: V8 flags, once set, stay set for the rest of the process.
+test('V8 flags given to the loader are set before the bundle compiles and name its cache', () => {
+  const dir = tempDir('code-cache-flags');
+  const cache = join(dir, 'cache');
+  const file = bundle(dir, 'engine.js', 8);
+  const flags = '--interrupt-budget=270336';
+  const first = requireBundle<{ answer(): number }>(file, HASH, cache, flags);
+  assert.deepEqual([first.exports.answer(), first.fromCache], [16, false]);
+  first.saveCache();
+  assert.deepEqual(
+    readdirSync(cache).map((n) => n.endsWith('-interrupt-budget=270336.cache')),
+    [true],
+  );
+  // Made and read under the same flags: V8 takes it.
+  const second = requireBundle<{ answer(): number }>(file, HASH, cache, flags);
+  assert.deepEqual([second.exports.answer(), second.fromCache], [16, true]);
 });
