@@ -133,7 +133,7 @@ describe("Drizzle's ES module build", () => {
     assert.equal(run.lines.find((l) => l.k === 'header')?.libs?.['drizzle-orm'], JSON.parse(readFileSync(join(repoRoot, 'node_modules', 'drizzle-orm', 'package.json'), 'utf8')).version);
   });
 
-  test('is hooked in a worker thread, which has loader hooks of its own', async () => {
+  test('is hooked in a worker thread, which hooks it for itself', async () => {
     const dir = project('worker');
     symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
     writeFileSync(join(dir, 'main.mjs'), "import { Worker } from 'node:worker_threads';\nnew Worker(new URL('./app.mjs', import.meta.url));\n");
