@@ -102,6 +102,8 @@ const TAPPED = Symbol.for('txlens.esm.readTap');
  * caller gets exactly what it would have. False where it cannot be wrapped.
  */
 function tapLoaderReads(): boolean {
+  // A policy manifest checks each module's source against its hash after the read: the epilogue would fail it.
+  if ([...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => a.includes('--experimental-policy'))) return false;
   const promises = require('node:fs').promises;
   const readFile = promises?.readFile;
   if (typeof readFile !== 'function') return false;
