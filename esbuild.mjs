@@ -100,13 +100,6 @@ const builds = [
     entryPoints: ['src/agents/node/preload.ts'],
     outfile: 'dist/agents/node/preload.js',
   }),
-  // Its module loader hooks, which the preload registers (module.register) where Drizzle is installed.
-  esbuild.build({
-    ...common,
-    format: 'esm',
-    entryPoints: ['src/agents/node/esm-hooks.ts'],
-    outfile: 'dist/agents/node/esm-hooks.mjs',
-  }),
 ];
 
 if (withTests) {

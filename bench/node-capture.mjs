@@ -32,6 +32,15 @@
 // and, when NODE_EXTRA_CA_CERTS is set (every Node start then parses those certificates),
 // counts the untraced and agent sides without it too. The load average is printed with both.
 //
+// Then, in a project that has drizzle-orm installed (bench/node-start/, its node_modules holding
+// drizzle-orm and better-sqlite3), what the agent costs each Node process at start-up, where it
+// hooks Drizzle's ES module build: the median of TXLENS_BENCH_STARTS starts (default 20) of a
+// script that does nothing (`node start.cjs`, `node start.mjs`, `node -e 0`), untraced and with
+// the agent, interleaved; and a Drizzle suite there (node:test, better-sqlite3, through Drizzle's
+// ES module build), untraced and with the agent, with what the trace holds (Drizzle transactions
+// as sessions, statements). With TXLENS_BENCH_MODE=instructions or both, each start and the suite
+// are counted under cachegrind as well.
+//
 // A measurement, not a test: exits 0 whatever the verdict (2 when it could not measure).
 // Results also go to bench/results/node-capture-<time>.json.
 //
@@ -42,6 +51,7 @@
 //   TXLENS_BENCH_SCALE     scales the suite's rounds of work (default 1)
 //   TXLENS_BENCH_IR_SCALE  the same for the instruction count (default 0.25)
 //   TXLENS_BENCH_BUILD     0 skips the build (dist/ must be current)
+//   TXLENS_BENCH_STARTS    starts of each script, each side, in the Drizzle project (default 20; 0 skips it)
 //   TXLENS_BENCH_NODE_AGENT  the agent preload to measure (default dist/agents/node/preload.js;
 //                          the txlens side always runs dist/cli.js with its own agent)
 import { spawn, spawnSync } from 'node:child_process';
@@ -76,6 +86,7 @@ const dbs = (process.env.TXLENS_BENCH_DBS ?? 'postgres,sqlite')
 const mode = ['wall', 'instructions', 'both'].includes(process.env.TXLENS_BENCH_MODE) ? process.env.TXLENS_BENCH_MODE : 'wall';
 const scale = numEnv('TXLENS_BENCH_SCALE', 1);
 const irScale = numEnv('TXLENS_BENCH_IR_SCALE', 0.25);
+const starts = process.env.TXLENS_BENCH_STARTS === '0' ? 0 : intEnv('TXLENS_BENCH_STARTS', 20);
 
 function say(message) {
   benchSay(`node capture: ${message}`);
@@ -103,16 +114,21 @@ cpSync(suiteSource, suiteDir, { recursive: true });
 mkdirSync(join(suiteDir, 'node_modules'));
 for (const pkg of ['pg', 'better-sqlite3', '@opentelemetry']) symlinkSync(join(root, 'node_modules', pkg), join(suiteDir, 'node_modules', pkg), 'dir');
 const otelSetup = join(suiteDir, 'otel.cjs');
+// The start-up measurement's project: drizzle-orm installed, as in a project that uses it, whatever a process imports.
+const startDir = join(work, 'drizzle-project');
+cpSync(join(root, 'bench', 'node-start'), startDir, { recursive: true });
+mkdirSync(join(startDir, 'node_modules'));
+for (const pkg of ['drizzle-orm', 'better-sqlite3']) symlinkSync(join(root, 'node_modules', pkg), join(startDir, 'node_modules', pkg), 'dir');
 // Nothing from an outer traced run, an outer node:test or the caller's OpenTelemetry set-up may leak into any side.
 const baseEnv = Object.fromEntries(Object.entries(cleanEnv(['NODE_TEST_CONTEXT'])).filter(([k]) => !k.startsWith('OTEL_')));
 const extraCa = baseEnv.NODE_EXTRA_CA_CERTS;
 
 // ---- one run ---------------------------------------------------------------------
 
-function run(cmd, args, env) {
+function run(cmd, args, env, cwd = suiteDir) {
   return new Promise((resolveRun, reject) => {
     const start = process.hrtime.bigint();
-    const child = spawn(cmd, args, { cwd: suiteDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
@@ -182,7 +198,7 @@ function ndjson(dir) {
 
 /** What a txlens trace holds. */
 function traceRecords(dir) {
-  const r = { statements: 0, withLine: 0, lines: new Set(), transactions: 0, commits: 0, rollbacks: 0, savepoints: 0, connections: 0, checkouts: 0, tests: 0, errors: 0 };
+  const r = { statements: 0, withLine: 0, lines: new Set(), transactions: 0, commits: 0, rollbacks: 0, savepoints: 0, connections: 0, checkouts: 0, tests: 0, sessions: 0, errors: 0 };
   for (const e of ndjson(dir)) {
     switch (e.k) {
       case 'stmt':
@@ -212,6 +228,9 @@ function traceRecords(dir) {
         break;
       case 'test_start':
         r.tests++;
+        break;
+      case 'session_open':
+        r.sessions++;
         break;
       case 'agent_error':
         r.errors++;
@@ -269,26 +288,33 @@ async function countSide(side, db, dbUrl, withoutCa = false) {
   const cgDir = join(c.folder, 'cg');
   mkdirSync(cgDir);
   try {
-    const r = await run(
-      'valgrind',
-      ['--tool=cachegrind', '--trace-children=yes', '--cache-sim=no', `--cachegrind-out-file=${join(cgDir, 'cg.%p')}`, '--log-file=/dev/null', c.cmd, ...c.args],
-      c.env,
-    );
-    if (r.code !== 0) throw new Error(`${side} suite failed under cachegrind (exit ${r.code}): ${lastLines(r.stdout + r.stderr)}`);
-    let instructions = 0;
-    let processes = 0;
-    for (const name of readdirSync(cgDir)) {
-      const summary = /^summary:\s+(\d+)/m.exec(readFileSync(join(cgDir, name), 'utf8'));
-      if (summary) {
-        instructions += Number(summary[1]);
-        processes++;
-      }
-    }
+    const { instructions, processes, ms } = await cachegrind(c.cmd, c.args, c.env, cgDir, suiteDir, side);
     const records = c.traceDir ? traceRecords(c.traceDir) : c.spanDir ? spanRecords(c.spanDir) : undefined;
-    return { instructions, processes, ms: r.ms, records };
+    return { instructions, processes, ms, records };
   } finally {
     rmSync(c.folder, { recursive: true, force: true });
   }
+}
+
+/** The instructions of every process of a command under cachegrind, its output files in `cgDir`. */
+async function cachegrind(cmd, args, env, cgDir, cwd, what) {
+  const r = await run(
+    'valgrind',
+    ['--tool=cachegrind', '--trace-children=yes', '--cache-sim=no', `--cachegrind-out-file=${join(cgDir, 'cg.%p')}`, '--log-file=/dev/null', cmd, ...args],
+    env,
+    cwd,
+  );
+  if (r.code !== 0) throw new Error(`${what} failed under cachegrind (exit ${r.code}): ${lastLines(r.stdout + r.stderr)}`);
+  let instructions = 0;
+  let processes = 0;
+  for (const name of readdirSync(cgDir)) {
+    const summary = /^summary:\s+(\d+)/m.exec(readFileSync(join(cgDir, name), 'utf8'));
+    if (summary) {
+      instructions += Number(summary[1]);
+      processes++;
+    }
+  }
+  return { instructions, processes, ms: r.ms };
 }
 
 // ---- statistics ------------------------------------------------------------------
@@ -308,6 +334,7 @@ function describeRecords(side, rec) {
   return (
     `${rec.statements} statements (${rec.withLine} with a source line, ${rec.lines} lines), ${rec.transactions} transactions ` +
     `(${rec.commits} commits, ${rec.rollbacks} rollbacks), ${rec.connections} connections, ${rec.checkouts} checkouts, ${rec.tests} tests` +
+    (rec.sessions ? `, ${rec.sessions} ORM sessions` : '') +
     (rec.errors ? `, ${rec.errors} AGENT ERRORS` : '')
   );
 }
@@ -375,11 +402,115 @@ function printInstructions(db, counts, title) {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
+// ---- start-up in a Drizzle project ------------------------------------------------
+
+/** What a process that never imports Drizzle starts, in the project that has it installed. */
+const START_SCRIPTS = { 'node start.cjs': ['start.cjs'], 'node start.mjs': ['start.mjs'], 'node -e 0': ['-e', '0'] };
+// The file itself: Node 22 takes a directory given to --test for a module to run.
+const DRIZZLE_SUITE = ['--test', 'tests/notes.test.mjs'];
+
+/**
+ * The environment of a start: NODE_EXTRA_CA_CERTS unset, since Node 20 parses the certificates it
+ * names at every start, before any agent code, which would hide what the agent adds.
+ */
+function startEnv(side, traceDir, runScale) {
+  const env = { ...baseEnv, TXLENS_BENCH_SCALE: String(runScale) };
+  delete env.NODE_EXTRA_CA_CERTS;
+  if (side === 'agent') Object.assign(env, { NODE_OPTIONS: `--require ${preload}`, TXLENS_TRACE_DIR: traceDir, TXLENS_WORKSPACE: startDir, TXLENS_PARAMS: 'values' });
+  return env;
+}
+
+/** One run of `args` in the Drizzle project; with `count`, under cachegrind. */
+async function startRun(side, args, { count = false, runScale = scale } = {}) {
+  const folder = join(work, `start-${side}-${++runCounter}`);
+  mkdirSync(folder);
+  const traceDir = join(folder, 'trace');
+  const env = startEnv(side, traceDir, runScale);
+  try {
+    let outcome;
+    if (count) {
+      mkdirSync(join(folder, 'cg'));
+      outcome = await cachegrind(process.execPath, args, env, join(folder, 'cg'), startDir, `${side} ${args.join(' ')}`);
+    } else {
+      const r = await run(process.execPath, args, env, startDir);
+      if (r.code !== 0) throw new Error(`${side} ${args.join(' ')} failed (exit ${r.code}): ${lastLines(r.stdout + r.stderr)}`);
+      outcome = { ms: r.ms };
+    }
+    if (side === 'agent') outcome.records = traceRecords(traceDir);
+    return outcome;
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+}
+
+const START_SIDES = ['untraced', 'agent'];
+const ms1 = (ms) => `${ms.toFixed(1)} ms`;
+
+async function measureStart() {
+  const out = { starts, scripts: {}, suite: {} };
+  const lines = [];
+  if (mode !== 'instructions') {
+    say(`start-up in a Drizzle project: ${starts} starts of each script, each side…`);
+    lines.push('', `== start-up in a project with drizzle-orm installed (wall time: median of ${starts} starts, interleaved; NODE_EXTRA_CA_CERTS unset)`);
+    for (const [name, args] of Object.entries(START_SCRIPTS)) {
+      const ms = { untraced: [], agent: [] };
+      await startRun('agent', args);
+      for (let i = 0; i < starts; i++) {
+        for (const side of i % 2 ? [...START_SIDES].reverse() : START_SIDES) ms[side].push((await startRun(side, args)).ms);
+      }
+      const added = ms.agent.map((a, i) => a - ms.untraced[i]);
+      const s = { untracedMs: median(ms.untraced), agentMs: median(ms.agent), pairedAddedMs: median(added) };
+      out.scripts[name] = { wall: s };
+      lines.push(`   ${pad(name, 16)} untraced ${pad(ms1(s.untracedMs), 10)} agent ${pad(ms1(s.agentMs), 10)} added (paired median) ${ms1(s.pairedAddedMs)}`);
+    }
+    say(`start-up in a Drizzle project: the Drizzle suite, ${rounds} rounds…`);
+    await startRun('untraced', DRIZZLE_SUITE);
+    const suiteRounds = [];
+    for (let i = 0; i < rounds; i++) {
+      const round = {};
+      for (const side of i % 2 ? [...START_SIDES].reverse() : START_SIDES) round[side] = await startRun(side, DRIZZLE_SUITE);
+      suiteRounds.push(round);
+    }
+    const paired = suiteRounds.map((r) => r.agent.ms / r.untraced.ms);
+    out.suite.wall = {
+      untracedMs: median(suiteRounds.map((r) => r.untraced.ms)),
+      agentMs: median(suiteRounds.map((r) => r.agent.ms)),
+      paired: { median: r3(median(paired)), min: r3(Math.min(...paired)), max: r3(Math.max(...paired)) },
+      records: suiteRounds.at(-1).agent.records,
+    };
+    const w = out.suite.wall;
+    lines.push(
+      `   Drizzle suite (node --test, its ES module build on better-sqlite3): untraced ${sec(w.untracedMs)}, agent ${sec(w.agentMs)}, ` +
+        `paired ${w.paired.median.toFixed(3)} (${w.paired.min.toFixed(2)}-${w.paired.max.toFixed(2)})`,
+      `     agent recorded ${describeRecords('agent', w.records)}`,
+    );
+  }
+  if (mode !== 'wall') {
+    say('start-up in a Drizzle project: instruction counts under cachegrind…');
+    lines.push('', '== start-up in a project with drizzle-orm installed (instructions, every process counted; NODE_EXTRA_CA_CERTS unset)');
+    for (const [name, args] of [...Object.entries(START_SCRIPTS), ['Drizzle suite', DRIZZLE_SUITE]]) {
+      const counts = {};
+      for (const side of START_SIDES) counts[side] = await startRun(side, args, { count: true, runScale: irScale });
+      const target = name === 'Drizzle suite' ? out.suite : (out.scripts[name] ??= {});
+      target.instructions = { untraced: counts.untraced.instructions, agent: counts.agent.instructions, processes: counts.agent.processes, records: counts.agent.records };
+      const added = counts.agent.instructions - counts.untraced.instructions;
+      lines.push(
+        `   ${pad(name, 16)} untraced ${pad(`${(counts.untraced.instructions / 1e6).toFixed(1)} M`, 10)} agent ${pad(`${(counts.agent.instructions / 1e6).toFixed(1)} M`, 10)} ` +
+          `added ${(added / 1e6).toFixed(1)} M (${(counts.agent.instructions / counts.untraced.instructions).toFixed(3)}x) in ${counts.agent.processes} process(es)` +
+          (name === 'Drizzle suite' ? `, suite scale ${irScale}` : ''),
+      );
+    }
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+  return out;
+}
+
 // ---- main -----------------------------------------------------------------------
 
 const startedAt = new Date();
 const loadBefore = loadavg();
 const results = [];
+let startUp;
 try {
   for (const db of dbs) {
     const dbUrl = db === 'postgres' ? await benchPostgres('postgres') : undefined;
@@ -420,6 +551,7 @@ try {
     results.push(result);
     if (db === 'postgres') stopBenchPostgres();
   }
+  if (starts > 0) startUp = await measureStart();
 } catch (e) {
   say(`could not measure: ${e.message}`);
   process.exit(2);
@@ -432,5 +564,5 @@ process.stdout.write(
 );
 mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `node-capture-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, JSON.stringify({ startedAt: startedAt.toISOString(), mode, rounds, scale, irScale, loadBefore, loadAfter, results }, null, 2) + '\n');
+writeFileSync(file, JSON.stringify({ startedAt: startedAt.toISOString(), mode, rounds, scale, irScale, loadBefore, loadAfter, results, startUp }, null, 2) + '\n');
 say(`results written to ${file}`);

@@ -252,10 +252,10 @@ describe('the Node agent', () => {
     assert.deepEqual(lines, expected);
   });
 
-  // Drizzle's ES module build is hooked through loader hooks, registered where drizzle-orm is installed above the
-  // working directory or the main script (drizzle-esm.test.ts). Here it is installed beside a library the main
-  // script imports, above neither: the build is traced in part, and says so.
-  test('Drizzle loaded as an ES module where the loader hooks are not registered is reported once, and its statements are traced all the same', async () => {
+  // Drizzle's ES module build is hooked as Node reads it where drizzle-orm is installed above the working directory
+  // or the main script (drizzle-esm.test.ts). Here it is installed beside a library the main script imports, above
+  // neither: the build is traced in part, and says so.
+  test('Drizzle loaded as an ES module where the agent does not hook it is reported once, and its statements are traced all the same', async () => {
     const dir = project('drizzle-esm');
     mkdirSync(join(dir, 'lib'));
     mkdirSync(join(dir, 'bin'));

@@ -1,6 +1,6 @@
 // Drizzle's ES module build, hooked as its CommonJS one: where drizzle-orm is
-// installed the preload registers loader hooks (src/agents/node/esm.ts) whose
-// epilogue hands each module's classes to the same patches. Real drizzle-orm and
+// installed the preload appends to its modules, as Node reads them, an epilogue
+// (src/agents/node/esm.ts) that hands each module's classes to the same patches. Real drizzle-orm and
 // better-sqlite3 in single Node processes, through the environment `txlens run`
 // gives a command; the fixture projects under vitest and tsx are in
 // orm-fixtures.test.ts.
@@ -33,8 +33,14 @@ interface Run {
 
 function runTraced(cwd: string, args: string[]): Promise<Run> {
   const traceDir = join(tempDir('drizzle-esm-trace'), 'run');
-  const base = { ...process.env, NODE_TEST_CONTEXT: undefined, NODE_OPTIONS: undefined };
-  const env = traceEnv(base, { traceDir, workspace: cwd, agentDir });
+  return runWith(cwd, args, traceEnv(untracedEnv(), { traceDir, workspace: cwd, agentDir }), traceDir);
+}
+
+function untracedEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, NODE_TEST_CONTEXT: undefined, NODE_OPTIONS: undefined };
+}
+
+function runWith(cwd: string, args: string[], env: NodeJS.ProcessEnv, traceDir: string): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -127,7 +133,7 @@ describe("Drizzle's ES module build", () => {
     assert.equal(run.lines.find((l) => l.k === 'header')?.libs?.['drizzle-orm'], JSON.parse(readFileSync(join(repoRoot, 'node_modules', 'drizzle-orm', 'package.json'), 'utf8')).version);
   });
 
-  test('is hooked in a worker thread, which has loader hooks of its own', async () => {
+  test('is hooked in a worker thread, which hooks it for itself', async () => {
     const dir = project('worker');
     symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
     writeFileSync(join(dir, 'main.mjs'), "import { Worker } from 'node:worker_threads';\nnew Worker(new URL('./app.mjs', import.meta.url));\n");
@@ -136,6 +142,61 @@ describe("Drizzle's ES module build", () => {
     assert.equal(run.stdout, '3\n');
     assert.doesNotMatch(run.stderr, /txlens:/);
     assert.equal(run.lines.filter((l) => l.k === 'session_open' && l.cls === 'BetterSQLiteTransaction').length, 2);
+  });
+
+  test('is hooked in full when CommonJS imports it with import(), as mocha loads a spec', async () => {
+    const dir = project('from-commonjs');
+    symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    writeFileSync(join(dir, 'main.cjs'), "import('./app.mjs');\n");
+    const run = await runTraced(dir, ['main.cjs']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, '3\n');
+    assert.doesNotMatch(run.stderr, /txlens:/);
+    const app = join(dir, 'app.mjs');
+    assert.deepEqual(
+      run.lines.filter((l) => l.k === 'session_open').map((l) => [l.cls, l.at?.[0], l.at?.[1]]),
+      [
+        ['BetterSQLiteTransaction', app, 9],
+        ['BetterSQLiteTransaction', app, 9],
+      ],
+    );
+  });
+
+  // Node's off-thread loader hooks (module.register) would start a thread in every process of a project where
+  // drizzle-orm is installed, whatever it imports: the agent hooks the build in the process itself.
+  test('is hooked without a thread: a process where it is installed has as many threads traced as untraced, whether it imports it or not', async (t) => {
+    if (!existsSync('/proc/self/status')) return t.skip('threads are counted through /proc');
+    const threads = "(await import('node:fs')).readFileSync('/proc/self/status', 'utf8').match(/Threads:\\s+(\\d+)/)[1]";
+    const dir = project('threads', `${APP}console.log(${threads});\n`);
+    symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    writeFileSync(join(dir, 'idle.mjs'), `console.log(${threads});\n`);
+    writeFileSync(join(dir, 'idle.cjs'), `console.log(${threads.replace("(await import('node:fs'))", "require('node:fs')")});\n`);
+    for (const script of ['app.mjs', 'idle.mjs', 'idle.cjs']) {
+      const untraced = await runWith(dir, [script], untracedEnv(), join(dir, 'no-trace'));
+      const traced = await runTraced(dir, [script]);
+      assert.equal(untraced.code, 0, untraced.stderr);
+      assert.equal(traced.code, 0, traced.stderr);
+      assert.equal(traced.stdout, untraced.stdout, `${script}: threads traced and untraced`);
+      if (script === 'app.mjs') assert.equal(traced.lines.filter((l) => l.k === 'session_open').length, 2);
+    }
+  });
+
+  test("reads of its files by anyone but Node's module loader get exactly the bytes on disk", async () => {
+    const read = [
+      "import { readFile } from 'node:fs/promises';",
+      "import { readFileSync } from 'node:fs';",
+      "const url = new URL(import.meta.resolve('drizzle-orm/better-sqlite3/session'));",
+      'const onDisk = readFileSync(url);',
+      "console.log(Buffer.compare(await readFile(url), onDisk) === 0, (await readFile(url, 'utf8')) === onDisk.toString('utf8'));",
+      '',
+    ].join('\n');
+    const dir = project('reads', APP + read);
+    symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    const run = await runTraced(dir, ['app.mjs']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, '3\ntrue true\n');
+    // The same process's import of that file was hooked.
+    assert.equal(run.lines.filter((l) => l.k === 'session_open').length, 2);
   });
 
   test('of a version the hooks do not know is reported once and left untraced; its statements are traced through the driver', async () => {

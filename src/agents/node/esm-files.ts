@@ -1,8 +1,6 @@
 /**
- * The ES module files the agent hooks, shared by the loader-hooks thread
- * (esm-hooks.ts, which appends an epilogue to each) and the preload (esm.ts,
- * which receives what each epilogue hands over). Nothing here may import the
- * runtime: the hooks thread loads this alone.
+ * The ES module files the agent hooks, the epilogue appended to each where its
+ * source is read, and what the preload (esm.ts) receives from that epilogue.
  *
  * An ES module's exports cannot be replaced from outside, but its classes'
  * prototypes can be patched, and the module itself can reassign a class it
@@ -54,4 +52,19 @@ export function epilogue(h: EsmHooked): string {
   const get = `() => ({ ${h.names.join(', ')} })`;
   const set = `(__txlens) => { ${h.replaced.map((n) => `${n} = __txlens.${n};`).join(' ')} }`;
   return `\n${EPILOGUE_MARK} globalThis[Symbol.for(${JSON.stringify(ESM_RECEIVER)})]?.(${JSON.stringify(h.hook)}, import.meta.url, ${get}, ${set});\n`;
+}
+
+/** The source as text, whichever form a loader handed it in (a string, a Buffer, an ArrayBuffer); undefined when it has none. */
+function sourceText(source: unknown): string | undefined {
+  if (typeof source === 'string') return source;
+  if (source instanceof ArrayBuffer) return Buffer.from(source).toString('utf8');
+  if (ArrayBuffer.isView(source)) return Buffer.from(source.buffer, source.byteOffset, source.byteLength).toString('utf8');
+  return undefined;
+}
+
+/** The module's source with the epilogue appended, or undefined where it is not text or already has it (a chain that holds the agent twice). */
+export function withEpilogue(h: EsmHooked, source: unknown): string | undefined {
+  const text = sourceText(source);
+  if (text === undefined || text.includes(EPILOGUE_MARK)) return undefined;
+  return text + epilogue(h);
 }

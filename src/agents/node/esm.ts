@@ -1,26 +1,38 @@
 /**
  * Drizzle's ES module build, hooked as fully as its CommonJS one. An ES
- * `import` never passes through Module#load, so the preload registers loader
- * hooks (esm-hooks.ts, `module.register`, Node >= 20.6) that append to each
- * module defining a hooked class an epilogue handing its classes to `receive`
- * here, in the thread evaluating it; the CommonJS hooks (modules.ts) then patch
- * them.
+ * `import` never passes through Module#load, so the agent appends to each
+ * module defining a hooked class an epilogue (esm-files.ts) handing its classes
+ * to `receive` here, in the thread evaluating it; the CommonJS hooks
+ * (modules.ts) then patch them.
  *
- * Loader hooks run in a thread of their own, which costs every process that
- * has them start-up time and memory: they are registered only where a
- * `drizzle-orm` package is installed, in a node_modules folder above the
- * working directory or the main script.
+ * The epilogue is added where the module's source is read, in the thread that
+ * reads it. Node's off-thread loader hooks (`module.register`) would do it too,
+ * but their thread costs every process that has them about 150 M instructions
+ * at start-up, and every ES module it imports then crosses threads: a test
+ * suite that starts many processes pays it in each, drizzle or not.
+ * - Node >= 22.15 / 23.5: a synchronous `load` hook (`module.registerHooks`),
+ *   run in the thread itself.
+ * - Older Node: its ES module loader reads each module's source with
+ *   `fs.promises.readFile(url)` of the object `fs.promises` is, after the
+ *   preload has run (seen on 20.6, 20.11, 20.16, 20.20, 22.0 and 22.14; newer
+ *   Node reads otherwise, and has the hook above). The agent wraps that function, and appends the epilogue to what it
+ *   returns when the loader reads one of Drizzle's hooked files; every other
+ *   call passes through as it came. Where another loader's hooks run (tsx),
+ *   Node's default load runs in their thread, which runs the preload too and is
+ *   wrapped the same way.
+ * Either is set up only where a `drizzle-orm` package is installed, in a
+ * node_modules folder above the working directory or the main script.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort } from 'node:worker_threads';
 import * as rt from './runtime';
-import { ESM_RECEIVER, esmHooked } from './esm-files';
+import { ESM_RECEIVER, esmHooked, withEpilogue } from './esm-files';
 import { drizzleSupported } from './orm/drizzle';
 import { hookModule, markEsmBuildHooked, packageVersion } from './modules';
 
-/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-require-imports */
+/* eslint-disable prefer-rest-params, @typescript-eslint/no-explicit-any, @typescript-eslint/no-require-imports */
 
 /** Whether `dir` or a folder above it has `node_modules/<pkg>` installed. */
 export function installedAbove(dir: string, pkg: string): boolean {
@@ -31,29 +43,110 @@ export function installedAbove(dir: string, pkg: string): boolean {
 }
 
 /**
- * Node's loader-hooks thread (ours, tsx's, any loader's) runs the preload too
+ * Node's loader-hooks thread (tsx's, any loader's) runs the preload too
  * (NODE_OPTIONS): it is a worker with no parent port, which every worker the
- * app starts has. It runs no app code, so the agent stays out of it.
+ * app starts has. It runs no app code, so the agent only reads sources there.
  */
 export function inLoaderHooksThread(): boolean {
   return !isMainThread && parentPort === null;
 }
 
 // npm, npx, pnpm, yarn and corepack only start the test command (`txlens run -- npm test`): they never
-// import the app's modules, so they are spared the hooks thread's start-up. The script is named as it was
-// started (`/usr/bin/npm`, a link) or as the package manager's own file (`…/npm/bin/npm-cli.js`).
+// import the app's modules. The script is named as it was started (`/usr/bin/npm`, a link) or as the
+// package manager's own file (`…/npm/bin/npm-cli.js`).
 const PACKAGE_MANAGER_SCRIPT = /(?:^|[\\/])(?:np[mx](?:-cli\.js)?|pnpm(?:\.c?js)?|yarn(?:\.c?js)?|corepack)$/;
 
-/** Register the loader hooks if this process may import Drizzle's ES module build. */
+/** Hook Drizzle's ES module build in this thread, if it may import it. */
 export function hookEsmBuilds(): void {
-  const register = (require('node:module') as any).register;
-  if (typeof register !== 'function') return;
   const script = process.argv[1];
   if (script && PACKAGE_MANAGER_SCRIPT.test(script)) return;
   const roots = [process.cwd(), ...(script ? [dirname(resolve(script))] : [])];
   if (!roots.some((dir) => installedAbove(dir, 'drizzle-orm'))) return;
-  Object.defineProperty(globalThis, Symbol.for(ESM_RECEIVER), { value: receive, configurable: true });
-  register(pathToFileURL(join(__dirname, 'esm-hooks.mjs')).href);
+  const hooksThread = inLoaderHooksThread();
+  const registerHooks = (require('node:module') as any).registerHooks;
+  if (typeof registerHooks === 'function') {
+    // The hook runs where the module is evaluated, around any off-thread loader's chain: nothing to do in that thread.
+    if (hooksThread) return;
+    registerHooks({ load: loadWithEpilogue });
+  } else if (!tapLoaderReads()) {
+    return;
+  }
+  if (!hooksThread) Object.defineProperty(globalThis, Symbol.for(ESM_RECEIVER), { value: receive, configurable: true });
+}
+
+interface LoadResult {
+  format?: string | null;
+  source?: unknown;
+}
+
+/** `module.registerHooks`'s load hook: the module as the rest of the chain loaded it, with the epilogue where it is one of Drizzle's hooked files. */
+function loadWithEpilogue(url: string, context: unknown, nextLoad: (url: string, context: unknown) => LoadResult): LoadResult {
+  const result = nextLoad(url, context);
+  try {
+    const hooked = esmHooked(url);
+    if (hooked === undefined || result.format !== 'module') return result;
+    const source = withEpilogue(hooked, result.source);
+    return source === undefined ? result : { ...result, source };
+  } catch {
+    return result;
+  }
+}
+
+const TAPPED = Symbol.for('txlens.esm.readTap');
+
+/**
+ * Wrap `fs.promises.readFile` so that Node's ES module loader, which reads
+ * every module's source through it (`readFile(url)`, a URL and nothing else),
+ * reads Drizzle's hooked files with the epilogue appended. Only a call made by
+ * the loader itself, for one of those files, is answered otherwise: any other
+ * caller gets exactly what it would have. False where it cannot be wrapped.
+ */
+function tapLoaderReads(): boolean {
+  // A policy manifest checks each module's source against its hash after the read: the epilogue would fail it.
+  if ([...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => a.includes('--experimental-policy'))) return false;
+  const promises = require('node:fs').promises;
+  const readFile = promises?.readFile;
+  if (typeof readFile !== 'function') return false;
+  if (readFile[TAPPED]) return true;
+  const tapped = function readFile(this: unknown, path: unknown): Promise<unknown> {
+    const read = original.apply(this, arguments as any);
+    if (arguments.length !== 1 || !(path instanceof URL)) return read;
+    try {
+      const hooked = esmHooked(path.href);
+      if (hooked === undefined || !calledByModuleLoader(tapped)) return read;
+      return read.then((source: unknown) => {
+        try {
+          return withEpilogue(hooked, source) ?? source;
+        } catch {
+          return source;
+        }
+      });
+    } catch {
+      return read;
+    }
+  };
+  const original: (...args: any[]) => Promise<unknown> = readFile;
+  Object.defineProperty(tapped, TAPPED, { value: true });
+  Object.defineProperty(tapped, 'length', { value: readFile.length });
+  promises.readFile = tapped;
+  return true;
+}
+
+/** Whether the function below `fn` on the stack is Node's ES module loader (node:internal/modules/esm/...). */
+function calledByModuleLoader(fn: (...args: never[]) => unknown): boolean {
+  const holder: { stack?: unknown } = {};
+  const limit = Error.stackTraceLimit;
+  const prepare = Error.prepareStackTrace;
+  try {
+    Error.stackTraceLimit = 1;
+    Error.prepareStackTrace = (_error, sites) => sites;
+    Error.captureStackTrace(holder, fn);
+    const sites = holder.stack as NodeJS.CallSite[] | undefined;
+    return Array.isArray(sites) && String(sites[0]?.getFileName() ?? '').startsWith('node:internal/modules/esm/');
+  } finally {
+    Error.prepareStackTrace = prepare;
+    Error.stackTraceLimit = limit;
+  }
 }
 
 /**

@@ -95,7 +95,7 @@ export function hookedBy(filename: unknown): Hooked | '' {
   return '';
 }
 
-/** Packages whose ES module build the loader hooks handed over (esm.ts). */
+/** Packages whose ES module build handed its classes over (esm.ts). */
 const esmBuildsHooked = new Set<string>();
 
 export function markEsmBuildHooked(pkg: string): void {
@@ -104,9 +104,9 @@ export function markEsmBuildHooked(pkg: string): void {
 
 /**
  * A library file seen in a stack that says the library was loaded in a form the
- * agent did not hook: Drizzle's ES module build where the loader hooks were not
- * registered (esm.ts) or did not see it (a runner that bundles it into its own
- * module graph). Its statements still reach the driver's hooks.
+ * agent did not hook: Drizzle's ES module build where the agent does not hook it
+ * (esm.ts) or did not see it read (a runner that bundles it into its own module
+ * graph, a loader that reads it its own way). Its statements still reach the driver's hooks.
  */
 export function noteUnhookedBuild(path: string): void {
   if (esmBuildsHooked.has('drizzle-orm')) return;

@@ -8,7 +8,8 @@
  * reports give its test boundaries (nodetest.ts); so too the transaction classes
  * of Knex, TypeORM, Drizzle, Prisma and Sequelize (orm/),
  * whose transactions become sessions (modules.ts says which files those are;
- * esm.ts hooks Drizzle's ES module build, which `import` loads). Everything
+ * esm.ts hooks Drizzle's ES module build, which `import` loads, as its
+ * sources are read). Everything
  * else costs a string check per module loaded. No file is written until there is an
  * event, so processes that never touch a hooked library leave no trace file.
  */
@@ -52,14 +53,21 @@ function install(): void {
   try {
     hookEsmBuilds();
   } catch {
-    // Without loader hooks Drizzle's ES module build is traced in part, which noteUnhookedBuild says.
+    // Unhooked, Drizzle's ES module build is traced in part, which noteUnhookedBuild says.
   }
   if (isVitestWorker()) hookVitestWorker();
   watchNodeTest();
   rt.start();
 }
 
-if (rt.ACTIVE && !inLoaderHooksThread()) {
+if (rt.ACTIVE && inLoaderHooksThread()) {
+  // Another loader's hooks thread (tsx's) runs no app code, but reads its ES modules' sources: Drizzle's need the agent.
+  try {
+    hookEsmBuilds();
+  } catch {
+    // as above
+  }
+} else if (rt.ACTIVE) {
   try {
     install();
   } catch (e) {
