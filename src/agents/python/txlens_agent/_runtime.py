@@ -183,14 +183,36 @@ def _user_frame_in_parent_greenlets():
 # Writer
 
 _encode = json.JSONEncoder(separators=(",", ":"), check_circular=False, default=repr).encode
+
+
+class _EscapedStrings(dict):
+    """JSON string literals by text: a suite sends the same few hundred SQL texts, file
+    paths and ids again and again, and escaping them is a quarter of what encoding an
+    event costs. A hit is one C dict lookup; long texts (a bulk INSERT of literals)
+    are seldom sent twice and are not kept; the cache never outgrows its bound."""
+
+    __slots__ = ()
+
+    def __missing__(self, text):
+        quoted = json.encoder.encode_basestring_ascii(text)
+        # Only plain str is kept: a subclass may compare equal to another text.
+        if type(text) is str and len(text) <= _ESCAPED_CHARS:
+            if len(self) >= _ESCAPED_ENTRIES:
+                self.clear()
+            self[text] = quoted
+        return quoted
+
+
+_ESCAPED_CHARS = 2048
+_ESCAPED_ENTRIES = 2048
+
 try:
     # The C encoder json.JSONEncoder.encode builds on every call, built once:
-    # the same output without the per-event set-up.
+    # the same output without the per-event set-up. It escapes every string
+    # (keys too) through the cache above.
     from _json import make_encoder as _make_encoder
 
-    _encode_chunks = _make_encoder(
-        None, repr, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
-    )
+    _encode_chunks = _make_encoder(None, repr, _EscapedStrings().__getitem__, None, ":", ",", False, False, True)
 
     def _encode_line(event):
         return "".join(_encode_chunks(event, 0))
@@ -199,6 +221,7 @@ try:
         _encode_line = _encode
 except Exception:
     _encode_line = _encode
+
 _lock = _thread.allocate_lock()
 # Events are buffered as dicts and turned into JSON lines when flushed, mostly
 # by the flusher thread, so encoding runs while the code under test waits on
