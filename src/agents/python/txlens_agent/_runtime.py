@@ -306,7 +306,12 @@ def emit(event, frame=True):
     if frame and "at" not in event:
         at = frame_override.get()
         if at is None:
-            at = _first_user_frame(_getframe(frame))
+            try:
+                start = _getframe(frame)
+            except ValueError:
+                # Fewer frames than the caller skips (a hook run straight from C, at exit).
+                start = None
+            at = _first_user_frame(start)
             if at is None:
                 at = _user_frame_in_parent_greenlets()
         if at is not None:
@@ -1087,7 +1092,8 @@ def tx_begin(cid, implicit=False, **fields):
     if implicit:
         event["implicit"] = True
     event.update(fields)
-    emit(event)
+    # The search for the user frame starts past this function and the agent hook that called it.
+    emit(event, 3)
     return txid
 
 
@@ -1105,7 +1111,8 @@ def tx_commit(cid, **fields):
     event = {"k": "commit", "conn": cid, "tx": state.tx}
     state.tx = None
     event.update(fields)
-    emit(event)
+    # The search for the user frame starts past this function and the agent hook that called it.
+    emit(event, 3)
     if _eager:
         # Waits for a flusher thread that is writing, so the transaction's end is on disk on return.
         flush(_EXIT_LOCK_SECONDS)
@@ -1120,7 +1127,8 @@ def tx_rollback(cid, cause, **fields):
     event = {"k": "rollback", "conn": cid, "tx": state.tx, "cause": cause}
     state.tx = None
     event.update(fields)
-    emit(event)
+    # The search for the user frame starts past this function and the agent hook that called it.
+    emit(event, 3)
     if _eager:
         # Waits for a flusher thread that is writing, so the transaction's end is on disk on return.
         flush(_EXIT_LOCK_SECONDS)

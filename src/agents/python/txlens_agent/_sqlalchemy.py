@@ -58,6 +58,10 @@ _local = threading.local()
 _NO_CONNECTIONS = frozenset()
 
 
+# Where a hook's event starts looking for the user's frame: past the hook body and
+# the `guarded` wrapper around it, which are the agent's (every frame looked at costs).
+_PAST_HOOK = 3
+
 # ---------------------------------------------------------------------------
 # Helpers
 
@@ -285,7 +289,7 @@ def _on_checkout(dbapi_conn, record, proxy):
     cid = rt.conn_id(dbapi_conn)
     if cid is None:
         cid = _register(dbapi_conn, pool)
-    emit({"k": "checkout", "conn": cid, "pool": _pool_id(pool)})
+    emit({"k": "checkout", "conn": cid, "pool": _pool_id(pool)}, _PAST_HOOK)
 
 
 def _in_gc_finalizer():
@@ -338,16 +342,16 @@ def _on_reset(first, record, reset_state=None):
     extra = {"sess": sess} if sess else {}
     if commits and open_now and not terminate_only:
         event = {"k": "reset", "conn": cid, "rolledBack": False}
-        emit(event, frame=not gc)
+        emit(event, not gc and _PAST_HOOK)
         if not rt.tx_commit(cid, **extra):
-            emit(dict({"k": "commit", "conn": cid}, **extra), frame=not gc)
+            emit(dict({"k": "commit", "conn": cid}, **extra), not gc and _PAST_HOOK)
         return
     event = {"k": "reset", "conn": cid, "rolledBack": open_now}
-    emit(event, frame=not gc)
+    emit(event, not gc and _PAST_HOOK)
     if open_now:
         cause = "gc" if gc else "pool-reset"
         if not rt.tx_rollback(cid, cause, **extra):
-            emit(dict({"k": "rollback", "conn": cid, "cause": cause}, **extra), frame=not gc)
+            emit(dict({"k": "rollback", "conn": cid, "cause": cause}, **extra), not gc and _PAST_HOOK)
 
 
 @guarded
@@ -360,7 +364,7 @@ def _on_checkin(dbapi_conn, record):
     event = {"k": "checkin", "conn": cid, "pool": _pool_id(_pool_of(record))}
     if rt.tx_current(cid) is not None:
         event["txOpen"] = True
-    emit(event)
+    emit(event, _PAST_HOOK)
     state = rt.conn_state(cid)
     if state is not None:
         state.sess = None
@@ -651,7 +655,7 @@ def _wrap_dialect(dialect):
 def _on_session_created(session, cls_name):
     sid = rt.next_id("s")
     _sessions[session] = sid
-    emit({"k": "session_open", "sess": sid, "cls": cls_name}, frame=True)
+    emit({"k": "session_open", "sess": sid, "cls": cls_name}, _PAST_HOOK)
 
 
 @guarded
@@ -761,7 +765,7 @@ def _on_session_closed(session, pending=None):
         event = {"k": "session_close", "sess": sid}
         if pending:
             event["pending"] = pending
-        emit(event)
+        emit(event, _PAST_HOOK)
 
 
 @guarded
