@@ -132,6 +132,15 @@ def is_user_file(filename):
     return bool(verdict)
 
 
+# (id(code), f_lasti) -> (line, code). Python works a frame's line out from its code's
+# line table on every f_lineno, which costs more than the rest of a frame search in a
+# long test function; a suite asks for the same few thousand places again and again.
+# The entry holds its code object, so the id cannot be reused while the entry exists.
+_lines = {}
+_LINES_CACHE = 4096
+_id = id
+
+
 def _first_user_frame(f):
     verdicts = _file_verdict
     while f is not None:
@@ -140,7 +149,13 @@ def _first_user_frame(f):
         if path is None:
             path = _classify(code.co_filename)
         if path:
-            return [path, f.f_lineno, code.co_name]
+            key = (_id(code), f.f_lasti)
+            known = _lines.get(key)
+            if known is None:
+                if len(_lines) >= _LINES_CACHE:
+                    _lines.clear()
+                known = _lines[key] = (f.f_lineno, code)
+            return [path, known[0], code.co_name]
         f = f.f_back
     return None
 
