@@ -56,6 +56,8 @@ _binding_session = contextvars.ContextVar("txlens_binding_session", default=None
 _async_session_init = contextvars.ContextVar("txlens_async_session_init", default=False)
 _local = threading.local()
 _NO_CONNECTIONS = frozenset()
+# An argument the caller left out (None is a value SQLAlchemy passes).
+_NOT_GIVEN = object()
 
 
 # Where a hook's event starts looking for the user's frame: past the hook body and
@@ -848,7 +850,13 @@ def _wrap_session_transaction(SessionTransaction):
     def make(original):
         # (self, bind, execution_options) in 1.4 and 2.0; called for every ORM statement,
         # so the common case (the bind already has its connection) is one dict lookup.
-        def _connection_for_bind(self, bind, *args, **kwargs):
+        def _connection_for_bind(self, bind, execution_options=_NOT_GIVEN, *args, **kwargs):
+            if execution_options is not _NOT_GIVEN:
+                # SQLAlchemy passes (bind, execution_options), about three times per ORM
+                # statement: the common case calls on without packing and unpacking arguments.
+                if not args and not kwargs and (not rt.ACTIVE or bind in getattr(self, "_connections", _NO_CONNECTIONS)):
+                    return original(self, bind, execution_options)
+                args = (execution_options,) + args
             if not rt.ACTIVE or bind in getattr(self, "_connections", _NO_CONNECTIONS):
                 return original(self, bind, *args, **kwargs)
             # Only the first request per bind can begin a transaction, and so needs the session id.
