@@ -132,6 +132,15 @@ def is_user_file(filename):
     return bool(verdict)
 
 
+# (id(code), f_lasti) -> (line, code). Python works a frame's line out from its code's
+# line table on every f_lineno, which costs more than the rest of a frame search in a
+# long test function; a suite asks for the same few thousand places again and again.
+# The entry holds its code object, so the id cannot be reused while the entry exists.
+_lines = {}
+_LINES_CACHE = 4096
+_id = id
+
+
 def _first_user_frame(f):
     verdicts = _file_verdict
     while f is not None:
@@ -140,7 +149,13 @@ def _first_user_frame(f):
         if path is None:
             path = _classify(code.co_filename)
         if path:
-            return [path, f.f_lineno, code.co_name]
+            key = (_id(code), f.f_lasti)
+            known = _lines.get(key)
+            if known is None:
+                if len(_lines) >= _LINES_CACHE:
+                    _lines.clear()
+                known = _lines[key] = (f.f_lineno, code)
+            return [path, known[0], code.co_name]
         f = f.f_back
     return None
 
@@ -183,14 +198,36 @@ def _user_frame_in_parent_greenlets():
 # Writer
 
 _encode = json.JSONEncoder(separators=(",", ":"), check_circular=False, default=repr).encode
+
+
+class _EscapedStrings(dict):
+    """JSON string literals by text: a suite sends the same few hundred SQL texts, file
+    paths and ids again and again, and escaping them is a quarter of what encoding an
+    event costs. A hit is one C dict lookup; long texts (a bulk INSERT of literals)
+    are seldom sent twice and are not kept; the cache never outgrows its bound."""
+
+    __slots__ = ()
+
+    def __missing__(self, text):
+        quoted = json.encoder.encode_basestring_ascii(text)
+        # Only plain str is kept: a subclass may compare equal to another text.
+        if type(text) is str and len(text) <= _ESCAPED_CHARS:
+            if len(self) >= _ESCAPED_ENTRIES:
+                self.clear()
+            self[text] = quoted
+        return quoted
+
+
+_ESCAPED_CHARS = 2048
+_ESCAPED_ENTRIES = 2048
+
 try:
     # The C encoder json.JSONEncoder.encode builds on every call, built once:
-    # the same output without the per-event set-up.
+    # the same output without the per-event set-up. It escapes every string
+    # (keys too) through the cache above.
     from _json import make_encoder as _make_encoder
 
-    _encode_chunks = _make_encoder(
-        None, repr, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
-    )
+    _encode_chunks = _make_encoder(None, repr, _EscapedStrings().__getitem__, None, ":", ",", False, False, True)
 
     def _encode_line(event):
         return "".join(_encode_chunks(event, 0))
@@ -199,6 +236,7 @@ try:
         _encode_line = _encode
 except Exception:
     _encode_line = _encode
+
 _lock = _thread.allocate_lock()
 # Events are buffered as dicts and turned into JSON lines when flushed, mostly
 # by the flusher thread, so encoding runs while the code under test waits on
@@ -283,7 +321,12 @@ def emit(event, frame=True):
     if frame and "at" not in event:
         at = frame_override.get()
         if at is None:
-            at = _first_user_frame(_getframe(frame))
+            try:
+                start = _getframe(frame)
+            except ValueError:
+                # Fewer frames than the caller skips (a hook run straight from C, at exit).
+                start = None
+            at = _first_user_frame(start)
             if at is None:
                 at = _user_frame_in_parent_greenlets()
         if at is not None:
@@ -1064,7 +1107,8 @@ def tx_begin(cid, implicit=False, **fields):
     if implicit:
         event["implicit"] = True
     event.update(fields)
-    emit(event)
+    # The search for the user frame starts past this function and the agent hook that called it.
+    emit(event, 3)
     return txid
 
 
@@ -1082,7 +1126,8 @@ def tx_commit(cid, **fields):
     event = {"k": "commit", "conn": cid, "tx": state.tx}
     state.tx = None
     event.update(fields)
-    emit(event)
+    # The search for the user frame starts past this function and the agent hook that called it.
+    emit(event, 3)
     if _eager:
         # Waits for a flusher thread that is writing, so the transaction's end is on disk on return.
         flush(_EXIT_LOCK_SECONDS)
@@ -1097,7 +1142,8 @@ def tx_rollback(cid, cause, **fields):
     event = {"k": "rollback", "conn": cid, "tx": state.tx, "cause": cause}
     state.tx = None
     event.update(fields)
-    emit(event)
+    # The search for the user frame starts past this function and the agent hook that called it.
+    emit(event, 3)
     if _eager:
         # Waits for a flusher thread that is writing, so the transaction's end is on disk on return.
         flush(_EXIT_LOCK_SECONDS)

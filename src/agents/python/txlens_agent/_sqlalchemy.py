@@ -56,7 +56,13 @@ _binding_session = contextvars.ContextVar("txlens_binding_session", default=None
 _async_session_init = contextvars.ContextVar("txlens_async_session_init", default=False)
 _local = threading.local()
 _NO_CONNECTIONS = frozenset()
+# An argument the caller left out (None is a value SQLAlchemy passes).
+_NOT_GIVEN = object()
 
+
+# Where a hook's event starts looking for the user's frame: past the hook body and
+# the `guarded` wrapper around it, which are the agent's (every frame looked at costs).
+_PAST_HOOK = 3
 
 # ---------------------------------------------------------------------------
 # Helpers
@@ -285,7 +291,7 @@ def _on_checkout(dbapi_conn, record, proxy):
     cid = rt.conn_id(dbapi_conn)
     if cid is None:
         cid = _register(dbapi_conn, pool)
-    emit({"k": "checkout", "conn": cid, "pool": _pool_id(pool)})
+    emit({"k": "checkout", "conn": cid, "pool": _pool_id(pool)}, _PAST_HOOK)
 
 
 def _in_gc_finalizer():
@@ -338,16 +344,16 @@ def _on_reset(first, record, reset_state=None):
     extra = {"sess": sess} if sess else {}
     if commits and open_now and not terminate_only:
         event = {"k": "reset", "conn": cid, "rolledBack": False}
-        emit(event, frame=not gc)
+        emit(event, not gc and _PAST_HOOK)
         if not rt.tx_commit(cid, **extra):
-            emit(dict({"k": "commit", "conn": cid}, **extra), frame=not gc)
+            emit(dict({"k": "commit", "conn": cid}, **extra), not gc and _PAST_HOOK)
         return
     event = {"k": "reset", "conn": cid, "rolledBack": open_now}
-    emit(event, frame=not gc)
+    emit(event, not gc and _PAST_HOOK)
     if open_now:
         cause = "gc" if gc else "pool-reset"
         if not rt.tx_rollback(cid, cause, **extra):
-            emit(dict({"k": "rollback", "conn": cid, "cause": cause}, **extra), frame=not gc)
+            emit(dict({"k": "rollback", "conn": cid, "cause": cause}, **extra), not gc and _PAST_HOOK)
 
 
 @guarded
@@ -360,7 +366,7 @@ def _on_checkin(dbapi_conn, record):
     event = {"k": "checkin", "conn": cid, "pool": _pool_id(_pool_of(record))}
     if rt.tx_current(cid) is not None:
         event["txOpen"] = True
-    emit(event)
+    emit(event, _PAST_HOOK)
     state = rt.conn_state(cid)
     if state is not None:
         state.sess = None
@@ -651,7 +657,7 @@ def _wrap_dialect(dialect):
 def _on_session_created(session, cls_name):
     sid = rt.next_id("s")
     _sessions[session] = sid
-    emit({"k": "session_open", "sess": sid, "cls": cls_name}, frame=True)
+    emit({"k": "session_open", "sess": sid, "cls": cls_name}, _PAST_HOOK)
 
 
 @guarded
@@ -761,7 +767,7 @@ def _on_session_closed(session, pending=None):
         event = {"k": "session_close", "sess": sid}
         if pending:
             event["pending"] = pending
-        emit(event)
+        emit(event, _PAST_HOOK)
 
 
 @guarded
@@ -844,7 +850,13 @@ def _wrap_session_transaction(SessionTransaction):
     def make(original):
         # (self, bind, execution_options) in 1.4 and 2.0; called for every ORM statement,
         # so the common case (the bind already has its connection) is one dict lookup.
-        def _connection_for_bind(self, bind, *args, **kwargs):
+        def _connection_for_bind(self, bind, execution_options=_NOT_GIVEN, *args, **kwargs):
+            if execution_options is not _NOT_GIVEN:
+                # SQLAlchemy passes (bind, execution_options), about three times per ORM
+                # statement: the common case calls on without packing and unpacking arguments.
+                if not args and not kwargs and (not rt.ACTIVE or bind in getattr(self, "_connections", _NO_CONNECTIONS)):
+                    return original(self, bind, execution_options)
+                args = (execution_options,) + args
             if not rt.ACTIVE or bind in getattr(self, "_connections", _NO_CONNECTIONS):
                 return original(self, bind, *args, **kwargs)
             # Only the first request per bind can begin a transaction, and so needs the session id.
