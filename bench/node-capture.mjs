@@ -42,6 +42,8 @@
 //   TXLENS_BENCH_SCALE     scales the suite's rounds of work (default 1)
 //   TXLENS_BENCH_IR_SCALE  the same for the instruction count (default 0.25)
 //   TXLENS_BENCH_BUILD     0 skips the build (dist/ must be current)
+//   TXLENS_BENCH_SIDES     comma list of the sides to run besides untraced and agent (default
+//                          txlens,otel; empty: those two alone)
 //   TXLENS_BENCH_NODE_AGENT  the agent preload to measure (default dist/agents/node/preload.js;
 //                          the txlens side always runs dist/cli.js with its own agent)
 import { spawn, spawnSync } from 'node:child_process';
@@ -57,7 +59,7 @@ const preload = process.env.TXLENS_BENCH_NODE_AGENT ? resolve(process.env.TXLENS
 
 /** Paired median of the agent alone over untraced, at most. */
 const TARGETS = { postgres: 1.1, sqlite: 1.3 };
-const SIDES = { postgres: ['untraced', 'agent', 'txlens', 'otel'], sqlite: ['untraced', 'agent', 'txlens'] };
+const ALL_SIDES = { postgres: ['untraced', 'agent', 'txlens', 'otel'], sqlite: ['untraced', 'agent', 'txlens'] };
 
 function intEnv(name, fallback) {
   const n = Number.parseInt(process.env[name] ?? '', 10);
@@ -76,6 +78,11 @@ const dbs = (process.env.TXLENS_BENCH_DBS ?? 'postgres,sqlite')
 const mode = ['wall', 'instructions', 'both'].includes(process.env.TXLENS_BENCH_MODE) ? process.env.TXLENS_BENCH_MODE : 'wall';
 const scale = numEnv('TXLENS_BENCH_SCALE', 1);
 const irScale = numEnv('TXLENS_BENCH_IR_SCALE', 0.25);
+// TXLENS_BENCH_SIDES: the sides to run besides untraced and agent (which every figure is relative to).
+const extraSides = process.env.TXLENS_BENCH_SIDES === undefined ? undefined : process.env.TXLENS_BENCH_SIDES.split(',').map((s) => s.trim());
+const SIDES = Object.fromEntries(
+  Object.entries(ALL_SIDES).map(([db, sides]) => [db, sides.filter((side) => extraSides === undefined || side === 'untraced' || side === 'agent' || extraSides.includes(side))]),
+);
 
 function say(message) {
   benchSay(`node capture: ${message}`);
