@@ -3,9 +3,11 @@
  * and the failure switch every hook shares.
  *
  * It runs inside the user's process, inside every statement of their tests, so:
- * - events are buffered and written in batches (~64 KiB or ~50 ms, and at exit);
+ * - events are encoded into their lines as they happen and written in batches
+ *   (1024 lines or ~50 ms, and at exit);
  * - call sites are captured as V8 CallSite objects, without formatting a stack
- *   string, and resolved to the first user frame only when the batch is written;
+ *   string, from the hook's own frame, and resolved to the first user frame at once
+ *   (cached per call site);
  * - nothing here may throw into user code: hooks call `fail`, which reports once
  *   on stderr, writes an `agent_error` event and stops capture in this thread.
  *
