@@ -223,12 +223,7 @@ function patchClient(proto: Client): void {
     try {
       const sql = textOf(config);
       if (sql !== undefined || typeof config.submit === 'function') {
-        let cs: rt.Stack | undefined = rt.currentOrigin() ?? this[NEXT_AT];
-        if (cs === undefined) {
-          // From this frame itself (see armCapture).
-          Error.captureStackTrace(rt.armCapture(query), query);
-          cs = rt.capturedSite(query);
-        }
+        const cs: rt.Stack | undefined = rt.currentOrigin() ?? this[NEXT_AT] ?? rt.callSites(query);
         const params = typeof values === 'function' || values === undefined ? config.values : values;
         rec = { sql: sql ?? String(config.text ?? ''), params, cs, start: rt.clock(), task: sessionTask() };
         claimOnBegin(this, rec.sql);
@@ -377,12 +372,7 @@ function patchPool(proto: Client): void {
   proto.query = function query(this: Client) {
     if (!rt.ACTIVE) return origQuery.apply(this, arguments as any);
     try {
-      poolQueryAt = rt.currentOrigin();
-      if (poolQueryAt === undefined) {
-        // From this frame itself (see armCapture).
-        Error.captureStackTrace(rt.armCapture(query), query);
-        poolQueryAt = rt.capturedSite(query);
-      }
+      poolQueryAt = rt.currentOrigin() ?? rt.callSites(query);
     } catch (e) {
       rt.fail(e);
       return origQuery.apply(this, arguments as any);

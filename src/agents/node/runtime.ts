@@ -6,8 +6,7 @@
  * - events are encoded into their lines as they happen and written in batches
  *   (1024 lines or ~50 ms, and at exit);
  * - call sites are captured as V8 CallSite objects, without formatting a stack
- *   string, from the hook's own frame, and resolved to the first user frame at once
- *   (cached per call site);
+ *   string, and resolved to the first user frame at once (cached per call site);
  * - nothing here may throw into user code: hooks call `fail`, which reports once
  *   on stderr, writes an `agent_error` event and stops capture in this thread.
  *
@@ -146,49 +145,10 @@ function resolved(above: (...args: never[]) => unknown, limit: number, frame: So
 }
 
 /**
- * The object every capture is made on. V8 summarises each frame it walks to reach the
- * caller, skipped ones included (a frame of optimised code is rebuilt from its
- * deoptimisation data), and a fresh object changes shape when it gets its `stack`:
- * one holder, and no frame of the agent's own above the wrapper, keep a capture to
- * the wrapper's frame and the caller's.
+ * The object every capture is made on: a fresh object changes shape when it gets its
+ * `stack`, at every capture.
  */
 const holder: { stack?: unknown } = {};
-let armedLimit = 1;
-let limitBefore: unknown;
-
-/**
- * The statement hooks' capture, in two halves around V8's own call, made from the
- * wrapper's frame itself so that no helper frame is walked:
- *
- *     Error.captureStackTrace(rt.armCapture(wrapper), wrapper);
- *     const cs = rt.capturedSite(wrapper);
- *
- * Equivalent to `callSites(wrapper)`. Nothing may run between the two halves.
- */
-export function armCapture(above: (...args: never[]) => unknown): object {
-  armedLimit = depthAbove.get(above) ?? 1;
-  limitBefore = Error.stackTraceLimit;
-  Error.stackTraceLimit = armedLimit;
-  return holder;
-}
-
-/** The second half of `armCapture`: the caller's first user frame, Error's settings as they were. */
-export function capturedSite(above: (...args: never[]) => unknown): Stack {
-  const limit = armedLimit;
-  const prevPrepare = Error.prepareStackTrace;
-  let cs: unknown;
-  try {
-    Error.prepareStackTrace = returnCallSites;
-    cs = holder.stack;
-    // The call sites hold the caller's function and receiver: kept no longer than this read.
-    holder.stack = undefined;
-  } finally {
-    Error.stackTraceLimit = limitBefore as number;
-    Error.prepareStackTrace = prevPrepare;
-  }
-  const [frame, , full] = firstUserFrame(cs, limit);
-  return resolved(above, limit, frame, full);
-}
 
 /**
  * Captures `limit` frames above `above` as CallSites (no stack string is formatted) and
@@ -205,6 +165,7 @@ function captureAbove(above: (...args: never[]) => unknown, limit: number): [Sou
     Error.captureStackTrace(holder, above);
     Error.prepareStackTrace = returnCallSites;
     cs = holder.stack;
+    // The call sites hold the caller's function and receiver: kept no longer than this read.
     holder.stack = undefined;
   } finally {
     Error.stackTraceLimit = prevLimit;

@@ -114,13 +114,8 @@ function patchStatements(proto: any): void {
       let cs: rt.Stack | undefined;
       let start: bigint;
       try {
-        cs = rt.currentOrigin();
-        if (cs === undefined) {
-          // From this frame itself (see armCapture): first, so that the walk to the caller is short.
-          Error.captureStackTrace(rt.armCapture(wrapped), wrapped);
-          cs = rt.capturedSite(wrapped);
-        }
         was = inTx(db);
+        cs = rt.currentOrigin() ?? rt.callSites(wrapped);
         claimOnBegin(db, this.source);
         start = rt.clock();
       } catch (e) {
