@@ -3,10 +3,9 @@
  * and the failure switch every hook shares.
  *
  * It runs inside the user's process, inside every statement of their tests, so:
- * - events are encoded into their lines as they happen and written in batches
- *   (1024 lines or ~50 ms, and at exit);
+ * - events are buffered and written in batches (~64 KiB or ~50 ms, and at exit);
  * - call sites are captured as V8 CallSite objects, without formatting a stack
- *   string, and resolved to the first user frame at once (cached per call site);
+ *   string, and resolved to the first user frame only when the batch is written;
  * - nothing here may throw into user code: hooks call `fail`, which reports once
  *   on stderr, writes an `agent_error` event and stops capture in this thread.
  *
@@ -131,11 +130,6 @@ export function withOrigin<T>(site: Stack | undefined, fn: () => T): T {
 export function callSites(above: (...args: never[]) => unknown): Stack {
   const limit = depthAbove.get(above) ?? 1;
   const [frame, , full] = captureAbove(above, limit);
-  return resolved(above, limit, frame, full);
-}
-
-/** The Stack of a capture `limit` deep that found `frame` (or not): deeper once when the frames went on past the limit. */
-function resolved(above: (...args: never[]) => unknown, limit: number, frame: SourceFrame | undefined, full: boolean): Stack {
   if (frame !== undefined) return { frame };
   if (!full || limit >= FRAME_LIMIT) return NO_FRAME;
   // The stack went on past what was captured: look as deep as the agent ever looks.
@@ -143,12 +137,6 @@ function resolved(above: (...args: never[]) => unknown, limit: number, frame: So
   depthAbove.set(above, deeper !== undefined ? Math.max(limit, deeperDepth) : FRAME_LIMIT);
   return deeper !== undefined ? { frame: deeper } : NO_FRAME;
 }
-
-/**
- * The object every capture is made on: a fresh object changes shape when it gets its
- * `stack`, at every capture.
- */
-const holder: { stack?: unknown } = {};
 
 /**
  * Captures `limit` frames above `above` as CallSites (no stack string is formatted) and
@@ -159,23 +147,17 @@ const holder: { stack?: unknown } = {};
 function captureAbove(above: (...args: never[]) => unknown, limit: number): [SourceFrame | undefined, number, boolean] {
   const prevLimit = Error.stackTraceLimit;
   const prevPrepare = Error.prepareStackTrace;
+  const holder: { stack?: unknown } = {};
   let cs: unknown;
   try {
     Error.stackTraceLimit = limit;
     Error.captureStackTrace(holder, above);
     Error.prepareStackTrace = returnCallSites;
     cs = holder.stack;
-    // The call sites hold the caller's function and receiver: kept no longer than this read.
-    holder.stack = undefined;
   } finally {
     Error.stackTraceLimit = prevLimit;
     Error.prepareStackTrace = prevPrepare;
   }
-  return firstUserFrame(cs, limit);
-}
-
-/** [first user frame of the call sites `cs`, its depth (1-based), whether all `limit` frames were taken]. */
-function firstUserFrame(cs: unknown, limit: number): [SourceFrame | undefined, number, boolean] {
   if (!Array.isArray(cs)) return [undefined, 0, false];
   const sites = cs as CallSites;
   for (let i = 0; i < sites.length; i++) {
@@ -356,8 +338,6 @@ function frameOf(site: PositionedSite): SourceFrame | undefined {
   if (named) {
     if (frames === undefined) siteFrames.set(file, (frames = new Map()));
     frames.set(key, frame ?? null);
-    // Written again with every statement from this line: encoded once.
-    if (frame !== undefined) frameJson.set(frame, JSON.stringify(frame));
   }
   return frame;
 }
@@ -384,20 +364,22 @@ export function frameOfStackText(text: unknown): Stack | undefined {
 // ---------------------------------------------------------------------------
 // Events and the writer
 
-/** An event before it is written; `emit` adds `t`, `pid`, `th` and `at` to its line. */
+/** An event before it is written: `_cs` holds where it was called from, placed into `at`. */
 export interface PendingEvent {
   k: string;
+  t?: number;
+  pid?: number;
+  th?: number;
   at?: SourceFrame;
-  /** Where to place the event when the Stack it is emitted with holds no user frame. */
+  _cs?: Stack;
+  /** Where to place the event when `_cs` holds no user frame. */
   _alt?: Stack;
   [field: string]: unknown;
 }
 
 const FLUSH_EVENTS = 1024;
 const FLUSH_MS = 50;
-/** Lines encoded and not written yet, and how many. */
-let pending = '';
-let pendingEvents = 0;
+let buffer: PendingEvent[] = [];
 let fd: number | undefined;
 let fileFailed = false;
 let timer: NodeJS.Timeout | undefined;
@@ -446,25 +428,15 @@ function openFile(): boolean {
   }
 }
 
-/**
- * Stamp `event` with time, pid and thread, and buffer it as its trace line. `cs`: where it was
- * called from, written as `at`. The line is encoded now, not when the batch is written: the
- * event object dies young (a buffered object outlives a scavenge or two and is copied each
- * time), and nothing changes an event once emitted.
- */
+/** Stamp `event` with time, pid and thread, and buffer it. `cs`: call sites to resolve into `at`. */
 export function emit(event: PendingEvent, cs?: Stack): void {
   if (!ACTIVE) return;
-  // No user frame (an ORM ran it from its own callbacks): the line that opened the session running it.
-  const at = cs !== undefined && event.at === undefined ? (cs.frame ?? event._alt?.frame) : undefined;
-  let text: string;
-  try {
-    text = encodeEvent(event, now(), at);
-  } catch {
-    // one unserialisable event is dropped, not the batch
-    return;
-  }
-  pending += text;
-  if (++pendingEvents >= FLUSH_EVENTS) flush();
+  event.t = now();
+  event.pid = PID;
+  event.th = TH;
+  if (cs !== undefined && event.at === undefined) event._cs = cs;
+  buffer.push(event);
+  if (buffer.length >= FLUSH_EVENTS) flush();
   else if (timer === undefined) {
     timer = setTimeout(flushTimer, FLUSH_MS);
     // The flush timer must never keep the user's process alive.
@@ -477,84 +449,33 @@ function flushTimer(): void {
   flush();
 }
 
-// `"pid":…,"th":…`, the same in every line of this thread.
-const PID_TH = `,"pid":${PID},"th":${TH}`;
-/** Field name -> its JSON and the colon. */
-const keyJson = new Map<string, string>();
-/**
- * SQL text -> its JSON: the same statements run again and again, and escaping is most of
- * what encoding a statement costs. Bounded, for code that builds a new text each time.
- */
-const sqlJson = new Map<string, string>();
-const SQL_CACHE_ENTRIES = 2000;
-const SQL_CACHE_CHARS = 4000;
-/** A user frame kept in the call-site cache (see frameOf) -> its JSON. */
-const frameJson = new WeakMap<SourceFrame, string>();
-
-function sqlText(sql: string): string {
-  let json = sqlJson.get(sql);
-  if (json === undefined) {
-    json = JSON.stringify(sql);
-    if (sqlJson.size < SQL_CACHE_ENTRIES && sql.length <= SQL_CACHE_CHARS) sqlJson.set(sql, json);
+function line(e: PendingEvent): string {
+  const cs = e._cs;
+  if (cs !== undefined) {
+    e._cs = undefined;
+    // No user frame (an ORM ran it from its own callbacks): the line that opened the session running it.
+    const at = cs.frame ?? e._alt?.frame;
+    if (at) e.at = at;
   }
-  return json;
-}
-
-function frameText(frame: SourceFrame): string {
-  return frameJson.get(frame) ?? JSON.stringify(frame);
-}
-
-/**
- * The trace line of `event` stamped at `t` (nanoseconds since t0), with `at` when given:
- * the text JSON.stringify would give of the event with `t`, `pid`, `th` and `at` added
- * last, less the agent's own `_alt`, without escaping again the SQL text and the
- * source frames seen before. Throws where JSON.stringify throws (a BigInt).
- */
-export function encodeEvent(event: PendingEvent, t: number, at: SourceFrame | undefined): string {
-  let out = '';
-  const keys = Object.keys(event);
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i];
-    if (key === '_alt' || key === 't' || key === 'pid' || key === 'th') continue;
-    const value = event[key];
-    let json: string | undefined;
-    switch (typeof value) {
-      case 'string':
-        json = key === 'sql' ? sqlText(value) : JSON.stringify(value);
-        break;
-      case 'number':
-        json = Number.isFinite(value) ? '' + value : 'null';
-        break;
-      case 'boolean':
-        json = value ? 'true' : 'false';
-        break;
-      case 'object':
-        json = value === null ? 'null' : key === 'at' ? frameText(value as SourceFrame) : JSON.stringify(value);
-        break;
-      case 'bigint':
-        json = JSON.stringify(value);
-        break;
-      default:
-        // undefined, functions, symbols: left out, as JSON.stringify leaves them out
-        json = undefined;
-    }
-    if (json === undefined) continue;
-    let name = keyJson.get(key);
-    if (name === undefined) keyJson.set(key, (name = JSON.stringify(key) + ':'));
-    out += (out === '' ? '{' : ',') + name + json;
-  }
-  out += (out === '' ? '{"t":' : ',"t":') + t + PID_TH;
-  if (at !== undefined) out += ',"at":' + frameText(at);
-  return out + '}\n';
+  e._alt = undefined;
+  // `_cs` is undefined by now, and JSON leaves undefined fields out; values are plain (see paramsRepr).
+  return JSON.stringify(e);
 }
 
 /** Write out everything buffered. Never throws. */
 export function flush(): void {
-  if (pendingEvents === 0) return;
-  const data = pending;
-  pending = '';
-  pendingEvents = 0;
+  if (buffer.length === 0) return;
+  const events = buffer;
+  buffer = [];
   if (!openFile() || fd === undefined) return;
+  let data = '';
+  for (const e of events) {
+    try {
+      data += line(e) + '\n';
+    } catch {
+      // one unserialisable event is dropped, not the batch
+    }
+  }
   try {
     writeSync(fd, data);
   } catch {
