@@ -52,6 +52,8 @@
 //   TXLENS_BENCH_IR_SCALE  the same for the instruction count (default 0.25)
 //   TXLENS_BENCH_BUILD     0 skips the build (dist/ must be current)
 //   TXLENS_BENCH_STARTS    starts of each script, each side, in the Drizzle project (default 20; 0 skips it)
+//   TXLENS_BENCH_SIDES     comma list of the sides to run besides untraced and agent (default
+//                          txlens,otel; empty: those two alone)
 //   TXLENS_BENCH_NODE_AGENT  the agent preload to measure (default dist/agents/node/preload.js;
 //                          the txlens side always runs dist/cli.js with its own agent)
 import { spawn, spawnSync } from 'node:child_process';
@@ -67,7 +69,7 @@ const preload = process.env.TXLENS_BENCH_NODE_AGENT ? resolve(process.env.TXLENS
 
 /** Paired median of the agent alone over untraced, at most. */
 const TARGETS = { postgres: 1.1, sqlite: 1.3 };
-const SIDES = { postgres: ['untraced', 'agent', 'txlens', 'otel'], sqlite: ['untraced', 'agent', 'txlens'] };
+const ALL_SIDES = { postgres: ['untraced', 'agent', 'txlens', 'otel'], sqlite: ['untraced', 'agent', 'txlens'] };
 
 function intEnv(name, fallback) {
   const n = Number.parseInt(process.env[name] ?? '', 10);
@@ -87,6 +89,11 @@ const mode = ['wall', 'instructions', 'both'].includes(process.env.TXLENS_BENCH_
 const scale = numEnv('TXLENS_BENCH_SCALE', 1);
 const irScale = numEnv('TXLENS_BENCH_IR_SCALE', 0.25);
 const starts = process.env.TXLENS_BENCH_STARTS === '0' ? 0 : intEnv('TXLENS_BENCH_STARTS', 20);
+// TXLENS_BENCH_SIDES: the sides to run besides untraced and agent (which every figure is relative to).
+const extraSides = process.env.TXLENS_BENCH_SIDES === undefined ? undefined : process.env.TXLENS_BENCH_SIDES.split(',').map((s) => s.trim());
+const SIDES = Object.fromEntries(
+  Object.entries(ALL_SIDES).map(([db, sides]) => [db, sides.filter((side) => extraSides === undefined || side === 'untraced' || side === 'agent' || extraSides.includes(side))]),
+);
 
 function say(message) {
   benchSay(`node capture: ${message}`);
