@@ -191,91 +191,15 @@ export interface ModelStatement {
 }
 
 /**
- * What few statements carry: an error, an executemany count, the lines of an ORM flush, an asyncio
- * task, tables the agent named itself. Held apart, in one object made only for a statement that has
- * any of them, so the common statement is smaller.
- */
-interface StatementExtras {
-  err?: StatementError;
-  many?: number;
-  flushAt?: SourceFrame;
-  alsoAt?: SourceFrame[];
-  task?: number;
-  /** Tables the agent named itself (`tables` without `op`), which take the place of the shape's reads. */
-  tables?: string[];
-}
-
-/** What a statement of the model holds itself; the rest is read through `statementPrototype`. */
-interface StatementRecord {
-  time: number;
-  process: ModelProcess;
-  connection: ModelConnection;
-  session?: ModelSession;
-  transaction?: ModelTransaction;
-  /** The shape of its SQL text (shared). */
-  shape: SqlShape;
-  op: StatementKind;
-  params?: unknown;
-  rows?: number;
-  dur?: number;
-  at?: SourceFrame;
-  thread?: number;
-  test?: string;
-  extras: StatementExtras | undefined;
-}
-
-type DerivedStatementFields = 'start' | 'sql' | 'verb' | 'reads' | 'writes' | 'parsedSql' | 'err' | 'many' | 'flushAt' | 'alsoAt' | 'task';
-
-/**
- * What a statement of the model reads rather than holds. What only restates its SQL's shape (text,
- * verb, tables), which every statement of the same text shares, is read through that shape instead
- * of copied into each of the hundreds of thousands of statements a large run holds, and what few
- * statements carry is read through their extras: fewer fields to allocate and to collect.
- */
-const statementPrototype: ThisType<StatementRecord> & Pick<ModelStatement, DerivedStatementFields> = {
-  get start(): number {
-    return this.time - (this.dur ?? 0);
-  },
-  get sql(): string {
-    return this.shape.text;
-  },
-  get verb(): string {
-    return this.shape.verb;
-  },
-  get reads(): string[] {
-    return this.extras?.tables ?? this.shape.reads;
-  },
-  get writes(): string[] {
-    return this.shape.writes;
-  },
-  get parsedSql(): boolean {
-    return this.shape.parsed;
-  },
-  get err(): StatementError | undefined {
-    return this.extras?.err;
-  },
-  get many(): number | undefined {
-    return this.extras?.many;
-  },
-  get flushAt(): SourceFrame | undefined {
-    return this.extras?.flushAt;
-  },
-  get alsoAt(): SourceFrame[] | undefined {
-    return this.extras?.alsoAt;
-  },
-  get task(): number | undefined {
-    return this.extras?.task;
-  },
-};
-
-/**
- * A statement of the model: an object literal over `statementPrototype`, made at one place, not a
- * class instance. V8 follows how many objects of an object literal survive their first garbage
- * collection, and once nearly all do (statements live as long as the model) it allocates the
- * literal's objects straight in the old generation: they are never copied by the young
- * generation's collections, where instances of a class are copied twice each (into the survivor
- * space, then into the old generation), which was much of what building the model cost. Every
- * field is given, in one order, so all statements share one hidden class.
+ * A statement of the model: an object literal made at one place, every field its own and given
+ * in one order, so all statements share one hidden class. V8 follows how many objects of an
+ * object literal survive their first garbage collection, and once nearly all do (statements live
+ * as long as the model) it allocates the literal's objects straight in the old generation: they
+ * are never copied by the young generation's collections, as instances of a class are. No
+ * prototype of getters either: a literal with `__proto__` is finished by a runtime call that
+ * changes its hidden class (about a microsecond per statement), which cost more than the few
+ * fields it saved. What restates the SQL's shape (text, verb, tables) is a reference to what the
+ * one shape of that text holds, not a copy.
  */
 function newStatement(
   time: number,
@@ -287,27 +211,37 @@ function newStatement(
   op: StatementKind,
   ev: StatementEvent,
   at: SourceFrame | undefined,
-  extras: StatementExtras | undefined,
+  flushAt: SourceFrame | undefined,
+  alsoAt: SourceFrame[] | undefined,
   test: string | undefined,
 ): ModelStatement {
-  const record: StatementRecord & { __proto__: typeof statementPrototype } = {
-    __proto__: statementPrototype,
+  const dur = ev.dur;
+  return {
     time,
+    start: time - (dur ?? 0),
     process,
     connection,
     session,
     transaction,
-    shape,
+    sql: shape.text,
     op,
+    verb: shape.verb,
+    // Tables the agent named itself (`tables` without `op`) take the place of the shape's reads.
+    reads: ev.tables !== undefined && ev.op === undefined ? ev.tables : shape.reads,
+    writes: shape.writes,
+    parsedSql: shape.parsed,
     params: ev.params,
+    many: ev.many,
     rows: ev.rows,
-    dur: ev.dur,
+    dur,
+    err: ev.err,
     at,
+    flushAt,
+    alsoAt,
     thread: ev.th,
+    task: ev.task,
     test,
-    extras,
   };
-  return record as unknown as ModelStatement;
 }
 
 export interface ModelIdentityHit {
@@ -627,7 +561,8 @@ class ModelBuilder {
       ev.op ?? shape.op,
       ev,
       this.frame(ev.at),
-      this.statementExtras(ev),
+      ev.flushAt ? this.frame(ev.flushAt) : undefined,
+      Array.isArray(ev.alsoAt) && ev.alsoAt.length > 0 ? ev.alsoAt.map((f) => this.frame(f)!) : undefined,
       this.testNow(),
     );
     this.statements.push(st);
@@ -643,23 +578,6 @@ class ModelBuilder {
     if (st.op === 'tx') this.txStatement(ev, state, tx, st);
     // pysqlite sends BEGIN before DML: from here SQLite is inside a transaction.
     else if (st.op === 'write' && c.driver !== undefined && !st.err && pysqlite(c)) state.dbOpen = true;
-  }
-
-  /** The statement's extras, or undefined (the common case) when it has none. */
-  private statementExtras(ev: StatementEvent): StatementExtras | undefined {
-    const tables = ev.tables && !ev.op ? ev.tables : undefined;
-    const alsoAt = Array.isArray(ev.alsoAt) && ev.alsoAt.length > 0 ? ev.alsoAt : undefined;
-    if (ev.err === undefined && ev.many === undefined && ev.flushAt === undefined && alsoAt === undefined && ev.task === undefined && tables === undefined) {
-      return undefined;
-    }
-    return {
-      err: ev.err,
-      many: ev.many,
-      flushAt: ev.flushAt ? this.frame(ev.flushAt) : undefined,
-      alsoAt: alsoAt?.map((f) => this.frame(f)!),
-      task: ev.task,
-      tables,
-    };
   }
 
   /** Transaction-control statements: savepoints from their text, and SQLite's own transaction state. */
