@@ -355,6 +355,9 @@ export function buildModelFrom(source: EventSource): ModelRun {
   return new ModelBuilder(source).build();
 }
 
+/** Slots of the builder's recent-frame table (a power of two). */
+const RECENT_FRAME_SLOTS = 4096;
+
 /** What the builder tracks per connection while events stream in. */
 interface ConnectionState {
   conn: ModelConnection;
@@ -402,6 +405,7 @@ class ModelBuilder {
   // small and the garbage collector idle.
   private readonly classifier = new SqlClassifier();
   private readonly frames = new Map<string, Map<number, SourceFrame>>();
+  private readonly recentFrames: (SourceFrame | undefined)[] = new Array<SourceFrame | undefined>(RECENT_FRAME_SLOTS).fill(undefined);
 
   /** The event being handled: its time on the run axis, its process and that process's maps. */
   private time = 0;
@@ -717,15 +721,32 @@ class ModelBuilder {
     return s;
   }
 
-  /** A frame seen before is the same object: one copy per line in the whole model. */
+  /**
+   * A frame seen before is the same object: one copy per line in the whole model.
+   *
+   * Each trace line brings a new string for its file, which a Map keyed by the file hashes
+   * again; the recent-frame table is looked at first (a slot from the line number and a few
+   * characters of the file name, confirmed by comparing). A slot holds what the maps hold for
+   * its file and line (the slot does not depend on the function, so a frame that replaces
+   * another in the maps replaces it in its slot too): either way the answer is the same object.
+   */
   private frame(at: SourceFrame | undefined): SourceFrame | undefined {
     if (!at) return undefined;
-    let byLine = this.frames.get(at[0]);
-    if (!byLine) this.frames.set(at[0], (byLine = new Map()));
-    const known = byLine.get(at[1]);
-    if (known && known[2] === at[2]) return known;
-    byLine.set(at[1], at);
-    return at;
+    const file = at[0];
+    const line = at[1];
+    const n = file.length;
+    // The end of a path tells files apart (the same folder, another name); charCodeAt past the start is NaN, read as 0.
+    let h = Math.imul(line ^ (n << 20), 0x9e3779b1);
+    h = Math.imul(h ^ file.charCodeAt(n - 4) ^ (file.charCodeAt(n - 6) << 8) ^ (file.charCodeAt(n - 8) << 16), 0x85ebca6b);
+    const slot = (h ^ (h >>> 15)) & (RECENT_FRAME_SLOTS - 1);
+    const seen = this.recentFrames[slot];
+    if (seen !== undefined && seen[1] === line && seen[2] === at[2] && seen[0] === file) return seen;
+    let byLine = this.frames.get(file);
+    if (!byLine) this.frames.set(file, (byLine = new Map()));
+    const known = byLine.get(line);
+    if (known && known[2] === at[2]) return (this.recentFrames[slot] = known);
+    byLine.set(line, at);
+    return (this.recentFrames[slot] = at);
   }
 
   /** The transaction an event names, else the one open on its connection. */

@@ -166,20 +166,54 @@ export function classifySql(sql: string): SqlShape {
   return { text: sql, op, verb: mainVerb, writes, reads, parsed: true };
 }
 
+/** Slots of SqlClassifier's recent-text table (a power of two). */
+const RECENT_SLOTS = 4096;
+
+/**
+ * A slot for a SQL text from its length and a few of its characters: where ORMs put the table
+ * name (`UPDATE t`, `SELECT t.id`: from the 8th character; `INSERT INTO t`, `DELETE FROM t`:
+ * from the 13th), the middle and the end. Reading five characters costs far less than hashing
+ * the whole text.
+ */
+function recentSlot(sql: string): number {
+  const n = sql.length;
+  let h = Math.imul(n, 0x9e3779b1);
+  h = Math.imul(h ^ sql.charCodeAt(7) ^ (sql.charCodeAt(8) << 8), 0x85ebca6b);
+  h = Math.imul(h ^ sql.charCodeAt(12) ^ (sql.charCodeAt(13) << 8), 0xc2b2ae35);
+  h = Math.imul(h ^ sql.charCodeAt(n >> 1) ^ (sql.charCodeAt(n - 2) << 8), 0x27d4eb2f);
+  // charCodeAt past the end is NaN, which `^` reads as 0: short texts still get a slot.
+  return (h ^ (h >>> 15)) & (RECENT_SLOTS - 1);
+}
+
 /**
  * Memoizes classification: ORM test suites run the same few hundred SQL texts
  * thousands of times, so a bounded cache saves nearly all tokenizing.
+ *
+ * Every line of a trace is parsed into new strings, so a Map keyed by the text
+ * hashes each statement's whole SQL again. The recent-text table is looked at
+ * first: one slot per text, found from a few of its characters, confirmed by
+ * comparing the texts (far cheaper than hashing them); only a text that is not
+ * in its slot goes through the Map. A slot holds what the Map holds for its
+ * text, so either way the answer is the same shape.
  */
 export class SqlClassifier {
   private cache = new Map<string, SqlShape>();
+  private recent: (SqlShape | undefined)[] = new Array<SqlShape | undefined>(RECENT_SLOTS).fill(undefined);
   constructor(private readonly limit = 20_000) {}
   classify(sql: string): SqlShape {
+    const slot = recentSlot(sql);
+    const seen = this.recent[slot];
+    if (seen !== undefined && seen.text === sql) return seen;
     let shape = this.cache.get(sql);
     if (!shape) {
       shape = classifySql(sql);
-      if (this.cache.size >= this.limit) this.cache.clear();
+      if (this.cache.size >= this.limit) {
+        this.cache.clear();
+        this.recent.fill(undefined);
+      }
       this.cache.set(sql, shape);
     }
+    this.recent[slot] = shape;
     return shape;
   }
 }
