@@ -238,10 +238,6 @@ function withoutValues(rec: Record<string, unknown>): void {
   }
 }
 
-function isHeader(obj: Record<string, unknown>): obj is Record<string, unknown> & HeaderEvent {
-  return obj.k === 'header';
-}
-
 /**
  * Checks the lines of one process file, in order: the header first, then
  * events. Usable events go to `take`; every other line is tallied in `skipped`
@@ -285,7 +281,9 @@ export class ProcessLines {
       return;
     }
     const rec = obj as Record<string, unknown>;
-    if (isHeader(rec)) {
+    // The kind is read once: events of every kind pass here, so each property read is a generic one.
+    const k = rec.k;
+    if (k === 'header') {
       if (this.header || this.headerRejected) {
         tally(this.skipped, 'unknown event kind', this.where(lineNo));
       } else if (rec.v !== TRACE_FORMAT_VERSION) {
@@ -295,9 +293,10 @@ export class ProcessLines {
         this.headerRejected = true;
         tally(this.skipped, 'missing fields', this.where(lineNo));
       } else {
-        cleanHeader(rec);
-        rec.argv = redactArgv(rec.argv);
-        this.header = rec;
+        const header = rec as Record<string, unknown> & HeaderEvent;
+        cleanHeader(header);
+        header.argv = redactArgv(header.argv);
+        this.header = header;
       }
       return;
     }
@@ -305,18 +304,17 @@ export class ProcessLines {
       tally(this.skipped, this.headerRejected ? 'unknown format version' : 'no header', this.where(lineNo));
       return;
     }
-    const k = rec.k;
     const validate = typeof k === 'string' ? EVENT_VALIDATORS.get(k) : undefined;
     if (!validate) {
       tally(this.skipped, 'unknown event kind', this.where(lineNo));
       return;
     }
-    const problem = validate(rec);
+    // A sound event without a pid of its own gets its process's from the validator.
+    const problem = validate(rec, this.header.pid);
     if (problem) {
       tally(this.skipped, problem.missing ? 'missing fields' : 'wrong field type', this.where(lineNo));
       return;
     }
-    if (typeof rec.pid !== 'number') rec.pid = this.header.pid;
     if (k === 'connect') {
       const db = rec.db as { url?: string };
       if (db.url !== undefined) db.url = redactSecrets(db.url);

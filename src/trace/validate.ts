@@ -92,7 +92,12 @@ const FIELDS: Record<EventKind, Record<string, Check>> = {
 };
 
 type EventProblem = { field: string; missing: boolean };
-export type EventValidator = (rec: Record<string, unknown>) => EventProblem | undefined;
+/**
+ * Checks an event in place; a sound event without a `pid` of its own gets `defaultPid` (its
+ * header's), given. Filled in here because here `rec` has one of the few shapes of its kind:
+ * the reader, which sees every kind, would pay for a generic property load on every line.
+ */
+export type EventValidator = (rec: Record<string, unknown>, defaultPid?: number) => EventProblem | undefined;
 
 /**
  * One validator per kind, generated from FIELDS, BASE and REQUIRED_FIELDS: every field the kind
@@ -119,7 +124,8 @@ function compileValidator(kind: EventKind): EventValidator {
     const onNull = required.includes(f) ? '' : `if (v === null) delete rec[${key}]; else `;
     lines.push(`v = rec[${key}]; if (v !== undefined) { ${onNull}if (!${test}) return { field: ${key}, missing: false }; }`);
   }
-  const body = `return function validate${kind}(rec) {\nlet v;\n${lines.join('\n')}\nreturn undefined;\n};`;
+  lines.push(`if (rec.pid === undefined && defaultPid !== undefined) rec.pid = defaultPid;`);
+  const body = `return function validate${kind}(rec, defaultPid) {\nlet v;\n${lines.join('\n')}\nreturn undefined;\n};`;
   return new Function('checks', body)(checks) as EventValidator;
 }
 
