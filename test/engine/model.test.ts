@@ -115,6 +115,27 @@ test('a statement an ORM flush sent keeps its change line as `at`, the flush lin
   assert.equal(insert.flushAt, select.at);
 });
 
+test('one copy per frame: equal frames are one object, and frames that differ only in a file name, a line or a function are not merged', () => {
+  // File names of one length that differ only in their first characters, and one line in two functions.
+  const frames: SourceFrame[] = [
+    ['/proj/app/jobs.py', 7, 'create'],
+    ['/proj/api/jobs.py', 7, 'create'],
+    ['/proj/app/jobs.py', 8, 'create'],
+    ['/proj/app/jobs.py', 7, 'update'],
+    ['/proj/app/jobs.py', 7, 'create'],
+    ['/proj/api/jobs.py', 7, 'create'],
+  ];
+  let p = trace().process(32, { t0: 7n }).connect('c1', sqliteFile).begin('t1');
+  for (const frame of frames) p = p.execute('SELECT 1', { at: frame });
+  const model = buildModel(readTrace(p.write()));
+  const got = model.statements.map((st) => st.at!);
+  assert.deepEqual(got, frames);
+  assert.equal(new Set(got.slice(0, 4)).size, 4);
+  // The same line in another function replaced the first one's copy: a new copy after it, then shared.
+  assert.notEqual(got[4], got[0]);
+  assert.equal(got[5], got[1]);
+});
+
 test('what few statements carry (an error, an executemany count, a task, tables the agent named) is read through each statement; the others carry none', () => {
   const err = { type: 'sqlite3.IntegrityError', message: 'UNIQUE constraint failed: jobs.name' };
   const dir = trace()

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bindKeys, keyTemplate, paramKey } from '../../src/model/rowkeys';
-import { classifySql } from '../../src/model/sql';
+import { classifySql, SqlClassifier } from '../../src/model/sql';
 
 test('ORM inserts, updates and deletes are writes to their table', () => {
   const ins = classifySql('INSERT INTO jobs (name, status) VALUES (?, ?) RETURNING id');
@@ -56,4 +56,33 @@ test('one tokenizer for tables and row keys: every placeholder style, casts, lit
   }
   const fn = classifySql("CREATE FUNCTION f() RETURNS trigger AS $$ BEGIN DELETE FROM audit_log; RETURN NEW; END $$ LANGUAGE plpgsql");
   assert.deepEqual([fn.op, fn.writes], ['ddl', []]);
+});
+
+test('the classifier gives one shape per text, however its strings were made, and never one text\'s shape for another', () => {
+  const classifier = new SqlClassifier();
+  // Texts of one length that agree where the recent-text table looks (table-name positions, middle, end)
+  // but differ elsewhere, and texts that differ only there: each must get its own shape.
+  const texts = [
+    'INSERT INTO accounts (name, status, created_at) VALUES (?, ?, ?)',
+    'INSERT INTO invoices (name, status, created_at) VALUES (?, ?, ?)',
+    'INSERT INTO accounts (nome, status, created_at) VALUES (?, ?, ?)',
+    'UPDATE items SET status=? WHERE items.id = ?',
+    'UPDATE users SET status=? WHERE users.id = ?',
+    'DELETE FROM items WHERE items.id = ?',
+    'SELECT 1',
+    '',
+  ];
+  for (let round = 0; round < 3; round++) {
+    for (const text of texts) {
+      // A string built anew each time, as JSON.parse makes one per trace line.
+      const fresh = JSON.parse(JSON.stringify(text)) as string;
+      const shape = classifier.classify(fresh);
+      assert.equal(shape.text, text);
+      assert.deepEqual({ ...shape, text: undefined }, { ...classifySql(text), text: undefined }, text);
+      assert.equal(classifier.classify(JSON.parse(JSON.stringify(text)) as string), shape, `one shared shape for ${JSON.stringify(text)}`);
+    }
+  }
+  // Past its limit the cache starts over; the shapes it gives are still right.
+  const small = new SqlClassifier(2);
+  for (const text of [...texts, ...texts]) assert.equal(small.classify(text).text, text);
 });
