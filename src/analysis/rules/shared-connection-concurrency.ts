@@ -23,7 +23,7 @@
  * Location: the second concurrent use (the failing one when one failed); the
  * first is related.
  */
-import type { ModelConnection, ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
+import type { ModelConnection, ModelProcess, ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation, Severity } from '../findings';
 import { capitalize } from '../../present/wording';
@@ -233,14 +233,20 @@ function sessionFanOut(a: Op, b: Op): boolean {
   return a.session !== undefined && a.session === b.session && !a.stmt?.err && !b.stmt?.err;
 }
 
+function isNode(proc: ModelProcess): boolean {
+  return proc.header.lang === 'node';
+}
+
 /** Per Node connection, its statements that ran outside any ORM session's task, each its own caller until shown otherwise. */
 function untaskedNodeOps(model: ModelRun): Map<ModelConnection, Op[]> {
   const byConn = new Map<ModelConnection, Op[]>();
+  // A run with no Node process (every Python run) has none: its statements need no pass.
+  if (!model.processes.some(isNode)) return byConn;
   let n = 0;
   const statements = model.statements;
   for (let i = 0; i < statements.length; i++) {
     const st = statements[i];
-    if (st.task !== undefined || st.thread === undefined || st.connection.process.header.lang !== 'node') continue;
+    if (st.task !== undefined || st.thread === undefined || !isNode(st.connection.process)) continue;
     let list = byConn.get(st.connection);
     if (!list) byConn.set(st.connection, (list = []));
     list.push({ start: st.start, end: st.time, actor: `call${++n}`, thread: st.thread, stmt: st, at: st.at, session: st.session, test: st.test });
@@ -271,7 +277,7 @@ export const sharedConnectionConcurrencyRule: DynamicRule = {
         const owner = sameSession ? sessionRef(model, use.session!) : connectionRef(model, conn);
         const via = sameSession ? `, on connection ${conn.label},` : '';
         // Under Node a task is an async call chain (an ORM transaction's callback), not an asyncio task.
-        const node = conn.process.header.lang === 'node';
+        const node = isNode(conn.process);
         const actors = kind === 'threads' ? 'two threads' : node ? 'two async calls' : 'two asyncio tasks';
         const other = kind === 'threads' ? "another thread's" : node ? "another call's" : "another task's";
         let message =
