@@ -79,9 +79,14 @@ class TablePendings {
  * same database. Reads come per database and table in start order; the
  * transactions of one read in the order their first write finished. Whether
  * the read missed one of those writes (keys, row counts) is the caller's
- * judgement.
+ * judgement. `reads`: the statements among which to find the reads, in the
+ * model's order; a caller that holds the run's reads alone passes them.
  */
-export function sweepPendingWrites(model: ModelRun, visit: (read: ModelStatement, pending: PendingWrites) => void): void {
+export function sweepPendingWrites(
+  model: ModelRun,
+  reads: readonly ModelStatement[],
+  visit: (read: ModelStatement, pending: PendingWrites) => void,
+): void {
   // Keyed by database, then table: two lookups with strings the model already holds,
   // instead of a joined key built (and hashed) for every write and every read.
   const pendingBy = new Map<string, Map<string, TablePendings>>();
@@ -122,9 +127,8 @@ export function sweepPendingWrites(model: ModelRun, visit: (read: ModelStatement
 
   // Groups in the order their first read came, as the sweep visits them.
   const groups: TablePendings[] = [];
-  const statements = model.statements;
-  for (let i = 0; i < statements.length; i++) {
-    const st = statements[i];
+  for (let i = 0; i < reads.length; i++) {
+    const st = reads[i];
     if (st.op !== 'read') continue;
     const dbKey = st.connection.dbKey;
     const byTable = dbKey ? pendingBy.get(dbKey) : undefined;
@@ -174,7 +178,7 @@ export function sweepPendingWrites(model: ModelRun, visit: (read: ModelStatement
 export function uncommittedPairs(model: ModelRun): { write: ModelStatement; read: ModelStatement }[] {
   const keys = modelRowKeys(model);
   const out: { write: ModelStatement; read: ModelStatement }[] = [];
-  sweepPendingWrites(model, (r, p) => {
+  sweepPendingWrites(model, model.statements, (r, p) => {
     const readKeys = keys.of(r, p.table);
     // The latest overlapping write before the read: the change the reader missed.
     let write: ModelStatement | undefined;

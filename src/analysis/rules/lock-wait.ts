@@ -26,6 +26,7 @@ import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/mod
 import { modelRowKeys, rowsMayOverlap } from '../../model/rowkeys';
 import { duration } from '../../present/wording';
 import type { DynamicRule, Finding } from '../findings';
+import { statementIndex } from '../statement-index';
 import {
   finding,
   place,
@@ -113,9 +114,12 @@ function check(model: ModelRun): Finding[] {
     list.push(tx);
   }
   const found = new Map<string, Finding>();
-  // Indexed: a for-of over every statement allocates per element until the loop is optimized.
+  // Only a statement that failed or ran long can have waited: found by their durations and
+  // failures side by side, without a look at the others.
+  const { durations, failedAt } = statementIndex(model);
   const statements = model.statements;
   for (let i = 0; i < statements.length; i++) {
+    if (durations[i] < MIN_WAIT_NS && failedAt[i] === 0) continue;
     const w = statements[i];
     const failed = lockFailure(w);
     if (!failed && (w.err || (w.dur ?? 0) < MIN_WAIT_NS)) continue;

@@ -41,6 +41,7 @@ import type { ModelRun, ModelSession, ModelStatement, ModelTransaction } from '.
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
 import { capitalize, rollbackText } from '../../present/wording';
+import { statementIndex } from '../statement-index';
 import { finding, firstFrame, flushedText, flushRelated, isTestCode, place, related, sessionRef, statementOwnerLabel, statementRelated, testFailed, txOwnerRef, writeText } from './util';
 
 const RULE = 'missing-commit';
@@ -83,7 +84,7 @@ function pendingText(sess: ModelSession): string {
   return parts.join(', ');
 }
 
-/** Reads per table and database (in time order), of the tables some lost write touched. */
+/** Reads per table and database (in time order). */
 interface ReadIndex {
   /** table → database key ('' when unknown) → reads. */
   reads: Map<string, Map<string, ModelStatement[]>>;
@@ -91,28 +92,10 @@ interface ReadIndex {
   testEnd: Map<string, number>;
 }
 
-function readIndex(model: ModelRun, tables: Set<string>): ReadIndex {
-  const reads = new Map<string, Map<string, ModelStatement[]>>();
-  for (const table of tables) reads.set(table, new Map());
-  // Indexed: a for-of over every statement allocates per element until the loop is optimized.
-  const statements = model.statements;
-  for (let i = 0; i < statements.length; i++) {
-    const st = statements[i];
-    if (st.op !== 'read') continue;
-    const tables = st.reads;
-    for (let k = 0; k < tables.length; k++) {
-      const table = tables[k];
-      const byDb = reads.get(table);
-      if (!byDb) continue;
-      const db = st.connection.dbKey ?? '';
-      let list = byDb.get(db);
-      if (!list) byDb.set(db, (list = []));
-      list.push(st);
-    }
-  }
+function readIndex(model: ModelRun): ReadIndex {
   const testEnd = new Map<string, number>();
   for (const t of model.tests) testEnd.set(t.id, Math.max(testEnd.get(t.id) ?? -Infinity, t.end ?? Infinity));
-  return { reads, testEnd };
+  return { reads: statementIndex(model).readsByTable, testEnd };
 }
 
 /** The first read of one of `tables`, after `from`, in `test`, by a transaction other than the writer's. */
@@ -222,14 +205,8 @@ export const missingCommitRule: DynamicRule = {
       candidates.push(tx);
     }
     let reads: ReadIndex | undefined;
-    // Built on first use, over the tables the candidates' lost writes touched only.
-    const index = () => {
-      if (reads) return reads;
-      const tables = new Set<string>();
-      for (const tx of candidates) for (const w of tx.writes) for (const t of w.writes) tables.add(t);
-      for (const sess of model.sessions) for (const p of sess.closePending ?? []) if (p.table) tables.add(p.table);
-      return (reads = readIndex(model, tables));
-    };
+    // Built on first use: a run with nothing lost never looks at a read.
+    const index = () => (reads ??= readIndex(model));
     for (const tx of candidates) {
       const f = transactionFinding(model, tx, index);
       if (!f) continue;

@@ -27,6 +27,7 @@ import type { ModelConnection, ModelProcess, ModelRun, ModelSession, ModelStatem
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation, Severity } from '../findings';
 import { capitalize } from '../../present/wording';
+import { statementIndex } from '../statement-index';
 import { connectionRef, finding, place, related, sessionRef, testFailed } from './util';
 
 const RULE = 'shared-connection-concurrency';
@@ -87,26 +88,21 @@ function better(candidate: Pair, current: Pair | undefined): boolean {
  * for every statement of the run would be nearly all of this rule's cost.
  */
 function sharedConnections(model: ModelRun): Set<ModelConnection> {
+  // The statements' actors come from the shared pass over them; the transactions' ends are added here.
+  const { firstActor, multiActor } = statementIndex(model);
   const firstUser = new Map<ModelConnection, { thread?: number; task?: number }>();
-  const shared = new Set<ModelConnection>();
-  const use = (conn: ModelConnection, thread: number | undefined, task: number | undefined) => {
+  const shared = new Set(multiActor);
+  for (const tx of model.transactions) {
+    if (!endIsOperation(tx)) continue;
+    const thread = tx.endThread;
+    const task = tx.endTask;
     // No actor recorded: actorOf leaves such operations out.
-    if (thread === undefined && task === undefined) return;
-    const first = firstUser.get(conn);
+    if (thread === undefined && task === undefined) continue;
+    const conn = tx.connection;
+    const first = firstActor.get(conn) ?? firstUser.get(conn);
     if (!first) firstUser.set(conn, { thread, task });
     else if (first.thread !== thread || first.task !== task) shared.add(conn);
-  };
-  // Indexed: a for-of over every statement allocates per element until the loop is optimized.
-  const statements = model.statements;
-  let last: ModelStatement | undefined;
-  for (let i = 0; i < statements.length; i++) {
-    const st = statements[i];
-    // The same connection and actor as the statement before (the common case) changes nothing.
-    if (last && last.connection === st.connection && last.thread === st.thread && last.task === st.task) continue;
-    use(st.connection, st.thread, st.task);
-    last = st;
   }
-  for (const tx of model.transactions) if (endIsOperation(tx)) use(tx.connection, tx.endThread, tx.endTask);
   return shared;
 }
 

@@ -27,6 +27,7 @@
 import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
+import { statementIndex } from '../statement-index';
 import { connectionRef, finding, firstFrame, place, statementRelated, txOwnerRef } from './util';
 
 const RULE = 'test-state-leak';
@@ -168,11 +169,7 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
   if (cached) return cached;
   const paramsCaptured = (model.run?.params ?? 'values') === 'values';
   const violations: UniqueViolation[] = [];
-  // Indexed: a for-of over every statement allocates per element until the loop is optimized.
-  const statements = model.statements;
-  for (let i = 0; i < statements.length; i++) {
-    const st = statements[i];
-    if (!st.err) continue;
+  for (const st of statementIndex(model).failed) {
     const v = uniqueViolation(st, paramsCaptured);
     if (v) violations.push(v);
   }
