@@ -10,12 +10,11 @@
  * statement that failed or waited long). What each rule makes of them stays in the rule.
  */
 import type { ModelConnection, ModelRun, ModelStatement } from '../model/model';
+import { ReadIndex } from '../model/query-facts';
 
 export interface StatementIndex {
-  /** Every read (op 'read'), in the model's order (by end time). */
-  readonly reads: ModelStatement[];
-  /** table → database key ('' when unknown) → the reads of that table there, in the model's order. */
-  readonly readsByTable: Map<string, Map<string, ModelStatement[]>>;
+  /** Every read (op 'read') by table and database, in the model's order (by end time). */
+  readonly reads: ReadIndex;
   /** Every statement that failed (has `err`), in the model's order. */
   readonly failed: ModelStatement[];
   /** Each statement's duration in ns (0 when unknown), by its position in `model.statements`. */
@@ -38,8 +37,7 @@ export function statementIndex(model: ModelRun): StatementIndex {
 
 function build(statements: readonly ModelStatement[]): StatementIndex {
   const n = statements.length;
-  const reads: ModelStatement[] = [];
-  const readsByTable = new Map<string, Map<string, ModelStatement[]>>();
+  const reads = new ReadIndex();
   const failed: ModelStatement[] = [];
   const durations = new Float64Array(n);
   const failedAt = new Uint8Array(n);
@@ -71,17 +69,7 @@ function build(statements: readonly ModelStatement[]): StatementIndex {
         else if (first.thread !== thread || first.task !== task) multiActor.add(conn);
       }
     }
-    if (st.op !== 'read') continue;
-    reads.push(st);
-    const tables = st.reads;
-    const db = conn.dbKey ?? '';
-    for (let k = 0; k < tables.length; k++) {
-      let byDb = readsByTable.get(tables[k]);
-      if (!byDb) readsByTable.set(tables[k], (byDb = new Map()));
-      let list = byDb.get(db);
-      if (!list) byDb.set(db, (list = []));
-      list.push(st);
-    }
+    if (st.op === 'read') reads.add(st);
   }
-  return { reads, readsByTable, failed, durations, failedAt, firstActor, multiActor };
+  return { reads, failed, durations, failedAt, firstActor, multiActor };
 }

@@ -57,13 +57,67 @@ class TablePendingWrites implements PendingWrites {
   }
 }
 
-/** The pending writes to one table of one database, and the reads of it the sweep looks at. */
+/** The reads of one table of one database, in the model's order (by end time). */
+export interface TableReads {
+  readonly table: string;
+  /** The connection's `dbKey`, '' when unknown. */
+  readonly db: string;
+  readonly reads: ModelStatement[];
+  /** The connection of every read, while they share one; null once two differ. */
+  soleConnection: ModelConnection | null;
+}
+
+/**
+ * A run's reads (statements of op 'read') by table and database, in the order the model holds
+ * them. Built by one pass over the statements, `add` for each read; the rules' shared pass
+ * over the statements builds one, and `readIndex` builds one for callers without it.
+ */
+export class ReadIndex {
+  /** table → database key ('' when unknown) → its reads. */
+  readonly byTable = new Map<string, Map<string, TableReads>>();
+  /** Every table's reads, in the order of each one's first read. */
+  readonly inOrder: TableReads[] = [];
+  /** database key → the connection of every read of it, while they share one; null once two differ. */
+  readonly soleReaderOf = new Map<string, ModelConnection | null>();
+
+  add(st: ModelStatement): void {
+    const conn = st.connection;
+    const db = conn.dbKey ?? '';
+    const sole = this.soleReaderOf.get(db);
+    if (sole === undefined) this.soleReaderOf.set(db, conn);
+    else if (sole !== null && sole !== conn) this.soleReaderOf.set(db, null);
+    const tables = st.reads;
+    for (let k = 0; k < tables.length; k++) {
+      const table = tables[k];
+      let byDb = this.byTable.get(table);
+      if (!byDb) this.byTable.set(table, (byDb = new Map()));
+      let reads = byDb.get(db);
+      if (!reads) {
+        byDb.set(db, (reads = { table, db, reads: [], soleConnection: conn }));
+        this.inOrder.push(reads);
+      } else if (reads.soleConnection !== conn) reads.soleConnection = null;
+      reads.reads.push(st);
+    }
+  }
+
+  get(table: string, db: string): TableReads | undefined {
+    return this.byTable.get(table)?.get(db);
+  }
+}
+
+/** The reads among `statements` (in the model's order), indexed. */
+export function readIndex(statements: readonly ModelStatement[]): ReadIndex {
+  const index = new ReadIndex();
+  // Indexed: a for-of over every statement allocates per element until the loop is optimized.
+  for (let i = 0; i < statements.length; i++) if (statements[i].op === 'read') index.add(statements[i]);
+  return index;
+}
+
+/** The pending writes to one table of one database that a read on another connection may have missed. */
 class TablePendings {
   readonly pendings: PendingWrites[] = [];
   /** The connection of every pending write, while they share one; null once two differ. */
   soleConnection: ModelConnection | null | undefined = undefined;
-  /** Set when the first read of the table comes. */
-  reads: ModelStatement[] | undefined = undefined;
 
   add(p: PendingWrites): void {
     this.pendings.push(p);
@@ -79,17 +133,13 @@ class TablePendings {
  * same database. Reads come per database and table in start order; the
  * transactions of one read in the order their first write finished. Whether
  * the read missed one of those writes (keys, row counts) is the caller's
- * judgement. `reads`: the statements among which to find the reads, in the
- * model's order; a caller that holds the run's reads alone passes them.
+ * judgement. `reads`: the run's reads, indexed.
  */
-export function sweepPendingWrites(
-  model: ModelRun,
-  reads: readonly ModelStatement[],
-  visit: (read: ModelStatement, pending: PendingWrites) => void,
-): void {
-  // Keyed by database, then table: two lookups with strings the model already holds,
-  // instead of a joined key built (and hashed) for every write and every read.
-  const pendingBy = new Map<string, Map<string, TablePendings>>();
+export function sweepPendingWrites(model: ModelRun, reads: ReadIndex, visit: (read: ModelStatement, pending: PendingWrites) => void): void {
+  // Per table and database read: only writes some read on another connection may have missed are
+  // pending writes worth sweeping. A transaction on the one connection that read its database (one
+  // connection at a time, the common case) is passed over without a look at its writes.
+  const pendingOf = new Map<TableReads, TablePendings>();
   // The tables the current transaction wrote so far (a table or two: a short list searched in place), one list reused.
   const seen: string[] = [];
   // Indexed loops over the model's arrays, here and below: each loop runs once, mostly before the
@@ -101,7 +151,8 @@ export function sweepPendingWrites(
     const dbKey = tx.connection.dbKey;
     const txWrites = tx.writes;
     if (!dbKey || txWrites.length === 0 || tx.isolation === 'AUTOCOMMIT') continue;
-    let byTable: Map<string, TablePendings> | undefined;
+    const soleReader = reads.soleReaderOf.get(dbKey);
+    if (soleReader === undefined || soleReader === tx.connection) continue;
     const until = tx.end ?? Infinity;
     seen.length = 0;
     for (let j = 0; j < txWrites.length; j++) {
@@ -113,49 +164,32 @@ export function sweepPendingWrites(
         // The first write of this transaction to `table` opens its pending writes.
         if (seen.includes(table)) continue;
         seen.push(table);
-        if (!byTable) {
-          byTable = pendingBy.get(dbKey);
-          if (!byTable) pendingBy.set(dbKey, (byTable = new Map()));
-        }
-        let group = byTable.get(table);
-        if (!group) byTable.set(table, (group = new TablePendings()));
+        const tableReads = reads.get(table, dbKey);
+        if (!tableReads || tableReads.soleConnection === tx.connection) continue;
+        let group = pendingOf.get(tableReads);
+        if (!group) pendingOf.set(tableReads, (group = new TablePendings()));
         group.add(new TablePendingWrites(tx, table, w.time, until));
       }
     }
   }
-  if (pendingBy.size === 0) return;
+  if (pendingOf.size === 0) return;
 
-  // Groups in the order their first read came, as the sweep visits them.
-  const groups: TablePendings[] = [];
-  for (let i = 0; i < reads.length; i++) {
-    const st = reads[i];
-    if (st.op !== 'read') continue;
-    const dbKey = st.connection.dbKey;
-    const byTable = dbKey ? pendingBy.get(dbKey) : undefined;
-    if (!byTable) continue;
-    const tables = st.reads;
-    for (let k = 0; k < tables.length; k++) {
-      const group = byTable.get(tables[k]);
-      if (!group) continue;
-      if (!group.reads) {
-        group.reads = [];
-        groups.push(group);
-      }
-      // A read on the one connection that holds every pending write to the table has no other
-      // transaction's writes to miss: it is left out of the sweep (the common case of one
-      // connection at a time), which changes nothing for the reads that stay.
-      if (group.soleConnection !== st.connection) group.reads.push(st);
-    }
-  }
-
-  for (const { pendings, reads } of groups) {
+  // Tables in the order their first read came, as the sweep visits them.
+  for (let g = 0; g < reads.inOrder.length; g++) {
+    const tableReads = reads.inOrder[g];
+    const group = pendingOf.get(tableReads);
+    if (!group) continue;
+    const { pendings, soleConnection } = group;
     pendings.sort((a, b) => a.from - b.from);
-    // Statements are in end order; reads are swept in start order.
-    reads!.sort((a, b) => a.start - b.start);
+    // A read on the one connection that holds every pending write to the table has no other
+    // transaction's writes to miss: it is left out of the sweep, which changes nothing for the reads that stay.
+    let swept = soleConnection ? tableReads.reads.filter((r) => r.connection !== soleConnection) : tableReads.reads;
+    // Statements are in end order; reads are swept in start order (most often the same: then no sort).
+    if (!inStartOrder(swept)) swept = swept.slice().sort((a, b) => a.start - b.start);
     let next = 0;
     const active: PendingWrites[] = [];
-    for (let i = 0; i < reads!.length; i++) {
-      const r = reads![i];
+    for (let i = 0; i < swept.length; i++) {
+      const r = swept[i];
       const start = r.start;
       while (next < pendings.length && pendings[next].from < start) active.push(pendings[next++]);
       if (active.length === 0) continue;
@@ -168,6 +202,11 @@ export function sweepPendingWrites(
   }
 }
 
+function inStartOrder(sts: readonly ModelStatement[]): boolean {
+  for (let i = 1; i < sts.length; i++) if (sts[i].start < sts[i - 1].start) return false;
+  return true;
+}
+
 /**
  * Reads that could not see another transaction's write: the write finished, its
  * transaction had not ended (or ended later) when the read started, on another
@@ -178,7 +217,7 @@ export function sweepPendingWrites(
 export function uncommittedPairs(model: ModelRun): { write: ModelStatement; read: ModelStatement }[] {
   const keys = modelRowKeys(model);
   const out: { write: ModelStatement; read: ModelStatement }[] = [];
-  sweepPendingWrites(model, model.statements, (r, p) => {
+  sweepPendingWrites(model, readIndex(model.statements), (r, p) => {
     const readKeys = keys.of(r, p.table);
     // The latest overlapping write before the read: the change the reader missed.
     let write: ModelStatement | undefined;

@@ -38,6 +38,7 @@
  * writing code had control, so the finding sits there with the end as related.
  */
 import type { ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
+import type { TableReads } from '../../model/query-facts';
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
 import { capitalize, rollbackText } from '../../present/wording';
@@ -87,7 +88,7 @@ function pendingText(sess: ModelSession): string {
 /** Reads per table and database (in time order). */
 interface ReadIndex {
   /** table → database key ('' when unknown) → reads. */
-  reads: Map<string, Map<string, ModelStatement[]>>;
+  reads: Map<string, Map<string, TableReads>>;
   /** End of each test's window, to stop looking for readers where the test ended. */
   testEnd: Map<string, number>;
 }
@@ -95,7 +96,7 @@ interface ReadIndex {
 function readIndex(model: ModelRun): ReadIndex {
   const testEnd = new Map<string, number>();
   for (const t of model.tests) testEnd.set(t.id, Math.max(testEnd.get(t.id) ?? -Infinity, t.end ?? Infinity));
-  return { reads: statementIndex(model).readsByTable, testEnd };
+  return { reads: statementIndex(model).reads.byTable, testEnd };
 }
 
 /** The first read of one of `tables`, after `from`, in `test`, by a transaction other than the writer's. */
@@ -112,8 +113,9 @@ function laterReader(
     const byDb = index.reads.get(table);
     if (!byDb) continue;
     const lists = dbKey === undefined ? [...byDb.values()] : [byDb.get(dbKey)];
-    for (const list of lists) {
-      if (!list) continue;
+    for (const tableReads of lists) {
+      if (!tableReads) continue;
+      const list = tableReads.reads;
       // Statements are in time order: start at the first that finished after `from`.
       let lo = 0;
       let hi = list.length;
