@@ -95,7 +95,8 @@ interface ReadIndex {
 
 function readIndex(model: ModelRun): ReadIndex {
   const testEnd = new Map<string, number>();
-  for (const t of model.tests) testEnd.set(t.id, Math.max(testEnd.get(t.id) ?? -Infinity, t.end ?? Infinity));
+  const tests = model.tests;
+  for (let i = 0; i < tests.length; i++) testEnd.set(tests[i].id, Math.max(testEnd.get(tests[i].id) ?? -Infinity, tests[i].end ?? Infinity));
   return { reads: statementIndex(model).reads.byTable, testEnd };
 }
 
@@ -198,7 +199,10 @@ export const missingCommitRule: DynamicRule = {
     // writes and dropped unflushed ones is one finding, not two.
     const closesExplained = new Set<string>();
     const candidates: ModelTransaction[] = [];
-    for (const tx of model.transactions) {
+    // Indexed: a for-of over all of them allocates per element until the loop is optimized.
+    const transactions = model.transactions;
+    for (let i = 0; i < transactions.length; i++) {
+      const tx = transactions[i];
       if (tx.writes.length === 0 || tx.outcome === 'commit') continue;
       if (tx.outcome === 'rollback' && !(tx.cause && SILENT_ENDS.has(tx.cause))) continue;
       // A process that stopped capturing early leaves transactions open that may well have committed.
@@ -215,7 +219,9 @@ export const missingCommitRule: DynamicRule = {
       findings.push(f);
       if (tx.session) closesExplained.add(tx.session.key);
     }
-    for (const sess of model.sessions) {
+    const sessions = model.sessions;
+    for (let i = 0; i < sessions.length; i++) {
+      const sess = sessions[i];
       if (!sess.closePending || !sess.closeAt) continue;
       if (isTestCode(model, sess.at) && isTestCode(model, sess.closeAt)) continue;
       const pending = pendingText(sess);

@@ -92,7 +92,10 @@ function sharedConnections(model: ModelRun): Set<ModelConnection> {
   const { firstActor, multiActor } = statementIndex(model);
   const firstUser = new Map<ModelConnection, { thread?: number; task?: number }>();
   const shared = new Set(multiActor);
-  for (const tx of model.transactions) {
+  // Indexed: a for-of over all of them allocates per element until the loop is optimized.
+  const transactions = model.transactions;
+  for (let i = 0; i < transactions.length; i++) {
+    const tx = transactions[i];
     if (!endIsOperation(tx)) continue;
     const thread = tx.endThread;
     const task = tx.endTask;
@@ -115,7 +118,10 @@ function connectionOps(model: ModelRun): Map<ModelConnection, Op[]> {
   };
   const shared = sharedConnections(model);
   if (shared.size === 0) return byConn;
-  for (const st of model.statements) {
+  // Indexed: a for-of over all of them allocates per element until the loop is optimized.
+  const statements = model.statements;
+  for (let i = 0; i < statements.length; i++) {
+    const st = statements[i];
     if (!shared.has(st.connection)) continue;
     const actor = actorOf(st.thread, st.task);
     if (actor === undefined) continue;

@@ -122,7 +122,10 @@ function identityFindings(model: ModelRun, committed: ModelTransaction[]): Findi
   const rowKeys = modelRowKeys(model);
   const found = new Map<string, Finding>();
   const dbKeysOf = new Map<ModelSession, Set<string>>();
-  for (const hit of model.identityHits) {
+  // Indexed: a for-of over all of them allocates per element until the loop is optimized.
+  const hits = model.identityHits;
+  for (let i = 0; i < hits.length; i++) {
+    const hit = hits[i];
     if (!hit.table || !hit.at) continue;
     const sess = hit.session;
     let dbKeys = dbKeysOf.get(sess);
@@ -190,7 +193,10 @@ interface SnapshotTransaction {
 
 function snapshotTransactions(model: ModelRun): SnapshotTransaction[] {
   const out: SnapshotTransaction[] = [];
-  for (const tx of model.transactions) {
+  // Indexed: a for-of over all of them allocates per element until the loop is optimized.
+  const transactions = model.transactions;
+  for (let i = 0; i < transactions.length; i++) {
+    const tx = transactions[i];
     const system = tx.connection.db?.system;
     const dbKey = tx.connection.dbKey;
     if (!system || !SNAPSHOT_SYSTEMS.has(system) || !dbKey) continue;
