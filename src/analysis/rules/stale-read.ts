@@ -41,7 +41,9 @@ interface Committed {
  */
 function committedTransactions(model: ModelRun): ModelTransaction[] {
   const out = model.transactions.filter((tx) => tx.outcome === 'commit' && tx.end !== undefined && !!tx.connection.dbKey);
-  return out.sort((a, b) => a.end! - b.end!);
+  // Transactions are in start order, and most end in that order too: then no sort (and no copy of them to sort).
+  for (let i = 1; i < out.length; i++) if (out[i].end! < out[i - 1].end!) return out.sort((a, b) => a.end! - b.end!);
+  return out;
 }
 
 /** Index of the first transaction that committed after `time`. */
@@ -118,27 +120,31 @@ function lastTouchBefore(
   return undefined;
 }
 
+/** Whether a transaction before `txs[t]` ran on database `dbKey`. Sessions run few transactions, most on one connection. */
+function workedInBefore(txs: ModelTransaction[], t: number, dbKey: string): boolean {
+  for (let u = 0; u < t; u++) if (txs[u].connection.dbKey === dbKey) return true;
+  return false;
+}
+
 function identityFindings(model: ModelRun, committed: ModelTransaction[]): Finding[] {
   const rowKeys = modelRowKeys(model);
   const found = new Map<string, Finding>();
-  const dbKeysOf = new Map<ModelSession, Set<string>>();
   // Indexed: a for-of over all of them allocates per element until the loop is optimized.
   const hits = model.identityHits;
   for (let i = 0; i < hits.length; i++) {
     const hit = hits[i];
     if (!hit.table || !hit.at) continue;
     const sess = hit.session;
-    let dbKeys = dbKeysOf.get(sess);
-    if (!dbKeys) {
-      dbKeys = new Set(sess.transactions.map((t) => t.connection.dbKey).filter((k): k is string => !!k));
-      dbKeysOf.set(sess, dbKeys);
-    }
     const keys = identityKeys(hit.pk, hit.key);
     const loaded = lastTouchBefore(sess, hit.table, keys, hit.time, rowKeys);
     // Without a load we saw, we cannot date the session's copy of the row.
     if (!loaded) continue;
     const table = hit.table;
-    for (const dbKey of dbKeys) {
+    // The databases the session worked in, each once, in the order it first did.
+    const txs = sess.transactions;
+    for (let t = 0; t < txs.length; t++) {
+      const dbKey = txs[t].connection.dbKey;
+      if (!dbKey || workedInBefore(txs, t, dbKey)) continue;
       // Commits after the session's last look at the row and before the hit: the copy predates them.
       const c = latestCommittedWrite(committed, dbKey, table, loaded.time, hit.time, (tx, w) => tx.session !== sess && mayTouchRows(keys, w, table, rowKeys));
       if (!c) continue;
