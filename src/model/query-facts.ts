@@ -183,14 +183,18 @@ export function sweepPendingWrites(model: ModelRun, reads: ReadIndex, visit: (re
     pendings.sort((a, b) => a.from - b.from);
     // A read on the one connection that holds every pending write to the table has no other
     // transaction's writes to miss: it is left out of the sweep, which changes nothing for the reads that stay.
-    let swept = soleConnection ? tableReads.reads.filter((r) => r.connection !== soleConnection) : tableReads.reads;
-    // Statements are in end order; reads are swept in start order (most often the same: then no sort).
-    if (!inStartOrder(swept)) swept = swept.slice().sort((a, b) => a.start - b.start);
+    const swept = soleConnection ? tableReads.reads.filter((r) => r.connection !== soleConnection) : tableReads.reads;
+    // Statements are in end order; reads are swept in start order. Each start is read once, and the
+    // reads are ordered by position (stable: ties keep the model's order), only when not already in order.
+    const starts = new Float64Array(swept.length);
+    for (let i = 0; i < swept.length; i++) starts[i] = swept[i].start;
+    const order = inOrder(starts) ? undefined : positions(starts.length).sort((a, b) => starts[a] - starts[b]);
     let next = 0;
     const active: PendingWrites[] = [];
-    for (let i = 0; i < swept.length; i++) {
+    for (let k = 0; k < swept.length; k++) {
+      const i = order ? order[k] : k;
       const r = swept[i];
-      const start = r.start;
+      const start = starts[i];
       while (next < pendings.length && pendings[next].from < start) active.push(pendings[next++]);
       if (active.length === 0) continue;
       // Drop the transactions that ended before this read, in place: a new array per read is most of the sweep's garbage.
@@ -202,8 +206,15 @@ export function sweepPendingWrites(model: ModelRun, reads: ReadIndex, visit: (re
   }
 }
 
-function inStartOrder(sts: readonly ModelStatement[]): boolean {
-  for (let i = 1; i < sts.length; i++) if (sts[i].start < sts[i - 1].start) return false;
+/** 0, 1, ..., n - 1. */
+function positions(n: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(i);
+  return out;
+}
+
+function inOrder(values: Float64Array): boolean {
+  for (let i = 1; i < values.length; i++) if (values[i] < values[i - 1]) return false;
   return true;
 }
 
