@@ -57,13 +57,67 @@ class TablePendingWrites implements PendingWrites {
   }
 }
 
-/** The pending writes to one table of one database, and the reads of it the sweep looks at. */
+/** The reads of one table of one database, in the model's order (by end time). */
+export interface TableReads {
+  readonly table: string;
+  /** The connection's `dbKey`, '' when unknown. */
+  readonly db: string;
+  readonly reads: ModelStatement[];
+  /** The connection of every read, while they share one; null once two differ. */
+  soleConnection: ModelConnection | null;
+}
+
+/**
+ * A run's reads (statements of op 'read') by table and database, in the order the model holds
+ * them. Built by one pass over the statements, `add` for each read; the rules' shared pass
+ * over the statements builds one, and `readIndex` builds one for callers without it.
+ */
+export class ReadIndex {
+  /** table → database key ('' when unknown) → its reads. */
+  readonly byTable = new Map<string, Map<string, TableReads>>();
+  /** Every table's reads, in the order of each one's first read. */
+  readonly inOrder: TableReads[] = [];
+  /** database key → the connection of every read of it, while they share one; null once two differ. */
+  readonly soleReaderOf = new Map<string, ModelConnection | null>();
+
+  add(st: ModelStatement): void {
+    const conn = st.connection;
+    const db = conn.dbKey ?? '';
+    const sole = this.soleReaderOf.get(db);
+    if (sole === undefined) this.soleReaderOf.set(db, conn);
+    else if (sole !== null && sole !== conn) this.soleReaderOf.set(db, null);
+    const tables = st.reads;
+    for (let k = 0; k < tables.length; k++) {
+      const table = tables[k];
+      let byDb = this.byTable.get(table);
+      if (!byDb) this.byTable.set(table, (byDb = new Map()));
+      let reads = byDb.get(db);
+      if (!reads) {
+        byDb.set(db, (reads = { table, db, reads: [], soleConnection: conn }));
+        this.inOrder.push(reads);
+      } else if (reads.soleConnection !== conn) reads.soleConnection = null;
+      reads.reads.push(st);
+    }
+  }
+
+  get(table: string, db: string): TableReads | undefined {
+    return this.byTable.get(table)?.get(db);
+  }
+}
+
+/** The reads among `statements` (in the model's order), indexed. */
+export function readIndex(statements: readonly ModelStatement[]): ReadIndex {
+  const index = new ReadIndex();
+  // Indexed: a for-of over every statement allocates per element until the loop is optimized.
+  for (let i = 0; i < statements.length; i++) if (statements[i].op === 'read') index.add(statements[i]);
+  return index;
+}
+
+/** The pending writes to one table of one database that a read on another connection may have missed. */
 class TablePendings {
   readonly pendings: PendingWrites[] = [];
   /** The connection of every pending write, while they share one; null once two differ. */
   soleConnection: ModelConnection | null | undefined = undefined;
-  /** Set when the first read of the table comes. */
-  reads: ModelStatement[] | undefined = undefined;
 
   add(p: PendingWrites): void {
     this.pendings.push(p);
@@ -79,12 +133,13 @@ class TablePendings {
  * same database. Reads come per database and table in start order; the
  * transactions of one read in the order their first write finished. Whether
  * the read missed one of those writes (keys, row counts) is the caller's
- * judgement.
+ * judgement. `reads`: the run's reads, indexed.
  */
-export function sweepPendingWrites(model: ModelRun, visit: (read: ModelStatement, pending: PendingWrites) => void): void {
-  // Keyed by database, then table: two lookups with strings the model already holds,
-  // instead of a joined key built (and hashed) for every write and every read.
-  const pendingBy = new Map<string, Map<string, TablePendings>>();
+export function sweepPendingWrites(model: ModelRun, reads: ReadIndex, visit: (read: ModelStatement, pending: PendingWrites) => void): void {
+  // Per table and database read: only writes some read on another connection may have missed are
+  // pending writes worth sweeping. A transaction on the one connection that read its database (one
+  // connection at a time, the common case) is passed over without a look at its writes.
+  const pendingOf = new Map<TableReads, TablePendings>();
   // The tables the current transaction wrote so far (a table or two: a short list searched in place), one list reused.
   const seen: string[] = [];
   // Indexed loops over the model's arrays, here and below: each loop runs once, mostly before the
@@ -96,7 +151,8 @@ export function sweepPendingWrites(model: ModelRun, visit: (read: ModelStatement
     const dbKey = tx.connection.dbKey;
     const txWrites = tx.writes;
     if (!dbKey || txWrites.length === 0 || tx.isolation === 'AUTOCOMMIT') continue;
-    let byTable: Map<string, TablePendings> | undefined;
+    const soleReader = reads.soleReaderOf.get(dbKey);
+    if (soleReader === undefined || soleReader === tx.connection) continue;
     const until = tx.end ?? Infinity;
     seen.length = 0;
     for (let j = 0; j < txWrites.length; j++) {
@@ -108,51 +164,37 @@ export function sweepPendingWrites(model: ModelRun, visit: (read: ModelStatement
         // The first write of this transaction to `table` opens its pending writes.
         if (seen.includes(table)) continue;
         seen.push(table);
-        if (!byTable) {
-          byTable = pendingBy.get(dbKey);
-          if (!byTable) pendingBy.set(dbKey, (byTable = new Map()));
-        }
-        let group = byTable.get(table);
-        if (!group) byTable.set(table, (group = new TablePendings()));
+        const tableReads = reads.get(table, dbKey);
+        if (!tableReads || tableReads.soleConnection === tx.connection) continue;
+        let group = pendingOf.get(tableReads);
+        if (!group) pendingOf.set(tableReads, (group = new TablePendings()));
         group.add(new TablePendingWrites(tx, table, w.time, until));
       }
     }
   }
-  if (pendingBy.size === 0) return;
+  if (pendingOf.size === 0) return;
 
-  // Groups in the order their first read came, as the sweep visits them.
-  const groups: TablePendings[] = [];
-  const statements = model.statements;
-  for (let i = 0; i < statements.length; i++) {
-    const st = statements[i];
-    if (st.op !== 'read') continue;
-    const dbKey = st.connection.dbKey;
-    const byTable = dbKey ? pendingBy.get(dbKey) : undefined;
-    if (!byTable) continue;
-    const tables = st.reads;
-    for (let k = 0; k < tables.length; k++) {
-      const group = byTable.get(tables[k]);
-      if (!group) continue;
-      if (!group.reads) {
-        group.reads = [];
-        groups.push(group);
-      }
-      // A read on the one connection that holds every pending write to the table has no other
-      // transaction's writes to miss: it is left out of the sweep (the common case of one
-      // connection at a time), which changes nothing for the reads that stay.
-      if (group.soleConnection !== st.connection) group.reads.push(st);
-    }
-  }
-
-  for (const { pendings, reads } of groups) {
+  // Tables in the order their first read came, as the sweep visits them.
+  for (let g = 0; g < reads.inOrder.length; g++) {
+    const tableReads = reads.inOrder[g];
+    const group = pendingOf.get(tableReads);
+    if (!group) continue;
+    const { pendings, soleConnection } = group;
     pendings.sort((a, b) => a.from - b.from);
-    // Statements are in end order; reads are swept in start order.
-    reads!.sort((a, b) => a.start - b.start);
+    // A read on the one connection that holds every pending write to the table has no other
+    // transaction's writes to miss: it is left out of the sweep, which changes nothing for the reads that stay.
+    const swept = soleConnection ? tableReads.reads.filter((r) => r.connection !== soleConnection) : tableReads.reads;
+    // Statements are in end order; reads are swept in start order. Each start is read once, and the
+    // reads are ordered by position (stable: ties keep the model's order), only when not already in order.
+    const starts = new Float64Array(swept.length);
+    for (let i = 0; i < swept.length; i++) starts[i] = swept[i].start;
+    const order = inOrder(starts) ? undefined : positions(starts.length).sort((a, b) => starts[a] - starts[b]);
     let next = 0;
     const active: PendingWrites[] = [];
-    for (let i = 0; i < reads!.length; i++) {
-      const r = reads![i];
-      const start = r.start;
+    for (let k = 0; k < swept.length; k++) {
+      const i = order ? order[k] : k;
+      const r = swept[i];
+      const start = starts[i];
       while (next < pendings.length && pendings[next].from < start) active.push(pendings[next++]);
       if (active.length === 0) continue;
       // Drop the transactions that ended before this read, in place: a new array per read is most of the sweep's garbage.
@@ -162,6 +204,18 @@ export function sweepPendingWrites(model: ModelRun, visit: (read: ModelStatement
       for (let j = 0; j < kept; j++) if (active[j].tx.connection !== r.connection) visit(r, active[j]);
     }
   }
+}
+
+/** 0, 1, ..., n - 1. */
+function positions(n: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(i);
+  return out;
+}
+
+function inOrder(values: Float64Array): boolean {
+  for (let i = 1; i < values.length; i++) if (values[i] < values[i - 1]) return false;
+  return true;
 }
 
 /**
@@ -174,7 +228,7 @@ export function sweepPendingWrites(model: ModelRun, visit: (read: ModelStatement
 export function uncommittedPairs(model: ModelRun): { write: ModelStatement; read: ModelStatement }[] {
   const keys = modelRowKeys(model);
   const out: { write: ModelStatement; read: ModelStatement }[] = [];
-  sweepPendingWrites(model, (r, p) => {
+  sweepPendingWrites(model, readIndex(model.statements), (r, p) => {
     const readKeys = keys.of(r, p.table);
     // The latest overlapping write before the read: the change the reader missed.
     let write: ModelStatement | undefined;

@@ -42,7 +42,10 @@ function isCleanup(st: ModelStatement): boolean {
 /** Transactions test code opened, wrote in, and deliberately rolled back at the end: the tests' isolation. */
 function isolationRollbacks(model: ModelRun): Map<string, ModelTransaction[]> {
   const byTest = new Map<string, ModelTransaction[]>();
-  for (const tx of model.transactions) {
+  // Indexed: a for-of over all of them allocates per element until the loop is optimized.
+  const transactions = model.transactions;
+  for (let i = 0; i < transactions.length; i++) {
+    const tx = transactions[i];
     if (tx.outcome !== 'rollback' || tx.cause !== 'explicit' || !tx.test) continue;
     if (!isTestCode(model, tx.endAt)) continue;
     const openedAt = tx.session?.at ?? tx.beginAt;

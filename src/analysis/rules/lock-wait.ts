@@ -26,6 +26,7 @@ import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/mod
 import { modelRowKeys, rowsMayOverlap } from '../../model/rowkeys';
 import { duration } from '../../present/wording';
 import type { DynamicRule, Finding } from '../findings';
+import { statementIndex } from '../statement-index';
 import {
   finding,
   place,
@@ -104,18 +105,28 @@ function holds(tx: ModelTransaction, w: ModelStatement, sqlite: boolean, rowKeys
 
 function check(model: ModelRun): Finding[] {
   const rowKeys = modelRowKeys(model);
-  const txByDb = new Map<string, ModelTransaction[]>();
-  for (const tx of model.transactions) {
-    const k = tx.connection.dbKey;
-    if (!k) continue;
-    let list = txByDb.get(k);
-    if (!list) txByDb.set(k, (list = []));
-    list.push(tx);
-  }
+  // The transactions per database, in start order: made when the first statement that may have waited comes (most runs have none).
+  let txByDb: Map<string, ModelTransaction[]> | undefined;
+  const transactionsOf = (dbKey: string): ModelTransaction[] | undefined => {
+    if (!txByDb) {
+      txByDb = new Map();
+      for (const tx of model.transactions) {
+        const k = tx.connection.dbKey;
+        if (!k) continue;
+        let list = txByDb.get(k);
+        if (!list) txByDb.set(k, (list = []));
+        list.push(tx);
+      }
+    }
+    return txByDb.get(dbKey);
+  };
   const found = new Map<string, Finding>();
-  // Indexed: a for-of over every statement allocates per element until the loop is optimized.
+  // Only a statement that failed or ran long can have waited: found by their durations and
+  // failures side by side, without a look at the others.
+  const { durations, failedAt } = statementIndex(model);
   const statements = model.statements;
   for (let i = 0; i < statements.length; i++) {
+    if (durations[i] < MIN_WAIT_NS && failedAt[i] === 0) continue;
     const w = statements[i];
     const failed = lockFailure(w);
     if (!failed && (w.err || (w.dur ?? 0) < MIN_WAIT_NS)) continue;
@@ -124,7 +135,7 @@ function check(model: ModelRun): Finding[] {
     const sqlite = w.connection.db?.system === 'sqlite';
     if (sqlite && w.op === 'read') continue;
     const slack = sqlite ? SQLITE_RELEASE_SLACK_NS : RELEASE_SLACK_NS;
-    const candidates = txByDb.get(dbKey);
+    const candidates = transactionsOf(dbKey);
     if (!candidates) continue;
     let best: Holding | undefined;
     for (const tx of candidates) {

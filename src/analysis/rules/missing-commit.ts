@@ -38,9 +38,11 @@
  * writing code had control, so the finding sits there with the end as related.
  */
 import type { ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
+import type { TableReads } from '../../model/query-facts';
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
 import { capitalize, rollbackText } from '../../present/wording';
+import { statementIndex } from '../statement-index';
 import { finding, firstFrame, flushedText, flushRelated, isTestCode, place, related, sessionRef, statementOwnerLabel, statementRelated, testFailed, txOwnerRef, writeText } from './util';
 
 const RULE = 'missing-commit';
@@ -83,36 +85,19 @@ function pendingText(sess: ModelSession): string {
   return parts.join(', ');
 }
 
-/** Reads per table and database (in time order), of the tables some lost write touched. */
+/** Reads per table and database (in time order). */
 interface ReadIndex {
   /** table → database key ('' when unknown) → reads. */
-  reads: Map<string, Map<string, ModelStatement[]>>;
+  reads: Map<string, Map<string, TableReads>>;
   /** End of each test's window, to stop looking for readers where the test ended. */
   testEnd: Map<string, number>;
 }
 
-function readIndex(model: ModelRun, tables: Set<string>): ReadIndex {
-  const reads = new Map<string, Map<string, ModelStatement[]>>();
-  for (const table of tables) reads.set(table, new Map());
-  // Indexed: a for-of over every statement allocates per element until the loop is optimized.
-  const statements = model.statements;
-  for (let i = 0; i < statements.length; i++) {
-    const st = statements[i];
-    if (st.op !== 'read') continue;
-    const tables = st.reads;
-    for (let k = 0; k < tables.length; k++) {
-      const table = tables[k];
-      const byDb = reads.get(table);
-      if (!byDb) continue;
-      const db = st.connection.dbKey ?? '';
-      let list = byDb.get(db);
-      if (!list) byDb.set(db, (list = []));
-      list.push(st);
-    }
-  }
+function readIndex(model: ModelRun): ReadIndex {
   const testEnd = new Map<string, number>();
-  for (const t of model.tests) testEnd.set(t.id, Math.max(testEnd.get(t.id) ?? -Infinity, t.end ?? Infinity));
-  return { reads, testEnd };
+  const tests = model.tests;
+  for (let i = 0; i < tests.length; i++) testEnd.set(tests[i].id, Math.max(testEnd.get(tests[i].id) ?? -Infinity, tests[i].end ?? Infinity));
+  return { reads: statementIndex(model).reads.byTable, testEnd };
 }
 
 /** The first read of one of `tables`, after `from`, in `test`, by a transaction other than the writer's. */
@@ -129,8 +114,9 @@ function laterReader(
     const byDb = index.reads.get(table);
     if (!byDb) continue;
     const lists = dbKey === undefined ? [...byDb.values()] : [byDb.get(dbKey)];
-    for (const list of lists) {
-      if (!list) continue;
+    for (const tableReads of lists) {
+      if (!tableReads) continue;
+      const list = tableReads.reads;
       // Statements are in time order: start at the first that finished after `from`.
       let lo = 0;
       let hi = list.length;
@@ -213,7 +199,10 @@ export const missingCommitRule: DynamicRule = {
     // writes and dropped unflushed ones is one finding, not two.
     const closesExplained = new Set<string>();
     const candidates: ModelTransaction[] = [];
-    for (const tx of model.transactions) {
+    // Indexed: a for-of over all of them allocates per element until the loop is optimized.
+    const transactions = model.transactions;
+    for (let i = 0; i < transactions.length; i++) {
+      const tx = transactions[i];
       if (tx.writes.length === 0 || tx.outcome === 'commit') continue;
       if (tx.outcome === 'rollback' && !(tx.cause && SILENT_ENDS.has(tx.cause))) continue;
       // A process that stopped capturing early leaves transactions open that may well have committed.
@@ -222,21 +211,17 @@ export const missingCommitRule: DynamicRule = {
       candidates.push(tx);
     }
     let reads: ReadIndex | undefined;
-    // Built on first use, over the tables the candidates' lost writes touched only.
-    const index = () => {
-      if (reads) return reads;
-      const tables = new Set<string>();
-      for (const tx of candidates) for (const w of tx.writes) for (const t of w.writes) tables.add(t);
-      for (const sess of model.sessions) for (const p of sess.closePending ?? []) if (p.table) tables.add(p.table);
-      return (reads = readIndex(model, tables));
-    };
+    // Built on first use: a run with nothing lost never looks at a read.
+    const index = () => (reads ??= readIndex(model));
     for (const tx of candidates) {
       const f = transactionFinding(model, tx, index);
       if (!f) continue;
       findings.push(f);
       if (tx.session) closesExplained.add(tx.session.key);
     }
-    for (const sess of model.sessions) {
+    const sessions = model.sessions;
+    for (let i = 0; i < sessions.length; i++) {
+      const sess = sessions[i];
       if (!sess.closePending || !sess.closeAt) continue;
       if (isTestCode(model, sess.at) && isTestCode(model, sess.closeAt)) continue;
       const pending = pendingText(sess);

@@ -102,7 +102,8 @@ function displayName(model: ModelRun, conn: ModelConnection): string {
   return db?.name ?? conn.dbKey ?? 'an unknown database';
 }
 
-function dbFacts(model: ModelRun): Map<string, DbFacts> {
+/** What the connections alone tell about each database; `schemaMadeInTests` adds what the statements tell. */
+function connectionFacts(model: ModelRun): Map<string, DbFacts> {
   const facts = new Map<string, DbFacts>();
   for (const conn of model.connections) {
     if (!conn.dbKey || !conn.db) continue;
@@ -121,7 +122,11 @@ function dbFacts(model: ModelRun): Map<string, DbFacts> {
       f.testish = true;
     }
   }
-  // Schema created while a test or its fixtures ran: the test set-up made this database.
+  return facts;
+}
+
+/** Schema created while a test or its fixtures ran: the test set-up made this database. */
+function schemaMadeInTests(model: ModelRun, facts: Map<string, DbFacts>): void {
   // Indexed: a for-of over every statement allocates per element until the loop is optimized.
   const statements = model.statements;
   for (let i = 0; i < statements.length; i++) {
@@ -130,7 +135,17 @@ function dbFacts(model: ModelRun): Map<string, DbFacts> {
     const f = facts.get(st.connection.dbKey);
     if (f && !f.devProd) f.testish = true;
   }
-  return facts;
+}
+
+/** A database the rule may report: not a test database, and not a memory one (a test's scratch database). */
+function suspicious(f: DbFacts | undefined): f is DbFacts {
+  return !!f && !f.testish && !f.conn.db?.memory;
+}
+
+/** Whether any database is suspicious: most runs use test databases only, and then no statement needs a look. */
+function anySuspicious(facts: Map<string, DbFacts>): boolean {
+  for (const f of facts.values()) if (suspicious(f)) return true;
+  return false;
 }
 
 function testUses(model: ModelRun, facts: Map<string, DbFacts>): Map<string, TestUse> {
@@ -151,8 +166,7 @@ function testUses(model: ModelRun, facts: Map<string, DbFacts>): Map<string, Tes
     if (!db) use.dbs.set(key, (db = { first: st, reads: [] }));
     if (st.op === 'read') {
       // Reads matter only where the test may have looked for its rows in the wrong database (see `report`).
-      const f = facts.get(key);
-      if (f && !f.testish && !f.conn.db?.memory) db.reads.push(st);
+      if (suspicious(facts.get(key))) db.reads.push(st);
     }
     else {
       if (!db.firstWrite) db.firstWrite = st;
@@ -233,7 +247,12 @@ function devProdKind(conn: ModelConnection): string {
 export const nonTestDatabaseRule: DynamicRule = {
   id: RULE,
   check(model: ModelRun): Finding[] {
-    const facts = dbFacts(model);
+    // Statements only ever make a database a test database: when the connections leave none
+    // suspicious, the statements cannot make one, and the run's statements need no pass at all.
+    const facts = connectionFacts(model);
+    if (!anySuspicious(facts)) return [];
+    schemaMadeInTests(model, facts);
+    if (!anySuspicious(facts)) return [];
     const uses = testUses(model, facts);
     const runTestDbs = new Map<string, DbFacts>();
     for (const use of uses.values())
@@ -252,7 +271,7 @@ export const nonTestDatabaseRule: DynamicRule = {
       else if (distinct.size === 0 && runTestDbs.size === 1) testDb = [...runTestDbs.values()][0];
       for (const [key, db] of use.dbs) {
         const f = facts.get(key);
-        if (!f || f.testish || f.conn.db?.memory) continue;
+        if (!suspicious(f)) continue;
         if (!f.devProd && !testDb) continue;
         const found = report(model, use, f, db, testDb, outcome.get(use.test) === 'failed');
         if (found) findings.push(found);

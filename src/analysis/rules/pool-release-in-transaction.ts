@@ -110,7 +110,10 @@ export const poolReleaseInTransactionRule: DynamicRule = {
         if (tx) report(tx, r.time, r.at);
       }
       // Check-outs that found a transaction already open, for agents that do not flag check-ins.
-      for (const k of conn.checkouts) {
+      // Indexed: a for-of over all of them allocates per element until the loop is optimized.
+      const checkouts = conn.checkouts;
+      for (let i = 0; i < checkouts.length; i++) {
+        const k = checkouts[i];
         const tx = openAt(conn, k.time);
         if (!tx || explained.has(tx) || tx.start >= k.time) continue;
         const ranBefore = tx.statements.some((s) => s.time < k.time);

@@ -23,10 +23,11 @@
  * Location: the second concurrent use (the failing one when one failed); the
  * first is related.
  */
-import type { ModelConnection, ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
+import type { ModelConnection, ModelProcess, ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation, Severity } from '../findings';
 import { capitalize } from '../../present/wording';
+import { statementIndex } from '../statement-index';
 import { connectionRef, finding, place, related, sessionRef, testFailed } from './util';
 
 const RULE = 'shared-connection-concurrency';
@@ -87,26 +88,24 @@ function better(candidate: Pair, current: Pair | undefined): boolean {
  * for every statement of the run would be nearly all of this rule's cost.
  */
 function sharedConnections(model: ModelRun): Set<ModelConnection> {
+  // The statements' actors come from the shared pass over them; the transactions' ends are added here.
+  const { firstActor, multiActor } = statementIndex(model);
   const firstUser = new Map<ModelConnection, { thread?: number; task?: number }>();
-  const shared = new Set<ModelConnection>();
-  const use = (conn: ModelConnection, thread: number | undefined, task: number | undefined) => {
+  const shared = new Set(multiActor);
+  // Indexed: a for-of over all of them allocates per element until the loop is optimized.
+  const transactions = model.transactions;
+  for (let i = 0; i < transactions.length; i++) {
+    const tx = transactions[i];
+    if (!endIsOperation(tx)) continue;
+    const thread = tx.endThread;
+    const task = tx.endTask;
     // No actor recorded: actorOf leaves such operations out.
-    if (thread === undefined && task === undefined) return;
-    const first = firstUser.get(conn);
+    if (thread === undefined && task === undefined) continue;
+    const conn = tx.connection;
+    const first = firstActor.get(conn) ?? firstUser.get(conn);
     if (!first) firstUser.set(conn, { thread, task });
     else if (first.thread !== thread || first.task !== task) shared.add(conn);
-  };
-  // Indexed: a for-of over every statement allocates per element until the loop is optimized.
-  const statements = model.statements;
-  let last: ModelStatement | undefined;
-  for (let i = 0; i < statements.length; i++) {
-    const st = statements[i];
-    // The same connection and actor as the statement before (the common case) changes nothing.
-    if (last && last.connection === st.connection && last.thread === st.thread && last.task === st.task) continue;
-    use(st.connection, st.thread, st.task);
-    last = st;
   }
-  for (const tx of model.transactions) if (endIsOperation(tx)) use(tx.connection, tx.endThread, tx.endTask);
   return shared;
 }
 
@@ -119,7 +118,10 @@ function connectionOps(model: ModelRun): Map<ModelConnection, Op[]> {
   };
   const shared = sharedConnections(model);
   if (shared.size === 0) return byConn;
-  for (const st of model.statements) {
+  // Indexed: a for-of over all of them allocates per element until the loop is optimized.
+  const statements = model.statements;
+  for (let i = 0; i < statements.length; i++) {
+    const st = statements[i];
     if (!shared.has(st.connection)) continue;
     const actor = actorOf(st.thread, st.task);
     if (actor === undefined) continue;
@@ -233,14 +235,20 @@ function sessionFanOut(a: Op, b: Op): boolean {
   return a.session !== undefined && a.session === b.session && !a.stmt?.err && !b.stmt?.err;
 }
 
+function isNode(proc: ModelProcess): boolean {
+  return proc.header.lang === 'node';
+}
+
 /** Per Node connection, its statements that ran outside any ORM session's task, each its own caller until shown otherwise. */
 function untaskedNodeOps(model: ModelRun): Map<ModelConnection, Op[]> {
   const byConn = new Map<ModelConnection, Op[]>();
+  // A run with no Node process (every Python run) has none: its statements need no pass.
+  if (!model.processes.some(isNode)) return byConn;
   let n = 0;
   const statements = model.statements;
   for (let i = 0; i < statements.length; i++) {
     const st = statements[i];
-    if (st.task !== undefined || st.thread === undefined || st.connection.process.header.lang !== 'node') continue;
+    if (st.task !== undefined || st.thread === undefined || !isNode(st.connection.process)) continue;
     let list = byConn.get(st.connection);
     if (!list) byConn.set(st.connection, (list = []));
     list.push({ start: st.start, end: st.time, actor: `call${++n}`, thread: st.thread, stmt: st, at: st.at, session: st.session, test: st.test });
@@ -271,7 +279,7 @@ export const sharedConnectionConcurrencyRule: DynamicRule = {
         const owner = sameSession ? sessionRef(model, use.session!) : connectionRef(model, conn);
         const via = sameSession ? `, on connection ${conn.label},` : '';
         // Under Node a task is an async call chain (an ORM transaction's callback), not an asyncio task.
-        const node = conn.process.header.lang === 'node';
+        const node = isNode(conn.process);
         const actors = kind === 'threads' ? 'two threads' : node ? 'two async calls' : 'two asyncio tasks';
         const other = kind === 'threads' ? "another thread's" : node ? "another call's" : "another task's";
         let message =

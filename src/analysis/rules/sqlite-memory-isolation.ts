@@ -66,6 +66,11 @@ function strip(table: string): string {
   return (dot >= 0 ? table.slice(dot + 1) : table).toLowerCase();
 }
 
+/** A connection to a SQLite memory database of its own (or one shared-cache database per process and name). */
+function isMemory(conn: ModelConnection): conn is ModelConnection & { dbKey: string } {
+  return !!conn.db?.memory && !!conn.dbKey;
+}
+
 function meaningful(st: ModelStatement): boolean {
   if (st.err) return true;
   return (st.op === 'read' || st.op === 'write' || st.op === 'ddl') && (st.reads.length > 0 || st.writes.length > 0);
@@ -194,6 +199,8 @@ function dedupe(rel: RelatedLocation[]): RelatedLocation[] {
 export const sqliteMemoryIsolationRule: DynamicRule = {
   id: RULE,
   check(model: ModelRun): Finding[] {
+    // Only statements on memory databases count: a run without one needs no pass over its statements.
+    if (!model.connections.some(isMemory)) return [];
     const groups = new Map<string, Group>();
     // Statements are in time order, so "had the table before" is a running state.
     // Indexed: a for-of over every statement allocates per element until the loop is optimized.
@@ -201,7 +208,7 @@ export const sqliteMemoryIsolationRule: DynamicRule = {
     for (let i = 0; i < statements.length; i++) {
       const st = statements[i];
       const conn = st.connection;
-      if (!conn.db?.memory || !conn.dbKey || !meaningful(st)) continue;
+      if (!isMemory(conn) || !meaningful(st)) continue;
       const groupKey = st.test ?? '';
       let group = groups.get(groupKey);
       if (!group) {

@@ -14,7 +14,7 @@
  * cause), warning otherwise.
  */
 import type { ModelIdentityHit, ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
-import { describeRows, identityKeys, modelRowKeys, rowsMayOverlap, type RowKeySet } from '../../model/rowkeys';
+import { describeRows, identityKeys, modelRowKeys, rowsMayOverlap, type ModelRowKeys, type RowKeySet } from '../../model/rowkeys';
 import { ROW_WRITES } from '../../model/query-facts';
 import type { DynamicRule, Finding } from '../findings';
 import type { SourceFrame } from '../../trace/schema';
@@ -34,44 +34,62 @@ interface Committed {
   at: number;
 }
 
-/** Committed row writes: database → table → the writes, sorted by commit time. */
-type CommittedIndex = Map<string, Map<string, Committed[]>>;
-
-/** Committed row writes to `tables` per database and table, sorted by commit time. */
-function committedIndex(model: ModelRun, tables: ReadonlySet<string>): CommittedIndex {
-  const out: CommittedIndex = new Map();
-  for (const tx of model.transactions) {
-    const dbKey = tx.connection.dbKey;
-    if (tx.outcome !== 'commit' || tx.end === undefined || !dbKey) continue;
-    let byTable: Map<string, Committed[]> | undefined;
-    for (const w of tx.writes) {
-      if (w.err || !ROW_WRITES.has(w.verb)) continue;
-      for (const table of w.writes) {
-        if (!tables.has(table)) continue;
-        if (!byTable) {
-          byTable = out.get(dbKey);
-          if (!byTable) out.set(dbKey, (byTable = new Map()));
-        }
-        let list = byTable.get(table);
-        if (!list) byTable.set(table, (list = []));
-        list.push({ tx, write: w, at: tx.end });
-      }
-    }
-  }
-  for (const byTable of out.values()) for (const list of byTable.values()) list.sort((a, b) => a.at - b.at);
+/**
+ * The run's committed transactions on a known database, by commit time (ties in the model's order).
+ * Only the few that committed inside the window a stale read asks about have their writes looked
+ * at, not every write of the run.
+ */
+function committedTransactions(model: ModelRun): ModelTransaction[] {
+  const out = model.transactions.filter((tx) => tx.outcome === 'commit' && tx.end !== undefined && !!tx.connection.dbKey);
+  // Transactions are in start order, and most end in that order too: then no sort (and no copy of them to sort).
+  for (let i = 1; i < out.length; i++) if (out[i].end! < out[i - 1].end!) return out.sort((a, b) => a.end! - b.end!);
   return out;
 }
 
-/** Index of the first entry with `at` > time. */
-function upperBound(list: Committed[], time: number): number {
+/** Index of the first transaction that committed after `time`. */
+function upperBound(committed: ModelTransaction[], time: number): number {
   let lo = 0;
-  let hi = list.length;
+  let hi = committed.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (list[mid].at <= time) lo = mid + 1;
+    if (committed[mid].end! <= time) lo = mid + 1;
     else hi = mid;
   }
   return lo;
+}
+
+/**
+ * The latest committed row write to `table` on `dbKey` that `accept` takes, among the writes
+ * committed after `after` and at or before `until`: latest commit first, and within one
+ * transaction its last write first.
+ */
+function latestCommittedWrite(
+  committed: ModelTransaction[],
+  dbKey: string,
+  table: string,
+  after: number,
+  until: number,
+  accept: (tx: ModelTransaction, write: ModelStatement) => boolean,
+): Committed | undefined {
+  for (let i = upperBound(committed, until) - 1; i >= 0 && committed[i].end! > after; i--) {
+    const tx = committed[i];
+    if (tx.connection.dbKey !== dbKey) continue;
+    const writes = tx.writes;
+    for (let j = writes.length - 1; j >= 0; j--) {
+      const w = writes[j];
+      if (w.err || !ROW_WRITES.has(w.verb) || !w.writes.includes(table)) continue;
+      if (accept(tx, w)) return { tx, write: w, at: tx.end! };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Whether `st` may be about the rows `keys` names in `table`. Rows no key names may be any
+ * row: then `st`'s own keys need not be worked out (most identity-map entries carry none).
+ */
+function mayTouchRows(keys: RowKeySet | undefined, st: ModelStatement, table: string, rowKeys: ModelRowKeys): boolean {
+  return keys === undefined || rowsMayOverlap(keys, rowKeys.of(st, table));
 }
 
 function touches(st: ModelStatement, table: string): boolean {
@@ -84,7 +102,7 @@ function lastTouchBefore(
   table: string,
   keys: RowKeySet | undefined,
   time: number,
-  rowKeys: ReturnType<typeof modelRowKeys>,
+  rowKeys: ModelRowKeys,
 ): ModelStatement | undefined {
   // Session statements are in time order: find the last one before `time`, then walk back.
   const sts = sess.statements;
@@ -97,39 +115,41 @@ function lastTouchBefore(
   }
   for (let i = lo - 1; i >= 0; i--) {
     const st = sts[i];
-    if (touches(st, table) && rowsMayOverlap(keys, rowKeys.of(st, table))) return st;
+    if (touches(st, table) && mayTouchRows(keys, st, table, rowKeys)) return st;
   }
   return undefined;
 }
 
-function identityFindings(model: ModelRun, committed: CommittedIndex): Finding[] {
+/** Whether a transaction before `txs[t]` ran on database `dbKey`. Sessions run few transactions, most on one connection. */
+function workedInBefore(txs: ModelTransaction[], t: number, dbKey: string): boolean {
+  for (let u = 0; u < t; u++) if (txs[u].connection.dbKey === dbKey) return true;
+  return false;
+}
+
+function identityFindings(model: ModelRun, committed: ModelTransaction[]): Finding[] {
   const rowKeys = modelRowKeys(model);
   const found = new Map<string, Finding>();
-  const dbKeysOf = new Map<ModelSession, Set<string>>();
-  for (const hit of model.identityHits) {
+  // Indexed: a for-of over all of them allocates per element until the loop is optimized.
+  const hits = model.identityHits;
+  for (let i = 0; i < hits.length; i++) {
+    const hit = hits[i];
     if (!hit.table || !hit.at) continue;
     const sess = hit.session;
-    let dbKeys = dbKeysOf.get(sess);
-    if (!dbKeys) {
-      dbKeys = new Set(sess.transactions.map((t) => t.connection.dbKey).filter((k): k is string => !!k));
-      dbKeysOf.set(sess, dbKeys);
-    }
     const keys = identityKeys(hit.pk, hit.key);
     const loaded = lastTouchBefore(sess, hit.table, keys, hit.time, rowKeys);
     // Without a load we saw, we cannot date the session's copy of the row.
     if (!loaded) continue;
-    for (const dbKey of dbKeys) {
-      const list = committed.get(dbKey)?.get(hit.table);
-      if (!list) continue;
+    const table = hit.table;
+    // The databases the session worked in, each once, in the order it first did.
+    const txs = sess.transactions;
+    for (let t = 0; t < txs.length; t++) {
+      const dbKey = txs[t].connection.dbKey;
+      if (!dbKey || workedInBefore(txs, t, dbKey)) continue;
       // Commits after the session's last look at the row and before the hit: the copy predates them.
-      for (let i = upperBound(list, hit.time) - 1; i >= 0 && list[i].at > loaded.time; i--) {
-        const c = list[i];
-        if (c.tx.session === sess) continue;
-        if (!rowsMayOverlap(keys, rowKeys.of(c.write, hit.table))) continue;
-        const id = `${hit.at[0]}:${hit.at[1]}\u0000${c.tx.key}\u0000${hit.test ?? ''}`;
-        if (!found.has(id)) found.set(id, identityFinding(model, hit, keys, loaded, c));
-        break;
-      }
+      const c = latestCommittedWrite(committed, dbKey, table, loaded.time, hit.time, (tx, w) => tx.session !== sess && mayTouchRows(keys, w, table, rowKeys));
+      if (!c) continue;
+      const id = `${hit.at[0]}:${hit.at[1]}\u0000${c.tx.key}\u0000${hit.test ?? ''}`;
+      if (!found.has(id)) found.set(id, identityFinding(model, hit, keys, loaded, c));
     }
   }
   return [...found.values()];
@@ -179,7 +199,10 @@ interface SnapshotTransaction {
 
 function snapshotTransactions(model: ModelRun): SnapshotTransaction[] {
   const out: SnapshotTransaction[] = [];
-  for (const tx of model.transactions) {
+  // Indexed: a for-of over all of them allocates per element until the loop is optimized.
+  const transactions = model.transactions;
+  for (let i = 0; i < transactions.length; i++) {
+    const tx = transactions[i];
     const system = tx.connection.db?.system;
     const dbKey = tx.connection.dbKey;
     if (!system || !SNAPSHOT_SYSTEMS.has(system) || !dbKey) continue;
@@ -196,18 +219,12 @@ function snapshotReads({ tx, first }: SnapshotTransaction): ModelStatement[] {
   return tx.statements.filter((r) => r.op === 'read' && r !== first && r.at);
 }
 
-/**
- * The tables a stale read could be about: those identity-map hits name and those snapshot
- * transactions read. Only their committed writes are indexed, not every write of the run.
- */
-function tablesInQuestion(model: ModelRun, snapshots: SnapshotTransaction[]): Set<string> {
-  const tables = new Set<string>();
-  for (const hit of model.identityHits) if (hit.table && hit.at) tables.add(hit.table);
-  for (const s of snapshots) for (const r of snapshotReads(s)) for (const table of r.reads) tables.add(table);
-  return tables;
+/** Whether anything could have read stale: an identity-map hit on a table, or a snapshot transaction's read of one. */
+function anyInQuestion(model: ModelRun, snapshots: SnapshotTransaction[]): boolean {
+  return model.identityHits.some((hit) => hit.table && hit.at) || snapshots.some((s) => snapshotReads(s).some((r) => r.reads.length > 0));
 }
 
-function snapshotFindings(model: ModelRun, committed: CommittedIndex, snapshots: SnapshotTransaction[]): Finding[] {
+function snapshotFindings(model: ModelRun, committed: ModelTransaction[], snapshots: SnapshotTransaction[]): Finding[] {
   const rowKeys = modelRowKeys(model);
   const found = new Map<string, Finding>();
   for (const s of snapshots) {
@@ -215,17 +232,19 @@ function snapshotFindings(model: ModelRun, committed: CommittedIndex, snapshots:
     const snapshot = first.start;
     for (const r of snapshotReads(s)) {
       for (const table of r.reads) {
-        const list = committed.get(dbKey)?.get(table);
-        if (!list) continue;
         const readKeys = rowKeys.of(r, table);
-        for (let i = upperBound(list, r.start) - 1; i >= 0 && list[i].at > snapshot; i--) {
-          const c = list[i];
-          if (c.tx === tx || c.tx.connection === tx.connection) continue;
-          if (!rowsMayOverlap(readKeys, rowKeys.of(c.write, table))) continue;
-          const id = `${r.at![0]}:${r.at![1]}\u0000${c.tx.key}\u0000${r.test ?? ''}`;
-          if (!found.has(id)) found.set(id, snapshotFinding(model, tx, level, first, r, table, readKeys, c));
-          break;
-        }
+        // Commits after the snapshot and before the read: the read saw the state from before them.
+        const c = latestCommittedWrite(
+          committed,
+          dbKey,
+          table,
+          snapshot,
+          r.start,
+          (other, w) => other !== tx && other.connection !== tx.connection && mayTouchRows(readKeys, w, table, rowKeys),
+        );
+        if (!c) continue;
+        const id = `${r.at![0]}:${r.at![1]}\u0000${c.tx.key}\u0000${r.test ?? ''}`;
+        if (!found.has(id)) found.set(id, snapshotFinding(model, tx, level, first, r, table, readKeys, c));
       }
     }
   }
@@ -262,10 +281,9 @@ function snapshotFinding(
 
 function check(model: ModelRun): Finding[] {
   const snapshots = snapshotTransactions(model);
-  const tables = tablesInQuestion(model, snapshots);
-  if (tables.size === 0) return [];
-  const committed = committedIndex(model, tables);
-  if (committed.size === 0) return [];
+  if (!anyInQuestion(model, snapshots)) return [];
+  const committed = committedTransactions(model);
+  if (committed.length === 0) return [];
   return [...identityFindings(model, committed), ...snapshotFindings(model, committed, snapshots)];
 }
 

@@ -27,6 +27,7 @@
 import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
+import { statementIndex } from '../statement-index';
 import { connectionRef, finding, firstFrame, place, statementRelated, txOwnerRef } from './util';
 
 const RULE = 'test-state-leak';
@@ -168,11 +169,7 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
   if (cached) return cached;
   const paramsCaptured = (model.run?.params ?? 'values') === 'values';
   const violations: UniqueViolation[] = [];
-  // Indexed: a for-of over every statement allocates per element until the loop is optimized.
-  const statements = model.statements;
-  for (let i = 0; i < statements.length; i++) {
-    const st = statements[i];
-    if (!st.err) continue;
+  for (const st of statementIndex(model).failed) {
     const v = uniqueViolation(st, paramsCaptured);
     if (v) violations.push(v);
   }
@@ -187,10 +184,15 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
     const durable: { st: ModelStatement; tx?: ModelTransaction; until: number; at?: SourceFrame }[] = [];
     // A write outside any transaction (autocommit: node-postgres's plain pool.query, a DB-API
     // connection in autocommit mode) is durable the moment it finished, like a COMMIT of its own.
-    for (const st of model.statements) {
+    // Indexed: a for-of over all of them allocates per element until the loop is optimized.
+    const statements = model.statements;
+    for (let i = 0; i < statements.length; i++) {
+      const st = statements[i];
       if (!st.transaction && st.writes.length > 0 && (st.op === 'write' || st.op === 'ddl')) durable.push({ st, until: st.time, at: st.at });
     }
-    for (const tx of model.transactions) {
+    const transactions = model.transactions;
+    for (let i = 0; i < transactions.length; i++) {
+      const tx = transactions[i];
       if (tx.writes.length === 0) continue;
       if (tx.outcome === 'commit' && tx.end !== undefined) {
         for (const st of tx.writes) durable.push({ st, tx, until: tx.end, at: tx.endAt });

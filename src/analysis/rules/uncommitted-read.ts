@@ -39,6 +39,7 @@ import {
   type RowKeySet,
 } from '../../model/rowkeys';
 import type { DynamicRule, Finding } from '../findings';
+import { statementIndex } from '../statement-index';
 import {
   finding,
   place,
@@ -104,7 +105,7 @@ function check(model: ModelRun): Finding[] {
   const keys = modelRowKeys(model);
   // One finding per read line, writer transaction and test; the strongest evidence wins.
   const found = new Map<string, Candidate>();
-  sweepPendingWrites(model, (r, p) => {
+  sweepPendingWrites(model, statementIndex(model).reads, (r, p) => {
     if (p.tx === r.transaction) return;
     const table = p.table;
     const readKeys = keys.of(r, table);

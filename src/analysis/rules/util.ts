@@ -151,7 +151,8 @@ export function testFailed(model: ModelRun, testId: string | undefined): boolean
   let failed = failedTests.get(model);
   if (!failed) {
     failed = new Set();
-    for (const t of model.tests) if (t.outcome === 'failed' || t.outcome === 'error') failed.add(t.id);
+    const tests = model.tests;
+    for (let i = 0; i < tests.length; i++) if (tests[i].outcome === 'failed' || tests[i].outcome === 'error') failed.add(tests[i].id);
     failedTests.set(model, failed);
   }
   return failed.has(testId);

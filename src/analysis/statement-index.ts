@@ -1,0 +1,75 @@
+/**
+ * One pass over a run's statements for every rule that would otherwise make its own: the
+ * reads by table and database, the statements that failed, each statement's duration, and
+ * which connections more than one thread or task used. Built on first use and kept per
+ * model, so a rule run alone (as the tests do) gets the same answers as under `analyse`.
+ *
+ * On a large run the statements are hundreds of thousands of objects spread over the heap:
+ * walking them once instead of once per rule is most of what the rules cost, and what a rule
+ * then looks at is the few that matter to it (a read of a table a lost write touched, a
+ * statement that failed or waited long). What each rule makes of them stays in the rule.
+ */
+import type { ModelConnection, ModelRun, ModelStatement } from '../model/model';
+import { ReadIndex } from '../model/query-facts';
+
+export interface StatementIndex {
+  /** Every read (op 'read') by table and database, in the model's order (by end time). */
+  readonly reads: ReadIndex;
+  /** Every statement that failed (has `err`), in the model's order. */
+  readonly failed: ModelStatement[];
+  /** Each statement's duration in ns (0 when unknown), by its position in `model.statements`. */
+  readonly durations: Float64Array;
+  /** Whether the statement at each position failed (1) or not (0), beside `durations`. */
+  readonly failedAt: Uint8Array;
+  /** The first thread and task seen on each connection's statements (a statement with neither counts for nothing). */
+  readonly firstActor: Map<ModelConnection, { thread?: number; task?: number }>;
+  /** Connections whose statements came from more than one thread or task. */
+  readonly multiActor: Set<ModelConnection>;
+}
+
+const perModel = new WeakMap<ModelRun, StatementIndex>();
+
+export function statementIndex(model: ModelRun): StatementIndex {
+  let index = perModel.get(model);
+  if (!index) perModel.set(model, (index = build(model.statements)));
+  return index;
+}
+
+function build(statements: readonly ModelStatement[]): StatementIndex {
+  const n = statements.length;
+  const reads = new ReadIndex();
+  const failed: ModelStatement[] = [];
+  const durations = new Float64Array(n);
+  const failedAt = new Uint8Array(n);
+  const firstActor = new Map<ModelConnection, { thread?: number; task?: number }>();
+  const multiActor = new Set<ModelConnection>();
+  // The connection and actor of the statement before: the same again (the common case) changes nothing.
+  let lastConnection: ModelConnection | undefined;
+  let lastThread: number | undefined;
+  let lastTask: number | undefined;
+  // Indexed: this loop runs once, mostly before the optimizing compiler takes it over, and until
+  // then a for-of allocates a result per element.
+  for (let i = 0; i < n; i++) {
+    const st = statements[i];
+    const conn = st.connection;
+    durations[i] = st.dur ?? 0;
+    if (st.err) {
+      failed.push(st);
+      failedAt[i] = 1;
+    }
+    const thread = st.thread;
+    const task = st.task;
+    if (conn !== lastConnection || thread !== lastThread || task !== lastTask) {
+      lastConnection = conn;
+      lastThread = thread;
+      lastTask = task;
+      if (thread !== undefined || task !== undefined) {
+        const first = firstActor.get(conn);
+        if (!first) firstActor.set(conn, { thread, task });
+        else if (first.thread !== thread || first.task !== task) multiActor.add(conn);
+      }
+    }
+    if (st.op === 'read') reads.add(st);
+  }
+  return { reads, failed, durations, failedAt, firstActor, multiActor };
+}
