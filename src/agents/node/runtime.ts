@@ -139,6 +139,32 @@ export function callSites(above: (...args: never[]) => unknown): Stack {
 }
 
 /**
+ * Stacks handed out by `laterCallSites` and not filled yet: while one is open, the
+ * buffer is not written (an event holding it would lose its line).
+ */
+let unfilled = 0;
+
+/**
+ * A stack to fill with `fillCallSites` before the wrapper returns, for events the
+ * wrapped call emits before then. A driver sends its statement inside the wrapped
+ * call: capturing after the send does the capture while the server works on the
+ * statement, instead of making the statement wait for it (a capture costs several
+ * microseconds, a statement's round trip waits on each one).
+ */
+export function laterCallSites(): Stack {
+  unfilled++;
+  return {};
+}
+
+/** Fill a stack from `laterCallSites` with the first user frame above `above`; still synchronous with the call it stands for. */
+export function fillCallSites(stack: Stack, above: (...args: never[]) => unknown): void {
+  unfilled--;
+  const captured = callSites(above);
+  if (captured.frame !== undefined) stack.frame = captured.frame;
+  if (unfilled === 0 && buffer.length >= FLUSH_EVENTS) flush();
+}
+
+/**
  * Captures `limit` frames above `above` as CallSites (no stack string is formatted) and
  * returns [first user frame, its depth (1-based), whether all `limit` frames were taken].
  * Error.prepareStackTrace is swapped only for the extent of the read, so
@@ -436,7 +462,7 @@ export function emit(event: PendingEvent, cs?: Stack): void {
   event.th = TH;
   if (cs !== undefined && event.at === undefined) event._cs = cs;
   buffer.push(event);
-  if (buffer.length >= FLUSH_EVENTS) flush();
+  if (buffer.length >= FLUSH_EVENTS && unfilled === 0) flush();
   else if (timer === undefined) {
     timer = setTimeout(flushTimer, FLUSH_MS);
     // The flush timer must never keep the user's process alive.
