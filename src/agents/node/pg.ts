@@ -265,12 +265,13 @@ function patchClient(proto: Client): void {
       rec = undefined;
     }
     if (rec === undefined) return origQuery.apply(this, arguments as any);
-    if (later === undefined) return send(this, rec, config, values, callback, arguments);
     try {
       return send(this, rec, config, values, callback, arguments);
     } finally {
+      // While the server works on the statement: the capture, and the trace lines of what came before.
       try {
-        rt.fillCallSites(later, query);
+        if (later !== undefined) rt.fillCallSites(later, query);
+        rt.encodeBuffered();
       } catch (e) {
         rt.fail(e);
       }
@@ -405,6 +406,7 @@ function patchPool(proto: Client): void {
       if (later !== undefined) {
         try {
           rt.fillCallSites(later, query);
+          rt.encodeBuffered();
         } catch (e) {
           rt.fail(e);
         }
