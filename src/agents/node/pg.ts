@@ -389,12 +389,10 @@ function patchPool(proto: Client): void {
 
   proto.query = function query(this: Client) {
     if (!rt.ACTIVE) return origQuery.apply(this, arguments as any);
-    // With an idle client, pg-pool checks it out and sends the statement inside this call: the
-    // caller's frame is captured after that, while the server works (see laterCallSites).
-    let later: rt.Stack | undefined;
+    // Captured before the call, unlike client.query's: pg-pool hands even an idle client over from a
+    // later tick (process.nextTick), so the statement is never sent before this call returns.
     try {
-      poolQueryAt = rt.currentOrigin();
-      if (poolQueryAt === undefined) poolQueryAt = later = rt.laterCallSites();
+      poolQueryAt = rt.currentOrigin() ?? rt.callSites(query);
     } catch (e) {
       rt.fail(e);
       return origQuery.apply(this, arguments as any);
@@ -403,14 +401,6 @@ function patchPool(proto: Client): void {
       return origQuery.apply(this, arguments as any);
     } finally {
       poolQueryAt = undefined;
-      if (later !== undefined) {
-        try {
-          rt.fillCallSites(later, query);
-          rt.encodeBuffered();
-        } catch (e) {
-          rt.fail(e);
-        }
-      }
     }
   };
 
