@@ -219,6 +219,61 @@ describe('the Node agent', () => {
     );
   });
 
+  test('thousands of pool and client statements across many buffer writes: each event once, in order, at its line', async () => {
+    // The agent captures a statement's line once pg has sent it, and serializes the events before it
+    // then: a write of the buffer never comes between an event and the line it waits for.
+    const dir = project('many');
+    writeFileSync(
+      join(dir, 'many.js'),
+      [
+        "const { Pool } = require('pg');",
+        'const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });',
+        'async function viaPool(i) { return pool.query("SELECT $1::int AS n", [i]); }',
+        'async function inBlock(client, i) { return client.query("SELECT $1::int AS n", [i]); }',
+        'async function main() {',
+        '  for (let i = 0; i < 1100; i++) await viaPool(i);',
+        '  const client = await pool.connect();',
+        '  await client.query("BEGIN");',
+        '  await client.query("savepoint sp1");',
+        '  for (let i = 0; i < 500; i++) await inBlock(client, i);',
+        '  await client.query("release savepoint sp1");',
+        '  await client.query("ROLLBACK");',
+        '  client.release();',
+        '  await pool.end();',
+        '  console.log("done");',
+        '}',
+        'main().catch((e) => { console.error(e); process.exit(1); });',
+        '',
+      ].join('\n'),
+    );
+    const db = await loggedDatabase('node_many');
+    const run = await runTraced(dir, ['many.js'], { DATABASE_URL: db.url });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'done\n');
+    const stmts = run.lines.filter((l) => l.k === 'stmt');
+    assert.deepEqual(
+      stmts.map((s) => s.sql),
+      (await loggedStatements(db)).sql,
+      'the statements in the trace are, in order, the ones the server ran',
+    );
+    const file = join(dir, 'many.js');
+    const where = (l: Line): string => (l.at?.[0] === file ? `${l.at[1]} ${l.at[2]}` : JSON.stringify(l.at));
+    const poolEvents = run.lines.filter((l) => l.k === 'checkout' || l.k === 'stmt' || l.k === 'checkin').slice(0, 1100 * 3 + 1);
+    const expectedPool = [...Array(1100).fill(['checkout 3 viaPool', 'stmt 3 viaPool', 'checkin 3 viaPool']).flat(), 'checkout 7 main'];
+    assert.deepEqual(poolEvents.map((l) => `${l.k} ${where(l)}`), expectedPool);
+    assert.deepEqual(
+      stmts.slice(1100).map((s) => `${s.sql} ${where(s)}`),
+      ['BEGIN 8 main', 'savepoint sp1 9 main', ...Array(500).fill('SELECT $1::int AS n 4 inBlock'), 'release savepoint sp1 11 main', 'ROLLBACK 12 main'],
+    );
+    const kinds = run.lines.filter((l) => ['begin', 'commit', 'rollback', 'savepoint'].includes(l.k)).map((l) => (l.k === 'savepoint' ? `savepoint ${l.action} ${l.name}` : l.k));
+    assert.deepEqual(kinds, ['begin', 'savepoint begin sp1', 'savepoint release sp1', 'rollback']);
+    const times = run.lines.filter((l) => l.k !== 'header').map((l) => (l as { t?: number }).t ?? -1);
+    assert.ok(
+      times.every((t, i) => t >= 0 && (i === 0 || t >= times[i - 1])),
+      'every event is written once, in the order it happened',
+    );
+  });
+
   test('a statement reached through library frames after many direct ones still names its own line, and so do the direct ones after it', async () => {
     // The agent captures as few frames as the deepest user frame seen so far needs: a call from
     // deeper down must still be found (and the depth grow), and the direct calls keep their lines.

@@ -217,13 +217,45 @@ function patchClient(proto: Client): void {
   const origConnect: AnyFn = proto.connect;
   const origEnd: AnyFn = proto.end;
 
+  /** The statement's own work: sends it when the connection is free (the capture then waits until after the send). */
+  function send(client: Client, rec: QueryRecord, config: any, values: any, callback: any, args: IArguments): any {
+    if (typeof config.submit === 'function') {
+      try {
+        watchSubmittable(client, rec, config);
+      } catch (e) {
+        rt.fail(e);
+      }
+      return origQuery.apply(client, args as any);
+    }
+    if (typeof values !== 'function' && typeof callback !== 'function' && typeof config.callback !== 'function') return settled(client, rec, origQuery.apply(client, args as any));
+    // A callback to call ours first: the arguments are copied only then.
+    const copy = Array.prototype.slice.call(args);
+    if (typeof values === 'function') {
+      copy[1] = wrapCallback(client, rec, values);
+      return origQuery.apply(client, copy);
+    }
+    if (typeof callback === 'function') {
+      copy[2] = wrapCallback(client, rec, callback);
+      return origQuery.apply(client, copy);
+    }
+    if (typeof config === 'object' && typeof config.callback === 'function') {
+      // pg calls a config object's own callback; hand it a copy that calls ours first.
+      copy[0] = Object.assign(Object.create(Object.getPrototypeOf(config)), config, { callback: wrapCallback(client, rec, config.callback) });
+      return origQuery.apply(client, copy);
+    }
+    return settled(client, rec, origQuery.apply(client, copy));
+  }
+
   proto.query = function query(this: Client, config: any, values: any, callback: any) {
     if (!rt.ACTIVE || config === null || config === undefined) return origQuery.apply(this, arguments as any);
     let rec: QueryRecord | undefined;
+    // Where the statement was asked for, when nobody said so already: captured once pg has sent it.
+    let later: rt.Stack | undefined;
     try {
       const sql = textOf(config);
       if (sql !== undefined || typeof config.submit === 'function') {
-        const cs: rt.Stack | undefined = rt.currentOrigin() ?? this[NEXT_AT] ?? rt.callSites(query);
+        let cs: rt.Stack | undefined = rt.currentOrigin() ?? this[NEXT_AT];
+        if (cs === undefined) cs = later = rt.laterCallSites();
         const params = typeof values === 'function' || values === undefined ? config.values : values;
         rec = { sql: sql ?? String(config.text ?? ''), params, cs, start: rt.clock(), task: sessionTask() };
         claimOnBegin(this, rec.sql);
@@ -233,31 +265,17 @@ function patchClient(proto: Client): void {
       rec = undefined;
     }
     if (rec === undefined) return origQuery.apply(this, arguments as any);
-    if (typeof config.submit === 'function') {
+    try {
+      return send(this, rec, config, values, callback, arguments);
+    } finally {
+      // While the server works on the statement: the capture, and the trace lines of what came before.
       try {
-        watchSubmittable(this, rec, config);
+        if (later !== undefined) rt.fillCallSites(later, query);
+        rt.encodeBuffered();
       } catch (e) {
         rt.fail(e);
       }
-      return origQuery.apply(this, arguments as any);
     }
-    if (typeof values !== 'function' && typeof callback !== 'function' && typeof config.callback !== 'function') return settled(this, rec, origQuery.apply(this, arguments as any));
-    // A callback to call ours first: the arguments are copied only then.
-    const args = Array.prototype.slice.call(arguments);
-    if (typeof values === 'function') {
-      args[1] = wrapCallback(this, rec, values);
-      return origQuery.apply(this, args);
-    }
-    if (typeof callback === 'function') {
-      args[2] = wrapCallback(this, rec, callback);
-      return origQuery.apply(this, args);
-    }
-    if (typeof config === 'object' && typeof config.callback === 'function') {
-      // pg calls a config object's own callback; hand it a copy that calls ours first.
-      args[0] = Object.assign(Object.create(Object.getPrototypeOf(config)), config, { callback: wrapCallback(this, rec, config.callback) });
-      return origQuery.apply(this, args);
-    }
-    return settled(this, rec, origQuery.apply(this, args));
   };
 
   proto.connect = function connect(this: Client, callback: any) {
@@ -371,6 +389,8 @@ function patchPool(proto: Client): void {
 
   proto.query = function query(this: Client) {
     if (!rt.ACTIVE) return origQuery.apply(this, arguments as any);
+    // Captured before the call, unlike client.query's: pg-pool hands even an idle client over from a
+    // later tick (process.nextTick), so the statement is never sent before this call returns.
     try {
       poolQueryAt = rt.currentOrigin() ?? rt.callSites(query);
     } catch (e) {

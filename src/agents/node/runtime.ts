@@ -139,6 +139,32 @@ export function callSites(above: (...args: never[]) => unknown): Stack {
 }
 
 /**
+ * Stacks handed out by `laterCallSites` and not filled yet: while one is open, the
+ * buffer is not written (an event holding it would lose its line).
+ */
+let unfilled = 0;
+
+/**
+ * A stack to fill with `fillCallSites` before the wrapper returns, for events the
+ * wrapped call emits before then. A driver sends its statement inside the wrapped
+ * call: capturing after the send does the capture while the server works on the
+ * statement, instead of making the statement wait for it (a capture costs several
+ * microseconds, a statement's round trip waits on each one).
+ */
+export function laterCallSites(): Stack {
+  unfilled++;
+  return {};
+}
+
+/** Fill a stack from `laterCallSites` with the first user frame above `above`; still synchronous with the call it stands for. */
+export function fillCallSites(stack: Stack, above: (...args: never[]) => unknown): void {
+  unfilled--;
+  const captured = callSites(above);
+  if (captured.frame !== undefined) stack.frame = captured.frame;
+  if (unfilled === 0 && buffer.length + encodedEvents >= FLUSH_EVENTS) flush();
+}
+
+/**
  * Captures `limit` frames above `above` as CallSites (no stack string is formatted) and
  * returns [first user frame, its depth (1-based), whether all `limit` frames were taken].
  * Error.prepareStackTrace is swapped only for the extent of the read, so
@@ -436,7 +462,7 @@ export function emit(event: PendingEvent, cs?: Stack): void {
   event.th = TH;
   if (cs !== undefined && event.at === undefined) event._cs = cs;
   buffer.push(event);
-  if (buffer.length >= FLUSH_EVENTS) flush();
+  if (buffer.length + encodedEvents >= FLUSH_EVENTS && unfilled === 0) flush();
   else if (timer === undefined) {
     timer = setTimeout(flushTimer, FLUSH_MS);
     // The flush timer must never keep the user's process alive.
@@ -462,13 +488,39 @@ function line(e: PendingEvent): string {
   return JSON.stringify(e);
 }
 
+/** Lines of events serialized ahead of the flush (see `encodeBuffered`), waiting for it, and how many. */
+let encoded = '';
+let encodedEvents = 0;
+
+/**
+ * Serialize the events buffered so far, now: drivers call it right after sending a
+ * statement, so the work is done while the server runs it. Left to the flush, it
+ * runs in a timer that a statement's response can arrive during, and then waits for.
+ * Events are complete once emitted; only a stack still to be filled
+ * (`laterCallSites`) holds them back.
+ */
+export function encodeBuffered(): void {
+  if (unfilled !== 0 || buffer.length === 0) return;
+  for (const e of buffer) {
+    try {
+      encoded += line(e) + '\n';
+    } catch {
+      // one unserialisable event is dropped, not the batch
+    }
+  }
+  encodedEvents += buffer.length;
+  buffer.length = 0;
+}
+
 /** Write out everything buffered. Never throws. */
 export function flush(): void {
-  if (buffer.length === 0) return;
+  if (buffer.length === 0 && encodedEvents === 0) return;
   const events = buffer;
   buffer = [];
+  let data = encoded;
+  encoded = '';
+  encodedEvents = 0;
   if (!openFile() || fd === undefined) return;
-  let data = '';
   for (const e of events) {
     try {
       data += line(e) + '\n';
@@ -779,9 +831,12 @@ export function savepointOf(sql: string): ['begin' | 'release' | 'rollback', str
 
 /** Emit the savepoint event a statement inside an open transaction stands for, if any. */
 export function savepointEvent(state: ConnState, sql: string, cs?: Stack): void {
-  const c = sql.charCodeAt(sql.search(/\S/));
-  // S, R (either case): only those statements can name a savepoint.
-  if (c !== 83 && c !== 115 && c !== 82 && c !== 114) return;
+  const i = sql.search(/\S/);
+  const c = sql.charCodeAt(i) | 32;
+  const d = sql.charCodeAt(i + 1) | 32;
+  // SA(VEPOINT), RE(LEASE), RO(LLBACK), either case: only those statements can name a savepoint,
+  // and every other statement of a transaction (SELECT above all) is done here.
+  if (!(c === 115 && d === 97) && !(c === 114 && (d === 101 || d === 111))) return;
   const sp = savepointOf(sql);
   if (!sp) return;
   const e: PendingEvent = withSession(state, { k: 'savepoint', conn: state.id, action: sp[0], name: sp[1] });
