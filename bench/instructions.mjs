@@ -237,6 +237,10 @@ try {
       perProcess,
       counts,
     };
+    // What capture adds inside the test process, per statement the run reported: the figure to
+    // watch when working on the agent (the untraced run's own count moves with the machine's load
+    // far less than this difference does with the agent's code).
+    result.agentPerStatement = last.statements ? Math.round((m.agent - u) / last.statements) : null;
     result.verdict = ratio.warm <= TARGET ? 'PASS' : 'FAIL';
     if (extraCa) result.verdictWithoutExtraCa = ratio.warmWithoutExtraCa <= TARGET ? 'PASS' : 'FAIL';
     results.push(result);
@@ -247,7 +251,7 @@ try {
       ``,
       `== ${db}: ${result.tests} tests, ${result.statements} statements, ${rounds} run${rounds === 1 ? '' : 's'} of each`,
       `   untraced                                ${giga(u)}`,
-      line('agent alone', 'agent'),
+      line('agent alone', 'agent', result.agentPerStatement === null ? '' : `  (${(result.agentPerStatement / 1000).toFixed(0)} k per statement)`),
       line('txlens run, first run (cold)', 'cold'),
       line('txlens run, later runs (warm)', 'warm'),
     ];
