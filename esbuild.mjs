@@ -130,6 +130,10 @@ if (withTests) {
 
 await Promise.all(builds);
 
+// Node reads the package.json nearest to a CommonJS file it loads (for its "type"): this one
+// spares every traced process reading the extension's own, which is large, for the preload.
+writeFileSync('dist/agents/node/package.json', '{ "type": "commonjs" }\n');
+
 // The Python agent ships as source: it is loaded by the user's interpreter.
 const agentOut = 'dist/agents/python';
 rmSync(agentOut, { recursive: true, force: true });
