@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { build } from 'esbuild';
 import { nodePreload, traceEnv, withNodeAgent } from '../../src/capture/env';
@@ -89,8 +89,8 @@ describe('NODE_OPTIONS', () => {
 
   test('a quoted preload path with a space is loaded by Node', async () => {
     const dir = join(realpathSync(tempDir('node-agent-space')), 'with space');
-    mkdirSync(join(dir, 'node'), { recursive: true });
-    cpSync(nodePreload(agentDir), nodePreload(dir));
+    // The preload and the agent it loads from beside it.
+    cpSync(dirname(nodePreload(agentDir)), dirname(nodePreload(dir)), { recursive: true });
     const traceDir = join(dir, 'trace');
     const env = traceEnv({ ...process.env, NODE_PATH: join(repoRoot, 'node_modules'), NODE_OPTIONS: undefined }, { traceDir, workspace: dir, agentDir: dir });
     const code = await new Promise<number | null>((resolve) => {
