@@ -102,6 +102,46 @@ describe('NODE_OPTIONS', () => {
   });
 });
 
+describe("the agent's code cache", () => {
+  /** The cache files in `dir`, with their contents. */
+  const caches = (dir: string): Map<string, string> => new Map(readdirSync(dir).filter((f) => f.endsWith('.cache')).map((f) => [f, readFileSync(join(dir, f), 'latin1')]));
+
+  test('is written by the first traced process, read by the next, rewritten when V8 rejects it, never in the cwd, and changes no trace', async () => {
+    const dir = project('code-cache');
+    const cacheDir = join(tempDir('node-agent-code-cache'), 'cache');
+    const statements = (run: Run): (string | undefined)[] => run.lines.filter((l) => l.k === 'stmt').map((l) => l.sql);
+    const first = await runTraced(dir, ['sqlite-plain.js'], { TXLENS_CACHE_DIR: cacheDir });
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.stderr, '');
+    const written = caches(cacheDir);
+    assert.equal(written.size, 1, 'one cache, named by the agent build');
+    assert.ok([...written.keys()][0].startsWith('agent.js-'));
+    const second = await runTraced(dir, ['sqlite-plain.js'], { TXLENS_CACHE_DIR: cacheDir });
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stderr, '');
+    assert.deepEqual(caches(cacheDir), written, 'a cache V8 took is left as it is');
+    assert.ok(statements(first).length > 0);
+    assert.deepEqual(statements(second), statements(first));
+    // A cache V8 cannot use (torn, or from another build under the same name): a plain compile, said nowhere, and written anew.
+    const [name] = written.keys();
+    writeFileSync(join(cacheDir, name), 'not a code cache');
+    const third = await runTraced(dir, ['sqlite-plain.js'], { TXLENS_CACHE_DIR: cacheDir });
+    assert.equal(third.code, 0, third.stderr);
+    assert.equal(third.stderr, '');
+    assert.deepEqual(statements(third), statements(first));
+    assert.notEqual(caches(cacheDir).get(name), 'not a code cache');
+    assert.ok(!readdirSync(dir).some((f) => f.endsWith('.cache') || f.endsWith('.tmp')), 'nothing written where the test runs');
+  });
+
+  test('off: the agent loads the plain way and traces the same', async () => {
+    const dir = project('code-cache-off');
+    const run = await runTraced(dir, ['sqlite-plain.js'], { TXLENS_CACHE_DIR: 'off' });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stderr, '');
+    assert.ok(run.lines.some((l) => l.k === 'stmt'));
+  });
+});
+
 describe('the Node agent', () => {
   test('is inert in a process that loads no hooked library: no file, same output', async () => {
     const dir = project('inert');
