@@ -8,11 +8,11 @@
 // in each round (the order rotates from round to round, so drift on a shared
 // machine hits every side alike):
 //
-//   untraced   node --test tests/
+//   untraced   node --test tests/*.test.mjs (the files listed: Node 22 takes a directory for a module)
 //   agent      the same with the txlens Node agent preloaded (NODE_OPTIONS=--require
 //              dist/agents/node/preload.js) and a trace folder: in-process capture
 //              alone, what the 1.1x (Postgres) and 1.3x (better-sqlite3) targets are about
-//   txlens     txlens run --json -- node --test tests/: capture plus the CLI's start-up,
+//   txlens     txlens run --json -- node --test <the same files>: capture plus the CLI's start-up,
 //              trace reading, static check, analysis and report
 //   otel       @opentelemetry/instrumentation-pg with the trace SDK's BatchSpanProcessor,
 //              exporting spans to NDJSON files (bench/node-capture/otel.cjs), preloaded
@@ -129,6 +129,10 @@ for (const pkg of ['drizzle-orm', 'better-sqlite3']) symlinkSync(join(root, 'nod
 // Nothing from an outer traced run, an outer node:test or the caller's OpenTelemetry set-up may leak into any side.
 const baseEnv = Object.fromEntries(Object.entries(cleanEnv(['NODE_TEST_CONTEXT'])).filter(([k]) => !k.startsWith('OTEL_')));
 const extraCa = baseEnv.NODE_EXTRA_CA_CERTS;
+// The agent's V8 code cache (src/agents/node/preload.ts) and the CLI's, in the scratch folder, the
+// agent's written by one start before anything is measured: every side sees what a second run sees.
+baseEnv.TXLENS_CACHE_DIR = join(work, 'code-cache');
+spawnSync(process.execPath, ['-e', '0'], { env: { ...baseEnv, NODE_OPTIONS: `--require ${preload}`, TXLENS_TRACE_DIR: join(work, 'warm-up-trace') } });
 
 // ---- one run ---------------------------------------------------------------------
 
@@ -146,7 +150,8 @@ function run(cmd, args, env, cwd = suiteDir) {
 }
 
 let runCounter = 0;
-const testCommand = ['--test', 'tests/'];
+// The files themselves, sorted: Node 22 takes a directory given to --test for a module to run.
+const testCommand = ['--test', ...readdirSync(join(suiteDir, 'tests')).filter((f) => f.endsWith('.test.mjs')).sort().map((f) => `tests/${f}`)];
 
 function lastLines(text) {
   return text.trim().split('\n').slice(-5).join(' | ');

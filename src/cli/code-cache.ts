@@ -20,7 +20,6 @@ import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, read
 import Module, { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
 import { Script } from 'node:vm';
 
 /** Names the cache folder; `off` turns the cache off. */
@@ -105,7 +104,10 @@ export interface LoadedBundle<T> {
  * set before every load, and they are part of the cache's name.
  */
 export function requireBundle<T>(file: string, buildHash: string | undefined, dir: string | undefined = cacheDir(), v8Flags?: string): LoadedBundle<T> {
-  if (v8Flags) setFlagsFromString(v8Flags);
+  // node:v8 only when there are flags to set: loading it costs a Node start several million
+  // instructions, which the Node agent's preload (src/agents/node/preload.ts), in every process, would pay for nothing.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  if (v8Flags) (require('node:v8') as typeof import('node:v8')).setFlagsFromString(v8Flags);
   const plain = (): LoadedBundle<T> => ({
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- a bundle beside this one, found at run time
     exports: require(file) as T,

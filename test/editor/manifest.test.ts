@@ -90,9 +90,9 @@ test('the package holds the extension, engine, CLI, both agents, wasm, rule docs
   const r = spawnSync(process.execPath, [join(repoRoot, 'node_modules', '@vscode', 'vsce', 'vsce'), 'ls', '--no-dependencies'], { cwd: repoRoot, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const files = r.stdout.trim().split('\n').map((l) => l.trim());
-  const allowed = [/^package\.json$/, /^README\.md$/, /^LICENSE$/, /^media\//, /^dist\/(extension|engine|cli)\.js$/, /^dist\/[\w-]+\.wasm$/, /^dist\/agents\/python\/.*\.py$/, /^dist\/agents\/python\/txlens_agent-[\d.]+\.dist-info\/(METADATA|entry_points\.txt)$/, /^dist\/agents\/node\/preload\.js$/, /^dist\/docs\/rules\/[\w-]+\.md$/];
+  const allowed = [/^package\.json$/, /^README\.md$/, /^LICENSE$/, /^media\//, /^dist\/(extension|engine|cli)\.js$/, /^dist\/[\w-]+\.wasm$/, /^dist\/agents\/python\/.*\.py$/, /^dist\/agents\/python\/txlens_agent-[\d.]+\.dist-info\/(METADATA|entry_points\.txt)$/, /^dist\/agents\/node\/(preload|agent)\.js$/, /^dist\/agents\/node\/package\.json$/, /^dist\/docs\/rules\/[\w-]+\.md$/];
   for (const f of files) assert.ok(allowed.some((a) => a.test(f)), `unexpected file in the package: ${f}`);
-  for (const must of ['package.json', 'README.md', 'LICENSE', 'dist/extension.js', 'dist/engine.js', 'dist/cli.js', 'dist/agents/python/sitecustomize.py', 'dist/agents/python/txlens_agent/pytest_plugin.py', 'dist/agents/node/preload.js', 'dist/docs/rules/missing-commit.md', 'media/walkthrough/trace.md', 'media/timeline.js', 'media/timeline.css']) {
+  for (const must of ['package.json', 'README.md', 'LICENSE', 'dist/extension.js', 'dist/engine.js', 'dist/cli.js', 'dist/agents/python/sitecustomize.py', 'dist/agents/python/txlens_agent/pytest_plugin.py', 'dist/agents/node/preload.js', 'dist/agents/node/agent.js', 'dist/agents/node/package.json', 'dist/docs/rules/missing-commit.md', 'media/walkthrough/trace.md', 'media/timeline.js', 'media/timeline.css']) {
     assert.ok(files.includes(must), `${must} missing from the package`);
   }
   assert.ok(files.some((f) => f.endsWith('.wasm')), 'the parsers’ wasm files ship');

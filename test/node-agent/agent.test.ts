@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { build } from 'esbuild';
 import { nodePreload, traceEnv, withNodeAgent } from '../../src/capture/env';
@@ -89,8 +89,8 @@ describe('NODE_OPTIONS', () => {
 
   test('a quoted preload path with a space is loaded by Node', async () => {
     const dir = join(realpathSync(tempDir('node-agent-space')), 'with space');
-    mkdirSync(join(dir, 'node'), { recursive: true });
-    cpSync(nodePreload(agentDir), nodePreload(dir));
+    // The preload and the agent it loads from beside it.
+    cpSync(dirname(nodePreload(agentDir)), dirname(nodePreload(dir)), { recursive: true });
     const traceDir = join(dir, 'trace');
     const env = traceEnv({ ...process.env, NODE_PATH: join(repoRoot, 'node_modules'), NODE_OPTIONS: undefined }, { traceDir, workspace: dir, agentDir: dir });
     const code = await new Promise<number | null>((resolve) => {
@@ -99,6 +99,46 @@ describe('NODE_OPTIONS', () => {
     });
     assert.equal(code, 0);
     assert.equal(readdirSync(traceDir).filter((f) => f.endsWith('.ndjson')).length, 1);
+  });
+});
+
+describe("the agent's code cache", () => {
+  /** The cache files in `dir`, with their contents. */
+  const caches = (dir: string): Map<string, string> => new Map(readdirSync(dir).filter((f) => f.endsWith('.cache')).map((f) => [f, readFileSync(join(dir, f), 'latin1')]));
+
+  test('is written by the first traced process, read by the next, rewritten when V8 rejects it, never in the cwd, and changes no trace', async () => {
+    const dir = project('code-cache');
+    const cacheDir = join(tempDir('node-agent-code-cache'), 'cache');
+    const statements = (run: Run): (string | undefined)[] => run.lines.filter((l) => l.k === 'stmt').map((l) => l.sql);
+    const first = await runTraced(dir, ['sqlite-plain.js'], { TXLENS_CACHE_DIR: cacheDir });
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.stderr, '');
+    const written = caches(cacheDir);
+    assert.equal(written.size, 1, 'one cache, named by the agent build');
+    assert.ok([...written.keys()][0].startsWith('agent.js-'));
+    const second = await runTraced(dir, ['sqlite-plain.js'], { TXLENS_CACHE_DIR: cacheDir });
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stderr, '');
+    assert.deepEqual(caches(cacheDir), written, 'a cache V8 took is left as it is');
+    assert.ok(statements(first).length > 0);
+    assert.deepEqual(statements(second), statements(first));
+    // A cache V8 cannot use (torn, or from another build under the same name): a plain compile, said nowhere, and written anew.
+    const [name] = written.keys();
+    writeFileSync(join(cacheDir, name), 'not a code cache');
+    const third = await runTraced(dir, ['sqlite-plain.js'], { TXLENS_CACHE_DIR: cacheDir });
+    assert.equal(third.code, 0, third.stderr);
+    assert.equal(third.stderr, '');
+    assert.deepEqual(statements(third), statements(first));
+    assert.notEqual(caches(cacheDir).get(name), 'not a code cache');
+    assert.ok(!readdirSync(dir).some((f) => f.endsWith('.cache') || f.endsWith('.tmp')), 'nothing written where the test runs');
+  });
+
+  test('off: the agent loads the plain way and traces the same', async () => {
+    const dir = project('code-cache-off');
+    const run = await runTraced(dir, ['sqlite-plain.js'], { TXLENS_CACHE_DIR: 'off' });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stderr, '');
+    assert.ok(run.lines.some((l) => l.k === 'stmt'));
   });
 });
 

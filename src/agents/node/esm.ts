@@ -26,7 +26,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isMainThread, parentPort } from 'node:worker_threads';
 import * as rt from './runtime';
 import { ESM_RECEIVER, esmHooked, withEpilogue } from './esm-files';
 import { drizzleSupported } from './orm/drizzle';
@@ -48,7 +47,7 @@ export function installedAbove(dir: string, pkg: string): boolean {
  * app starts has. It runs no app code, so the agent only reads sources there.
  */
 export function inLoaderHooksThread(): boolean {
-  return !isMainThread && parentPort === null;
+  return !rt.THREAD.isMainThread && rt.THREAD.parentPort === null;
 }
 
 // npm, npx, pnpm, yarn and corepack only start the test command (`txlens run -- npm test`): they never

@@ -1,76 +1,39 @@
 /**
- * Entry of the txlens Node agent, loaded into every Node process (and worker
- * thread) of a traced command through `NODE_OPTIONS=--require <this file>`.
+ * What `txlens run` preloads into every Node process and worker thread of the
+ * test command (`NODE_OPTIONS=--require <dist/agents/node/preload.js>`): the
+ * agent (agent.ts, built apart as agent.js beside this file), loaded only where
+ * TXLENS_TRACE_DIR is set, and through V8's code cache.
  *
- * Without TXLENS_TRACE_DIR it does nothing. With it, it wraps the CommonJS
- * loader (Module#load) and, when `pg`, `better-sqlite3`, mocha or jest's
- * runtime loads, hooks that module before the caller gets it; node:test's own
- * reports give its test boundaries (nodetest.ts); so too the transaction classes
- * of Knex, TypeORM, Drizzle, Prisma and Sequelize (orm/),
- * whose transactions become sessions (modules.ts says which files those are;
- * esm.ts hooks Drizzle's ES module build, which `import` loads, as its
- * sources are read). Everything
- * else costs a string check per module loaded. No file is written until there is an
- * event, so processes that never touch a hooked library leave no trace file.
+ * A test command starts many short Node processes (node --test starts one per
+ * file, and npm, npx and build tools more), and each of them compiled the
+ * agent's whole bundle: most of what the agent cost a process at start. With
+ * the cache, V8 reads back the code a previous process compiled. The cache
+ * lives where the CLI keeps the engine's (src/cli/code-cache.ts: the user's
+ * own cache folder, never the test's working directory), named by the agent's
+ * build hash; the first process that finds none (or one V8 rejects) compiles
+ * the agent as before and writes it as it exits, so it holds the functions
+ * that ran. Any failure there only means a plain compile: never an error.
+ * Frames of the agent's code name agent.js, as its own file (runtime.ts).
  */
-import * as rt from './runtime';
-import { watchNodeTest } from './nodetest';
-import { hookedBy, hookModule, noteUnhookedBuild } from './modules';
-import { hookVitestWorker, isVitestWorker } from './vitest';
-import { hookEsmBuilds, inLoaderHooksThread } from './esm';
+import { join } from 'node:path';
+import { ENV } from '../../trace/schema';
 
-// Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
-/* eslint-disable prefer-rest-params */
-/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-require-imports */
-const Module: any = require('node:module');
+/** The agent bundle's content hash, taken by esbuild.mjs when it builds this file. */
+declare const AGENT_BUNDLE_HASH: string | undefined;
 
-/**
- * Drivers are hooked when the module defining their classes has loaded, through
- * Module#load: the packages load those with `require` whether the app reached
- * them by `require` or by ES `import`, and what is left in `module.exports` is
- * what every importer gets (the traced better-sqlite3 constructor included).
- * node:test is never wrapped (nodetest.ts reads its own reports).
- */
-function install(): void {
-  const proto = Module.prototype;
-  const load = proto.load;
-  if (typeof load !== 'function' || load.__txlens) return;
-  const tracedLoad = function load(this: any, filename: unknown) {
-    const result = originalLoad.apply(this, arguments as any);
-    const name = hookedBy(filename);
-    if (name === '' || !rt.ACTIVE) return result;
-    try {
-      this.exports = hookModule(name, filename as string, this.exports);
-    } catch (e) {
-      rt.fail(e);
-    }
-    return result;
-  };
-  const originalLoad = load;
-  Object.defineProperty(tracedLoad, '__txlens', { value: true });
-  proto.load = tracedLoad;
-  rt.watchLibraryFiles(noteUnhookedBuild);
+if (process.env[ENV.traceDir]) {
   try {
-    hookEsmBuilds();
-  } catch {
-    // Unhooked, Drizzle's ES module build is traced in part, which noteUnhookedBuild says.
-  }
-  if (isVitestWorker()) hookVitestWorker();
-  watchNodeTest();
-  rt.start();
-}
-
-if (rt.ACTIVE && inLoaderHooksThread()) {
-  // Another loader's hooks thread (tsx's) runs no app code, but reads its ES modules' sources: Drizzle's need the agent.
-  try {
-    hookEsmBuilds();
-  } catch {
-    // as above
-  }
-} else if (rt.ACTIVE) {
-  try {
-    install();
+    // Required here, not imported: a process with no trace folder loads none of the built-ins it needs.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { requireBundle } = require('../../cli/code-cache') as typeof import('../../cli/code-cache');
+    const agent = requireBundle(join(__dirname, 'agent.js'), typeof AGENT_BUNDLE_HASH === 'string' ? AGENT_BUNDLE_HASH : undefined);
+    if (!agent.fromCache) process.once('exit', agent.saveCache);
   } catch (e) {
-    rt.fail(e);
+    // The agent could not load at all: the process runs untraced, as the agent's own failures leave it.
+    try {
+      process.stderr.write(`txlens: capture disabled in this process: ${String((e as Error)?.message ?? e).split('\n')[0]}\n`);
+    } catch {
+      // nowhere left to say it
+    }
   }
 }

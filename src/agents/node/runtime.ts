@@ -14,10 +14,8 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isMainThread, threadId } from 'node:worker_threads';
 import type { ParamsMode, SourceFrame } from '../../trace/schema';
 import { ENV, TRACE_FORMAT_VERSION } from '../../trace/schema';
 import { detailWithoutValues, maskSqlLiterals, redactArgv, withoutQuotedValues } from '../../trace/redact';
@@ -27,7 +25,29 @@ export const AGENT = 'txlens-node/0.1.0';
 const T0 = process.hrtime.bigint();
 const hrtime = process.hrtime.bigint;
 export const PID = process.pid;
-const TH = threadId;
+
+/** What `node:worker_threads` says of this thread (the module itself where it is loaded, its fields read live). */
+export interface ThreadInfo {
+  readonly isMainThread: boolean;
+  readonly threadId: number;
+  readonly parentPort: unknown;
+  readonly workerData: unknown;
+}
+
+/**
+ * This thread, without loading `node:worker_threads` where nothing else did: a worker thread's
+ * bootstrap loads that module before any preload runs, so where Node's list of loaded built-ins
+ * lacks it, this is a main thread. Loading it in a main thread costs about 8 M instructions (a
+ * tenth of a bare Node start), which every process of a traced command would pay for nothing.
+ */
+export const THREAD: ThreadInfo = (() => {
+  const loaded: unknown = (process as { moduleLoadList?: unknown }).moduleLoadList;
+  if (Array.isArray(loaded) && !loaded.includes('NativeModule worker_threads')) return { isMainThread: true, threadId: 0, parentPort: null, workerData: null };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('node:worker_threads') as ThreadInfo;
+})();
+const isMainThread = THREAD.isMainThread;
+const TH = THREAD.threadId;
 const TRACE_DIR = process.env[ENV.traceDir] || undefined;
 // The test running in the parent when this process started: read now, since the process's own tests set the
 // variable for their children, and the header is written with the first event, maybe inside a test.
@@ -437,12 +457,22 @@ function header(): Record<string, unknown> {
   return h;
 }
 
+/**
+ * Six random hex digits, against a pid reused in the same trace folder: Math.random, since
+ * `node:crypto` costs about 13 M instructions to load in a process that has not loaded it.
+ */
+function randomHex6(): string {
+  return Math.floor(Math.random() * 0x1000000)
+    .toString(16)
+    .padStart(6, '0');
+}
+
 function openFile(): boolean {
   if (fd !== undefined) return true;
   if (fileFailed || !TRACE_DIR) return false;
   try {
     mkdirSync(TRACE_DIR, { recursive: true });
-    const name = `node-${PID}${isMainThread ? '' : `-w${TH}`}-${randomBytes(3).toString('hex')}.ndjson`;
+    const name = `node-${PID}${isMainThread ? '' : `-w${TH}`}-${randomHex6()}.ndjson`;
     fd = openSync(join(TRACE_DIR, name), 'a', 0o644);
     writeSync(fd, JSON.stringify(header()) + '\n');
     return true;

@@ -32,7 +32,6 @@
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { isContext } from 'node:vm';
-import * as workerThreads from 'node:worker_threads';
 import * as rt from './runtime';
 import { ENV } from '../../trace/schema';
 import { hookedBy, hookModule } from './modules';
@@ -56,7 +55,7 @@ const WORKSPACE = process.env[ENV.workspace] || process.cwd();
  */
 export function isVitestWorker(
   argv: readonly string[] = process.argv,
-  worker: { isMainThread: boolean; workerData: unknown } = workerThreads,
+  worker: { isMainThread: boolean; workerData: unknown } = rt.THREAD,
   env: NodeJS.ProcessEnv = process.env,
 ): boolean {
   const entry = (argv[1] ?? '').replace(/\\/g, '/');
