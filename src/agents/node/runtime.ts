@@ -42,7 +42,9 @@ export interface ThreadInfo {
  */
 export const THREAD: ThreadInfo = (() => {
   const loaded: unknown = (process as { moduleLoadList?: unknown }).moduleLoadList;
-  if (Array.isArray(loaded) && !loaded.includes('NativeModule worker_threads')) return { isMainThread: true, threadId: 0, parentPort: null, workerData: null };
+  // Trusted only while the list still names built-ins the way Node 20 to 22 do (`NativeModule fs`):
+  // a list in another form says nothing, and the module itself is asked.
+  if (Array.isArray(loaded) && loaded.includes('NativeModule fs') && !loaded.includes('NativeModule worker_threads')) return { isMainThread: true, threadId: 0, parentPort: null, workerData: null };
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('node:worker_threads') as ThreadInfo;
 })();
@@ -458,11 +460,13 @@ function header(): Record<string, unknown> {
 }
 
 /**
- * Six random hex digits, against a pid reused in the same trace folder: Math.random, since
- * `node:crypto` costs about 13 M instructions to load in a process that has not loaded it.
+ * Six hex digits against a pid reused in the same trace folder, from the clock's nanoseconds: not
+ * `node:crypto`, which costs about 13 M instructions to load in a process that has not loaded it,
+ * nor Math.random, whose sequence belongs to the code under test (a run under V8's `--random-seed`
+ * must see the same numbers traced as untraced).
  */
-function randomHex6(): string {
-  return Math.floor(Math.random() * 0x1000000)
+function uniqueHex6(): string {
+  return Number(process.hrtime.bigint() & 0xffffffn)
     .toString(16)
     .padStart(6, '0');
 }
@@ -472,7 +476,7 @@ function openFile(): boolean {
   if (fileFailed || !TRACE_DIR) return false;
   try {
     mkdirSync(TRACE_DIR, { recursive: true });
-    const name = `node-${PID}${isMainThread ? '' : `-w${TH}`}-${randomHex6()}.ndjson`;
+    const name = `node-${PID}${isMainThread ? '' : `-w${TH}`}-${uniqueHex6()}.ndjson`;
     fd = openSync(join(TRACE_DIR, name), 'a', 0o644);
     writeSync(fd, JSON.stringify(header()) + '\n');
     return true;
