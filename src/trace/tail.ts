@@ -5,9 +5,16 @@
  * (ProcessLines); only complete lines are taken until the run has ended, when
  * a cut-short last line counts as truncated.
  *
- * Parsed events are held in memory until the model takes them. Past `maxBytes`
- * of trace, the tail lets go of everything and `finish()` falls back to the
- * streaming reader, which never holds a large trace whole.
+ * A process file's header is judged as soon as it is read (the source lists
+ * the processes before the model asks for any event); the lines after it are
+ * held as text and judged when the model takes that file's events. So each
+ * event is parsed into objects the model consumes at once, as the streaming
+ * reader's are, instead of thousands of them living through the run: in a
+ * short-lived process the garbage collector copied every held event from the
+ * young generation to the old one, and the old generation they filled was then
+ * marked and swept. Past `maxBytes` of trace, the tail lets go of everything
+ * and `finish()` falls back to the streaming reader, which never holds a large
+ * trace whole.
  */
 import { closeSync, fstatSync, readSync } from 'node:fs';
 import { captureGaps, EventSource, fileName, LineSplitter, openRegular, openTrace, ProcessLines, processFiles, readRunInfo, SkipTally, tally } from './reader';
@@ -16,7 +23,7 @@ import type { RunInfo, TraceEvent } from './schema';
 const READ_CHUNK = 1 << 20;
 /** Process files held open between polls; past this many, the rest are opened for each read. */
 const MAX_OPEN_FILES = 64;
-// About 200k events: held as objects until the model takes them, well inside the analysis's memory budget.
+// About 200k events: held as text until the model takes them, well inside the analysis's memory budget.
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 
 interface TailedFile {
@@ -26,7 +33,16 @@ interface TailedFile {
   fd?: number;
   splitter: LineSplitter;
   lines: ProcessLines;
-  events: TraceEvent[];
+  /** Lines after the header, with their numbers, not judged yet; the last one cut short when `lastCut`. */
+  held: string[];
+  heldNumbers: number[];
+  lastCut: boolean;
+  /** Where judged events go: the model's callback while it takes this file's events. */
+  deliver: (ev: TraceEvent) => void;
+}
+
+function dropEvent(): void {
+  // No event is judged outside events(): lines before the header never make one.
 }
 
 export class TraceTail {
@@ -94,10 +110,17 @@ export class TraceTail {
       processes: withHeader.map((f) => ({ header: f.lines.header!, file: f.path })),
       events: (index, onEvent) => {
         const f = withHeader[index];
-        const events = f.events;
-        // Handed over once: the model keeps what it needs, the raw events can go.
-        f.events = [];
-        for (const ev of events) onEvent(ev);
+        const { held, heldNumbers } = f;
+        // Handed over once: the model keeps what it needs, the lines and raw events can go.
+        f.held = [];
+        f.heldNumbers = [];
+        f.deliver = onEvent;
+        try {
+          const last = held.length - 1;
+          for (let i = 0; i <= last; i++) f.lines.line(held[i], heldNumbers[i], !(f.lastCut && i === last));
+        } finally {
+          f.deliver = dropEvent;
+        }
       },
       skipped: this.skipped,
       gaps: captureGaps(run, withHeader.length),
@@ -107,23 +130,36 @@ export class TraceTail {
   private fileFor(path: string): TailedFile {
     let f = this.files.get(path);
     if (!f) {
-      const events: TraceEvent[] = [];
       if (!this.runRead) {
         // Written before the command started: it says whether parameters are kept out.
         this.run = readRunInfo(this.dir);
         this.runRead = true;
       }
-      const lines = new ProcessLines(fileName(path), this.skipped, (ev) => events.push(ev), this.run?.params === 'off');
-      f = {
+      const file: TailedFile = {
         path,
         offset: 0,
-        splitter: new LineSplitter(
-          (line, lineNo, complete) => lines.line(line, lineNo, complete),
-          (lineNo) => lines.tooLong(lineNo),
-        ),
-        lines,
-        events,
+        splitter: undefined!,
+        lines: new ProcessLines(fileName(path), this.skipped, (ev) => file.deliver(ev), this.run?.params === 'off'),
+        held: [],
+        heldNumbers: [],
+        lastCut: false,
+        deliver: dropEvent,
       };
+      const lines = file.lines;
+      file.splitter = new LineSplitter(
+        (line, lineNo, complete) => {
+          // Until a header is taken, lines are judged now (they are tallied, or one is the header).
+          if (lines.header === undefined) {
+            lines.line(line, lineNo, complete);
+            return;
+          }
+          file.held.push(line);
+          file.heldNumbers.push(lineNo);
+          if (!complete) file.lastCut = true;
+        },
+        (lineNo) => lines.tooLong(lineNo),
+      );
+      f = file;
       this.files.set(path, f);
     }
     return f;
