@@ -55,6 +55,28 @@ test('a trace read while it is written equals the same trace read afterwards, ba
   assert.deepEqual(live.skipped.byReason, { 'not JSON': 1, 'truncated line': 1 });
 });
 
+test('a header cut across polls, and the lines after it held across polls, are judged as the streaming reader judges them', () => {
+  const dir = tempDir('txlens-tail-');
+  const path = join(dir, 'py-30-a.ndjson');
+  const tail = new TraceTail(dir);
+  const [header, ...events] = lines(30, 9n, ['SELECT 1', 'SELECT 2']);
+  // The header in two pieces, then the events a line at a time, each followed by a line missing its fields.
+  writeFileSync(path, header.slice(0, 20));
+  tail.poll();
+  appendFileSync(path, header.slice(20));
+  tail.poll();
+  for (const ev of events) {
+    appendFileSync(path, ev + '{"k":"stmt"}\n');
+    tail.poll();
+  }
+  const source = tail.finish();
+  assert.equal(source.processes.length, 1);
+  const live = buildModelFrom(source);
+  assert.deepEqual(essence(live), essence(loadModel(dir)));
+  assert.equal(live.statements.length, 2);
+  assert.deepEqual(live.skipped.byReason, { 'missing fields': events.length });
+});
+
 test('past its byte limit the tail lets go and the streaming reader reads the folder instead', () => {
   const dir = tempDir('txlens-tail-');
   const path = join(dir, 'py-20-a.ndjson');
