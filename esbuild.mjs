@@ -37,7 +37,7 @@ function walk(dir, keep) {
 }
 
 /**
- * Makes a bundle pure ASCII, so the CLI can read it as one-byte text (src/cli/code-cache.ts):
+ * Makes a bundle pure ASCII, so the CLI can read it as one-byte text (src/cache/code-cache.ts):
  * V8 then neither decodes 14 MB of UTF-8 nor keeps the source as two-byte text. esbuild
  * already escapes non-ASCII in strings, templates, regular expressions and names; what is
  * left is in comments it keeps, where each UTF-16 unit becomes one '?', so that columns, and
@@ -69,7 +69,7 @@ const builds = [
       external: ['vscode'],
     })
     .then(() => asciiOnly('dist/engine.js'))
-    // The CLI names its V8 code cache of the engine by the engine's hash (src/cli/code-cache.ts),
+    // The CLI names its V8 code cache of the engine by the engine's hash (src/cache/code-cache.ts),
     // taken here once rather than at each start.
     .then(() =>
       esbuild.build({

@@ -17,7 +17,7 @@
 //                         parses every file;
 //                   warm  a later run over unchanged sources: the engine's code cache
 //                         and the static results of the run before are there
-//                         (src/cli/code-cache.ts, src/static/persist.ts);
+//                         (src/cache/code-cache.ts, src/static/persist.ts);
 // on a SQLite file and on a throwaway PostgreSQL (psycopg2; the server runs
 // outside valgrind: only the client side is counted). Prints each process's
 // instructions and the ratios to the untraced run against the target (txlens run at

@@ -1,7 +1,9 @@
 /**
  * Per-rule cost of the dynamic rules: builds the model of a generated run folder once, then times
  * each rule's `check` (and the whole `analyse`) over it, several rounds, and prints the median of
- * each. Reading and modelling are not measured here (bench/analysis.ts measures the whole).
+ * each, with how many findings (errors and warnings) each rule made: every rule should make some
+ * on a generated run (bench/trace-generator.ts), or its time says nothing. Reading and modelling
+ * are not measured here (bench/analysis.ts measures the whole).
  *
  *   node out/bench/rules.js [events|run-folder ...]      (default: 100000; rounds: TXLENS_BENCH_ROUNDS, default 5)
  *   TXLENS_BENCH_FINDINGS=out.json node out/bench/rules.js 100000   also writes the findings, to compare
@@ -10,6 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { loadavg, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { analyse } from '../src/analysis/analyse';
+import type { Finding } from '../src/analysis/findings';
 import { DYNAMIC_RULES } from '../src/analysis/rules';
 import { statementIndex } from '../src/analysis/statement-index';
 import { loadModel } from '../src/model/model';
@@ -43,17 +46,22 @@ function main(): void {
       // The pass over the statements the rules share, timed apart from the first rule that asks for it.
       const indexMs = timeMs(() => statementIndex(model));
       const perRule = new Map<string, number[]>(DYNAMIC_RULES.map((r) => [r.id, []]));
+      const found = new Map<string, Finding[]>();
       const whole: number[] = [];
       let findings = 0;
       for (let round = 0; round <= ROUNDS; round++) {
         if (round > 0) whole.push(timeMs(() => (findings = analyse(model).findings.length)));
-        for (const rule of DYNAMIC_RULES) perRule.get(rule.id)!.push(timeMs(() => rule.check(model)));
+        for (const rule of DYNAMIC_RULES) perRule.get(rule.id)!.push(timeMs(() => found.set(rule.id, rule.check(model))));
       }
       const cold = [...perRule.values()].reduce((sum, ms) => sum + ms[0], indexMs);
       console.log(`${events} events, ${model.statements.length} statements, ${findings} findings, load ${loadavg()[0].toFixed(2)}`);
       console.log(`  ${'all rules'.padEnd(32)} cold ${cold.toFixed(1).padStart(7)} ms   warm ${median(whole).toFixed(1).padStart(7)} ms`);
       console.log(`  ${'(shared statement index)'.padEnd(32)} cold ${indexMs.toFixed(1).padStart(7)} ms`);
-      for (const [id, ms] of perRule) console.log(`  ${id.padEnd(32)} cold ${ms[0].toFixed(1).padStart(7)} ms   warm ${median(ms.slice(1)).toFixed(1).padStart(7)} ms`);
+      for (const [id, ms] of perRule) {
+        const of = found.get(id) ?? [];
+        const errors = of.filter((f) => f.severity === 'error').length;
+        console.log(`  ${id.padEnd(32)} cold ${ms[0].toFixed(1).padStart(7)} ms   warm ${median(ms.slice(1)).toFixed(1).padStart(7)} ms   ${String(errors).padStart(4)} errors ${String(of.length - errors).padStart(4)} warnings`);
+      }
       if (process.env.TXLENS_BENCH_FINDINGS) {
         writeFileSync(`${process.env.TXLENS_BENCH_FINDINGS}.${basename(events)}`, JSON.stringify(analyse(model), null, 1));
       }

@@ -1,7 +1,7 @@
 /**
  * One pass over a run's statements for every rule that would otherwise make its own: the
- * reads by table and database, the statements that failed, each statement's duration, and
- * which connections more than one thread or task used. Built on first use and kept per
+ * reads by table and database (the timeline's arrows read them too), the statements that
+ * failed, each statement's duration, and which connections more than one thread or task used. Built on first use and kept per
  * model, so a rule run alone (as the tests do) gets the same answers as under `analyse`.
  *
  * On a large run the statements are hundreds of thousands of objects spread over the heap:
@@ -15,12 +15,14 @@ import { ReadIndex } from '../model/query-facts';
 export interface StatementIndex {
   /** Every read (op 'read') by table and database, in the model's order (by end time). */
   readonly reads: ReadIndex;
-  /** Every statement that failed (has `err`), in the model's order. */
-  readonly failed: ModelStatement[];
+  /**
+   * The position in `model.statements` of every statement that failed (has `err`), ascending:
+   * a rule after the failures reads them from there, and one walking every position (beside
+   * `durations`) meets them in the same order.
+   */
+  readonly failed: readonly number[];
   /** Each statement's duration in ns (0 when unknown), by its position in `model.statements`. */
   readonly durations: Float64Array;
-  /** Whether the statement at each position failed (1) or not (0), beside `durations`. */
-  readonly failedAt: Uint8Array;
   /** The first thread and task seen on each connection's statements (a statement with neither counts for nothing). */
   readonly firstActor: Map<ModelConnection, { thread?: number; task?: number }>;
   /** Connections whose statements came from more than one thread or task. */
@@ -38,9 +40,8 @@ export function statementIndex(model: ModelRun): StatementIndex {
 function build(statements: readonly ModelStatement[]): StatementIndex {
   const n = statements.length;
   const reads = new ReadIndex();
-  const failed: ModelStatement[] = [];
+  const failed: number[] = [];
   const durations = new Float64Array(n);
-  const failedAt = new Uint8Array(n);
   const firstActor = new Map<ModelConnection, { thread?: number; task?: number }>();
   const multiActor = new Set<ModelConnection>();
   // The connection and actor of the statement before: the same again (the common case) changes nothing.
@@ -53,10 +54,7 @@ function build(statements: readonly ModelStatement[]): StatementIndex {
     const st = statements[i];
     const conn = st.connection;
     durations[i] = st.dur ?? 0;
-    if (st.err) {
-      failed.push(st);
-      failedAt[i] = 1;
-    }
+    if (st.err) failed.push(i);
     const thread = st.thread;
     const task = st.task;
     if (conn !== lastConnection || thread !== lastThread || task !== lastTask) {
@@ -71,5 +69,5 @@ function build(statements: readonly ModelStatement[]): StatementIndex {
     }
     if (st.op === 'read') reads.add(st);
   }
-  return { reads, failed, durations, failedAt, firstActor, multiActor };
+  return { reads, failed, durations, firstActor, multiActor };
 }

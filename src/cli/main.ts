@@ -14,7 +14,7 @@ import { redactArgv } from '../trace/redact';
 import { CHECK_USAGE } from './check-usage';
 import type { ParamsMode } from '../trace/schema';
 import type * as Analysis from './analysis';
-import { requireBundle } from './code-cache';
+import { requireBundle } from '../cache/code-cache';
 
 const VERSION = '0.1.0';
 
@@ -136,7 +136,7 @@ const TAIL_POLL_MAX_MS = 4000;
  * model for 0.2 G instructions, and the run ended before that paid off. Four
  * times Node 20's default budget leaves those in the baseline tier, while a long trace
  * still gets its hot loops optimized, a little later (bench/README.md has the figures).
- * Set before the engine loads (./code-cache.ts says why); the test command never sees it.
+ * Set before the engine loads (src/cache/code-cache.ts says why); the test command never sees it.
  */
 const ENGINE_V8_FLAGS = '--interrupt-budget=270336';
 
@@ -161,7 +161,7 @@ function engineBuildHash(): string | undefined {
   return typeof ENGINE_BUNDLE_HASH === 'string' ? ENGINE_BUNDLE_HASH : undefined;
 }
 
-/** Writes the engine's code cache once the command has run what it needed (./code-cache.ts). */
+/** Writes the engine's code cache once the command has run what it needed (src/cache/code-cache.ts). */
 let saveEngineCache: (() => void) | undefined;
 
 async function cmdRun(args: string[]): Promise<number> {

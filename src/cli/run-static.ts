@@ -12,11 +12,11 @@ import { plural } from '../present/wording';
 import { StaticChecker, sortFindings } from '../static/checker';
 import { storeName, type PersistOptions } from '../static/persist';
 import { dependencyOverrides } from '../static/python/overrides';
-import { cacheDir, ownFolder } from './code-cache';
+import { cacheDir, ownFolder } from '../cache/folder';
 
 /**
- * Where the static results of a workspace are kept between runs: the user's cache folder
- * (the one of the engine's code cache, off with TXLENS_CACHE_DIR=off), for this build of
+ * Where the static results of a workspace are kept between runs: the user's txlens cache
+ * folder (src/cache/folder.ts, beside the code caches; off with TXLENS_CACHE_DIR=off), for this build of
  * txlens. Undefined without a build hash or a folder of the user's own.
  */
 export function staticStore(root: string, buildHash: string | undefined, env: NodeJS.ProcessEnv = process.env): PersistOptions | undefined {

@@ -69,8 +69,9 @@ export interface TableReads {
 
 /**
  * A run's reads (statements of op 'read') by table and database, in the order the model holds
- * them. Built by one pass over the statements, `add` for each read; the rules' shared pass
- * over the statements builds one, and `readIndex` builds one for callers without it.
+ * them. Built by one pass over the statements, `add` for each read: the one a run has is the
+ * rules' shared pass over the statements (src/analysis/statement-index.ts), which the
+ * timeline reads too, so a run's reads are indexed once whoever asks.
  */
 export class ReadIndex {
   /** table → database key ('' when unknown) → its reads. */
@@ -103,14 +104,6 @@ export class ReadIndex {
   get(table: string, db: string): TableReads | undefined {
     return this.byTable.get(table)?.get(db);
   }
-}
-
-/** The reads among `statements` (in the model's order), indexed. */
-export function readIndex(statements: readonly ModelStatement[]): ReadIndex {
-  const index = new ReadIndex();
-  // Indexed: a for-of over every statement allocates per element until the loop is optimized.
-  for (let i = 0; i < statements.length; i++) if (statements[i].op === 'read') index.add(statements[i]);
-  return index;
 }
 
 /** The pending writes to one table of one database that a read on another connection may have missed. */
@@ -224,11 +217,12 @@ function inOrder(values: Float64Array): boolean {
  * connection to the same database, and the rows may overlap. The same question
  * the uncommitted-read rule asks, without its judgement of whether it mattered:
  * the timeline shows every such pair and marks the ones a finding reports.
+ * `reads`: the run's reads, indexed (the rules' shared pass has them).
  */
-export function uncommittedPairs(model: ModelRun): { write: ModelStatement; read: ModelStatement }[] {
+export function uncommittedPairs(model: ModelRun, reads: ReadIndex): { write: ModelStatement; read: ModelStatement }[] {
   const keys = modelRowKeys(model);
   const out: { write: ModelStatement; read: ModelStatement }[] = [];
-  sweepPendingWrites(model, readIndex(model.statements), (r, p) => {
+  sweepPendingWrites(model, reads, (r, p) => {
     const readKeys = keys.of(r, p.table);
     // The latest overlapping write before the read: the change the reader missed.
     let write: ModelStatement | undefined;

@@ -13,6 +13,7 @@
  * Each part is built by its own module in ./timeline/, in the order below.
  */
 import type { Finding } from '../analysis/findings';
+import { statementIndex } from '../analysis/statement-index';
 import type { ModelIdentityHit, ModelRun, ModelStatement } from '../model/model';
 import { runCounts } from '../model/model';
 import { uncommittedPairs } from '../model/query-facts';
@@ -37,8 +38,9 @@ export function timelineView(model: ModelRun, findings: Finding[], options: Time
   const b: ViewBuild = { model, findings, opt, notes: [], x: (t) => warp.x(t), origin: warp.first, place: placeMaker(opt.cwd) };
 
   // Which statements could not see which writes, and where findings sit: found before lanes
-  // are capped, so the lanes they are on are kept.
-  const missed = uncommittedPairs(model);
+  // are capped, so the lanes they are on are kept. The reads are those the rules indexed
+  // (the same index, made here when the rules have not run on this model).
+  const missed = uncommittedPairs(model, statementIndex(model).reads);
   const stmtsAt = statementsByPlace(model);
   const placed = placeFindings(model, findings, stmtsAt);
   markStoryLanes(activity, missed, placed);

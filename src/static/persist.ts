@@ -19,8 +19,9 @@
  *
  * No node:crypto here: loading that module costs a warm `txlens run` more than
  * everything else the static checker does then. The names and fingerprints below
- * need no secrecy (the file is in the user's own folder and names the root it was
- * made for), only to tell workspaces and shapes apart: fingerprint() does that.
+ * need no secrecy (the file is in the user's own txlens cache folder, src/cache/folder.ts,
+ * and names the root it was made for), only to tell workspaces and shapes apart:
+ * fingerprint() does that.
  */
 import { readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -58,7 +58,7 @@ export function loadLanguage(wasmName: string, pkg: string): Promise<Language> {
   let lang = languages.get(wasmName);
   if (!lang) {
     // The bytes, not the path: given a path, web-tree-sitter reads it through a dynamic import(),
-    // which a bundle loaded from V8's code cache cannot make (src/cli/code-cache.ts).
+    // which a bundle loaded from V8's code cache cannot make (src/cache/code-cache.ts).
     lang = treeSitterRuntime().then(() => webTreeSitter().Language.load(readFileSync(findWasm(wasmName, pkg))));
     languages.set(wasmName, lang);
   }

@@ -1,4 +1,4 @@
-// The CLI loads dist/engine.js through V8's code cache (src/cli/code-cache.ts). A cache
+// The CLI loads dist/engine.js through V8's code cache (src/cache/code-cache.ts). A cache
 // must only ever save time: the same exports and the same output with it, without it,
 // with a cache that is corrupt or of another build.
 import { test } from 'node:test';
@@ -8,7 +8,8 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import ts from 'typescript';
-import { cacheDir, requireBundle } from '../../src/cli/code-cache';
+import { requireBundle } from '../../src/cache/code-cache';
+import { cacheDir } from '../../src/cache/folder';
 import { cliPath, repoRoot, tempDir } from '../support/env';
 
 const HASH = '0123456789abcdef0123456789abcdef';

@@ -77,3 +77,47 @@ test('the editor reaches the engine bundle through its types only, and never imp
   // Guards the guard: the editor does use the engine's types.
   assert.ok(engineImports > 0);
 });
+
+/** The source file a relative import names, or undefined when none is found. */
+function resolveSource(from: string, name: string): string | undefined {
+  const base = join(from, '..', name);
+  for (const candidate of [`${base}.ts`, join(base, 'index.ts'), base]) {
+    try {
+      if (readFileSync(candidate)) return candidate;
+    } catch {
+      // not this one
+    }
+  }
+  return undefined;
+}
+
+/** Every source file `entry` reaches through relative imports (require() included), and the other modules they name. */
+function reachedFrom(entry: string): { files: Set<string>; modules: Set<string> } {
+  const files = new Set<string>([entry]);
+  const modules = new Set<string>();
+  for (const file of files) {
+    for (const name of importsOf(file)) {
+      if (!name.startsWith('.')) {
+        modules.add(name);
+        continue;
+      }
+      const target = resolveSource(file, name);
+      assert.ok(target, `${relative(repoRoot, file)} imports ${name}, which was not found`);
+      files.add(target);
+    }
+  }
+  return { files, modules };
+}
+
+test("the Node agent's preload reaches only the cache folder's code and the trace's names, and only Node's built-ins", () => {
+  // The preload is bundled on its own and loaded into every process of a traced test command,
+  // most of which load no database driver: what it bundles, every one of them compiles. The code
+  // cache it loads the agent through lives in src/cache, not in the CLI, for that reason.
+  const src = join(repoRoot, 'src');
+  const { files, modules } = reachedFrom(join(src, 'agents', 'node', 'preload.ts'));
+  const allowed = (f: string) => f === join(src, 'agents', 'node', 'preload.ts') || f === join(src, 'trace', 'schema.ts') || relative(src, f).startsWith(`cache${sep}`);
+  assert.deepEqual([...files].filter((f) => !allowed(f)).map((f) => relative(repoRoot, f)), []);
+  assert.deepEqual([...modules].filter((m) => !m.startsWith('node:')), []);
+  // Guards the guard: the code cache is reached, through the preload's require().
+  assert.ok(files.has(join(src, 'cache', 'code-cache.ts')) && files.has(join(src, 'cache', 'folder.ts')));
+});

@@ -9,6 +9,7 @@ import { timelineView, TimelineView } from '../../src/report/timeline';
 import { escapeHtml, scriptJson, timelineHtml, webviewCsp, webviewHtml } from '../../src/report/timeline-html';
 import { QuickstartRun, quickstartRun } from '../editor/quickstart-run';
 import { analyse } from '../../src/analysis/analyse';
+import { statementIndex } from '../../src/analysis/statement-index';
 import { loadModel } from '../../src/model/model';
 import { repoRoot, runCli, tempDir } from '../support/env';
 import { HOSTILE_INSERT, HOSTILE_SCRIPT, HOSTILE_SELECT, hostileRun, largeRun, suiteRun } from './timeline-runs';
@@ -86,6 +87,18 @@ test('an arrow from the fixture INSERT to the read that could not see it, tied t
   assert.notEqual(write.lane, read.lane, 'between two sessions');
   assert.ok(write.x < read.x, 'the write comes first on the axis');
   assert.match(a.text, /could not see/);
+});
+
+test('the arrows come from the reads the rules index: the same whether the rules ran on the model first or not', () => {
+  // `view` was built after analyse() indexed the run's statements; this model has not been analysed,
+  // so the timeline makes that index itself, and the rules asking afterwards get the same one.
+  const fresh = loadModel(q.trace);
+  const first = timelineView(fresh, q.findings, { cwd: q.work });
+  assert.ok(first.arrows.some((a) => a.kind === 'uncommitted'));
+  assert.deepEqual(first.arrows, view.arrows);
+  const reads = statementIndex(fresh).reads;
+  assert.deepEqual(analyse(fresh).findings, q.findings);
+  assert.equal(statementIndex(fresh).reads, reads);
 });
 
 test('every finding has a marker on a lane, at its statement or transaction end', () => {

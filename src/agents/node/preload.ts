@@ -8,8 +8,8 @@
  * file, and npm, npx and build tools more), and each of them compiled the
  * agent's whole bundle: most of what the agent cost a process at start. With
  * the cache, V8 reads back the code a previous process compiled. The cache
- * lives where the CLI keeps the engine's (src/cli/code-cache.ts: the user's
- * own cache folder, never the test's working directory), named by the agent's
+ * lives where the CLI keeps the engine's (src/cache/code-cache.ts: the user's
+ * own txlens cache folder, never the test's working directory), named by the agent's
  * build hash; the first process that finds none (or one V8 rejects) compiles
  * the agent as before and writes it as it exits, so it holds the functions
  * that ran. Any failure there only means a plain compile: never an error.
@@ -25,7 +25,7 @@ if (process.env[ENV.traceDir]) {
   try {
     // Required here, not imported: a process with no trace folder loads none of the built-ins it needs.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { requireBundle } = require('../../cli/code-cache') as typeof import('../../cli/code-cache');
+    const { requireBundle } = require('../../cache/code-cache') as typeof import('../../cache/code-cache');
     const agent = requireBundle(join(__dirname, 'agent.js'), typeof AGENT_BUNDLE_HASH === 'string' ? AGENT_BUNDLE_HASH : undefined);
     if (!agent.fromCache) process.once('exit', agent.saveCache);
   } catch (e) {

@@ -123,10 +123,13 @@ function check(model: ModelRun): Finding[] {
   const found = new Map<string, Finding>();
   // Only a statement that failed or ran long can have waited: found by their durations and
   // failures side by side, without a look at the others.
-  const { durations, failedAt } = statementIndex(model);
+  const { durations, failed: failedPositions } = statementIndex(model);
   const statements = model.statements;
+  // The failures' positions are ascending, as this walk goes: the next one is met in turn.
+  let nextFailure = 0;
   for (let i = 0; i < statements.length; i++) {
-    if (durations[i] < MIN_WAIT_NS && failedAt[i] === 0) continue;
+    if (failedPositions[nextFailure] === i) nextFailure++;
+    else if (durations[i] < MIN_WAIT_NS) continue;
     const w = statements[i];
     const failed = lockFailure(w);
     if (!failed && (w.err || (w.dur ?? 0) < MIN_WAIT_NS)) continue;

@@ -169,8 +169,9 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
   if (cached) return cached;
   const paramsCaptured = (model.run?.params ?? 'values') === 'values';
   const violations: UniqueViolation[] = [];
-  for (const st of statementIndex(model).failed) {
-    const v = uniqueViolation(st, paramsCaptured);
+  const statements = model.statements;
+  for (const i of statementIndex(model).failed) {
+    const v = uniqueViolation(statements[i], paramsCaptured);
     if (v) violations.push(v);
   }
   const matches: LeakMatch[] = [];
@@ -185,7 +186,6 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
     // A write outside any transaction (autocommit: node-postgres's plain pool.query, a DB-API
     // connection in autocommit mode) is durable the moment it finished, like a COMMIT of its own.
     // Indexed: a for-of over all of them allocates per element until the loop is optimized.
-    const statements = model.statements;
     for (let i = 0; i < statements.length; i++) {
       const st = statements[i];
       if (!st.transaction && st.writes.length > 0 && (st.op === 'write' || st.op === 'ddl')) durable.push({ st, until: st.time, at: st.at });

@@ -1,7 +1,10 @@
 /**
  * Loads a CommonJS bundle with V8's code cache. Compiling dist/engine.js
  * (14 MB) costs a fresh `txlens` process about as much as the rest of a short
- * report; with the cache V8 reads back the code it compiled last time instead.
+ * report, and compiling the Node agent (dist/agents/node/agent.js) is most of
+ * what the agent costs each traced process at start; with the cache V8 reads
+ * back the code it compiled last time instead. The CLI loads the engine
+ * through it, the Node agent's preload the agent.
  * Node 20 has no module.enableCompileCache, so this does what it does by hand:
  * vm.Script with `cachedData`, the cache written after use so that it holds the
  * functions the command ran.
@@ -10,39 +13,17 @@
  * hashing 14 MB at each start would cost more than the cache saves), its size
  * and time, the V8 version and the architecture, so a rebuilt or upgraded
  * bundle never meets an old cache, and V8 rejects (and we rewrite) one it
- * cannot use. It lives in the user's own
- * cache folder, never in a shared one: another user's file there would be code
- * we run. A cache is only ever a speed-up: any failure to read or write it
- * loads the bundle the plain way, and nothing is printed.
+ * cannot use. It lives in the user's own txlens cache folder (./folder.ts),
+ * never in a shared one: another user's file there would be code we run. A
+ * cache is only ever a speed-up: any failure to read or write it loads the
+ * bundle the plain way, and nothing is printed.
  */
 import { isAscii } from 'node:buffer';
-import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, type Stats, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, type Stats, writeFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
-import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Script } from 'node:vm';
-
-/** Names the cache folder; `off` turns the cache off. */
-export const CACHE_DIR_ENV = 'TXLENS_CACHE_DIR';
-
-/** `$TXLENS_CACHE_DIR`, else `$XDG_CACHE_HOME/txlens`, else `~/.cache/txlens`; undefined when off. */
-export function cacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const set = env[CACHE_DIR_ENV];
-  if (set === 'off') return undefined;
-  if (set) return set;
-  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'txlens');
-}
-
-/** A folder of ours: made when missing, and a real folder owned by this user (not a link someone planted). */
-export function ownFolder(dir: string): boolean {
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const st = lstatSync(dir);
-    return st.isDirectory() && (typeof process.getuid !== 'function' || st.uid === process.getuid());
-  } catch {
-    return false;
-  }
-}
+import { cacheDir, ownFolder } from './folder';
 
 /** Caches kept per bundle: a few builds side by side (an upgrade, two installs) each keep theirs. */
 const KEEP_CACHES = 4;
