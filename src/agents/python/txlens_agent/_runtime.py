@@ -102,6 +102,10 @@ _WORKSPACE = _real(os.environ.get("TXLENS_WORKSPACE") or os.getcwd()).rstrip(os.
 _EXCLUDED = _excluded_roots()
 # filename -> absolute path when it is user code, False when it is not.
 _file_verdict = {}
+# The filenames whose verdict is False: the frame search steps over a library frame
+# (tens of SQLAlchemy's per ORM statement) with one set membership test, which costs
+# less than the verdict dict's .get and the tests of its result.
+_not_user_files = set()
 
 
 def _classify(filename):
@@ -121,6 +125,8 @@ def _classify(filename):
             if not third_party and not foreign:
                 verdict = absolute
     _file_verdict[filename] = verdict
+    if verdict is False:
+        _not_user_files.add(filename)
     return verdict
 
 
@@ -142,8 +148,13 @@ _id = id
 
 
 def _first_user_frame(f):
+    skip = _not_user_files
     verdicts = _file_verdict
     while f is not None:
+        while f.f_code.co_filename in skip:
+            f = f.f_back
+            if f is None:
+                return None
         code = f.f_code
         path = verdicts.get(code.co_filename)
         if path is None:

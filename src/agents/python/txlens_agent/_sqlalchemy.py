@@ -39,6 +39,8 @@ emit = rt.emit
 guarded = rt.guarded
 _monotonic_ns = rt._monotonic_ns
 _params_repr = rt.params_repr
+# In 'values' mode a statement's SQL is recorded as sent (rt.recorded_sql): no call per statement.
+_SQL_AS_SENT = rt.PARAMS_MODE == "values"
 
 _DRIVER_NAMES = {"pysqlite": "sqlite3"}
 
@@ -521,59 +523,57 @@ def _statement_started():
     return _monotonic_ns()
 
 
-def _statement_event(context, cursor, statement, parameters, many, start, end):
-    """The stmt event of one cursor execution, or None when it is not on a pooled connection we track."""
-    conn = getattr(context, "root_connection", None)
-    if conn is None:
-        return None
-    fairy = conn._dbapi_connection
-    # The dialect's own first-connect probes run on an ad-hoc connection outside the
-    # pool (with events off, so they never were part of a trace): skip them.
-    if not isinstance(fairy, _Fairy):
-        return None
-    dbapi_conn = fairy.dbapi_connection
-    state = rt.state_of(dbapi_conn)
-    if state is None:
-        record = getattr(fairy, "_connection_record", None)
-        cid = _register(dbapi_conn, _pool_of(record) if record is not None else None)
-        state = rt.conn_state(cid)
-    else:
-        cid = state.cid
-    event = {"k": "stmt", "conn": cid, "sql": rt.recorded_sql(statement)}
-    if state is not None:
-        if state.tx is None:
-            probe = None
-            try:
-                probe = _driver_in_transaction(dbapi_conn)
-            except Exception:
-                probe = None
-            if probe:
-                rt.tx_begin(cid, True)
-        if state.tx is not None:
-            event["tx"] = state.tx
-        if state.sess is not None:
-            event["sess"] = state.sess
-    if parameters:
-        if many:
-            try:
-                event["many"] = len(parameters)
-            except TypeError:
-                pass
-        params = _params_repr(parameters)
-        if params is not None:
-            event["params"] = params
-    event["dur"] = end - start
-    return event
-
-
 def _statement_ended(cursor, statement, parameters, context, many, start, exc=None):
+    """Emit the stmt event of one cursor execution on a pooled connection we track.
+
+    One function on purpose: it runs for every statement, and each call it makes costs.
+    """
     end = _monotonic_ns()
     if not rt.ACTIVE:
         return
     try:
-        event = _statement_event(context, cursor, statement, parameters, many, start, end)
-        if event is None:
+        conn = getattr(context, "root_connection", None)
+        if conn is None:
             return
+        fairy = conn._dbapi_connection
+        # The dialect's own first-connect probes run on an ad-hoc connection outside the
+        # pool (with events off, so they never were part of a trace): skip them.
+        if not isinstance(fairy, _Fairy):
+            return
+        dbapi_conn = fairy.dbapi_connection
+        state = rt._lookup(dbapi_conn)
+        if state is None:
+            record = getattr(fairy, "_connection_record", None)
+            cid = _register(dbapi_conn, _pool_of(record) if record is not None else None)
+            state = rt.conn_state(cid)
+        else:
+            cid = state.cid
+        event = {"k": "stmt", "conn": cid, "sql": statement if _SQL_AS_SENT else rt.recorded_sql(statement)}
+        if state is not None:
+            if state.tx is None:
+                probe = None
+                try:
+                    probe = _driver_in_transaction(dbapi_conn)
+                except Exception:
+                    probe = None
+                if probe:
+                    rt.tx_begin(cid, True)
+            tx = state.tx
+            if tx is not None:
+                event["tx"] = tx
+            sess = state.sess
+            if sess is not None:
+                event["sess"] = sess
+        if parameters:
+            if many:
+                try:
+                    event["many"] = len(parameters)
+                except TypeError:
+                    pass
+            params = _params_repr(parameters)
+            if params is not None:
+                event["params"] = params
+        event["dur"] = end - start
         if exc is None:
             try:
                 rows = cursor.rowcount
