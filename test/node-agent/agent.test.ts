@@ -30,6 +30,12 @@ interface Line {
   at?: [string, number, string];
   message?: string;
   libs?: Record<string, string>;
+  t?: number;
+  pid?: number;
+  th?: number;
+  params?: unknown;
+  rows?: number;
+  dur?: number;
 }
 
 interface Run {
@@ -345,6 +351,51 @@ describe('the Node agent', () => {
     const lines = run.lines.filter((l) => l.k === 'stmt').map((l) => `${l.at?.[0] === join(dir, 'app.js') ? '' : l.at?.[0]}${l.at?.[1]} ${l.at?.[2]}`);
     const expected = [...Array(50).fill('5 direct'), '6 viaOne', '7 viaThree', ...Array(3).fill(['5 direct', '7 viaThree']).flat()];
     assert.deepEqual(lines, expected);
+  });
+
+  test('an anonymous function called again and again from one line is named by its receiver each time, and every line keeps its fields', async () => {
+    // Sites in anonymous functions are looked up by position and by the method name the receiver
+    // gives them, since the same function may be called as two methods, or as none.
+    const dir = project('anonymous');
+    writeFileSync(
+      join(dir, 'app.js'),
+      [
+        "const Database = require('better-sqlite3');",
+        "const db = new Database(':memory:');",
+        "const stmt = db.prepare('SELECT ? AS n');",
+        'function make() { return function () { return stmt.get(7); }; }',
+        'const one = {};',
+        'one.first = make();',
+        'const two = { second: one.first };',
+        'const bare = one.first;',
+        "const inTx = db.transaction((n) => stmt.get(n));",
+        'for (let i = 0; i < 20; i++) { one.first(); two.second(); bare(); inTx(i); }',
+        '',
+      ].join('\n'),
+    );
+    const run = await runTraced(dir, ['app.js']);
+    assert.equal(run.code, 0, run.stderr);
+    const app = join(dir, 'app.js');
+    const stmts = run.lines.filter((l) => l.k === 'stmt');
+    const names = stmts.map((l) => `${l.at?.[0] === app ? '' : l.at?.[0]}${l.at?.[1]} ${l.at?.[2]}`);
+    // BEGIN and COMMIT of db.transaction() come from better-sqlite3's own frames: the line that called the transaction.
+    const round = ['4 first', '4 second', '4 <anonymous>', '10 <anonymous>', '9 <anonymous>', '10 <anonymous>'];
+    assert.deepEqual(names, Array(20).fill(round).flat());
+    const header = run.lines.find((l) => l.k === 'header');
+    let last = 0;
+    for (const l of run.lines.filter((l) => l.k !== 'header')) {
+      assert.equal(l.pid, header?.pid);
+      assert.equal(l.th, 0);
+      assert.ok(typeof l.t === 'number' && l.t >= last, `t in order: ${JSON.stringify(l)}`);
+      last = l.t;
+    }
+    const first = stmts[0];
+    assert.deepEqual(first.params, [7]);
+    assert.equal(first.rows, 1);
+    assert.ok(typeof first.dur === 'number' && first.dur >= 0);
+    assert.deepEqual(Object.keys(first), ['k', 'conn', 'sql', 'dur', 'params', 'rows', 't', 'pid', 'th', 'at']);
+    assert.equal(run.lines.filter((l) => l.k === 'begin').length, 20);
+    assert.equal(run.lines.filter((l) => l.k === 'commit').length, 20);
   });
 
   // Drizzle's ES module build is hooked as Node reads it where drizzle-orm is installed above the working directory

@@ -150,12 +150,52 @@ export function withOrigin<T>(site: Stack | undefined, fn: () => T): T {
  * frame lets the capture stay shallow (`depthAbove`).
  */
 export function callSites(above: (...args: never[]) => unknown): Stack {
-  const limit = depthAbove.get(above) ?? 1;
-  const [frame, , full] = captureAbove(above, limit);
+  const limit = captureDepth(above);
+  captureInto(above, limit);
+  return capturedStack(above, limit);
+}
+
+/**
+ * The one object every capture of this thread writes its call sites into, read right after:
+ * a fresh object per capture would cost V8 a new dictionary-mode object each time (the
+ * `stack` accessor it installs), at every statement.
+ */
+export const STACK_HOLDER: { stack?: unknown } = {};
+
+/**
+ * How many frames a hook captures above itself (see `depthAbove`). A hook on the hot path
+ * captures by itself rather than through `callSites`:
+ *
+ *   const limit = captureDepth(hook);
+ *   const prev = Error.stackTraceLimit;
+ *   try { Error.stackTraceLimit = limit; Error.captureStackTrace(STACK_HOLDER, hook); } finally { Error.stackTraceLimit = prev; }
+ *   const stack = capturedStack(hook, limit);
+ *
+ * since V8 works out the position of every frame between the capture and the hook before
+ * skipping it: each helper frame in between costs about as much as the user frame itself.
+ */
+export function captureDepth(above: (...args: never[]) => unknown): number {
+  return depthAbove.get(above) ?? 1;
+}
+
+function captureInto(above: (...args: never[]) => unknown, limit: number): void {
+  const prevLimit = Error.stackTraceLimit;
+  try {
+    Error.stackTraceLimit = limit;
+    Error.captureStackTrace(STACK_HOLDER, above);
+  } finally {
+    Error.stackTraceLimit = prevLimit;
+  }
+}
+
+/** The first user frame of what was just captured `limit` deep above `above` into STACK_HOLDER (see `captureDepth`). */
+export function capturedStack(above: (...args: never[]) => unknown, limit: number): Stack {
+  const [frame, , full] = userFrameCaptured(limit);
   if (frame !== undefined) return { frame };
   if (!full || limit >= FRAME_LIMIT) return NO_FRAME;
   // The stack went on past what was captured: look as deep as the agent ever looks.
-  const [deeper, deeperDepth] = captureAbove(above, FRAME_LIMIT);
+  captureInto(above, FRAME_LIMIT);
+  const [deeper, deeperDepth] = userFrameCaptured(FRAME_LIMIT);
   depthAbove.set(above, deeper !== undefined ? Math.max(limit, deeperDepth) : FRAME_LIMIT);
   return deeper !== undefined ? { frame: deeper } : NO_FRAME;
 }
@@ -187,23 +227,18 @@ export function fillCallSites(stack: Stack, above: (...args: never[]) => unknown
 }
 
 /**
- * Captures `limit` frames above `above` as CallSites (no stack string is formatted) and
- * returns [first user frame, its depth (1-based), whether all `limit` frames were taken].
+ * The call sites captured into STACK_HOLDER, as CallSites (no stack string is formatted):
+ * [first user frame, its depth (1-based), whether all `limit` frames were taken].
  * Error.prepareStackTrace is swapped only for the extent of the read, so
  * `--enable-source-maps` and the code's own override keep working for every other stack.
  */
-function captureAbove(above: (...args: never[]) => unknown, limit: number): [SourceFrame | undefined, number, boolean] {
-  const prevLimit = Error.stackTraceLimit;
+function userFrameCaptured(limit: number): [SourceFrame | undefined, number, boolean] {
   const prevPrepare = Error.prepareStackTrace;
-  const holder: { stack?: unknown } = {};
   let cs: unknown;
   try {
-    Error.stackTraceLimit = limit;
-    Error.captureStackTrace(holder, above);
     Error.prepareStackTrace = returnCallSites;
-    cs = holder.stack;
+    cs = STACK_HOLDER.stack;
   } finally {
-    Error.stackTraceLimit = prevLimit;
     Error.prepareStackTrace = prevPrepare;
   }
   if (!Array.isArray(cs)) return [undefined, 0, false];
@@ -359,10 +394,12 @@ export function userFrame(stack: Stack | undefined): SourceFrame | undefined {
  * again is looked up, not mapped again. The key is the call site's character offset in the
  * script (getPosition), which V8 gives without working out a line and a column (positions
  * are the same for every load of one file's text); without getPosition, line and column.
- * Only sites with a function name are kept, since an anonymous function's name comes from
- * its receiver (getMethodName), which may change.
+ * A site in an anonymous function is named by its receiver (getMethodName), which may change
+ * from call to call: those are kept by position and method name (`anonymousFrames`).
  */
 const siteFrames = new Map<string, Map<number, SourceFrame | null>>();
+/** file -> position -> method name ('' for none) -> user frame, or null: sites in anonymous functions. */
+const anonymousFrames = new Map<string, Map<number, Map<string, SourceFrame | null>>>();
 
 type PositionedSite = NodeJS.CallSite & { getPosition?: () => number };
 
@@ -378,14 +415,27 @@ function frameOf(site: PositionedSite): SourceFrame | undefined {
   const file = verdicts.get(name) ?? classify(name);
   if (!file) return undefined;
   const key = siteKey(site);
-  let frames = siteFrames.get(file);
-  const known = frames?.get(key);
+  const known = siteFrames.get(file)?.get(key);
   if (known !== undefined) return known ?? undefined;
+  const byMethod = anonymousFrames.get(file)?.get(key);
+  if (byMethod !== undefined) {
+    const method = site.getMethodName() || '';
+    const anonymous = byMethod.get(method);
+    if (anonymous !== undefined) return anonymous ?? undefined;
+  }
   const named = site.getFunctionName();
-  const frame = mapped(file, site.getLineNumber() ?? 0, site.getColumnNumber() ?? 0, named || site.getMethodName() || '<anonymous>');
+  const method = named ? '' : site.getMethodName() || '';
+  const frame = mapped(file, site.getLineNumber() ?? 0, site.getColumnNumber() ?? 0, named || method || '<anonymous>');
   if (named) {
+    let frames = siteFrames.get(file);
     if (frames === undefined) siteFrames.set(file, (frames = new Map()));
     frames.set(key, frame ?? null);
+  } else {
+    let positions = anonymousFrames.get(file);
+    if (positions === undefined) anonymousFrames.set(file, (positions = new Map()));
+    let methods = positions.get(key);
+    if (methods === undefined) positions.set(key, (methods = new Map()));
+    methods.set(method, frame ?? null);
   }
   return frame;
 }
@@ -412,22 +462,27 @@ export function frameOfStackText(text: unknown): Stack | undefined {
 // ---------------------------------------------------------------------------
 // Events and the writer
 
-/** An event before it is written: `_cs` holds where it was called from, placed into `at`. */
+/**
+ * An event before it is written. Its time, pid, thread and `at` (from the stack it was
+ * emitted with) are added to its line when the line is made, not to the object: adding
+ * fields to objects of a dozen shapes at every statement is what V8 does slowest.
+ */
 export interface PendingEvent {
   k: string;
-  t?: number;
-  pid?: number;
-  th?: number;
   at?: SourceFrame;
-  _cs?: Stack;
-  /** Where to place the event when `_cs` holds no user frame. */
+  /** Where to place the event when the stack it was emitted with holds no user frame. */
   _alt?: Stack;
   [field: string]: unknown;
 }
 
 const FLUSH_EVENTS = 1024;
 const FLUSH_MS = 50;
+/** Events emitted and not serialized yet, with their times and their stacks at the same index. */
 let buffer: PendingEvent[] = [];
+let bufferTimes: number[] = [];
+let bufferStacks: (Stack | undefined)[] = [];
+/** What every line of this thread ends with before its `at`: pid and thread never change. */
+const PID_TH = `,"pid":${PID},"th":${TH}`;
 let fd: number | undefined;
 let fileFailed = false;
 let timer: NodeJS.Timeout | undefined;
@@ -488,14 +543,12 @@ function openFile(): boolean {
   }
 }
 
-/** Stamp `event` with time, pid and thread, and buffer it. `cs`: call sites to resolve into `at`. */
+/** Buffer `event`, stamped with time, pid and thread. `cs`: where it was called from, written as its `at`. */
 export function emit(event: PendingEvent, cs?: Stack): void {
   if (!ACTIVE) return;
-  event.t = now();
-  event.pid = PID;
-  event.th = TH;
-  if (cs !== undefined && event.at === undefined) event._cs = cs;
   buffer.push(event);
+  bufferTimes.push(now());
+  bufferStacks.push(cs !== undefined && event.at === undefined ? cs : undefined);
   if (buffer.length + encodedEvents >= FLUSH_EVENTS && unfilled === 0) flush();
   else if (timer === undefined) {
     timer = setTimeout(flushTimer, FLUSH_MS);
@@ -509,17 +562,42 @@ function flushTimer(): void {
   flush();
 }
 
-function line(e: PendingEvent): string {
-  const cs = e._cs;
-  if (cs !== undefined) {
-    e._cs = undefined;
-    // No user frame (an ORM ran it from its own callbacks): the line that opened the session running it.
-    const at = cs.frame ?? e._alt?.frame;
-    if (at) e.at = at;
+/** A user frame's JSON, made once per frame: frames are shared by every call from the same site (see `frameOf`). */
+const frameJson = new WeakMap<SourceFrame, string>();
+
+/**
+ * The event's line: its own fields, then t, pid, th and at, in that order. Values are
+ * plain (see paramsRepr), and JSON leaves undefined fields out.
+ */
+function line(e: PendingEvent, t: number, cs: Stack | undefined): string {
+  let at: SourceFrame | undefined;
+  const alt = e._alt;
+  if (alt !== undefined) e._alt = undefined;
+  // No user frame (an ORM ran it from its own callbacks): the line that opened the session running it.
+  if (cs !== undefined) at = cs.frame ?? alt?.frame;
+  const fields = JSON.stringify(e);
+  if (at === undefined) return `${fields.slice(0, -1)},"t":${t}${PID_TH}}`;
+  let atJson = frameJson.get(at);
+  if (atJson === undefined) frameJson.set(at, (atJson = JSON.stringify(at)));
+  return `${fields.slice(0, -1)},"t":${t}${PID_TH},"at":${atJson}}`;
+}
+
+/** Serialize every buffered event onto `data`, emptying the buffer. */
+function encodeInto(data: string): string {
+  const events = buffer;
+  const times = bufferTimes;
+  const stacks = bufferStacks;
+  buffer = [];
+  bufferTimes = [];
+  bufferStacks = [];
+  for (let i = 0; i < events.length; i++) {
+    try {
+      data += line(events[i], times[i], stacks[i]) + '\n';
+    } catch {
+      // one unserialisable event is dropped, not the batch
+    }
   }
-  e._alt = undefined;
-  // `_cs` is undefined by now, and JSON leaves undefined fields out; values are plain (see paramsRepr).
-  return JSON.stringify(e);
+  return data;
 }
 
 /** Lines of events serialized ahead of the flush (see `encodeBuffered`), waiting for it, and how many. */
@@ -535,33 +613,23 @@ let encodedEvents = 0;
  */
 export function encodeBuffered(): void {
   if (unfilled !== 0 || buffer.length === 0) return;
-  for (const e of buffer) {
-    try {
-      encoded += line(e) + '\n';
-    } catch {
-      // one unserialisable event is dropped, not the batch
-    }
-  }
   encodedEvents += buffer.length;
-  buffer.length = 0;
+  encoded = encodeInto(encoded);
 }
 
 /** Write out everything buffered. Never throws. */
 export function flush(): void {
   if (buffer.length === 0 && encodedEvents === 0) return;
-  const events = buffer;
-  buffer = [];
-  let data = encoded;
+  const pending = encoded;
   encoded = '';
   encodedEvents = 0;
-  if (!openFile() || fd === undefined) return;
-  for (const e of events) {
-    try {
-      data += line(e) + '\n';
-    } catch {
-      // one unserialisable event is dropped, not the batch
-    }
+  if (!openFile() || fd === undefined) {
+    buffer = [];
+    bufferTimes = [];
+    bufferStacks = [];
+    return;
   }
+  const data = encodeInto(pending);
   try {
     writeSync(fd, data);
   } catch {
@@ -672,7 +740,10 @@ export function paramsRepr(params: unknown): unknown {
   const conv = PARAMS_MODE === 'values' ? safeValue : typeName;
   if (Array.isArray(params)) {
     if (params.length === 0) return undefined;
-    const out = params.slice(0, PARAM_LIMIT).map(conv);
+    // One array, not a slice and its map: this runs at every statement.
+    const n = Math.min(params.length, PARAM_LIMIT);
+    const out: unknown[] = [];
+    for (let i = 0; i < n; i++) out.push(conv(params[i]));
     if (params.length > PARAM_LIMIT) out.push('...');
     return out;
   }

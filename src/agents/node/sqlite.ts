@@ -73,18 +73,23 @@ function record(state: ConnState, db: any, sql: string, params: unknown, method:
     if (was && state.tx === undefined) rt.txBegin(state, true, cs);
     const now = inTx(db);
     if (now && !was) rt.txBegin(state, !rt.isBegin(sql), cs);
-    const event: PendingEvent = rt.withSession(state, { k: 'stmt', conn: state.id, sql: rt.recordedSql(sql), dur });
-    if (state.tx !== undefined) event.tx = state.tx;
-    // Synchronous: still the context of the caller.
-    const task = sessionTask();
-    if (task !== undefined) event.task = task;
-    const shown = rt.paramsRepr(params);
-    if (shown !== undefined) event.params = shown;
-    if (err !== undefined) event.err = errorOf(err);
-    else {
-      const rows = rowsOf(method, result);
-      if (rows !== undefined) event.rows = rows;
-    }
+    // Every field in one literal, those a statement lacks left undefined (JSON leaves them out): one
+    // shape for every statement, in the order rt.withSession and the optional fields would give.
+    const sess = state.sess;
+    const event: PendingEvent = {
+      k: 'stmt',
+      conn: state.id,
+      sql: rt.recordedSql(sql),
+      dur,
+      sess,
+      _alt: sess !== undefined ? state.sessAt : undefined,
+      tx: state.tx,
+      // Synchronous: still the context of the caller.
+      task: sessionTask(),
+      params: rt.paramsRepr(params),
+      err: err !== undefined ? errorOf(err) : undefined,
+      rows: err === undefined ? rowsOf(method, result) : undefined,
+    };
     rt.emit(event, cs);
     if (was && !now) rt.endedBy(state, sql, undefined, err !== undefined, cs);
     else if (was && now && err === undefined) rt.savepointEvent(state, sql, cs);
@@ -112,11 +117,26 @@ function patchStatements(proto: any): void {
       if (state === undefined || state.closed) return orig.apply(this, arguments as any);
       let was: boolean;
       let cs: rt.Stack | undefined;
+      let sql: string;
       let start: bigint;
       try {
         was = inTx(db);
-        cs = rt.currentOrigin() ?? rt.callSites(wrapped);
-        claimOnBegin(db, this.source);
+        cs = rt.currentOrigin();
+        if (cs === undefined) {
+          // Captured here rather than through rt.callSites: every frame between the capture and
+          // this wrapper costs V8 as much to walk as the user's frame (see rt.captureDepth).
+          const limit = rt.captureDepth(wrapped);
+          const prevLimit = Error.stackTraceLimit;
+          try {
+            Error.stackTraceLimit = limit;
+            Error.captureStackTrace(rt.STACK_HOLDER, wrapped);
+          } finally {
+            Error.stackTraceLimit = prevLimit;
+          }
+          cs = rt.capturedStack(wrapped, limit);
+        }
+        sql = this.source;
+        claimOnBegin(db, sql);
         start = rt.clock();
       } catch (e) {
         rt.fail(e);
@@ -126,10 +146,10 @@ function patchStatements(proto: any): void {
       try {
         result = orig.apply(this, arguments as any);
       } catch (err) {
-        record(state, db, this.source, paramsOf(arguments), method, undefined, err, was, cs, start);
+        record(state, db, sql, paramsOf(arguments), method, undefined, err, was, cs, start);
         throw err;
       }
-      record(state, db, this.source, paramsOf(arguments), method, result, undefined, was, cs, start);
+      record(state, db, sql, paramsOf(arguments), method, result, undefined, was, cs, start);
       return result;
     };
     Object.defineProperty(wrapped, 'name', { value: method });
