@@ -38,6 +38,8 @@ interface QueryRecord {
   sql: string;
   params: unknown;
   cs: rt.Stack | undefined;
+  /** `cs` when it is to be captured once pg has sent the statement. */
+  later: rt.Stack | undefined;
   start: bigint;
   /** The ORM session context that sent it (see session.ts). */
   task: number | undefined;
@@ -258,6 +260,53 @@ function watchSubmittable(client: Client, rec: QueryRecord, sub: any): void {
 // ---------------------------------------------------------------------------
 // Patches
 
+/** The record of a statement starting now, or undefined for what is not one (or on an internal error). */
+function queryRecord(client: Client, config: any, values: any): QueryRecord | undefined {
+  try {
+    const sql = textOf(config);
+    if (sql === undefined && typeof config.submit !== 'function') return undefined;
+    let cs: rt.Stack | undefined = rt.currentOrigin() ?? client[NEXT_AT];
+    // Where the statement was asked for, when nobody said so already: captured once pg has sent it.
+    let later: rt.Stack | undefined;
+    if (cs === undefined) cs = later = rt.laterCallSites();
+    const params = typeof values === 'function' || values === undefined ? config.values : values;
+    const rec: QueryRecord = { sql: sql ?? String(config.text ?? ''), params, cs, later, start: rt.clock(), task: sessionTask() };
+    claimOnBegin(client, rec.sql);
+    return rec;
+  } catch (e) {
+    rt.fail(e);
+    return undefined;
+  }
+}
+
+/**
+ * Capture the call sites above `above` (the hook's wrapper, this function's caller) into
+ * rt.CAPTURED; returns the frame limit used. Done here rather than through rt.callSites: V8
+ * summarises every frame it walks, and here it walks only this small frame and the wrapper's
+ * before the caller's.
+ */
+function captureAbove(above: AnyFn): number {
+  const limit = rt.captureLimit(above);
+  const prevLimit = Error.stackTraceLimit;
+  try {
+    Error.stackTraceLimit = limit;
+    Error.captureStackTrace(rt.CAPTURED, above);
+  } finally {
+    Error.stackTraceLimit = prevLimit;
+  }
+  return limit;
+}
+
+/** pg has sent the statement (or queued it): while the server works on it, its line, and the trace lines of what came before. */
+function sent(rec: QueryRecord, above: AnyFn): void {
+  try {
+    if (rec.later !== undefined) rt.fillCapturedCallSites(rec.later, above, captureAbove(above));
+    rt.encodeBuffered();
+  } catch (e) {
+    rt.fail(e);
+  }
+}
+
 function patchClient(proto: Client): void {
   const origQuery: AnyFn = proto.query;
   const origConnect: AnyFn = proto.connect;
@@ -294,44 +343,12 @@ function patchClient(proto: Client): void {
 
   proto.query = function query(this: Client, config: any, values: any, callback: any) {
     if (!rt.ACTIVE || config === null || config === undefined) return origQuery.apply(this, arguments as any);
-    let rec: QueryRecord | undefined;
-    // Where the statement was asked for, when nobody said so already: captured once pg has sent it.
-    let later: rt.Stack | undefined;
-    try {
-      const sql = textOf(config);
-      if (sql !== undefined || typeof config.submit === 'function') {
-        let cs: rt.Stack | undefined = rt.currentOrigin() ?? this[NEXT_AT];
-        if (cs === undefined) cs = later = rt.laterCallSites();
-        const params = typeof values === 'function' || values === undefined ? config.values : values;
-        rec = { sql: sql ?? String(config.text ?? ''), params, cs, start: rt.clock(), task: sessionTask() };
-        claimOnBegin(this, rec.sql);
-      }
-    } catch (e) {
-      rt.fail(e);
-      rec = undefined;
-    }
+    const rec = queryRecord(this, config, values);
     if (rec === undefined) return origQuery.apply(this, arguments as any);
     try {
       return send(this, rec, config, values, callback, arguments);
     } finally {
-      // While the server works on the statement: the capture, and the trace lines of what came before.
-      try {
-        if (later !== undefined) {
-          // Captured here rather than through rt.fillCallSites: V8 then walks no frame of the agent's but this one.
-          const limit = rt.captureLimit(query);
-          const prevLimit = Error.stackTraceLimit;
-          try {
-            Error.stackTraceLimit = limit;
-            Error.captureStackTrace(rt.CAPTURED, query);
-          } finally {
-            Error.stackTraceLimit = prevLimit;
-          }
-          rt.fillCapturedCallSites(later, query, limit);
-        }
-        rt.encodeBuffered();
-      } catch (e) {
-        rt.fail(e);
-      }
+      sent(rec, query);
     }
   };
 
@@ -451,15 +468,7 @@ function patchPool(proto: Client): void {
     try {
       let cs = rt.currentOrigin();
       if (cs === undefined) {
-        // Captured here rather than through rt.callSites: V8 then walks no frame of the agent's but this one.
-        const limit = rt.captureLimit(query);
-        const prevLimit = Error.stackTraceLimit;
-        try {
-          Error.stackTraceLimit = limit;
-          Error.captureStackTrace(rt.CAPTURED, query);
-        } finally {
-          Error.stackTraceLimit = prevLimit;
-        }
+        const limit = captureAbove(query);
         cs = rt.capturedCallSites(query, limit);
       }
       poolQueryAt = cs;
