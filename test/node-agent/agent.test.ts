@@ -320,6 +320,66 @@ describe('the Node agent', () => {
     );
   });
 
+  test('a statement recorded while its own send is still under way fills the buffer: written as soon as its line is known, every event at its line', async () => {
+    // pg hands a Submittable to its submit() synchronously, inside client.query, before the agent has
+    // captured the statement's line (it does that once the statement is sent). One that turns itself
+    // down right there is recorded then, with its line still to come: the buffer reaching its flush
+    // size at that event must wait for the line, and be written as soon as the line is there.
+    const dir = project('flush-guard');
+    writeFileSync(
+      join(dir, 'guard.js'),
+      [
+        "const { readdirSync, readFileSync } = require('node:fs');",
+        "const { Client } = require('pg');",
+        "const Database = require('better-sqlite3');",
+        'class Refused {',
+        '  constructor(text) { this.text = text; }',
+        "  submit() { const err = new Error('refused before sending'); this.handleError(err); this.handleReadyForQuery(); return err; }",
+        '  handleError() {}',
+        '  handleReadyForQuery() {}',
+        '}',
+        'function written() {',
+        '  const dir = process.env.TXLENS_TRACE_DIR;',
+        "  return readdirSync(dir).flatMap((f) => readFileSync(`${dir}/${f}`, 'utf8').split('\\n').filter(Boolean).map((l) => JSON.parse(l)));",
+        '}',
+        'async function main() {',
+        '  const client = new Client({ connectionString: process.env.DATABASE_URL });',
+        '  await client.connect();',
+        "  await client.query('SELECT 1');",
+        "  const one = new Database(':memory:').prepare('SELECT 1 AS one');",
+        '  one.get();',
+        '  // Whatever is buffered is written by the flush timer meanwhile.',
+        '  await new Promise((resolve) => setTimeout(resolve, 300));',
+        '  const before = written().length;',
+        '  // In one synchronous run: 1023 events, then the refused statement as the 1024th, the flush size.',
+        '  for (let i = 0; i < 1023; i++) one.get();',
+        "  client.query(new Refused('SELECT 2 /* refused */'));",
+        '  const after = written();',
+        '  console.log(JSON.stringify({ before, after: after.length, refused: after.find((e) => e.k === "stmt" && /refused/.test(e.sql)) ?? null }));',
+        '  await new Promise((resolve) => setImmediate(resolve));',
+        '  await client.end();',
+        '}',
+        'main().catch((e) => { console.error(e); process.exit(1); });',
+        '',
+      ].join('\n'),
+    );
+    const db = await loggedDatabase('node_flush_guard');
+    const run = await runTraced(dir, ['guard.js'], { DATABASE_URL: db.url });
+    assert.equal(run.code, 0, run.stderr);
+    const seen = JSON.parse(run.stdout) as { before: number; after: number; refused: Line | null };
+    assert.equal(seen.after - seen.before, 1024, 'the 1024 events are written when client.query returns, not later');
+    const file = join(dir, 'guard.js');
+    assert.deepEqual(seen.refused?.at, [file, 25, 'main'], 'the refused statement is written with its line');
+    assert.equal(seen.refused?.err?.type, 'Error');
+    const stmts = run.lines.filter((l) => l.k === 'stmt');
+    assert.equal(stmts.length, 1 + 1 + 1023 + 1);
+    assert.deepEqual(
+      [...new Set(stmts.map((s) => (s.at?.[0] === file ? `${s.at[1]} ${s.at[2]}` : JSON.stringify(s.at))))],
+      ['17 main', '19 main', '24 main', '25 main'],
+      'every statement at its line',
+    );
+  });
+
   test('a statement reached through library frames after many direct ones still names its own line, and so do the direct ones after it', async () => {
     // The agent captures as few frames as the deepest user frame seen so far needs: a call from
     // deeper down must still be found (and the depth grow), and the direct calls keep their lines.

@@ -4,10 +4,14 @@
  * How: the prototypes are patched in place (Client#connect/query/end, the
  * pool's connect/query/emit), so every copy of the classes the app, Knex,
  * TypeORM, Drizzle or Prisma's adapter create is seen. A query is recorded when
- * pg hands its result or error back (the callback, or the promise it returned,
- * which the caller then gets a derived promise of: a rejection nobody handles
- * stays unhandled). Submittables (pg.Query, pg-cursor, pg-query-stream) are
- * seen through their own handleError/handleReadyForQuery.
+ * pg hands its result or error back: the caller's callback, or, for a query that
+ * returns a promise, the callback of pg's own Query that settles it (the caller
+ * gets pg's promise itself; where the Query is not where pg 8.x keeps it, a
+ * derived promise is watched instead, whose rejection nobody handles stays
+ * unhandled). Submittables (pg.Query, pg-cursor, pg-query-stream) are seen
+ * through their own handleError/handleReadyForQuery. A statement's line is
+ * captured in the hook's own frame (rt.CAPTURED), after pg has sent it where it
+ * is sent in the call.
  *
  * Transaction state is the server's: pg ≥ 8.21 keeps the last ReadyForQuery
  * status (`getTransactionStatus()`: I idle, T in a block, E failed block), which
@@ -34,6 +38,8 @@ interface QueryRecord {
   sql: string;
   params: unknown;
   cs: rt.Stack | undefined;
+  /** `cs` when it is to be captured once pg has sent the statement. */
+  later: rt.Stack | undefined;
   start: bigint;
   /** The ORM session context that sent it (see session.ts). */
   task: number | undefined;
@@ -189,6 +195,48 @@ function settled(client: Client, rec: QueryRecord, result: any): any {
   );
 }
 
+/**
+ * The pg Query a client has just queued or sent for `sql`: where pg 8.x keeps it (the last of its
+ * queue, or the active query when it went out at once). Undefined wherever pg may not have queued
+ * it (a broken or ending client, pipeline mode) or may call its callback other than once (a read
+ * timeout calls the callback it wrapped and then drops it).
+ */
+function queuedQuery(client: Client, config: any, sql: string): any {
+  if (client.pipeline || client._queryable === false || client._ending || config.query_timeout || client.connectionParameters?.query_timeout) return undefined;
+  const queue = client._queryQueue;
+  let query: any;
+  if (Array.isArray(queue) && queue.length > 0) query = queue[queue.length - 1];
+  // pg 8.x before the field went private kept it public (reading the public one now warns).
+  else query = '_activeQuery' in client ? client._activeQuery : client.activeQuery;
+  return query && query.text === sql && typeof query.callback === 'function' ? query : undefined;
+}
+
+/**
+ * The promise pg returned for a query without a callback, handed on as it is: the statement is
+ * recorded from the callback pg's Query settles that promise with, so no promise of the agent's
+ * stands between pg and the caller (one more turn of the microtask queue before the caller
+ * resumes). Where the Query is not where pg 8.x keeps it, the promise is watched instead.
+ */
+function watchQuery(client: Client, rec: QueryRecord, config: any, result: any): any {
+  if (!result || typeof result.then !== 'function') return result;
+  const query = queuedQuery(client, config, rec.sql);
+  if (query === undefined) return settled(client, rec, result);
+  const settle: AnyFn = query.callback;
+  let done = false;
+  query.callback = function queryCallback(this: unknown, err: any) {
+    if (!done) {
+      done = true;
+      if (err === undefined || err === null) finished(client, rec, undefined, arguments[1]);
+      // An error comes before the server's ReadyForQuery, which the same read of the socket
+      // nearly always holds: the statement is recorded after that read, with the transaction
+      // state a handler of the promise sees.
+      else queueMicrotask(() => finished(client, rec, err, undefined));
+    }
+    return settle.apply(this, arguments as any);
+  };
+  return result;
+}
+
 /** pg.Query, pg-cursor, pg-query-stream: recorded when the server says the statement is done. */
 function watchSubmittable(client: Client, rec: QueryRecord, sub: any): void {
   const onError = sub.handleError;
@@ -212,6 +260,53 @@ function watchSubmittable(client: Client, rec: QueryRecord, sub: any): void {
 // ---------------------------------------------------------------------------
 // Patches
 
+/** The record of a statement starting now, or undefined for what is not one (or on an internal error). */
+function queryRecord(client: Client, config: any, values: any): QueryRecord | undefined {
+  try {
+    const sql = textOf(config);
+    if (sql === undefined && typeof config.submit !== 'function') return undefined;
+    let cs: rt.Stack | undefined = rt.currentOrigin() ?? client[NEXT_AT];
+    // Where the statement was asked for, when nobody said so already: captured once pg has sent it.
+    let later: rt.Stack | undefined;
+    if (cs === undefined) cs = later = rt.laterCallSites();
+    const params = typeof values === 'function' || values === undefined ? config.values : values;
+    const rec: QueryRecord = { sql: sql ?? String(config.text ?? ''), params, cs, later, start: rt.clock(), task: sessionTask() };
+    claimOnBegin(client, rec.sql);
+    return rec;
+  } catch (e) {
+    rt.fail(e);
+    return undefined;
+  }
+}
+
+/**
+ * Capture the call sites above `above` (the hook's wrapper, this function's caller) into
+ * rt.CAPTURED; returns the frame limit used. Done here rather than through rt.callSites: V8
+ * summarises every frame it walks, and here it walks only this small frame and the wrapper's
+ * before the caller's.
+ */
+function captureAbove(above: AnyFn): number {
+  const limit = rt.captureLimit(above);
+  const prevLimit = Error.stackTraceLimit;
+  try {
+    Error.stackTraceLimit = limit;
+    Error.captureStackTrace(rt.CAPTURED, above);
+  } finally {
+    Error.stackTraceLimit = prevLimit;
+  }
+  return limit;
+}
+
+/** pg has sent the statement (or queued it): while the server works on it, its line, and the trace lines of what came before. */
+function sent(rec: QueryRecord, above: AnyFn): void {
+  try {
+    if (rec.later !== undefined) rt.fillCapturedCallSites(rec.later, above, captureAbove(above));
+    rt.encodeBuffered();
+  } catch (e) {
+    rt.fail(e);
+  }
+}
+
 function patchClient(proto: Client): void {
   const origQuery: AnyFn = proto.query;
   const origConnect: AnyFn = proto.connect;
@@ -227,7 +322,7 @@ function patchClient(proto: Client): void {
       }
       return origQuery.apply(client, args as any);
     }
-    if (typeof values !== 'function' && typeof callback !== 'function' && typeof config.callback !== 'function') return settled(client, rec, origQuery.apply(client, args as any));
+    if (typeof values !== 'function' && typeof callback !== 'function' && typeof config.callback !== 'function') return watchQuery(client, rec, config, origQuery.apply(client, args as any));
     // A callback to call ours first: the arguments are copied only then.
     const copy = Array.prototype.slice.call(args);
     if (typeof values === 'function') {
@@ -248,33 +343,12 @@ function patchClient(proto: Client): void {
 
   proto.query = function query(this: Client, config: any, values: any, callback: any) {
     if (!rt.ACTIVE || config === null || config === undefined) return origQuery.apply(this, arguments as any);
-    let rec: QueryRecord | undefined;
-    // Where the statement was asked for, when nobody said so already: captured once pg has sent it.
-    let later: rt.Stack | undefined;
-    try {
-      const sql = textOf(config);
-      if (sql !== undefined || typeof config.submit === 'function') {
-        let cs: rt.Stack | undefined = rt.currentOrigin() ?? this[NEXT_AT];
-        if (cs === undefined) cs = later = rt.laterCallSites();
-        const params = typeof values === 'function' || values === undefined ? config.values : values;
-        rec = { sql: sql ?? String(config.text ?? ''), params, cs, start: rt.clock(), task: sessionTask() };
-        claimOnBegin(this, rec.sql);
-      }
-    } catch (e) {
-      rt.fail(e);
-      rec = undefined;
-    }
+    const rec = queryRecord(this, config, values);
     if (rec === undefined) return origQuery.apply(this, arguments as any);
     try {
       return send(this, rec, config, values, callback, arguments);
     } finally {
-      // While the server works on the statement: the capture, and the trace lines of what came before.
-      try {
-        if (later !== undefined) rt.fillCallSites(later, query);
-        rt.encodeBuffered();
-      } catch (e) {
-        rt.fail(e);
-      }
+      sent(rec, query);
     }
   };
 
@@ -392,7 +466,12 @@ function patchPool(proto: Client): void {
     // Captured before the call, unlike client.query's: pg-pool hands even an idle client over from a
     // later tick (process.nextTick), so the statement is never sent before this call returns.
     try {
-      poolQueryAt = rt.currentOrigin() ?? rt.callSites(query);
+      let cs = rt.currentOrigin();
+      if (cs === undefined) {
+        const limit = captureAbove(query);
+        cs = rt.capturedCallSites(query, limit);
+      }
+      poolQueryAt = cs;
     } catch (e) {
       rt.fail(e);
       return origQuery.apply(this, arguments as any);

@@ -1017,3 +1017,56 @@ function onSigterm(): void {
   // Die of the signal as we would have without our listener, unless the code added its own since.
   if (process.listenerCount('SIGTERM') === 0) process.kill(process.pid, 'SIGTERM');
 }
+
+// ---------------------------------------------------------------------------
+// Call sites a hook captures in its own frame
+//
+// V8 summarises every frame from the top of the stack down to the last one it keeps, the
+// frames it skips included: an optimized frame is decoded from its deoptimization data, a
+// baseline one mapped back to its bytecode. A capture made through `callSites` walks the
+// agent's own helpers (captureAbove, callSites, and their callers) before the hook's frame;
+// a hook on a statement's path calls Error.captureStackTrace itself, into CAPTURED, with
+// `captureLimit` frames, and has only its own frame summarised above the caller's.
+
+/** The object every hook-made capture goes into (reused: a fresh one costs a map transition per capture). */
+export const CAPTURED: { stack?: unknown } = {};
+
+/** Error.stackTraceLimit for a capture above `above` (see `depthAbove`). */
+export function captureLimit(above: (...args: never[]) => unknown): number {
+  return depthAbove.get(above) ?? 1;
+}
+
+/**
+ * The first user frame of the stack a hook has just captured into CAPTURED above `above`
+ * (itself), `limit` frames deep: what `callSites(above)` returns, the depth learnt the same way.
+ */
+export function capturedCallSites(above: (...args: never[]) => unknown, limit: number): Stack {
+  const prevPrepare = Error.prepareStackTrace;
+  let cs: unknown;
+  try {
+    Error.prepareStackTrace = returnCallSites;
+    cs = CAPTURED.stack;
+  } finally {
+    Error.prepareStackTrace = prevPrepare;
+  }
+  if (!Array.isArray(cs)) return NO_FRAME;
+  const sites = cs as CallSites;
+  for (let i = 0; i < sites.length; i++) {
+    const frame = frameOf(sites[i]);
+    if (frame !== undefined) return { frame };
+  }
+  if (sites.length < limit || limit >= FRAME_LIMIT) return NO_FRAME;
+  // The stack went on past what was captured: look as deep as the agent ever looks (see callSites).
+  const [deeper, deeperDepth] = captureAbove(above, FRAME_LIMIT);
+  depthAbove.set(above, deeper !== undefined ? Math.max(limit, deeperDepth) : FRAME_LIMIT);
+  return deeper !== undefined ? { frame: deeper } : NO_FRAME;
+}
+
+/** `fillCallSites` for a stack the hook has just captured into CAPTURED (see `capturedCallSites`). */
+export function fillCapturedCallSites(stack: Stack, above: (...args: never[]) => unknown, limit: number): void {
+  unfilled--;
+  const captured = capturedCallSites(above, limit);
+  if (captured.frame !== undefined) stack.frame = captured.frame;
+  // Events that came while a stack was unfilled did not flush the buffer (see emit): now it may.
+  if (unfilled === 0 && buffer.length + encodedEvents >= FLUSH_EVENTS) flush();
+}
