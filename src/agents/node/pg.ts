@@ -10,7 +10,7 @@
  * derived promise is watched instead, whose rejection nobody handles stays
  * unhandled). Submittables (pg.Query, pg-cursor, pg-query-stream) are seen
  * through their own handleError/handleReadyForQuery. A statement's line is
- * captured in the hook's own frame (rt.CAPTURED), after pg has sent it where it
+ * captured in the hook's own frame (rt.STACK_HOLDER), after pg has sent it where it
  * is sent in the call.
  *
  * Transaction state is the server's: pg ≥ 8.21 keeps the last ReadyForQuery
@@ -279,28 +279,10 @@ function queryRecord(client: Client, config: any, values: any): QueryRecord | un
   }
 }
 
-/**
- * Capture the call sites above `above` (the hook's wrapper, this function's caller) into
- * rt.CAPTURED; returns the frame limit used. Done here rather than through rt.callSites: V8
- * summarises every frame it walks, and here it walks only this small frame and the wrapper's
- * before the caller's.
- */
-function captureAbove(above: AnyFn): number {
-  const limit = rt.captureLimit(above);
-  const prevLimit = Error.stackTraceLimit;
-  try {
-    Error.stackTraceLimit = limit;
-    Error.captureStackTrace(rt.CAPTURED, above);
-  } finally {
-    Error.stackTraceLimit = prevLimit;
-  }
-  return limit;
-}
-
 /** pg has sent the statement (or queued it): while the server works on it, its line, and the trace lines of what came before. */
 function sent(rec: QueryRecord, above: AnyFn): void {
   try {
-    if (rec.later !== undefined) rt.fillCapturedCallSites(rec.later, above, captureAbove(above));
+    if (rec.later !== undefined) rt.fillCapturedStack(rec.later, above, rt.captureStack(above));
     rt.encodeBuffered();
   } catch (e) {
     rt.fail(e);
@@ -467,10 +449,8 @@ function patchPool(proto: Client): void {
     // later tick (process.nextTick), so the statement is never sent before this call returns.
     try {
       let cs = rt.currentOrigin();
-      if (cs === undefined) {
-        const limit = captureAbove(query);
-        cs = rt.capturedCallSites(query, limit);
-      }
+      // Not rt.callSites(query): its own frame would be one more for V8 to walk (see rt.captureStack).
+      if (cs === undefined) cs = rt.capturedStack(query, rt.captureStack(query));
       poolQueryAt = cs;
     } catch (e) {
       rt.fail(e);

@@ -150,9 +150,7 @@ export function withOrigin<T>(site: Stack | undefined, fn: () => T): T {
  * frame lets the capture stay shallow (`depthAbove`).
  */
 export function callSites(above: (...args: never[]) => unknown): Stack {
-  const limit = captureDepth(above);
-  captureInto(above, limit);
-  return capturedStack(above, limit);
+  return capturedStack(above, captureStack(above));
 }
 
 /**
@@ -176,6 +174,24 @@ export const STACK_HOLDER: { stack?: unknown } = {};
  */
 export function captureDepth(above: (...args: never[]) => unknown): number {
   return depthAbove.get(above) ?? 1;
+}
+
+/**
+ * Capture the call sites above `above` (a hook's wrapper, this function's caller or its
+ * caller's) into STACK_HOLDER, as deep as that hook needs (`captureDepth`); returns the limit
+ * used, for `capturedStack`. One small frame between the capture and the hook, as when the
+ * hook captures inline.
+ */
+export function captureStack(above: (...args: never[]) => unknown): number {
+  const limit = depthAbove.get(above) ?? 1;
+  const prevLimit = Error.stackTraceLimit;
+  try {
+    Error.stackTraceLimit = limit;
+    Error.captureStackTrace(STACK_HOLDER, above);
+  } finally {
+    Error.stackTraceLimit = prevLimit;
+  }
+  return limit;
 }
 
 function captureInto(above: (...args: never[]) => unknown, limit: number): void {
@@ -207,7 +223,7 @@ export function capturedStack(above: (...args: never[]) => unknown, limit: numbe
 let unfilled = 0;
 
 /**
- * A stack to fill with `fillCallSites` before the wrapper returns, for events the
+ * A stack to fill with `fillCapturedStack` before the wrapper returns, for events the
  * wrapped call emits before then. A driver sends its statement inside the wrapped
  * call: capturing after the send does the capture while the server works on the
  * statement, instead of making the statement wait for it (a capture costs several
@@ -218,11 +234,15 @@ export function laterCallSites(): Stack {
   return {};
 }
 
-/** Fill a stack from `laterCallSites` with the first user frame above `above`; still synchronous with the call it stands for. */
-export function fillCallSites(stack: Stack, above: (...args: never[]) => unknown): void {
+/**
+ * Fill a stack from `laterCallSites` with what the hook `above` has just captured `limit` deep
+ * into STACK_HOLDER (see `captureDepth`); still synchronous with the call it stands for.
+ */
+export function fillCapturedStack(stack: Stack, above: (...args: never[]) => unknown, limit: number): void {
   unfilled--;
-  const captured = callSites(above);
+  const captured = capturedStack(above, limit);
   if (captured.frame !== undefined) stack.frame = captured.frame;
+  // Events that came while a stack was unfilled did not flush the buffer (see emit): now it may.
   if (unfilled === 0 && buffer.length + encodedEvents >= FLUSH_EVENTS) flush();
 }
 
@@ -1018,55 +1038,3 @@ function onSigterm(): void {
   if (process.listenerCount('SIGTERM') === 0) process.kill(process.pid, 'SIGTERM');
 }
 
-// ---------------------------------------------------------------------------
-// Call sites a hook captures in its own frame
-//
-// V8 summarises every frame from the top of the stack down to the last one it keeps, the
-// frames it skips included: an optimized frame is decoded from its deoptimization data, a
-// baseline one mapped back to its bytecode. A capture made through `callSites` walks the
-// agent's own helpers (captureAbove, callSites, and their callers) before the hook's frame;
-// a hook on a statement's path calls Error.captureStackTrace itself, into CAPTURED, with
-// `captureLimit` frames, and has only its own frame summarised above the caller's.
-
-/** The object every hook-made capture goes into (reused: a fresh one costs a map transition per capture). */
-export const CAPTURED: { stack?: unknown } = {};
-
-/** Error.stackTraceLimit for a capture above `above` (see `depthAbove`). */
-export function captureLimit(above: (...args: never[]) => unknown): number {
-  return depthAbove.get(above) ?? 1;
-}
-
-/**
- * The first user frame of the stack a hook has just captured into CAPTURED above `above`
- * (itself), `limit` frames deep: what `callSites(above)` returns, the depth learnt the same way.
- */
-export function capturedCallSites(above: (...args: never[]) => unknown, limit: number): Stack {
-  const prevPrepare = Error.prepareStackTrace;
-  let cs: unknown;
-  try {
-    Error.prepareStackTrace = returnCallSites;
-    cs = CAPTURED.stack;
-  } finally {
-    Error.prepareStackTrace = prevPrepare;
-  }
-  if (!Array.isArray(cs)) return NO_FRAME;
-  const sites = cs as CallSites;
-  for (let i = 0; i < sites.length; i++) {
-    const frame = frameOf(sites[i]);
-    if (frame !== undefined) return { frame };
-  }
-  if (sites.length < limit || limit >= FRAME_LIMIT) return NO_FRAME;
-  // The stack went on past what was captured: look as deep as the agent ever looks (see callSites).
-  const [deeper, deeperDepth] = captureAbove(above, FRAME_LIMIT);
-  depthAbove.set(above, deeper !== undefined ? Math.max(limit, deeperDepth) : FRAME_LIMIT);
-  return deeper !== undefined ? { frame: deeper } : NO_FRAME;
-}
-
-/** `fillCallSites` for a stack the hook has just captured into CAPTURED (see `capturedCallSites`). */
-export function fillCapturedCallSites(stack: Stack, above: (...args: never[]) => unknown, limit: number): void {
-  unfilled--;
-  const captured = capturedCallSites(above, limit);
-  if (captured.frame !== undefined) stack.frame = captured.frame;
-  // Events that came while a stack was unfilled did not flush the buffer (see emit): now it may.
-  if (unfilled === 0 && buffer.length + encodedEvents >= FLUSH_EVENTS) flush();
-}
