@@ -184,8 +184,18 @@ function collapse(key: string): string {
   return key.startsWith('sqlite-memory:') ? 'sqlite-memory' : key;
 }
 
+/** Per model, each test's name by id: asked once per finding, thousands of times on a large run. */
+const testNames = new WeakMap<ModelRun, Map<string, string>>();
+
 function testName(model: ModelRun, id: string): string {
-  return model.tests.find((t) => t.id === id)?.name ?? id;
+  let names = testNames.get(model);
+  if (!names) {
+    names = new Map();
+    // The first test of an id wins, as a search from the start would find it.
+    for (const t of model.tests) if (!names.has(t.id)) names.set(t.id, t.name);
+    testNames.set(model, names);
+  }
+  return names.get(id) ?? id;
 }
 
 /** A read of a table the test had already written to its test database: the code looked for the test's rows here. */
