@@ -151,26 +151,42 @@ function anySuspicious(facts: Map<string, DbFacts>): boolean {
 function testUses(model: ModelRun, facts: Map<string, DbFacts>): Map<string, TestUse> {
   const uses = new Map<string, TestUse>();
   const statements = model.statements;
-  // Statements come in runs of one test: the last test's use is the next statement's, most of the time.
+  // Statements come in runs of one test on one connection: the last statement's test use, database
+  // entry and facts are the next one's most of the time, and are looked up again only when they change.
   let use: TestUse | undefined;
+  let lastKey: string | undefined;
+  let db: { first: ModelStatement; firstWrite?: ModelStatement; reads: ModelStatement[] } | undefined;
+  let readsCount = false;
+  let testish = false;
   for (let i = 0; i < statements.length; i++) {
     const st = statements[i];
     const key = st.connection.dbKey;
     if (!st.test || !key || st.err) continue;
-    if (st.op !== 'read' && st.op !== 'write' && st.op !== 'ddl') continue;
+    const op = st.op;
+    if (op !== 'read' && op !== 'write' && op !== 'ddl') continue;
     if (use?.test !== st.test) {
       use = uses.get(st.test);
       if (!use) uses.set(st.test, (use = { test: st.test, dbs: new Map(), testWrites: new Map() }));
+      db = undefined;
     }
-    let db = use.dbs.get(key);
-    if (!db) use.dbs.set(key, (db = { first: st, reads: [] }));
-    if (st.op === 'read') {
+    if (key !== lastKey) {
+      lastKey = key;
+      const f = facts.get(key);
       // Reads matter only where the test may have looked for its rows in the wrong database (see `report`).
-      if (suspicious(facts.get(key))) db.reads.push(st);
+      readsCount = suspicious(f);
+      testish = !!f?.testish;
+      db = undefined;
+    }
+    if (!db) {
+      db = use.dbs.get(key);
+      if (!db) use.dbs.set(key, (db = { first: st, reads: [] }));
+    }
+    if (op === 'read') {
+      if (readsCount) db.reads.push(st);
     }
     else {
       if (!db.firstWrite) db.firstWrite = st;
-      if (st.op === 'write' && facts.get(key)?.testish) {
+      if (op === 'write' && testish) {
         const tables = st.writes;
         for (let k = 0; k < tables.length; k++) if (!use.testWrites.has(tables[k])) use.testWrites.set(tables[k], st);
       }
