@@ -116,9 +116,11 @@ class OpenTransactions {
   /** Leaves from `size`: each transaction's end; above them, the latest end below each node. */
   private latestEnd = new Float64Array(0);
   private size = 1;
+  private built = false;
 
-  /** Builds the tree once every transaction is in. */
-  seal(): void {
+  /** Builds the tree, once every transaction is in, when the first waiter on this database asks. */
+  private build(): void {
+    this.built = true;
     const n = this.txs.length;
     while (this.size < n) this.size *= 2;
     this.starts = new Float64Array(n);
@@ -135,6 +137,7 @@ class OpenTransactions {
    * (ended after it, or never), in start order: those the walk over all of them kept.
    */
   openAt(time: number, visit: (tx: ModelTransaction) => void): void {
+    if (!this.built) this.build();
     // The transactions that started before `time`: a prefix, as they are in start order.
     let lo = 0;
     let hi = this.starts.length;
@@ -172,7 +175,6 @@ function check(model: ModelRun): Finding[] {
         if (!list) txByDb.set(k, (list = new OpenTransactions()));
         list.txs.push(tx);
       }
-      for (const list of txByDb.values()) list.seal();
     }
     return txByDb.get(dbKey);
   };
