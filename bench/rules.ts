@@ -3,7 +3,8 @@
  * each rule's `check` (and the whole `analyse`) over it, several rounds, and prints the median of
  * each, with how many findings (errors and warnings) each rule made: every rule should make some
  * on a generated run (bench/trace-generator.ts), or its time says nothing. Reading and modelling
- * are not measured here (bench/analysis.ts measures the whole).
+ * are not measured here (bench/analysis.ts measures the whole). Times are CPU time (user and
+ * system, all threads), which a loaded machine moves much less than wall time.
  *
  *   node out/bench/rules.js [events|run-folder ...]      (default: 100000; rounds: TXLENS_BENCH_ROUNDS, default 5)
  *   TXLENS_BENCH_FINDINGS=out.json node out/bench/rules.js 100000   also writes the findings, to compare
@@ -21,10 +22,20 @@ import { generateTrace } from './trace-generator';
 const ROUNDS = Number(process.env.TXLENS_BENCH_ROUNDS ?? 5);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/**
+ * CPU time (user and system, all threads of the process) of `f`, in ms: on a shared machine wall
+ * time moves with the load, CPU time much less. TXLENS_BENCH_WALL=1 times wall clock instead.
+ */
 function timeMs(f: () => unknown): number {
-  const t0 = process.hrtime.bigint();
+  if (process.env.TXLENS_BENCH_WALL) {
+    const t0 = process.hrtime.bigint();
+    f();
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  }
+  const cpu0 = process.cpuUsage();
   f();
-  return Number(process.hrtime.bigint() - t0) / 1e6;
+  const cpu = process.cpuUsage(cpu0);
+  return (cpu.user + cpu.system) / 1000;
 }
 
 function main(): void {

@@ -315,3 +315,100 @@ describe('sqlite-memory-isolation: a fresh memory database per spec file', () =>
     assert.deepEqual(found.map((f) => f.severity), ['error']);
   });
 });
+
+describe('test-state-leak picks the latest committed key between the last cleanup and the violation', () => {
+  const insertOne = 'INSERT INTO users (email, name) VALUES (%(email)s, %(name)s)';
+  const duplicate = (email: string) => ({
+    type: 'UniqueViolation',
+    message: 'duplicate key value violates unique constraint "users_email_key"',
+    code: '23505',
+    detail: `Key (email)=(${email}) already exists.`,
+  });
+  // a commits alice and dave; b wipes the table, then commits alice again; c commits bob; d fails
+  // on alice and e on bob; f commits alice once more, after both failures; g fails on dave, whose
+  // only commit the wipe removed: no earlier test's row is there to blame.
+  const m = model((p) =>
+    p
+      .connect('c1', pg)
+      .testStart('t::a', { file: TESTS })
+      .begin()
+      .execute(insertOne, { params: { email: 'alice@e.com', name: 'A' }, at: [TESTS, 10, 'test_a'] })
+      .execute(insertOne, { params: { email: 'dave@e.com', name: 'D' }, at: [TESTS, 10, 'test_a'] })
+      .commit({ at: [TESTS, 11, 'test_a'] })
+      .testEnd('passed')
+      .testStart('t::b', { file: TESTS })
+      .begin()
+      .execute('DELETE FROM users', { at: [TESTS, 19, 'test_b'] })
+      .commit({ at: [TESTS, 19, 'test_b'] })
+      .begin()
+      .execute(insertOne, { params: { email: 'alice@e.com', name: 'A' }, at: [TESTS, 20, 'test_b'] })
+      .commit({ at: [TESTS, 21, 'test_b'] })
+      .testEnd('passed')
+      .testStart('t::c', { file: TESTS })
+      .begin()
+      .execute(insertOne, { params: { email: 'bob@e.com', name: 'B' }, at: [TESTS, 30, 'test_c'] })
+      .commit({ at: [TESTS, 31, 'test_c'] })
+      .testEnd('passed')
+      .testStart('t::d', { file: TESTS })
+      .begin()
+      .execute(insertOne, { params: { email: 'alice@e.com', name: 'A' }, at: [APP, 40, 'register'], err: duplicate('alice@e.com') })
+      .rollback('error', { at: [APP, 40, 'register'] })
+      .testEnd('failed')
+      .testStart('t::e', { file: TESTS })
+      .begin()
+      .execute(insertOne, { params: { email: 'bob@e.com', name: 'B' }, at: [APP, 40, 'register'], err: duplicate('bob@e.com') })
+      .rollback('error', { at: [APP, 40, 'register'] })
+      .testEnd('failed')
+      .testStart('t::f', { file: TESTS })
+      .begin()
+      .execute(insertOne, { params: { email: 'alice@e.com', name: 'A' }, at: [TESTS, 60, 'test_f'] })
+      .commit({ at: [TESTS, 61, 'test_f'] })
+      .testEnd('passed')
+      .testStart('t::g', { file: TESTS })
+      .begin()
+      .execute(insertOne, { params: { email: 'dave@e.com', name: 'D' }, at: [APP, 40, 'register'], err: duplicate('dave@e.com') })
+      .rollback('error', { at: [APP, 40, 'register'] })
+      .testEnd('failed'),
+  );
+
+  test('each violation is laid at the commit of its own key: not one before the cleanup, not one after it failed', () => {
+    const found = testStateLeakRule.check(m);
+    const byTest = new Map(found.map((f) => [f.test, f]));
+    assert.equal(found.length, 2, JSON.stringify(found));
+    assert.equal(byTest.get('t::d')?.location.line, 21);
+    assert.match(byTest.get('t::d')!.message, /^t::b committed rows into users/);
+    assert.equal(byTest.get('t::e')?.location.line, 31);
+    assert.match(byTest.get('t::e')!.message, /^t::c committed rows into users/);
+    assert.ok(found.every((f) => f.severity === 'error'));
+  });
+});
+
+describe('lock-wait finds a holder open since long before, past the transactions that ended in between', () => {
+  const ms = 1e6;
+  const m = model((p) => {
+    p.connect('c1', pg).connect('c2', pg).connect('c3', pg);
+    // c1 takes the lock on jobs early and never ends its transaction.
+    p.begin('hold', { conn: 'c1', t: 10 * ms }).execute("UPDATE jobs SET status = 'x' WHERE id = 1", { conn: 'c1', t: 11 * ms, dur: ms, rows: 1, at: [APP, 11, 'claim'] });
+    // Many short transactions on c2, each over before the wait.
+    for (let i = 0; i < 40; i++) {
+      const t = (20 + 10 * i) * ms;
+      p.begin(undefined, { conn: 'c2', t }).execute('INSERT INTO audit (n) VALUES (1)', { conn: 'c2', t: t + ms, dur: ms, rows: 1, at: [APP, 30, 'audit'] }).commit({ conn: 'c2', t: t + 2 * ms });
+    }
+    // c3's TRUNCATE waits two seconds on c1's lock and gives up.
+    p.execute('TRUNCATE jobs', {
+      conn: 'c3',
+      t: 3_000 * ms,
+      dur: 2_000 * ms,
+      at: [TESTS, 50, 'teardown'],
+      err: { type: 'LockNotAvailable', message: 'canceling statement due to lock timeout', code: '55P03' },
+    });
+  });
+
+  test('the waiter is reported against the transaction that held jobs', () => {
+    const found = lockWaitRule.check(m);
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.deepEqual([found[0].location.file, found[0].location.line], [TESTS, 50]);
+    assert.ok(found[0].related.some((r) => r.file === APP && r.line === 11), JSON.stringify(found[0].related));
+    assert.match(found[0].message, /sat idle in transaction/);
+  });
+});

@@ -103,19 +103,77 @@ function holds(tx: ModelTransaction, w: ModelStatement, sqlite: boolean, rowKeys
   return took && last ? { tx, took, last } : undefined;
 }
 
+/**
+ * A database's transactions in start order, to find the ones still open when a statement started
+ * without a walk from the start of the run: a max tree over their ends (a transaction that never
+ * ended counts as ending at infinity) leads straight to those that ended after a given time, in
+ * start order, and skips every subtree of transactions already over. Per waiter that costs the
+ * transactions open at its start times the tree's depth, not every transaction begun before it.
+ */
+class OpenTransactions {
+  readonly txs: ModelTransaction[] = [];
+  private starts = new Float64Array(0);
+  /** Leaves from `size`: each transaction's end; above them, the latest end below each node. */
+  private latestEnd = new Float64Array(0);
+  private size = 1;
+  private built = false;
+
+  /** Builds the tree, once every transaction is in, when the first waiter on this database asks. */
+  private build(): void {
+    this.built = true;
+    const n = this.txs.length;
+    while (this.size < n) this.size *= 2;
+    this.starts = new Float64Array(n);
+    this.latestEnd = new Float64Array(2 * this.size).fill(-Infinity);
+    for (let i = 0; i < n; i++) {
+      this.starts[i] = this.txs[i].start;
+      this.latestEnd[this.size + i] = this.txs[i].end ?? Infinity;
+    }
+    for (let node = this.size - 1; node >= 1; node--) this.latestEnd[node] = Math.max(this.latestEnd[2 * node], this.latestEnd[2 * node + 1]);
+  }
+
+  /**
+   * Calls `visit` on every transaction that started before `time` and had not ended by then
+   * (ended after it, or never), in start order: those the walk over all of them kept.
+   */
+  openAt(time: number, visit: (tx: ModelTransaction) => void): void {
+    if (!this.built) this.build();
+    // The transactions that started before `time`: a prefix, as they are in start order.
+    let lo = 0;
+    let hi = this.starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.starts[mid] < time) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo > 0) this.descend(1, 0, this.size, lo, time, visit);
+  }
+
+  private descend(node: number, from: number, to: number, before: number, time: number, visit: (tx: ModelTransaction) => void): void {
+    if (from >= before || this.latestEnd[node] <= time) return;
+    if (node >= this.size) {
+      visit(this.txs[from]);
+      return;
+    }
+    const mid = (from + to) >> 1;
+    this.descend(2 * node, from, mid, before, time, visit);
+    this.descend(2 * node + 1, mid, to, before, time, visit);
+  }
+}
+
 function check(model: ModelRun): Finding[] {
   const rowKeys = modelRowKeys(model);
   // The transactions per database, in start order: made when the first statement that may have waited comes (most runs have none).
-  let txByDb: Map<string, ModelTransaction[]> | undefined;
-  const transactionsOf = (dbKey: string): ModelTransaction[] | undefined => {
+  let txByDb: Map<string, OpenTransactions> | undefined;
+  const transactionsOf = (dbKey: string): OpenTransactions | undefined => {
     if (!txByDb) {
       txByDb = new Map();
       for (const tx of model.transactions) {
         const k = tx.connection.dbKey;
         if (!k) continue;
         let list = txByDb.get(k);
-        if (!list) txByDb.set(k, (list = []));
-        list.push(tx);
+        if (!list) txByDb.set(k, (list = new OpenTransactions()));
+        list.txs.push(tx);
       }
     }
     return txByDb.get(dbKey);
@@ -141,23 +199,22 @@ function check(model: ModelRun): Finding[] {
     const candidates = transactionsOf(dbKey);
     if (!candidates) continue;
     let best: Holding | undefined;
-    for (const tx of candidates) {
-      if (tx.start >= w.start) break; // in start order
-      if (tx.connection === w.connection || tx.isolation === 'AUTOCOMMIT') continue;
-      if (tx.end !== undefined && tx.end <= w.start) continue;
+    // Only a transaction still open when the waiter started can have held its lock.
+    candidates.openAt(w.start, (tx) => {
+      if (tx.connection === w.connection || tx.isolation === 'AUTOCOMMIT') return;
       if (failed) {
         // Still holding when the waiter gave up.
-        if (tx.end !== undefined && tx.end < w.time - slack) continue;
+        if (tx.end !== undefined && tx.end < w.time - slack) return;
         // A failure without a wait (SQLite's shared-cache table lock does not wait) against a
         // holder that finished right after it: two writers racing, not a holder sitting idle.
-        if ((w.dur ?? 0) < MIN_WAIT_NS && tx.end !== undefined && tx.end - w.time <= slack) continue;
+        if ((w.dur ?? 0) < MIN_WAIT_NS && tx.end !== undefined && tx.end - w.time <= slack) return;
       } else {
         // The holder's end released the waiter: it ended during the wait, just before the waiter finished.
-        if (tx.end === undefined || tx.end - w.start < MIN_WAIT_NS || Math.abs(w.time - tx.end) > slack) continue;
+        if (tx.end === undefined || tx.end - w.start < MIN_WAIT_NS || Math.abs(w.time - tx.end) > slack) return;
       }
       const h = holds(tx, w, sqlite, rowKeys);
       if (h && (!best || h.last.time > best.last.time)) best = h;
-    }
+    });
     if (!best) continue;
     const at = w.at ?? best.last.at;
     if (!at) continue;

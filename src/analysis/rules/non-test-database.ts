@@ -151,26 +151,42 @@ function anySuspicious(facts: Map<string, DbFacts>): boolean {
 function testUses(model: ModelRun, facts: Map<string, DbFacts>): Map<string, TestUse> {
   const uses = new Map<string, TestUse>();
   const statements = model.statements;
-  // Statements come in runs of one test: the last test's use is the next statement's, most of the time.
+  // Statements come in runs of one test on one connection: the last statement's test use, database
+  // entry and facts are the next one's most of the time, and are looked up again only when they change.
   let use: TestUse | undefined;
+  let lastKey: string | undefined;
+  let db: { first: ModelStatement; firstWrite?: ModelStatement; reads: ModelStatement[] } | undefined;
+  let readsCount = false;
+  let testish = false;
   for (let i = 0; i < statements.length; i++) {
     const st = statements[i];
     const key = st.connection.dbKey;
     if (!st.test || !key || st.err) continue;
-    if (st.op !== 'read' && st.op !== 'write' && st.op !== 'ddl') continue;
+    const op = st.op;
+    if (op !== 'read' && op !== 'write' && op !== 'ddl') continue;
     if (use?.test !== st.test) {
       use = uses.get(st.test);
       if (!use) uses.set(st.test, (use = { test: st.test, dbs: new Map(), testWrites: new Map() }));
+      db = undefined;
     }
-    let db = use.dbs.get(key);
-    if (!db) use.dbs.set(key, (db = { first: st, reads: [] }));
-    if (st.op === 'read') {
+    if (key !== lastKey) {
+      lastKey = key;
+      const f = facts.get(key);
       // Reads matter only where the test may have looked for its rows in the wrong database (see `report`).
-      if (suspicious(facts.get(key))) db.reads.push(st);
+      readsCount = suspicious(f);
+      testish = !!f?.testish;
+      db = undefined;
+    }
+    if (!db) {
+      db = use.dbs.get(key);
+      if (!db) use.dbs.set(key, (db = { first: st, reads: [] }));
+    }
+    if (op === 'read') {
+      if (readsCount) db.reads.push(st);
     }
     else {
       if (!db.firstWrite) db.firstWrite = st;
-      if (st.op === 'write' && facts.get(key)?.testish) {
+      if (op === 'write' && testish) {
         const tables = st.writes;
         for (let k = 0; k < tables.length; k++) if (!use.testWrites.has(tables[k])) use.testWrites.set(tables[k], st);
       }
@@ -184,8 +200,18 @@ function collapse(key: string): string {
   return key.startsWith('sqlite-memory:') ? 'sqlite-memory' : key;
 }
 
+/** Per model, each test's name by id: asked once per finding, thousands of times on a large run. */
+const testNames = new WeakMap<ModelRun, Map<string, string>>();
+
 function testName(model: ModelRun, id: string): string {
-  return model.tests.find((t) => t.id === id)?.name ?? id;
+  let names = testNames.get(model);
+  if (!names) {
+    names = new Map();
+    // The first test of an id wins, as a search from the start would find it.
+    for (const t of model.tests) if (!names.has(t.id)) names.set(t.id, t.name);
+    testNames.set(model, names);
+  }
+  return names.get(id) ?? id;
 }
 
 /** A read of a table the test had already written to its test database: the code looked for the test's rows here. */

@@ -53,6 +53,42 @@ function openAt(conn: ModelConnection, time: number): ModelTransaction | undefin
   return tx.end === undefined || tx.end > time ? tx : undefined;
 }
 
+/**
+ * The first check-out of `conn` after `time`. Check-outs come in the order the connection's process
+ * recorded them, which is time order: a binary search then, instead of a walk through the thousands
+ * a pooled connection can have; a walk when they are not in order.
+ */
+function nextCheckout(checkouts: readonly { time: number }[], inTimeOrder: boolean, time: number): { time: number } | undefined {
+  if (!inTimeOrder) return checkouts.find((k) => k.time > time);
+  let lo = 0;
+  let hi = checkouts.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (checkouts[mid].time <= time) lo = mid + 1;
+    else hi = mid;
+  }
+  return checkouts[lo];
+}
+
+function ascendingTimes(items: readonly { time: number }[]): boolean {
+  for (let i = 1; i < items.length; i++) if (!(items[i].time >= items[i - 1].time)) return false;
+  return true;
+}
+
+/** The earliest and latest end time of a transaction's statements (undefined when it has none). */
+function statementSpan(tx: ModelTransaction): { first: number; last: number } | undefined {
+  const sts = tx.statements;
+  if (sts.length === 0) return undefined;
+  let first = Infinity;
+  let last = -Infinity;
+  for (let i = 0; i < sts.length; i++) {
+    const t = sts[i].time;
+    if (t < first) first = t;
+    if (t > last) last = t;
+  }
+  return { first, last };
+}
+
 function endText(model: ModelRun, tx: ModelTransaction): string {
   if (tx.outcome === 'commit') return `committed it at ${place(model, tx.endAt)}, publishing the earlier work too`;
   if (tx.outcome === 'rollback') return `rolled it back at ${place(model, tx.endAt)}, undoing the earlier work too`;
@@ -70,10 +106,11 @@ export const poolReleaseInTransactionRule: DynamicRule = {
     for (const conn of model.connections) {
       if (conn.checkouts.length === 0 && conn.releasedInTransaction.length === 0) continue;
       const explained = new Set<ModelTransaction>();
+      const checkoutsInOrder = ascendingTimes(conn.checkouts);
       const report = (tx: ModelTransaction, releasedAt: number, releaseFrame: SourceFrame | undefined): void => {
         if (explained.has(tx)) return;
         explained.add(tx);
-        const next = conn.checkouts.find((k) => k.time > releasedAt);
+        const next = nextCheckout(conn.checkouts, checkoutsInOrder, releasedAt);
         const before = tx.statements.filter((s) => s.time <= releasedAt);
         const after = next ? tx.statements.filter((s) => s.time >= next.time) : [];
         const wrote = before.some((s) => (s.op === 'write' || s.op === 'ddl') && !s.err);
@@ -112,13 +149,16 @@ export const poolReleaseInTransactionRule: DynamicRule = {
       // Check-outs that found a transaction already open, for agents that do not flag check-ins.
       // Indexed: a for-of over all of them allocates per element until the loop is optimized.
       const checkouts = conn.checkouts;
+      // A transaction open across many check-outs (one never ended) is met at each: its statements' span is read once.
+      const spans = new Map<ModelTransaction, { first: number; last: number } | undefined>();
       for (let i = 0; i < checkouts.length; i++) {
         const k = checkouts[i];
         const tx = openAt(conn, k.time);
         if (!tx || explained.has(tx) || tx.start >= k.time) continue;
-        const ranBefore = tx.statements.some((s) => s.time < k.time);
-        const ranAfter = tx.statements.some((s) => s.time >= k.time);
-        if (!ranBefore || !ranAfter) continue;
+        let span = spans.get(tx);
+        if (span === undefined && !spans.has(tx)) spans.set(tx, (span = statementSpan(tx)));
+        // It ran statements both before and after this check-out.
+        if (!span || !(span.first < k.time) || !(span.last >= k.time)) continue;
         report(tx, k.time - 1, undefined);
       }
     }

@@ -151,6 +151,30 @@ function isCleanup(st: ModelStatement): boolean {
 
 const cache = new WeakMap<ModelRun, LeakMatch[]>();
 
+/** The first of `n` ascending values (`at(i)`) that is at least `value`; `n` when none is. */
+function firstAtOrAfter(n: number, at: (i: number) => number, value: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (at(mid) < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The first of `n` ascending values (`at(i)`) above `value`; `n` when none is. */
+function firstAfter(n: number, at: (i: number) => number, value: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (at(mid) <= value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** INSERTs into the violated table that the failing statement's own transaction ran before it. */
 function ownInserts(v: UniqueViolation): ModelStatement[] {
   const tx = v.stmt.transaction;
@@ -183,22 +207,40 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
     const inserts = new Map<string, { st: ModelStatement; tx?: ModelTransaction; durable: number; at?: SourceFrame }[]>();
     const cleanups = new Map<string, number[]>();
     const durable: { st: ModelStatement; tx?: ModelTransaction; until: number; at?: SourceFrame }[] = [];
+    // Only a write that can be one of those, into a table of a database some violation names, is
+    // worth a place in the durable order: the run's other writes (nearly all of them) are passed
+    // over here rather than listed and sorted to be dropped by the loop below, which judges the
+    // same statements the same way.
+    const wantedDbs = new Set(violations.map((v) => v.stmt.connection.dbKey));
+    const tableNames = new Map<string, string>();
+    const mayMatter = (st: ModelStatement): boolean => {
+      if (st.err || !wantedDbs.has(st.connection.dbKey)) return false;
+      const verb = st.verb;
+      if (verb !== 'INSERT' && verb !== 'REPLACE' && verb !== 'DELETE' && verb !== 'TRUNCATE' && verb !== 'DROP') return false;
+      for (const table of st.writes) {
+        let name = tableNames.get(table);
+        if (name === undefined) tableNames.set(table, (name = lastPart(table)));
+        if (wanted.has(`${st.connection.dbKey}|${name}`)) return true;
+      }
+      return false;
+    };
     // A write outside any transaction (autocommit: node-postgres's plain pool.query, a DB-API
     // connection in autocommit mode) is durable the moment it finished, like a COMMIT of its own.
     // Indexed: a for-of over all of them allocates per element until the loop is optimized.
     for (let i = 0; i < statements.length; i++) {
       const st = statements[i];
-      if (!st.transaction && st.writes.length > 0 && (st.op === 'write' || st.op === 'ddl')) durable.push({ st, until: st.time, at: st.at });
+      if (!st.transaction && st.writes.length > 0 && (st.op === 'write' || st.op === 'ddl') && mayMatter(st)) durable.push({ st, until: st.time, at: st.at });
     }
     const transactions = model.transactions;
     for (let i = 0; i < transactions.length; i++) {
       const tx = transactions[i];
       if (tx.writes.length === 0) continue;
       if (tx.outcome === 'commit' && tx.end !== undefined) {
-        for (const st of tx.writes) durable.push({ st, tx, until: tx.end, at: tx.endAt });
+        for (const st of tx.writes) if (mayMatter(st)) durable.push({ st, tx, until: tx.end, at: tx.endAt });
       } else if (tx.durableUntil !== undefined) {
         // Each write became durable at the first RELEASE of an outermost savepoint after it.
         for (const st of tx.writes) {
+          if (!mayMatter(st)) continue;
           const sp = tx.savepoints.find((x) => x.outermost && x.outcome === 'release' && x.end! >= st.time);
           if (sp) durable.push({ st, tx, until: sp.end!, at: sp.endAt });
         }
@@ -219,13 +261,41 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
         }
       }
     }
+    // Per table and columns of a violation, the committed INSERTs' keys, each key with the positions
+    // (in `inserts` order: durable order) of the INSERTs that wrote it: read once, however many
+    // violations look up that table, instead of every INSERT's parameters per violation.
+    const keyedPositions = new Map<string, Map<string, number[]>>();
+    const positionsByKey = (key: string, columns: string[]): Map<string, number[]> => {
+      const id = `${key}\u0000${JSON.stringify(columns)}`;
+      let byKey = keyedPositions.get(id);
+      if (!byKey) {
+        keyedPositions.set(id, (byKey = new Map()));
+        const list = inserts.get(key) ?? [];
+        for (let i = 0; i < list.length; i++) {
+          for (const row of insertedKeys(list[i].st, columns, paramsCaptured) ?? []) {
+            const k = JSON.stringify(row);
+            const at = byKey.get(k);
+            if (!at) byKey.set(k, [i]);
+            else if (at[at.length - 1] !== i) at.push(i);
+          }
+        }
+      }
+      return byKey;
+    };
     for (const v of violations) {
       const key = `${v.stmt.connection.dbKey}|${v.table}`;
       // Rows a committed cleanup removed (or a dropped and recreated table) cannot be what collided.
-      let lastCleanup = -Infinity;
-      for (const t of cleanups.get(key) ?? []) if (t < v.stmt.start && t > lastCleanup) lastCleanup = t;
-      const before = (inserts.get(key) ?? []).filter((c) => c.durable < v.stmt.start && c.durable > lastCleanup);
-      if (before.length === 0) continue;
+      // Cleanups and INSERTs are in durable order: both bounds are binary searches.
+      const cleaned = cleanups.get(key) ?? [];
+      const lastCleanup = (() => {
+        const n = firstAtOrAfter(cleaned.length, (i) => cleaned[i], v.stmt.start);
+        return n > 0 ? cleaned[n - 1] : -Infinity;
+      })();
+      const list = inserts.get(key) ?? [];
+      // The INSERTs durable after the last cleanup and before the violation: positions [from, to).
+      const to = firstAtOrAfter(list.length, (i) => list[i].durable, v.stmt.start);
+      const from = firstAfter(to, (i) => list[i].durable, lastCleanup);
+      if (from >= to) continue;
       // The test's own earlier INSERTs into the table, in the failing statement's transaction or
       // committed during the same test: a test that inserts a key twice to check the constraint
       // collides with itself, not with an earlier test.
@@ -234,16 +304,20 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
         const want = new Set(v.keys.map((k) => JSON.stringify(k)));
         const hits = (rows: string[][] | undefined) => rows?.some((r) => want.has(JSON.stringify(r))) ?? false;
         if (own.some((st) => hits(insertedKeys(st, v.columns, paramsCaptured)))) continue;
-        for (let i = before.length - 1; i >= 0; i--) {
-          if (hits(insertedKeys(before[i].st, v.columns, paramsCaptured))) {
-            matches.push({ violation: v, insert: before[i].st, tx: before[i].tx, by: 'key', committedAt: before[i].at });
-            break;
-          }
+        // The latest INSERT in range that wrote one of the keys: the row still there.
+        const byKey = positionsByKey(key, v.columns);
+        let latest = -1;
+        for (const k of want) {
+          const at = byKey.get(k);
+          if (!at) continue;
+          const n = firstAtOrAfter(at.length, (i) => at[i], to);
+          if (n > 0 && at[n - 1] >= from && at[n - 1] > latest) latest = at[n - 1];
         }
+        if (latest >= 0) matches.push({ violation: v, insert: list[latest].st, tx: list[latest].tx, by: 'key', committedAt: list[latest].at });
         continue;
       }
       if (own.length > 0) continue;
-      const candidate = before[before.length - 1];
+      const candidate = list[to - 1];
       matches.push({ violation: v, insert: candidate.st, tx: candidate.tx, by: 'table', committedAt: candidate.at });
     }
   }
@@ -257,8 +331,19 @@ export function keyText(v: UniqueViolation): string {
   return `on ${pairs.join(', ')}`;
 }
 
+/** Per model, each test's start by id: asked twice per finding, thousands of times on a large run. */
+const testStarts = new WeakMap<ModelRun, Map<string, number>>();
+
 function testStart(model: ModelRun, id: string | undefined): number | undefined {
-  return id ? model.tests.find((t) => t.id === id)?.start : undefined;
+  if (!id) return undefined;
+  let starts = testStarts.get(model);
+  if (!starts) {
+    starts = new Map();
+    // The first test of an id wins, as a search from the start would find it.
+    for (const t of model.tests) if (!starts.has(t.id)) starts.set(t.id, t.start);
+    testStarts.set(model, starts);
+  }
+  return starts.get(id);
 }
 
 export const testStateLeakRule: DynamicRule = {
