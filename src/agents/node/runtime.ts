@@ -178,12 +178,11 @@ export function captureDepth(above: (...args: never[]) => unknown): number {
 
 /**
  * Capture the call sites above `above` (a hook's wrapper, this function's caller or its
- * caller's) into STACK_HOLDER, as deep as that hook needs (`captureDepth`); returns the limit
+ * caller's) into STACK_HOLDER, as deep as that hook needs (`captureDepth`) unless told; returns the limit
  * used, for `capturedStack`. One small frame between the capture and the hook, as when the
  * hook captures inline.
  */
-export function captureStack(above: (...args: never[]) => unknown): number {
-  const limit = depthAbove.get(above) ?? 1;
+export function captureStack(above: (...args: never[]) => unknown, limit = depthAbove.get(above) ?? 1): number {
   const prevLimit = Error.stackTraceLimit;
   try {
     Error.stackTraceLimit = limit;
@@ -194,23 +193,13 @@ export function captureStack(above: (...args: never[]) => unknown): number {
   return limit;
 }
 
-function captureInto(above: (...args: never[]) => unknown, limit: number): void {
-  const prevLimit = Error.stackTraceLimit;
-  try {
-    Error.stackTraceLimit = limit;
-    Error.captureStackTrace(STACK_HOLDER, above);
-  } finally {
-    Error.stackTraceLimit = prevLimit;
-  }
-}
-
 /** The first user frame of what was just captured `limit` deep above `above` into STACK_HOLDER (see `captureDepth`). */
 export function capturedStack(above: (...args: never[]) => unknown, limit: number): Stack {
   const [frame, , full] = userFrameCaptured(limit);
   if (frame !== undefined) return { frame };
   if (!full || limit >= FRAME_LIMIT) return NO_FRAME;
   // The stack went on past what was captured: look as deep as the agent ever looks.
-  captureInto(above, FRAME_LIMIT);
+  captureStack(above, FRAME_LIMIT);
   const [deeper, deeperDepth] = userFrameCaptured(FRAME_LIMIT);
   depthAbove.set(above, deeper !== undefined ? Math.max(limit, deeperDepth) : FRAME_LIMIT);
   return deeper !== undefined ? { frame: deeper } : NO_FRAME;
