@@ -514,25 +514,41 @@ function peekHeader(path: string): HeaderEvent | undefined {
 
 /**
  * A run folder as a streaming event source: headers are read up front, events
- * only when the model asks for them, one file at a time. Files without a
- * usable header are still read once so their lines are counted as skipped.
+ * only when the model asks for them, one file at a time. A file whose first
+ * line is not a usable header is read whole at once: its lines are counted as
+ * skipped, and when a header follows the stray lines (as readTrace and the
+ * live tail accept), its events are held for the model instead of lost.
  */
 export function openTrace(dir: string): EventSource {
   const skipped: SkipTally = { total: 0, byReason: {}, examples: [] };
   const processes: { header: HeaderEvent; file: string }[] = [];
+  // Events of the files read whole already, by process index: reading them again would count their skipped lines twice.
+  const held = new Map<number, TraceEvent[]>();
   const run = readRunInfo(dir);
   const paramsOff = run?.params === 'off';
   for (const file of processFiles(dir, irregularTally(skipped))) {
     const header = peekHeader(file);
-    if (header) processes.push({ header, file });
-    else readProcessFile(file, skipped, () => undefined, paramsOff);
+    if (header) {
+      processes.push({ header, file });
+      continue;
+    }
+    const late = readProcessFile(file, skipped, undefined, paramsOff);
+    if (late) {
+      held.set(processes.length, late.events);
+      processes.push({ header: late.header, file });
+    }
   }
   return {
     dir,
     run,
     processes,
     events: (index, onEvent) => {
-      readProcessFile(processes[index].file, skipped, onEvent, paramsOff);
+      const events = held.get(index);
+      if (events === undefined) readProcessFile(processes[index].file, skipped, onEvent, paramsOff);
+      else {
+        held.delete(index);
+        for (const ev of events) onEvent(ev);
+      }
     },
     skipped,
     gaps: captureGaps(run, processes.length),

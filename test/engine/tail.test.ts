@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildModelFrom, loadModel, ModelRun, runCounts } from '../../src/model/model';
+import { buildModel, buildModelFrom, loadModel, ModelRun, runCounts } from '../../src/model/model';
+import { readTrace } from '../../src/trace/reader';
 import { TraceTail } from '../../src/trace/tail';
 import { tempDir } from '../support/env';
 import type { SourceFrame } from '../../src/trace/schema';
@@ -88,4 +89,21 @@ test('past its byte limit the tail lets go and the streaming reader reads the fo
   const live = buildModelFrom(tail.finish());
   assert.deepEqual(essence(live), essence(loadModel(dir)));
   assert.equal(live.statements.length, 2);
+});
+
+test('a file whose header comes after stray lines keeps its events, in the streaming reader, the whole-file reader and the tail alike', () => {
+  const dir = tempDir('txlens-tail-');
+  const path = join(dir, 'py-40-a.ndjson');
+  const tail = new TraceTail(dir);
+  // A line of junk and an event before the header (an agent that wrote before its header, a file appended to).
+  const [header, ...events] = lines(40, 3n, ['SELECT 1', 'SELECT 2']);
+  writeFileSync(path, 'garbage\n' + events[0] + header + events.join(''));
+  tail.poll();
+  const live = buildModelFrom(tail.finish());
+  const streamed = loadModel(dir);
+  const whole = buildModel(readTrace(dir));
+  assert.equal(streamed.statements.length, 2);
+  assert.deepEqual(streamed.skipped.byReason, { 'not JSON': 1, 'no header': 1 });
+  assert.deepEqual(essence(streamed), essence(whole));
+  assert.deepEqual(essence(live), essence(streamed));
 });
