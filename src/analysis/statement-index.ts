@@ -1,8 +1,10 @@
 /**
  * One pass over a run's statements for every rule that would otherwise make its own: the
  * reads by table and database (the timeline's arrows read them too), the statements that
- * failed, each statement's duration, and which connections more than one thread or task used. Built on first use and kept per
- * model, so a rule run alone (as the tests do) gets the same answers as under `analyse`.
+ * failed, each statement's duration, which connections more than one thread or task used,
+ * each connection's statements, the writes outside transactions and the DDL. Built on first
+ * use and kept per model, so a rule run alone (as the tests do) gets the same answers as
+ * under `analyse`.
  *
  * On a large run the statements are hundreds of thousands of objects spread over the heap:
  * walking them once instead of once per rule is most of what the rules cost, and what a rule
@@ -27,6 +29,16 @@ export interface StatementIndex {
   readonly firstActor: Map<ModelConnection, { thread?: number; task?: number }>;
   /** Connections whose statements came from more than one thread or task. */
   readonly multiActor: Set<ModelConnection>;
+  /**
+   * Each connection's statements, as ascending positions in `model.statements`, its connections
+   * in the order of their first statement: a rule about a few connections (shared ones, memory
+   * databases) reads theirs instead of passing over every statement.
+   */
+  readonly byConnection: Map<ModelConnection, number[]>;
+  /** The positions of the writes and DDL run outside any transaction (autocommit), ascending. */
+  readonly untransactedWrites: readonly number[];
+  /** The positions of the DDL statements, ascending. */
+  readonly ddl: readonly number[];
 }
 
 const perModel = new WeakMap<ModelRun, StatementIndex>();
@@ -44,8 +56,12 @@ function build(statements: readonly ModelStatement[]): StatementIndex {
   const durations = new Float64Array(n);
   const firstActor = new Map<ModelConnection, { thread?: number; task?: number }>();
   const multiActor = new Set<ModelConnection>();
+  const byConnection = new Map<ModelConnection, number[]>();
+  const untransactedWrites: number[] = [];
+  const ddl: number[] = [];
   // The connection and actor of the statement before: the same again (the common case) changes nothing.
   let lastConnection: ModelConnection | undefined;
+  let connectionPositions: number[] = [];
   let lastThread: number | undefined;
   let lastTask: number | undefined;
   // Indexed: this loop runs once, mostly before the optimizing compiler takes it over, and until
@@ -57,6 +73,12 @@ function build(statements: readonly ModelStatement[]): StatementIndex {
     if (st.err) failed.push(i);
     const thread = st.thread;
     const task = st.task;
+    if (conn !== lastConnection) {
+      const positions = byConnection.get(conn);
+      if (positions) connectionPositions = positions;
+      else byConnection.set(conn, (connectionPositions = []));
+    }
+    connectionPositions.push(i);
     if (conn !== lastConnection || thread !== lastThread || task !== lastTask) {
       lastConnection = conn;
       lastThread = thread;
@@ -67,7 +89,35 @@ function build(statements: readonly ModelStatement[]): StatementIndex {
         else if (first.thread !== thread || first.task !== task) multiActor.add(conn);
       }
     }
-    if (st.op === 'read') reads.add(st);
+    const op = st.op;
+    if (op === 'read') reads.add(st);
+    else if (op === 'write' || op === 'ddl') {
+      if (op === 'ddl') ddl.push(i);
+      if (!st.transaction) untransactedWrites.push(i);
+    }
   }
-  return { reads, failed, durations, firstActor, multiActor };
+  return { reads, failed, durations, firstActor, multiActor, byConnection, untransactedWrites, ddl };
+}
+
+/**
+ * The positions of the statements of `connections`, ascending, when they are a small part of the
+ * run; undefined when they are much of it, where a walk over every statement (checking each one's
+ * connection) costs less than merging theirs.
+ */
+export function positionsOn(model: ModelRun, connections: Iterable<ModelConnection>): Uint32Array | undefined {
+  const { byConnection } = statementIndex(model);
+  const lists: number[][] = [];
+  let total = 0;
+  for (const conn of connections) {
+    const list = byConnection.get(conn);
+    if (list === undefined) continue;
+    lists.push(list);
+    total += list.length;
+  }
+  if (total * 4 > model.statements.length) return undefined;
+  const positions = new Uint32Array(total);
+  let at = 0;
+  for (const list of lists) for (let k = 0; k < list.length; k++) positions[at++] = list[k];
+  // A typed array sorts by value without a comparator; one connection's list is in order already.
+  return lists.length > 1 ? positions.sort() : positions;
 }

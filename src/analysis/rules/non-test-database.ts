@@ -30,6 +30,7 @@ import { tmpdir } from 'node:os';
 import { basename, isAbsolute, relative } from 'node:path';
 import type { ModelConnection, ModelRun, ModelStatement } from '../../model/model';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
+import { statementIndex } from '../statement-index';
 import { relPath } from '../../present/paths';
 import { STACK_WORDING } from '../../present/wording';
 import { connectionWording, finding, firstFrame, flushRelated, isTestCode, place, related, statementRelated } from './util';
@@ -127,11 +128,10 @@ function connectionFacts(model: ModelRun): Map<string, DbFacts> {
 
 /** Schema created while a test or its fixtures ran: the test set-up made this database. */
 function schemaMadeInTests(model: ModelRun, facts: Map<string, DbFacts>): void {
-  // Indexed: a for-of over every statement allocates per element until the loop is optimized.
   const statements = model.statements;
-  for (let i = 0; i < statements.length; i++) {
+  for (const i of statementIndex(model).ddl) {
     const st = statements[i];
-    if (st.op !== 'ddl' || !st.test || st.err || !st.connection.dbKey) continue;
+    if (!st.test || st.err || !st.connection.dbKey) continue;
     const f = facts.get(st.connection.dbKey);
     if (f && !f.devProd) f.testish = true;
   }

@@ -118,15 +118,26 @@ function connectionOps(model: ModelRun): Map<ModelConnection, Op[]> {
   };
   const shared = sharedConnections(model);
   if (shared.size === 0) return byConn;
-  // Indexed: a for-of over all of them allocates per element until the loop is optimized.
+  // Only the shared connections' statements, each connection's in model order. The connections come
+  // in the order their first statement with an actor ran, as one walk over every statement would meet them.
   const statements = model.statements;
-  for (let i = 0; i < statements.length; i++) {
-    const st = statements[i];
-    if (!shared.has(st.connection)) continue;
-    const actor = actorOf(st.thread, st.task);
-    if (actor === undefined) continue;
-    push(st.connection, { start: st.start, end: st.time, actor, thread: st.thread, task: st.task, stmt: st, at: st.at, session: st.session, test: st.test });
+  const { byConnection } = statementIndex(model);
+  const fromStatements: { first: number; conn: ModelConnection; ops: Op[] }[] = [];
+  for (const conn of shared) {
+    const positions = byConnection.get(conn) ?? [];
+    const ops: Op[] = [];
+    let first = -1;
+    for (let k = 0; k < positions.length; k++) {
+      const st = statements[positions[k]];
+      const actor = actorOf(st.thread, st.task);
+      if (actor === undefined) continue;
+      if (first < 0) first = positions[k];
+      ops.push({ start: st.start, end: st.time, actor, thread: st.thread, task: st.task, stmt: st, at: st.at, session: st.session, test: st.test });
+    }
+    if (first >= 0) fromStatements.push({ first, conn, ops });
   }
+  fromStatements.sort((a, b) => a.first - b.first);
+  for (const { conn, ops } of fromStatements) byConn.set(conn, ops);
   for (const tx of model.transactions) {
     if (!endIsOperation(tx) || !shared.has(tx.connection)) continue;
     const actor = actorOf(tx.endThread, tx.endTask);

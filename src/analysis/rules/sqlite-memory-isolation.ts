@@ -30,6 +30,7 @@
 import type { ModelConnection, ModelRun, ModelStatement } from '../../model/model';
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
+import { positionsOn } from '../statement-index';
 import { capitalize, STACK_WORDING } from '../../present/wording';
 import { connectionRef, connectionWording, finding, firstFrame, place, related, testFailed } from './util';
 
@@ -200,13 +201,16 @@ export const sqliteMemoryIsolationRule: DynamicRule = {
   id: RULE,
   check(model: ModelRun): Finding[] {
     // Only statements on memory databases count: a run without one needs no pass over its statements.
-    if (!model.connections.some(isMemory)) return [];
+    const memory = model.connections.filter(isMemory);
+    if (memory.length === 0) return [];
     const groups = new Map<string, Group>();
-    // Statements are in time order, so "had the table before" is a running state.
-    // Indexed: a for-of over every statement allocates per element until the loop is optimized.
+    // Statements are in time order, so "had the table before" is a running state: the memory
+    // databases' statements, when they are few, in their model order, else every statement.
     const statements = model.statements;
-    for (let i = 0; i < statements.length; i++) {
-      const st = statements[i];
+    const positions = positionsOn(model, memory);
+    const n = positions ? positions.length : statements.length;
+    for (let j = 0; j < n; j++) {
+      const st = statements[positions ? positions[j] : j];
       const conn = st.connection;
       if (!isMemory(conn) || !meaningful(st)) continue;
       const groupKey = st.test ?? '';

@@ -201,6 +201,14 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
   const matches: LeakMatch[] = [];
   if (violations.length > 0) {
     const wanted = new Set(violations.map((v) => `${v.stmt.connection.dbKey}|${v.table}`));
+    // The same, as tables by database: asked for every write of the run, without making a key string each time.
+    const wantedTables = new Map<string | undefined, Set<string>>();
+    for (const v of violations) {
+      const dbKey = v.stmt.connection.dbKey;
+      let tables = wantedTables.get(dbKey);
+      if (!tables) wantedTables.set(dbKey, (tables = new Set()));
+      tables.add(v.table);
+    }
     // Durable inserts and whole-table cleanups (DELETE without WHERE, TRUNCATE, DROP TABLE), per
     // database and table, in the order the database made them durable: at COMMIT, or at the RELEASE of
     // an outermost pysqlite savepoint for a transaction that was rolled back afterwards.
@@ -211,25 +219,26 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
     // worth a place in the durable order: the run's other writes (nearly all of them) are passed
     // over here rather than listed and sorted to be dropped by the loop below, which judges the
     // same statements the same way.
-    const wantedDbs = new Set(violations.map((v) => v.stmt.connection.dbKey));
     const tableNames = new Map<string, string>();
     const mayMatter = (st: ModelStatement): boolean => {
-      if (st.err || !wantedDbs.has(st.connection.dbKey)) return false;
+      if (st.err) return false;
+      const tables = wantedTables.get(st.connection.dbKey);
+      if (tables === undefined) return false;
       const verb = st.verb;
       if (verb !== 'INSERT' && verb !== 'REPLACE' && verb !== 'DELETE' && verb !== 'TRUNCATE' && verb !== 'DROP') return false;
-      for (const table of st.writes) {
-        let name = tableNames.get(table);
-        if (name === undefined) tableNames.set(table, (name = lastPart(table)));
-        if (wanted.has(`${st.connection.dbKey}|${name}`)) return true;
+      const writes = st.writes;
+      for (let k = 0; k < writes.length; k++) {
+        let name = tableNames.get(writes[k]);
+        if (name === undefined) tableNames.set(writes[k], (name = lastPart(writes[k])));
+        if (tables.has(name)) return true;
       }
       return false;
     };
     // A write outside any transaction (autocommit: node-postgres's plain pool.query, a DB-API
     // connection in autocommit mode) is durable the moment it finished, like a COMMIT of its own.
-    // Indexed: a for-of over all of them allocates per element until the loop is optimized.
-    for (let i = 0; i < statements.length; i++) {
+    for (const i of statementIndex(model).untransactedWrites) {
       const st = statements[i];
-      if (!st.transaction && st.writes.length > 0 && (st.op === 'write' || st.op === 'ddl') && mayMatter(st)) durable.push({ st, until: st.time, at: st.at });
+      if (st.writes.length > 0 && mayMatter(st)) durable.push({ st, until: st.time, at: st.at });
     }
     const transactions = model.transactions;
     for (let i = 0; i < transactions.length; i++) {
