@@ -341,6 +341,61 @@ function attribute(proc: ModelProcess, time: number): string | undefined {
   return proc.header.test ?? undefined;
 }
 
+/**
+ * Orders `items` by `keys` (one number per item, in the same order) as a stable sort would: by key,
+ * then by position. The items are the concatenation of runs ending at `ends` (one per process file,
+ * handled one after another), and a process writes its events in time order: the longest run in
+ * order is kept as it is, the rest (a few workers' short runs, as a rule) is sorted, and the two are
+ * merged in one pass. A comparator sort of the whole list costs more: a call per comparison, each
+ * key read through its object (a boxed number past the small integers), and each short run merged
+ * into the long one moves the rest of the long one. This runs once per model, mostly before V8 has
+ * optimized it, so it touches each item as few times as it can.
+ */
+export function orderRuns<T>(items: T[], ends: readonly number[], keys: ArrayLike<number>): void {
+  const n = items.length;
+  if (n < 2) return;
+  // The longest run in key order (NaN keys never are: the comparator sort sorts them its own way).
+  let longFrom = 0;
+  let longTo = 0;
+  let begin = 0;
+  for (let r = 0; r <= ends.length; r++) {
+    const end = r < ends.length ? ends[r] : n;
+    if (end - begin > longTo - longFrom) {
+      let i = begin + 1;
+      while (i < end && keys[i - 1] <= keys[i]) i++;
+      if (i === end && keys[begin] === keys[begin]) {
+        longFrom = begin;
+        longTo = end;
+      }
+    }
+    if (end > begin) begin = end;
+  }
+  const rest: number[] = [];
+  for (let i = 0; i < longFrom; i++) rest.push(i);
+  for (let i = longTo; i < n; i++) rest.push(i);
+  if (rest.length === 0) return;
+  rest.sort((a, b) => keys[a] - keys[b] || a - b);
+  const order: number[] = [];
+  let i = longFrom;
+  let j = 0;
+  let moved = false;
+  while (i < longTo && j < rest.length) {
+    const r = rest[j];
+    // Equal keys: the earlier item first.
+    if (keys[r] < keys[i] || (keys[r] === keys[i] && r < i)) {
+      order.push(r);
+      j++;
+    } else order.push(i++);
+    if (!moved && order[order.length - 1] !== order.length - 1) moved = true;
+  }
+  while (i < longTo) order.push(i++);
+  while (j < rest.length) order.push(rest[j++]);
+  if (!moved) for (let k = 0; k < n && !moved; k++) moved = order[k] !== k;
+  if (!moved) return;
+  const copy = items.slice();
+  for (let k = 0; k < n; k++) items[k] = copy[order[k]];
+}
+
 export function buildModel(trace: TraceRead): ModelRun {
   return buildModelFrom(traceSource(trace));
 }
@@ -413,6 +468,23 @@ class ModelBuilder {
   private ids!: PidState;
   /** Whether the current process's tests, so far, started in time order (as a test runner writes them). */
   private testsInOrder = true;
+  /**
+   * Where each process's items end in the run-wide lists, one entry per process handled (its items
+   * are the ones from the entry before up to this one), for `orderRuns` and for the attribution of
+   * processes without tests of their own.
+   */
+  private readonly runEnds = { statements: [] as number[], transactions: [] as number[], identityHits: [] as number[], tests: [] as number[], sessions: [] as number[], connections: [] as number[] };
+  /**
+   * The run-wide times of the statements, transactions (start), identity-map hits and tests, in
+   * the order of their lists, kept apart as plain numbers: `finish` orders by them without reading
+   * every object of the model again.
+   */
+  private readonly statementTimes: number[] = [];
+  private readonly transactionTimes: number[] = [];
+  private readonly identityHitTimes: number[] = [];
+  private readonly testTimes: number[] = [];
+  /** Statements whose SQL could not be read for tables. */
+  private unparsed = 0;
 
   constructor(private readonly source: EventSource) {
     let base: bigint | undefined;
@@ -464,6 +536,13 @@ class ModelBuilder {
         if (this.time > proc.end) proc.end = this.time;
         this.handle(ev);
       });
+      const ends = this.runEnds;
+      ends.statements.push(this.statements.length);
+      ends.transactions.push(this.transactions.length);
+      ends.identityHits.push(this.identityHits.length);
+      ends.tests.push(this.tests.length);
+      ends.sessions.push(this.sessions.length);
+      ends.connections.push(this.connections.length);
     });
     if (outOfOrder > 0) this.notes.push(`${outOfOrder} event${outOfOrder === 1 ? '' : 's'} out of order within a process file (ordered by time)`);
     return this.finish();
@@ -516,6 +595,7 @@ class ModelBuilder {
     const own = this.proc.tests;
     if (own.length > 0 && own[own.length - 1].start > t.start) this.testsInOrder = false;
     this.tests.push(t);
+    this.testTimes.push(this.time);
     this.proc.tests.push(t);
     this.ids.openTests.set(ev.id, t);
   }
@@ -570,6 +650,8 @@ class ModelBuilder {
       this.testNow(),
     );
     this.statements.push(st);
+    this.statementTimes.push(this.time);
+    if (!shape.parsed) this.unparsed++;
     if (tx) {
       tx.statements.push(st);
       if (st.op === 'write' || st.op === 'ddl') tx.writes.push(st);
@@ -651,6 +733,7 @@ class ModelBuilder {
       test: this.testNow(),
     };
     this.identityHits.push(hit);
+    this.identityHitTimes.push(this.time);
     sess.identityHits.push(hit);
   }
 
@@ -786,6 +869,7 @@ class ModelBuilder {
       test: this.testNow(),
     };
     this.transactions.push(tx);
+    this.transactionTimes.push(this.time);
     this.ids.transactions.set(id, tx);
     state.openTx = tx;
     conn.transactions.push(tx);
@@ -873,30 +957,42 @@ class ModelBuilder {
     // A test that never ended (process killed mid-test) runs to the end of its process.
     for (const ids of this.byPid.values()) for (const t of ids.openTests.values()) t.end = t.process.end;
     // A worker's file may be read before its parent's: attribute processes without
-    // test windows of their own again, now that every window is known.
-    // Indexed over the statements, the one array here as long as the trace: a for-of allocates per element until optimized.
-    let unparsed = 0;
-    for (let i = 0; i < statements.length; i++) {
-      const st = statements[i];
-      if (st.process.tests.length === 0) st.test = attribute(st.process, st.time);
-      if (!st.parsedSql) unparsed++;
-    }
-    for (const tx of transactions) if (tx.process.tests.length === 0) tx.test = attribute(tx.process, tx.start);
-    for (const hit of identityHits) if (hit.process.tests.length === 0) hit.test = attribute(hit.process, hit.time);
-    for (const sess of this.sessions) if (sess.process.tests.length === 0) sess.test = attribute(sess.process, sess.opened);
+    // test windows of their own again, now that every window is known. Each process's
+    // items are one stretch of each list (its run), so only those of such processes are visited.
+    const ends = this.runEnds;
+    const sessions = this.sessions;
+    processes.forEach((proc, index) => {
+      if (proc.tests.length > 0) return;
+      const from = (list: number[]): number => (index > 0 ? list[index - 1] : 0);
+      for (let i = from(ends.statements); i < ends.statements[index]; i++) statements[i].test = attribute(proc, statements[i].time);
+      for (let i = from(ends.transactions); i < ends.transactions[index]; i++) transactions[i].test = attribute(proc, transactions[i].start);
+      for (let i = from(ends.identityHits); i < ends.identityHits[index]; i++) identityHits[i].test = attribute(proc, identityHits[i].time);
+      for (let i = from(ends.sessions); i < ends.sessions[index]; i++) sessions[i].test = attribute(proc, sessions[i].opened);
+    });
     // Processes were handled one after another: order everything on the run-wide clock.
-    statements.sort((a, b) => a.time - b.time);
-    transactions.sort((a, b) => a.start - b.start);
+    orderRuns(statements, ends.statements, this.statementTimes);
+    orderRuns(transactions, ends.transactions, this.transactionTimes);
     transactions.forEach((tx, i) => (tx.label = `tx${i + 1}`));
-    identityHits.sort((a, b) => a.time - b.time);
-    tests.sort((a, b) => a.start - b.start);
+    orderRuns(identityHits, ends.identityHits, this.identityHitTimes);
+    orderRuns(tests, ends.tests, this.testTimes);
 
     // Labels follow the order people see things happen in, across all processes.
-    const sessionList = this.sessions.sort((a, b) => a.opened - b.opened);
-    sessionList.forEach((sess, i) => (sess.label = `S${i + 1}`));
-    const connectionList = this.connections.sort((a, b) => a.opened - b.opened);
+    // A session's or connection's opening time may be set after it is first named: read here.
+    orderRuns(
+      sessions,
+      ends.sessions,
+      sessions.map((sess) => sess.opened),
+    );
+    sessions.forEach((sess, i) => (sess.label = `S${i + 1}`));
+    const connectionList = this.connections;
+    orderRuns(
+      connectionList,
+      ends.connections,
+      connectionList.map((c) => c.opened),
+    );
     connectionList.forEach((c, i) => (c.label = `C${i + 1}`));
 
+    const unparsed = this.unparsed;
     if (unparsed > 0) notes.push(`${unparsed} statement${unparsed === 1 ? '' : 's'} whose SQL could not be read for tables`);
     for (const p of processes) {
       if (p.agentErrors.length > 0) notes.push(`capture stopped early in process ${p.pid}: ${p.agentErrors[0]}`);
@@ -910,7 +1006,7 @@ class ModelBuilder {
       run: source.run,
       processes,
       connections: connectionList,
-      sessions: sessionList,
+      sessions,
       transactions,
       statements,
       identityHits,
