@@ -9,6 +9,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync,
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { build } from 'esbuild';
+import { line as traceLine, type PendingEvent } from '../../src/agents/node/runtime';
 import { nodePreload, traceEnv, withNodeAgent } from '../../src/capture/env';
 import { repoRoot, tempDir } from '../support/env';
 import { loggedDatabase, loggedStatements } from './pg-log';
@@ -145,6 +146,34 @@ describe("the agent's code cache", () => {
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stderr, '');
     assert.ok(run.lines.some((l) => l.k === 'stmt'));
+  });
+});
+
+describe('trace lines', () => {
+  test("statements, check-outs and check-ins are written field by field as JSON.stringify writes their events", () => {
+    const frame: [string, number, string] = ['/work/app/a "b".js', 3, 'f'];
+    const other: [string, number, string] = ['/work/app/sess.js', 9, '<anonymous>'];
+    const events: PendingEvent[] = [
+      { k: 'stmt', conn: 'c1', sql: 'SELECT "x" FROM t WHERE a = \'\\n\n\t\u2028\ud800 é\'', dur: 1234 },
+      { k: 'stmt', conn: 'w2.c3', sql: 'select 1', dur: 5, sess: 's1', _alt: { frame: other }, tx: 't4', task: 2, params: [1, 'a"b', null, true, 1.5e300, '<Buffer 2 bytes>'], rows: 3 },
+      { k: 'stmt', conn: 'c1', sql: 'x', dur: 0, sess: 's1', _alt: {}, tx: 't1', task: undefined, params: { a: 1, 'b"': [2] }, err: undefined, rows: 0 },
+      { k: 'stmt', conn: 'c1', sql: 'x', dur: NaN, tx: undefined, task: undefined, params: undefined, err: { type: 'DatabaseError', message: 'bad "x"\n', code: '23505', detail: 'Key (a)=(1)' }, rows: undefined },
+      { k: 'stmt', conn: 'c1', sql: '', dur: -0, rows: -1, at: frame },
+      { k: 'checkout', conn: 'c1', pool: 'p1' },
+      { k: 'checkin', conn: 'c1', pool: 'p1', sess: 's2', _alt: { frame: other }, txOpen: true },
+      { k: 'checkin', conn: 'c2', pool: 'p1' },
+      { k: 'commit', conn: 'c1', tx: 't1' },
+    ];
+    for (const event of events) {
+      for (const cs of event.at !== undefined ? [undefined] : [undefined, {}, { frame }]) {
+        const written = traceLine({ ...event }, 42, cs);
+        const at = cs === undefined ? undefined : (cs.frame ?? (event._alt as { frame?: unknown } | undefined)?.frame);
+        const expected: Record<string, unknown> = { ...JSON.parse(JSON.stringify({ ...event, _alt: undefined })), t: 42, pid: process.pid, th: 0 };
+        if (at !== undefined) expected.at = at;
+        assert.deepStrictEqual(JSON.parse(written), expected, written);
+        assert.ok(!written.includes('\n'), 'one line');
+      }
+    }
   });
 });
 
