@@ -5,7 +5,7 @@
 // fault, an unsupported driver version and a library build it hooks only in part.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { build } from 'esbuild';
@@ -137,6 +137,42 @@ describe("the agent's code cache", () => {
     assert.equal(third.stderr, '');
     assert.deepEqual(statements(third), statements(first));
     assert.notEqual(caches(cacheDir).get(name), 'not a code cache');
+    assert.ok(!readdirSync(dir).some((f) => f.endsWith('.cache') || f.endsWith('.tmp')), 'nothing written where the test runs');
+  });
+
+  test('a process that recorded statements writes a second cache, with the hooks, which later processes read first', async () => {
+    const dir = project('code-cache-statements');
+    const cacheDir = join(tempDir('node-agent-code-cache-statements'), 'cache');
+    const statements = (run: Run): (string | undefined)[] => run.lines.filter((l) => l.k === 'stmt').map((l) => l.sql);
+    // The first process to write a cache hooked nothing (a test runner's parent, npm): the plain cache.
+    const idle = await runTraced(dir, ['-e', '0'], { TXLENS_CACHE_DIR: cacheDir });
+    assert.equal(idle.code, 0, idle.stderr);
+    assert.equal(idle.stderr, '');
+    const plain = caches(cacheDir);
+    assert.equal(plain.size, 1);
+    const [plainName] = plain.keys();
+    assert.ok(plainName.startsWith('agent.js-') && !plainName.endsWith('.statements.cache'), plainName);
+    // The next records statements with the plain cache, which lacks the hooks: it writes the second.
+    const first = await runTraced(dir, ['sqlite-plain.js'], { TXLENS_CACHE_DIR: cacheDir });
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.stderr, '');
+    assert.ok(statements(first).length > 0);
+    const both = caches(cacheDir);
+    assert.equal(both.size, 2, [...both.keys()].join(', '));
+    assert.equal(both.get(plainName), plain.get(plainName), 'the plain cache is left as it was');
+    const statementsName = [...both.keys()].find((f) => f.endsWith('.statements.cache'));
+    assert.ok(statementsName !== undefined && statementsName.startsWith('agent.js-'));
+    assert.ok(both.get(statementsName)!.length > plain.get(plainName)!.length, 'it holds more of the compiled agent than the plain one');
+    const inode = statSync(join(cacheDir, statementsName)).ino;
+    // Later processes take it, and write nothing, whether they record statements or not.
+    const second = await runTraced(dir, ['sqlite-plain.js'], { TXLENS_CACHE_DIR: cacheDir });
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stderr, '');
+    assert.deepEqual(statements(second), statements(first));
+    const idleAgain = await runTraced(dir, ['-e', '0'], { TXLENS_CACHE_DIR: cacheDir });
+    assert.equal(idleAgain.code, 0, idleAgain.stderr);
+    assert.deepEqual(caches(cacheDir), both);
+    assert.equal(statSync(join(cacheDir, statementsName)).ino, inode, 'not rewritten');
     assert.ok(!readdirSync(dir).some((f) => f.endsWith('.cache') || f.endsWith('.tmp')), 'nothing written where the test runs');
   });
 

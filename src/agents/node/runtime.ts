@@ -574,6 +574,17 @@ function flushTimer(): void {
 /** A user frame's JSON, made once per frame: frames are shared by every call from the same site (see `frameOf`). */
 const frameJson = new WeakMap<SourceFrame, string>();
 
+/** A statement's line has been made in this thread (see `recordedStatements`). */
+let statementsRecorded = false;
+
+/**
+ * Whether this thread has recorded a statement: the preload then writes the agent's code cache
+ * for such processes, which holds the hooks' code that a process hooking nothing never compiles.
+ */
+export function recordedStatements(): boolean {
+  return statementsRecorded;
+}
+
 /** A number as JSON.stringify writes it (not finite: null). */
 function numJson(v: unknown): string {
   return typeof v === 'number' ? (Number.isFinite(v) ? `${v}` : 'null') : (JSON.stringify(v) ?? 'null');
@@ -622,7 +633,10 @@ export function line(e: PendingEvent, t: number, cs: Stack | undefined): string 
   if (cs !== undefined) at = cs.frame ?? alt?.frame;
   const k = e.k;
   let fields: string;
-  if (k === 'stmt') fields = stmtFields(e);
+  if (k === 'stmt') {
+    fields = stmtFields(e);
+    statementsRecorded = true;
+  }
   else if (k === 'checkout' || k === 'checkin') fields = poolFields(e);
   else fields = JSON.stringify(e).slice(0, -1);
   if (at === undefined) return `${fields},"t":${t}${PID_TH}}`;
