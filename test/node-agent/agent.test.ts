@@ -195,6 +195,8 @@ describe('trace lines', () => {
       { k: 'stmt', conn: 'c1', sql: 'x', dur: 0, sess: 's1', _alt: {}, tx: 't1', task: undefined, params: { a: 1, 'b"': [2] }, err: undefined, rows: 0 },
       { k: 'stmt', conn: 'c1', sql: 'x', dur: NaN, tx: undefined, task: undefined, params: undefined, err: { type: 'DatabaseError', message: 'bad "x"\n', code: '23505', detail: 'Key (a)=(1)' }, rows: undefined },
       { k: 'stmt', conn: 'c1', sql: '', dur: -0, rows: -1, at: frame },
+      { k: 'stmt', conn: 'c1', sql: 'pair \ud83d\ude00 \u007f \\', dur: 1, params: ['q"', 'back\\slash', '\u0001', '\udc00', '\ud83d\ude00', -0, Infinity, NaN, false, undefined, null, { a: 'b' }, [1, '2'], 1e21, 2 ** 53] },
+      { k: 'stmt', conn: 'c1', sql: 'x', dur: 1, params: [] },
       { k: 'checkout', conn: 'c1', pool: 'p1' },
       { k: 'checkin', conn: 'c1', pool: 'p1', sess: 's2', _alt: { frame: other }, txOpen: true },
       { k: 'checkin', conn: 'c2', pool: 'p1' },

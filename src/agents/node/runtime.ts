@@ -590,20 +590,54 @@ function numJson(v: unknown): string {
   return typeof v === 'number' ? (Number.isFinite(v) ? `${v}` : 'null') : (JSON.stringify(v) ?? 'null');
 }
 
+/** What JSON.stringify escapes in a string: quote, backslash, control characters, lone surrogates (pairs too, here). */
+// eslint-disable-next-line no-control-regex -- control characters are what JSON escapes
+const ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/**
+ * A string as JSON.stringify writes it: between quotes as it is when nothing in it needs
+ * escaping (ids, nearly every statement's text), which skips JSON.stringify's own entry
+ * (a call into the runtime) for each of the strings every statement writes.
+ */
+function strJson(v: unknown): string {
+  return typeof v === 'string' && !ESCAPED.test(v) ? `"${v}"` : (JSON.stringify(v) ?? 'null');
+}
+
+/** A plain value (see safeValue) as JSON.stringify writes it inside an array. */
+function valueJson(v: unknown): string {
+  switch (typeof v) {
+    case 'string':
+      return strJson(v);
+    case 'number':
+      return Number.isFinite(v) ? `${v}` : 'null';
+    case 'boolean':
+      return v ? 'true' : 'false';
+    default:
+      return JSON.stringify(v) ?? 'null';
+  }
+}
+
+/** A statement's parameters as JSON.stringify writes them: a list (paramsRepr's usual form) value by value. */
+function paramsJson(v: unknown): string {
+  if (!Array.isArray(v)) return JSON.stringify(v) ?? 'null';
+  let s = '[';
+  for (let i = 0; i < v.length; i++) s += i === 0 ? valueJson(v[i]) : `,${valueJson(v[i])}`;
+  return `${s}]`;
+}
+
 /**
  * A statement event's fields, unclosed, written one by one: what JSON.stringify of the object
  * writes (the fields the drivers set, undefined ones left out), for a fraction of its work, at
- * every statement. Strings go through JSON.stringify, numbers are written as they are, nested
- * values (params, err) through JSON.stringify. A field a driver adds to its `stmt` events must
- * be added here (test/node-agent/agent.test.ts holds this to JSON.stringify's line).
+ * every statement. A field a driver adds to its `stmt` events must be added here
+ * (test/node-agent/agent.test.ts holds this to JSON.stringify's line).
  */
 function stmtFields(e: PendingEvent): string {
-  let s = `{"k":"stmt","conn":${JSON.stringify(e.conn)},"sql":${JSON.stringify(e.sql)}`;
+  let s = `{"k":"stmt","conn":${strJson(e.conn)},"sql":${strJson(e.sql)}`;
   if (e.dur !== undefined) s += `,"dur":${numJson(e.dur)}`;
-  if (e.sess !== undefined) s += `,"sess":${JSON.stringify(e.sess)}`;
-  if (e.tx !== undefined) s += `,"tx":${JSON.stringify(e.tx)}`;
+  if (e.sess !== undefined) s += `,"sess":${strJson(e.sess)}`;
+  if (e.tx !== undefined) s += `,"tx":${strJson(e.tx)}`;
   if (e.task !== undefined) s += `,"task":${numJson(e.task)}`;
-  if (e.params !== undefined) s += `,"params":${JSON.stringify(e.params)}`;
+  if (e.params !== undefined) s += `,"params":${paramsJson(e.params)}`;
   if (e.rows !== undefined) s += `,"rows":${numJson(e.rows)}`;
   if (e.err !== undefined) s += `,"err":${JSON.stringify(e.err)}`;
   if (e.at !== undefined) s += `,"at":${JSON.stringify(e.at)}`;
@@ -612,10 +646,10 @@ function stmtFields(e: PendingEvent): string {
 
 /** A checkout's or checkin's fields, unclosed, as stmtFields writes a statement's. */
 function poolFields(e: PendingEvent): string {
-  let s = `{"k":${JSON.stringify(e.k)},"conn":${JSON.stringify(e.conn)}`;
-  if (e.pool !== undefined) s += `,"pool":${JSON.stringify(e.pool)}`;
-  if (e.sess !== undefined) s += `,"sess":${JSON.stringify(e.sess)}`;
-  if (e.txOpen !== undefined) s += `,"txOpen":${JSON.stringify(e.txOpen)}`;
+  let s = `{"k":${strJson(e.k)},"conn":${strJson(e.conn)}`;
+  if (e.pool !== undefined) s += `,"pool":${strJson(e.pool)}`;
+  if (e.sess !== undefined) s += `,"sess":${strJson(e.sess)}`;
+  if (e.txOpen !== undefined) s += `,"txOpen":${valueJson(e.txOpen)}`;
   if (e.at !== undefined) s += `,"at":${JSON.stringify(e.at)}`;
   return s;
 }
