@@ -670,8 +670,7 @@ export function line(e: PendingEvent, t: number, cs: Stack | undefined): string 
   if (k === 'stmt') {
     fields = stmtFields(e);
     statementsRecorded = true;
-  }
-  else if (k === 'checkout' || k === 'checkin') fields = poolFields(e);
+  } else if (k === 'checkout' || k === 'checkin') fields = poolFields(e);
   else fields = JSON.stringify(e).slice(0, -1);
   if (at === undefined) return `${fields},"t":${t}${PID_TH}}`;
   let atJson = frameJson.get(at);
