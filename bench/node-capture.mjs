@@ -129,10 +129,16 @@ for (const pkg of ['drizzle-orm', 'better-sqlite3']) symlinkSync(join(root, 'nod
 // Nothing from an outer traced run, an outer node:test or the caller's OpenTelemetry set-up may leak into any side.
 const baseEnv = Object.fromEntries(Object.entries(cleanEnv(['NODE_TEST_CONTEXT'])).filter(([k]) => !k.startsWith('OTEL_')));
 const extraCa = baseEnv.NODE_EXTRA_CA_CERTS;
-// The agent's V8 code cache (src/agents/node/preload.ts) and the CLI's, in the scratch folder, the
-// agent's written by one start before anything is measured: every side sees what a second run sees.
-baseEnv.TXLENS_CACHE_DIR = join(work, 'code-cache');
-spawnSync(process.execPath, ['-e', '0'], { env: { ...baseEnv, NODE_OPTIONS: `--require ${preload}`, TXLENS_TRACE_DIR: join(work, 'warm-up-trace') } });
+/**
+ * The agent's V8 code caches (src/agents/node/preload.ts) and the CLI's, in the scratch folder, one
+ * folder per database (as a project using one driver has them), the agent's plain cache written by
+ * one start that hooks nothing before anything is measured: every side sees what a second run sees
+ * once each side has run (the agent's statements cache is written by its first run).
+ */
+function codeCaches(name) {
+  baseEnv.TXLENS_CACHE_DIR = join(work, `code-cache-${name}`);
+  spawnSync(process.execPath, ['-e', '0'], { env: { ...baseEnv, NODE_OPTIONS: `--require ${preload}`, TXLENS_TRACE_DIR: join(work, 'warm-up-trace') } });
+}
 
 // ---- one run ---------------------------------------------------------------------
 
@@ -526,6 +532,7 @@ let startUp;
 try {
   for (const db of dbs) {
     const dbUrl = db === 'postgres' ? await benchPostgres('postgres') : undefined;
+    codeCaches(db);
     const sides = SIDES[db];
     const result = { db };
     if (mode !== 'instructions') {
@@ -545,6 +552,12 @@ try {
       printWall(result.wall);
     }
     if (mode !== 'wall') {
+      // As the wall-time rounds are: each side once before it is counted, so the code caches are
+      // those a second run finds (the agent's written by a process that recorded statements).
+      if (mode === 'instructions') {
+        say(`${db}: warm-up (one run of each side at the counted scale)…`);
+        for (const side of sides) await runSide(side, db, dbUrl, irScale);
+      }
       say(`${db}: instruction count under cachegrind (slow)…`);
       // With NODE_EXTRA_CA_CERTS set, every process's start parses certificates, which dilutes the ratios:
       // the untraced and agent sides are counted without it too.
@@ -563,7 +576,10 @@ try {
     results.push(result);
     if (db === 'postgres') stopBenchPostgres();
   }
-  if (starts > 0) startUp = await measureStart();
+  if (starts > 0) {
+    codeCaches('start');
+    startUp = await measureStart();
+  }
 } catch (e) {
   say(`could not measure: ${e.message}`);
   process.exit(2);

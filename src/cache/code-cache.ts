@@ -28,10 +28,13 @@ import { cacheDir, ownFolder } from './folder';
 /** Caches kept per bundle: a few builds side by side (an upgrade, two installs) each keep theirs. */
 const KEEP_CACHES = 4;
 
-/** Removes all but the newest caches of one bundle: those of earlier builds are of no more use. */
-function pruneOldCaches(dir: string, bundle: string): void {
+/** A variant's name in a cache file's (see `requireBundle`): `.statements.cache`; the plain cache's ends in `-<arch>[-<flags>].cache`. */
+const VARIANT = /\.[a-z]+\.cache$/;
+
+/** Removes all but the newest caches of one bundle and variant: those of earlier builds are of no more use. */
+function pruneOldCaches(dir: string, bundle: string, variant: string): void {
   const caches = readdirSync(dir)
-    .filter((name) => name.startsWith(`${bundle}-`) && name.endsWith('.cache'))
+    .filter((name) => name.startsWith(`${bundle}-`) && (variant ? name.endsWith(`.${variant}.cache`) : name.endsWith('.cache') && !VARIANT.test(name)))
     .map((name) => ({ path: join(dir, name), mtimeMs: statSync(join(dir, name)).mtimeMs }))
     .sort((a, b) => b.mtimeMs - a.mtimeMs);
   for (const old of caches.slice(KEEP_CACHES)) rmSync(old.path, { force: true });
@@ -73,8 +76,13 @@ export interface LoadedBundle<T> {
   exports: T;
   /** Whether V8 took its code from the cache. */
   fromCache: boolean;
-  /** Writes the cache when it was missing or rejected, with what has been compiled by now. Never throws. */
-  saveCache(): void;
+  /** The variant of the cache V8 took ('' for the plain cache), undefined when it took none. */
+  cacheVariant: string | undefined;
+  /**
+   * Writes the cache (`variant`'s, the plain one by default) unless V8 took its code from that
+   * one, with what has been compiled by now. Never throws.
+   */
+  saveCache(variant?: string): void;
 }
 
 /**
@@ -83,8 +91,14 @@ export interface LoadedBundle<T> {
  * `v8Flags` are set first, with or without a cache: V8 stamps a code cache with the flags
  * it was made under and rejects it under any others, so flags that are set at all must be
  * set before every load, and they are part of the cache's name.
+ *
+ * `variants` (lower-case names, preferred first) are caches of the same bundle written by
+ * processes that ran more of it (`saveCache(variant)`): a cache holds only the functions that
+ * had run when it was written, so one written by a process that ran little leaves the rest
+ * to be compiled again by every process that uses it. The first of them found is read, else
+ * the plain cache.
  */
-export function requireBundle<T>(file: string, buildHash: string | undefined, dir: string | undefined = cacheDir(), v8Flags?: string): LoadedBundle<T> {
+export function requireBundle<T>(file: string, buildHash: string | undefined, dir: string | undefined = cacheDir(), v8Flags?: string, variants: readonly string[] = []): LoadedBundle<T> {
   // node:v8 only when there are flags to set: loading it costs a Node start several million
   // instructions, which the Node agent's preload (src/agents/node/preload.ts), in every process, would pay for nothing.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -93,6 +107,7 @@ export function requireBundle<T>(file: string, buildHash: string | undefined, di
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- a bundle beside this one, found at run time
     exports: require(file) as T,
     fromCache: false,
+    cacheVariant: undefined,
     saveCache: () => undefined,
   });
   if (!dir || !buildHash || !/^[0-9a-f]{16,}$/.test(buildHash) || !ownFolder(dir)) return plain();
@@ -107,12 +122,18 @@ export function requireBundle<T>(file: string, buildHash: string | undefined, di
     return plain(); // require says why
   }
   const flagsTag = v8Flags ? `-${flagsName(v8Flags)}` : '';
-  const cacheFile = join(dir, `${basename(file)}-${identity}-${process.versions.v8}-${process.arch}${flagsTag}.cache`);
+  const cacheStem = join(dir, `${basename(file)}-${identity}-${process.versions.v8}-${process.arch}${flagsTag}`);
+  const cacheFile = (variant: string): string => (variant ? `${cacheStem}.${variant}.cache` : `${cacheStem}.cache`);
   let cachedData: Buffer | undefined;
-  try {
-    cachedData = readFileSync(cacheFile);
-  } catch {
-    cachedData = undefined;
+  let readVariant: string | undefined;
+  for (const variant of [...variants, '']) {
+    try {
+      cachedData = readFileSync(cacheFile(variant));
+      readVariant = variant;
+      break;
+    } catch {
+      cachedData = undefined;
+    }
   }
   // Module.wrap: the same function Node wraps a CommonJS file in, so the bundle sees its usual scope.
   // No import() in the bundle: Node 20 resolves one in a vm.Script only behind an experimental
@@ -127,16 +148,19 @@ export function requireBundle<T>(file: string, buildHash: string | undefined, di
   const fn = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: Module, filename: string, dirname: string) => void;
   fn.call(mod.exports, mod.exports, createRequire(file), mod, file, dirname(file));
   mod.loaded = true;
+  const cacheVariant = fromCache ? readVariant : undefined;
   return {
     exports: mod.exports as T,
     fromCache,
-    saveCache() {
-      if (fromCache) return;
-      const tmp = `${cacheFile}.${process.pid}.tmp`;
+    cacheVariant,
+    saveCache(variant = '') {
+      if (cacheVariant === variant) return;
+      const target = cacheFile(variant);
+      const tmp = `${target}.${process.pid}.tmp`;
       try {
         writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
-        renameSync(tmp, cacheFile); // whole or not at all: a concurrent reader never sees half a cache
-        pruneOldCaches(dir, basename(file));
+        renameSync(tmp, target); // whole or not at all: a concurrent reader never sees half a cache
+        pruneOldCaches(dir, basename(file), variant);
       } catch {
         try {
           rmSync(tmp, { force: true });

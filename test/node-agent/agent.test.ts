@@ -5,10 +5,11 @@
 // fault, an unsupported driver version and a library build it hooks only in part.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { build } from 'esbuild';
+import { line as traceLine, type PendingEvent } from '../../src/agents/node/runtime';
 import { nodePreload, traceEnv, withNodeAgent } from '../../src/capture/env';
 import { repoRoot, tempDir } from '../support/env';
 import { loggedDatabase, loggedStatements } from './pg-log';
@@ -139,12 +140,78 @@ describe("the agent's code cache", () => {
     assert.ok(!readdirSync(dir).some((f) => f.endsWith('.cache') || f.endsWith('.tmp')), 'nothing written where the test runs');
   });
 
+  test('a process that recorded statements writes a second cache, with the hooks, which later processes read first', async () => {
+    const dir = project('code-cache-statements');
+    const cacheDir = join(tempDir('node-agent-code-cache-statements'), 'cache');
+    const statements = (run: Run): (string | undefined)[] => run.lines.filter((l) => l.k === 'stmt').map((l) => l.sql);
+    // The first process to write a cache hooked nothing (a test runner's parent, npm): the plain cache.
+    const idle = await runTraced(dir, ['-e', '0'], { TXLENS_CACHE_DIR: cacheDir });
+    assert.equal(idle.code, 0, idle.stderr);
+    assert.equal(idle.stderr, '');
+    const plain = caches(cacheDir);
+    assert.equal(plain.size, 1);
+    const [plainName] = plain.keys();
+    assert.ok(plainName.startsWith('agent.js-') && !plainName.endsWith('.statements.cache'), plainName);
+    // The next records statements with the plain cache, which lacks the hooks: it writes the second.
+    const first = await runTraced(dir, ['sqlite-plain.js'], { TXLENS_CACHE_DIR: cacheDir });
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.stderr, '');
+    assert.ok(statements(first).length > 0);
+    const both = caches(cacheDir);
+    assert.equal(both.size, 2, [...both.keys()].join(', '));
+    assert.equal(both.get(plainName), plain.get(plainName), 'the plain cache is left as it was');
+    const statementsName = [...both.keys()].find((f) => f.endsWith('.statements.cache'));
+    assert.ok(statementsName !== undefined && statementsName.startsWith('agent.js-'));
+    assert.ok(both.get(statementsName)!.length > plain.get(plainName)!.length, 'it holds more of the compiled agent than the plain one');
+    const inode = statSync(join(cacheDir, statementsName)).ino;
+    // Later processes take it, and write nothing, whether they record statements or not.
+    const second = await runTraced(dir, ['sqlite-plain.js'], { TXLENS_CACHE_DIR: cacheDir });
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stderr, '');
+    assert.deepEqual(statements(second), statements(first));
+    const idleAgain = await runTraced(dir, ['-e', '0'], { TXLENS_CACHE_DIR: cacheDir });
+    assert.equal(idleAgain.code, 0, idleAgain.stderr);
+    assert.deepEqual(caches(cacheDir), both);
+    assert.equal(statSync(join(cacheDir, statementsName)).ino, inode, 'not rewritten');
+    assert.ok(!readdirSync(dir).some((f) => f.endsWith('.cache') || f.endsWith('.tmp')), 'nothing written where the test runs');
+  });
+
   test('off: the agent loads the plain way and traces the same', async () => {
     const dir = project('code-cache-off');
     const run = await runTraced(dir, ['sqlite-plain.js'], { TXLENS_CACHE_DIR: 'off' });
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stderr, '');
     assert.ok(run.lines.some((l) => l.k === 'stmt'));
+  });
+});
+
+describe('trace lines', () => {
+  test("statements, check-outs and check-ins are written field by field as JSON.stringify writes their events", () => {
+    const frame: [string, number, string] = ['/work/app/a "b".js', 3, 'f'];
+    const other: [string, number, string] = ['/work/app/sess.js', 9, '<anonymous>'];
+    const events: PendingEvent[] = [
+      { k: 'stmt', conn: 'c1', sql: 'SELECT "x" FROM t WHERE a = \'\\n\n\t\u2028\ud800 é\'', dur: 1234 },
+      { k: 'stmt', conn: 'w2.c3', sql: 'select 1', dur: 5, sess: 's1', _alt: { frame: other }, tx: 't4', task: 2, params: [1, 'a"b', null, true, 1.5e300, '<Buffer 2 bytes>'], rows: 3 },
+      { k: 'stmt', conn: 'c1', sql: 'x', dur: 0, sess: 's1', _alt: {}, tx: 't1', task: undefined, params: { a: 1, 'b"': [2] }, err: undefined, rows: 0 },
+      { k: 'stmt', conn: 'c1', sql: 'x', dur: NaN, tx: undefined, task: undefined, params: undefined, err: { type: 'DatabaseError', message: 'bad "x"\n', code: '23505', detail: 'Key (a)=(1)' }, rows: undefined },
+      { k: 'stmt', conn: 'c1', sql: '', dur: -0, rows: -1, at: frame },
+      { k: 'stmt', conn: 'c1', sql: 'pair \ud83d\ude00 \u007f \\', dur: 1, params: ['q"', 'back\\slash', '\u0001', '\udc00', '\ud83d\ude00', -0, Infinity, NaN, false, undefined, null, { a: 'b' }, [1, '2'], 1e21, 2 ** 53] },
+      { k: 'stmt', conn: 'c1', sql: 'x', dur: 1, params: [] },
+      { k: 'checkout', conn: 'c1', pool: 'p1' },
+      { k: 'checkin', conn: 'c1', pool: 'p1', sess: 's2', _alt: { frame: other }, txOpen: true },
+      { k: 'checkin', conn: 'c2', pool: 'p1' },
+      { k: 'commit', conn: 'c1', tx: 't1' },
+    ];
+    for (const event of events) {
+      for (const cs of event.at !== undefined ? [undefined] : [undefined, {}, { frame }]) {
+        const written = traceLine({ ...event }, 42, cs);
+        const at = cs === undefined ? undefined : (cs.frame ?? (event._alt as { frame?: unknown } | undefined)?.frame);
+        const expected: Record<string, unknown> = { ...JSON.parse(JSON.stringify({ ...event, _alt: undefined })), t: 42, pid: process.pid, th: 0 };
+        if (at !== undefined) expected.at = at;
+        assert.deepStrictEqual(JSON.parse(written), expected, written);
+        assert.ok(!written.includes('\n'), 'one line');
+      }
+    }
   });
 });
 

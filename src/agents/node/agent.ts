@@ -75,3 +75,6 @@ if (rt.ACTIVE && inLoaderHooksThread()) {
     rt.fail(e);
   }
 }
+
+/** For the preload (preload.ts): which of the agent's code caches this process's code belongs in. */
+export const recordedStatements: () => boolean = rt.recordedStatements;

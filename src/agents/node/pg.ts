@@ -279,16 +279,6 @@ function queryRecord(client: Client, config: any, values: any): QueryRecord | un
   }
 }
 
-/** pg has sent the statement (or queued it): while the server works on it, its line, and the trace lines of what came before. */
-function sent(rec: QueryRecord, above: AnyFn): void {
-  try {
-    if (rec.later !== undefined) rt.fillCapturedStack(rec.later, above, rt.captureStack(above));
-    rt.encodeBuffered();
-  } catch (e) {
-    rt.fail(e);
-  }
-}
-
 function patchClient(proto: Client): void {
   const origQuery: AnyFn = proto.query;
   const origConnect: AnyFn = proto.connect;
@@ -330,7 +320,25 @@ function patchClient(proto: Client): void {
     try {
       return send(this, rec, config, values, callback, arguments);
     } finally {
-      sent(rec, query);
+      // pg has sent the statement (or queued it): while the server works on it, its line, and the
+      // trace lines of what came before. Captured here, in the hook's own frame: a helper's frame
+      // between the capture and the hook costs V8 about as much to walk as the user's (rt.captureDepth).
+      try {
+        if (rec.later !== undefined) {
+          const limit = rt.captureDepth(query);
+          const prevLimit = Error.stackTraceLimit;
+          try {
+            Error.stackTraceLimit = limit;
+            Error.captureStackTrace(rt.STACK_HOLDER, query);
+          } finally {
+            Error.stackTraceLimit = prevLimit;
+          }
+          rt.fillCapturedStack(rec.later, query, limit);
+        }
+        rt.encodeBuffered();
+      } catch (e) {
+        rt.fail(e);
+      }
     }
   };
 
@@ -410,7 +418,19 @@ function wrapRelease(pool: Client, client: Client, release: AnyFn, releasedAt: r
       try {
         const state = client[STATE] as ConnState | undefined;
         if (state !== undefined && !state.closed) {
-          const cs = releasedAt ?? rt.callSites(releaseClient);
+          let cs = releasedAt;
+          if (cs === undefined) {
+            // In the hook's own frame, as client.query's (no helper frame for V8 to walk).
+            const limit = rt.captureDepth(releaseClient);
+            const prevLimit = Error.stackTraceLimit;
+            try {
+              Error.stackTraceLimit = limit;
+              Error.captureStackTrace(rt.STACK_HOLDER, releaseClient);
+            } finally {
+              Error.stackTraceLimit = prevLimit;
+            }
+            cs = rt.capturedStack(releaseClient, limit);
+          }
           const open = inBlock(client) ?? state.tx !== undefined;
           const event: PendingEvent = rt.withSession(state, { k: 'checkin', conn: state.id, pool: poolId(pool) });
           if (open) {
@@ -449,8 +469,19 @@ function patchPool(proto: Client): void {
     // later tick (process.nextTick), so the statement is never sent before this call returns.
     try {
       let cs = rt.currentOrigin();
-      // Not rt.callSites(query): its own frame would be one more for V8 to walk (see rt.captureStack).
-      if (cs === undefined) cs = rt.capturedStack(query, rt.captureStack(query));
+      if (cs === undefined) {
+        // In the hook's own frame, as client.query's: not rt.callSites(query), nor rt.captureStack,
+        // whose frames would be more for V8 to walk (see rt.captureDepth).
+        const limit = rt.captureDepth(query);
+        const prevLimit = Error.stackTraceLimit;
+        try {
+          Error.stackTraceLimit = limit;
+          Error.captureStackTrace(rt.STACK_HOLDER, query);
+        } finally {
+          Error.stackTraceLimit = prevLimit;
+        }
+        cs = rt.capturedStack(query, limit);
+      }
       poolQueryAt = cs;
     } catch (e) {
       rt.fail(e);
@@ -468,9 +499,20 @@ function patchPool(proto: Client): void {
     poolQueryAt = undefined;
     const fromQuery = queryAt !== undefined;
     if (!rt.ACTIVE) return origConnect.apply(this, arguments as any);
-    let cs: rt.Stack | undefined;
+    let cs: rt.Stack | undefined = queryAt;
     try {
-      cs = queryAt ?? rt.callSites(connect);
+      if (cs === undefined) {
+        // In the hook's own frame, as client.query's (no helper frame for V8 to walk).
+        const limit = rt.captureDepth(connect);
+        const prevLimit = Error.stackTraceLimit;
+        try {
+          Error.stackTraceLimit = limit;
+          Error.captureStackTrace(rt.STACK_HOLDER, connect);
+        } finally {
+          Error.stackTraceLimit = prevLimit;
+        }
+        cs = rt.capturedStack(connect, limit);
+      }
     } catch (e) {
       rt.fail(e);
       return origConnect.apply(this, arguments as any);

@@ -574,21 +574,108 @@ function flushTimer(): void {
 /** A user frame's JSON, made once per frame: frames are shared by every call from the same site (see `frameOf`). */
 const frameJson = new WeakMap<SourceFrame, string>();
 
+/** A statement's line has been made in this thread (see `recordedStatements`). */
+let statementsRecorded = false;
+
+/**
+ * Whether this thread has recorded a statement: the preload then writes the agent's code cache
+ * for such processes, which holds the hooks' code that a process hooking nothing never compiles.
+ */
+export function recordedStatements(): boolean {
+  return statementsRecorded;
+}
+
+/** A number as JSON.stringify writes it (not finite: null). */
+function numJson(v: unknown): string {
+  return typeof v === 'number' ? (Number.isFinite(v) ? `${v}` : 'null') : (JSON.stringify(v) ?? 'null');
+}
+
+/** What JSON.stringify escapes in a string: quote, backslash, control characters, lone surrogates (pairs too, here). */
+// eslint-disable-next-line no-control-regex -- control characters are what JSON escapes
+const ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/**
+ * A string as JSON.stringify writes it: between quotes as it is when nothing in it needs
+ * escaping (ids, nearly every statement's text), which skips JSON.stringify's own entry
+ * (a call into the runtime) for each of the strings every statement writes.
+ */
+function strJson(v: unknown): string {
+  return typeof v === 'string' && !ESCAPED.test(v) ? `"${v}"` : (JSON.stringify(v) ?? 'null');
+}
+
+/** A plain value (see safeValue) as JSON.stringify writes it inside an array. */
+function valueJson(v: unknown): string {
+  switch (typeof v) {
+    case 'string':
+      return strJson(v);
+    case 'number':
+      return Number.isFinite(v) ? `${v}` : 'null';
+    case 'boolean':
+      return v ? 'true' : 'false';
+    default:
+      return JSON.stringify(v) ?? 'null';
+  }
+}
+
+/** A statement's parameters as JSON.stringify writes them: a list (paramsRepr's usual form) value by value. */
+function paramsJson(v: unknown): string {
+  if (!Array.isArray(v)) return JSON.stringify(v) ?? 'null';
+  let s = '[';
+  for (let i = 0; i < v.length; i++) s += i === 0 ? valueJson(v[i]) : `,${valueJson(v[i])}`;
+  return `${s}]`;
+}
+
+/**
+ * A statement event's fields, unclosed, written one by one: what JSON.stringify of the object
+ * writes (the fields the drivers set, undefined ones left out), for a fraction of its work, at
+ * every statement. A field a driver adds to its `stmt` events must be added here
+ * (test/node-agent/agent.test.ts holds this to JSON.stringify's line).
+ */
+function stmtFields(e: PendingEvent): string {
+  let s = `{"k":"stmt","conn":${strJson(e.conn)},"sql":${strJson(e.sql)}`;
+  if (e.dur !== undefined) s += `,"dur":${numJson(e.dur)}`;
+  if (e.sess !== undefined) s += `,"sess":${strJson(e.sess)}`;
+  if (e.tx !== undefined) s += `,"tx":${strJson(e.tx)}`;
+  if (e.task !== undefined) s += `,"task":${numJson(e.task)}`;
+  if (e.params !== undefined) s += `,"params":${paramsJson(e.params)}`;
+  if (e.rows !== undefined) s += `,"rows":${numJson(e.rows)}`;
+  if (e.err !== undefined) s += `,"err":${JSON.stringify(e.err)}`;
+  if (e.at !== undefined) s += `,"at":${JSON.stringify(e.at)}`;
+  return s;
+}
+
+/** A checkout's or checkin's fields, unclosed, as stmtFields writes a statement's. */
+function poolFields(e: PendingEvent): string {
+  let s = `{"k":${strJson(e.k)},"conn":${strJson(e.conn)}`;
+  if (e.pool !== undefined) s += `,"pool":${strJson(e.pool)}`;
+  if (e.sess !== undefined) s += `,"sess":${strJson(e.sess)}`;
+  if (e.txOpen !== undefined) s += `,"txOpen":${valueJson(e.txOpen)}`;
+  if (e.at !== undefined) s += `,"at":${JSON.stringify(e.at)}`;
+  return s;
+}
+
 /**
  * The event's line: its own fields, then t, pid, th and at, in that order. Values are
- * plain (see paramsRepr), and JSON leaves undefined fields out.
+ * plain (see paramsRepr), and JSON leaves undefined fields out. Exported for the test
+ * that holds the hot events' writers (stmtFields, poolFields) to JSON.stringify's output.
  */
-function line(e: PendingEvent, t: number, cs: Stack | undefined): string {
+export function line(e: PendingEvent, t: number, cs: Stack | undefined): string {
   let at: SourceFrame | undefined;
   const alt = e._alt;
   if (alt !== undefined) e._alt = undefined;
   // No user frame (an ORM ran it from its own callbacks): the line that opened the session running it.
   if (cs !== undefined) at = cs.frame ?? alt?.frame;
-  const fields = JSON.stringify(e);
-  if (at === undefined) return `${fields.slice(0, -1)},"t":${t}${PID_TH}}`;
+  const k = e.k;
+  let fields: string;
+  if (k === 'stmt') {
+    fields = stmtFields(e);
+    statementsRecorded = true;
+  } else if (k === 'checkout' || k === 'checkin') fields = poolFields(e);
+  else fields = JSON.stringify(e).slice(0, -1);
+  if (at === undefined) return `${fields},"t":${t}${PID_TH}}`;
   let atJson = frameJson.get(at);
   if (atJson === undefined) frameJson.set(at, (atJson = JSON.stringify(at)));
-  return `${fields.slice(0, -1)},"t":${t}${PID_TH},"at":${atJson}}`;
+  return `${fields},"t":${t}${PID_TH},"at":${atJson}}`;
 }
 
 /** Serialize every buffered event onto `data`, emptying the buffer. */
