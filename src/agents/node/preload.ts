@@ -31,12 +31,17 @@ declare const AGENT_BUNDLE_HASH: string | undefined;
  */
 const STATEMENTS = 'statements';
 
+/** What the preload asks of the agent's exports (agent.ts), named here so the preload does not reach the agent's modules. */
+interface AgentExports {
+  recordedStatements?: () => boolean;
+}
+
 if (process.env[ENV.traceDir]) {
   try {
     // Required here, not imported: a process with no trace folder loads none of the built-ins it needs.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { requireBundle } = require('../../cache/code-cache') as typeof import('../../cache/code-cache');
-    const agent = requireBundle<Partial<typeof import('./agent')>>(join(__dirname, 'agent.js'), typeof AGENT_BUNDLE_HASH === 'string' ? AGENT_BUNDLE_HASH : undefined, undefined, undefined, [STATEMENTS]);
+    const agent = requireBundle<AgentExports>(join(__dirname, 'agent.js'), typeof AGENT_BUNDLE_HASH === 'string' ? AGENT_BUNDLE_HASH : undefined, undefined, undefined, [STATEMENTS]);
     // A process that recorded statements writes the cache of its own (unless it took its code from
     // that one), holding the hooks' code; any other writes the plain cache when it took none.
     if (agent.cacheVariant !== STATEMENTS) {
