@@ -1,6 +1,7 @@
 // The Debian packages the browser-driven tests need (Chromium for the timeline
 // page and the in-editor suite; the Kerberos headers and ripgrep to build
-// code-server), installed with one `apt-get update` when they are missing.
+// code-server; ripgrep for an editor test too), installed with one
+// `apt-get update` when they are missing.
 // Shared by scripts/test.mjs, which makes sure Chromium is there before any
 // suite that drives it starts, and scripts/vscode-e2e.mjs.
 import { spawnSync } from 'node:child_process';
@@ -68,9 +69,14 @@ export function installOsPackages(wanted, { logFile, say = () => {} } = {}) {
   say(`OS packages installed in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
 }
 
-/** Makes sure Chromium (and a font) is installed; returns its path. */
-export function ensureChromium({ logFile, say } = {}) {
-  const wanted = [...(findChromium() ? [] : ['chromium']), ...fontPackagesWanted()];
+/** ripgrep, when `rg` is not on PATH: VS Code finds files through it, and a test runs the Testing view's glob through it too. */
+export function ripgrepWanted() {
+  return onPath('rg') ? [] : ['ripgrep'];
+}
+
+/** Makes sure Chromium (and a font, and any packages in `also`, in the same apt-get run) is installed; returns its path. */
+export function ensureChromium({ logFile, say, also = [] } = {}) {
+  const wanted = [...(findChromium() ? [] : ['chromium']), ...fontPackagesWanted(), ...also];
   installOsPackages(wanted, { logFile, say });
   const path = findChromium();
   if (!path) throw new Error(`chromium installed but not found at ${CHROMIUM_CANDIDATES.join(' or ')}`);

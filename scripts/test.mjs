@@ -13,7 +13,7 @@ import { ensureEmbeddedSymlinks, startPostgres } from './pg-server.mjs';
 import { ensurePythonEnvs } from './python-env.mjs';
 import { lint } from './lint.mjs';
 import { npmCi } from './npm-ci.mjs';
-import { OsPackagesMissing, ensureChromium } from './os-packages.mjs';
+import { OsPackagesMissing, ensureChromium, installOsPackages, ripgrepWanted } from './os-packages.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
@@ -113,15 +113,19 @@ if (files.length === 0) {
   say(`no *.test.js files under ${paths.join(' ') || 'out/test'}`);
   process.exit(2);
 }
-// The timeline's browser tests drive Chromium: install it before they start,
-// so a fresh machine runs them instead of skipping them. Where it cannot be
+// The timeline's browser tests drive Chromium, and an editor test runs the
+// Testing view's glob through ripgrep: install them before they start, so a
+// fresh machine runs those tests instead of skipping them. Where they cannot be
 // installed the tests say so and skip, except under CI, where that fails.
-if (files.some((f) => /timeline-browser\.test\.js$/.test(f))) {
+const needChromium = files.some((f) => /timeline-browser\.test\.js$/.test(f));
+const needRipgrep = files.some((f) => /editor[\\/]locate\.test\.js$/.test(f));
+if (needChromium || needRipgrep) {
   try {
-    const chromium = ensureChromium({ say });
-    process.env.TXLENS_CHROMIUM ??= chromium;
+    const also = needRipgrep ? ripgrepWanted() : [];
+    if (needChromium) process.env.TXLENS_CHROMIUM ??= ensureChromium({ say, also });
+    else installOsPackages(also, { say });
   } catch (e) {
-    say(`${e.message}${e instanceof OsPackagesMissing ? '' : ' (the browser tests will report it)'}`);
+    say(`${e.message}${e instanceof OsPackagesMissing ? '' : ' (the tests that need them will report it)'}`);
   }
 }
 const testArgs = ['--test', '--test-concurrency=2', ...options, ...files];
