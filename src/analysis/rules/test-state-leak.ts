@@ -200,8 +200,7 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
   }
   const matches: LeakMatch[] = [];
   if (violations.length > 0) {
-    const wanted = new Set(violations.map((v) => `${v.stmt.connection.dbKey}|${v.table}`));
-    // The same, as tables by database: asked for every write of the run, without making a key string each time.
+    // The violated tables by database: asked for every write of the run, without making a key string each time.
     const wantedTables = new Map<string | undefined, Set<string>>();
     for (const v of violations) {
       const dbKey = v.stmt.connection.dbKey;
@@ -259,8 +258,9 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
     for (const { st, tx, until, at } of durable) {
       if (st.err) continue;
       for (const table of st.writes) {
-        const key = `${st.connection.dbKey}|${lastPart(table)}`;
-        if (!wanted.has(key)) continue;
+        const name = lastPart(table);
+        if (!wantedTables.get(st.connection.dbKey)?.has(name)) continue;
+        const key = `${st.connection.dbKey}|${name}`;
         if (st.verb === 'INSERT' || st.verb === 'REPLACE') {
           if (!inserts.has(key)) inserts.set(key, []);
           inserts.get(key)!.push({ st, tx, durable: until, at });
