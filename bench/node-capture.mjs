@@ -221,6 +221,8 @@ function traceRecords(dir) {
     switch (e.k) {
       case 'stmt':
         r.statements++;
+        // pool.query's check-out is written with its statement (docs/trace-format.md, `pool`).
+        if (e.pool !== undefined) r.checkouts++;
         if (Array.isArray(e.at)) {
           r.withLine++;
           r.lines.add(`${e.at[0]}:${e.at[1]}`);

@@ -651,6 +651,8 @@ class ModelBuilder {
     );
     this.statements.push(st);
     this.statementTimes.push(this.time);
+    // Checked out of a pool for this statement alone (pg-pool's pool.query): its check-out is the statement's start.
+    if (ev.pool !== undefined) c.checkouts.push({ time: st.start, at: st.at });
     if (!shape.parsed) this.unparsed++;
     if (tx) {
       tx.statements.push(st);

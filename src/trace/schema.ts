@@ -194,6 +194,12 @@ export interface StatementEvent extends EventBase {
   /** Number of parameter sets for executemany. */
   many?: number;
   /**
+   * Optional: the statement ran on a connection checked out of this pool for it alone (pg-pool's
+   * `pool.query`), which stands for that check-out: no `checkout` event is written for it, and
+   * its `checkin` only when the connection went back with a transaction open (`txOpen`).
+   */
+  pool?: string;
+  /**
    * Optional: the statement was sent by an ORM flush (autoflush before a query, `flush()`, `commit()`)
    * for objects changed earlier. `at` is then the line that changed the (first) object (the attribute
    * set, `add`, `delete`) and `flushAt` the line that made the flush happen.

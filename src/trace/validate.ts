@@ -77,6 +77,7 @@ const FIELDS: Record<EventKind, Record<string, Check>> = {
     dur: nonNegative,
     err: statementError,
     many: num,
+    pool: str,
     flushAt: isFrame,
     alsoAt: arrayOf(isFrame),
   },

@@ -70,7 +70,7 @@ const SHAPES: { [K in EventKind]: Shape<EventOf<K>> } & { header: Shape<HeaderEv
   reset: { fields: { ...base, rolledBack: true }, required: { ...baseRequired, conn: true, rolledBack: true } },
   begin: { fields: { ...base, tx: true, implicit: true, iso: true }, required: { ...baseRequired, conn: true, tx: true } },
   stmt: {
-    fields: { ...base, tx: true, sql: true, params: true, op: true, tables: true, rows: true, dur: true, err: true, many: true, flushAt: true, alsoAt: true },
+    fields: { ...base, tx: true, sql: true, params: true, op: true, tables: true, rows: true, dur: true, err: true, many: true, pool: true, flushAt: true, alsoAt: true },
     required: { ...baseRequired, conn: true, sql: true },
   },
   commit: { fields: { ...base, tx: true }, required: { ...baseRequired, conn: true } },

@@ -13,6 +13,7 @@ import { line as traceLine, type PendingEvent } from '../../src/agents/node/runt
 import { nodePreload, traceEnv, withNodeAgent } from '../../src/capture/env';
 import { repoRoot, tempDir } from '../support/env';
 import { loggedDatabase, loggedStatements } from './pg-log';
+import { loadModel } from '../../src/model/model';
 
 const agentDir = join(repoRoot, 'dist', 'agents');
 const scripts = join(repoRoot, 'test', 'fixtures', 'node', 'scripts');
@@ -46,6 +47,8 @@ interface Run {
   stderr: string;
   files: string[];
   lines: Line[];
+  /** The run's trace folder. */
+  traceDir: string;
 }
 
 /** Runs `node ARGS` in `cwd` with the environment `txlens run` would give it. */
@@ -71,7 +74,7 @@ function runTraced(cwd: string, args: string[], extra: NodeJS.ProcessEnv = {}, o
           .filter((l) => l.trim() !== '')
           .map((l) => JSON.parse(l) as Line),
       );
-      resolve({ code, signal, stdout, stderr, files, lines });
+      resolve({ code, signal, stdout, stderr, files, lines, traceDir });
     });
   });
 }
@@ -197,6 +200,7 @@ describe('trace lines', () => {
       { k: 'stmt', conn: 'c1', sql: '', dur: -0, rows: -1, at: frame },
       { k: 'stmt', conn: 'c1', sql: 'pair \ud83d\ude00 \u007f \\', dur: 1, params: ['q"', 'back\\slash', '\u0001', '\udc00', '\ud83d\ude00', -0, Infinity, NaN, false, undefined, null, { a: 'b' }, [1, '2'], 1e21, 2 ** 53] },
       { k: 'stmt', conn: 'c1', sql: 'x', dur: 1, params: [] },
+      { k: 'stmt', conn: 'c2', sql: 'SELECT 1', dur: 7, pool: 'p1', task: 3 },
       { k: 'checkout', conn: 'c1', pool: 'p1' },
       { k: 'checkin', conn: 'c1', pool: 'p1', sess: 's2', _alt: { frame: other }, txOpen: true },
       { k: 'checkin', conn: 'c2', pool: 'p1' },
@@ -254,13 +258,66 @@ describe('the Node agent', () => {
     assert.equal(failed?.err?.code, '42703');
     assert.equal(failed?.err?.type, 'DatabaseError');
     assert.equal(run.lines.filter((l) => l.k === 'connect').length, 2);
-    assert.ok(run.lines.filter((l) => l.k === 'checkout').length === 2 && run.lines.filter((l) => l.k === 'checkin').every((l) => !l.txOpen));
-    // pool.query checks its client in from pg's own callback: the check-in is placed at pool.query's caller.
+    // pool.query's check-out and check-in are its statement's (`pool`): the lines are pool.connect's and release's.
     const poolQueryLine = source.findIndex((l) => l.includes('pool.query(')) + 1;
-    const firstCheckin = run.lines.find((l) => l.k === 'checkin');
-    assert.deepEqual(firstCheckin?.at?.slice(0, 2), [join(dir, 'pg-forms.js'), poolQueryLine]);
+    const pooled = stmts.filter((s) => s.pool !== undefined);
+    assert.deepEqual(
+      pooled.map((s) => [s.sql, s.at?.[1]]),
+      [['SELECT count(*) FROM forms', poolQueryLine]],
+    );
+    const lineOf = (text: string): number => source.findIndex((l) => l.includes(text)) + 1;
+    assert.deepEqual(
+      run.lines.filter((l) => l.k === 'checkout' || l.k === 'checkin').map((l) => [l.k, l.pool, l.txOpen, l.at?.[1]]),
+      [
+        ['checkout', pooled[0].pool, undefined, lineOf('pool.connect(')],
+        ['checkin', pooled[0].pool, undefined, lineOf('c.release(')],
+      ],
+    );
     assert.ok(!JSON.stringify(run.lines).includes(new URL(url).password), 'the password is never written');
     assert.match(run.lines[0].libs?.pg ?? '', /^8\./);
+  });
+
+  test("pool.query's check-out is written with its statement, its check-in only when the client goes back inside a transaction", async () => {
+    const dir = project('pg-pool-query');
+    const db = await loggedDatabase('node_pool_query');
+    const run = await runTraced(dir, ['pg-pool-query.js'], { DATABASE_URL: db.url });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'done\n');
+    const stmts = run.lines.filter((l) => l.k === 'stmt');
+    assert.deepEqual(
+      stmts.map((s) => s.sql),
+      (await loggedStatements(db)).sql,
+      'the statements in the trace are, in order, the ones the server ran',
+    );
+    const source = readFileSync(join(dir, 'pg-pool-query.js'), 'utf8').split('\n');
+    const lineOf = (text: string): number => source.findIndex((l) => l.includes(text)) + 1;
+    // Every statement, the failed one too, carries its one-statement check-out, of the one pool. pg-pool
+    // destroys a client whose statement failed: the last statement runs on a new one.
+    assert.ok(stmts.every((s) => typeof s.pool === 'string' && s.pool === stmts[0].pool));
+    assert.deepEqual(
+      stmts.map((s) => s.conn === stmts[0].conn),
+      [true, true, true, true, true, false],
+    );
+    assert.equal(stmts[4].err?.code, '42703');
+    assert.equal(run.lines.filter((l) => l.k === 'checkout').length, 0, 'no check-out line of its own');
+    // The client went back to the pool twice inside the transaction BEGIN opened: after BEGIN and after SELECT 2.
+    assert.deepEqual(
+      run.lines.filter((l) => l.k === 'checkin').map((l) => [l.txOpen, l.at?.[1]]),
+      [
+        [true, lineOf("'BEGIN'")],
+        [true, lineOf("'SELECT 2")],
+      ],
+    );
+    // The model gives each connection a check-out per statement, at its line, and the two check-ins in a transaction.
+    const model = loadModel(run.traceDir);
+    assert.deepEqual(
+      model.connections.map((c) => c.checkouts.map((k) => k.at?.[1])),
+      [stmts.slice(0, 5).map((s) => s.at?.[1]), [stmts[5].at?.[1]]],
+    );
+    assert.deepEqual(
+      model.connections.map((c) => c.releasedInTransaction.map((r) => r.at?.[1])),
+      [[lineOf("'BEGIN'"), lineOf("'SELECT 2")], []],
+    );
   });
 
   test('gives each worker thread its own file and ids', async () => {
@@ -371,8 +428,9 @@ describe('the Node agent', () => {
     );
     const file = join(dir, 'many.js');
     const where = (l: Line): string => (l.at?.[0] === file ? `${l.at[1]} ${l.at[2]}` : JSON.stringify(l.at));
-    const poolEvents = run.lines.filter((l) => l.k === 'checkout' || l.k === 'stmt' || l.k === 'checkin').slice(0, 1100 * 3 + 1);
-    const expectedPool = [...Array(1100).fill(['checkout 3 viaPool', 'stmt 3 viaPool', 'checkin 3 viaPool']).flat(), 'checkout 7 main'];
+    // pool.query's check-out and check-in are its statement's (`pool`): one line each.
+    const poolEvents = run.lines.filter((l) => l.k === 'checkout' || l.k === 'stmt' || l.k === 'checkin').slice(0, 1100 + 1);
+    const expectedPool = [...Array(1100).fill('stmt 3 viaPool'), 'checkout 7 main'];
     assert.deepEqual(poolEvents.map((l) => `${l.k} ${where(l)}`), expectedPool);
     assert.deepEqual(
       stmts.slice(1100).map((s) => `${s.sql} ${where(s)}`),

@@ -26,6 +26,12 @@ const STATE = Symbol('txlens.pg.state');
 const CONNECT_AT = Symbol('txlens.pg.connectAt');
 const POOL = Symbol('txlens.pg.pool');
 const NEXT_AT = Symbol('txlens.pg.nextAt');
+/**
+ * The pool (its id) a client was checked out of by pool.query, for the one statement pool.query
+ * runs on it: that check-out is written as the statement's `pool`, not as an event of its own,
+ * and its check-in only when the client goes back with a transaction open (see wrapRelease).
+ */
+const ONE_SHOT = Symbol('txlens.pg.oneShot');
 const PATCHED = Symbol.for('txlens.pg.patched');
 
 // Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
@@ -153,6 +159,11 @@ function finished(client: Client, rec: QueryRecord, err: any, res: any): void {
     if (now && !was) rt.txBegin(state, !rt.isBegin(rec.sql), rec.cs);
     const event: PendingEvent = rt.withSession(state, { k: 'stmt', conn: state.id, sql: rt.recordedSql(rec.sql), dur });
     if (state.tx !== undefined) event.tx = state.tx;
+    const oneShot: string | undefined = client[ONE_SHOT];
+    if (oneShot !== undefined) {
+      client[ONE_SHOT] = undefined;
+      event.pool = oneShot;
+    }
     if (rec.task !== undefined) event.task = rec.task;
     const params = rt.paramsRepr(rec.params);
     if (params !== undefined) event.params = params;
@@ -410,7 +421,10 @@ function checkedOut(pool: Client, client: Client, cs: rt.Stack | undefined): voi
 /**
  * `releasedAt`: where the release was asked for when the caller is known already. pool.query
  * releases its client from pg's own callback, whose stack holds no user frame: its check-in
- * is placed at pool.query's caller, and no stack is captured for it.
+ * is placed at pool.query's caller, and no stack is captured for it. pool.query's check-out and
+ * check-in are its statement's (ONE_SHOT): the check-in is written only when the client goes back
+ * with a transaction open, which pool-release-in-transaction reports; the check-out only when
+ * no statement carried it (the query failed before pg took it).
  */
 function wrapRelease(pool: Client, client: Client, release: AnyFn, releasedAt: rt.Stack | undefined): AnyFn {
   return function releaseClient(this: unknown) {
@@ -432,12 +446,19 @@ function wrapRelease(pool: Client, client: Client, release: AnyFn, releasedAt: r
             cs = rt.capturedStack(releaseClient, limit);
           }
           const open = inBlock(client) ?? state.tx !== undefined;
-          const event: PendingEvent = rt.withSession(state, { k: 'checkin', conn: state.id, pool: poolId(pool) });
-          if (open) {
-            event.txOpen = true;
-            if (state.tx === undefined) rt.txBegin(state, true, cs);
+          const unwritten: string | undefined = client[ONE_SHOT];
+          if (unwritten !== undefined) {
+            client[ONE_SHOT] = undefined;
+            rt.emit({ k: 'checkout', conn: state.id, pool: unwritten }, cs);
           }
-          rt.emit(event, cs);
+          if (open || releasedAt === undefined) {
+            const event: PendingEvent = rt.withSession(state, { k: 'checkin', conn: state.id, pool: poolId(pool) });
+            if (open) {
+              event.txOpen = true;
+              if (state.tx === undefined) rt.txBegin(state, true, cs);
+            }
+            rt.emit(event, cs);
+          }
         }
       } catch (e) {
         rt.fail(e);
@@ -519,7 +540,9 @@ function patchPool(proto: Client): void {
     }
     const pool = this;
     const deliver = (client: Client): void => {
-      checkedOut(pool, client, cs);
+      // pool.query's check-out is written with its statement (ONE_SHOT): one line instead of three.
+      if (fromQuery) client[ONE_SHOT] = poolId(pool);
+      else checkedOut(pool, client, cs);
       if (typeof client.release === 'function') client.release = wrapRelease(pool, client, client.release, fromQuery ? cs : undefined);
     };
     if (typeof callback === 'function') {

@@ -636,6 +636,7 @@ function stmtFields(e: PendingEvent): string {
   if (e.dur !== undefined) s += `,"dur":${numJson(e.dur)}`;
   if (e.sess !== undefined) s += `,"sess":${strJson(e.sess)}`;
   if (e.tx !== undefined) s += `,"tx":${strJson(e.tx)}`;
+  if (e.pool !== undefined) s += `,"pool":${strJson(e.pool)}`;
   if (e.task !== undefined) s += `,"task":${numJson(e.task)}`;
   if (e.params !== undefined) s += `,"params":${paramsJson(e.params)}`;
   if (e.rows !== undefined) s += `,"rows":${numJson(e.rows)}`;
