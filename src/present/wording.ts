@@ -188,6 +188,9 @@ export interface StackWording {
 const BETTER_SQLITE3_MEMORY =
   "Every better-sqlite3 Database opened on ':memory:' is a new, empty database; share one Database handle between the code and the tests, or open a file database (a temporary file per test run).";
 const PG_RELEASE = 'Send COMMIT or ROLLBACK on the client before client.release() (in a finally block), or release it with an error (client.release(err)) so the pool discards it.';
+/** pool-release-in-transaction's fix when a transaction was run through node-postgres's pool.query, a sentence. */
+export const POOL_QUERY_TRANSACTION_ADVICE =
+  'Run the transaction on one client: const client = await pool.connect(), then BEGIN, its statements and COMMIT (or ROLLBACK) with client.query, and client.release() in a finally block.';
 
 /** The words each stack's findings use. One home: rules take them from here. */
 export const STACK_WORDING: Record<StackKind, StackWording> = {

@@ -14,6 +14,7 @@ import { nodePreload, traceEnv, withNodeAgent } from '../../src/capture/env';
 import { repoRoot, tempDir } from '../support/env';
 import { loggedDatabase, loggedStatements } from './pg-log';
 import { loadModel } from '../../src/model/model';
+import { analyse } from '../../src/analysis/analyse';
 
 const agentDir = join(repoRoot, 'dist', 'agents');
 const scripts = join(repoRoot, 'test', 'fixtures', 'node', 'scripts');
@@ -317,6 +318,13 @@ describe('the Node agent', () => {
     assert.deepEqual(
       model.connections.map((c) => c.releasedInTransaction.map((r) => r.at?.[1])),
       [[lineOf("'BEGIN'"), lineOf("'SELECT 2")], []],
+    );
+    // BEGIN through pool.query, the same function going on inside it on the client handed back: a warning at the BEGIN.
+    const released = analyse(model).findings.filter((f) => f.rule === 'pool-release-in-transaction');
+    assert.deepEqual(
+      released.map((f) => [f.severity, f.location.line]),
+      [['warning', lineOf("'BEGIN'")]],
+      JSON.stringify(released),
     );
   });
 

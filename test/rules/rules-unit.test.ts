@@ -78,6 +78,57 @@ describe('pool-release-in-transaction without a txOpen flag', () => {
   });
 });
 
+describe('pool-release-in-transaction: BEGIN through pg-pool\'s pool.query', () => {
+  const JS = '/proj/app/orders.js';
+  /** pool.query('BEGIN') in placeOrder, then its INSERT and COMMIT through pool.query too: one client, handed back each time. */
+  function oneShotTransaction(p: ProcessBuilder, borrowerAt: [string, number, string]): ProcessBuilder {
+    return p
+      .connect('c1', pg, { driver: 'pg', pool: 'p1' })
+      .begin('t1', { at: [JS, 4, 'placeOrder'] })
+      .execute('BEGIN', { pool: 'p1', at: [JS, 4, 'placeOrder'] })
+      .checkin({ pool: 'p1', txOpen: true, at: [JS, 4, 'placeOrder'] })
+      .execute('INSERT INTO orders (item) VALUES ($1)', { pool: 'p1', rows: 1, at: borrowerAt })
+      .checkin({ pool: 'p1', txOpen: true, at: borrowerAt })
+      .execute('COMMIT', { pool: 'p1', at: [JS, 6, 'placeOrder'] })
+      .commit({ at: [JS, 6, 'placeOrder'] });
+  }
+
+  test('the same function going on inside it on the client the pool handed back: a warning at the BEGIN', () => {
+    const found = poolReleaseInTransactionRule.check(model((p) => oneShotTransaction(p, [JS, 5, 'placeOrder'])));
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.equal(found[0].severity, 'warning');
+    assert.deepEqual([found[0].location.file, found[0].location.line], [JS, 4]);
+    assert.match(found[0].message, /went through pool\.query/);
+    assert.match(found[0].message, /pool\.connect\(\)/);
+    assert.deepEqual(
+      found[0].related.map((r) => r.line),
+      [5, 6],
+    );
+  });
+
+  test('other code running inside it: an error, the stranger named', () => {
+    const found = poolReleaseInTransactionRule.check(model((p) => oneShotTransaction(p, [APP, 30, 'audit'])));
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.equal(found[0].severity, 'error');
+    assert.deepEqual([found[0].location.file, found[0].location.line], [JS, 4]);
+    assert.match(found[0].message, /stranger's transaction/);
+  });
+
+  test('a BEGIN on a checked-out client, released before anything else ran: nothing held, nothing to report, as before', () => {
+    const m = model((p) =>
+      p
+        .connect('c1', pg, { driver: 'pg', pool: 'p1' })
+        .checkout({ pool: 'p1', at: [JS, 3, 'reserve'] })
+        .begin('t1', { at: [JS, 4, 'reserve'] })
+        .execute('BEGIN', { at: [JS, 4, 'reserve'] })
+        .checkin({ pool: 'p1', txOpen: true, at: [JS, 5, 'reserve'] })
+        .execute('SELECT * FROM orders', { pool: 'p1', at: [APP, 30, 'audit'] })
+        .checkin({ pool: 'p1', txOpen: true, at: [APP, 30, 'audit'] }),
+    );
+    assert.deepEqual(poolReleaseInTransactionRule.check(m), []);
+  });
+});
+
 describe('test-state-leak key matching', () => {
   test('PostgreSQL DETAIL against pyformat multi-row parameters picks the committing test, not the latest commit', () => {
     const insert = 'INSERT INTO users (email, name) VALUES (%(email__0)s, %(name__0)s), (%(email__1)s, %(name__1)s)';

@@ -15,10 +15,17 @@
  * nothing to publish or undo, which is what a
  * StaticPool or shared `:memory:` connection (Flask-SQLAlchemy 2.x) shows when
  * a session's read stays open while other code uses the same connection.
+ * Except one whose BEGIN ran on a connection checked out for that one statement
+ * (node-postgres's `pool.query('BEGIN')`, which the trace gives as the statement's
+ * `pool`): the pool takes the client back with the transaction it just opened, and
+ * the code's next statements go to whichever client is idle.
  *
  * Severity: error when a later borrower ran statements in the transaction;
  * warning when an open transaction went back and nobody used it (it still
- * holds its writes, snapshot and locks, but this run did not show the harm).
+ * holds its writes, snapshot and locks, but this run did not show the harm),
+ * and when the BEGIN went through pool.query and the only borrower was the same
+ * function going on with its transaction on the client the pool happened to hand
+ * back (it works only while nothing else uses the pool).
  * Location: the release (the line that returned the connection); failing
  * that, the last statement before it. Related: the borrower's first statement
  * inside the stranger's transaction and where that transaction finally ended.
@@ -26,7 +33,7 @@
 import type { ModelConnection, ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
-import { capitalize } from '../../present/wording';
+import { capitalize, POOL_QUERY_TRANSACTION_ADVICE } from '../../present/wording';
 import { connectionRef, connectionWording, finding, firstFrame, place, related, sessionRef, statementRelated, writeText } from './util';
 
 const RULE = 'pool-release-in-transaction';
@@ -89,6 +96,20 @@ function statementSpan(tx: ModelTransaction): { first: number; last: number } | 
   return { first, last };
 }
 
+/**
+ * Whether `st` ran on a connection checked out of its pool for it alone (pg-pool's pool.query):
+ * the model gives such a statement a check-out at its start, at its line.
+ */
+function checkedOutFor(conn: ModelConnection, st: ModelStatement, inTimeOrder: boolean): boolean {
+  const k = nextCheckout(conn.checkouts, inTimeOrder, st.start - 1) as { time: number; at?: SourceFrame } | undefined;
+  return k !== undefined && k.time === st.start && k.at === st.at;
+}
+
+/** Whether `later` is the same function as `st` going on (the same test, file and function name). */
+function sameFunction(st: ModelStatement, later: ModelStatement): boolean {
+  return st.test === later.test && st.at !== undefined && later.at !== undefined && st.at[0] === later.at[0] && st.at[2] === later.at[2];
+}
+
 function endText(model: ModelRun, tx: ModelTransaction): string {
   if (tx.outcome === 'commit') return `committed it at ${place(model, tx.endAt)}, publishing the earlier work too`;
   if (tx.outcome === 'rollback') return `rolled it back at ${place(model, tx.endAt)}, undoing the earlier work too`;
@@ -97,6 +118,24 @@ function endText(model: ModelRun, tx: ModelTransaction): string {
 
 function borrowerRef(model: ModelRun, st: ModelStatement): string {
   return st.session ? sessionRef(model, st.session) : `code at ${place(model, st.at)}`;
+}
+
+/**
+ * BEGIN sent through pool.query, and no other code ran inside the transaction it left open: a
+ * warning, since this run shows no harm (the function's own next statements found the same client
+ * because nothing else was using the pool), at the BEGIN's line.
+ */
+function oneShotBeginFinding(model: ModelRun, conn: ModelConnection, tx: ModelTransaction, begin: ModelStatement, borrower: ModelStatement | undefined, at: SourceFrame): Finding {
+  let message = `${begin.verb} at ${place(model, at)} went through pool.query, which hands its client back to the pool as soon as the statement is done: transaction ${tx.label} stayed open on ${connectionRef(model, conn)} in the pool.`;
+  if (borrower) {
+    message += ` The statements after it (${borrower.writes.length ? writeText(borrower) : borrower.verb} at ${place(model, borrower.at)} first) ran inside ${tx.label} only because the pool handed the same client out again; while other code uses the pool they run on other clients, outside it, and other code runs inside it.`;
+  } else {
+    message += ' Whoever borrows that client next runs inside it.';
+  }
+  message += ` ${POOL_QUERY_TRANSACTION_ADVICE}`;
+  const rel: RelatedLocation[] = borrower ? statementRelated(borrower, `next statement, inside ${tx.label} on the same client by chance`) : [];
+  if (tx.endAt && tx.outcome !== 'open') rel.push(...related(tx.endAt, `${tx.label} ${tx.outcome === 'commit' ? 'committed' : 'rolled back'} here`));
+  return finding(RULE, 'warning', message, at, { related: rel, test: begin.test ?? tx.test });
 }
 
 export const poolReleaseInTransactionRule: DynamicRule = {
@@ -114,16 +153,22 @@ export const poolReleaseInTransactionRule: DynamicRule = {
         const before = tx.statements.filter((s) => s.time <= releasedAt);
         const after = next ? tx.statements.filter((s) => s.time >= next.time) : [];
         const wrote = before.some((s) => (s.op === 'write' || s.op === 'ddl') && !s.err);
+        // BEGIN sent through pool.query: its client went back to the pool as soon as BEGIN was done.
+        const oneShotBegin = before.length === 1 && before[0].op === 'tx' && !before[0].err && checkedOutFor(conn, before[0], checkoutsInOrder);
         // A transaction seen to only read publishes nothing and undoes nothing, whoever ends it:
         // a read left open on a StaticPool / shared :memory: connection is the usual case, and
         // no connection really went back to a pool there. A transaction with no statement seen
         // before the release (SQL sent on the raw DB-API cursor of a pooled connection, which
         // only its BEGIN shows) may have written anything: it is still reported.
-        if (!wrote && before.length > 0) return;
+        if (!wrote && before.length > 0 && !oneShotBegin) return;
         const lastBefore = before[before.length - 1];
         const at = firstFrame(releaseFrame, lastBefore?.at, tx.beginAt);
         if (!at) return;
         const borrower = after[0];
+        if (oneShotBegin && (!borrower || sameFunction(before[0], borrower))) {
+          findings.push(oneShotBeginFinding(model, conn, tx, before[0], borrower, at));
+          return;
+        }
         let message = `${capitalize(connectionRef(model, conn))} went back to its pool at ${place(model, at)} with transaction ${tx.label} still open`;
         if (wrote) message += ` (holding ${[...new Set(before.filter((s) => s.op === 'write').map(writeText))].join(', ')})`;
         if (borrower) {
