@@ -86,6 +86,24 @@ function project(label: string): string {
   return dir;
 }
 
+/**
+ * Runs `node SCRIPT` traced in `dir` against a fresh logged database, checks it printed "done" and
+ * that the trace's statements are, in order, the ones the server ran; gives the run and them.
+ */
+async function runLoggedPg(dir: string, script: string, database: string): Promise<{ run: Run; stmts: Line[]; url: string }> {
+  const db = await loggedDatabase(database);
+  const run = await runTraced(dir, [script], { DATABASE_URL: db.url });
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stdout, 'done\n');
+  const stmts = run.lines.filter((l) => l.k === 'stmt');
+  assert.deepEqual(
+    stmts.map((s) => s.sql),
+    (await loggedStatements(db)).sql,
+    'the statements in the trace are, in order, the ones the server ran',
+  );
+  return { run, stmts, url: db.url };
+}
+
 describe('NODE_OPTIONS', () => {
   test("the preload is appended to the user's options, once, and quoted when its path needs it", () => {
     const preload = nodePreload('/opt/tx/agents');
@@ -232,18 +250,7 @@ describe('the Node agent', () => {
 
   test('records every form of pg query, savepoints, errors and the pool, as Postgres logs them', async () => {
     const dir = project('pg-forms');
-    const db = await loggedDatabase('node_forms');
-    const url = db.url;
-    const run = await runTraced(dir, ['pg-forms.js'], { DATABASE_URL: url });
-    assert.equal(run.code, 0, run.stderr);
-    assert.equal(run.stdout, 'done\n');
-    const logged = (await loggedStatements(db)).sql;
-    const stmts = run.lines.filter((l) => l.k === 'stmt');
-    assert.deepEqual(
-      stmts.map((s) => s.sql),
-      logged,
-      'the statements in the trace are, in order, the ones the server ran',
-    );
+    const { run, stmts, url } = await runLoggedPg(dir, 'pg-forms.js', 'node_forms');
     // Each statement points at the line of pg-forms.js that asked for it.
     const source = readFileSync(join(dir, 'pg-forms.js'), 'utf8').split('\n');
     for (const s of stmts) {
@@ -280,16 +287,7 @@ describe('the Node agent', () => {
 
   test("pool.query's check-out is written with its statement, its check-in only when the client goes back inside a transaction", async () => {
     const dir = project('pg-pool-query');
-    const db = await loggedDatabase('node_pool_query');
-    const run = await runTraced(dir, ['pg-pool-query.js'], { DATABASE_URL: db.url });
-    assert.equal(run.code, 0, run.stderr);
-    assert.equal(run.stdout, 'done\n');
-    const stmts = run.lines.filter((l) => l.k === 'stmt');
-    assert.deepEqual(
-      stmts.map((s) => s.sql),
-      (await loggedStatements(db)).sql,
-      'the statements in the trace are, in order, the ones the server ran',
-    );
+    const { run, stmts } = await runLoggedPg(dir, 'pg-pool-query.js', 'node_pool_query');
     const source = readFileSync(join(dir, 'pg-pool-query.js'), 'utf8').split('\n');
     const lineOf = (text: string): number => source.findIndex((l) => l.includes(text)) + 1;
     // Every statement, the failed one too, carries its one-statement check-out, of the one pool. pg-pool
@@ -424,16 +422,7 @@ describe('the Node agent', () => {
         '',
       ].join('\n'),
     );
-    const db = await loggedDatabase('node_many');
-    const run = await runTraced(dir, ['many.js'], { DATABASE_URL: db.url });
-    assert.equal(run.code, 0, run.stderr);
-    assert.equal(run.stdout, 'done\n');
-    const stmts = run.lines.filter((l) => l.k === 'stmt');
-    assert.deepEqual(
-      stmts.map((s) => s.sql),
-      (await loggedStatements(db)).sql,
-      'the statements in the trace are, in order, the ones the server ran',
-    );
+    const { run, stmts } = await runLoggedPg(dir, 'many.js', 'node_many');
     const file = join(dir, 'many.js');
     const where = (l: Line): string => (l.at?.[0] === file ? `${l.at[1]} ${l.at[2]}` : JSON.stringify(l.at));
     // pool.query's check-out and check-in are its statement's (`pool`): one line each.
