@@ -1,11 +1,13 @@
 // Cases a real run of today's agents cannot produce, on hand-built traces: a pool whose
 // check-ins carry no txOpen flag (the Node agent's pools), PostgreSQL DETAIL keys against
-// SQLAlchemy's multi-row parameter names, and the transactions missing-commit must leave alone.
+// SQLAlchemy's multi-row parameter names, the transactions missing-commit must leave alone,
+// and databases reached by no table read.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { loadModel } from '../../src/model/model';
 import { lockWaitRule } from '../../src/analysis/rules/lock-wait';
 import { missingCommitRule } from '../../src/analysis/rules/missing-commit';
+import { nonTestDatabaseRule } from '../../src/analysis/rules/non-test-database';
 import { poolReleaseInTransactionRule } from '../../src/analysis/rules/pool-release-in-transaction';
 import { sharedConnectionConcurrencyRule } from '../../src/analysis/rules/shared-connection-concurrency';
 import { sqliteMemoryIsolationRule } from '../../src/analysis/rules/sqlite-memory-isolation';
@@ -461,5 +463,39 @@ describe('lock-wait finds a holder open since long before, past the transactions
     assert.deepEqual([found[0].location.file, found[0].location.line], [TESTS, 50]);
     assert.ok(found[0].related.some((r) => r.file === APP && r.line === 11), JSON.stringify(found[0].related));
     assert.match(found[0].message, /sat idle in transaction/);
+  });
+});
+
+describe('non-test-database: reads of no table', () => {
+  const JOBS = '/proj/test/jobs.test.js';
+  const DB = '/proj/src/db.js';
+  const testDb: DatabaseInfo = { system: 'postgresql', name: 'jobs', host: '127.0.0.1', port: 5432 };
+  /** The test creates its schema and writes a job through its pool, then `other` runs `sql` during the test. */
+  const run = (other: DatabaseInfo, sql: string) =>
+    model((p) =>
+      p
+        .testStart('test/jobs.test.js > listens', { file: JOBS, line: 3 })
+        .connect('c1', testDb, { driver: 'pg', pool: 'p1', at: [JOBS, 4, 'setup'] })
+        .execute('CREATE TABLE jobs (id serial PRIMARY KEY, name text)', { at: [JOBS, 5, 'setup'] })
+        .execute('INSERT INTO jobs (name) VALUES ($1)', { params: ['a'], rows: 1, at: [JOBS, 6, 'setup'] })
+        .connect('c2', other, { driver: 'pg', at: [DB, 20, 'listen'] })
+        .execute('LISTEN "jobs"', { conn: 'c2', at: [DB, 21, 'listen'] })
+        .execute(sql, { conn: 'c2', rows: 1, at: [DB, 30, 'heartbeat'] })
+        .testEnd('passed'),
+    );
+  const found = (m: ReturnType<typeof model>) => nonTestDatabaseRule.check(m).map((f) => `${f.severity} ${f.location.line}`);
+
+  test("a heartbeat through the test's own proxy (the same database on another port): silent", () => {
+    const proxy: DatabaseInfo = { ...testDb, port: 40123 };
+    assert.deepEqual(found(run(proxy, 'SELECT EXISTS (SELECT 1 FROM pg_listening_channels() AS active(channel) WHERE channel = $1) AS listening')), []);
+    assert.deepEqual(found(run(proxy, 'SELECT 1')), []);
+  });
+
+  test('a table read there still warns: the code may look for the test rows elsewhere', () => {
+    assert.deepEqual(found(run({ ...testDb, port: 40123 }, 'SELECT count(*) FROM jobs')), ['warning 30']);
+  });
+
+  test('on a development database even a read of no table warns: connecting there is the defect', () => {
+    assert.deepEqual(found(run({ ...testDb, name: 'jobs_dev' }, 'SELECT 1')), ['warning 30']);
   });
 });

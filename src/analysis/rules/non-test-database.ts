@@ -15,6 +15,10 @@
  *   created in test code (conftest.py, test_*.py).
  * A test's other databases are suspicious only when the test database is known
  * without doubt: exactly one test database in the test (else in the run).
+ * A read of no table (`SELECT 1`, a server function such as a LISTEN health check)
+ * says nothing about where the test's data is: it counts only on a dev or prod
+ * database, where connecting at all is the defect. A test's TCP proxy to its own
+ * database (another port, so another database to the trace) is seen that way.
  *
  * Severity: error when the test wrote to the suspicious database. When it only
  * read: error if the test failed after reading a table from it that the test
@@ -158,6 +162,7 @@ function testUses(model: ModelRun, facts: Map<string, DbFacts>): Map<string, Tes
   let db: { first: ModelStatement; firstWrite?: ModelStatement; reads: ModelStatement[] } | undefined;
   let readsCount = false;
   let testish = false;
+  let devProd = false;
   for (let i = 0; i < statements.length; i++) {
     const st = statements[i];
     const key = st.connection.dbKey;
@@ -175,8 +180,10 @@ function testUses(model: ModelRun, facts: Map<string, DbFacts>): Map<string, Tes
       // Reads matter only where the test may have looked for its rows in the wrong database (see `report`).
       readsCount = suspicious(f);
       testish = !!f?.testish;
+      devProd = !!f?.devProd;
       db = undefined;
     }
+    if (op === 'read' && !devProd && st.parsedSql && st.reads.length === 0) continue;
     if (!db) {
       db = use.dbs.get(key);
       if (!db) use.dbs.set(key, (db = { first: st, reads: [] }));
