@@ -491,8 +491,10 @@ describe('non-test-database: reads of no table', () => {
     assert.deepEqual(found(run(proxy, 'SELECT 1')), []);
   });
 
-  test('a table read there still warns: the code may look for the test rows elsewhere', () => {
-    assert.deepEqual(found(run({ ...testDb, port: 40123 }, 'SELECT count(*) FROM jobs')), ['warning 30']);
+  test('a table read there still warns, each database named with its server: the code may look for the test rows elsewhere', () => {
+    const m = run({ ...testDb, port: 40123 }, 'SELECT count(*) FROM jobs');
+    assert.deepEqual(found(m), ['warning 30']);
+    assert.match(nonTestDatabaseRule.check(m)[0].message, /read jobs from jobs on 127\.0\.0\.1:40123 at .* instead of the test database jobs on 127\.0\.0\.1:5432 /);
   });
 
   test('on a development database even a read of no table warns: connecting there is the defect', () => {

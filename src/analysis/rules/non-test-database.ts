@@ -96,7 +96,30 @@ function inTempOutsideProject(model: ModelRun, file: string | undefined): boolea
   return /[\\/]pytest-of-[^\\/]+[\\/]/.test(file) || TEMP_ROOTS.some((root) => root && inside(root, file));
 }
 
-/** How people name a database in a message: the file (relative to the project when inside it) or the database name. */
+/** Per model, how many databases (by key) each server database name stands for in the run. */
+const sharedNames = new WeakMap<ModelRun, Map<string, Set<string>>>();
+
+/** Whether another database of the run has the same name (the same name on another server or port). */
+function nameShared(model: ModelRun, name: string): boolean {
+  let names = sharedNames.get(model);
+  if (!names) {
+    names = new Map();
+    for (const c of model.connections) {
+      if (!c.db?.name || !c.dbKey || c.db.system === 'sqlite') continue;
+      let keys = names.get(c.db.name);
+      if (!keys) names.set(c.db.name, (keys = new Set()));
+      keys.add(c.dbKey);
+    }
+    sharedNames.set(model, names);
+  }
+  return (names.get(name)?.size ?? 0) > 1;
+}
+
+/**
+ * How people name a database in a message: the file (relative to the project when inside it) or the
+ * database name, with its server when another database of the run has that name too ("pgboss on
+ * 127.0.0.1:40123" beside "pgboss on 127.0.0.1:5432", not "pgboss instead of pgboss").
+ */
 function displayName(model: ModelRun, conn: ModelConnection): string {
   const db = conn.db;
   if (db?.system === 'sqlite' && !db.memory && db.file) {
@@ -104,6 +127,7 @@ function displayName(model: ModelRun, conn: ModelConnection): string {
     return isAbsolute(short) ? basename(short) : short;
   }
   if (db?.memory) return 'an in-memory SQLite database';
+  if (db?.name && (db.host || db.port) && nameShared(model, db.name)) return `${db.name} on ${[db.host, db.port].filter((x) => x !== undefined && x !== '').join(':')}`;
   return db?.name ?? conn.dbKey ?? 'an unknown database';
 }
 
