@@ -16,13 +16,20 @@
 // on the transaction's one connection and Knex commits after all of them: one
 // unit of work, so shared-connection-concurrency stays silent. A plain pg
 // Client shared by two callers keeps its finding (fixtures.test.ts).
+//
+// listen-proxy: a job queue's suite reaches its own test database through a TCP
+// proxy the test starts (to cut a LISTEN connection half-open), so the listener's
+// connection names another port: another database to the trace. Its heartbeat
+// asks the server which channels it listens on and reads no table: non-test-database
+// stays silent. The same heartbeat on a development database keeps its warning.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, realpathSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { createDatabase, repoRoot, runCli, tempDir } from '../support/env';
 import { fixtureEnv, type Report } from './ground-truth';
+import { loadModel } from '../../src/model/model';
 
 const mocha = [process.execPath, join(repoRoot, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--reporter', 'tap', 'spec/'];
 
@@ -77,5 +84,38 @@ describe('trx-fan-out: one Knex transaction fanned out with Promise.all', () => 
     // Each reseed is one Knex transaction whose four branches interleaved on its connection.
     assert.equal(report.summary.transactions, 3);
     assert.deepEqual(report.findings, []);
+  });
+});
+
+describe("listen-proxy: a LISTEN heartbeat through the test's own TCP proxy", () => {
+  const nodeTest = [process.execPath, '--test', '--test-reporter', 'tap', 'test/'];
+  /** A fresh test database and development database for each run, traced and untraced. */
+  const databases = async () => fixtureEnv({ DATABASE_URL: await createDatabase('listen_proxy'), DEV_DATABASE_URL: await createDatabase('listen_dev') });
+
+  async function run(twin: 'fixed' | 'buggy'): Promise<{ report: Report; traceDir: string; verdicts: string[]; untraced: string[] }> {
+    const project = copyFixture('listen-proxy', twin);
+    const result = await runCli(['run', '--json', '--fail-on', 'never', '--', ...nodeTest], { cwd: project, env: await databases() });
+    const plain = spawnSync(nodeTest[0], nodeTest.slice(1), { cwd: copyFixture('listen-proxy', twin), env: { ...process.env, ...(await databases()) }, encoding: 'utf8' });
+    const report = JSON.parse(result.stdout) as Report;
+    return { report, traceDir: resolve(project, report.trace), verdicts: verdicts(result.stderr), untraced: verdicts(plain.stdout) };
+  }
+
+  test('the suite pattern earns no finding, with the same verdicts traced and untraced', async () => {
+    const { report, traceDir, verdicts: traced, untraced } = await run('fixed');
+    assert.deepEqual(untraced, ['ok 1 - a job notified through the pool reaches the listener']);
+    assert.deepEqual(traced, untraced);
+    // Two databases to the trace: the test's, and the same one through the proxy's port, where the heartbeats ran.
+    const model = loadModel(traceDir);
+    assert.equal(new Set(model.connections.map((c) => c.dbKey)).size, 2);
+    assert.equal(model.statements.filter((st) => /pg_listening_channels/.test(st.sql)).length, 2);
+    assert.deepEqual(report.findings, []);
+  });
+
+  test('the heartbeat on a development database keeps the warning, at the heartbeat', async () => {
+    const { report, verdicts: traced, untraced } = await run('buggy');
+    assert.deepEqual(untraced, ['not ok 1 - a job notified through the pool reaches the listener']);
+    assert.deepEqual(traced, untraced);
+    const found = report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
+    assert.deepEqual(found, ['warning non-test-database app/listener.js:13']);
   });
 });
