@@ -72,12 +72,18 @@ export function sessionsText(own: number, shared = 0): string {
   return `${plural(own, 'session')} + ${shared} shared`;
 }
 
+/**
+ * Whether counts name their sessions. Work with no session at all is a driver used directly (pg,
+ * better-sqlite3, a bare SQLAlchemy connection): there '0 sessions' would read as if nothing ran, so
+ * the sessions are left out. Shared by the CLI's lines and the editor's lens.
+ */
+export function namesSessions(c: { sessions: number; sharedSessions?: number; transactions: number; statements?: number }): boolean {
+  return c.sessions > 0 || !!c.sharedSessions || (c.transactions === 0 && !c.statements);
+}
+
 function countsLine(c: Omit<Counts, 'tests'> & { sharedSessions?: number }): string {
-  return [
-    sessionsText(c.sessions, c.sharedSessions),
-    `${plural(c.transactions, 'transaction')} (${plural(c.commits, 'commit')}, ${plural(c.rollbacks, 'rollback')})`,
-    plural(c.statements, 'statement'),
-  ].join(' · ');
+  const counts = [`${plural(c.transactions, 'transaction')} (${plural(c.commits, 'commit')}, ${plural(c.rollbacks, 'rollback')})`, plural(c.statements, 'statement')];
+  return (namesSessions(c) ? [sessionsText(c.sessions, c.sharedSessions), ...counts] : counts).join(' · ');
 }
 
 const STORY_LIMIT = 15;
@@ -160,7 +166,7 @@ function testBlock(model: ModelRun, s: TestSummary, own: Finding[], cwd: string,
   return lines;
 }
 
-/** 'tests: 241 (2 failed) · findings: 1 error, 3 warnings, 0 info · 1 process · 250 sessions · …'. */
+/** 'txlens: 241 tests (2 failed) · 1 finding (…) · 1 process · 250 sessions · …'; no sessions named where there were none (namesSessions). */
 export function summaryLine(model: ModelRun, findings: Finding[]): string {
   const c = runCounts(model);
   const failed = new Set(model.tests.filter(isFailure).map((t) => t.id)).size;

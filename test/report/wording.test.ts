@@ -22,6 +22,9 @@ import {
 } from '../../src/present/wording';
 import type { RollbackCause } from '../../src/trace/schema';
 import { repoRoot } from '../support/env';
+import { trace } from '../support/trace-builder';
+import { loadModel } from '../../src/model/model';
+import { namesSessions, summaryLine } from '../../src/report/render';
 
 const ms = 1e6;
 const writes = [{}] as never[];
@@ -136,4 +139,21 @@ test("a finding's stack words come from the trace: Python's SQLAlchemy, or the N
     const text = Object.values(words).join(' ');
     assert.doesNotMatch(text, /\bengine\b|session factory|StaticPool|sessionmaker|\bsession\b|reset-on-return/, kind);
   }
+});
+
+test("counts leave the sessions out where a driver was used directly, as the editor's lens does: never '0 sessions' beside work that ran", () => {
+  const pg = { system: 'postgresql', name: 'shop', host: 'localhost', port: 5432 } as const;
+  const run = trace();
+  run
+    .process(1, { t0: 1_000n })
+    .connect('c1', pg, { driver: 'pg', pool: 'p1' })
+    .begin('t1')
+    .execute('INSERT INTO orders (item) VALUES ($1)', { rows: 1 })
+    .execute('COMMIT')
+    .commit();
+  const model = loadModel(run.write());
+  assert.equal(summaryLine(model, []), 'txlens: 0 tests (0 failed) · no findings · 1 process · 1 transaction (1 commit, 0 rollbacks) · 2 statements');
+  assert.equal(namesSessions({ sessions: 0, transactions: 0, statements: 3 }), false, 'statements in autocommit, no session');
+  assert.equal(namesSessions({ sessions: 0, transactions: 0, statements: 0 }), true, 'nothing ran: 0 sessions says so');
+  assert.equal(namesSessions({ sessions: 0, sharedSessions: 1, transactions: 2 }), true);
 });

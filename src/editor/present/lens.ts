@@ -7,7 +7,7 @@ import type { Finding } from '../../analysis/findings';
 import { ModelRun, ModelTest, testSummaries, TestSummary } from '../../model/model';
 import type { LocatedTest } from './locate';
 import { plural } from '../../present/wording';
-import { sessionsText } from '../../report/render';
+import { namesSessions, sessionsText } from '../../report/render';
 
 export interface TestLens {
   /** The model tests the located function stands for (several for a parametrized test). */
@@ -60,9 +60,8 @@ export function modelTestsFor(model: ModelRun, file: string, located: LocatedTes
  * connection) leave the sessions out, since '0 sessions' would read as if nothing ran.
  */
 export function countsText(c: { sessions: number; sharedSessions?: number; transactions: number; commits: number }, findings: number): string {
-  const noSession = c.sessions === 0 && !c.sharedSessions && c.transactions > 0;
   const parts = [plural(c.transactions, 'transaction'), plural(c.commits, 'commit'), plural(findings, 'finding')];
-  return (noSession ? parts : [sessionsText(c.sessions, c.sharedSessions), ...parts]).join(' · ');
+  return (namesSessions(c) ? [sessionsText(c.sessions, c.sharedSessions), ...parts] : parts).join(' · ');
 }
 
 /** The lens over one located test, or undefined when the run did not run it. */
