@@ -65,7 +65,7 @@ function openAt(conn: ModelConnection, time: number): ModelTransaction | undefin
  * recorded them, which is time order: a binary search then, instead of a walk through the thousands
  * a pooled connection can have; a walk when they are not in order.
  */
-function nextCheckout(checkouts: readonly { time: number }[], inTimeOrder: boolean, time: number): { time: number } | undefined {
+function nextCheckout<K extends { time: number }>(checkouts: readonly K[], inTimeOrder: boolean, time: number): K | undefined {
   if (!inTimeOrder) return checkouts.find((k) => k.time > time);
   let lo = 0;
   let hi = checkouts.length;
@@ -101,7 +101,7 @@ function statementSpan(tx: ModelTransaction): { first: number; last: number } | 
  * the model gives such a statement a check-out at its start, at its line.
  */
 function checkedOutFor(conn: ModelConnection, st: ModelStatement, inTimeOrder: boolean): boolean {
-  const k = nextCheckout(conn.checkouts, inTimeOrder, st.start - 1) as { time: number; at?: SourceFrame } | undefined;
+  const k = nextCheckout(conn.checkouts, inTimeOrder, st.start - 1);
   return k !== undefined && k.time === st.start && k.at === st.at;
 }
 
