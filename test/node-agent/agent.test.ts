@@ -9,7 +9,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync,
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { build } from 'esbuild';
-import { line as traceLine, type PendingEvent } from '../../src/agents/node/runtime';
+import { failureLine, line as traceLine, type PendingEvent } from '../../src/agents/node/runtime';
 import { nodePreload, traceEnv, withNodeAgent } from '../../src/capture/env';
 import { repoRoot, tempDir } from '../support/env';
 import { loggedDatabase, loggedStatements } from './pg-log';
@@ -235,6 +235,31 @@ describe('trace lines', () => {
         assert.ok(!written.includes('\n'), 'one line');
       }
     }
+  });
+});
+
+describe("a failed test's message", () => {
+  test('is its first line, with the values node:assert and jest put below it', () => {
+    const failure = (fn: () => void): string => {
+      try {
+        fn();
+      } catch (e) {
+        return failureLine((e as Error).message);
+      }
+      throw new Error('did not fail');
+    };
+    // Node versions lay the values out differently ("'a' !== 'b'" or a diff): the values are there either way.
+    const strict = failure(() => assert.strictEqual('PENDING', 'FAILED'));
+    assert.match(strict, /^Expected values to be strictly equal: .*'PENDING'.*'FAILED'/);
+    assert.ok(!strict.includes('+ actual - expected'), strict);
+    assert.equal(failureLine("Expected values to be strictly equal:\n+ actual - expected\n\n+ 'PENDING'\n- 'FAILED'\n"), "Expected values to be strictly equal: actual 'PENDING', expected 'FAILED'");
+    assert.match(failure(() => assert.deepStrictEqual({ status: 'PENDING' }, { status: 'FAILED' })), /^Expected values to be strictly deep-equal: .*status: 'PENDING'.*status: 'FAILED'/);
+    assert.match(failure(() => assert.ok(false)), /^The expression evaluated to a falsy value: \S*ok\(false\)$/);
+    // jest's matcher message as its workers write it to a terminal.
+    const jest = '\u001b[2mexpect(\u001b[22m\u001b[31mreceived\u001b[39m\u001b[2m).\u001b[22mtoBe\u001b[2m(\u001b[22m\u001b[32mexpected\u001b[39m\u001b[2m) // Object.is equality\u001b[22m\n\nExpected: \u001b[32m"FAILED"\u001b[39m\nReceived: \u001b[31m"PENDING"\u001b[39m';
+    assert.equal(failureLine(jest), 'expect(received).toBe(expected) // Object.is equality: Expected: "FAILED", Received: "PENDING"');
+    assert.equal(failureLine("expected 'PENDING' to be 'FAILED' // Object.is equality"), "expected 'PENDING' to be 'FAILED' // Object.is equality", "vitest's says it all in one line");
+    assert.equal(failureLine('UNIQUE constraint failed: jobs.name\n    at Statement.run'), 'UNIQUE constraint failed: jobs.name');
   });
 });
 

@@ -893,14 +893,47 @@ function errorName(err: unknown, line: string): string | undefined {
 }
 
 /**
- * A failed test's `test_end.message`, for every runner: the failure's first line in 'values' mode;
+ * A failed test's `test_end.message`, for every runner: the failure's line (`failureLine`) in 'values' mode;
  * else the error's name alone, since assertion messages quote the values they compared.
  */
 export function failureMessage(err: unknown): string | undefined {
   const text = String((err as { message?: unknown } | null)?.message ?? err ?? '').trim();
-  const line = text.split('\n')[0] ?? '';
-  if (PARAMS_MODE !== 'values') return errorName(err, line);
+  if (PARAMS_MODE !== 'values') return errorName(err, text.split('\n')[0] ?? '');
+  const line = failureLine(text);
   return line.length > FAILURE_CHARS ? line.slice(0, FAILURE_CHARS) + '...' : line;
+}
+
+// node:assert's diff starts with this line, then one line per value, '+' for actual and '-' for expected.
+const ASSERT_DIFF_LEGEND = '+ actual - expected';
+// Terminal colours: jest's matcher messages carry them when its workers write to a terminal.
+// eslint-disable-next-line no-control-regex -- the escape character is what a colour code starts with
+const ANSI_COLOUR = /\u001b\[[0-9;]*m/g;
+
+/**
+ * A failure's message as one line: its first line, and the values below it where that line only
+ * announces them. node:assert ends its first line with a colon and puts the compared values under it
+ * ("Expected values to be strictly equal:", then "'PENDING' !== 'FAILED'"); jest's matchers start
+ * with a hint ("expect(received).toBe(expected) // Object.is equality") and put the values on
+ * "Expected:" and "Received:" lines. Either way the first line alone says nothing of what failed.
+ */
+export function failureLine(text: string): string {
+  const lines = text
+    .replace(ANSI_COLOUR, '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  const first = lines[0] ?? '';
+  if (lines.length < 2) return first;
+  if (first.endsWith(':')) {
+    // Without the diff's legend; a diff of one value each way as words.
+    const rest = lines.slice(1).filter((l) => l !== ASSERT_DIFF_LEGEND);
+    if (rest.length === 2 && rest[0].startsWith('+ ') && rest[1].startsWith('- ')) return `${first} actual ${rest[0].slice(2)}, expected ${rest[1].slice(2)}`;
+    return [first, ...rest].join(' ');
+  }
+  const expected = lines.find((l) => l.startsWith('Expected:'));
+  const received = lines.find((l) => l.startsWith('Received:'));
+  if (first.startsWith('expect(') && expected !== undefined && received !== undefined) return `${first}: ${expected}, ${received}`;
+  return first;
 }
 
 // ---------------------------------------------------------------------------
