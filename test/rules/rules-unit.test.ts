@@ -436,6 +436,61 @@ describe('test-state-leak picks the latest committed key between the last cleanu
   });
 });
 
+describe('test-state-leak: installers racing on the same key in one test', () => {
+  const insertOne = 'INSERT INTO users (email, name) VALUES ($1, $2)';
+  const duplicate = {
+    type: 'DatabaseError',
+    message: 'duplicate key value violates unique constraint "users_email_key"',
+    code: '23505',
+    detail: 'Key (email)=(alice@e.com) already exists.',
+  };
+  // a commits alice; b deletes her with a filtered DELETE (no whole-table cleanup to the rule); then
+  // c2 inserts alice and c3 tries to while c2's row is uncommitted: c3 waits, and fails once c2's
+  // COMMIT (sent at `commitSent`, its reply recorded at `commitDone`) lands.
+  const race = (commitSent: number, commitDone: number) =>
+    model((p) => {
+      p.connect('c1', pg)
+        .testStart('t::a', { file: TESTS, t: 100 })
+        .begin('t1', { t: 110 })
+        .execute(insertOne, { params: ['alice@e.com', 'A'], t: 120, dur: 5, at: [TESTS, 10, 'test_a'] })
+        .commit({ t: 130, at: [TESTS, 11, 'test_a'] })
+        .testEnd('passed', { t: 140 })
+        .testStart('t::b', { file: TESTS, t: 200 })
+        .execute("DELETE FROM users WHERE email LIKE '%@e.com'", { t: 210, dur: 5, at: [TESTS, 20, 'test_b'] })
+        .connect('c2', pg, { t: 220 })
+        .connect('c3', pg, { t: 221 })
+        .begin('t2', { conn: 'c2', t: 300 })
+        .execute(insertOne, { conn: 'c2', params: ['alice@e.com', 'A'], t: 310, dur: 5, at: [APP, 40, 'install'] })
+        .begin('t3', { conn: 'c3', t: 320 });
+      const failure = { conn: 'c3', params: ['alice@e.com', 'A'], t: 500, dur: 170, at: [APP, 40, 'install'] as [string, number, string], err: duplicate };
+      const commit = () => p.execute('COMMIT', { conn: 'c2', t: commitDone, dur: commitDone - commitSent, at: [APP, 42, 'install'] }).commit({ conn: 'c2', t: commitDone + 1, at: [APP, 42, 'install'] });
+      // Events in the order they were recorded: the one that finished first is written first.
+      if (commitDone < failure.t) {
+        commit();
+        p.execute(insertOne, failure);
+      } else {
+        p.execute(insertOne, failure);
+        commit();
+      }
+      p.rollback('error', { conn: 'c3', t: 600, at: [APP, 44, 'install'] }).testEnd('passed', { t: 700 });
+    });
+
+  test('the violation is on the row the other installer committed while it waited: no leak', () => {
+    assert.deepEqual(testStateLeakRule.check(race(400, 450)), []);
+  });
+
+  test("the same when the COMMIT's reply is recorded after the failure it caused", () => {
+    assert.deepEqual(testStateLeakRule.check(race(400, 520)), []);
+  });
+
+  test('a commit sent after the failure came back cannot be what it hit: the earlier test keeps the error', () => {
+    const found = testStateLeakRule.check(race(550, 560));
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.equal(found[0].severity, 'error');
+    assert.deepEqual([found[0].location.file, found[0].location.line], [TESTS, 11]);
+  });
+});
+
 describe('lock-wait finds a holder open since long before, past the transactions that ended in between', () => {
   const ms = 1e6;
   const m = model((p) => {

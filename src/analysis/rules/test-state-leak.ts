@@ -20,6 +20,15 @@
  * its tables per test), and a key the failing transaction itself inserted
  * earlier (a test that inserts twice to check its own UNIQUE constraint).
  *
+ * Nor a key another session committed while the failing statement ran: a unique
+ * check that meets a row inserted by a transaction still open waits for it, and
+ * fails once it commits. That commit (sent before the failure came back, though
+ * its own reply may be recorded after) is the row it hit, and it wins over any
+ * older commit of the key: had the older row still been there, the newer INSERT
+ * would have failed as well. Concurrent installers racing on the same keys (job
+ * queues migrating their schema from many connections at once) collide with each
+ * other, in the one test.
+ *
  * Location: the commit in the earlier test (that is what must be undone or
  * isolated); related: the failing statement and the INSERT that wrote the key.
  * The finding belongs to the test that failed.
@@ -211,9 +220,12 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
     // Durable inserts and whole-table cleanups (DELETE without WHERE, TRUNCATE, DROP TABLE), per
     // database and table, in the order the database made them durable: at COMMIT, or at the RELEASE of
     // an outermost pysqlite savepoint for a transaction that was rolled back afterwards.
-    const inserts = new Map<string, { st: ModelStatement; tx?: ModelTransaction; durable: number; at?: SourceFrame }[]>();
+    // `sent`: when the commit went to the database (the COMMIT statement's start), at or before `durable`.
+    const inserts = new Map<string, { st: ModelStatement; tx?: ModelTransaction; durable: number; sent: number; at?: SourceFrame }[]>();
     const cleanups = new Map<string, number[]>();
-    const durable: { st: ModelStatement; tx?: ModelTransaction; until: number; at?: SourceFrame }[] = [];
+    const durable: { st: ModelStatement; tx?: ModelTransaction; until: number; sent: number; at?: SourceFrame }[] = [];
+    /** The longest a commit took from being sent to being recorded, over the INSERTs below. */
+    let maxLag = 0;
     // Only a write that can be one of those, into a table of a database some violation names, is
     // worth a place in the durable order: the run's other writes (nearly all of them) are passed
     // over here rather than listed and sorted to be dropped by the loop below, which judges the
@@ -237,25 +249,28 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
     // connection in autocommit mode) is durable the moment it finished, like a COMMIT of its own.
     for (const i of statementIndex(model).untransactedWrites) {
       const st = statements[i];
-      if (st.writes.length > 0 && mayMatter(st)) durable.push({ st, until: st.time, at: st.at });
+      if (st.writes.length > 0 && mayMatter(st)) durable.push({ st, until: st.time, sent: st.start, at: st.at });
     }
     const transactions = model.transactions;
     for (let i = 0; i < transactions.length; i++) {
       const tx = transactions[i];
       if (tx.writes.length === 0) continue;
       if (tx.outcome === 'commit' && tx.end !== undefined) {
-        for (const st of tx.writes) if (mayMatter(st)) durable.push({ st, tx, until: tx.end, at: tx.endAt });
+        // The COMMIT statement, when the driver sent one: the database made the rows visible between its start and its reply.
+        const last = tx.statements[tx.statements.length - 1];
+        const sent = last !== undefined && (last.verb === 'COMMIT' || last.verb === 'END') && last.time <= tx.end ? last.start : tx.end;
+        for (const st of tx.writes) if (mayMatter(st)) durable.push({ st, tx, until: tx.end, sent, at: tx.endAt });
       } else if (tx.durableUntil !== undefined) {
         // Each write became durable at the first RELEASE of an outermost savepoint after it.
         for (const st of tx.writes) {
           if (!mayMatter(st)) continue;
           const sp = tx.savepoints.find((x) => x.outermost && x.outcome === 'release' && x.end! >= st.time);
-          if (sp) durable.push({ st, tx, until: sp.end!, at: sp.endAt });
+          if (sp) durable.push({ st, tx, until: sp.end!, sent: sp.end!, at: sp.endAt });
         }
       }
     }
     durable.sort((a, b) => a.until - b.until);
-    for (const { st, tx, until, at } of durable) {
+    for (const { st, tx, until, sent, at } of durable) {
       if (st.err) continue;
       for (const table of st.writes) {
         const name = lastPart(table);
@@ -263,7 +278,8 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
         const key = `${st.connection.dbKey}|${name}`;
         if (st.verb === 'INSERT' || st.verb === 'REPLACE') {
           if (!inserts.has(key)) inserts.set(key, []);
-          inserts.get(key)!.push({ st, tx, durable: until, at });
+          inserts.get(key)!.push({ st, tx, durable: until, sent, at });
+          if (until - sent > maxLag) maxLag = until - sent;
         } else if (isCleanup(st)) {
           if (!cleanups.has(key)) cleanups.set(key, []);
           cleanups.get(key)!.push(until);
@@ -301,10 +317,16 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
         return n > 0 ? cleaned[n - 1] : -Infinity;
       })();
       const list = inserts.get(key) ?? [];
-      // The INSERTs durable after the last cleanup and before the violation: positions [from, to).
+      // The INSERTs durable after the last cleanup whose commit was sent before the failure came
+      // back: positions in [from, end) with `sent` at or before its end. Those durable before the
+      // statement started, [from, to), all are; past `to`, commits that landed while it waited on
+      // them (`end` bounds them: none sent in time can be recorded later than the slowest commit took).
+      const failedAt = v.stmt.time;
       const to = firstAtOrAfter(list.length, (i) => list[i].durable, v.stmt.start);
       const from = firstAfter(to, (i) => list[i].durable, lastCleanup);
-      if (from >= to) continue;
+      const end = Math.max(to, firstAfter(list.length, (i) => list[i].durable, failedAt + maxLag));
+      const inTime = (i: number) => i < to || list[i].sent <= failedAt;
+      if (from >= end) continue;
       // The test's own earlier INSERTs into the table, in the failing statement's transaction or
       // committed during the same test: a test that inserts a key twice to check the constraint
       // collides with itself, not with an earlier test.
@@ -319,14 +341,21 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
         for (const k of want) {
           const at = byKey.get(k);
           if (!at) continue;
-          const n = firstAtOrAfter(at.length, (i) => at[i], to);
-          if (n > 0 && at[n - 1] >= from && at[n - 1] > latest) latest = at[n - 1];
+          for (let n = firstAtOrAfter(at.length, (i) => at[i], end) - 1; n >= 0 && at[n] >= from && at[n] > latest; n--) {
+            if (inTime(at[n])) {
+              latest = at[n];
+              break;
+            }
+          }
         }
         if (latest >= 0) matches.push({ violation: v, insert: list[latest].st, tx: list[latest].tx, by: 'key', committedAt: list[latest].at });
         continue;
       }
       if (own.length > 0) continue;
-      const candidate = list[to - 1];
+      let last = end - 1;
+      while (last >= from && !inTime(last)) last--;
+      if (last < from) continue;
+      const candidate = list[last];
       matches.push({ violation: v, insert: candidate.st, tx: candidate.tx, by: 'table', committedAt: candidate.at });
     }
   }
