@@ -491,6 +491,56 @@ describe('test-state-leak: installers racing on the same key in one test', () =>
   });
 });
 
+describe('test-state-leak: a committed DROP SCHEMA removes the tables in it', () => {
+  const duplicate = {
+    type: 'DatabaseError',
+    message: 'duplicate key value violates unique constraint "migrations_pkey"',
+    code: '23505',
+    detail: 'Key (id)=(1) already exists.',
+  };
+  // a records migration 1 and commits; b runs `drop` in autocommit, then fails to record it again.
+  const run = (drop: string, insert: string) =>
+    testStateLeakRule.check(
+      model((p) =>
+        p
+          .connect('c1', pg)
+          .testStart('t::a', { file: TESTS })
+          .begin()
+          .execute(insert, { params: [1], at: [APP, 10, 'migrate'] })
+          .commit({ at: [APP, 11, 'migrate'] })
+          .testEnd('passed')
+          .testStart('t::b', { file: TESTS })
+          .execute(drop, { at: [TESTS, 20, 'reset'] })
+          .begin()
+          .execute(insert, { params: [1], at: [APP, 10, 'migrate'], err: duplicate })
+          .rollback('error', { at: [APP, 12, 'migrate'] })
+          .testEnd('failed'),
+      ),
+    );
+
+  test("the table's own schema, quoted or not: no leak", () => {
+    assert.deepEqual(run('drop schema if exists "queue" cascade;', 'insert into "queue".migrations (id) values ($1)'), []);
+    assert.deepEqual(run('DROP SCHEMA queue CASCADE; CREATE SCHEMA queue', 'INSERT INTO queue.migrations (id) VALUES ($1)'), []);
+    assert.deepEqual(run('DROP SCHEMA IF EXISTS audit, queue CASCADE', 'INSERT INTO queue.migrations (id) VALUES ($1)'), []);
+  });
+
+  test('public for a table named without its schema', () => {
+    assert.deepEqual(run('DROP SCHEMA public CASCADE', 'INSERT INTO migrations (id) VALUES ($1)'), []);
+  });
+
+  test('another schema leaves the rows: the earlier commit keeps the error', () => {
+    for (const [drop, insert] of [
+      ['DROP SCHEMA IF EXISTS public CASCADE', 'INSERT INTO queue.migrations (id) VALUES ($1)'],
+      ['DROP SCHEMA audit CASCADE', 'INSERT INTO migrations (id) VALUES ($1)'],
+    ]) {
+      const found = run(drop, insert);
+      assert.equal(found.length, 1, `${drop}: ${JSON.stringify(found)}`);
+      assert.equal(found[0].severity, 'error');
+      assert.deepEqual([found[0].location.file, found[0].location.line], [APP, 11]);
+    }
+  });
+});
+
 describe('lock-wait finds a holder open since long before, past the transactions that ended in between', () => {
   const ms = 1e6;
   const m = model((p) => {

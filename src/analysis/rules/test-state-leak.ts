@@ -16,9 +16,10 @@
  * autocommit, outside any transaction (a plain node-postgres `pool.query`).
  *
  * Not a leak: rows a committed whole-table cleanup removed before the violation
- * (DELETE without WHERE, TRUNCATE, DROP TABLE: a suite that drops and recreates
- * its tables per test), and a key the failing transaction itself inserted
- * earlier (a test that inserts twice to check its own UNIQUE constraint).
+ * (DELETE without WHERE, TRUNCATE, DROP TABLE, or DROP SCHEMA of the schema the
+ * failing statement named: a suite that drops and recreates its tables or its
+ * schema per test), and a key the failing transaction itself inserted earlier (a
+ * test that inserts twice to check its own UNIQUE constraint).
  *
  * Nor a key another session committed while the failing statement ran: a unique
  * check that meets a row inserted by a transaction still open waits for it, and
@@ -158,6 +159,34 @@ function isCleanup(st: ModelStatement): boolean {
   return st.verb === 'TRUNCATE' || st.verb === 'DROP' || (st.verb === 'DELETE' && !/\bWHERE\b/i.test(st.sql));
 }
 
+const IDENT = String.raw`(?:"(?:[^"]|"")+"|[\w$]+)`;
+const DROP_SCHEMA = new RegExp(String.raw`^\s*DROP\s+SCHEMA\s+(?:IF\s+EXISTS\s+)?(${IDENT}(?:\s*,\s*${IDENT})*)`, 'i');
+
+function identName(name: string): string {
+  const t = name.trim();
+  return t.startsWith('"') ? t.slice(1, -1).replace(/""/g, '"') : t.toLowerCase();
+}
+
+/** The schemas a committed `DROP SCHEMA a, b [CASCADE]` removed, with every table in them; undefined for any other statement. */
+function droppedSchemas(st: ModelStatement): string[] | undefined {
+  if (st.verb !== 'DROP') return undefined;
+  const m = DROP_SCHEMA.exec(st.sql);
+  if (!m) return undefined;
+  return m[1].split(/\s*,\s*/).map(identName);
+}
+
+const TARGET = new RegExp(String.raw`^\s*(?:INSERT\s+INTO|UPDATE(?:\s+ONLY)?)\s+(${IDENT})\s*\.\s*${IDENT}`, 'i');
+
+/**
+ * The schema of the table a failing INSERT or UPDATE named: its qualifier, or `public`
+ * for an unqualified name (PostgreSQL's default search path, where a suite's own
+ * `DROP SCHEMA public CASCADE` reset takes its tables).
+ */
+function targetSchema(st: ModelStatement): string {
+  const m = TARGET.exec(st.sql);
+  return m ? identName(m[1]) : 'public';
+}
+
 const cache = new WeakMap<ModelRun, LeakMatch[]>();
 
 /** The first of `n` ascending values (`at(i)`) that is at least `value`; `n` when none is. */
@@ -223,6 +252,8 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
     // `sent`: when the commit went to the database (the COMMIT statement's start), at or before `durable`.
     const inserts = new Map<string, { st: ModelStatement; tx?: ModelTransaction; durable: number; sent: number; at?: SourceFrame }[]>();
     const cleanups = new Map<string, number[]>();
+    /** Committed DROP SCHEMAs per database: each schema dropped, with the times, in durable order. */
+    const schemaDrops = new Map<string | undefined, { schema: string; until: number }[]>();
     const durable: { st: ModelStatement; tx?: ModelTransaction; until: number; sent: number; at?: SourceFrame }[] = [];
     /** The longest a commit took from being sent to being recorded, over the INSERTs below. */
     let maxLag = 0;
@@ -237,6 +268,7 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
       if (tables === undefined) return false;
       const verb = st.verb;
       if (verb !== 'INSERT' && verb !== 'REPLACE' && verb !== 'DELETE' && verb !== 'TRUNCATE' && verb !== 'DROP') return false;
+      if (verb === 'DROP' && droppedSchemas(st)) return true;
       const writes = st.writes;
       for (let k = 0; k < writes.length; k++) {
         let name = tableNames.get(writes[k]);
@@ -249,7 +281,7 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
     // connection in autocommit mode) is durable the moment it finished, like a COMMIT of its own.
     for (const i of statementIndex(model).untransactedWrites) {
       const st = statements[i];
-      if (st.writes.length > 0 && mayMatter(st)) durable.push({ st, until: st.time, sent: st.start, at: st.at });
+      if ((st.writes.length > 0 || st.verb === 'DROP') && mayMatter(st)) durable.push({ st, until: st.time, sent: st.start, at: st.at });
     }
     const transactions = model.transactions;
     for (let i = 0; i < transactions.length; i++) {
@@ -272,6 +304,13 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
     durable.sort((a, b) => a.until - b.until);
     for (const { st, tx, until, sent, at } of durable) {
       if (st.err) continue;
+      const schemas = droppedSchemas(st);
+      if (schemas) {
+        let drops = schemaDrops.get(st.connection.dbKey);
+        if (!drops) schemaDrops.set(st.connection.dbKey, (drops = []));
+        for (const schema of schemas) drops.push({ schema, until });
+        continue;
+      }
       for (const table of st.writes) {
         const name = lastPart(table);
         if (!wantedTables.get(st.connection.dbKey)?.has(name)) continue;
@@ -312,10 +351,15 @@ export function leakMatches(model: ModelRun): LeakMatch[] {
       // Rows a committed cleanup removed (or a dropped and recreated table) cannot be what collided.
       // Cleanups and INSERTs are in durable order: both bounds are binary searches.
       const cleaned = cleanups.get(key) ?? [];
-      const lastCleanup = (() => {
+      let lastCleanup = (() => {
         const n = firstAtOrAfter(cleaned.length, (i) => cleaned[i], v.stmt.start);
         return n > 0 ? cleaned[n - 1] : -Infinity;
       })();
+      const drops = schemaDrops.get(v.stmt.connection.dbKey);
+      if (drops) {
+        const schema = targetSchema(v.stmt);
+        for (const d of drops) if (d.schema === schema && d.until < v.stmt.start && d.until > lastCleanup) lastCleanup = d.until;
+      }
       const list = inserts.get(key) ?? [];
       // The INSERTs durable after the last cleanup whose commit was sent before the failure came
       // back: positions in [from, end) with `sent` at or before its end. Those durable before the
