@@ -17,6 +17,15 @@
 // unit of work, so shared-connection-concurrency stays silent. A plain pg
 // Client shared by two callers keeps its finding (fixtures.test.ts).
 //
+// concurrent-migrate (from graphile-worker): a job queue's suite drops its schema
+// (DROP SCHEMA ... CASCADE) and installs it again from several connections at
+// once, which race on each migration's number in the migrations table. The
+// losers' unique violations are on rows another installer of the same test
+// committed while they waited, not on the rows the earlier test committed before
+// the drop: test-state-leak stays silent. A reset that drops another schema
+// leaves those rows in place, and the installers' collisions with them keep
+// their errors.
+//
 // listen-proxy: a job queue's suite reaches its own test database through a TCP
 // proxy the test starts (to cut a LISTEN connection half-open), so the listener's
 // connection names another port: another database to the trace. Its heartbeat
@@ -117,5 +126,34 @@ describe("listen-proxy: a LISTEN heartbeat through the test's own TCP proxy", ()
     assert.deepEqual(traced, untraced);
     const found = report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
     assert.deepEqual(found, ['warning non-test-database app/listener.js:13']);
+  });
+});
+
+describe('concurrent-migrate: schema installers racing after a DROP SCHEMA reset', () => {
+  const nodeTest = [process.execPath, '--test', '--test-reporter', 'tap', 'test/'];
+
+  async function run(twin: 'fixed' | 'buggy'): Promise<{ report: Report; verdicts: string[]; untraced: string[] }> {
+    const env = fixtureEnv({ DATABASE_URL: await createDatabase('concurrent_migrate') });
+    const result = await runCli(['run', '--json', '--fail-on', 'never', '--', ...nodeTest], { cwd: copyFixture('concurrent-migrate', twin), env });
+    const untracedEnv = { ...process.env, ...fixtureEnv({ DATABASE_URL: await createDatabase('concurrent_migrate') }) };
+    const plain = spawnSync(nodeTest[0], nodeTest.slice(1), { cwd: copyFixture('concurrent-migrate', twin), env: untracedEnv, encoding: 'utf8' });
+    return { report: JSON.parse(result.stdout) as Report, verdicts: verdicts(result.stderr), untraced: verdicts(plain.stdout) };
+  }
+
+  test('the suite pattern earns no finding, with the same verdicts traced and untraced', async () => {
+    const { report, verdicts: traced, untraced } = await run('fixed');
+    assert.deepEqual(untraced, ['ok 1 - one installer runs every migration', 'ok 2 - concurrent installers run each migration once']);
+    assert.deepEqual(traced, untraced);
+    // Three migrations run once each, in both tests; every other attempt of the racing installers rolled back.
+    assert.equal(report.summary.commits, 6);
+    assert.deepEqual(report.findings, []);
+  });
+
+  test("a reset that drops another schema keeps the errors, at the first test's commits", async () => {
+    const { report, verdicts: traced, untraced } = await run('buggy');
+    assert.deepEqual(untraced, ['ok 1 - one installer runs every migration', 'not ok 2 - concurrent installers run each migration once']);
+    assert.deepEqual(traced, untraced);
+    const found = report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
+    assert.deepEqual(found, Array(3).fill('error test-state-leak app/migrate.js:28'));
   });
 });
