@@ -166,7 +166,10 @@ function testBlock(model: ModelRun, s: TestSummary, own: Finding[], cwd: string,
   return lines;
 }
 
-/** 'txlens: 241 tests (2 failed) · 1 finding (…) · 1 process · 250 sessions · …'; no sessions named where there were none (namesSessions). */
+/**
+ * 'txlens: 241 tests (2 failed) · 1 finding (…) · 1 process · 250 sessions · …'. Where no sessions are
+ * named (namesSessions: a driver used directly) the connections are, since those are what the code opened.
+ */
 export function summaryLine(model: ModelRun, findings: Finding[]): string {
   const c = runCounts(model);
   const failed = new Set(model.tests.filter(isFailure).map((t) => t.id)).size;
@@ -177,7 +180,8 @@ export function summaryLine(model: ModelRun, findings: Finding[]): string {
       ? 'no findings'
       : `${plural(findings.length, 'finding')} (${plural(bySeverity.error, 'error')}, ${plural(bySeverity.warning, 'warning')}, ${bySeverity.info} info)`;
   const outcomes = `${failed} failed${unfinished ? `, ${unfinished} unfinished` : ''}`;
-  return `txlens: ${plural(c.tests, 'test')} (${outcomes}) · ${found} · ${plural(c.processes, 'process', 'processes')} · ${countsLine(c)}`;
+  const connections = namesSessions(c) ? '' : ` · ${plural(model.connections.length, 'connection')}`;
+  return `txlens: ${plural(c.tests, 'test')} (${outcomes}) · ${found} · ${plural(c.processes, 'process', 'processes')}${connections} · ${countsLine(c)}`;
 }
 
 /**

@@ -62,5 +62,5 @@ test("the text report gives each failing test its failure's own words and its fi
   assert.match(section('a rerun job starts pending again'), /✗ UNIQUE constraint failed: jobs\.name\n {4}error test-state-leak {2}app\/jobs\.js:7/);
   assert.match(section('jobs are counted by status'), /✗ no such table: jobs\n {4}error sqlite-memory-isolation {2}app\/db\.js:6/);
   assert.doesNotMatch(text, /^test\/jobs\.test\.js > a new job is pending/m, 'the passing test, whose leak the later test pays for, gets no line of its own');
-  assert.match(text, /^txlens: 5 tests \(4 failed\) · 4 findings \(4 errors, 0 warnings, 0 info\) · 2 processes · 2 transactions/m);
+  assert.match(text, /^txlens: 5 tests \(4 failed\) · 4 findings \(4 errors, 0 warnings, 0 info\) · 2 processes · 11 connections · 2 transactions \(0 commits, 2 rollbacks\) · 14 statements$/m, 'a connection per Database the code opened');
 });

@@ -141,7 +141,7 @@ test("a finding's stack words come from the trace: Python's SQLAlchemy, or the N
   }
 });
 
-test("counts leave the sessions out where a driver was used directly, as the editor's lens does: never '0 sessions' beside work that ran", () => {
+test("counts leave the sessions out where a driver was used directly, as the editor's lens does: never '0 sessions' beside work that ran, and the run's line names the connections instead", () => {
   const pg = { system: 'postgresql', name: 'shop', host: 'localhost', port: 5432 } as const;
   const run = trace();
   run
@@ -152,7 +152,7 @@ test("counts leave the sessions out where a driver was used directly, as the edi
     .execute('COMMIT')
     .commit();
   const model = loadModel(run.write());
-  assert.equal(summaryLine(model, []), 'txlens: 0 tests (0 failed) · no findings · 1 process · 1 transaction (1 commit, 0 rollbacks) · 2 statements');
+  assert.equal(summaryLine(model, []), 'txlens: 0 tests (0 failed) · no findings · 1 process · 1 connection · 1 transaction (1 commit, 0 rollbacks) · 2 statements');
   assert.equal(namesSessions({ sessions: 0, transactions: 0, statements: 3 }), false, 'statements in autocommit, no session');
   assert.equal(namesSessions({ sessions: 0, transactions: 0, statements: 0 }), true, 'nothing ran: 0 sessions says so');
   assert.equal(namesSessions({ sessions: 0, sharedSessions: 1, transactions: 2 }), true);
