@@ -664,6 +664,54 @@ describe('the Node agent', () => {
     assert.equal(run.lines.filter((l) => l.k === 'stmt').length, 0);
   });
 
+  test("better-sqlite3 13's layout: lib/database.js a factory each entry point calls for its Database class", async () => {
+    // 13 made lib/database.js export createDatabase(getAddon, allowNativeBinding); index.js calls it.
+    // The real (12) package rebuilt in that shape: its Database class reachable only through the factory.
+    const dir = project('sqlite-13');
+    const fake = join(dir, 'node_modules', 'better-sqlite3');
+    const real = join(repoRoot, 'node_modules', 'better-sqlite3');
+    for (const part of ['package.json', 'lib', join('build', 'Release', 'better_sqlite3.node')]) cpSync(join(real, part), join(fake, part), { recursive: true });
+    const manifest = JSON.parse(readFileSync(join(fake, 'package.json'), 'utf8'));
+    writeFileSync(join(fake, 'package.json'), JSON.stringify({ ...manifest, version: '13.0.3' }));
+    cpSync(join(fake, 'lib', 'database.js'), join(fake, 'lib', 'database-class.js'));
+    writeFileSync(
+      join(fake, 'lib', 'database.js'),
+      ["'use strict';", "const Base = require('./database-class');", 'module.exports = function createDatabase(getAddon, allowNativeBinding) {', '  return class Database extends Base {};', '};', ''].join('\n'),
+    );
+    writeFileSync(join(fake, 'lib', 'index.js'), ["'use strict';", "module.exports = require('./database')(null, true);", "module.exports.SqliteError = require('./sqlite-error');", ''].join('\n'));
+    writeFileSync(
+      join(dir, 'v13.js'),
+      [
+        "const Database = require('better-sqlite3');",
+        "const db = new Database(':memory:');",
+        "db.prepare('CREATE TABLE t (id INTEGER)').run();",
+        "db.prepare('BEGIN').run();",
+        "db.prepare('INSERT INTO t VALUES (1)').run();",
+        "db.prepare('COMMIT').run();",
+        "console.log(db.prepare('SELECT count(*) AS n FROM t').get().n);",
+        '',
+      ].join('\n'),
+    );
+    const run = await runTraced(dir, ['v13.js']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, '1\n');
+    assert.doesNotMatch(run.stderr, /not supported/);
+    assert.equal(run.lines.find((l) => l.k === 'header')?.libs?.['better-sqlite3'], '13.0.3');
+    assert.deepEqual(
+      run.lines.filter((l) => ['connect', 'stmt', 'begin', 'commit'].includes(l.k)).map((l) => [l.k, l.at?.[1]]),
+      [
+        ['connect', 2],
+        ['stmt', 3],
+        ['begin', 4],
+        ['stmt', 4],
+        ['stmt', 5],
+        ['stmt', 6],
+        ['commit', 6],
+        ['stmt', 7],
+      ],
+    );
+  });
+
   test('an unsupported driver major version is reported once and runs untraced', async () => {
     const dir = project('unsupported');
     // The real better-sqlite3, under a version number the agent does not support.

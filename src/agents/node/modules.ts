@@ -77,6 +77,7 @@ export function hookedBy(filename: unknown): Hooked | '' {
   if (path.endsWith('/node_modules/pg-pool/index.js')) return 'pg-pool';
   if (path.endsWith('/node_modules/better-sqlite3/lib/database.js')) return 'better-sqlite3';
   if (path.endsWith('/better_sqlite3.node') && path.includes('/node_modules/better-sqlite3/')) return 'better-sqlite3-addon';
+  if (/\/node_modules\/better-sqlite3\/prebuilds\/[^/]+\.node$/.test(path)) return 'better-sqlite3-addon';
   if (path.endsWith('/node_modules/mocha/lib/runner.js')) return 'mocha-runner';
   if (path.endsWith('/node_modules/mocha/lib/suite.js')) return 'mocha-suite';
   if (path.endsWith('/node_modules/jest-runtime/build/index.js')) return 'jest-runtime';

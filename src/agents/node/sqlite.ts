@@ -226,8 +226,21 @@ function patchDatabase(proto: any): void {
   };
 }
 
+/** better-sqlite3 13's Database factory, handing out each class it makes traced. */
+function tracedFactory(factory: AnyFn, version: string): AnyFn {
+  const traced = function (this: unknown) {
+    const made = Reflect.apply(factory, this, arguments);
+    return typeof made === 'function' ? tracedBetterSqlite3(made, version) : made;
+  };
+  Object.defineProperty(traced, 'name', { value: factory.name });
+  Object.defineProperty(traced, 'length', { value: factory.length });
+  wrappers.set(factory, traced);
+  wrappers.set(traced, traced);
+  return traced;
+}
+
 /**
- * The native addon (better_sqlite3.node) exports the Statement class whose run/get/all/iterate
+ * The native addon (better_sqlite3.node, or prebuilds/<platform>-<arch>.node from 13 on) exports the Statement class whose run/get/all/iterate
  * every statement shares, including those db.transaction() prepares through the native handle.
  */
 export function hookBetterSqlite3Addon(addon: any, version: string): void {
@@ -259,6 +272,9 @@ export function tracedBetterSqlite3(Original: any, version: string): any {
     wrappers.set(Original, Original);
     return Original;
   }
+  // better-sqlite3 13's lib/database.js exports createDatabase(getAddon, allowNativeBinding), which each
+  // entry point (index.js, lib/<platform>.js) calls for a Database class of its own: no prototype.prepare.
+  if (typeof Original.prototype?.prepare !== 'function') return tracedFactory(Original, version);
   rt.noteLib('better-sqlite3', version);
   const proto = Original.prototype;
   if (!proto[PATCHED]) {
