@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { describe, test } from 'node:test';
 import { build } from 'esbuild';
 import { failureLine, line as traceLine, type PendingEvent } from '../../src/agents/node/runtime';
@@ -662,6 +662,46 @@ describe('the Node agent', () => {
       ['Error: fault injected at sqlite.stmt'],
     );
     assert.equal(run.lines.filter((l) => l.k === 'stmt').length, 0);
+  });
+
+  test("a package testing itself: a statement's line is its test's, not the package's published code it runs through", async () => {
+    // A library's suite imports its own build (package.json `files`), which its users get from node_modules.
+    const dir = project('published');
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'db-wrapper', files: ['lib/**/*.js'] }));
+    mkdirSync(join(dir, 'lib'));
+    writeFileSync(
+      join(dir, 'lib', 'db.js'),
+      [
+        "const Database = require('better-sqlite3');",
+        "exports.open = () => new Database(':memory:');",
+        'exports.run = (db, sql) => db.prepare(sql).run();',
+        "exports.later = (db, done) => setImmediate(() => { db.prepare('SELECT 2').get(); done(); });",
+        '',
+      ].join('\n'),
+    );
+    mkdirSync(join(dir, 'test'));
+    writeFileSync(
+      join(dir, 'test', 'db.test.js'),
+      [
+        "const db = require('../lib/db');",
+        'const conn = db.open();',
+        "db.run(conn, 'CREATE TABLE t (id INTEGER)');",
+        "// A stack with only the package's own frames: its line, as before.",
+        "db.later(conn, () => console.log('ok'));",
+        '',
+      ].join('\n'),
+    );
+    const run = await runTraced(dir, [join('test', 'db.test.js')]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'ok\n');
+    assert.deepEqual(
+      run.lines.filter((l) => l.k === 'connect' || l.k === 'stmt').map((l) => [l.k, relative(dir, l.at?.[0] ?? ''), l.at?.[1]]),
+      [
+        ['connect', join('test', 'db.test.js'), 2],
+        ['stmt', join('test', 'db.test.js'), 3],
+        ['stmt', join('lib', 'db.js'), 4],
+      ],
+    );
   });
 
   test("better-sqlite3 13's layout: lib/database.js a factory each entry point calls for its Database class", async () => {

@@ -13,7 +13,7 @@
  * hooked driver or test runner leaves nothing behind.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ParamsMode, SourceFrame } from '../../trace/schema';
@@ -195,13 +195,13 @@ export function captureStack(above: (...args: never[]) => unknown, limit = depth
 
 /** The first user frame of what was just captured `limit` deep above `above` into STACK_HOLDER (see `captureDepth`). */
 export function capturedStack(above: (...args: never[]) => unknown, limit: number): Stack {
-  const [frame, , full] = userFrameCaptured(limit);
-  if (frame !== undefined) return { frame };
-  if (!full || limit >= FRAME_LIMIT) return NO_FRAME;
+  const [frame, , full, published] = userFrameCaptured(limit);
+  if (frame !== undefined && !published) return { frame };
+  if (!full || limit >= FRAME_LIMIT) return frame !== undefined ? { frame } : NO_FRAME;
   // The stack went on past what was captured: look as deep as the agent ever looks.
   captureStack(above, FRAME_LIMIT);
-  const [deeper, deeperDepth] = userFrameCaptured(FRAME_LIMIT);
-  depthAbove.set(above, deeper !== undefined ? Math.max(limit, deeperDepth) : FRAME_LIMIT);
+  const [deeper, deeperDepth, , deeperPublished] = userFrameCaptured(FRAME_LIMIT);
+  depthAbove.set(above, deeper !== undefined && !deeperPublished ? Math.max(limit, deeperDepth) : FRAME_LIMIT);
   return deeper !== undefined ? { frame: deeper } : NO_FRAME;
 }
 
@@ -237,11 +237,12 @@ export function fillCapturedStack(stack: Stack, above: (...args: never[]) => unk
 
 /**
  * The call sites captured into STACK_HOLDER, as CallSites (no stack string is formatted):
- * [first user frame, its depth (1-based), whether all `limit` frames were taken].
+ * [first user frame, its depth (1-based), whether all `limit` frames were taken, whether that
+ * frame is in the workspace's published code (`publishedByWorkspace`) for want of any other].
  * Error.prepareStackTrace is swapped only for the extent of the read, so
  * `--enable-source-maps` and the code's own override keep working for every other stack.
  */
-function userFrameCaptured(limit: number): [SourceFrame | undefined, number, boolean] {
+function userFrameCaptured(limit: number): [SourceFrame | undefined, number, boolean, boolean] {
   const prevPrepare = Error.prepareStackTrace;
   let cs: unknown;
   try {
@@ -250,13 +251,20 @@ function userFrameCaptured(limit: number): [SourceFrame | undefined, number, boo
   } finally {
     Error.prepareStackTrace = prevPrepare;
   }
-  if (!Array.isArray(cs)) return [undefined, 0, false];
+  if (!Array.isArray(cs)) return [undefined, 0, false, false];
   const sites = cs as CallSites;
+  let own: SourceFrame | undefined;
+  let ownDepth = 0;
   for (let i = 0; i < sites.length; i++) {
     const frame = frameOf(sites[i]);
-    if (frame !== undefined) return [frame, i + 1, sites.length >= limit];
+    if (frame === undefined) continue;
+    if (PUBLISHED.length === 0 || !publishedByWorkspace(frame[0])) return [frame, i + 1, sites.length >= limit, false];
+    if (own === undefined) {
+      own = frame;
+      ownDepth = i + 1;
+    }
   }
-  return [undefined, 0, sites.length >= limit];
+  return [own, ownDepth, sites.length >= limit, own !== undefined];
 }
 
 /** Told, once per file, of each file a stack names outside the user's code (see `watchLibraryFiles`). */
@@ -273,6 +281,44 @@ const WORKSPACE = (() => {
 })();
 // The agent bundle itself: frames in it are never the user's.
 const SELF = __filename;
+
+/**
+ * What the workspace publishes, when it is a package (its package.json's `files`): absolute
+ * paths of the folders and files named there, each up to its first glob character. A library
+ * testing itself runs its tests against these (Kysely's test/node imports its dist/), which
+ * its users get from node_modules: a statement's line is the innermost frame outside them
+ * (the test's, or a test helper's), and a line of theirs only in a stack with no other.
+ */
+const PUBLISHED: readonly string[] = (() => {
+  let files: unknown;
+  try {
+    files = (JSON.parse(readFileSync(join(WORKSPACE, 'package.json'), 'utf8')) as { files?: unknown }).files;
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(files)) return [];
+  const out: string[] = [];
+  for (const entry of files) {
+    if (typeof entry !== 'string' || entry.startsWith('!')) continue;
+    const literal = entry.replace(/^\.\//, '').split(/[*?[{]/)[0].replace(/[\\/]+$/, '');
+    if (literal && !literal.startsWith('..') && !isAbsolute(literal)) out.push(resolve(WORKSPACE, literal));
+  }
+  return out;
+})();
+/** Test files stay the user's even where the package publishes them (`files: ["src"]` beside src/x.test.ts). */
+const TEST_PATH = /(^|[\\/])(tests?|__tests__|spec)[\\/]|\.(test|spec)\.[cm]?[jt]sx?$/;
+const published = new Map<string, boolean>();
+
+/** Whether the user-code file `path` is one the workspace publishes (`PUBLISHED`). */
+function publishedByWorkspace(path: string): boolean {
+  let known = published.get(path);
+  if (known === undefined) {
+    const rel = path.startsWith(WORKSPACE) ? path.slice(WORKSPACE.length) : path;
+    known = !TEST_PATH.test(rel) && PUBLISHED.some((p) => path === p || path.startsWith(p + sep));
+    published.set(path, known);
+  }
+  return known;
+}
 
 /** file name as V8 reports it -> absolute path when it is user code, '' when not. */
 const verdicts = new Map<string, string>();
@@ -459,13 +505,17 @@ const STACK_LINE = /^\s*at (?:(.*?) \()?(.+?):(\d+):\d+\)?$/;
  */
 export function frameOfStackText(text: unknown): Stack | undefined {
   if (typeof text !== 'string') return undefined;
+  let own: Stack | undefined;
   for (const l of text.split('\n')) {
     const m = STACK_LINE.exec(l);
     if (!m) continue;
     const file = verdicts.get(m[2]) ?? classify(m[2]);
-    if (file) return { frame: [file, Number(m[3]), (m[1] ?? '<anonymous>').replace(/^async /, '')] };
+    if (!file) continue;
+    const found: Stack = { frame: [file, Number(m[3]), (m[1] ?? '<anonymous>').replace(/^async /, '')] };
+    if (PUBLISHED.length === 0 || !publishedByWorkspace(file)) return found;
+    own ??= found;
   }
-  return undefined;
+  return own;
 }
 
 // ---------------------------------------------------------------------------
