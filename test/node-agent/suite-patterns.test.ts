@@ -26,6 +26,14 @@
 // leaves those rows in place, and the installers' collisions with them keep
 // their errors.
 //
+// parallel-transactions (from Kysely): a query builder's suite runs units of work at once
+// through its transaction wrapper (db.transaction().execute(fn)), every other one throwing:
+// each commits or rolls back on its own, so a rolled-back unit that spans its siblings'
+// commits is no test isolation they escape, and commit-escapes-rollback stays silent. The
+// package tests its own published code (package.json "files"), whose frames are not the
+// test's lines. A test that holds a transaction of its own and rolls it back at the end,
+// while the wrapper commits on another connection, keeps the warning.
+//
 // listen-proxy: a job queue's suite reaches its own test database through a TCP
 // proxy the test starts (to cut a LISTEN connection half-open), so the listener's
 // connection names another port: another database to the trace. Its heartbeat
@@ -155,5 +163,34 @@ describe('concurrent-migrate: schema installers racing after a DROP SCHEMA reset
     assert.deepEqual(traced, untraced);
     const found = report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
     assert.deepEqual(found, Array(3).fill('error test-state-leak app/migrate.js:28'));
+  });
+});
+
+describe('parallel-transactions: units of work through a transaction wrapper at once, some rolled back', () => {
+  const nodeTest = [process.execPath, '--test', '--test-reporter', 'tap', 'test/'];
+
+  async function run(twin: 'fixed' | 'buggy'): Promise<{ report: Report; verdicts: string[]; untraced: string[] }> {
+    const env = fixtureEnv({ DATABASE_URL: await createDatabase('parallel_tx') });
+    const result = await runCli(['run', '--json', '--fail-on', 'never', '--', ...nodeTest], { cwd: copyFixture('parallel-transactions', twin), env });
+    const untracedEnv = { ...process.env, ...fixtureEnv({ DATABASE_URL: await createDatabase('parallel_tx') }) };
+    const plain = spawnSync(nodeTest[0], nodeTest.slice(1), { cwd: copyFixture('parallel-transactions', twin), env: untracedEnv, encoding: 'utf8' });
+    return { report: JSON.parse(result.stdout) as Report, verdicts: verdicts(result.stderr), untraced: verdicts(plain.stdout) };
+  }
+
+  test('the suite pattern earns no finding, with the same verdicts traced and untraced', async () => {
+    const { report, verdicts: traced, untraced } = await run('fixed');
+    assert.deepEqual(untraced, ['ok 1 - transactions run in parallel commit or roll back each on its own']);
+    assert.deepEqual(traced, untraced);
+    assert.equal(report.summary.commits, 4);
+    assert.equal(report.summary.rollbacks, 4);
+    assert.deepEqual(report.findings, []);
+  });
+
+  test("a test's own rolled-back transaction around the wrapper's commit keeps the warning, at the test's call", async () => {
+    const { report, verdicts: traced, untraced } = await run('buggy');
+    assert.deepEqual(untraced, ['ok 1 - a rename inside the test transaction', 'not ok 2 - the table starts empty']);
+    assert.deepEqual(traced, untraced);
+    const found = report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
+    assert.deepEqual(found, ['warning commit-escapes-rollback test/transactions.test.js:17']);
   });
 });

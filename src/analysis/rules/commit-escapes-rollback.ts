@@ -15,6 +15,10 @@
  * when it wrote rows (DML), ran in that test on the same database, and no
  * committed whole-table cleanup of what it wrote followed in the same test.
  *
+ * Sibling transactions are not isolation: a transaction that began at the same line as the
+ * committing one is another unit of work of the same code (a transaction wrapper run for several
+ * at once, some of whose callbacks threw), not a fixture's transaction around the commit.
+ *
  * Savepoints: a session joined to the test's transaction (SQLAlchemy 2.0
  * join_transaction_mode="create_savepoint", the 1.4 begin_nested recipe) only
  * releases a SAVEPOINT on commit(): no real COMMIT, so nothing fires. Except on
@@ -87,6 +91,15 @@ function escapes(model: ModelRun, isolation: Map<string, ModelTransaction[]>): E
   return out;
 }
 
+/**
+ * Two transactions begun by one line are siblings, not a test's isolation and a commit inside it:
+ * a transaction wrapper (`db.transaction().execute(fn)`, `knex.transaction(fn)`) called for several
+ * units of work at once commits each whose fn returned and rolls back each whose fn threw.
+ */
+function sameLine(a: SourceFrame | undefined, b: SourceFrame | undefined): boolean {
+  return a !== undefined && b !== undefined && a[0] === b[0] && a[1] === b[1];
+}
+
 export const commitEscapesRollbackRule: DynamicRule = {
   id: RULE,
   check(model: ModelRun): Finding[] {
@@ -124,7 +137,7 @@ export const commitEscapesRollbackRule: DynamicRule = {
           // connection would have ended it; an outermost savepoint's RELEASE lies inside it.
           x.start < e.time &&
           x.end! > e.time &&
-          (e.savepoint ? x === tx : x.connection !== tx.connection),
+          (e.savepoint ? x === tx : x.connection !== tx.connection && !sameLine(x.beginAt, tx.beginAt)),
       );
       if (rollbacks.length === 0) continue;
       const outer = rollbacks[0];
