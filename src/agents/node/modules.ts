@@ -71,7 +71,8 @@ const PACKAGE: Partial<Record<Hooked, string>> = {
  * package loads without Module#load.
  */
 export function hookedBy(filename: unknown): Hooked | '' {
-  if (typeof filename !== 'string' || !filename.includes('node_modules')) return '';
+  if (typeof filename !== 'string') return '';
+  if (!filename.includes('node_modules')) return typeormCheckout(filename);
   const path = filename.replace(/\\/g, '/');
   if (path.endsWith('/node_modules/pg/lib/client.js')) return 'pg';
   if (path.endsWith('/node_modules/pg-pool/index.js')) return 'pg-pool';
@@ -94,6 +95,21 @@ export function hookedBy(filename: unknown): Hooked | '' {
   if (path.endsWith('/node_modules/@prisma/client/runtime/client.js')) return 'prisma';
   if (path.endsWith('/node_modules/sequelize/lib/transaction.js')) return 'sequelize';
   return '';
+}
+
+/**
+ * TypeORM's runner classes loaded from outside node_modules: TypeORM's own
+ * build (its test suite runs the compiled sources of its checkout), or a
+ * checkout the app links in. The file names alone are too common to trust, so
+ * a package.json above the file must name typeorm.
+ */
+function typeormCheckout(filename: string): Hooked | '' {
+  const path = filename.replace(/\\/g, '/');
+  let hook: Hooked;
+  if (path.endsWith('/driver/postgres/PostgresQueryRunner.js')) hook = 'typeorm-pg';
+  else if (path.endsWith('/driver/sqlite-abstract/AbstractSqliteQueryRunner.js')) hook = 'typeorm-sqlite';
+  else return '';
+  return packageVersion(filename, 'typeorm') === undefined ? '' : hook;
 }
 
 /** Packages whose ES module build handed its classes over (esm.ts). */

@@ -1,0 +1,34 @@
+// Which module files the agent hooks (modules.ts). TypeORM's own test suite
+// runs the compiled sources of its checkout, not a copy in node_modules: its
+// query runners are hooked there too, so its transactions are query-runner
+// sessions as they are in an app (seen on TypeORM's suite: 18,923 transactions,
+// none in a session).
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { hookedBy } from '../../src/agents/node/modules';
+import { tempDir } from '../support/env';
+
+/** A file at `rel` in a project whose package.json names `name`. */
+function fileIn(name: string, rel: string): string {
+  const root = tempDir(`hooked-${name}`);
+  writeFileSync(join(root, 'package.json'), JSON.stringify({ name, version: '1.1.0' }));
+  const file = join(root, ...rel.split('/'));
+  mkdirSync(join(file, '..'), { recursive: true });
+  writeFileSync(file, '');
+  return file;
+}
+
+test("TypeORM's query runners are hooked in node_modules and in a TypeORM checkout; the same file names elsewhere are not", () => {
+  assert.equal(hookedBy('/app/node_modules/typeorm/driver/postgres/PostgresQueryRunner.js'), 'typeorm-pg');
+  assert.equal(hookedBy('/app/node_modules/typeorm/driver/sqlite-abstract/AbstractSqliteQueryRunner.js'), 'typeorm-sqlite');
+
+  assert.equal(hookedBy(fileIn('typeorm', 'build/compiled/src/driver/postgres/PostgresQueryRunner.js')), 'typeorm-pg');
+  assert.equal(hookedBy(fileIn('typeorm', 'build/compiled/src/driver/sqlite-abstract/AbstractSqliteQueryRunner.js')), 'typeorm-sqlite');
+  // Another file of the checkout, and a runner of the same name in a project that is not TypeORM.
+  assert.equal(hookedBy(fileIn('typeorm', 'build/compiled/src/driver/postgres/PostgresDriver.js')), '');
+  assert.equal(hookedBy(fileIn('my-orm', 'lib/driver/postgres/PostgresQueryRunner.js')), '');
+  // The drivers themselves are hooked in node_modules only.
+  assert.equal(hookedBy(fileIn('pg', 'lib/client.js')), '');
+});
