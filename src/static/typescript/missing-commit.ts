@@ -21,6 +21,12 @@
  *     every await as a throw would flag every function without a try.
  * A path that explicitly rolls back, or hands the handle to someone else
  * (returns it, stores it, passes it to a commit-ish helper), is the code's choice.
+ *
+ * A `const` flag tested by several `if`s takes one value on a path: code that
+ * begins only when no caller's transaction is open and commits under the same
+ * test (TypeORM's own query runners: `if (!isAnotherTransactionActive) await
+ * this.startTransaction()` … `if (!isAnotherTransactionActive) await
+ * this.commitTransaction()`) has no path that begins and skips the commit.
  */
 import type { Finding, TextEdit } from '../../analysis/findings';
 import { edit, indentAt, isFunctionLike, startOf, stringValue, unwrap } from './syntax';
@@ -44,6 +50,8 @@ interface State {
   phase: 0 | 1 | 2 | 3;
   lastWrite?: ts.Node;
   firstWrite?: ts.Node;
+  /** The truth of the function's const flags that `if`s on this path tested (see `constFlag`). */
+  flags?: ReadonlyMap<string, boolean>;
 }
 
 interface Exit {
@@ -286,10 +294,14 @@ function escapesHere(t: TS, sf: ts.SourceFile, h: Handle, n: ts.Node): boolean {
 
 const MAX_STATES = 32;
 
+function flagsKey(flags: ReadonlyMap<string, boolean> | undefined): string {
+  return flags ? [...flags].map(([name, value]) => `${value ? '' : '!'}${name}`).join(',') : '';
+}
+
 function dedupe(states: State[]): State[] {
   const seen = new Map<string, State>();
   for (const s of states) {
-    const key = `${s.phase}:${s.lastWrite?.pos ?? -1}:${s.firstWrite?.pos ?? -1}`;
+    const key = `${s.phase}:${s.lastWrite?.pos ?? -1}:${s.firstWrite?.pos ?? -1}:${flagsKey(s.flags)}`;
     if (!seen.has(key)) seen.set(key, s);
   }
   const out = [...seen.values()];
@@ -313,20 +325,52 @@ function checkFunction(t: TS, sf: ts.SourceFile, file: string, fn: ts.FunctionLi
   return findings;
 }
 
+/** Names the function declares `const` in its own body (not in nested functions): their value never changes once set. */
+function constNames(t: TS, fn: ts.FunctionLikeDeclaration): Set<string> {
+  const names = new Set<string>();
+  const visit = (n: ts.Node): void => {
+    if (isFunctionLike(t, n)) return;
+    if (t.isVariableDeclarationList(n) && n.flags & t.NodeFlags.Const) {
+      for (const d of n.declarations) if (t.isIdentifier(d.name)) names.add(d.name.text);
+    }
+    t.forEachChild(n, visit);
+  };
+  if (fn.body) t.forEachChild(fn.body, visit);
+  return names;
+}
+
+/**
+ * An `if` condition that is one of the function's const flags, maybe negated
+ * (`nested`, `!nested`): [its name, the flag's truth when the condition holds].
+ */
+function constFlag(t: TS, consts: Set<string>, cond: ts.Expression): [string, boolean] | undefined {
+  let e = unwrap(t, cond);
+  let holds = true;
+  while (t.isPrefixUnaryExpression(e) && e.operator === t.SyntaxKind.ExclamationToken) {
+    holds = !holds;
+    e = unwrap(t, e.operand);
+  }
+  return t.isIdentifier(e) && consts.has(e.text) ? [e.text, holds] : undefined;
+}
+
 function checkHandle(t: TS, sf: ts.SourceFile, file: string, fn: ts.FunctionLikeDeclaration, h: Handle): Finding[] {
   const apply = (s: State, ev: Ev, node: ts.Node): State => {
     switch (ev) {
       case 'begin':
-        return { phase: 1 };
+        return { phase: 1, flags: s.flags };
       case 'commit':
-        return s.phase === 1 ? { phase: 2 } : s;
+        return s.phase === 1 ? { phase: 2, flags: s.flags } : s;
       case 'rollback':
       case 'escape':
-        return s.phase === 1 ? { phase: 3 } : s;
+        return s.phase === 1 ? { phase: 3, flags: s.flags } : s;
       case 'write':
-        return s.phase === 1 ? { phase: 1, lastWrite: node, firstWrite: s.firstWrite ?? node } : s;
+        return s.phase === 1 ? { phase: 1, lastWrite: node, firstWrite: s.firstWrite ?? node, flags: s.flags } : s;
     }
   };
+  const consts = constNames(t, fn);
+  /** The states that can take a branch where the const flag `name` is `value`, each now knowing it. */
+  const assuming = (states: State[], name: string, value: boolean): State[] =>
+    states.filter((s) => s.flags?.get(name) !== !value).map((s) => (s.flags?.get(name) === value ? s : { ...s, flags: new Map(s.flags ?? []).set(name, value) }));
 
   /** Events of an expression in evaluation order; inline callbacks count where they are passed. */
   const expr = (node: ts.Node, states: State[], inCallback: boolean): State[] => {
@@ -393,8 +437,11 @@ function checkHandle(t: TS, sf: ts.SourceFile, file: string, fn: ts.FunctionLike
     }
     if (t.isIfStatement(s)) {
       const cond = expr(s.expression, states, false);
-      const a = stmt(s.thenStatement, cond);
-      const b = s.elseStatement ? stmt(s.elseStatement, cond) : { ...none, next: cond };
+      const flag = constFlag(t, consts, s.expression);
+      const thenStates = flag ? assuming(cond, flag[0], flag[1]) : cond;
+      const elseStates = flag ? assuming(cond, flag[0], !flag[1]) : cond;
+      const a = stmt(s.thenStatement, thenStates);
+      const b = s.elseStatement ? stmt(s.elseStatement, elseStates) : { ...none, next: elseStates };
       return { next: dedupe([...a.next, ...b.next]), exits: [...a.exits, ...b.exits], throws: [...a.throws, ...b.throws], jumps: [...a.jumps, ...b.jumps] };
     }
     if (t.isTryStatement(s)) {
