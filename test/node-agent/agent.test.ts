@@ -403,6 +403,24 @@ describe('the Node agent', () => {
     ]);
   });
 
+  test("maps statements to TypeScript lines through the map a compiled file names, without --enable-source-maps", async () => {
+    // A suite compiled by tsc and run from its output (TypeORM's): Node keeps no map, the file's comment names one.
+    for (const sourcemap of [true, 'inline'] as const) {
+      const dir = project(`typed-${sourcemap}`);
+      await build({ entryPoints: [join(dir, 'sqlite-typed.ts')], outfile: join(dir, 'out', 'sqlite-typed.js'), platform: 'node', format: 'cjs', sourcemap, logLevel: 'silent' });
+      const run = await runTraced(dir, [join('out', 'sqlite-typed.js')]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, '0\n');
+      const at = run.lines.filter((l) => l.k === 'stmt' || l.k === 'connect').map((l) => [l.k, l.at?.[0], l.at?.[1]]);
+      const ts = join(dir, 'sqlite-typed.ts');
+      assert.deepEqual(at, [
+        ['connect', ts, 9],
+        ['stmt', ts, 10],
+        ['stmt', ts, 11],
+      ], `sourcemap: ${sourcemap}`);
+    }
+  });
+
   test('sees drivers an ES module imports', async () => {
     const dir = project('esm');
     // ES modules resolve packages from node_modules folders only (no NODE_PATH).

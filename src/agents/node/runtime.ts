@@ -368,27 +368,70 @@ export function addSourceMapProvider(provider: SourceMapProvider): void {
   if (!mapProviders.includes(provider)) mapProviders.push(provider);
 }
 
-/** `file`'s map from a runner, its sources made absolute (Node's SourceMap reports them as written). */
+/** A map's payload with its sources made absolute against `base` (Node's SourceMap reports them as written). */
+function absoluteMap(payload: { sources?: unknown; sourceRoot?: unknown }, base: string): ReturnType<SourceMapLookup> | null {
+  if (SourceMapOf === undefined || !Array.isArray(payload.sources)) return null;
+  const root = typeof payload.sourceRoot === 'string' ? payload.sourceRoot : '';
+  const sources = payload.sources.map((source: unknown) => {
+    const text = `${root}${typeof source === 'string' ? source : ''}`;
+    if (text.startsWith('file://')) return text;
+    return isAbsolute(text) ? text : resolve(base, text);
+  });
+  return new SourceMapOf({ ...payload, sourceRoot: '', sources });
+}
+
+/** `file`'s map from a runner. */
 function providedMap(file: string): ReturnType<SourceMapLookup> | null {
-  if (SourceMapOf === undefined) return null;
   for (const provider of mapProviders) {
     const payload = provider(file);
-    if (!payload || !Array.isArray(payload.sources)) continue;
-    const root = typeof payload.sourceRoot === 'string' ? payload.sourceRoot : '';
-    const sources = payload.sources.map((source: unknown) => {
-      const text = `${root}${typeof source === 'string' ? source : ''}`;
-      if (text.startsWith('file://')) return text;
-      return isAbsolute(text) ? text : resolve(dirname(file), text);
-    });
-    return new SourceMapOf({ ...payload, sourceRoot: '', sources });
+    if (payload && Array.isArray(payload.sources)) return absoluteMap(payload, dirname(file));
   }
   return null;
 }
 
+const MAP_COMMENT = '# sourceMappingURL=';
+
 /**
- * [file, line, function] through the file's source map when Node has one
- * (`--enable-source-maps`, or a loader that registered maps); the generated
- * position otherwise.
+ * The map `file` names in its trailing `//# sourceMappingURL=` comment (a file beside
+ * it, as tsc's `sourceMap` writes, or an inline data: URL), for a file Node keeps no
+ * map of: without --enable-source-maps Node records none, and a suite compiled by tsc
+ * and run from its output (source-map-support maps its error stacks only) would be
+ * cited at compiled lines its authors never wrote. Read once per file; only read, so
+ * the code runs as it would untraced.
+ */
+function commentMap(file: string): ReturnType<SourceMapLookup> | null {
+  if (SourceMapOf === undefined) return null;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+  const at = text.lastIndexOf(MAP_COMMENT);
+  if (at < 2 || (text.slice(at - 2, at) !== '//' && text.slice(at - 2, at) !== '/*')) return null;
+  const url = /^\S+/.exec(text.slice(at + MAP_COMMENT.length))?.[0];
+  // A comment that is not the file's last word is a string or a comment about maps, not the file's own map.
+  if (url === undefined || text.slice(at + MAP_COMMENT.length + url.length).replace('*/', '').trim() !== '') return null;
+  try {
+    if (url.startsWith('data:')) {
+      const comma = url.indexOf(',');
+      const data = url.slice(comma + 1);
+      const json = url.slice(0, comma).endsWith(';base64') ? Buffer.from(data, 'base64').toString('utf8') : decodeURIComponent(data);
+      return absoluteMap(JSON.parse(json), dirname(file));
+    }
+    // A map on a server (http:, webpack:) is not read.
+    if (/^[a-z][a-z0-9+.-]+:/i.test(url) && !url.startsWith('file:')) return null;
+    const mapFile = url.startsWith('file:') ? fileURLToPath(url) : resolve(dirname(file), decodeURIComponent(url));
+    return absoluteMap(JSON.parse(readFileSync(mapFile, 'utf8')), dirname(mapFile));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * [file, line, function] through the file's source map: Node's (`--enable-source-maps`,
+ * or a loader that registered maps), a runner's, or the one its sourceMappingURL
+ * comment names; the generated position otherwise.
  */
 // file -> its source map, or null: looked up once per file (a module's map is
 // registered when it loads, before any of its code runs).
@@ -399,7 +442,7 @@ function mapped(file: string, line: number, column: number, fn: string): SourceF
     let map = sourceMaps.get(file);
     if (map === undefined) {
       try {
-        map = findSourceMap(file) ?? (mapProviders.length > 0 ? providedMap(file) : null);
+        map = findSourceMap(file) ?? (mapProviders.length > 0 ? providedMap(file) : null) ?? commentMap(file);
       } catch {
         map = null;
       }
