@@ -7,6 +7,12 @@
  * test's hooks fall inside its window, as pytest fixtures do. The line of each
  * test is where `it()` added it (Suite#addTest runs while the spec file loads).
  * `--parallel` workers load mocha themselves and are hooked the same way.
+ *
+ * A hook that fails is a 'fail' of the hook, and mocha's reporters count it as
+ * a failure: a beforeEach's ends the test it ran for (which never gets its
+ * 'test end'), as an error; a before/after all hook's (or an afterEach's, once
+ * its test ended) is an errored entry of its own, named as mocha names it
+ * ('"before all" hook for "..."'), since the tests it stopped never start.
  */
 import { relative } from 'node:path';
 import * as rt from './runtime';
@@ -57,7 +63,7 @@ function start(test: any): void {
   rt.flush();
 }
 
-function end(test: any): void {
+function end(test: any, byHook = false): void {
   const info = infoOf(test);
   const pending = typeof test.isPending === 'function' && test.isPending();
   if (!info.started) {
@@ -67,10 +73,24 @@ function end(test: any): void {
   info.started = false;
   rt.leaveTest(info.outer);
   const failed = test.state === 'failed' || info.error !== undefined;
-  const e: rt.PendingEvent = { k: 'test_end', id: info.id, outcome: failed ? 'failed' : pending ? 'skipped' : 'passed' };
+  const e: rt.PendingEvent = { k: 'test_end', id: info.id, outcome: failed ? (byHook ? 'error' : 'failed') : pending ? 'skipped' : 'passed' };
   if (failed) e.message = rt.failureMessage(info.error);
   rt.emit(e);
   rt.flush();
+}
+
+/** A hook's 'fail': the running test it belongs to errors, or the hook is an errored entry of its own. */
+function hookFailed(hook: any, err: unknown): void {
+  const current = hook.ctx?.currentTest;
+  const info = current && typeof current === 'object' ? running.get(current) : undefined;
+  if (info?.started) {
+    info.error = err;
+    end(current, true);
+    return;
+  }
+  start(hook);
+  infoOf(hook).error = err;
+  end(hook, true);
 }
 
 /** Hook mocha's Runner class (mocha/lib/runner.js). */
@@ -80,9 +100,10 @@ export function hookMochaRunner(Runner: any): void {
   Object.defineProperty(proto, PATCHED, { value: true });
   const emit: AnyFn = proto.emit;
   proto.emit = function (this: unknown, event: unknown, test: any, err: unknown) {
-    if (rt.ACTIVE && test && typeof test === 'object' && test.type === 'test') {
+    if (rt.ACTIVE && test && typeof test === 'object' && (test.type === 'test' || (test.type === 'hook' && event === 'fail'))) {
       try {
-        if (event === 'test') start(test);
+        if (test.type === 'hook') hookFailed(test, err);
+        else if (event === 'test') start(test);
         else if (event === 'fail') infoOf(test).error = err;
         else if (event === 'test end') end(test);
       } catch (e) {
