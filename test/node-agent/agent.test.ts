@@ -273,7 +273,7 @@ describe('the Node agent', () => {
     assert.deepEqual(run.files, []);
   });
 
-  test('records every form of pg query, savepoints, errors and the pool, as Postgres logs them', async () => {
+  test("records every form of pg query (a stream's through its cursor), savepoints, errors and the pool, as Postgres logs them", async () => {
     const dir = project('pg-forms');
     const { run, stmts, url } = await runLoggedPg(dir, 'pg-forms.js', 'node_forms');
     // Each statement points at the line of pg-forms.js that asked for it.
@@ -290,6 +290,8 @@ describe('the Node agent', () => {
     const failed = stmts.find((s) => s.err);
     assert.equal(failed?.err?.code, '42703');
     assert.equal(failed?.err?.type, 'DatabaseError');
+    // A stream's text and values are its cursor's (pg-query-stream): its statement was recorded with an empty text.
+    assert.deepEqual(stmts.find((s) => s.sql === 'SELECT $1::int AS four')?.params, [4]);
     assert.equal(run.lines.filter((l) => l.k === 'connect').length, 2);
     // pool.query's check-out and check-in are its statement's (`pool`): the lines are pool.connect's and release's.
     const poolQueryLine = source.findIndex((l) => l.includes('pool.query(')) + 1;

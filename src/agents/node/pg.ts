@@ -181,6 +181,8 @@ function finished(client: Client, rec: QueryRecord, err: any, res: any): void {
 function textOf(config: any): string | undefined {
   if (typeof config === 'string') return config;
   if (config && typeof config.text === 'string') return config.text;
+  // pg-query-stream's QueryStream keeps its text on the pg-cursor it hands the protocol to.
+  if (config && typeof config.cursor?.text === 'string') return config.cursor.text;
   return undefined;
 }
 
@@ -280,7 +282,7 @@ function queryRecord(client: Client, config: any, values: any): QueryRecord | un
     // Where the statement was asked for, when nobody said so already: captured once pg has sent it.
     let later: rt.Stack | undefined;
     if (cs === undefined) cs = later = rt.laterCallSites();
-    const params = typeof values === 'function' || values === undefined ? config.values : values;
+    const params = typeof values === 'function' || values === undefined ? (config.values ?? config.cursor?.values) : values;
     const rec: QueryRecord = { sql: sql ?? String(config.text ?? ''), params, cs, later, start: rt.clock(), task: sessionTask() };
     claimOnBegin(client, rec.sql);
     return rec;
