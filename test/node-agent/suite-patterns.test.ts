@@ -39,6 +39,13 @@
 // connection names another port: another database to the trace. Its heartbeat
 // asks the server which channels it listens on and reads no table: non-test-database
 // stays silent. The same heartbeat on a development database keeps its warning.
+//
+// flagged-transaction: TypeORM's own query runners (its suite runs their
+// sources) open a transaction of their own only when the caller has none, and
+// commit or roll back under the same test of the same const flag. No path
+// begins and skips the commit: the static missing-commit the run adds for the
+// files it traced stays silent. Beginning always and committing only under the
+// flag keeps its warning.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, realpathSync } from 'node:fs';
@@ -192,5 +199,22 @@ describe('parallel-transactions: units of work through a transaction wrapper at 
     assert.deepEqual(traced, untraced);
     const found = report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
     assert.deepEqual(found, ['warning commit-escapes-rollback test/transactions.test.js:17']);
+  });
+});
+
+describe('flagged-transaction: begin and commit under the same const flag (TypeORM clearDatabase)', () => {
+  test('the suite pattern earns no finding, with the same verdicts traced and untraced', async () => {
+    const run = await traced('flagged-transaction', 'fixed');
+    assert.deepEqual(run.untraced, ['ok 1 notes clearing removes every note']);
+    assert.deepEqual(run.verdicts, run.untraced);
+    assert.equal(run.report.summary.transactions, 1, 'clearNotes ran its own transaction');
+    assert.deepEqual(run.report.findings, []);
+  });
+
+  test('beginning always and committing only under the flag keeps the warning, at the last write', async () => {
+    const run = await traced('flagged-transaction', 'buggy');
+    assert.deepEqual(run.verdicts, run.untraced);
+    const found = run.report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
+    assert.deepEqual(found, ['warning missing-commit app/notes.js:18']);
   });
 });
