@@ -312,6 +312,22 @@ describe('the Node agent', () => {
     assert.match(run.lines[0].libs?.pg ?? '', /^8\./);
   });
 
+  test('a COMMIT that fails ends its transaction, even when pg reads the ReadyForQuery after the error', async () => {
+    const dir = project('pg-commit-fails');
+    const { run, stmts } = await runLoggedPg(dir, 'pg-commit-fails.js', 'node_commit_fails');
+    const commit = stmts.find((s) => s.sql === 'COMMIT');
+    assert.equal(commit?.err?.code, '23503');
+    // The server rolled the transaction back: it ended there, and the client went back to the pool outside it.
+    assert.deepEqual(
+      run.lines.filter((l) => ['begin', 'commit', 'rollback', 'checkin'].includes(l.k)).map((l) => [l.k, l.tx === commit?.tx ? 'tx' : l.tx, l.cause, l.txOpen]),
+      [
+        ['begin', 'tx', undefined, undefined],
+        ['rollback', 'tx', 'error', undefined],
+        ['checkin', undefined, undefined, undefined],
+      ],
+    );
+  });
+
   test("pool.query's check-out is written with its statement, its check-in only when the client goes back inside a transaction", async () => {
     const dir = project('pg-pool-query');
     const { run, stmts } = await runLoggedPg(dir, 'pg-pool-query.js', 'node_pool_query');

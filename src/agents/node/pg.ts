@@ -83,6 +83,16 @@ function inBlock(client: Client): boolean | undefined {
   return undefined;
 }
 
+/**
+ * inBlock while the client's status is current: not while it waits for a ReadyForQuery, which
+ * updates it. pg hands an error to its caller as soon as it reads it, and the ReadyForQuery
+ * behind it may come in a later read of the socket (a loaded machine): until then the status
+ * is the one from before the statement.
+ */
+function settledBlock(client: Client): boolean | undefined {
+  return client.readyForQuery === false ? undefined : inBlock(client);
+}
+
 /** The client's connection state, registering it (and writing its `connect`) on first sight. */
 function stateOf(client: Client): ConnState {
   let state: ConnState | undefined = client[STATE];
@@ -147,6 +157,19 @@ function blockAfter(sql: string, was: boolean, failed: boolean): boolean {
   return was;
 }
 
+/** A plain COMMIT (or END): one the server refuses (a deferred constraint, a serialization failure) rolled the transaction back. */
+const PLAIN_COMMIT = /^\s*(?:COMMIT|END)(?:\s+(?:WORK|TRANSACTION))?\s*;?\s*$/i;
+
+/**
+ * Whether the server ended the transaction by refusing its COMMIT. The client's transaction
+ * status cannot say so yet when the ReadyForQuery after the error came in a later read of
+ * the socket (a loaded machine): it still says 'T', and the transaction would stay open in
+ * the trace, its connection going back to the pool "inside" it.
+ */
+function commitRefused(sql: string, was: boolean, err: any): boolean {
+  return was && typeof err?.code === 'string' && /^[0-9A-Z]{5}$/.test(err.code) && PLAIN_COMMIT.test(sql);
+}
+
 function finished(client: Client, rec: QueryRecord, err: any, res: any): void {
   if (!rt.ACTIVE) return;
   try {
@@ -155,7 +178,9 @@ function finished(client: Client, rec: QueryRecord, err: any, res: any): void {
     const state = stateOf(client);
     const was = state.tx !== undefined;
     const failed = err !== undefined && err !== null;
-    const now = inBlock(client) ?? blockAfter(rec.sql, was, failed);
+    // A success is recorded once its ReadyForQuery was read; an error may come before it.
+    const status = failed ? settledBlock(client) : inBlock(client);
+    const now = failed && commitRefused(rec.sql, was, err) ? false : (status ?? blockAfter(rec.sql, was, failed));
     if (now && !was) rt.txBegin(state, !rt.isBegin(rec.sql), rec.cs);
     const event: PendingEvent = rt.withSession(state, { k: 'stmt', conn: state.id, sql: rt.recordedSql(rec.sql), dur });
     if (state.tx !== undefined) event.tx = state.tx;
@@ -447,7 +472,7 @@ function wrapRelease(pool: Client, client: Client, release: AnyFn, releasedAt: r
             }
             cs = rt.capturedStack(releaseClient, limit);
           }
-          const open = inBlock(client) ?? state.tx !== undefined;
+          const open = settledBlock(client) ?? state.tx !== undefined;
           const unwritten: string | undefined = client[ONE_SHOT];
           if (unwritten !== undefined) {
             client[ONE_SHOT] = undefined;
