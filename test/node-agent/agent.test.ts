@@ -328,6 +328,30 @@ describe('the Node agent', () => {
     );
   });
 
+  test('a statement its client was ended under, and one asked for after the end, are on that connection: no second connect', async () => {
+    // Knex ends a connection whose query outlived its .timeout() (Objection's suite): the
+    // statement fails once the close is written. It was read as a new connection, opened in
+    // whichever test ran next and never closed.
+    const dir = project('pg-end-under-query');
+    const db = await loggedDatabase('node_end_under_query');
+    const run = await runTraced(dir, ['pg-end-under-query.js'], { DATABASE_URL: db.url });
+    assert.equal(run.code, 0, run.stderr);
+    const seen = JSON.parse(run.stdout) as { asleep: string; after: string };
+    assert.match(seen.asleep, /Connection terminated/);
+    assert.notEqual(seen.after, 'ran');
+    const conn = run.lines.find((l) => l.k === 'connect')?.conn;
+    assert.deepEqual(
+      run.lines.filter((l) => ['connect', 'stmt', 'close', 'begin'].includes(l.k)).map((l) => [l.k, l.conn === conn ? 'conn' : l.conn, l.sql, l.err ? 'err' : undefined]),
+      [
+        ['connect', 'conn', undefined, undefined],
+        ['stmt', 'conn', 'SELECT 1', undefined],
+        ['close', 'conn', undefined, undefined],
+        ['stmt', 'conn', 'SELECT pg_sleep(5)', 'err'],
+        ['stmt', 'conn', 'SELECT 2', 'err'],
+      ],
+    );
+  });
+
   test("pool.query's check-out is written with its statement, its check-in only when the client goes back inside a transaction", async () => {
     const dir = project('pg-pool-query');
     const { run, stmts } = await runLoggedPg(dir, 'pg-pool-query.js', 'node_pool_query');

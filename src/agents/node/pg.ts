@@ -175,11 +175,16 @@ function finished(client: Client, rec: QueryRecord, err: any, res: any): void {
   try {
     const dur = Number(rt.clock() - rec.start);
     rt.faultPoint('pg.stmt');
-    const state = stateOf(client);
+    // A statement still running when end() closed its client (a query Knex stopped waiting for
+    // at its timeout, the connection destroyed under it) fails after the close: it ran on that
+    // connection, which ended any transaction, and it opens no new one.
+    const own: ConnState | undefined = client[STATE];
+    const ranOnClosed = own !== undefined && own.closed === true;
+    const state = ranOnClosed ? own : stateOf(client);
     const was = state.tx !== undefined;
     const failed = err !== undefined && err !== null;
     // A success is recorded once its ReadyForQuery was read; an error may come before it.
-    const status = failed ? settledBlock(client) : inBlock(client);
+    const status = ranOnClosed ? false : failed ? settledBlock(client) : inBlock(client);
     const now = failed && commitRefused(rec.sql, was, err) ? false : (status ?? blockAfter(rec.sql, was, failed));
     if (now && !was) rt.txBegin(state, !rt.isBegin(rec.sql), rec.cs);
     const event: PendingEvent = rt.withSession(state, { k: 'stmt', conn: state.id, sql: rt.recordedSql(rec.sql), dur });
