@@ -46,6 +46,13 @@
 // begins and skips the commit: the static missing-commit the run adds for the
 // files it traced stays silent. Beginning always and committing only under the
 // flag keeps its warning.
+//
+// sibling-rollback (from Objection.js): a graph upsert's test runs several invalid
+// graphs at once, each in its own Knex transaction that reads the rows, deletes them
+// and then fails validation, so all roll back. One reads while another holds its
+// DELETE: a sibling's write that was rolled back was never meant to be seen, and
+// uncommitted-read stays silent. Siblings that commit after the other's read keep the
+// warning.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, realpathSync } from 'node:fs';
@@ -216,5 +223,32 @@ describe('flagged-transaction: begin and commit under the same const flag (TypeO
     assert.deepEqual(run.verdicts, run.untraced);
     const found = run.report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
     assert.deepEqual(found, ['warning missing-commit app/notes.js:18']);
+  });
+});
+
+describe('sibling-rollback: units of work at once through one transaction line, all rolled back', () => {
+  async function run(twin: 'fixed' | 'buggy'): Promise<{ report: Report; verdicts: string[]; untraced: string[] }> {
+    const env = fixtureEnv({ DATABASE_URL: await createDatabase('sibling_rollback') });
+    const result = await runCli(['run', '--json', '--fail-on', 'never', '--', ...mocha], { cwd: copyFixture('sibling-rollback', twin), env });
+    const untracedEnv = { ...process.env, ...fixtureEnv({ DATABASE_URL: await createDatabase('sibling_rollback') }) };
+    const plain = spawnSync(mocha[0], mocha.slice(1), { cwd: copyFixture('sibling-rollback', twin), env: untracedEnv, encoding: 'utf8' });
+    return { report: JSON.parse(result.stdout) as Report, verdicts: verdicts(result.stderr), untraced: verdicts(plain.stdout) };
+  }
+
+  test('the suite pattern earns no finding, with the same verdicts traced and untraced', async () => {
+    const { report, verdicts: traced, untraced } = await run('fixed');
+    assert.deepEqual(untraced, ['ok 1 catalog invalid replaces at once all roll back and leave the items']);
+    assert.deepEqual(traced, untraced);
+    assert.equal(report.summary.rollbacks, 2);
+    assert.deepEqual(report.findings, []);
+  });
+
+  test('a sibling that commits after the other read keeps the warning, at the read', async () => {
+    const { report, verdicts: traced, untraced } = await run('buggy');
+    assert.deepEqual(untraced, ['ok 1 catalog valid replaces at once both succeed']);
+    assert.deepEqual(traced, untraced);
+    assert.equal(report.summary.commits, 2);
+    const found = report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
+    assert.deepEqual(found, ['warning uncommitted-read app/catalog.js:13']);
   });
 });

@@ -294,6 +294,38 @@ describe('uncommitted-read: a lookup that returned its row missed nothing', () =
   });
 });
 
+describe('uncommitted-read: sibling units of work opened by one line', () => {
+  // S2 holds a DELETE of every item while S1 reads them all, the two transactions opened by the
+  // same line or by two lines; S2 then ends as `writer` says, S1 rolls back.
+  function run(writerLine: number, writer: 'commit' | 'rollback') {
+    return model((p) => {
+      p.testStart('spec/catalog.spec.js > catalog > replaces', { t: 0, file: TESTS, line: 1 })
+        .connect('c1', pg)
+        .connect('c2', pg)
+        .begin('t2', { sess: 's2', at: [APP, writerLine, 'replaceItems'] })
+        .execute('DELETE FROM items', { rows: 2, at: [APP, 14, 'replaceItems'] })
+        .begin('t1', { conn: 'c1', sess: 's1', at: [APP, 11, 'replaceItems'] })
+        .execute('SELECT * FROM items', { rows: 2, at: [APP, 13, 'replaceItems'] })
+        .rollback('explicit', { at: [APP, 11, 'replaceItems'] });
+      if (writer === 'commit') p.commit({ conn: 'c2', at: [APP, 11, 'replaceItems'] });
+      else p.rollback('explicit', { conn: 'c2', at: [APP, 11, 'replaceItems'] });
+      p.testEnd('passed');
+    });
+  }
+
+  test('a sibling that rolled back wrote nothing the other was meant to see: no finding', () => {
+    assert.deepEqual(uncommittedReadRule.check(run(11, 'rollback')), []);
+  });
+
+  test('a sibling that committed after the read keeps the warning', () => {
+    assert.deepEqual(uncommittedReadRule.check(run(11, 'commit')).map((f) => f.severity), ['warning']);
+  });
+
+  test('a rolled-back writer opened by another line (a fixture) keeps the warning', () => {
+    assert.deepEqual(uncommittedReadRule.check(run(40, 'rollback')).map((f) => f.severity), ['warning']);
+  });
+});
+
 describe('Node traces', () => {
   const nodeModel = (lines: Record<string, unknown>[]) =>
     loadModel(traceDir({ 'node-1-aaaaaa.ndjson': [header(1, 1_000n, { lang: 'node', argv: ['node', '--test'] }), ...lines] }));

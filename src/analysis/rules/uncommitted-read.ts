@@ -26,8 +26,11 @@
  * read's keys and LIKE filters. A count of `name LIKE 'A-%'` while another thread renames a row
  * to 'B-2.2' (or changes a column the count never names) missed nothing. A row the UPDATE moves
  * out of the filter is not judged: the trace does not show the old values it matched with.
+ *
+ * Sibling units of work (transactions opened by the same line, run at once) do not read each
+ * other's uncommitted writes when the writer rolled back: those rows never existed for anyone.
  */
-import type { ModelRun, ModelStatement } from '../../model/model';
+import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
 import { sweepPendingWrites, type PendingWrites } from '../../model/query-facts';
 import {
   describeRows,
@@ -101,12 +104,28 @@ function rowAfterUpdate(keys: ModelRowKeys, r: ModelStatement, w: ModelStatement
   return row;
 }
 
+/**
+ * Two transactions opened by one line are sibling units of work of the same code (a transaction
+ * wrapper run for several at once: Objection's upsertGraph tests map three invalid graphs to
+ * `transaction(knex, trx => upsertGraph(...))`, each deleting rows and then failing validation).
+ * A sibling that rolled back wrote nothing anyone was meant to see: the other read the rows as
+ * they stayed. A sibling that committed afterwards keeps the finding: the read missed rows that
+ * became real.
+ */
+function rolledBackSibling(reader: ModelTransaction | undefined, writer: ModelTransaction): boolean {
+  if (!reader || writer.outcome !== 'rollback') return false;
+  const a = reader.session?.at ?? reader.beginAt;
+  const b = writer.session?.at ?? writer.beginAt;
+  return a !== undefined && b !== undefined && a[0] === b[0] && a[1] === b[1];
+}
+
 function check(model: ModelRun): Finding[] {
   const keys = modelRowKeys(model);
   // One finding per read line, writer transaction and test; the strongest evidence wins.
   const found = new Map<string, Candidate>();
   sweepPendingWrites(model, statementIndex(model).reads, (r, p) => {
     if (p.tx === r.transaction) return;
+    if (rolledBackSibling(r.transaction, p.tx)) return;
     const table = p.table;
     const readKeys = keys.of(r, table);
     const readPatterns = keys.patternsOf(r, table);
