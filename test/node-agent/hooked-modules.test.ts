@@ -32,3 +32,12 @@ test("TypeORM's query runners are hooked in node_modules and in a TypeORM checko
   // The drivers themselves are hooked in node_modules only.
   assert.equal(hookedBy(fileIn('pg', 'lib/client.js')), '');
 });
+
+test("Sequelize's Transaction is hooked in node_modules and in a Sequelize checkout's lib/ (its own suite runs it); other transaction.js files are not", () => {
+  assert.equal(hookedBy('/app/node_modules/sequelize/lib/transaction.js'), 'sequelize');
+  assert.equal(hookedBy(fileIn('sequelize', 'lib/transaction.js')), 'sequelize');
+  // The query generator's file of the same name, the sources lib/ is built from, and another project's lib/.
+  assert.equal(hookedBy(fileIn('sequelize', 'lib/dialects/abstract/query-generator/transaction.js')), '');
+  assert.equal(hookedBy(fileIn('sequelize', 'src/transaction.js')), '');
+  assert.equal(hookedBy(fileIn('my-orm', 'lib/transaction.js')), '');
+});

@@ -30,6 +30,14 @@ export function packageVersion(file: string | undefined, name: string): string |
   return undefined;
 }
 
+function manifestName(dir: string): unknown {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))?.name;
+  } catch {
+    return undefined;
+  }
+}
+
 export type Hooked =
   | 'pg'
   | 'pg-pool'
@@ -72,7 +80,7 @@ const PACKAGE: Partial<Record<Hooked, string>> = {
  */
 export function hookedBy(filename: unknown): Hooked | '' {
   if (typeof filename !== 'string') return '';
-  if (!filename.includes('node_modules')) return typeormCheckout(filename);
+  if (!filename.includes('node_modules')) return ormCheckout(filename);
   const path = filename.replace(/\\/g, '/');
   if (path.endsWith('/node_modules/pg/lib/client.js')) return 'pg';
   if (path.endsWith('/node_modules/pg-pool/index.js')) return 'pg-pool';
@@ -98,17 +106,20 @@ export function hookedBy(filename: unknown): Hooked | '' {
 }
 
 /**
- * TypeORM's runner classes loaded from outside node_modules: TypeORM's own
- * build (its test suite runs the compiled sources of its checkout), or a
- * checkout the app links in. The file names alone are too common to trust, so
- * a package.json above the file must name typeorm.
+ * An ORM's hooked classes loaded from outside node_modules: the ORM's own test
+ * suite runs the built sources of its checkout (TypeORM's compiled build,
+ * Sequelize's lib/), or a checkout the app links in. The file names alone are
+ * too common to trust, so a package.json above the file must name the ORM.
  */
-function typeormCheckout(filename: string): Hooked | '' {
+function ormCheckout(filename: string): Hooked | '' {
   const path = filename.replace(/\\/g, '/');
   let hook: Hooked;
   if (path.endsWith('/driver/postgres/PostgresQueryRunner.js')) hook = 'typeorm-pg';
   else if (path.endsWith('/driver/sqlite-abstract/AbstractSqliteQueryRunner.js')) hook = 'typeorm-sqlite';
-  else return '';
+  else if (path.endsWith('/lib/transaction.js')) {
+    // Sequelize's own lib/, right under its package.json: not any lib/transaction.js of a project within it.
+    return manifestName(dirname(dirname(filename))) === 'sequelize' ? 'sequelize' : '';
+  } else return '';
   return packageVersion(filename, 'typeorm') === undefined ? '' : hook;
 }
 
