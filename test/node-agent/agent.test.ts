@@ -764,6 +764,32 @@ describe('the Node agent', () => {
     );
   });
 
+  test("a package testing its own build of its sources (Sequelize's lib/, mapped to src/): the line is its test's, not the sources'", async () => {
+    // Sequelize publishes lib/, built from src/ with source maps: its frames map to src/, which `files` does not name.
+    const dir = project('published-mapped');
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'db-wrapper', files: ['lib'] }));
+    mkdirSync(join(dir, 'src'));
+    writeFileSync(
+      join(dir, 'src', 'db.js'),
+      ["const Database = require('better-sqlite3');", "exports.open = () => new Database(':memory:');", 'exports.run = (db, sql) => db.prepare(sql).run();', ''].join('\n'),
+    );
+    await build({ entryPoints: [join(dir, 'src', 'db.js')], outdir: join(dir, 'lib'), format: 'cjs', platform: 'node', sourcemap: true, logLevel: 'silent' });
+    mkdirSync(join(dir, 'test'));
+    writeFileSync(
+      join(dir, 'test', 'db.test.js'),
+      ["const db = require('../lib/db');", 'const conn = db.open();', "db.run(conn, 'CREATE TABLE t (id INTEGER)');", "console.log('ok');", ''].join('\n'),
+    );
+    const run = await runTraced(dir, [join('test', 'db.test.js')]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(
+      run.lines.filter((l) => l.k === 'connect' || l.k === 'stmt').map((l) => [l.k, relative(dir, l.at?.[0] ?? ''), l.at?.[1]]),
+      [
+        ['connect', join('test', 'db.test.js'), 2],
+        ['stmt', join('test', 'db.test.js'), 3],
+      ],
+    );
+  });
+
   test("better-sqlite3 13's layout: lib/database.js a factory each entry point calls for its Database class", async () => {
     // 13 made lib/database.js export createDatabase(getAddon, allowNativeBinding); index.js calls it.
     // The real (12) package rebuilt in that shape: its Database class reachable only through the factory.

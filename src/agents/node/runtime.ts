@@ -454,6 +454,8 @@ function mapped(file: string, line: number, column: number, fn: string): SourceF
         const original = verdicts.get(entry.originalSource) ?? classify(entry.originalSource);
         // A map that points into node_modules or outside the workspace: not the user's line.
         if (!original) return undefined;
+        // The sources of a published build (Sequelize's lib/ maps to src/) are published code too.
+        if (PUBLISHED.length > 0 && !published.has(original) && publishedByWorkspace(file)) published.set(original, !TEST_PATH.test(original.slice(WORKSPACE.length)));
         return [original, entry.originalLine + 1, fn];
       }
     }
