@@ -252,3 +252,36 @@ describe('sibling-rollback: units of work at once through one transaction line, 
     assert.deepEqual(found, ['warning uncommitted-read app/catalog.js:13']);
   });
 });
+
+// isolation-contrast: Sequelize's own "supports transactions" tests begin a
+// transaction, write in it, and read beside it without it in the same test
+// body, asserting the row is not there until COMMIT. A passing test that holds
+// both ends earns no uncommitted-read; a transaction begun in a hook, whose row
+// the test's read misses, keeps the warning.
+describe('isolation-contrast: a test reads beside the transaction it began itself (Sequelize)', () => {
+  async function run(twin: 'fixed' | 'buggy'): Promise<{ report: Report; verdicts: string[]; untraced: string[] }> {
+    const env = fixtureEnv({ DATABASE_URL: await createDatabase('isolation_contrast') });
+    const result = await runCli(['run', '--json', '--fail-on', 'never', '--', ...mocha], { cwd: copyFixture('isolation-contrast', twin), env });
+    const untracedEnv = { ...process.env, ...fixtureEnv({ DATABASE_URL: await createDatabase('isolation_contrast') }) };
+    const plain = spawnSync(mocha[0], mocha.slice(1), { cwd: copyFixture('isolation-contrast', twin), env: untracedEnv, encoding: 'utf8' });
+    return { report: JSON.parse(result.stdout) as Report, verdicts: verdicts(result.stderr), untraced: verdicts(plain.stdout) };
+  }
+
+  test('the suite pattern earns no finding, with the same verdicts traced and untraced', async () => {
+    const { report, verdicts: traced, untraced } = await run('fixed');
+    assert.deepEqual(untraced, ['ok 1 notes a note written in a transaction is seen only through it until COMMIT']);
+    assert.deepEqual(traced, untraced);
+    assert.equal(report.summary.rollbacks, 1);
+    assert.deepEqual(report.findings, []);
+  });
+
+  test("a hook's uncommitted row the test's read misses keeps the warning", async () => {
+    const { report, verdicts: traced, untraced } = await run('buggy');
+    assert.deepEqual(untraced, ['ok 1 notes the list holds no deleted note']);
+    assert.deepEqual(traced, untraced);
+    const found = report.findings
+      .filter((f) => f.rule === 'uncommitted-read')
+      .map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
+    assert.deepEqual(found, ['warning uncommitted-read spec/notes.spec.js:19']);
+  });
+});

@@ -29,8 +29,13 @@
  *
  * Sibling units of work (transactions opened by the same line, run at once) do not read each
  * other's uncommitted writes when the writer rolled back: those rows never existed for anyone.
+ *
+ * A passing test that began the transaction in its own body and read beside it there (its file,
+ * from its declaration to the next test's) earns none: it contrasts what the transaction sees
+ * with what the rest of the database sees, as the "supports transactions" tests of Sequelize do.
  */
 import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
+import type { SourceFrame } from '../../trace/schema';
 import { sweepPendingWrites, type PendingWrites } from '../../model/query-facts';
 import {
   describeRows,
@@ -165,6 +170,32 @@ function check(model: ModelRun): Finding[] {
   return findings;
 }
 
+/** test id -> [file, first line, first line of the next test declared below it in that file]. */
+const testBodies = new WeakMap<ModelRun, Map<string, [string, number, number]>>();
+
+/**
+ * Whether `at` is in the body of test `testId`: its file, from the line that declares it up to
+ * the next test declared below it (hooks are declared above their tests, so they are outside).
+ */
+function inTestBody(model: ModelRun, testId: string | undefined, at: SourceFrame | undefined): boolean {
+  if (!testId || !at) return false;
+  let bodies = testBodies.get(model);
+  if (!bodies) {
+    bodies = new Map();
+    const lines = new Map<string, number[]>();
+    for (const t of model.tests) if (t.line !== undefined) (lines.get(t.file) ?? lines.set(t.file, []).get(t.file)!).push(t.line);
+    for (const l of lines.values()) l.sort((a, b) => a - b);
+    for (const t of model.tests) {
+      if (t.line === undefined) continue;
+      const next = lines.get(t.file)!.find((l) => l > t.line!) ?? Infinity;
+      bodies.set(t.id, [t.file, t.line, next]);
+    }
+    testBodies.set(model, bodies);
+  }
+  const body = bodies.get(testId);
+  return !!body && at[0] === body[0] && at[1] >= body[1] && at[1] < body[2];
+}
+
 function describe(model: ModelRun, c: Candidate): Finding | undefined {
   const { read: r, pending: p, write: w } = c;
   const at = r.at ?? w.at;
@@ -189,6 +220,11 @@ function describe(model: ModelRun, c: Candidate): Finding | undefined {
   // the database) in a test that passed: most often a lookup of a key nobody wrote, such as a random id a
   // test expects to 404. Nothing shows the read was after that row, so it earns no finding.
   if (!failed && !c.exact && c.readKeys && c.readKeys.size > 0) return undefined;
+  // A passing test that began the transaction in its own body and read beside it there, outside
+  // it: the test contrasts what the transaction sees with what the rest of the database sees
+  // (Sequelize's "supports transactions" tests: create in t, findAll without t expects none).
+  // It holds both ends in view, and its assertions held: no fixture hid a row from the code under test.
+  if (!failed && inTestBody(model, r.test, r.at) && inTestBody(model, r.test, p.tx.session?.at ?? p.tx.beginAt)) return undefined;
   const severity = failed && evidenceOfMiss(c) ? 'error' : 'warning';
   const rel = [
     ...statementRelated(w, `${writer}'s uncommitted ${w.verb} (${p.tx.label}, still open when ${reader} read)`),
