@@ -20,7 +20,10 @@
  *   - exceptions an awaited call might raise are not paths here: modelling
  *     every await as a throw would flag every function without a try.
  * A path that explicitly rolls back, or hands the handle to someone else
- * (returns it, stores it, passes it to a commit-ish helper), is the code's choice.
+ * (returns it, stores it, passes it to a commit-ish helper, names it anew with
+ * `const t = t0`), is the code's choice. A Sequelize transaction nested in
+ * another (`sequelize.transaction({ transaction: t1 })`) is a savepoint that
+ * t1's COMMIT or ROLLBACK ends: it is no handle of its own.
  *
  * A `const` flag tested by several `if`s takes one value on a path: code that
  * begins only when no caller's transaction is open and commits under the same
@@ -210,7 +213,17 @@ function unmanagedTransaction(t: TS, sf: ts.SourceFile, n: ts.Node): string | un
   const call = unwrap(t, init);
   if (!t.isCallExpression(call) || methodName(t, call) !== 'transaction' || !receiverText(t, sf, call)) return undefined;
   const managed = call.arguments.some((a) => t.isArrowFunction(a) || t.isFunctionExpression(a) || t.isIdentifier(a));
-  return managed ? undefined : name;
+  // `sequelize.transaction({ transaction: t1 })`: a savepoint of t1, whose COMMIT or ROLLBACK ends it too.
+  const nested = call.arguments.some(
+    (a) =>
+      t.isObjectLiteralExpression(a) &&
+      a.properties.some(
+        (p) =>
+          (t.isShorthandPropertyAssignment(p) && p.name.text === 'transaction') ||
+          (t.isPropertyAssignment(p) && p.name.getText(sf) === 'transaction' && !/^(null|undefined)$/.test(p.initializer.getText(sf))),
+      ),
+  );
+  return managed || nested ? undefined : name;
 }
 
 /** What one call does to the handle. */
@@ -289,6 +302,8 @@ function escapesHere(t: TS, sf: ts.SourceFile, h: Handle, n: ts.Node): boolean {
     if (t.isObjectLiteralExpression(e) && e.properties.some((p) => (t.isShorthandPropertyAssignment(p) && p.name.text === h.name) || (t.isPropertyAssignment(p) && p.initializer.getText(sf) === h.name))) return true;
   }
   if (t.isBinaryExpression(n) && n.operatorToken.kind === t.SyntaxKind.EqualsToken && n.right.getText(sf) === h.name && !t.isIdentifier(n.left)) return true;
+  // `const t = t0`: the code goes on with the handle under another name, and ends it through that one.
+  if (t.isVariableDeclaration(n) && n.initializer && unwrap(t, n.initializer).getText(sf) === h.name) return true;
   return false;
 }
 
