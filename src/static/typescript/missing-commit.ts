@@ -23,7 +23,8 @@
  * (returns it, stores it, passes it to a commit-ish helper, names it anew with
  * `const t = t0`), is the code's choice. A Sequelize transaction nested in
  * another (`sequelize.transaction({ transaction: t1 })`) is a savepoint that
- * t1's COMMIT or ROLLBACK ends: it is no handle of its own.
+ * t1's COMMIT or ROLLBACK ends: it is no handle of its own. Nor is one stored
+ * where the function does not own it (`this.t = …`, an enclosing scope's variable).
  *
  * A `const` flag tested by several `if`s takes one value on a path: code that
  * begins only when no caller's transaction is open and commits under the same
@@ -172,11 +173,27 @@ function findHandles(t: TS, sf: ts.SourceFile, fn: ts.FunctionLikeDeclaration): 
       if (recv && m === 'startTransaction' && !returnsTransaction(t, n)) add({ kind: 'runner', name: recv, begin: n });
     }
     const trx = unmanagedTransaction(t, sf, n);
-    if (trx) add({ kind: 'trx', name: trx, begin: n });
+    // Stored where the function does not own it (`this.t = …`, a variable of an enclosing scope, as a
+    // beforeEach hook does for its afterEach to roll back): whoever reads it there ends it.
+    if (trx && !(t.isBinaryExpression(n) && (!t.isIdentifier(n.left) || !locals.has(n.left.text)))) add({ kind: 'trx', name: trx, begin: n });
+    t.forEachChild(n, visit);
+  };
+  const locals = localNames(t, fn);
+  if (fn.body) t.forEachChild(fn.body, visit);
+  return handles;
+}
+
+/** Names the function declares itself (parameters, and variables in its own body, not nested functions'). */
+function localNames(t: TS, fn: ts.FunctionLikeDeclaration): Set<string> {
+  const names = new Set<string>();
+  for (const p of fn.parameters) if (t.isIdentifier(p.name)) names.add(p.name.text);
+  const visit = (n: ts.Node): void => {
+    if (isFunctionLike(t, n)) return;
+    if (t.isVariableDeclaration(n) && t.isIdentifier(n.name)) names.add(n.name.text);
     t.forEachChild(n, visit);
   };
   if (fn.body) t.forEachChild(fn.body, visit);
-  return handles;
+  return names;
 }
 
 /**
