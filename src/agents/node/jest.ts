@@ -225,7 +225,7 @@ function onEvent(event: any, state: any, testPath: string, handler: AnyFn): void
 }
 
 /**
- * Hook jest-circus's adapter (jest-circus/build/jestAdapterInit.js, which jest
+ * Hook jest-circus's adapter (jest-circus/build/[legacy-code-todo-rewrite/]jestAdapterInit.js, which jest
  * runs inside each test file's sandbox): its `initialize` gets the test
  * environment, whose `handleTestEvent` it subscribes to every circus event.
  */

@@ -90,7 +90,9 @@ export function hookedBy(filename: unknown): Hooked | '' {
   if (path.endsWith('/node_modules/mocha/lib/runner.js')) return 'mocha-runner';
   if (path.endsWith('/node_modules/mocha/lib/suite.js')) return 'mocha-suite';
   if (path.endsWith('/node_modules/jest-runtime/build/index.js')) return 'jest-runtime';
+  // jest 30 keeps the adapter at build/; jest 27 to 29 under build/legacy-code-todo-rewrite/.
   if (path.endsWith('/node_modules/jest-circus/build/jestAdapterInit.js')) return 'jest-circus';
+  if (path.endsWith('/node_modules/jest-circus/build/legacy-code-todo-rewrite/jestAdapterInit.js')) return 'jest-circus';
   if (path.endsWith('/node_modules/knex/lib/execution/transaction.js')) return 'knex';
   if (path.endsWith('/node_modules/knex/lib/execution/runner.js')) return 'knex-runner';
   if (/\/node_modules\/knex\/lib\/(query\/querybuilder|raw|schema\/builder)\.js$/.test(path)) return 'knex-builder';
