@@ -19,6 +19,7 @@ import { watchNodeTest } from './nodetest';
 import { hookedBy, hookModule, noteUnhookedBuild } from './modules';
 import { hookVitestWorker, isVitestWorker } from './vitest';
 import { hookEsmBuilds, inLoaderHooksThread } from './esm';
+import { followLoaderHooks } from './loader-cjs';
 
 // Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
 /* eslint-disable prefer-rest-params */
@@ -55,6 +56,11 @@ function install(): void {
     hookEsmBuilds();
   } catch {
     // Unhooked, Drizzle's ES module build is traced in part, which noteUnhookedBuild says.
+  }
+  try {
+    followLoaderHooks();
+  } catch (e) {
+    rt.fail(e);
   }
   if (isVitestWorker()) hookVitestWorker();
   watchNodeTest();
