@@ -15,7 +15,7 @@
  * `register`. Node's in-thread hooks (`module.registerHooks`) cannot be used
  * here: beside off-thread ones, Node 22 fails every load.
  */
-import { hookedBy, hookModule } from './modules';
+import { HOOKED_FILES, hookedBy, hookModule } from './modules';
 import * as rt from './runtime';
 
 /* eslint-disable prefer-rest-params, @typescript-eslint/no-explicit-any, @typescript-eslint/no-require-imports */
@@ -27,23 +27,10 @@ export const CJS_RECEIVER = 'txlens.cjs.loaded';
 export const CJS_EPILOGUE_MARK = '/*txlens-cjs*/';
 
 /**
- * How the paths of the hooked CommonJS files end (modules.ts's hookedBy, for
- * files under node_modules): the hooks thread cannot reach the agent's modules,
- * so it gets these as its data. The receiver asks hookedBy itself.
+ * How the paths of the hooked CommonJS files end (modules.ts's HOOKED_FILES): the hooks thread
+ * cannot reach the agent's modules, so it gets these as its data. The receiver asks hookedBy itself.
  */
-export const CJS_SUFFIXES: readonly string[] = [
-  '/node_modules/pg/lib/client.js',
-  '/node_modules/pg-pool/index.js',
-  '/node_modules/better-sqlite3/lib/database.js',
-  '/node_modules/knex/lib/execution/transaction.js',
-  '/node_modules/knex/lib/execution/runner.js',
-  '/node_modules/knex/lib/query/querybuilder.js',
-  '/node_modules/knex/lib/raw.js',
-  '/node_modules/knex/lib/schema/builder.js',
-  '/node_modules/typeorm/driver/postgres/PostgresQueryRunner.js',
-  '/node_modules/typeorm/driver/sqlite-abstract/AbstractSqliteQueryRunner.js',
-  '/node_modules/sequelize/lib/transaction.js',
-];
+export const CJS_SUFFIXES: readonly string[] = HOOKED_FILES.map(([suffix]) => suffix);
 
 /**
  * The hooks module, as a data: URL (no file of the agent's is a module the

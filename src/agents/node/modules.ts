@@ -74,6 +74,36 @@ const PACKAGE: Partial<Record<Hooked, string>> = {
 };
 
 /**
+ * The module files the agent hooks under node_modules, by how their paths end, and the hook
+ * each gets (the addons of better-sqlite3 apart: hookedBy matches those by pattern). Read by
+ * hookedBy and by the loader hook that follows a module.register loader (loader-cjs.ts).
+ */
+export const HOOKED_FILES: ReadonlyArray<readonly [string, Hooked]> = [
+  ['/node_modules/pg/lib/client.js', 'pg'],
+  ['/node_modules/pg-pool/index.js', 'pg-pool'],
+  ['/node_modules/better-sqlite3/lib/database.js', 'better-sqlite3'],
+  ['/node_modules/mocha/lib/runner.js', 'mocha-runner'],
+  ['/node_modules/mocha/lib/suite.js', 'mocha-suite'],
+  ['/node_modules/jest-runtime/build/index.js', 'jest-runtime'],
+  // jest 30 keeps the adapter at build/; jest 27 to 29 under build/legacy-code-todo-rewrite/.
+  ['/node_modules/jest-circus/build/jestAdapterInit.js', 'jest-circus'],
+  ['/node_modules/jest-circus/build/legacy-code-todo-rewrite/jestAdapterInit.js', 'jest-circus'],
+  ['/node_modules/knex/lib/execution/transaction.js', 'knex'],
+  ['/node_modules/knex/lib/execution/runner.js', 'knex-runner'],
+  ['/node_modules/knex/lib/query/querybuilder.js', 'knex-builder'],
+  ['/node_modules/knex/lib/raw.js', 'knex-builder'],
+  ['/node_modules/knex/lib/schema/builder.js', 'knex-builder'],
+  ['/node_modules/typeorm/driver/postgres/PostgresQueryRunner.js', 'typeorm-pg'],
+  ['/node_modules/typeorm/driver/sqlite-abstract/AbstractSqliteQueryRunner.js', 'typeorm-sqlite'],
+  ['/node_modules/drizzle-orm/node-postgres/session.cjs', 'drizzle-pg'],
+  ['/node_modules/drizzle-orm/better-sqlite3/session.cjs', 'drizzle-sqlite'],
+  ['/node_modules/drizzle-orm/query-promise.cjs', 'drizzle-query'],
+  ['/node_modules/drizzle-orm/pg-core/query-builders/select.cjs', 'drizzle-pg-select'],
+  ['/node_modules/@prisma/client/runtime/client.js', 'prisma'],
+  ['/node_modules/sequelize/lib/transaction.js', 'sequelize'],
+];
+
+/**
  * Which hooked class a module file defines, from its path: the files that define
  * the classes, not the packages' entry points, which an ES `import` of the
  * package loads without Module#load.
@@ -82,28 +112,9 @@ export function hookedBy(filename: unknown): Hooked | '' {
   if (typeof filename !== 'string') return '';
   if (!filename.includes('node_modules')) return ormCheckout(filename);
   const path = filename.replace(/\\/g, '/');
-  if (path.endsWith('/node_modules/pg/lib/client.js')) return 'pg';
-  if (path.endsWith('/node_modules/pg-pool/index.js')) return 'pg-pool';
-  if (path.endsWith('/node_modules/better-sqlite3/lib/database.js')) return 'better-sqlite3';
+  for (const [suffix, hook] of HOOKED_FILES) if (path.endsWith(suffix)) return hook;
   if (path.endsWith('/better_sqlite3.node') && path.includes('/node_modules/better-sqlite3/')) return 'better-sqlite3-addon';
   if (/\/node_modules\/better-sqlite3\/prebuilds\/[^/]+\.node$/.test(path)) return 'better-sqlite3-addon';
-  if (path.endsWith('/node_modules/mocha/lib/runner.js')) return 'mocha-runner';
-  if (path.endsWith('/node_modules/mocha/lib/suite.js')) return 'mocha-suite';
-  if (path.endsWith('/node_modules/jest-runtime/build/index.js')) return 'jest-runtime';
-  // jest 30 keeps the adapter at build/; jest 27 to 29 under build/legacy-code-todo-rewrite/.
-  if (path.endsWith('/node_modules/jest-circus/build/jestAdapterInit.js')) return 'jest-circus';
-  if (path.endsWith('/node_modules/jest-circus/build/legacy-code-todo-rewrite/jestAdapterInit.js')) return 'jest-circus';
-  if (path.endsWith('/node_modules/knex/lib/execution/transaction.js')) return 'knex';
-  if (path.endsWith('/node_modules/knex/lib/execution/runner.js')) return 'knex-runner';
-  if (/\/node_modules\/knex\/lib\/(query\/querybuilder|raw|schema\/builder)\.js$/.test(path)) return 'knex-builder';
-  if (path.endsWith('/node_modules/typeorm/driver/postgres/PostgresQueryRunner.js')) return 'typeorm-pg';
-  if (path.endsWith('/node_modules/typeorm/driver/sqlite-abstract/AbstractSqliteQueryRunner.js')) return 'typeorm-sqlite';
-  if (path.endsWith('/node_modules/drizzle-orm/node-postgres/session.cjs')) return 'drizzle-pg';
-  if (path.endsWith('/node_modules/drizzle-orm/better-sqlite3/session.cjs')) return 'drizzle-sqlite';
-  if (path.endsWith('/node_modules/drizzle-orm/query-promise.cjs')) return 'drizzle-query';
-  if (path.endsWith('/node_modules/drizzle-orm/pg-core/query-builders/select.cjs')) return 'drizzle-pg-select';
-  if (path.endsWith('/node_modules/@prisma/client/runtime/client.js')) return 'prisma';
-  if (path.endsWith('/node_modules/sequelize/lib/transaction.js')) return 'sequelize';
   return '';
 }
 
