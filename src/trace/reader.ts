@@ -424,7 +424,7 @@ export function captureGaps(run: RunInfo | undefined, processCount: number): str
   if (processCount === 0) {
     gaps.push(
       run
-        ? 'nothing was traced: no process of the command loaded the txlens agent (a command that starts no Python, or an interpreter that skips sitecustomize, such as python -S or -I)'
+        ? 'nothing was traced: no process of the command wrote a trace (a command that starts neither Python nor Node; a Node process that loads neither pg nor better-sqlite3, whose agent writes nothing; a Python interpreter that skips sitecustomize, such as python -S or -I)'
         : 'nothing was traced: the folder holds no process trace',
     );
   }
