@@ -75,11 +75,22 @@ function verdicts(out: string): string[] {
   return out.split('\n').filter((l) => /^(not )?ok \d+ /.test(l));
 }
 
-async function traced(name: string, twin: 'fixed' | 'buggy'): Promise<{ report: Report; verdicts: string[]; untraced: string[] }> {
-  const project = copyFixture(name, twin);
-  const result = await runCli(['run', '--json', '--fail-on', 'never', '--', ...mocha], { cwd: project, env: fixtureEnv({}) });
+const nodeTest = [process.execPath, '--test', '--test-reporter', 'tap', 'test/'];
+
+/**
+ * The fixture twin run traced and untraced, each in a copy of its own: the report and both runs' verdicts.
+ * `command` defaults to mocha; with `database`, each run gets a fresh Postgres database of that name in DATABASE_URL.
+ */
+async function traced(
+  name: string,
+  twin: 'fixed' | 'buggy',
+  opts: { command?: string[]; database?: string } = {},
+): Promise<{ report: Report; verdicts: string[]; untraced: string[] }> {
+  const command = opts.command ?? mocha;
+  const env = async () => fixtureEnv(opts.database ? { DATABASE_URL: await createDatabase(opts.database) } : {});
+  const result = await runCli(['run', '--json', '--fail-on', 'never', '--', ...command], { cwd: copyFixture(name, twin), env: await env() });
   const report = JSON.parse(result.stdout) as Report;
-  const plain = spawnSync(mocha[0], mocha.slice(1), { cwd: copyFixture(name, twin), env: { ...process.env, ...fixtureEnv({}) }, encoding: 'utf8' });
+  const plain = spawnSync(command[0], command.slice(1), { cwd: copyFixture(name, twin), env: { ...process.env, ...(await env()) }, encoding: 'utf8' });
   return { report, verdicts: verdicts(result.stderr), untraced: verdicts(plain.stdout) };
 }
 
@@ -119,7 +130,6 @@ describe('trx-fan-out: one Knex transaction fanned out with Promise.all', () => 
 });
 
 describe("listen-proxy: a LISTEN heartbeat through the test's own TCP proxy", () => {
-  const nodeTest = [process.execPath, '--test', '--test-reporter', 'tap', 'test/'];
   /** A fresh test database and development database for each run, traced and untraced. */
   const databases = async () => fixtureEnv({ DATABASE_URL: await createDatabase('listen_proxy'), DEV_DATABASE_URL: await createDatabase('listen_dev') });
 
@@ -152,15 +162,7 @@ describe("listen-proxy: a LISTEN heartbeat through the test's own TCP proxy", ()
 });
 
 describe('concurrent-migrate: schema installers racing after a DROP SCHEMA reset', () => {
-  const nodeTest = [process.execPath, '--test', '--test-reporter', 'tap', 'test/'];
-
-  async function run(twin: 'fixed' | 'buggy'): Promise<{ report: Report; verdicts: string[]; untraced: string[] }> {
-    const env = fixtureEnv({ DATABASE_URL: await createDatabase('concurrent_migrate') });
-    const result = await runCli(['run', '--json', '--fail-on', 'never', '--', ...nodeTest], { cwd: copyFixture('concurrent-migrate', twin), env });
-    const untracedEnv = { ...process.env, ...fixtureEnv({ DATABASE_URL: await createDatabase('concurrent_migrate') }) };
-    const plain = spawnSync(nodeTest[0], nodeTest.slice(1), { cwd: copyFixture('concurrent-migrate', twin), env: untracedEnv, encoding: 'utf8' });
-    return { report: JSON.parse(result.stdout) as Report, verdicts: verdicts(result.stderr), untraced: verdicts(plain.stdout) };
-  }
+  const run = (twin: 'fixed' | 'buggy') => traced('concurrent-migrate', twin, { command: nodeTest, database: 'concurrent_migrate' });
 
   test('the suite pattern earns no finding, with the same verdicts traced and untraced', async () => {
     const { report, verdicts: traced, untraced } = await run('fixed');
@@ -181,15 +183,7 @@ describe('concurrent-migrate: schema installers racing after a DROP SCHEMA reset
 });
 
 describe('parallel-transactions: units of work through a transaction wrapper at once, some rolled back', () => {
-  const nodeTest = [process.execPath, '--test', '--test-reporter', 'tap', 'test/'];
-
-  async function run(twin: 'fixed' | 'buggy'): Promise<{ report: Report; verdicts: string[]; untraced: string[] }> {
-    const env = fixtureEnv({ DATABASE_URL: await createDatabase('parallel_tx') });
-    const result = await runCli(['run', '--json', '--fail-on', 'never', '--', ...nodeTest], { cwd: copyFixture('parallel-transactions', twin), env });
-    const untracedEnv = { ...process.env, ...fixtureEnv({ DATABASE_URL: await createDatabase('parallel_tx') }) };
-    const plain = spawnSync(nodeTest[0], nodeTest.slice(1), { cwd: copyFixture('parallel-transactions', twin), env: untracedEnv, encoding: 'utf8' });
-    return { report: JSON.parse(result.stdout) as Report, verdicts: verdicts(result.stderr), untraced: verdicts(plain.stdout) };
-  }
+  const run = (twin: 'fixed' | 'buggy') => traced('parallel-transactions', twin, { command: nodeTest, database: 'parallel_tx' });
 
   test('the suite pattern earns no finding, with the same verdicts traced and untraced', async () => {
     const { report, verdicts: traced, untraced } = await run('fixed');
@@ -227,13 +221,7 @@ describe('flagged-transaction: begin and commit under the same const flag (TypeO
 });
 
 describe('sibling-rollback: units of work at once through one transaction line, all rolled back', () => {
-  async function run(twin: 'fixed' | 'buggy'): Promise<{ report: Report; verdicts: string[]; untraced: string[] }> {
-    const env = fixtureEnv({ DATABASE_URL: await createDatabase('sibling_rollback') });
-    const result = await runCli(['run', '--json', '--fail-on', 'never', '--', ...mocha], { cwd: copyFixture('sibling-rollback', twin), env });
-    const untracedEnv = { ...process.env, ...fixtureEnv({ DATABASE_URL: await createDatabase('sibling_rollback') }) };
-    const plain = spawnSync(mocha[0], mocha.slice(1), { cwd: copyFixture('sibling-rollback', twin), env: untracedEnv, encoding: 'utf8' });
-    return { report: JSON.parse(result.stdout) as Report, verdicts: verdicts(result.stderr), untraced: verdicts(plain.stdout) };
-  }
+  const run = (twin: 'fixed' | 'buggy') => traced('sibling-rollback', twin, { database: 'sibling_rollback' });
 
   test('the suite pattern earns no finding, with the same verdicts traced and untraced', async () => {
     const { report, verdicts: traced, untraced } = await run('fixed');
@@ -259,13 +247,7 @@ describe('sibling-rollback: units of work at once through one transaction line, 
 // both ends earns no uncommitted-read; a transaction begun in a hook, whose row
 // the test's read misses, keeps the warning.
 describe('isolation-contrast: a test reads beside the transaction it began itself (Sequelize)', () => {
-  async function run(twin: 'fixed' | 'buggy'): Promise<{ report: Report; verdicts: string[]; untraced: string[] }> {
-    const env = fixtureEnv({ DATABASE_URL: await createDatabase('isolation_contrast') });
-    const result = await runCli(['run', '--json', '--fail-on', 'never', '--', ...mocha], { cwd: copyFixture('isolation-contrast', twin), env });
-    const untracedEnv = { ...process.env, ...fixtureEnv({ DATABASE_URL: await createDatabase('isolation_contrast') }) };
-    const plain = spawnSync(mocha[0], mocha.slice(1), { cwd: copyFixture('isolation-contrast', twin), env: untracedEnv, encoding: 'utf8' });
-    return { report: JSON.parse(result.stdout) as Report, verdicts: verdicts(result.stderr), untraced: verdicts(plain.stdout) };
-  }
+  const run = (twin: 'fixed' | 'buggy') => traced('isolation-contrast', twin, { database: 'isolation_contrast' });
 
   test('the suite pattern earns no finding, with the same verdicts traced and untraced', async () => {
     const { report, verdicts: traced, untraced } = await run('fixed');
