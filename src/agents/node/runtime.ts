@@ -258,7 +258,7 @@ function userFrameCaptured(limit: number): [SourceFrame | undefined, number, boo
   for (let i = 0; i < sites.length; i++) {
     const frame = frameOf(sites[i]);
     if (frame === undefined) continue;
-    if (PUBLISHED.length === 0 || !publishedByWorkspace(frame[0])) return [frame, i + 1, sites.length >= limit, false];
+    if (publishedPaths().length === 0 || !publishedByWorkspace(frame[0])) return [frame, i + 1, sites.length >= limit, false];
     if (own === undefined) {
       own = frame;
       ownDepth = i + 1;
@@ -287,9 +287,15 @@ const SELF = __filename;
  * paths of the folders and files named there, each up to its first glob character. A library
  * testing itself runs its tests against these (Kysely's test/node imports its dist/), which
  * its users get from node_modules: a statement's line is the innermost frame outside them
- * (the test's, or a test helper's), and a line of theirs only in a stack with no other.
+ * (the test's, or a test helper's), and a line of theirs only in a stack with no other. Read at
+ * the first frame asked about, so a process that hooks nothing never reads package.json.
  */
-const PUBLISHED: readonly string[] = (() => {
+let publishedFolders: readonly string[] | undefined;
+function publishedPaths(): readonly string[] {
+  return (publishedFolders ??= readPublished());
+}
+
+function readPublished(): string[] {
   let files: unknown;
   try {
     files = (JSON.parse(readFileSync(join(WORKSPACE, 'package.json'), 'utf8')) as { files?: unknown }).files;
@@ -304,17 +310,17 @@ const PUBLISHED: readonly string[] = (() => {
     if (literal && !literal.startsWith('..') && !isAbsolute(literal)) out.push(resolve(WORKSPACE, literal));
   }
   return out;
-})();
+}
 /** Test files stay the user's even where the package publishes them (`files: ["src"]` beside src/x.test.ts). */
 const TEST_PATH = /(^|[\\/])(tests?|__tests__|spec)[\\/]|\.(test|spec)\.[cm]?[jt]sx?$/;
 const published = new Map<string, boolean>();
 
-/** Whether the user-code file `path` is one the workspace publishes (`PUBLISHED`). */
+/** Whether the user-code file `path` is one the workspace publishes (`publishedPaths`). */
 function publishedByWorkspace(path: string): boolean {
   let known = published.get(path);
   if (known === undefined) {
     const rel = path.startsWith(WORKSPACE) ? path.slice(WORKSPACE.length) : path;
-    known = !TEST_PATH.test(rel) && PUBLISHED.some((p) => path === p || path.startsWith(p + sep));
+    known = !TEST_PATH.test(rel) && publishedPaths().some((p) => path === p || path.startsWith(p + sep));
     published.set(path, known);
   }
   return known;
@@ -455,7 +461,7 @@ function mapped(file: string, line: number, column: number, fn: string): SourceF
         // A map that points into node_modules or outside the workspace: not the user's line.
         if (!original) return undefined;
         // The sources of a published build (Sequelize's lib/ maps to src/) are published code too.
-        if (PUBLISHED.length > 0 && !published.has(original) && publishedByWorkspace(file)) published.set(original, !TEST_PATH.test(original.slice(WORKSPACE.length)));
+        if (publishedPaths().length > 0 && !published.has(original) && publishedByWorkspace(file)) published.set(original, !TEST_PATH.test(original.slice(WORKSPACE.length)));
         return [original, entry.originalLine + 1, fn];
       }
     }
@@ -557,7 +563,7 @@ export function frameOfStackText(text: unknown): Stack | undefined {
     const file = verdicts.get(m[2]) ?? classify(m[2]);
     if (!file) continue;
     const found: Stack = { frame: [file, Number(m[3]), (m[1] ?? '<anonymous>').replace(/^async /, '')] };
-    if (PUBLISHED.length === 0 || !publishedByWorkspace(file)) return found;
+    if (publishedPaths().length === 0 || !publishedByWorkspace(file)) return found;
     own ??= found;
   }
   return own;
