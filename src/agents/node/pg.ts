@@ -444,6 +444,7 @@ function checkedOut(pool: Client, client: Client, cs: rt.Stack | undefined): voi
   if (!rt.ACTIVE) return;
   try {
     const state = stateOf(client);
+    state.outAt = cs;
     rt.emit({ k: 'checkout', conn: state.id, pool: poolId(pool) }, cs);
   } catch (e) {
     rt.fail(e);
@@ -491,6 +492,7 @@ function wrapRelease(pool: Client, client: Client, release: AnyFn, releasedAt: r
             }
             rt.emit(event, cs);
           }
+          state.outAt = undefined;
         }
       } catch (e) {
         rt.fail(e);

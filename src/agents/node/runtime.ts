@@ -1048,6 +1048,8 @@ export interface ConnState {
   sess?: string;
   /** Where that session was opened. */
   sessAt?: Stack;
+  /** Where the connection was checked out of its pool, while it is out. */
+  outAt?: Stack;
   closed?: boolean;
 }
 
@@ -1069,12 +1071,17 @@ export function connOf(owner: unknown): ConnState | undefined {
   return state === undefined || state.closed ? undefined : state;
 }
 
-/** Stamp an event on a connection with the session using it. */
+/**
+ * Stamp an event on a connection with the session using it. An event with no user frame of its
+ * own stands at the line that opened that session or, with none, at the line that checked the
+ * connection out: a client that checks out, runs the caller's statement from its own callback
+ * and releases (pg-promise's every query, its task and tx) has that line as its only user frame.
+ */
 export function withSession<E extends PendingEvent>(state: ConnState, event: E): E {
   if (state.sess !== undefined) {
     (event as PendingEvent).sess = state.sess;
     (event as PendingEvent)._alt = state.sessAt;
-  }
+  } else if (state.outAt !== undefined) (event as PendingEvent)._alt = state.outAt;
   return event;
 }
 
