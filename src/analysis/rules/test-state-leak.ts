@@ -32,9 +32,11 @@
  *
  * Location: the commit in the earlier test (that is what must be undone or
  * isolated); related: the failing statement and the INSERT that wrote the key.
- * The finding belongs to the test that failed.
+ * The finding belongs to the test whose statement failed: an error when the key was
+ * matched and that test failed, a warning when it passed all the same (it caught
+ * the violation, or provoked it on purpose against the earlier test's row).
  */
-import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
+import type { ModelRun, ModelStatement, ModelTest, ModelTransaction } from '../../model/model';
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
 import { statementIndex } from '../statement-index';
@@ -413,19 +415,19 @@ export function keyText(v: UniqueViolation): string {
   return `on ${pairs.join(', ')}`;
 }
 
-/** Per model, each test's start by id: asked twice per finding, thousands of times on a large run. */
-const testStarts = new WeakMap<ModelRun, Map<string, number>>();
+/** Per model, each test by id: asked twice per finding, thousands of times on a large run. */
+const testsById = new WeakMap<ModelRun, Map<string, ModelTest>>();
 
-function testStart(model: ModelRun, id: string | undefined): number | undefined {
+function testOf(model: ModelRun, id: string | undefined): ModelTest | undefined {
   if (!id) return undefined;
-  let starts = testStarts.get(model);
-  if (!starts) {
-    starts = new Map();
+  let tests = testsById.get(model);
+  if (!tests) {
+    tests = new Map();
     // The first test of an id wins, as a search from the start would find it.
-    for (const t of model.tests) if (!starts.has(t.id)) starts.set(t.id, t.start);
-    testStarts.set(model, starts);
+    for (const t of model.tests) if (!tests.has(t.id)) tests.set(t.id, t);
+    testsById.set(model, tests);
   }
-  return starts.get(id);
+  return tests.get(id);
 }
 
 export const testStateLeakRule: DynamicRule = {
@@ -437,25 +439,31 @@ export const testStateLeakRule: DynamicRule = {
       const failed = m.violation.stmt;
       const earlier = m.tx ? m.tx.test : m.insert.test;
       if (!earlier || !failed.test || earlier === failed.test) continue;
-      const earlierStart = testStart(model, earlier);
-      const laterStart = testStart(model, failed.test);
-      if (earlierStart === undefined || laterStart === undefined || earlierStart >= laterStart) continue;
+      const earlierStart = testOf(model, earlier)?.start;
+      const later = testOf(model, failed.test);
+      if (earlierStart === undefined || later === undefined || earlierStart >= later.start) continue;
       const at = firstFrame(m.committedAt, m.insert.at);
       if (!at) continue;
       const once = `${m.tx?.key ?? `${m.insert.connection.key}@${m.insert.time}`}|${failed.test}`;
       if (seen.has(once)) continue;
       seen.add(once);
       const byKey = m.by === 'key';
+      // A test that passed all the same caught the collision, or provoked it on purpose (a test of the
+      // constraint that relies on an earlier test's row): the order dependence is real, but this run
+      // shows no harm from it, so a warning; run alone, the test would not have collided.
+      const passed = later.outcome === 'passed';
       const message =
         `${earlier} committed rows into ${m.violation.table} (${m.tx ? `${txOwnerRef(model, m.tx)}, ${m.tx.label}` : `${connectionRef(model, m.insert.connection)}, in autocommit`} at ${place(model, at)}) that were still there when ${failed.test} ran: ` +
         `its ${failed.verb} at ${place(model, failed.at)} failed with "${failed.err!.message}" ${keyText(m.violation)}` +
         (byKey
           ? ', the key the earlier test committed.'
           : `; this was the last commit into ${m.violation.table} before it (parameters were not captured, so the key could not be compared).`) +
-        ' Undo what each test commits (rollback isolation, or delete at teardown) or give each test its own keys.';
+        (passed
+          ? ' The test passed: it depends on the earlier test having run first, and alone it would not collide. If it means to hit the constraint, insert the row it collides with in the test itself; otherwise undo what each test commits or give each test its own keys.'
+          : ' Undo what each test commits (rollback isolation, or delete at teardown) or give each test its own keys.');
       const rel: RelatedLocation[] = [...statementRelated(failed, `${failed.verb} that failed on the leftover row (${failed.test})`)];
       if (m.insert.at && (m.insert.at[0] !== at[0] || m.insert.at[1] !== at[1])) rel.push(...statementRelated(m.insert, `INSERT of the leftover row (${earlier})`));
-      findings.push(finding(RULE, byKey ? 'error' : 'warning', message, at, { related: rel, test: failed.test }));
+      findings.push(finding(RULE, byKey && !passed ? 'error' : 'warning', message, at, { related: rel, test: failed.test }));
     }
     return findings;
   },
