@@ -53,9 +53,17 @@
 // DELETE: a sibling's write that was rolled back was never meant to be seen, and
 // uncommitted-read stays silent. Siblings that commit after the other's read keep the
 // warning.
+//
+// inlined-values (from Massive.js, on pg-promise): a data mapper formats values into the SQL
+// text, so no parameters reach the trace, and runs each query from its own pool check-out's
+// callback, where no frame is the suite's. A test of the primary key collides on purpose with
+// the row an earlier test committed, and passes: test-state-leak reads the keys from the
+// INSERT's text, places the statements at the line that checked the connection out, and warns
+// of the order dependence; a later test that fails on another leftover key is an error. Tests
+// that collide with their own rows or the schema's seed earn nothing.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, realpathSync } from 'node:fs';
+import { cpSync, existsSync, realpathSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { createDatabase, repoRoot, runCli, tempDir } from '../support/env';
@@ -67,6 +75,8 @@ const mocha = [process.execPath, join(repoRoot, 'node_modules', 'mocha', 'bin', 
 function copyFixture(name: string, twin?: 'fixed' | 'buggy'): string {
   const dir = realpathSync(tempDir(`suite-pattern-${name}-${twin ?? 'silent'}`));
   cpSync(join(repoRoot, 'test', 'fixtures', 'node', name, ...(twin ? [twin] : [])), dir, { recursive: true });
+  // A fixture's vendor/ is its node_modules/ (which git keeps none of): a library's frames are not the suite's.
+  if (existsSync(join(dir, 'vendor'))) renameSync(join(dir, 'vendor'), join(dir, 'node_modules'));
   return dir;
 }
 
@@ -264,5 +274,30 @@ describe('isolation-contrast: a test reads beside the transaction it began itsel
     // The hook keeps its transaction for the afterEach that rolls it back: no missing-commit either.
     const found = report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
     assert.deepEqual(found, ['warning uncommitted-read spec/notes.spec.js:19']);
+  });
+});
+
+describe('inlined-values: a data mapper that writes values into the SQL text (Massive.js on pg-promise)', () => {
+  const run = (twin: 'fixed' | 'buggy') => traced('inlined-values', twin, { database: 'inlined_values' });
+  const located = (report: Report) => report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
+
+  test('tests that collide with their own rows or the seed earn no finding, with the same verdicts traced and untraced', async () => {
+    const { report, verdicts: traced, untraced } = await run('fixed');
+    assert.deepEqual(untraced, ['ok 1 compound primary keys inserts', 'ok 2 compound primary keys detects pk collisions', 'ok 3 compound primary keys saves a new pair']);
+    assert.deepEqual(traced, untraced);
+    assert.deepEqual(report.findings, []);
+  });
+
+  test("leftover keys read from the INSERT's text: a warning for the passing test, an error for the failing one, at the spec's lines", async () => {
+    const { report, verdicts: traced, untraced } = await run('buggy');
+    assert.deepEqual(untraced, ['ok 1 compound primary keys inserts', 'ok 2 compound primary keys detects pk collisions', 'not ok 3 compound primary keys saves a new pair']);
+    assert.deepEqual(traced, untraced);
+    // Both at the earlier test's INSERTs: no frame of the library's, and the statement's own frame is the check-out's.
+    assert.deepEqual(located(report).sort(), ['error test-state-leak spec/pairs.spec.js:18', 'warning test-state-leak spec/pairs.spec.js:16']);
+    const warning = report.findings.find((f) => f.severity === 'warning')!;
+    assert.match(warning.message, /key_one = "123", key_two = "456"/);
+    assert.match(warning.message, /The test passed/);
+    const error = report.findings.find((f) => f.severity === 'error')!;
+    assert.match(error.message, /saves a new pair ran: its INSERT at spec\/pairs\.spec\.js:27 failed/);
   });
 });

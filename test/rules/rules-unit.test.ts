@@ -167,6 +167,48 @@ describe('test-state-leak key matching', () => {
   });
 });
 
+describe('test-state-leak with values written into the SQL text (pg-promise, Massive.js)', () => {
+  const DETAIL = { type: 'Error', message: 'duplicate key value violates unique constraint "pairs_pkey"', code: '23505', detail: 'Key (key_one, key_two)=(123, 456) already exists.' };
+  const run = (later: 'passed' | 'failed', insert: string) =>
+    model((p) =>
+      p
+        .testStart('t::a', { file: TESTS })
+        .connect('c1', pg)
+        .execute(insert, { rows: 2, at: [TESTS, 10, 'a'] })
+        .execute(`INSERT INTO "pairs" ("key_one", "key_two", "value") VALUES (7, 8, 'x') RETURNING *`, { rows: 1, at: [TESTS, 11, 'a'] })
+        .testEnd('passed')
+        .testStart('t::b', { file: TESTS })
+        .execute(`INSERT INTO "pairs" ("key_one", "key_two", "value") VALUES (123, 456, 'hi') RETURNING *`, { at: [TESTS, 20, 'b'], err: DETAIL })
+        .testEnd(later),
+    );
+
+  test('the keys are read from the literals of a multi-row VALUES list: an error for the test that failed on them', () => {
+    const found = testStateLeakRule.check(run('failed', `INSERT INTO "pairs" ("value", "key_two", "key_one") VALUES ('it''s, (a) tuple', 1, 2), (E'b'::text, 456, 123)`));
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.equal(found[0].severity, 'error');
+    assert.deepEqual([found[0].location.file, found[0].location.line], [TESTS, 10]);
+    assert.match(found[0].message, /key_one = "123", key_two = "456", the key the earlier test committed/);
+  });
+
+  test('a test that passed despite the collision (it meant it, or caught it) is warned of the order dependence', () => {
+    const found = testStateLeakRule.check(run('passed', `INSERT INTO "pairs" ("key_one", "key_two") VALUES (123, 456)`));
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.equal(found[0].severity, 'warning');
+    assert.match(found[0].message, /The test passed: it depends on the earlier test having run first/);
+  });
+
+  test('placeholders, expressions and DEFAULT are no keys: nothing to match', () => {
+    for (const insert of [
+      'INSERT INTO "pairs" ("key_one", "key_two") VALUES ($1, $2)',
+      'INSERT INTO "pairs" ("key_one", "key_two") VALUES (abs(-123), 456)',
+      'INSERT INTO "pairs" ("key_one", "key_two") VALUES (DEFAULT, 456)',
+      'INSERT INTO "pairs" ("key_one", "key_two") SELECT 123, 456',
+    ]) {
+      assert.deepEqual(testStateLeakRule.check(run('failed', insert)), [], insert);
+    }
+  });
+});
+
 describe('missing-commit leaves deliberate rollbacks alone', () => {
   test('explicit and error rollbacks, and a test-owned session closed at teardown, are not missing commits', () => {
     const insert = 'INSERT INTO jobs (name) VALUES (?)';
