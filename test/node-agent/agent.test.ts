@@ -393,6 +393,25 @@ describe('the Node agent', () => {
     );
   });
 
+  test("a client the pool opens for a queued caller (from a later tick, no caller's frame on the stack) is connected at that caller's line", async () => {
+    // Kysely's introspection runs its queries at once (Promise.all) on a pool with one idle client:
+    // pg-pool queues them and opens the others from process.nextTick (kysely-codegen's suite: 20 of
+    // 28 connections had no line). Both hand-overs: pool.connect's promise and pool.query's callback.
+    const dir = project('pg-pool-queued');
+    const { run } = await runLoggedPg(dir, 'pg-pool-queued-connect.js', 'node_pool_queued');
+    const source = readFileSync(join(dir, 'pg-pool-queued-connect.js'), 'utf8').split('\n');
+    const lineOf = (text: string): number => source.findIndex((l) => l.includes(text)) + 1;
+    assert.deepEqual(
+      run.lines.filter((l) => l.k === 'connect').map((l) => [l.conn, l.at?.[1]]),
+      [
+        ['c1', lineOf("'SELECT 1 AS warm'")],
+        ['c2', lineOf('pool.connect(), pool.connect()')],
+        ['c3', lineOf('pool.connect(), pool.connect()')],
+        ['c4', lineOf("'SELECT 5 AS five'")],
+      ],
+    );
+  });
+
   test('gives each worker thread its own file and ids', async () => {
     const dir = project('worker');
     const run = await runTraced(dir, ['sqlite-worker.js']);

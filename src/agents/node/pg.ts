@@ -24,6 +24,12 @@ import { claimOnBegin, sessionTask } from './orm/session';
 
 const STATE = Symbol('txlens.pg.state');
 const CONNECT_AT = Symbol('txlens.pg.connectAt');
+/**
+ * The line a client is opened for, when its connect() ran with no user frame on the stack: pg-pool
+ * opens a client for a caller queued behind its idle one from a later tick (process.nextTick), and
+ * the line is that caller's, filled in when the pool hands it the client (see patchPool's deliver).
+ */
+const OPENED_FOR = Symbol('txlens.pg.openedFor');
 const POOL = Symbol('txlens.pg.pool');
 const NEXT_AT = Symbol('txlens.pg.nextAt');
 /**
@@ -102,6 +108,8 @@ function stateOf(client: Client): ConnState {
   const event: PendingEvent = { k: 'connect', conn: state.id, db: dbInfo(client), driver: 'pg' };
   const pool = client[POOL];
   if (pool !== undefined) event.pool = pool;
+  const openedFor: rt.Stack | undefined = client[OPENED_FOR];
+  if (openedFor !== undefined) event._alt = openedFor;
   rt.emit(event, client[CONNECT_AT]);
   if (inBlock(client)) rt.txBegin(state, true);
   return state;
@@ -388,7 +396,9 @@ function patchClient(proto: Client): void {
   proto.connect = function connect(this: Client, callback: any) {
     if (!rt.ACTIVE) return origConnect.apply(this, arguments as any);
     try {
-      this[CONNECT_AT] = rt.callSites(connect);
+      const cs = rt.callSites(connect);
+      this[CONNECT_AT] = cs;
+      this[OPENED_FOR] = cs.frame === undefined ? {} : undefined;
     } catch (e) {
       rt.fail(e);
     }
@@ -574,6 +584,16 @@ function patchPool(proto: Client): void {
     }
     const pool = this;
     const deliver = (client: Client): void => {
+      // A client the pool opened for this call: its connect line is this call's. Its connect event is
+      // written already when pool.connect's promise hands it over (then its line is filled in before
+      // the event is), and is still to come when a callback does (the check-out below writes it).
+      const openedFor: rt.Stack | undefined = client[OPENED_FOR];
+      if (openedFor !== undefined && cs !== undefined) {
+        client[OPENED_FOR] = undefined;
+        const state: ConnState | undefined = client[STATE];
+        if (state === undefined || state.closed) client[CONNECT_AT] = cs;
+        else if (openedFor.frame === undefined) openedFor.frame = cs.frame;
+      }
       // pool.query's check-out is written with its statement (ONE_SHOT): one line instead of three.
       if (fromQuery) client[ONE_SHOT] = poolId(pool);
       else checkedOut(pool, client, cs);
