@@ -412,6 +412,20 @@ describe('the Node agent', () => {
     );
   });
 
+  test("vitest 4's vm pools: pg evaluated by the loader vitest defines on the test file's context is traced", async () => {
+    // kysely-codegen's suite under --pool=vmForks traced 12 of its 493 statements (those of the CLI
+    // processes it starts), and under vmThreads as few, with nothing said.
+    const dir = project('vitest4-vm');
+    const workers = join(dir, 'node_modules', 'vitest', 'dist', 'workers');
+    mkdirSync(workers, { recursive: true });
+    cpSync(join(dir, 'vitest4-vm-worker.js'), join(workers, 'vmForks.js'));
+    const { stmts } = await runLoggedPg(dir, join('node_modules', 'vitest', 'dist', 'workers', 'vmForks.js'), 'node_vitest4_vm');
+    assert.deepEqual(
+      stmts.map((s) => s.sql),
+      ['SELECT 1 AS one'],
+    );
+  });
+
   test('gives each worker thread its own file and ids', async () => {
     const dir = project('worker');
     const run = await runTraced(dir, ['sqlite-worker.js']);

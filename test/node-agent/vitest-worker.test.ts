@@ -14,6 +14,7 @@ const node = '/usr/bin/node';
 test('the workers of vitest 3 (tinypool) and of vitest 4 (its own pool) are vitest workers; other processes are not', () => {
   assert.equal(isVitestWorker([node, '/app/node_modules/tinypool/dist/entry/process.js'], mainThread), true);
   assert.equal(isVitestWorker([node, '/app/node_modules/vitest/dist/workers/forks.js'], mainThread), true);
+  assert.equal(isVitestWorker([node, '/app/node_modules/vitest/dist/workers/vmForks.js'], mainThread), true);
   assert.equal(isVitestWorker([node, 'C:\\app\\node_modules\\vitest\\dist\\workers\\forks.js'], mainThread), true);
   // A vitest 4 worker thread, as the preload sees it.
   const vitest4Env = { VITEST: 'true', VITEST_MODE: 'RUN' };
@@ -25,8 +26,6 @@ test('the workers of vitest 3 (tinypool) and of vitest 4 (its own pool) are vite
   assert.equal(isVitestWorker([node, '/app/run.js'], { isMainThread: false, workerData: [{ workerId: 1 }] }), true);
 
   assert.equal(isVitestWorker([node, '/app/node_modules/vitest/vitest.mjs'], mainThread), false);
-  // The vm pools run no test the agent can see (README: not hooked yet).
-  assert.equal(isVitestWorker([node, '/app/node_modules/vitest/dist/workers/vmForks.js'], mainThread), false);
   assert.equal(isVitestWorker([node, '/app/test/workers/forks.js'], mainThread), false);
   assert.equal(isVitestWorker([node, '/app/worker.js'], { isMainThread: false, workerData: { workerId: 1 } }, {}), false);
   assert.equal(isVitestWorker([node], { isMainThread: false, workerData: undefined }, {}), false);

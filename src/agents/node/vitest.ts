@@ -27,7 +27,9 @@
  * load CommonJS packages there with a loader of their own (vitest's
  * CommonjsExecutor), which Node's loader and so the preload never see. The
  * agent watches that state the same way, and hooks the files it hooks
- * (modules.ts) as that loader runs them, as it does in jest's registry.
+ * (modules.ts) as that loader runs them, as it does in jest's registry. It finds
+ * the loader through the mocker vitest 3 puts on the context, and through the
+ * loaders vitest 4 defines on it (`__vitest_vm_context__`).
  */
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
@@ -41,6 +43,8 @@ import { hookedBy, hookModule } from './modules';
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
 const STATE_KEY = '__vitest_worker__';
+/** Where vitest 4 keeps a vm pool context's module loaders, on the context itself. */
+const VM_CONTEXT_KEY = '__vitest_vm_context__';
 const PATCHED = Symbol.for('txlens.vitest.patched');
 const WORKSPACE = process.env[ENV.workspace] || process.cwd();
 
@@ -49,7 +53,8 @@ const WORKSPACE = process.env[ENV.workspace] || process.cwd();
  * runs them through tinypool: a `forks` child runs tinypool's process entry; a
  * `threads` worker thread is started with tinypool's private data first in its
  * workerData (`{ workerId }`; its argv names no file while the preload runs).
- * Vitest 4 has its own pool: a `forks` child runs vitest's `dist/workers/forks.js`;
+ * Vitest 4 has its own pool: a `forks` child runs vitest's `dist/workers/forks.js`
+ * (a `vmForks` child its `dist/workers/vmForks.js`);
  * a `threads` worker thread has neither argv nor workerData while the preload
  * runs, only the environment vitest gives it (`VITEST`, `VITEST_MODE`).
  */
@@ -60,7 +65,7 @@ export function isVitestWorker(
 ): boolean {
   const entry = (argv[1] ?? '').replace(/\\/g, '/');
   if (/\/tinypool\/dist\/entry\/process\.js$/.test(entry)) return true;
-  if (/\/vitest\/dist\/workers\/forks\.js$/.test(entry)) return true;
+  if (/\/vitest\/dist\/workers\/(?:forks|vmForks)\.js$/.test(entry)) return true;
   if (worker.isMainThread) return false;
   if (worker.workerData === undefined && env.VITEST === 'true' && typeof env.VITEST_MODE === 'string') return true;
   if (!Array.isArray(worker.workerData)) return false;
@@ -211,7 +216,7 @@ function hookVmCommonjs(externalModules: any): void {
   const proto = cjs && Object.getPrototypeOf(cjs);
   if (!proto || proto[PATCHED]) return;
   if (typeof proto.loadCommonJSModule !== 'function' || !(cjs.requireCache instanceof Map)) {
-    rt.unsupported('vitest vm pools', '(unknown module loader)', 'vitest 3');
+    rt.unsupported('vitest vm pools', '(unknown module loader)', 'vitest 3 and 4');
     return;
   }
   Object.defineProperty(proto, PATCHED, { value: true });
@@ -278,6 +283,14 @@ export function hookVitestWorker(): void {
           watch(descriptor?.value);
           watchVmContext(target);
         }
+      } catch (e) {
+        rt.fail(e);
+      }
+    } else if (key === VM_CONTEXT_KEY && rt.ACTIVE) {
+      // Vitest 4's vm pools: the context's loaders, defined on it before any test file is imported
+      // (its mocker no longer leads to them).
+      try {
+        if (target !== null && typeof target === 'object' && isContext(target)) hookVmCommonjs(descriptor?.value?.externalModulesExecutor);
       } catch (e) {
         rt.fail(e);
       }
