@@ -27,6 +27,7 @@ interface Line {
   cause?: string;
   action?: string;
   name?: string;
+  outcome?: string;
   pool?: string;
   txOpen?: boolean;
   err?: { code?: string; type: string };
@@ -421,18 +422,33 @@ describe('the Node agent', () => {
     );
   });
 
-  test("vitest 4's vm pools: pg evaluated by the loader vitest defines on the test file's context is traced", async () => {
+  test("vitest 4's vm pools: pg evaluated by the loader vitest defines on the test file's context is traced; a vm pool whose loader is not found says so", async () => {
     // kysely-codegen's suite under --pool=vmForks traced 12 of its 493 statements (those of the CLI
     // processes it starts), and under vmThreads as few, with nothing said.
     const dir = project('vitest4-vm');
     const workers = join(dir, 'node_modules', 'vitest', 'dist', 'workers');
     mkdirSync(workers, { recursive: true });
     cpSync(join(dir, 'vitest4-vm-worker.js'), join(workers, 'vmForks.js'));
-    const { stmts } = await runLoggedPg(dir, join('node_modules', 'vitest', 'dist', 'workers', 'vmForks.js'), 'node_vitest4_vm');
+    const worker = join('node_modules', 'vitest', 'dist', 'workers', 'vmForks.js');
+    const { run } = await runLoggedPg(dir, worker, 'node_vitest4_vm');
     assert.deepEqual(
-      stmts.map((s) => s.sql),
-      ['SELECT 1 AS one'],
+      run.lines.filter((l) => ['test_start', 'stmt', 'test_end'].includes(l.k)).map((l) => [l.k, l.sql ?? l.name ?? l.outcome]),
+      [
+        ['test_start', 'reads one'],
+        ['stmt', 'SELECT 1 AS one'],
+        ['test_end', 'passed'],
+      ],
     );
+    assert.doesNotMatch(run.stderr, /vm pools/);
+    // A vm pool whose loader the agent did not find: its statements go untraced, and it says so.
+    const db = await loggedDatabase('node_vitest4_vm_unhooked');
+    const unhooked = await runTraced(dir, [worker, 'no-loader'], { DATABASE_URL: db.url });
+    assert.equal(unhooked.code, 0, unhooked.stderr);
+    assert.deepEqual(
+      unhooked.lines.filter((l) => l.k === 'stmt'),
+      [],
+    );
+    assert.match(unhooked.stderr, /txlens: vitest vm pools \(module loader not found\) is not supported/);
   });
 
   test('gives each worker thread its own file and ids', async () => {

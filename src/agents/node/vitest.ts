@@ -148,6 +148,7 @@ function definedAt(file: string, name: string): number | undefined {
 const lineOf = new WeakMap<object, number | undefined>();
 
 function start(test: any): void {
+  if (vmPool && !vmLoaderHooked) rt.unsupported('vitest vm pools', '(module loader not found)', 'vitest 3 and 4');
   const [id, name, file] = idOf(test);
   const e: rt.PendingEvent = { k: 'test_start', id, name, file };
   const own = test.location?.line;
@@ -210,16 +211,29 @@ function watch(state: any): void {
 
 const MOCKER_KEY = '__vitest_mocker__';
 
+/**
+ * A vm pool's test context was seen, and the CommonJS loader of such contexts was hooked: a test
+ * that starts in a vm pool with no loader hooked runs untraced, which the agent says (a vitest
+ * whose vm pools keep their loader where the agent does not look traced nothing with nothing said).
+ */
+let vmPool = false;
+let vmLoaderHooked = false;
+
 /** Hook the class of the loader vitest's vm pools run CommonJS files with (CommonjsExecutor). */
 function hookVmCommonjs(externalModules: any): void {
   const cjs = externalModules?.cjs;
   const proto = cjs && Object.getPrototypeOf(cjs);
-  if (!proto || proto[PATCHED]) return;
+  if (!proto) return;
+  if (proto[PATCHED]) {
+    vmLoaderHooked = true;
+    return;
+  }
   if (typeof proto.loadCommonJSModule !== 'function' || !(cjs.requireCache instanceof Map)) {
     rt.unsupported('vitest vm pools', '(unknown module loader)', 'vitest 3 and 4');
     return;
   }
   Object.defineProperty(proto, PATCHED, { value: true });
+  vmLoaderHooked = true;
   const load = proto.loadCommonJSModule;
   proto.loadCommonJSModule = function loadCommonJSModule(this: any, module: any, filename: unknown) {
     // A cached module was hooked when it first ran.
@@ -244,6 +258,7 @@ function hookVmCommonjs(externalModules: any): void {
  * property becomes an accessor that behaves as the plain property it was.
  */
 function watchVmContext(context: any): void {
+  vmPool = true;
   if (context[PATCHED]) return;
   define(context, PATCHED, { value: true });
   let mocker = context[MOCKER_KEY];
