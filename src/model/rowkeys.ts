@@ -239,51 +239,93 @@ function readWhere(
   for (const [table, col, ref] of likes) addRef(likesOut, table, col, ref);
 }
 
+/** A value of an INSERT's VALUES row: a literal or a parameter, null for DEFAULT, undefined for an expression (now(), a subquery). */
+type InsertValue = ValueRef | null | undefined;
+
+/** The index of the `,` or `)` that ends the expression starting at tokens[i], at its own depth of brackets. */
+function expressionEnd(toks: Tok[], i: number): number {
+  let depth = 0;
+  for (; i < toks.length; i++) {
+    const tok = toks[i];
+    if (tok.t !== 'punct') continue;
+    if (tok.v === '(' || tok.v === '[') depth++;
+    else if ((tok.v === ')' || tok.v === ']') && depth > 0) depth--;
+    else if (depth === 0 && (tok.v === ',' || tok.v === ')')) return i;
+  }
+  return i;
+}
+
+/**
+ * `(c1, c2) VALUES (v1, v2), (...)` starting at tokens[i]: the listed columns (lower-case) and each row's
+ * values, in the columns' order. Undefined when the statement does not go on that way (INSERT ... SELECT,
+ * a row of another length).
+ */
+function insertRowsAt(toks: Tok[], i: number): { columns: string[]; rows: InsertValue[][] } | undefined {
+  if (!isPunct(toks[i], '(')) return undefined;
+  const columns: string[] = [];
+  let j = i + 1;
+  for (;;) {
+    const c = nameText(toks[j]);
+    if (!c) return undefined;
+    columns.push(c.toLowerCase());
+    j++;
+    if (isPunct(toks[j], ',')) j++;
+    else break;
+  }
+  if (!isPunct(toks[j], ')') || !isWord(toks[j + 1], 'VALUES')) return undefined;
+  j += 2;
+  const rows: InsertValue[][] = [];
+  while (isPunct(toks[j], '(')) {
+    j++;
+    const row: InsertValue[] = [];
+    for (;;) {
+      const [ref, next] = isWord(toks[j], 'DEFAULT') ? [null, j + 1] : valueAt(toks, j);
+      if (ref !== undefined && (isPunct(toks[next], ',') || isPunct(toks[next], ')'))) {
+        row.push(ref);
+        j = next;
+      } else {
+        row.push(undefined);
+        j = expressionEnd(toks, j);
+      }
+      if (isPunct(toks[j], ',')) j++;
+      else break;
+    }
+    if (!isPunct(toks[j], ')') || row.length !== columns.length) return undefined;
+    rows.push(row);
+    j++;
+    if (isPunct(toks[j], ',')) j++;
+    else break;
+  }
+  return { columns, rows };
+}
+
 /**
  * INSERT INTO t (c1, c2) VALUES (v1, v2), (...): each column → its values over all rows.
  * A DEFAULT value (Sequelize lists every column, its id as DEFAULT) is the database's
  * choice, as if the column were not listed: the other columns still key the row.
  */
 function readInsert(toks: Tok[], i: number, table: string, out: Map<string, Map<string, ValueRef[]>>): void {
-  if (!isPunct(toks[i], '(')) return;
-  const cols: string[] = [];
-  let j = i + 1;
-  for (;;) {
-    const c = nameText(toks[j]);
-    if (!c) return;
-    cols.push(c.toLowerCase());
-    j++;
-    if (isPunct(toks[j], ',')) j++;
-    else break;
-  }
-  if (!isPunct(toks[j], ')') || !isWord(toks[j + 1], 'VALUES')) return;
-  j += 2;
-  const rows: (ValueRef | null)[][] = [];
-  while (isPunct(toks[j], '(')) {
-    j++;
-    const row: (ValueRef | null)[] = [];
-    for (;;) {
-      if (isWord(toks[j], 'DEFAULT')) {
-        row.push(null);
-        j++;
-        if (isPunct(toks[j], ',')) j++;
-        else break;
-        continue;
-      }
-      const [ref, next] = valueAt(toks, j);
-      if (!ref) return; // an expression (now(), a subquery): give up on this INSERT
-      row.push(ref);
-      j = next;
-      if (isPunct(toks[j], ',')) j++;
-      else break;
-    }
-    if (!isPunct(toks[j], ')') || row.length !== cols.length) return;
-    rows.push(row);
-    j++;
-    if (isPunct(toks[j], ',')) j++;
-    else break;
-  }
-  for (const row of rows) row.forEach((ref, k) => ref && addRef(out, table, cols[k], ref));
+  const insert = insertRowsAt(toks, i);
+  // An expression (now(), a subquery) in any row: the rows it writes are not known, so neither are its keys.
+  if (insert === undefined || insert.rows.some((row) => row.includes(undefined))) return;
+  for (const row of insert.rows) row.forEach((ref, k) => ref && addRef(out, table, insert.columns[k], ref));
+}
+
+/**
+ * The rows an `INSERT INTO t (c1, ...) VALUES (...), ...` writes as literals in its own text (a client
+ * that formats values into the SQL, as pg-promise does, sends no parameters): the listed columns
+ * (lower-case) and, per row, each column's literal, undefined where the row holds a parameter,
+ * DEFAULT, an expression or a literal the agent masked. Undefined for any other statement.
+ */
+export function insertLiteralRows(sql: string): { columns: string[]; rows: (string | undefined)[][] } | undefined {
+  const toks = tokenizeSql(sql);
+  const into = toks.findIndex((tok, k) => tok.t === 'word' && tok.up === 'INTO' && k > 0 && isWord(toks[0], 'INSERT'));
+  if (into < 0) return undefined;
+  const [table, next] = readTable(toks, into + 1, new Map());
+  const insert = table === undefined ? undefined : insertRowsAt(toks, next);
+  if (insert === undefined) return undefined;
+  const literal = (ref: InsertValue): string | undefined => (ref && 'lit' in ref && ref.lit !== MASKED_VALUE ? ref.lit : undefined);
+  return { columns: insert.columns, rows: insert.rows.map((row) => row.map(literal)) };
 }
 
 /**

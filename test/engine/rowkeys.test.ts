@@ -3,7 +3,7 @@
 // a common column mean different rows.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { describeRows, excludedByPatterns, identityKeys, RowKeyExtractor, rowsMayOverlap, sameRow, type RowKeySet } from '../../src/model/rowkeys';
+import { describeRows, excludedByPatterns, identityKeys, insertLiteralRows, RowKeyExtractor, rowsMayOverlap, sameRow, type RowKeySet } from '../../src/model/rowkeys';
 import { MASKED_VALUE, maskSqlLiterals } from '../../src/trace/redact';
 
 const extractor = new RowKeyExtractor();
@@ -219,5 +219,31 @@ describe('row keys: literals masked outside --params values', () => {
   test('a masked identity-map key is no key', () => {
     assert.deepEqual(identityKeys(['id'], ['1']), new Map([['id', new Set(['1'])]]));
     assert.equal(identityKeys(['id'], [MASKED_VALUE]), undefined);
+  });
+});
+
+describe('row keys: the literal rows of an INSERT (values a client wrote into the text)', () => {
+  test('each row in the listed columns order, one value per column; what is no literal is undefined', () => {
+    assert.deepEqual(insertLiteralRows(`INSERT INTO "pairs" ("Value", key_two, "key_one") VALUES ('it''s, (a) tuple', 1, 2.50), (now(), $1, -3), (DEFAULT, 456::int, '123') RETURNING *`), {
+      columns: ['value', 'key_two', 'key_one'],
+      rows: [
+        ["it's, (a) tuple", '1', '2.5'],
+        [undefined, undefined, '-3'],
+        [undefined, '456', '123'],
+      ],
+    });
+    assert.deepEqual(insertLiteralRows('INSERT OR IGNORE INTO main.t (a) VALUES (1)'), { columns: ['a'], rows: [['1']] });
+  });
+
+  test('a literal the agent masked is no value', () => {
+    const masked = maskSqlLiterals("INSERT INTO t (a, b) VALUES ('secret', 2)");
+    assert.deepEqual(insertLiteralRows(masked)?.rows, [[undefined, undefined]]);
+    assert.ok(masked.includes(MASKED_VALUE));
+  });
+
+  test('no VALUES list of the listed columns: undefined', () => {
+    for (const sql of ['INSERT INTO t (a, b) SELECT 1, 2', 'INSERT INTO t VALUES (1, 2)', 'INSERT INTO t (a, b) VALUES (1)', 'UPDATE t SET a = 1', 'SELECT 1']) {
+      assert.equal(insertLiteralRows(sql), undefined, sql);
+    }
   });
 });

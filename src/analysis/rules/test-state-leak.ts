@@ -39,6 +39,7 @@
  * the violation, or provoked it on purpose against the earlier test's row).
  */
 import type { ModelRun, ModelStatement, ModelTest, ModelTransaction } from '../../model/model';
+import { insertLiteralRows } from '../../model/rowkeys';
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
 import { statementIndex } from '../statement-index';
@@ -93,75 +94,6 @@ function splitKey(values: string, n: number): string[] | undefined {
 const INSERT_COLUMNS = /^\s*INSERT\s+(?:OR\s+\w+\s+)?INTO\s+((?:"[^"]+"|`[^`]+`|[\w$]+)(?:\.(?:"[^"]+"|`[^`]+`|[\w$]+))?)\s*\(([^)]*)\)/i;
 
 /**
- * One value of a VALUES list as the database would print it in a DETAIL key, when it is a
- * literal: a quoted string ('' for a quote, an optional ::cast), a number, true or false.
- * Anything else (a placeholder, DEFAULT, NULL, a function call, an array) is undefined, and a
- * row whose key holds one is left out: nothing to compare.
- */
-function literalValue(raw: string): string | undefined {
-  const cast = /^(.*?)(?:\s*::\s*[\w ."[\]]+)?$/s.exec(raw.trim())!;
-  const v = cast[1];
-  const quoted = /^(E?)'((?:[^']|'')*)'$/is.exec(v);
-  if (quoted) {
-    // An E'' string reads backslashes as escapes: only one without them is taken as it is written.
-    if (quoted[1] && quoted[2].includes('\\')) return undefined;
-    return quoted[2].replace(/''/g, "'");
-  }
-  if (/^[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?$/i.test(v)) return v.replace(/^\+/, '');
-  if (/^(?:true|false)$/i.test(v)) return v.toLowerCase();
-  return undefined;
-}
-
-/**
- * The key columns (`idx` of the `n` columns) of each row of the VALUES list that `rest`
- * (the text after an INSERT's column list) starts with, read from literals written into the
- * text. Undefined when the text is not such a list; rows with a key that is not a literal are
- * left out.
- */
-function literalRows(rest: string, n: number, idx: number[]): string[][] | undefined {
-  const head = /^\s*VALUES\s*/i.exec(rest);
-  if (!head) return undefined;
-  const rows: string[][] = [];
-  let i = head[0].length;
-  for (;;) {
-    if (rest[i] !== '(') break;
-    i++;
-    const values: string[] = [];
-    let start = i;
-    let depth = 0;
-    for (;;) {
-      if (i >= rest.length) return rows.length > 0 ? rows : undefined;
-      const c = rest[i];
-      if (c === "'" || c === '"') {
-        // A quoted string or name, its quote doubled inside.
-        i++;
-        while (i < rest.length && (rest[i] !== c || rest[i + 1] === c)) i += rest[i] === c ? 2 : 1;
-        i++;
-      } else if (c === '(' || c === '[') {
-        depth++;
-        i++;
-      } else if ((c === ')' || c === ']') && depth > 0) {
-        depth--;
-        i++;
-      } else if (depth === 0 && (c === ',' || c === ')')) {
-        values.push(rest.slice(start, i));
-        i++;
-        start = i;
-        if (c === ')') break;
-      } else i++;
-    }
-    if (values.length === n) {
-      const row = idx.map((k) => literalValue(values[k]));
-      if (row.every((v) => v !== undefined)) rows.push(row as string[]);
-    }
-    const next = /^\s*,\s*/.exec(rest.slice(i));
-    if (!next) break;
-    i += next[0].length;
-  }
-  return rows.length > 0 ? rows : undefined;
-}
-
-/**
  * The values an INSERT wrote into `columns`, one tuple per row, from its captured
  * parameters: positional lists (qmark/format, several VALUES rows, executemany) or
  * named ones (pyformat; SQLAlchemy's multi-row names `email__0`, `email_m0`).
@@ -177,9 +109,15 @@ export function insertedKeys(st: ModelStatement, columns: string[], paramsCaptur
   const idx = wanted.map((c) => cols.findIndex((x) => x.toLowerCase() === c));
   if (idx.some((i) => i < 0)) return undefined;
   // No parameters went with the statement: a client that formats values into the text itself
-  // (pg-promise, and Massive on it) wrote the keys there. The text is in the trace whatever
-  // the capture of parameters, so they are read from it then too.
-  if (sentNone) return literalRows(st.sql.slice(m[0].length), cols.length, idx);
+  // (pg-promise, and Massive on it) wrote the keys there, as literals of its VALUES list (read
+  // with the row keys' tokenizer). Outside `--params values` the agent masked them: no keys then.
+  if (sentNone) {
+    const written = insertLiteralRows(st.sql);
+    const at = written === undefined ? [] : wanted.map((c) => written.columns.indexOf(c));
+    if (written === undefined || at.some((k) => k < 0)) return undefined;
+    const rows = written.rows.map((row) => at.map((k) => row[k])).filter((row): row is string[] => row.every((v) => v !== undefined));
+    return rows.length > 0 ? rows : undefined;
+  }
   const sets: unknown[] = st.many !== undefined && Array.isArray(st.params) ? st.params : [st.params];
   const rows: string[][] = [];
   for (const set of sets) {
