@@ -678,6 +678,38 @@ describe('the Node agent', () => {
     assert.deepEqual(lines, expected);
   });
 
+  test("a statement an ORM runs thirty frames below the app's call, through its own awaits (MikroORM's em.flush), is at the app's line", async () => {
+    // MikroORM's unit of work reaches the driver some 28 frames below em.flush(), every one of them a
+    // native await, so V8's async stack holds the app's line: the agent must look that deep.
+    const dir = project('async-depth');
+    const orm = join(dir, 'node_modules', 'deep-orm');
+    mkdirSync(orm, { recursive: true });
+    writeFileSync(
+      join(orm, 'index.js'),
+      [
+        'async function step(depth, run) { if (depth === 0) { await null; return run(); } return await step(depth - 1, run); }',
+        'exports.flush = async (stmt) => await step(30, () => stmt.get());',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(dir, 'app.js'),
+      [
+        "const Database = require('better-sqlite3');",
+        "const orm = require('deep-orm');",
+        "const stmt = new Database(':memory:').prepare('SELECT 1 AS one');",
+        'async function save() { await orm.flush(stmt); }',
+        'async function main() { stmt.get(); await save(); await orm.flush(stmt); }',
+        'main();',
+        '',
+      ].join('\n'),
+    );
+    const run = await runTraced(dir, ['app.js']);
+    assert.equal(run.code, 0, run.stderr);
+    const lines = run.lines.filter((l) => l.k === 'stmt').map((l) => (l.at?.[0] === join(dir, 'app.js') ? `${l.at[1]} ${l.at[2]}` : JSON.stringify(l.at)));
+    assert.deepEqual(lines, ['5 main', '4 save', '5 main']);
+  });
+
   test('an anonymous function called again and again from one line is named by its receiver each time, and every line keeps its fields', async () => {
     // Sites in anonymous functions are looked up by position and by the method name the receiver
     // gives them, since the same function may be called as two methods, or as none.

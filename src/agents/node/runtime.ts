@@ -98,8 +98,14 @@ export interface Stack {
 }
 
 const returnCallSites = (_e: Error, cs: CallSites): CallSites => cs;
-// Deep enough for the app code above an ORM or two; each frame costs at capture.
-const FRAME_LIMIT = 12;
+/**
+ * How deep a capture looks for the app's line at most. An ORM's unit of work reaches the driver far
+ * below the app's call, through awaits V8 keeps in the async stack: MikroORM's em.flush() some 28
+ * frames down (UnitOfWork, ChangeSetPersister, its driver, Knex's runner). Each frame costs at
+ * capture (about 0.2 µs, async frames too), but only where stacks are that deep: a hook captures as
+ * deep as the deepest first user frame seen above it needs (depthAbove).
+ */
+const FRAME_LIMIT = 40;
 /**
  * Frames to capture above each hook: the deepest first user frame seen above it so far,
  * from one on (a driver called straight from the app has its caller right above the hook;
