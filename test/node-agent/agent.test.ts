@@ -710,6 +710,40 @@ describe('the Node agent', () => {
     assert.deepEqual(lines, ['5 main', '4 save', '5 main']);
   });
 
+  test("a Knex builder an ORM builds where no line of the app is in reach leaves the driver to find the line: the app's, through the ORM's awaits", async () => {
+    // MikroORM builds its Knex queries deep in its unit of work; the builder's own capture finds no
+    // app line there, but the statement's stack, through the ORM's native awaits, holds the app's call.
+    const dir = project('knex-deep-builder');
+    const orm = join(dir, 'node_modules', 'mini-orm');
+    mkdirSync(orm, { recursive: true });
+    writeFileSync(
+      join(orm, 'index.js'),
+      [
+        'function deep(n, build) { return n === 0 ? build() : deep(n - 1, build); }',
+        'exports.save = async (knex, row) => { await null; const query = deep(50, () => knex("t").insert(row)); return await query; };',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(dir, 'app.js'),
+      [
+        "const knex = require('knex')({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true });",
+        "const orm = require('mini-orm');",
+        'async function main() {',
+        "  await knex.schema.createTable('t', (t) => t.integer('a'));",
+        '  await orm.save(knex, { a: 1 });',
+        '  await knex.destroy();',
+        '}',
+        'main();',
+        '',
+      ].join('\n'),
+    );
+    const run = await runTraced(dir, ['app.js']);
+    assert.equal(run.code, 0, run.stderr);
+    const insert = run.lines.find((l) => l.k === 'stmt' && /^insert/i.test(String(l.sql)));
+    assert.deepEqual(insert?.at?.slice(0, 2), [join(dir, 'app.js'), 5], JSON.stringify(insert));
+  });
+
   test('an anonymous function called again and again from one line is named by its receiver each time, and every line keeps its fields', async () => {
     // Sites in anonymous functions are looked up by position and by the method name the receiver
     // gives them, since the same function may be called as two methods, or as none.

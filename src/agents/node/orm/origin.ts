@@ -33,8 +33,12 @@ export function keepingOrigin(Builder: any): any {
   return Built;
 }
 
-/** Run `send` (the ORM sending `query`'s SQL to the driver) as asked for where `query` was built. */
+/**
+ * Run `send` (the ORM sending `query`'s SQL to the driver) as asked for where `query` was built. A
+ * builder built where no line of the app was in reach (an ORM above the builder builds it after
+ * awaits of its own: MikroORM's unit of work) leaves the driver to look for the line itself.
+ */
 export function sentFrom<T>(query: unknown, send: () => T): T {
   const site: rt.Stack | undefined = rt.ACTIVE && query !== null && typeof query === 'object' ? (query as any)[ORIGIN] : undefined;
-  return site === undefined ? send() : rt.withOrigin(site, send);
+  return site?.frame === undefined ? send() : rt.withOrigin(site, send);
 }
