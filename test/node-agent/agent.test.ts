@@ -521,6 +521,55 @@ describe('the Node agent', () => {
     }
   });
 
+  test("pg and pg-pool loaded from a workspace's packages/ (node-postgres's own suites): hooked as in node_modules", async () => {
+    // A yarn workspace links packages/pg into node_modules, and Node loads it by its real path,
+    // outside node_modules: pg-cursor's, pg-pool's and pg-query-stream's suites (each run in its
+    // own package, the workspace's packages/pg-cursor) traced nothing.
+    const dir = project('pg-workspace');
+    const checkout = realpathSync(tempDir('pg-workspace-checkout'));
+    const real = join(repoRoot, 'node_modules');
+    mkdirSync(join(dir, 'node_modules'));
+    mkdirSync(join(checkout, 'node_modules'));
+    for (const [name, parts] of [
+      ['pg', ['package.json', 'lib']],
+      ['pg-pool', ['package.json', 'index.js']],
+    ] as const) {
+      for (const part of parts) cpSync(join(real, name, part), join(checkout, 'packages', name, part), { recursive: true });
+      // The workspace's links: pg finds its pool there, the app (standing for a package's suite) its pg.
+      symlinkSync(join(checkout, 'packages', name), join(checkout, 'node_modules', name), 'dir');
+      symlinkSync(join(checkout, 'packages', name), join(dir, 'node_modules', name), 'dir');
+    }
+    writeFileSync(
+      join(dir, 'app.js'),
+      [
+        "const pg = require('pg');",
+        'async function main() {',
+        '  const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 1 });',
+        "  await pool.query('SELECT 1 AS one');",
+        '  const client = await pool.connect();',
+        "  await client.query('SELECT 2 AS two');",
+        '  client.release();',
+        '  await pool.end();',
+        "  console.log('done');",
+        '}',
+        'main();',
+        '',
+      ].join('\n'),
+    );
+    const { run, stmts } = await runLoggedPg(dir, 'app.js', 'node_pg_workspace');
+    assert.deepEqual(
+      run.lines.filter((l) => ['connect', 'checkout', 'stmt', 'checkin'].includes(l.k)).map((l) => [l.k, l.at?.[1]]),
+      [
+        ['connect', 4],
+        ['stmt', 4],
+        ['checkout', 5],
+        ['stmt', 6],
+        ['checkin', 7],
+      ],
+    );
+    assert.equal(stmts[0].pool !== undefined, true, "pool.query's check-out is its statement's");
+  });
+
   test('sees drivers an ES module imports', async () => {
     const dir = project('esm');
     // ES modules resolve packages from node_modules folders only (no NODE_PATH).

@@ -29,8 +29,20 @@ test("TypeORM's query runners are hooked in node_modules and in a TypeORM checko
   // Another file of the checkout, and a runner of the same name in a project that is not TypeORM.
   assert.equal(hookedBy(fileIn('typeorm', 'build/compiled/src/driver/postgres/PostgresDriver.js')), '');
   assert.equal(hookedBy(fileIn('my-orm', 'lib/driver/postgres/PostgresQueryRunner.js')), '');
-  // The drivers themselves are hooked in node_modules only.
-  assert.equal(hookedBy(fileIn('pg', 'lib/client.js')), '');
+});
+
+test("pg's Client and pg-pool's Pool are hooked in node_modules and in a node-postgres checkout's packages (its workspace links them); the same file names elsewhere are not", () => {
+  assert.equal(hookedBy('/app/node_modules/pg/lib/client.js'), 'pg');
+  assert.equal(hookedBy('/app/node_modules/pg-pool/index.js'), 'pg-pool');
+
+  assert.equal(hookedBy(fileIn('pg', 'lib/client.js')), 'pg');
+  assert.equal(hookedBy(fileIn('pg-pool', 'index.js')), 'pg-pool');
+  // pg's native client, its entry point, and files of the same names in other projects.
+  assert.equal(hookedBy(fileIn('pg', 'lib/native/client.js')), '');
+  assert.equal(hookedBy(fileIn('pg', 'lib/index.js')), '');
+  assert.equal(hookedBy(fileIn('my-app', 'lib/client.js')), '');
+  assert.equal(hookedBy(fileIn('my-app', 'index.js')), '');
+  assert.equal(hookedBy(fileIn('pg-pool', 'test/index.js')), '');
 });
 
 test("Sequelize's Transaction is hooked in node_modules and in a Sequelize checkout's lib/ (its own suite runs it); other transaction.js files are not", () => {

@@ -110,7 +110,7 @@ export const HOOKED_FILES: ReadonlyArray<readonly [string, Hooked]> = [
  */
 export function hookedBy(filename: unknown): Hooked | '' {
   if (typeof filename !== 'string') return '';
-  if (!filename.includes('node_modules')) return ormCheckout(filename);
+  if (!filename.includes('node_modules')) return libraryCheckout(filename);
   const path = filename.replace(/\\/g, '/');
   for (const [suffix, hook] of HOOKED_FILES) if (path.endsWith(suffix)) return hook;
   if (path.endsWith('/better_sqlite3.node') && path.includes('/node_modules/better-sqlite3/')) return 'better-sqlite3-addon';
@@ -119,13 +119,18 @@ export function hookedBy(filename: unknown): Hooked | '' {
 }
 
 /**
- * An ORM's hooked classes loaded from outside node_modules: the ORM's own test
- * suite runs the built sources of its checkout (TypeORM's compiled build,
- * Sequelize's lib/), or a checkout the app links in. The file names alone are
- * too common to trust, so a package.json above the file must name the ORM.
+ * A library's hooked classes loaded from outside node_modules: the library's own
+ * test suite runs the built sources of its checkout (TypeORM's compiled build,
+ * Sequelize's lib/, node-postgres's packages/pg and packages/pg-pool, which its
+ * workspace links into node_modules and Node loads by their real paths), or a
+ * checkout the app links in. The file names alone are too common to trust, so a
+ * package.json above the file must name the library.
  */
-function ormCheckout(filename: string): Hooked | '' {
+function libraryCheckout(filename: string): Hooked | '' {
   const path = filename.replace(/\\/g, '/');
+  // pg's lib/ and pg-pool's index.js, each right under its own package.json.
+  if (path.endsWith('/lib/client.js')) return manifestName(dirname(dirname(filename))) === 'pg' ? 'pg' : '';
+  if (path.endsWith('/index.js')) return manifestName(dirname(filename)) === 'pg-pool' ? 'pg-pool' : '';
   let hook: Hooked;
   if (path.endsWith('/driver/postgres/PostgresQueryRunner.js')) hook = 'typeorm-pg';
   else if (path.endsWith('/driver/sqlite-abstract/AbstractSqliteQueryRunner.js')) hook = 'typeorm-sqlite';
