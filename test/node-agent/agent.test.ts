@@ -313,6 +313,33 @@ describe('the Node agent', () => {
     assert.match(run.lines[0].libs?.pg ?? '', /^8\./);
   });
 
+  test('a submittable that fails (pg.Query, pg-cursor, pg-query-stream) is recorded with its error, before what its error handler sends', async () => {
+    // pg drops a failed submittable as its active query: no ReadyForQuery reaches it after its error,
+    // and pg-query-stream's and pg-cursor's suites lost every stream that failed or was cancelled.
+    const dir = project('pg-submittable-errors');
+    const { run, stmts } = await runLoggedPg(dir, 'pg-submittable-errors.js', 'node_submittable_errors');
+    assert.deepEqual(
+      stmts.filter((s) => s.err).map((s) => [s.sql, s.err?.code, s.tx !== undefined]),
+      [
+        ['SELECT missing FROM subs', '42703', false],
+        ['SELECT 1/0', '22012', true],
+        ['SELECT pg_sleep(5)', '57014', false],
+      ],
+    );
+    // Each at the line that sent it (the script's helper), not wherever pg was when the error came.
+    const source = readFileSync(join(dir, 'pg-submittable-errors.js'), 'utf8').split('\n');
+    const sent = source.findIndex((l) => l.includes('client.query(new pg.Query(')) + 1;
+    assert.deepEqual(
+      stmts.filter((s) => s.err).map((s) => s.at?.[1]),
+      [sent, sent, sent],
+    );
+    // The ROLLBACK its handler sent ends the transaction BEGIN opened.
+    assert.deepEqual(
+      run.lines.filter((l) => ['begin', 'commit', 'rollback'].includes(l.k)).map((l) => l.k),
+      ['begin', 'rollback'],
+    );
+  });
+
   test('a COMMIT that fails ends its transaction, even when pg reads the ReadyForQuery after the error', async () => {
     const dir = project('pg-commit-fails');
     const { run, stmts } = await runLoggedPg(dir, 'pg-commit-fails.js', 'node_commit_fails');

@@ -288,21 +288,29 @@ function watchQuery(client: Client, rec: QueryRecord, config: any, result: any):
   return result;
 }
 
-/** pg.Query, pg-cursor, pg-query-stream: recorded when the server says the statement is done. */
+/**
+ * pg.Query, pg-cursor, pg-query-stream: recorded when the server says the statement is done, or
+ * when pg hands it its error. pg drops a submittable as its active query on an error (the server's,
+ * a read timeout, the connection ending), so the ReadyForQuery after it never reaches the submittable.
+ * The error is recorded before the submittable's own handler runs: the app's error listeners run
+ * inside it, and one may send the ROLLBACK at once.
+ */
 function watchSubmittable(client: Client, rec: QueryRecord, sub: any): void {
   const onError = sub.handleError;
   const onReady = sub.handleReadyForQuery;
   if (typeof onError !== 'function' || typeof onReady !== 'function') return;
-  let error: any;
   let done = false;
   sub.handleError = function (this: unknown, err: any) {
-    error ??= err;
+    if (!done) {
+      done = true;
+      finished(client, rec, err, undefined);
+    }
     return onError.apply(this, arguments as any);
   };
   sub.handleReadyForQuery = function (this: unknown) {
     if (!done) {
       done = true;
-      finished(client, rec, error, error ? undefined : (sub._result ?? sub._results));
+      finished(client, rec, undefined, sub._result ?? sub._results);
     }
     return onReady.apply(this, arguments as any);
   };
