@@ -421,6 +421,45 @@ describe('the Node agent', () => {
     );
   });
 
+  test("pool.query's check-out goes with its own statement, not one its client still ran for the caller who released it", async () => {
+    // pg-query-stream's suite releases a client whose stream's close is not answered yet: the
+    // pool.query that gets the client next queues behind it, and the stream ended first.
+    const dir = project('pg-pool-query-behind');
+    writeFileSync(
+      join(dir, 'behind.js'),
+      [
+        "const pg = require('pg');",
+        'async function main() {',
+        '  const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 1 });',
+        '  const client = await pool.connect();',
+        "  const still = client.query('SELECT pg_sleep(0.05)');",
+        '  client.release();',
+        "  await pool.query('SELECT 2 AS two');",
+        '  await still;',
+        '  await pool.end();',
+        "  console.log('done');",
+        '}',
+        'main();',
+        '',
+      ].join('\n'),
+    );
+    const { run, stmts } = await runLoggedPg(dir, 'behind.js', 'node_pool_query_behind');
+    assert.deepEqual(
+      stmts.map((s) => [s.sql, s.pool !== undefined, s.at?.[1]]),
+      [
+        ['SELECT pg_sleep(0.05)', false, 5],
+        ['SELECT 2 AS two', true, 7],
+      ],
+    );
+    assert.deepEqual(
+      run.lines.filter((l) => l.k === 'checkout' || l.k === 'checkin').map((l) => [l.k, l.at?.[1]]),
+      [
+        ['checkout', 4],
+        ['checkin', 6],
+      ],
+    );
+  });
+
   test("a client the pool opens for a queued caller (from a later tick, no caller's frame on the stack) is connected at that caller's line", async () => {
     // Kysely's introspection runs its queries at once (Promise.all) on a pool with one idle client:
     // pg-pool queues them and opens the others from process.nextTick (kysely-codegen's suite: 20 of

@@ -55,6 +55,8 @@ interface QueryRecord {
   start: bigint;
   /** The ORM session context that sent it (see session.ts). */
   task: number | undefined;
+  /** The pool (its id) whose pool.query sent it: the statement carries that call's check-out (ONE_SHOT). */
+  oneShot: string | undefined;
 }
 
 // ---------------------------------------------------------------------------
@@ -197,10 +199,11 @@ function finished(client: Client, rec: QueryRecord, err: any, res: any): void {
     if (now && !was) rt.txBegin(state, !rt.isBegin(rec.sql), rec.cs);
     const event: PendingEvent = rt.withSession(state, { k: 'stmt', conn: state.id, sql: rt.recordedSql(rec.sql), dur });
     if (state.tx !== undefined) event.tx = state.tx;
-    const oneShot: string | undefined = client[ONE_SHOT];
-    if (oneShot !== undefined) {
+    // Only pool.query's own statement: one the client still ran for its previous holder (a stream
+    // released before its close was answered) may end first, and would take the check-out away.
+    if (rec.oneShot !== undefined && client[ONE_SHOT] === rec.oneShot) {
       client[ONE_SHOT] = undefined;
-      event.pool = oneShot;
+      event.pool = rec.oneShot;
     }
     if (rec.task !== undefined) event.task = rec.task;
     const params = rt.paramsRepr(rec.params);
@@ -329,7 +332,9 @@ function queryRecord(client: Client, config: any, values: any): QueryRecord | un
     let later: rt.Stack | undefined;
     if (cs === undefined) cs = later = rt.laterCallSites();
     const params = typeof values === 'function' || values === undefined ? (config.values ?? config.cursor?.values) : values;
-    const rec: QueryRecord = { sql: sql ?? String(config.text ?? ''), params, cs, later, start: rt.clock(), task: sessionTask() };
+    // Sent from pool.query's callback (NEXT_AT): pool.query's statement.
+    const oneShot: string | undefined = client[NEXT_AT] !== undefined ? client[ONE_SHOT] : undefined;
+    const rec: QueryRecord = { sql: sql ?? String(config.text ?? ''), params, cs, later, start: rt.clock(), task: sessionTask(), oneShot };
     claimOnBegin(client, rec.sql);
     return rec;
   } catch (e) {
