@@ -291,6 +291,11 @@ describe('the Node agent', () => {
     const failed = stmts.find((s) => s.err);
     assert.equal(failed?.err?.code, '42703');
     assert.equal(failed?.err?.type, 'DatabaseError');
+    // A statement run by its name alone is recorded with the text it was prepared with (the server's log has it).
+    assert.deepEqual(
+      stmts.filter((s) => s.sql === 'SELECT id FROM forms WHERE note = $1').map((s) => s.params),
+      [['values'], ['values'], ['values']],
+    );
     // A stream's text and values are its cursor's (pg-query-stream): its statement was recorded with an empty text.
     assert.deepEqual(stmts.find((s) => s.sql === 'SELECT $1::int AS four')?.params, [4]);
     assert.equal(run.lines.filter((l) => l.k === 'connect').length, 2);

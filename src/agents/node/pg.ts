@@ -57,6 +57,8 @@ interface QueryRecord {
   task: number | undefined;
   /** The pool (its id) whose pool.query sent it: the statement carries that call's check-out (ONE_SHOT). */
   oneShot: string | undefined;
+  /** The prepared statement it runs by name alone (no text of its own), whose text is read when pg has it. */
+  named: string | undefined;
 }
 
 // ---------------------------------------------------------------------------
@@ -183,6 +185,7 @@ function commitRefused(sql: string, was: boolean, err: any): boolean {
 function finished(client: Client, rec: QueryRecord, err: any, res: any): void {
   if (!rt.ACTIVE) return;
   try {
+    if (rec.named !== undefined && rec.sql === '') rec.sql = namedText(client, rec.named) ?? '';
     const dur = Number(rt.clock() - rec.start);
     rt.faultPoint('pg.stmt');
     // A statement still running when end() closed its client (a query Knex stopped waiting for
@@ -322,10 +325,24 @@ function watchSubmittable(client: Client, rec: QueryRecord, sub: any): void {
 // ---------------------------------------------------------------------------
 // Patches
 
+/**
+ * The text of the prepared statement `name` on the client's connection: pg keeps the text of each
+ * statement it has sent or parsed by name, which a query that gives the name alone runs again. A
+ * name queued behind the query that prepares it is known once that one is sent.
+ */
+function namedText(client: Client, name: string): string | undefined {
+  const connection = client.connection;
+  const text = connection?.parsedStatements?.[name] ?? connection?.submittedNamedStatements?.[name];
+  return typeof text === 'string' ? text : undefined;
+}
+
 /** The record of a statement starting now, or undefined for what is not one (or on an internal error). */
 function queryRecord(client: Client, config: any, values: any): QueryRecord | undefined {
   try {
-    const sql = textOf(config);
+    let sql = textOf(config);
+    // A config that names a prepared statement and gives no text of its own runs that statement again.
+    const named = (sql === undefined || sql === '') && typeof config === 'object' && typeof config.name === 'string' && config.name !== '' ? config.name : undefined;
+    if (named !== undefined) sql = namedText(client, named) ?? '';
     if (sql === undefined && typeof config.submit !== 'function') return undefined;
     let cs: rt.Stack | undefined = rt.currentOrigin() ?? client[NEXT_AT];
     // Where the statement was asked for, when nobody said so already: captured once pg has sent it.
@@ -334,7 +351,7 @@ function queryRecord(client: Client, config: any, values: any): QueryRecord | un
     const params = typeof values === 'function' || values === undefined ? (config.values ?? config.cursor?.values) : values;
     // Sent from pool.query's callback (NEXT_AT): pool.query's statement.
     const oneShot: string | undefined = client[NEXT_AT] !== undefined ? client[ONE_SHOT] : undefined;
-    const rec: QueryRecord = { sql: sql ?? String(config.text ?? ''), params, cs, later, start: rt.clock(), task: sessionTask(), oneShot };
+    const rec: QueryRecord = { sql: sql ?? String(config.text ?? ''), params, cs, later, start: rt.clock(), task: sessionTask(), oneShot, named };
     claimOnBegin(client, rec.sql);
     return rec;
   } catch (e) {
