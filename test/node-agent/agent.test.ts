@@ -641,6 +641,46 @@ describe('the Node agent', () => {
     assert.equal(stmts[0].pool !== undefined, true, "pool.query's check-out is its statement's");
   });
 
+  test('maps statements to TypeScript lines through the map a require hook compiled in memory (ts-node), without --enable-source-maps', async () => {
+    // ts-node hands Module#_compile its output with the map inline at its end; the .ts file on disk has no
+    // map comment. pg-query-stream's suite (mocha + ts-node) was cited at the compiled code's lines.
+    const dir = project('require-hook-map');
+    writeFileSync(
+      join(dir, 'register.js'),
+      [
+        "const { transformSync } = require('esbuild');",
+        "const { readFileSync } = require('node:fs');",
+        "require.extensions['.ts'] = function (m, filename) {",
+        "  const banner = '// compiled\\n// in memory\\n// by a\\n// require hook';",
+        "  const out = transformSync(readFileSync(filename, 'utf8'), { loader: 'ts', format: 'cjs', sourcemap: 'inline', sourcefile: filename, banner });",
+        '  m._compile(out.code, filename);',
+        '};',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(dir, 'app.ts'),
+      [
+        "import Database from 'better-sqlite3';",
+        'interface Row { one: number }',
+        "const db = new Database(':memory:');",
+        "const row = db.prepare('SELECT 1 AS one').get() as Row;",
+        'console.log(row.one);',
+        '',
+      ].join('\n'),
+    );
+    const run = await runTraced(dir, ['-r', './register.js', 'app.ts']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, '1\n');
+    assert.deepEqual(
+      run.lines.filter((l) => l.k === 'connect' || l.k === 'stmt').map((l) => [l.k, l.at?.[0], l.at?.[1]]),
+      [
+        ['connect', join(dir, 'app.ts'), 3],
+        ['stmt', join(dir, 'app.ts'), 4],
+      ],
+    );
+  });
+
   test('sees drivers an ES module imports', async () => {
     const dir = project('esm');
     // ES modules resolve packages from node_modules folders only (no NODE_PATH).

@@ -20,6 +20,7 @@ import { hookedBy, hookModule, noteUnhookedBuild } from './modules';
 import { hookVitestWorker, isVitestWorker } from './vitest';
 import { hookEsmBuilds, inLoaderHooksThread } from './esm';
 import { followLoaderHooks } from './loader-cjs';
+import { watchCompiledMaps } from './compiled-maps';
 
 // Wrappers hand `arguments` on untouched, so the wrapped function sees exactly what its caller passed.
 /* eslint-disable prefer-rest-params */
@@ -52,6 +53,11 @@ function install(): void {
   Object.defineProperty(tracedLoad, '__txlens', { value: true });
   proto.load = tracedLoad;
   rt.watchLibraryFiles(noteUnhookedBuild);
+  try {
+    watchCompiledMaps();
+  } catch (e) {
+    rt.fail(e);
+  }
   try {
     hookEsmBuilds();
   } catch {
