@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { applyEdits, checkDir, copyFixture, preferredFix, summary } from './ts-support';
+import { tempDir } from '../support/env';
 
 function nodeTest(dir: string): { ok: boolean; out: string } {
   const env = { ...process.env };
@@ -112,4 +113,33 @@ test('re-checking one changed file relinks the test that patches it', async (t) 
     'warning stale-import-patch test/orders.test.js:22',
     'warning stale-import-patch test/orders.test.js:9',
   ]);
+});
+
+test("a module's own copy that it assigns again itself is not stale: node-postgres's test helper switches Client and its copy together", async () => {
+  const dir = tempDir('ts-stale-own-copy');
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'own-copy', version: '1.0.0' }));
+  mkdirSync(join(dir, 'test', 'integration'), { recursive: true });
+  writeFileSync(join(dir, 'lib.js'), 'exports.Client = class Client {};\nexports.Native = class Native {};\n');
+  writeFileSync(join(dir, 'test', 'test-helper.js'), "const { Client } = require('../lib');\nmodule.exports = { Client, native: process.argv.includes('native') };\n");
+  writeFileSync(
+    join(dir, 'test', 'integration', 'test-helper.js'),
+    [
+      "const helper = require('../test-helper');",
+      'let { Client } = helper;',
+      'if (helper.native) {',
+      "  Client = require('../../lib').Native;",
+      '  helper.Client = Client;',
+      '}',
+      'helper.client = function () {',
+      '  return new Client();',
+      '};',
+      'module.exports = helper;',
+      '',
+    ].join('\n'),
+  );
+  assert.deepEqual((await checkDir(dir)).findings, []);
+  // The same helper without its own assignment: its copy keeps the class it loaded with.
+  const stale = readFileSync(join(dir, 'test', 'integration', 'test-helper.js'), 'utf8').replace("  Client = require('../../lib').Native;\n  helper.Client = Client;", "  helper.Client = require('../../lib').Native;");
+  writeFileSync(join(dir, 'test', 'integration', 'test-helper.js'), stale);
+  assert.deepEqual(summary((await checkDir(dir)).findings, dir), ['warning stale-import-patch test/integration/test-helper.js:4']);
 });

@@ -43,6 +43,8 @@ export interface Capture {
   column: number;
   /** Readings of the copy at call time (inside functions). */
   uses: number;
+  /** The module assigns its copy again itself (`Client = require('./native')`): it keeps the copy, not the load. */
+  reassigned?: boolean;
   /** Fix (b): look the name up at call time; absent when no safe mechanical rewrite exists. */
   lookupFix?: { title: string; edits: TextEdit[] };
   noFixReason?: string;
@@ -212,6 +214,7 @@ export function extractImportFacts(t: TS, sf: ts.SourceFile, file: string, resol
             how: spec !== undefined ? 'destructured require' : 'destructured module',
             ...startOf(sf, n.el),
             uses: refs.filter((r) => r.deferred).length,
+            reassigned: refs.some((r) => r.written) || undefined,
             lookupFix,
             noFixReason,
           });
@@ -280,6 +283,7 @@ export function extractImportFacts(t: TS, sf: ts.SourceFile, file: string, resol
         how,
         ...startOf(sf, d),
         uses: refs.filter((r) => r.deferred).length,
+        reassigned: refs.some((r) => r.written) || undefined,
         lookupFix,
         noFixReason,
       });
