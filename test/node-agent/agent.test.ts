@@ -1122,6 +1122,43 @@ describe('the Node agent', () => {
     );
   });
 
+  test("a better-sqlite3 checkout testing itself: its lib/ and the addon it built are hooked, not only node_modules' copy", async () => {
+    // better-sqlite3's own suite requires '../.': its lib/database.js and build/Release/better_sqlite3.node, in no node_modules.
+    const dir = project('sqlite-checkout');
+    const checkout = join(dir, 'better-sqlite3');
+    const real = join(repoRoot, 'node_modules', 'better-sqlite3');
+    for (const part of ['package.json', 'lib', join('build', 'Release', 'better_sqlite3.node')]) cpSync(join(real, part), join(checkout, part), { recursive: true });
+    mkdirSync(join(checkout, 'test'));
+    writeFileSync(
+      join(checkout, 'test', 'self.js'),
+      [
+        "const Database = require('../.');",
+        "const db = new Database(':memory:');",
+        "db.prepare('CREATE TABLE t (id INTEGER)').run();",
+        "db.transaction(() => db.prepare('INSERT INTO t VALUES (1)').run())();",
+        "console.log(db.prepare('SELECT count(*) AS n FROM t').get().n);",
+        '',
+      ].join('\n'),
+    );
+    // Hooked at the checkout's files whatever the working directory: the suite runs from the checkout, an app linking it from elsewhere.
+    const run = await runTraced(checkout, [join('test', 'self.js')]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, '1\n');
+    assert.deepEqual(
+      run.lines.filter((l) => ['connect', 'stmt', 'begin', 'commit'].includes(l.k)).map((l) => [l.k, l.sql ?? '', l.at?.[1]]),
+      [
+        ['connect', '', 2],
+        ['stmt', 'CREATE TABLE t (id INTEGER)', 3],
+        ['begin', '', 4],
+        ['stmt', 'BEGIN', 4],
+        ['stmt', 'INSERT INTO t VALUES (1)', 4],
+        ['stmt', 'COMMIT', 4],
+        ['commit', '', 4],
+        ['stmt', 'SELECT count(*) AS n FROM t', 5],
+      ],
+    );
+  });
+
   test('an unsupported driver major version is reported once and runs untraced', async () => {
     const dir = project('unsupported');
     // The real better-sqlite3, under a version number the agent does not support.

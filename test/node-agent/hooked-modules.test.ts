@@ -62,3 +62,19 @@ test("jest-circus's adapter is hooked where jest 30 keeps it and where jest 27 t
   assert.equal(hookedBy('/app/node_modules/jest-circus/build/legacy-code-todo-rewrite/jestAdapterInit.js'), 'jest-circus');
   assert.equal(hookedBy('/app/node_modules/jest-circus/build/legacy-code-todo-rewrite/jestAdapter.js'), '');
 });
+
+// better-sqlite3's own suite requires '../.': unhooked, its 311 tests traced no statement.
+test("better-sqlite3's lib/database.js and addon are hooked in node_modules and in a better-sqlite3 checkout; the same file names elsewhere are not", () => {
+  assert.equal(hookedBy('/app/node_modules/better-sqlite3/lib/database.js'), 'better-sqlite3');
+  assert.equal(hookedBy('/app/node_modules/better-sqlite3/build/Release/better_sqlite3.node'), 'better-sqlite3-addon');
+
+  assert.equal(hookedBy(fileIn('better-sqlite3', 'lib/database.js')), 'better-sqlite3');
+  assert.equal(hookedBy(fileIn('better-sqlite3', 'build/Release/better_sqlite3.node')), 'better-sqlite3-addon');
+  assert.equal(hookedBy(fileIn('better-sqlite3', 'build/Debug/better_sqlite3.node')), 'better-sqlite3-addon');
+  assert.equal(hookedBy(fileIn('better-sqlite3', 'prebuilds/linux-x64.node')), 'better-sqlite3-addon');
+  // Another file of the checkout, and files of the same names in a project that is not better-sqlite3.
+  assert.equal(hookedBy(fileIn('better-sqlite3', 'lib/methods/wrappers.js')), '');
+  assert.equal(hookedBy(fileIn('my-db', 'lib/database.js')), '');
+  assert.equal(hookedBy(fileIn('my-db', 'build/Release/better_sqlite3.node')), '');
+  assert.equal(hookedBy(fileIn('my-db', 'prebuilds/linux-x64.node')), '');
+});

@@ -120,11 +120,12 @@ export function hookedBy(filename: unknown): Hooked | '' {
 
 /**
  * A library's hooked classes loaded from outside node_modules: the library's own
- * test suite runs the built sources of its checkout (TypeORM's compiled build,
- * Sequelize's lib/, node-postgres's packages/pg and packages/pg-pool, which its
- * workspace links into node_modules and Node loads by their real paths), or a
- * checkout the app links in. The file names alone are too common to trust, so a
- * package.json above the file must name the library.
+ * test suite runs the sources or build of its checkout (TypeORM's compiled build,
+ * Sequelize's lib/, better-sqlite3's lib/ and the addon it builds, node-postgres's
+ * packages/pg and packages/pg-pool, which its workspace links into node_modules
+ * and Node loads by their real paths), or a checkout the app links in. The file
+ * names alone are too common to trust, so a package.json above the file must name
+ * the library.
  */
 function libraryCheckout(filename: string): Hooked | '' {
   const path = filename.replace(/\\/g, '/');
@@ -137,6 +138,13 @@ function libraryCheckout(filename: string): Hooked | '' {
   else if (path.endsWith('/lib/transaction.js')) {
     // Sequelize's own lib/, right under its package.json: not any lib/transaction.js of a project within it.
     return manifestName(dirname(dirname(filename))) === 'sequelize' ? 'sequelize' : '';
+  } else if (path.endsWith('/lib/database.js')) {
+    return manifestName(dirname(dirname(filename))) === 'better-sqlite3' ? 'better-sqlite3' : '';
+  } else if (path.endsWith('/better_sqlite3.node')) {
+    // Where node-gyp builds it (build/Release/, build/Debug/, or wherever `bindings` looks): in the checkout, at any depth.
+    return packageVersion(filename, 'better-sqlite3') === undefined ? '' : 'better-sqlite3-addon';
+  } else if (/\/prebuilds\/[^/]+\.node$/.test(path)) {
+    return manifestName(dirname(dirname(filename))) === 'better-sqlite3' ? 'better-sqlite3-addon' : '';
   } else return '';
   return packageVersion(filename, 'typeorm') === undefined ? '' : hook;
 }
