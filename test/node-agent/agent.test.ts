@@ -1159,6 +1159,32 @@ describe('the Node agent', () => {
     );
   });
 
+  test("better-sqlite3's prototype chain is the app's as untraced: a database's constructor is the Database it was built with", async () => {
+    // better-sqlite3's own suite asserts these ('should have a proper prototype chain', and called as a function).
+    const dir = project('sqlite-ctor');
+    const script = [
+      "const Database = require('better-sqlite3');",
+      'class Sub extends Database {}',
+      "const dbs = [new Database(':memory:'), Database(':memory:'), new Sub(':memory:')];",
+      'console.log(dbs.map((db) => [db instanceof Database, db.constructor === Database, Object.getPrototypeOf(db) === Database.prototype, db.close === Database.prototype.close].join()).join(" "));',
+      "console.log(Database.prototype.constructor === Database, dbs[2].constructor === Sub, Object.keys(Database.prototype).join());",
+      '',
+    ].join('\n');
+    writeFileSync(join(dir, 'proto.js'), script);
+    const plain = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ['proto.js'], { cwd: dir, env: { ...process.env, NODE_PATH: join(repoRoot, 'node_modules'), NODE_OPTIONS: undefined }, stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.on('error', reject);
+      child.on('close', () => resolve(out));
+    });
+    const run = await runTraced(dir, ['proto.js']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(plain.split('\n')[0], 'true,true,true,true true,true,true,true true,false,false,true');
+    assert.equal(run.stdout, plain);
+    assert.equal(run.lines.filter((l) => l.k === 'connect').length, 3);
+  });
+
   test('an unsupported driver major version is reported once and runs untraced', async () => {
     const dir = project('unsupported');
     // The real better-sqlite3, under a version number the agent does not support.

@@ -296,6 +296,10 @@ export function tracedBetterSqlite3(Original: any, version: string): any {
   } as unknown as AnyFn & { prototype: unknown };
   Object.setPrototypeOf(Traced, Original);
   Traced.prototype = proto;
+  // Its databases name the constructor the app holds, as without the agent: `db.constructor === Database`
+  // (better-sqlite3's own suite asserts it). Only the library's own code still holds Original, and never asks.
+  const ctor = Object.getOwnPropertyDescriptor(proto, 'constructor');
+  if (ctor !== undefined && ctor.value === Original && ctor.configurable === true) Object.defineProperty(proto, 'constructor', { ...ctor, value: Traced });
   Object.defineProperty(Traced, 'name', { value: Original.name });
   Object.defineProperty(Traced, 'length', { value: Original.length });
   wrappers.set(Original, Traced);
