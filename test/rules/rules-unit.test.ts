@@ -681,3 +681,36 @@ describe('non-test-database: reads of no table', () => {
     assert.deepEqual(found(run({ ...testDb, name: 'jobs_dev' }, 'SELECT 1')), ['warning 30']);
   });
 });
+
+// better-sqlite3's own suite backs its test database up to a second file, opens that file in the
+// spec and reads the rows back: it was taken for "the code read another database", three warnings.
+describe('non-test-database: a SQLite file the test code opens itself', () => {
+  const SPEC = '/proj/test/backup.spec.js';
+  const SRC = '/proj/src/db.js';
+  const file = (name: string): DatabaseInfo => ({ system: 'sqlite', name, file: `/proj/temp/${name}` });
+  /** The test makes its database and writes entries, then reads entries from `other`, opened at `openAt`. */
+  const run = (other: DatabaseInfo, openAt: [string, number, string]) =>
+    model((p) =>
+      p
+        .testStart('test/backup.spec.js > backs up', { file: SPEC, line: 10 })
+        .connect('c1', file('1.db'), { driver: 'better-sqlite3', at: [SPEC, 7, 'beforeEach'] })
+        .execute('CREATE TABLE entries (a TEXT)', { at: [SPEC, 8, 'beforeEach'] })
+        .execute('INSERT INTO entries VALUES (?)', { params: ['x'], rows: 1, at: [SPEC, 9, 'beforeEach'] })
+        .connect('c2', other, { driver: 'better-sqlite3', at: openAt })
+        .execute('SELECT * FROM entries', { conn: 'c2', rows: 1, at: [SPEC, 12, 'backs up'] })
+        .testEnd('passed'),
+    );
+  const found = (m: ReturnType<typeof model>) => nonTestDatabaseRule.check(m).map((f) => `${f.severity} ${f.location.file}:${f.location.line}`);
+
+  test('opened in the spec (the backup it made): a database of the test, silent', () => {
+    assert.deepEqual(found(run(file('2.db'), [SPEC, 11, 'backs up'])), []);
+  });
+
+  test('opened by app code the test runs: still a warning', () => {
+    assert.deepEqual(found(run(file('2.db'), [SRC, 3, 'open'])), [`warning ${SPEC}:12`]);
+  });
+
+  test('a development database, even opened in the spec: still a warning', () => {
+    assert.deepEqual(found(run(file('app-dev.db'), [SPEC, 11, 'backs up'])), [`warning ${SPEC}:12`]);
+  });
+});

@@ -11,8 +11,9 @@
  *   production, staging or live as a word (those are always suspicious);
  * - memory databases, names containing "test", files in a temporary folder
  *   outside the project (pytest's tmp_path), databases whose schema was created
- *   while a test (or its fixtures) ran, and databases reached through an engine
- *   created in test code (conftest.py, test_*.py).
+ *   while a test (or its fixtures) ran, databases reached through an engine
+ *   created in test code (conftest.py, test_*.py), and SQLite files opened in test
+ *   code without an engine (better-sqlite3's `new Database(file)` in a spec).
  * A test's other databases are suspicious only when the test database is known
  * without doubt: exactly one test database in the test (else in the run).
  * A read of no table (`SELECT 1`, a server function such as a LISTEN health check)
@@ -146,7 +147,10 @@ function connectionFacts(model: ModelRun): Map<string, DbFacts> {
       conn.db.memory ||
       dbName(conn).toLowerCase().includes('test') ||
       (conn.db.system === 'sqlite' && inTempOutsideProject(model, conn.db.file)) ||
-      isTestCode(model, conn.engineAt)
+      isTestCode(model, conn.engineAt) ||
+      // A SQLite file with no engine opened in test code: the handle (better-sqlite3's Database) is made
+      // there, as an engine is, so the test chose the file (a backup it reads back, a second database).
+      (conn.db.system === 'sqlite' && conn.engineAt === undefined && isTestCode(model, conn.at))
     ) {
       f.testish = true;
     }
