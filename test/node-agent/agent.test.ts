@@ -533,6 +533,22 @@ describe('the Node agent', () => {
     assert.equal(run.lines.filter((l) => l.k === 'stmt').length, 6);
   });
 
+  test('a worker thread terminated on its answer keeps what it traced before answering', async () => {
+    const dir = project('worker-terminated');
+    const run = await runTraced(dir, ['sqlite-worker-terminated.js']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'worker counted 1\nworker terminated 1\n');
+    assert.deepEqual(
+      run.lines.filter((l) => l.k === 'connect' || l.k === 'stmt').map((l) => [l.conn, l.sql]),
+      [
+        ['w1.c1', undefined],
+        ['w1.c1', 'CREATE TABLE t (who TEXT)'],
+        ['w1.c1', 'INSERT INTO t VALUES (?)'],
+        ['w1.c1', 'SELECT count(*) AS n FROM t'],
+      ],
+    );
+  });
+
   test('a worker thread that throws keeps its outcome and its trace', async () => {
     const dir = project('worker-throws');
     const plain = await new Promise<string>((resolve) => {

@@ -32,6 +32,7 @@ export interface ThreadInfo {
   readonly threadId: number;
   readonly parentPort: unknown;
   readonly workerData: unknown;
+  readonly MessagePort?: unknown;
 }
 
 /**
@@ -1235,6 +1236,27 @@ export function start(): void {
   started = true;
   process.on('exit', final);
   if (isMainThread && process.listenerCount('SIGTERM') === 0) process.once('SIGTERM', onSigterm);
+  if (!isMainThread) flushBeforePosting();
+}
+
+/**
+ * A worker thread ended by worker.terminate() runs no exit listener: what it buffered is lost.
+ * The thread that terminates a worker does it on word from it (a message: "done", a result), so
+ * a worker writes what it traced before each message leaves. better-sqlite3's own suite lost its
+ * worker's every statement so: the worker answers, waits on its port, and is terminated.
+ */
+function flushBeforePosting(): void {
+  const proto = (THREAD.MessagePort as { prototype?: Record<string, unknown> } | undefined)?.prototype;
+  const post = proto?.postMessage;
+  if (proto === undefined || typeof post !== 'function' || (post as { __txlens?: boolean }).__txlens) return;
+  const posting = function postMessage(this: unknown) {
+    if (ACTIVE) flush();
+    // eslint-disable-next-line prefer-rest-params -- handed on untouched, as the caller passed them
+    return Reflect.apply(post, this, arguments);
+  };
+  Object.defineProperty(posting, 'length', { value: post.length });
+  Object.defineProperty(posting, '__txlens', { value: true });
+  proto.postMessage = posting;
 }
 
 function final(): void {
