@@ -1175,6 +1175,30 @@ describe('the Node agent', () => {
     );
   });
 
+  test('better-sqlite3 called with SQL that is not a string: its TypeError, and no statement recorded; SQL SQLite rejects still is', async () => {
+    // better-sqlite3's own suite passes 123, 0, null, nothing and a String object to prepare() and exec().
+    const dir = project('sqlite-not-string');
+    const script = [
+      "const Database = require('better-sqlite3');",
+      "const db = new Database(':memory:');",
+      "for (const sql of [123, null, undefined, new String('CREATE TABLE t (x)')]) {",
+      '  for (const call of [() => db.prepare(sql), () => db.exec(sql)]) {',
+      '    try { call(); } catch (e) { console.log(e.constructor.name, e.message); }',
+      '  }',
+      '}',
+      "try { db.prepare('SELEC 1'); } catch (e) { console.log(e.code); }",
+      '',
+    ].join('\n');
+    writeFileSync(join(dir, 'not-string.js'), script);
+    const run = await runTraced(dir, ['not-string.js']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'TypeError Expected first argument to be a string\n'.repeat(8) + 'SQLITE_ERROR\n');
+    assert.deepEqual(
+      run.lines.filter((l) => l.k === 'stmt').map((l) => [l.sql, l.err?.type, l.at?.[1]]),
+      [['SELEC 1', 'SqliteError', 8]],
+    );
+  });
+
   test("better-sqlite3's prototype chain is the app's as untraced: a database's constructor is the Database it was built with", async () => {
     // better-sqlite3's own suite asserts these ('should have a proper prototype chain', and called as a function).
     const dir = project('sqlite-ctor');

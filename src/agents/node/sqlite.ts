@@ -172,6 +172,8 @@ function patchDatabase(proto: any): void {
       if (statementProto === undefined && stmt && typeof stmt === 'object') patchStatements(Object.getPrototypeOf(stmt));
       return stmt;
     } catch (err) {
+      // Not a string (better-sqlite3's TypeError): no SQL reached SQLite, so no statement (not 'null', nor a String object's text).
+      if (typeof sql !== 'string') throw err;
       try {
         const cs = rt.currentOrigin() ?? rt.callSites(prepare);
         const was = inTx(this);
@@ -185,7 +187,8 @@ function patchDatabase(proto: any): void {
   const origClose: AnyFn = proto.close;
   proto.exec = function exec(this: any, sql: any) {
     const state = rt.ACTIVE ? databases.get(this) : undefined;
-    if (state === undefined || state.closed) return origExec.apply(this, arguments as any);
+    // Not a string: better-sqlite3 throws its TypeError before SQLite sees anything.
+    if (state === undefined || state.closed || typeof sql !== 'string') return origExec.apply(this, arguments as any);
     let was: boolean;
     let cs: rt.Stack | undefined;
     let start: bigint;
