@@ -27,6 +27,9 @@ interface Line {
   cause?: string;
   action?: string;
   name?: string;
+  /** A test's file and line (test_start). */
+  file?: string;
+  line?: number;
   outcome?: string;
   pool?: string;
   txOpen?: boolean;
@@ -1223,6 +1226,27 @@ describe('the Node agent', () => {
     assert.equal(plain.split('\n')[0], 'true,true,true,true true,true,true,true true,false,false,true');
     assert.equal(run.stdout, plain);
     assert.equal(run.lines.filter((l) => l.k === 'connect').length, 3);
+  });
+
+  test("mocha: a test added through an `it` kept from another spec file is at its own file's line", async () => {
+    // better-sqlite3's setup file exports `util.itUnix = it`: mocha names the setup file as the test's file,
+    // while the test is at the line of the spec that called it. The trace put that line in the setup file.
+    const dir = project('mocha-kept-it');
+    mkdirSync(join(dir, 'test'));
+    writeFileSync(join(dir, 'test', '00.setup.js'), ['global.util = { itUnix: it };', ''].join('\n'));
+    writeFileSync(
+      join(dir, 'test', '10.open.js'),
+      ["const Database = require('better-sqlite3');", "describe('open', () => {", "  it('direct', () => {});", "  util.itUnix('kept', () => new Database(':memory:').prepare('SELECT 1').get());", '});', ''].join('\n'),
+    );
+    const run = await runTraced(dir, [join(repoRoot, 'node_modules', 'mocha', 'bin', 'mocha.js'), join('test', '00.setup.js'), join('test', '10.open.js')]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(
+      run.lines.filter((l) => l.k === 'test_start').map((l) => [l.name, relative(dir, l.file ?? ''), l.line]),
+      [
+        ['open > direct', join('test', '10.open.js'), 3],
+        ['open > kept', join('test', '10.open.js'), 4],
+      ],
+    );
   });
 
   test('an unsupported driver major version is reported once and runs untraced', async () => {

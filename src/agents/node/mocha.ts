@@ -56,7 +56,13 @@ function start(test: any): void {
   const at = defined.get(test);
   const name = info.id.includes(' > ') && typeof test.file === 'string' ? info.id.slice(info.id.indexOf(' > ') + 3) : info.id;
   const e: rt.PendingEvent = { k: 'test_start', id: info.id, name, file: typeof test.file === 'string' ? test.file : at?.[0] ?? '' };
-  if (at) e.line = at[1];
+  // The line goes with the file it is in. mocha's test.file is the file whose loading defined the `it`
+  // that added the test: an `it` kept from another spec file (better-sqlite3's setup file exports
+  // `util.itUnix = it`) names that file, while the test is at the line of its own file that called it.
+  if (at) {
+    e.file = at[0];
+    e.line = at[1];
+  }
   rt.emit(e);
   info.outer = rt.enterTest(info.id);
   // On disk before the test runs: a test whose process is killed (SIGKILL, OOM) still shows it started.
