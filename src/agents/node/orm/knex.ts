@@ -12,7 +12,7 @@
  */
 import * as rt from '../runtime';
 import { bindConnection, closeWhenSettled, openSession, type OrmSession } from './session';
-import { keepingOrigin, sentFrom } from './origin';
+import { keepOrigin, sentFrom } from './origin';
 
 /* eslint-disable prefer-rest-params, @typescript-eslint/no-explicit-any */
 type AnyFn = (...args: any[]) => any;
@@ -68,16 +68,38 @@ export function tracedKnexTransaction(Transaction: any, version: string): any {
 
 /**
  * A Knex builder (QueryBuilder, Raw, SchemaBuilder) runs when it is awaited; the
- * hook hands out a subclass of the builder class that keeps the line that built
- * it (origin.ts).
+ * hook keeps the line that built it (origin.ts) when its constructor sets its
+ * `client`, its first statement: through a setter on the class's prototype that
+ * makes the instance's own `client` as the assignment would. No frame of the
+ * agent's is on the stack past that point: with `asyncStackTraces`, the
+ * constructor then saves an Error whose stack Knex cuts at a fixed depth, and
+ * a subclass's constructor there put one frame more in every query error's
+ * stack (two of Knex's own tests fail on it). The module's class is left as it is.
  */
 export function tracedKnexBuilder(Builder: any): any {
-  if (typeof Builder !== 'function' || !Builder.prototype) return Builder;
-  const known = Builder.prototype[PATCHED];
-  if (known) return known;
-  const Built = keepingOrigin(Builder);
-  Object.defineProperty(Builder.prototype, PATCHED, { value: Built });
-  return Built;
+  const proto = typeof Builder === 'function' ? Builder.prototype : undefined;
+  if (!proto || proto[PATCHED] || Object.getOwnPropertyDescriptor(proto, 'client') !== undefined) return Builder;
+  Object.defineProperty(proto, PATCHED, { value: true });
+  Object.defineProperty(proto, 'client', {
+    configurable: true,
+    enumerable: false,
+    get(): undefined {
+      return undefined;
+    },
+    set: function client(this: any, value: unknown) {
+      Object.defineProperty(this, 'client', { value, writable: true, enumerable: true, configurable: true });
+      if (rt.ACTIVE) {
+        try {
+          // Above the class being constructed (a dialect's subclass too), as the line that asked for the builder.
+          const ctor = this.constructor;
+          keepOrigin(this, typeof ctor === 'function' ? ctor : client);
+        } catch (e) {
+          rt.fail(e);
+        }
+      }
+    },
+  });
+  return Builder;
 }
 
 /** The runner sends a builder's SQL to the driver synchronously: the driver's hook takes the builder's line. */
