@@ -78,3 +78,18 @@ test("better-sqlite3's lib/database.js and addon are hooked in node_modules and 
   assert.equal(hookedBy(fileIn('my-db', 'build/Release/better_sqlite3.node')), '');
   assert.equal(hookedBy(fileIn('my-db', 'prebuilds/linux-x64.node')), '');
 });
+
+// Knex's own integration suite runs its lib/: unhooked, its transactions were in no session.
+test("Knex's hooked files are hooked in node_modules and at their place in a Knex checkout; the same file names elsewhere are not", () => {
+  assert.equal(hookedBy('/app/node_modules/knex/lib/execution/transaction.js'), 'knex');
+  assert.equal(hookedBy(fileIn('knex', 'lib/execution/transaction.js')), 'knex');
+  assert.equal(hookedBy(fileIn('knex', 'lib/execution/runner.js')), 'knex-runner');
+  assert.equal(hookedBy(fileIn('knex', 'lib/query/querybuilder.js')), 'knex-builder');
+  assert.equal(hookedBy(fileIn('knex', 'lib/raw.js')), 'knex-builder');
+  assert.equal(hookedBy(fileIn('knex', 'lib/schema/builder.js')), 'knex-builder');
+  // A Knex file deeper in the checkout than its place, another file, and another project's files of those names.
+  assert.equal(hookedBy(fileIn('knex', 'test/lib/raw.js')), '');
+  assert.equal(hookedBy(fileIn('knex', 'lib/client.js')), '');
+  assert.equal(hookedBy(fileIn('my-orm', 'lib/raw.js')), '');
+  assert.equal(hookedBy(fileIn('my-orm', 'lib/execution/transaction.js')), '');
+});

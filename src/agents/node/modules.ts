@@ -118,14 +118,19 @@ export function hookedBy(filename: unknown): Hooked | '' {
   return '';
 }
 
+/** Knex's hooked files (HOOKED_FILES) by their path in its package, from the '/' before `lib`. */
+const KNEX_FILES: ReadonlyArray<readonly [string, Hooked]> = HOOKED_FILES.filter(([suffix]) => suffix.startsWith('/node_modules/knex/')).map(
+  ([suffix, hook]) => [suffix.slice('/node_modules/knex'.length), hook] as const,
+);
+
 /**
  * A library's hooked classes loaded from outside node_modules: the library's own
  * test suite runs the sources or build of its checkout (TypeORM's compiled build,
- * Sequelize's lib/, better-sqlite3's lib/ and the addon it builds, node-postgres's
- * packages/pg and packages/pg-pool, which its workspace links into node_modules
- * and Node loads by their real paths), or a checkout the app links in. The file
- * names alone are too common to trust, so a package.json above the file must name
- * the library.
+ * Sequelize's and Knex's lib/, better-sqlite3's lib/ and the addon it builds,
+ * node-postgres's packages/pg and packages/pg-pool, which its workspace links into
+ * node_modules and Node loads by their real paths), or a checkout the app links in.
+ * The file names alone are too common to trust, so a package.json above the file
+ * must name the library.
  */
 function libraryCheckout(filename: string): Hooked | '' {
   const path = filename.replace(/\\/g, '/');
@@ -145,6 +150,12 @@ function libraryCheckout(filename: string): Hooked | '' {
     return packageVersion(filename, 'better-sqlite3') === undefined ? '' : 'better-sqlite3-addon';
   } else if (/\/prebuilds\/[^/]+\.node$/.test(path)) {
     return manifestName(dirname(dirname(filename))) === 'better-sqlite3' ? 'better-sqlite3-addon' : '';
+  } else if (path.endsWith('.js')) {
+    // Knex's own lib/, each file at its place under Knex's package.json.
+    for (const [suffix, knexHook] of KNEX_FILES) {
+      if (path.endsWith(suffix)) return manifestName(path.slice(0, -suffix.length)) === 'knex' ? knexHook : '';
+    }
+    return '';
   } else return '';
   return packageVersion(filename, 'typeorm') === undefined ? '' : hook;
 }
