@@ -1202,6 +1202,35 @@ describe('the Node agent', () => {
     );
   });
 
+  test("better-sqlite3's iterate() is recorded at its iterator's first step, with what that step threw; an iterator never stepped ran nothing", async () => {
+    // better-sqlite3's own verbose test: `stmt.iterate(20).return()` logs nothing, SQLite never ran it.
+    const dir = project('sqlite-iterate');
+    const script = [
+      "const Database = require('better-sqlite3');",
+      "const db = new Database(':memory:');",
+      "db.function('boom', () => { throw new Error('boom'); });",
+      "const stmt = db.prepare('SELECT ? AS x');",
+      'stmt.iterate(20).return();',
+      'for (const row of stmt.iterate(25)) console.log(row.x);',
+      "const later = db.prepare('SELECT boom() AS y').iterate();",
+      "db.prepare('SELECT 1').get();",
+      'try { later.next(); } catch (e) { console.log(e.message); }',
+      '',
+    ].join('\n');
+    writeFileSync(join(dir, 'iterate.js'), script);
+    const run = await runTraced(dir, ['iterate.js']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, '25\nboom\n');
+    assert.deepEqual(
+      run.lines.filter((l) => l.k === 'stmt').map((l) => [l.sql, l.params, l.err?.type, l.at?.[1]]),
+      [
+        ['SELECT ? AS x', [25], undefined, 6],
+        ['SELECT 1', undefined, undefined, 8],
+        ['SELECT boom() AS y', undefined, 'Error', 7],
+      ],
+    );
+  });
+
   test("better-sqlite3's prototype chain is the app's as untraced: a database's constructor is the Database it was built with", async () => {
     // better-sqlite3's own suite asserts these ('should have a proper prototype chain', and called as a function).
     const dir = project('sqlite-ctor');

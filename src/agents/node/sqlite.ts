@@ -149,6 +149,17 @@ function patchStatements(proto: any): void {
         record(state, db, sql, paramsOf(arguments), method, undefined, err, was, cs, start);
         throw err;
       }
+      if (method === 'iterate' && result !== null && typeof result === 'object') {
+        // SQLite runs it at the iterator's first step: recorded then, and never if it is never stepped.
+        try {
+          if (iteratorProto === undefined) patchIterators(Object.getPrototypeOf(result));
+          if (iteratorProto !== undefined) unstepped.set(result, { state, db, sql, params: paramsOf(arguments), cs });
+          else record(state, db, sql, paramsOf(arguments), method, result, undefined, was, cs, start);
+        } catch (e) {
+          rt.fail(e);
+        }
+        return result;
+      }
       record(state, db, sql, paramsOf(arguments), method, result, undefined, was, cs, start);
       return result;
     };
@@ -156,6 +167,59 @@ function patchStatements(proto: any): void {
     Object.defineProperty(wrapped, 'length', { value: orig.length });
     proto[method] = wrapped;
   }
+}
+
+/** An iterate() not stepped yet: what its statement is recorded with at its first step. */
+interface Unstepped {
+  state: ConnState;
+  db: any;
+  sql: string;
+  params: unknown;
+  cs: rt.Stack | undefined;
+}
+
+const unstepped = new WeakMap<object, Unstepped>();
+let iteratorProto: any;
+
+/**
+ * StatementIterator#next, shared by every iterator: the first step of an iterator iterate() handed
+ * out runs its statement (its errors, its BEGIN or COMMIT happen there), and is recorded as it.
+ * An iterator returned or dropped unstepped ran nothing (better-sqlite3's verbose logs nothing either).
+ */
+function patchIterators(proto: any): void {
+  if (!proto || typeof proto.next !== 'function') return;
+  iteratorProto = proto;
+  if (proto[PATCHED]) return;
+  Object.defineProperty(proto, PATCHED, { value: true });
+  const origNext: AnyFn = proto.next;
+  const stepped = function next(this: any): any {
+    const first = unstepped.get(this);
+    if (first === undefined) return origNext.apply(this, arguments as any);
+    unstepped.delete(this);
+    const { state, db, sql, params, cs } = first;
+    if (!rt.ACTIVE || state.closed) return origNext.apply(this, arguments as any);
+    let was: boolean;
+    let start: bigint;
+    try {
+      was = inTx(db);
+      claimOnBegin(db, sql);
+      start = rt.clock();
+    } catch (e) {
+      rt.fail(e);
+      return origNext.apply(this, arguments as any);
+    }
+    let result: any;
+    try {
+      result = origNext.apply(this, arguments as any);
+    } catch (err) {
+      record(state, db, sql, params, 'iterate', undefined, err, was, cs, start);
+      throw err;
+    }
+    record(state, db, sql, params, 'iterate', result, undefined, was, cs, start);
+    return result;
+  };
+  Object.defineProperty(stepped, 'length', { value: origNext.length });
+  proto.next = stepped;
 }
 
 function patchDatabase(proto: any): void {
@@ -248,7 +312,10 @@ function tracedFactory(factory: AnyFn, version: string): AnyFn {
  */
 export function hookBetterSqlite3Addon(addon: any, version: string): void {
   const proto = addon?.Statement?.prototype;
-  if (proto && statementProto === undefined && supported(version)) patchStatements(proto);
+  if (proto && statementProto === undefined && supported(version)) {
+    patchStatements(proto);
+    patchIterators(addon?.StatementIterator?.prototype);
+  }
 }
 
 function major(version: string): number {
