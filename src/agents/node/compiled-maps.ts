@@ -9,35 +9,21 @@ import * as rt from './runtime';
 
 /* eslint-disable prefer-rest-params, @typescript-eslint/no-explicit-any, @typescript-eslint/no-require-imports */
 
-const INLINE = '//# sourceMappingURL=data:';
-
 /** File -> the data: URL its compiled code ended with; parsed only when a stack names the file. */
 const inlineMaps = new Map<string, string>();
 
 function noteCompiled(content: unknown, filename: unknown): void {
   // Plain JavaScript is what Node compiles from disk: its map comment, if any, is read from the file.
   if (typeof content !== 'string' || typeof filename !== 'string' || /\.(?:[cm]?js|json)$/i.test(filename)) return;
-  const at = content.lastIndexOf(INLINE);
-  if (at < 0) return;
-  const url = content.slice(at + INLINE.length - 'data:'.length).trim();
-  // The comment must be the code's last word (not a string that mentions one).
-  if (url === '' || /\s/.test(url)) return;
-  inlineMaps.set(filename, url);
+  const url = rt.trailingMapUrl(content);
+  if (url !== undefined && url.startsWith('data:')) inlineMaps.set(filename, url);
 }
 
 function compiledMap(file: string): { sources?: unknown; sourceRoot?: unknown } | undefined {
   const url = inlineMaps.get(file);
   if (url === undefined) return undefined;
   inlineMaps.delete(file);
-  const comma = url.indexOf(',');
-  if (comma < 0) return undefined;
-  const data = url.slice(comma + 1);
-  try {
-    const json = url.slice(0, comma).endsWith(';base64') ? Buffer.from(data, 'base64').toString('utf8') : decodeURIComponent(data);
-    return JSON.parse(json);
-  } catch {
-    return undefined;
-  }
+  return rt.dataUrlMap(url);
 }
 
 /** Wrap Module#_compile to keep the inline maps of compiled code (the code itself runs as given). */

@@ -50,14 +50,8 @@ function mapFromTransform(entry: any): { sources?: unknown } | undefined {
       // no map file: try the code's inline map
     }
   }
-  const code = typeof entry.code === 'string' ? entry.code : '';
-  const m = /\/\/[#@] sourceMappingURL=data:application\/json[^,]*;base64,([A-Za-z0-9+/=]+)\s*$/.exec(code);
-  if (!m) return undefined;
-  try {
-    return JSON.parse(Buffer.from(m[1], 'base64').toString('utf8'));
-  } catch {
-    return undefined;
-  }
+  const url = typeof entry.code === 'string' ? rt.trailingMapUrl(entry.code) : undefined;
+  return url === undefined ? undefined : rt.dataUrlMap(url);
 }
 
 function jestSourceMap(file: string): { sources?: unknown } | undefined {

@@ -402,7 +402,33 @@ function providedMap(file: string): ReturnType<SourceMapLookup> | null {
   return null;
 }
 
-const MAP_COMMENT = '# sourceMappingURL=';
+const MAP_COMMENT = 'sourceMappingURL=';
+
+/**
+ * The URL of the `//# sourceMappingURL=` (or `//@`, or `/*# ... *\/`) comment `code` ends with, or
+ * undefined: a comment that is not the code's last word is a string or a comment about maps, not the
+ * code's own map.
+ */
+export function trailingMapUrl(code: string): string | undefined {
+  const at = code.lastIndexOf(MAP_COMMENT);
+  const lead = at < 4 ? '' : code.slice(at - 4, at);
+  if (lead !== '//# ' && lead !== '//@ ' && lead !== '/*# ' && lead !== '/*@ ') return undefined;
+  const url = /^\S+/.exec(code.slice(at + MAP_COMMENT.length))?.[0];
+  if (url === undefined || code.slice(at + MAP_COMMENT.length + url.length).replace('*/', '').trim() !== '') return undefined;
+  return url;
+}
+
+/** The map a `data:` URL holds (base64 or percent-encoded JSON), or undefined for another URL or a payload that is no JSON. */
+export function dataUrlMap(url: string): { sources?: unknown; sourceRoot?: unknown } | undefined {
+  const comma = url.indexOf(',');
+  if (!url.startsWith('data:') || comma < 0) return undefined;
+  const data = url.slice(comma + 1);
+  try {
+    return JSON.parse(url.slice(0, comma).endsWith(';base64') ? Buffer.from(data, 'base64').toString('utf8') : decodeURIComponent(data));
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * The map `file` names in its trailing `//# sourceMappingURL=` comment (a file beside
@@ -414,23 +440,17 @@ const MAP_COMMENT = '# sourceMappingURL=';
  */
 function commentMap(file: string): ReturnType<SourceMapLookup> | null {
   if (SourceMapOf === undefined) return null;
-  let text: string;
+  let url: string | undefined;
   try {
-    text = readFileSync(file, 'utf8');
+    url = trailingMapUrl(readFileSync(file, 'utf8'));
   } catch {
     return null;
   }
-  const at = text.lastIndexOf(MAP_COMMENT);
-  if (at < 2 || (text.slice(at - 2, at) !== '//' && text.slice(at - 2, at) !== '/*')) return null;
-  const url = /^\S+/.exec(text.slice(at + MAP_COMMENT.length))?.[0];
-  // A comment that is not the file's last word is a string or a comment about maps, not the file's own map.
-  if (url === undefined || text.slice(at + MAP_COMMENT.length + url.length).replace('*/', '').trim() !== '') return null;
+  if (url === undefined) return null;
   try {
     if (url.startsWith('data:')) {
-      const comma = url.indexOf(',');
-      const data = url.slice(comma + 1);
-      const json = url.slice(0, comma).endsWith(';base64') ? Buffer.from(data, 'base64').toString('utf8') : decodeURIComponent(data);
-      return absoluteMap(JSON.parse(json), dirname(file));
+      const inline = dataUrlMap(url);
+      return inline === undefined ? null : absoluteMap(inline, dirname(file));
     }
     // A map on a server (http:, webpack:) is not read.
     if (/^[a-z][a-z0-9+.-]+:/i.test(url) && !url.startsWith('file:')) return null;
