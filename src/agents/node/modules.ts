@@ -30,12 +30,19 @@ export function packageVersion(file: string | undefined, name: string): string |
   return undefined;
 }
 
+/** Folder -> the name its package.json gives (undefined: none): asked at each user file named like a hooked one (every index.js). */
+const manifestNames = new Map<string, unknown>();
+
 function manifestName(dir: string): unknown {
+  if (manifestNames.has(dir)) return manifestNames.get(dir);
+  let name: unknown;
   try {
-    return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))?.name;
+    name = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))?.name;
   } catch {
-    return undefined;
+    name = undefined;
   }
+  manifestNames.set(dir, name);
+  return name;
 }
 
 export type Hooked =
