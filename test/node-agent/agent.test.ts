@@ -84,6 +84,12 @@ function runTraced(cwd: string, args: string[], extra: NodeJS.ProcessEnv = {}, o
   });
 }
 
+/** Write `lines` as the file `path` (its folder made first), each ending with a newline. */
+function writeLines(path: string, lines: string[]): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, [...lines, ''].join('\n'));
+}
+
 function project(label: string): string {
   const dir = realpathSync(tempDir(`node-agent-${label}`));
   cpSync(scripts, dir, { recursive: true });
@@ -433,7 +439,7 @@ describe('the Node agent', () => {
     // pg-query-stream's suite releases a client whose stream's close is not answered yet: the
     // pool.query that gets the client next queues behind it, and the stream ended first.
     const dir = project('pg-pool-query-behind');
-    writeFileSync(
+    writeLines(
       join(dir, 'behind.js'),
       [
         "const pg = require('pg');",
@@ -448,8 +454,7 @@ describe('the Node agent', () => {
         "  console.log('done');",
         '}',
         'main();',
-        '',
-      ].join('\n'),
+      ],
     );
     const { run, stmts } = await runLoggedPg(dir, 'behind.js', 'node_pool_query_behind');
     assert.deepEqual(
@@ -629,7 +634,7 @@ describe('the Node agent', () => {
       symlinkSync(join(checkout, 'packages', name), join(checkout, 'node_modules', name), 'dir');
       symlinkSync(join(checkout, 'packages', name), join(dir, 'node_modules', name), 'dir');
     }
-    writeFileSync(
+    writeLines(
       join(dir, 'app.js'),
       [
         "const pg = require('pg');",
@@ -643,8 +648,7 @@ describe('the Node agent', () => {
         "  console.log('done');",
         '}',
         'main();',
-        '',
-      ].join('\n'),
+      ],
     );
     const { run, stmts } = await runLoggedPg(dir, 'app.js', 'node_pg_workspace');
     assert.deepEqual(
@@ -664,7 +668,7 @@ describe('the Node agent', () => {
     // ts-node hands Module#_compile its output with the map inline at its end; the .ts file on disk has no
     // map comment. pg-query-stream's suite (mocha + ts-node) was cited at the compiled code's lines.
     const dir = project('require-hook-map');
-    writeFileSync(
+    writeLines(
       join(dir, 'register.js'),
       [
         "const { transformSync } = require('esbuild');",
@@ -674,10 +678,9 @@ describe('the Node agent', () => {
         "  const out = transformSync(readFileSync(filename, 'utf8'), { loader: 'ts', format: 'cjs', sourcemap: 'inline', sourcefile: filename, banner });",
         '  m._compile(out.code, filename);',
         '};',
-        '',
-      ].join('\n'),
+      ],
     );
-    writeFileSync(
+    writeLines(
       join(dir, 'app.ts'),
       [
         "import Database from 'better-sqlite3';",
@@ -685,8 +688,7 @@ describe('the Node agent', () => {
         "const db = new Database(':memory:');",
         "const row = db.prepare('SELECT 1 AS one').get() as Row;",
         'console.log(row.one);',
-        '',
-      ].join('\n'),
+      ],
     );
     const run = await runTraced(dir, ['-r', './register.js', 'app.ts']);
     assert.equal(run.code, 0, run.stderr);
@@ -721,7 +723,7 @@ describe('the Node agent', () => {
     // The agent captures a statement's line once pg has sent it, and serializes the events before it
     // then: a write of the buffer never comes between an event and the line it waits for.
     const dir = project('many');
-    writeFileSync(
+    writeLines(
       join(dir, 'many.js'),
       [
         "const { Pool } = require('pg');",
@@ -741,8 +743,7 @@ describe('the Node agent', () => {
         '  console.log("done");',
         '}',
         'main().catch((e) => { console.error(e); process.exit(1); });',
-        '',
-      ].join('\n'),
+      ],
     );
     const { run, stmts } = await runLoggedPg(dir, 'many.js', 'node_many');
     const file = join(dir, 'many.js');
@@ -770,7 +771,7 @@ describe('the Node agent', () => {
     // down right there is recorded then, with its line still to come: the buffer reaching its flush
     // size at that event must wait for the line, and be written as soon as the line is there.
     const dir = project('flush-guard');
-    writeFileSync(
+    writeLines(
       join(dir, 'guard.js'),
       [
         "const { readdirSync, readFileSync } = require('node:fs');",
@@ -804,8 +805,7 @@ describe('the Node agent', () => {
         '  await client.end();',
         '}',
         'main().catch((e) => { console.error(e); process.exit(1); });',
-        '',
-      ].join('\n'),
+      ],
     );
     const db = await loggedDatabase('node_flush_guard');
     const run = await runTraced(dir, ['guard.js'], { DATABASE_URL: db.url });
@@ -834,7 +834,7 @@ describe('the Node agent', () => {
       join(helper, 'index.js'),
       ['exports.one = (stmt) => stmt.get();', 'exports.three = (stmt) => inner(stmt);', 'function inner(stmt) { return innermost(stmt); }', 'function innermost(stmt) { return stmt.get(); }', ''].join('\n'),
     );
-    writeFileSync(
+    writeLines(
       join(dir, 'app.js'),
       [
         "const Database = require('better-sqlite3');",
@@ -847,8 +847,7 @@ describe('the Node agent', () => {
         'for (let i = 0; i < 50; i++) direct();',
         'viaOne(); viaThree();',
         'for (let i = 0; i < 3; i++) { direct(); viaThree(); }',
-        '',
-      ].join('\n'),
+      ],
     );
     const run = await runTraced(dir, ['app.js']);
     assert.equal(run.code, 0, run.stderr);
@@ -863,15 +862,14 @@ describe('the Node agent', () => {
     const dir = project('async-depth');
     const orm = join(dir, 'node_modules', 'deep-orm');
     mkdirSync(orm, { recursive: true });
-    writeFileSync(
+    writeLines(
       join(orm, 'index.js'),
       [
         'async function step(depth, run) { if (depth === 0) { await null; return run(); } return await step(depth - 1, run); }',
         'exports.flush = async (stmt) => await step(30, () => stmt.get());',
-        '',
-      ].join('\n'),
+      ],
     );
-    writeFileSync(
+    writeLines(
       join(dir, 'app.js'),
       [
         "const Database = require('better-sqlite3');",
@@ -880,8 +878,7 @@ describe('the Node agent', () => {
         'async function save() { await orm.flush(stmt); }',
         'async function main() { stmt.get(); await save(); await orm.flush(stmt); }',
         'main();',
-        '',
-      ].join('\n'),
+      ],
     );
     const run = await runTraced(dir, ['app.js']);
     assert.equal(run.code, 0, run.stderr);
@@ -895,15 +892,14 @@ describe('the Node agent', () => {
     const dir = project('knex-deep-builder');
     const orm = join(dir, 'node_modules', 'mini-orm');
     mkdirSync(orm, { recursive: true });
-    writeFileSync(
+    writeLines(
       join(orm, 'index.js'),
       [
         'function deep(n, build) { return n === 0 ? build() : deep(n - 1, build); }',
         'exports.save = async (knex, row) => { await null; const query = deep(50, () => knex("t").insert(row)); return await query; };',
-        '',
-      ].join('\n'),
+      ],
     );
-    writeFileSync(
+    writeLines(
       join(dir, 'app.js'),
       [
         "const knex = require('knex')({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true });",
@@ -914,8 +910,7 @@ describe('the Node agent', () => {
         '  await knex.destroy();',
         '}',
         'main();',
-        '',
-      ].join('\n'),
+      ],
     );
     const run = await runTraced(dir, ['app.js']);
     assert.equal(run.code, 0, run.stderr);
@@ -927,7 +922,7 @@ describe('the Node agent', () => {
     // Sites in anonymous functions are looked up by position and by the method name the receiver
     // gives them, since the same function may be called as two methods, or as none.
     const dir = project('anonymous');
-    writeFileSync(
+    writeLines(
       join(dir, 'app.js'),
       [
         "const Database = require('better-sqlite3');",
@@ -940,8 +935,7 @@ describe('the Node agent', () => {
         'const bare = one.first;',
         "const inTx = db.transaction((n) => stmt.get(n));",
         'for (let i = 0; i < 20; i++) { one.first(); two.second(); bare(); inTx(i); }',
-        '',
-      ].join('\n'),
+      ],
     );
     const run = await runTraced(dir, ['app.js']);
     assert.equal(run.code, 0, run.stderr);
@@ -977,7 +971,7 @@ describe('the Node agent', () => {
     mkdirSync(join(dir, 'bin'));
     symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'lib', 'node_modules'), 'dir');
     writeFileSync(join(dir, 'bin', 'main.mjs'), "import '../lib/app.mjs';\n");
-    writeFileSync(
+    writeLines(
       join(dir, 'lib', 'app.mjs'),
       [
         "import Database from 'better-sqlite3';",
@@ -987,8 +981,7 @@ describe('the Node agent', () => {
         "db.run(sql`CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)`);",
         "for (const text of ['a', 'b']) db.transaction((tx) => tx.run(sql`INSERT INTO notes (text) VALUES (${text})`));",
         "console.log(db.all(sql`SELECT count(*) AS n FROM notes`)[0].n);",
-        '',
-      ].join('\n'),
+      ],
     );
     const run = await runTraced(join(dir, 'bin'), ['main.mjs']);
     assert.equal(run.code, 0, run.stderr);
@@ -1032,18 +1025,17 @@ describe('the Node agent', () => {
     const dir = project('published');
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'db-wrapper', files: ['lib/**/*.js'] }));
     mkdirSync(join(dir, 'lib'));
-    writeFileSync(
+    writeLines(
       join(dir, 'lib', 'db.js'),
       [
         "const Database = require('better-sqlite3');",
         "exports.open = () => new Database(':memory:');",
         'exports.run = (db, sql) => db.prepare(sql).run();',
         "exports.later = (db, done) => setImmediate(() => { db.prepare('SELECT 2').get(); done(); });",
-        '',
-      ].join('\n'),
+      ],
     );
     mkdirSync(join(dir, 'test'));
-    writeFileSync(
+    writeLines(
       join(dir, 'test', 'db.test.js'),
       [
         "const db = require('../lib/db');",
@@ -1051,8 +1043,7 @@ describe('the Node agent', () => {
         "db.run(conn, 'CREATE TABLE t (id INTEGER)');",
         "// A stack with only the package's own frames: its line, as before.",
         "db.later(conn, () => console.log('ok'));",
-        '',
-      ].join('\n'),
+      ],
     );
     const run = await runTraced(dir, [join('test', 'db.test.js')]);
     assert.equal(run.code, 0, run.stderr);
@@ -1108,7 +1099,7 @@ describe('the Node agent', () => {
       ["'use strict';", "const Base = require('./database-class');", 'module.exports = function createDatabase(getAddon, allowNativeBinding) {', '  return class Database extends Base {};', '};', ''].join('\n'),
     );
     writeFileSync(join(fake, 'lib', 'index.js'), ["'use strict';", "module.exports = require('./database')(null, true);", "module.exports.SqliteError = require('./sqlite-error');", ''].join('\n'));
-    writeFileSync(
+    writeLines(
       join(dir, 'v13.js'),
       [
         "const Database = require('better-sqlite3');",
@@ -1118,8 +1109,7 @@ describe('the Node agent', () => {
         "db.prepare('INSERT INTO t VALUES (1)').run();",
         "db.prepare('COMMIT').run();",
         "console.log(db.prepare('SELECT count(*) AS n FROM t').get().n);",
-        '',
-      ].join('\n'),
+      ],
     );
     const run = await runTraced(dir, ['v13.js']);
     assert.equal(run.code, 0, run.stderr);
@@ -1148,7 +1138,7 @@ describe('the Node agent', () => {
     const real = join(repoRoot, 'node_modules', 'better-sqlite3');
     for (const part of ['package.json', 'lib', join('build', 'Release', 'better_sqlite3.node')]) cpSync(join(real, part), join(checkout, part), { recursive: true });
     mkdirSync(join(checkout, 'test'));
-    writeFileSync(
+    writeLines(
       join(checkout, 'test', 'self.js'),
       [
         "const Database = require('../.');",
@@ -1156,8 +1146,7 @@ describe('the Node agent', () => {
         "db.prepare('CREATE TABLE t (id INTEGER)').run();",
         "db.transaction(() => db.prepare('INSERT INTO t VALUES (1)').run())();",
         "console.log(db.prepare('SELECT count(*) AS n FROM t').get().n);",
-        '',
-      ].join('\n'),
+      ],
     );
     // Hooked at the checkout's files whatever the working directory: the suite runs from the checkout, an app linking it from elsewhere.
     const run = await runTraced(checkout, [join('test', 'self.js')]);
