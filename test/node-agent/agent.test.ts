@@ -1084,6 +1084,33 @@ describe('the Node agent', () => {
     );
   });
 
+  test("a package testing the sources of its build (no 'files'; an .npmignore, a main in dist/ that tsconfig builds from src/): the line is its test's", async () => {
+    // typeorm-transactional's layout: its suite runs src/ through ts-jest, and its users get the dist/ built from it.
+    const statementLines = async (npmignore: boolean): Promise<(string | number | undefined)[][]> => {
+      const dir = project(npmignore ? 'published-sources' : 'app-sources');
+      writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'db-wrapper', main: 'dist/index.js', types: 'dist/index.d.ts' }));
+      if (npmignore) writeLines(join(dir, '.npmignore'), ['src', 'test']);
+      // JSON with a comment and trailing commas, as tsc reads it.
+      writeLines(join(dir, 'tsconfig.json'), ['{', '  // the build', '  "compilerOptions": { "outDir": "dist", "target": "es2015", },', '  "include": ["src/**/*"],', '}']);
+      mkdirSync(join(dir, 'src'));
+      writeLines(join(dir, 'src', 'db.js'), ["const Database = require('better-sqlite3');", "exports.open = () => new Database(':memory:');", 'exports.run = (db, sql) => db.prepare(sql).run();']);
+      mkdirSync(join(dir, 'test'));
+      writeLines(join(dir, 'test', 'db.test.js'), ["const db = require('../src/db');", 'const conn = db.open();', "db.run(conn, 'CREATE TABLE t (id INTEGER)');"]);
+      const run = await runTraced(dir, [join('test', 'db.test.js')]);
+      assert.equal(run.code, 0, run.stderr);
+      return run.lines.filter((l) => l.k === 'connect' || l.k === 'stmt').map((l) => [l.k, relative(dir, l.at?.[0] ?? ''), l.at?.[1]]);
+    };
+    assert.deepEqual(await statementLines(true), [
+      ['connect', join('test', 'db.test.js'), 2],
+      ['stmt', join('test', 'db.test.js'), 3],
+    ]);
+    // Without an .npmignore (or 'files') nothing says the package is published: an app's src/ is its own code.
+    assert.deepEqual(await statementLines(false), [
+      ['connect', join('src', 'db.js'), 2],
+      ['stmt', join('src', 'db.js'), 3],
+    ]);
+  });
+
   test("better-sqlite3 13's layout: lib/database.js a factory each entry point calls for its Database class", async () => {
     // 13 made lib/database.js export createDatabase(getAddon, allowNativeBinding); index.js calls it.
     // The real (12) package rebuilt in that shape: its Database class reachable only through the factory.

@@ -13,7 +13,7 @@
  * hooked driver or test runner leaves nothing behind.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ParamsMode, SourceFrame } from '../../trace/schema';
@@ -303,20 +303,62 @@ function publishedPaths(): readonly string[] {
 }
 
 function readPublished(): string[] {
-  let files: unknown;
+  let pkg: { files?: unknown; main?: unknown; module?: unknown; types?: unknown; typings?: unknown };
   try {
-    files = (JSON.parse(readFileSync(join(WORKSPACE, 'package.json'), 'utf8')) as { files?: unknown }).files;
+    pkg = JSON.parse(readFileSync(join(WORKSPACE, 'package.json'), 'utf8')) as typeof pkg;
   } catch {
     return [];
   }
-  if (!Array.isArray(files)) return [];
   const out: string[] = [];
-  for (const entry of files) {
-    if (typeof entry !== 'string' || entry.startsWith('!')) continue;
-    const literal = entry.replace(/^\.\//, '').split(/[*?[{]/)[0].replace(/[\\/]+$/, '');
-    if (literal && !literal.startsWith('..') && !isAbsolute(literal)) out.push(resolve(WORKSPACE, literal));
-  }
+  const add = (entry: unknown, folderOf = false): void => {
+    if (typeof entry !== 'string' || entry.startsWith('!')) return;
+    let literal = entry.replace(/^\.\//, '').split(/[*?[{]/)[0].replace(/[\\/]+$/, '');
+    // An entry point stands for the build it is in (dist/index.js: dist); one at the root, for itself.
+    if (folderOf && /[\\/]/.test(literal)) literal = dirname(literal);
+    if (literal && literal !== '.' && !literal.startsWith('..') && !isAbsolute(literal)) out.push(resolve(WORKSPACE, literal));
+  };
+  if (Array.isArray(pkg.files)) for (const entry of pkg.files) add(entry);
+  // No 'files', but an .npmignore: published to npm, everything but what that file leaves out. Of that,
+  // the build its entry points are in is the library its users get (typeorm-transactional ignores its
+  // src/ and ships dist/); the rest (README, LICENSE) is no code.
+  else if (existsSync(join(WORKSPACE, '.npmignore'))) for (const entry of [pkg.main, pkg.module, pkg.types, pkg.typings]) add(entry, true);
+  if (out.length === 0) return out;
+  // The sources that build is compiled from: a suite that runs them (ts-jest on src/, not dist/) runs the
+  // library as its users get it, only before the compiler.
+  for (const source of compiledSources(out)) if (!out.includes(source)) out.push(source);
   return out;
+}
+
+/**
+ * The folders the workspace's tsconfig.json compiles into one of `built` (its outDir is, or holds,
+ * a published path): its rootDir, else the folders its `include` patterns start with.
+ */
+function compiledSources(built: readonly string[]): string[] {
+  let options: { compilerOptions?: { outDir?: unknown; rootDir?: unknown }; include?: unknown };
+  try {
+    // tsconfig.json is JSON with comments and trailing commas.
+    const text = readFileSync(join(WORKSPACE, 'tsconfig.json'), 'utf8')
+      .replace(/("(?:[^"\\]|\\.)*")|\/\/[^\n]*|\/\*[\s\S]*?\*\//g, (_m, str: string | undefined) => str ?? '')
+      .replace(/,(\s*[\]}])/g, '$1');
+    options = JSON.parse(text) as typeof options;
+  } catch {
+    return [];
+  }
+  const outDir = options.compilerOptions?.outDir;
+  if (typeof outDir !== 'string') return [];
+  const out = resolve(WORKSPACE, outDir);
+  if (out === WORKSPACE.slice(0, -1) || !built.some((p) => p === out || p.startsWith(out + sep))) return [];
+  const roots = typeof options.compilerOptions?.rootDir === 'string' ? [options.compilerOptions.rootDir] : Array.isArray(options.include) ? options.include : [];
+  const sources: string[] = [];
+  for (const root of roots) {
+    if (typeof root !== 'string') continue;
+    const literal = root.replace(/^\.\//, '').split(/[*?[{]/)[0].replace(/[\\/]+$/, '');
+    // A root of the whole workspace (rootDir ".", include ["**/*"]) would make the tests' helpers the library's.
+    if (!literal || literal === '.' || literal.startsWith('..') || isAbsolute(literal)) continue;
+    const source = resolve(WORKSPACE, literal);
+    if (source !== out) sources.push(source);
+  }
+  return sources;
 }
 /** Test files stay the user's even where the package publishes them (`files: ["src"]` beside src/x.test.ts). */
 const TEST_PATH = /(^|[\\/])(tests?|__tests__|spec)[\\/]|\.(test|spec)\.[cm]?[jt]sx?$/;
