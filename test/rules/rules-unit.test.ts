@@ -11,6 +11,7 @@ import { nonTestDatabaseRule } from '../../src/analysis/rules/non-test-database'
 import { poolReleaseInTransactionRule } from '../../src/analysis/rules/pool-release-in-transaction';
 import { sharedConnectionConcurrencyRule } from '../../src/analysis/rules/shared-connection-concurrency';
 import { sqliteMemoryIsolationRule } from '../../src/analysis/rules/sqlite-memory-isolation';
+import { staleReadRule } from '../../src/analysis/rules/stale-read';
 import { testStateLeakRule } from '../../src/analysis/rules/test-state-leak';
 import { uncommittedReadRule } from '../../src/analysis/rules/uncommitted-read';
 import type { DatabaseInfo } from '../../src/trace/schema';
@@ -365,6 +366,43 @@ describe('uncommitted-read: sibling units of work opened by one line', () => {
 
   test('a rolled-back writer opened by another line (a fixture) keeps the warning', () => {
     assert.deepEqual(uncommittedReadRule.check(run(40, 'rollback')).map((f) => f.severity), ['warning']);
+  });
+});
+
+describe('stale-read: a test that contrasts the snapshot it took with what it committed', () => {
+  // The test (line 10 of its file) begins a REPEATABLE READ transaction, counts, has another
+  // transaction (begun at `writerLine`, in the test's file) commit an INSERT, and counts again in the snapshot.
+  function run(writerLine: number, outcome: 'passed' | 'failed', readLine = 16) {
+    return model((p) =>
+      p
+        .testStart('tests/isolation.test.ts > a repeatable read sees its snapshot', { t: 0, file: TESTS, line: 10 })
+        .connect('c1', pg)
+        .connect('c2', pg)
+        .begin('t1', { conn: 'c1', iso: 'REPEATABLE READ', at: [TESTS, 11, 'it'] })
+        .execute('SELECT count(*) FROM users', { conn: 'c1', rows: 1, at: [TESTS, 12, 'it'] })
+        .begin('t2', { conn: 'c2', at: [TESTS, writerLine, 'it'] })
+        .execute('INSERT INTO users (name) VALUES ($1)', { conn: 'c2', params: ['ada'], rows: 1, at: [TESTS, writerLine, 'it'] })
+        .commit({ conn: 'c2', at: [TESTS, writerLine, 'it'] })
+        .execute('SELECT count(*) FROM users', { conn: 'c1', rows: 1, at: [readLine === 16 ? TESTS : APP, readLine, 'it'] })
+        .commit({ conn: 'c1', at: [TESTS, 11, 'it'] })
+        .testEnd(outcome),
+    );
+  }
+
+  test('a passing test that began both transactions and read in its own body: no finding', () => {
+    assert.deepEqual(staleReadRule.check(run(14, 'passed')), []);
+  });
+
+  test('a commit from a hook (declared above the test) keeps the warning', () => {
+    assert.deepEqual(staleReadRule.check(run(5, 'passed')).map((f) => f.severity), ['warning']);
+  });
+
+  test('a stale read by the code under test keeps the warning', () => {
+    assert.deepEqual(staleReadRule.check(run(14, 'passed', 40)).map((f) => f.severity), ['warning']);
+  });
+
+  test('a test that failed keeps the error', () => {
+    assert.deepEqual(staleReadRule.check(run(14, 'failed')).map((f) => f.severity), ['error']);
   });
 });
 

@@ -12,13 +12,29 @@
  *
  * Severity: error when the reading test failed (the stale state is the likely
  * cause), warning otherwise.
+ *
+ * A passing test that began the snapshot transaction in its own body, committed the other
+ * write there and read there earns none: it contrasts the snapshot with the committed state.
  */
 import type { ModelIdentityHit, ModelRun, ModelSession, ModelStatement, ModelTransaction } from '../../model/model';
 import { describeRows, identityKeys, modelRowKeys, rowsMayOverlap, type ModelRowKeys, type RowKeySet } from '../../model/rowkeys';
 import { ROW_WRITES } from '../../model/query-facts';
 import type { DynamicRule, Finding } from '../findings';
 import type { SourceFrame } from '../../trace/schema';
-import { finding, flushRelated, place, related, sessionRef, statementAndTransaction, statementRelated, testFailed, txOwnerLabel, txOwnerRef, writeText } from './util';
+import {
+  finding,
+  flushRelated,
+  inTestBody,
+  place,
+  related,
+  sessionRef,
+  statementAndTransaction,
+  statementRelated,
+  testFailed,
+  txOwnerLabel,
+  txOwnerRef,
+  writeText,
+} from './util';
 
 export const STALE_READ = 'stale-read';
 
@@ -243,12 +259,28 @@ function snapshotFindings(model: ModelRun, committed: ModelTransaction[], snapsh
           (other, w) => other !== tx && other.connection !== tx.connection && mayTouchRows(readKeys, w, table, rowKeys),
         );
         if (!c) continue;
+        if (contrastsItsSnapshot(model, tx, r, c.tx)) continue;
         const id = `${r.at![0]}:${r.at![1]}\u0000${c.tx.key}\u0000${r.test ?? ''}`;
         if (!found.has(id)) found.set(id, snapshotFinding(model, tx, level, first, r, table, readKeys, c));
       }
     }
   }
   return [...found.values()];
+}
+
+/**
+ * A passing test that began the snapshot transaction in its own body (it chose the isolation level),
+ * committed the other transaction's write there too, and read in the snapshot there: it shows what the
+ * snapshot hides, as typeorm-transactional's "shouldn't see the most recent committed rows when using
+ * REPEATABLE READ" does. It holds every end in view, and its assertions held.
+ */
+function contrastsItsSnapshot(model: ModelRun, tx: ModelTransaction, r: ModelStatement, writer: ModelTransaction): boolean {
+  if (testFailed(model, r.test)) return false;
+  return (
+    inTestBody(model, r.test, r.at) &&
+    inTestBody(model, r.test, tx.session?.at ?? tx.beginAt) &&
+    inTestBody(model, r.test, writer.session?.at ?? writer.beginAt)
+  );
 }
 
 function snapshotFinding(

@@ -35,7 +35,6 @@
  * with what the rest of the database sees, as the "supports transactions" tests of Sequelize do.
  */
 import type { ModelRun, ModelStatement, ModelTransaction } from '../../model/model';
-import type { SourceFrame } from '../../trace/schema';
 import { sweepPendingWrites, type PendingWrites } from '../../model/query-facts';
 import {
   describeRows,
@@ -50,6 +49,7 @@ import type { DynamicRule, Finding } from '../findings';
 import { statementIndex } from '../statement-index';
 import {
   finding,
+  inTestBody,
   place,
   related,
   statementAndTransaction,
@@ -168,32 +168,6 @@ function check(model: ModelRun): Finding[] {
     if (f) findings.push(f);
   }
   return findings;
-}
-
-/** test id -> [file, first line, first line of the next test declared below it in that file]. */
-const testBodies = new WeakMap<ModelRun, Map<string, [string, number, number]>>();
-
-/**
- * Whether `at` is in the body of test `testId`: its file, from the line that declares it up to
- * the next test declared below it (hooks are declared above their tests, so they are outside).
- */
-function inTestBody(model: ModelRun, testId: string | undefined, at: SourceFrame | undefined): boolean {
-  if (!testId || !at) return false;
-  let bodies = testBodies.get(model);
-  if (!bodies) {
-    bodies = new Map();
-    const lines = new Map<string, number[]>();
-    for (const t of model.tests) if (t.line !== undefined) (lines.get(t.file) ?? lines.set(t.file, []).get(t.file)!).push(t.line);
-    for (const l of lines.values()) l.sort((a, b) => a - b);
-    for (const t of model.tests) {
-      if (t.line === undefined) continue;
-      const next = lines.get(t.file)!.find((l) => l > t.line!) ?? Infinity;
-      bodies.set(t.id, [t.file, t.line, next]);
-    }
-    testBodies.set(model, bodies);
-  }
-  const body = bodies.get(testId);
-  return !!body && at[0] === body[0] && at[1] >= body[1] && at[1] < body[2];
 }
 
 function describe(model: ModelRun, c: Candidate): Finding | undefined {

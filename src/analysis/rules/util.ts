@@ -188,3 +188,29 @@ function isTestFile(file: string, cwd: string | undefined): boolean {
   if (isAbsolute(rel)) return false;
   return parts.slice(0, -1).some((p) => p === 'tests' || p === 'test' || p === 'spec' || p === '__tests__');
 }
+
+/** test id -> [file, first line, first line of the next test declared below it in that file]. */
+const testBodies = new WeakMap<ModelRun, Map<string, [string, number, number]>>();
+
+/**
+ * Whether `at` is in the body of test `testId`: its file, from the line that declares it up to
+ * the next test declared below it (hooks are declared above their tests, so they are outside).
+ */
+export function inTestBody(model: ModelRun, testId: string | undefined, at: SourceFrame | undefined): boolean {
+  if (!testId || !at) return false;
+  let bodies = testBodies.get(model);
+  if (!bodies) {
+    bodies = new Map();
+    const lines = new Map<string, number[]>();
+    for (const t of model.tests) if (t.line !== undefined) (lines.get(t.file) ?? lines.set(t.file, []).get(t.file)!).push(t.line);
+    for (const l of lines.values()) l.sort((a, b) => a - b);
+    for (const t of model.tests) {
+      if (t.line === undefined) continue;
+      const next = lines.get(t.file)!.find((l) => l > t.line!) ?? Infinity;
+      bodies.set(t.id, [t.file, t.line, next]);
+    }
+    testBodies.set(model, bodies);
+  }
+  const body = bodies.get(testId);
+  return !!body && at[0] === body[0] && at[1] >= body[1] && at[1] < body[2];
+}
