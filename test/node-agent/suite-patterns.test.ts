@@ -40,6 +40,17 @@
 // asks the server which channels it listens on and reads no table: non-test-database
 // stays silent. The same heartbeat on a development database keeps its warning.
 //
+// typeorm-als-helper (from typeorm-transactional): a transaction library for TypeORM that
+// hands each unit of work's manager to the code it calls through async context. Its suite
+// runs the library's TypeScript sources, compiled to ES2015 (ts-jest, target ES6): an
+// `await` is a generator step __awaiter resumes, so TypeORM's statements hold no frame of
+// the test, and they stand at the line that opened their transaction. The package publishes
+// the dist/ its tsconfig builds from src/ (no "files": an .npmignore leaves src/ out), so
+// that line is the test's call of the library, not the library's own. Units a test runs
+// at once, each counting only its own uncommitted entry, and a REPEATABLE READ unit that
+// counts again after a unit it began committed, contrast what isolation hides: neither
+// uncommitted-read nor stale-read. A unit a hook began and left open keeps both warnings.
+//
 // flagged-transaction: TypeORM's own query runners (its suite runs their
 // sources) open a transaction of their own only when the caller has none, and
 // commit or roll back under the same test of the same const flag. No path
@@ -63,7 +74,7 @@
 // that collide with their own rows or the schema's seed earn nothing.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, realpathSync, renameSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, realpathSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { createDatabase, repoRoot, runCli, tempDir } from '../support/env';
@@ -299,5 +310,43 @@ describe('inlined-values: a data mapper that writes values into the SQL text (Ma
     assert.match(warning.message, /The test passed/);
     const error = report.findings.find((f) => f.severity === 'error')!;
     assert.match(error.message, /saves a new pair ran: its INSERT at spec\/pairs\.spec\.js:27 failed/);
+  });
+});
+
+describe('typeorm-als-helper: a transaction library testing its own ES2015-compiled sources (typeorm-transactional)', () => {
+  const jest = (results: string) => [process.execPath, join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js'), '--ci', '--cacheDirectory', '.jest-cache', '--json', '--outputFile', results];
+
+  /** Each test's full name and status, from the JSON file jest wrote in `dir`. */
+  function statuses(dir: string): string[] {
+    const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as { testResults: { assertionResults: { fullName: string; status: string }[] }[] };
+    return results.testResults.flatMap((file) => file.assertionResults.map((t) => `${t.status} ${t.fullName}`));
+  }
+
+  async function run(twin: 'fixed' | 'buggy'): Promise<{ report: Report; verdicts: string[]; untraced: string[] }> {
+    const tracedDir = copyFixture('typeorm-als-helper', twin);
+    const env = async () => fixtureEnv({ DATABASE_URL: await createDatabase('typeorm_als_helper') });
+    const result = await runCli(['run', '--json', '--fail-on', 'never', '--', ...jest('results.json')], { cwd: tracedDir, env: await env() });
+    const plainDir = copyFixture('typeorm-als-helper', twin);
+    spawnSync(process.execPath, jest('results.json').slice(1), { cwd: plainDir, env: { ...process.env, ...(await env()) }, encoding: 'utf8' });
+    return { report: JSON.parse(result.stdout) as Report, verdicts: statuses(tracedDir), untraced: statuses(plainDir) };
+  }
+  const located = (report: Report) => report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
+
+  test('units the test began itself, at once and under REPEATABLE READ, earn no finding, with the same verdicts traced and untraced', async () => {
+    const { report, verdicts: traced, untraced } = await run('fixed');
+    assert.deepEqual(untraced, [
+      'passed units of work running at once, each sees only its own entry until they commit',
+      'passed units of work under REPEATABLE READ, keeps its snapshot while another unit commits',
+    ]);
+    assert.deepEqual(traced, untraced);
+    assert.equal(report.summary.commits, 5);
+    assert.deepEqual(report.findings, []);
+  });
+
+  test("a hook's unit left open keeps the warnings, at the test's units: the count that missed its entry, and the snapshot it committed behind", async () => {
+    const { report, verdicts: traced, untraced } = await run('buggy');
+    assert.deepEqual(untraced, ['passed units of work count no more entries than were written', 'passed units of work under REPEATABLE READ, count the same entries twice']);
+    assert.deepEqual(traced, untraced);
+    assert.deepEqual(located(report).sort(), ['warning stale-read test/units.test.ts:42', 'warning uncommitted-read test/units.test.ts:37', 'warning uncommitted-read test/units.test.ts:42']);
   });
 });
