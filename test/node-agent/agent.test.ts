@@ -1086,9 +1086,9 @@ describe('the Node agent', () => {
 
   test("a package testing the sources of its build (no 'files'; an .npmignore, a main in dist/ that tsconfig builds from src/): the line is its test's", async () => {
     // typeorm-transactional's layout: its suite runs src/ through ts-jest, and its users get the dist/ built from it.
-    const statementLines = async (npmignore: boolean): Promise<(string | number | undefined)[][]> => {
-      const dir = project(npmignore ? 'published-sources' : 'app-sources');
-      writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'db-wrapper', main: 'dist/index.js', types: 'dist/index.d.ts' }));
+    const statementLines = async (npmignore: boolean, isPrivate = false): Promise<(string | number | undefined)[][]> => {
+      const dir = project(npmignore ? (isPrivate ? 'private-app-sources' : 'published-sources') : 'app-sources');
+      writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'db-wrapper', main: 'dist/index.js', types: 'dist/index.d.ts', ...(isPrivate ? { private: true } : {}) }));
       if (npmignore) writeLines(join(dir, '.npmignore'), ['src', 'test']);
       // JSON with a comment and trailing commas, as tsc reads it.
       writeLines(join(dir, 'tsconfig.json'), ['{', '  // the build', '  "compilerOptions": { "outDir": "dist", "target": "es2015", },', '  "include": ["src/**/*"],', '}']);
@@ -1106,6 +1106,11 @@ describe('the Node agent', () => {
     ]);
     // Without an .npmignore (or 'files') nothing says the package is published: an app's src/ is its own code.
     assert.deepEqual(await statementLines(false), [
+      ['connect', join('src', 'db.js'), 2],
+      ['stmt', join('src', 'db.js'), 3],
+    ]);
+    // A private package is never published, whatever it keeps an .npmignore for: an app, its src/ its own.
+    assert.deepEqual(await statementLines(true, true), [
       ['connect', join('src', 'db.js'), 2],
       ['stmt', join('src', 'db.js'), 3],
     ]);

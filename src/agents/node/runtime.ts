@@ -302,8 +302,13 @@ function publishedPaths(): readonly string[] {
   return (publishedFolders ??= readPublished());
 }
 
+/** The folder or file a path pattern names before its first wildcard (`./src/**` names `src`), relative to the workspace. */
+function literalPrefix(pattern: string): string {
+  return pattern.replace(/^\.\//, '').split(/[*?[{]/)[0].replace(/[\\/]+$/, '');
+}
+
 function readPublished(): string[] {
-  let pkg: { files?: unknown; main?: unknown; module?: unknown; types?: unknown; typings?: unknown };
+  let pkg: { files?: unknown; main?: unknown; module?: unknown; types?: unknown; typings?: unknown; private?: unknown };
   try {
     pkg = JSON.parse(readFileSync(join(WORKSPACE, 'package.json'), 'utf8')) as typeof pkg;
   } catch {
@@ -312,7 +317,7 @@ function readPublished(): string[] {
   const out: string[] = [];
   const add = (entry: unknown, folderOf = false): void => {
     if (typeof entry !== 'string' || entry.startsWith('!')) return;
-    let literal = entry.replace(/^\.\//, '').split(/[*?[{]/)[0].replace(/[\\/]+$/, '');
+    let literal = literalPrefix(entry);
     // An entry point stands for the build it is in (dist/index.js: dist); one at the root, for itself.
     if (folderOf && /[\\/]/.test(literal)) literal = dirname(literal);
     if (literal && literal !== '.' && !literal.startsWith('..') && !isAbsolute(literal)) out.push(resolve(WORKSPACE, literal));
@@ -320,8 +325,9 @@ function readPublished(): string[] {
   if (Array.isArray(pkg.files)) for (const entry of pkg.files) add(entry);
   // No 'files', but an .npmignore: published to npm, everything but what that file leaves out. Of that,
   // the build its entry points are in is the library its users get (typeorm-transactional ignores its
-  // src/ and ships dist/); the rest (README, LICENSE) is no code.
-  else if (existsSync(join(WORKSPACE, '.npmignore'))) for (const entry of [pkg.main, pkg.module, pkg.types, pkg.typings]) add(entry, true);
+  // src/ and ships dist/); the rest (README, LICENSE) is no code. A private package (an app) is never
+  // published, whatever files it keeps around.
+  else if (pkg.private !== true && existsSync(join(WORKSPACE, '.npmignore'))) for (const entry of [pkg.main, pkg.module, pkg.types, pkg.typings]) add(entry, true);
   if (out.length === 0) return out;
   // The sources that build is compiled from: a suite that runs them (ts-jest on src/, not dist/) runs the
   // library as its users get it, only before the compiler.
@@ -352,7 +358,7 @@ function compiledSources(built: readonly string[]): string[] {
   const sources: string[] = [];
   for (const root of roots) {
     if (typeof root !== 'string') continue;
-    const literal = root.replace(/^\.\//, '').split(/[*?[{]/)[0].replace(/[\\/]+$/, '');
+    const literal = literalPrefix(root);
     // A root of the whole workspace (rootDir ".", include ["**/*"]) would make the tests' helpers the library's.
     if (!literal || literal === '.' || literal.startsWith('..') || isAbsolute(literal)) continue;
     const source = resolve(WORKSPACE, literal);
