@@ -106,6 +106,14 @@ export function tracedDrizzleQueryPromise(exports: any): any {
     }
   }
   Object.defineProperty(Built, 'name', { value: QueryPromise.name });
+  // Drizzle mixes QueryPromise into its select builders by copying the own methods of its
+  // prototype (applyMixins): the subclass must own catch and finally too, or a select awaited
+  // with .catch() would throw that catch is not a function.
+  for (const key of Object.getOwnPropertyNames(QueryPromise.prototype)) {
+    if (key === 'constructor' || Object.prototype.hasOwnProperty.call(Built.prototype, key)) continue;
+    const d = Object.getOwnPropertyDescriptor(QueryPromise.prototype, key);
+    if (d) Object.defineProperty(Built.prototype, key, d);
+  }
   // Drizzle's is() asks an entity class for its own kind.
   for (const key of Object.getOwnPropertySymbols(QueryPromise)) {
     const d = Object.getOwnPropertyDescriptor(QueryPromise, key);

@@ -1,0 +1,149 @@
+// Drizzle's query builders under the agent, as Drizzle's own integration suite
+// uses them (integration-tests/tests/{pg,sqlite}/*-common.ts): a select awaited
+// with .catch() or .finally(), and builders awaited rather than run (.all(),
+// .run()). Each must behave as untraced. Real drizzle-orm on better-sqlite3 and
+// on node-postgres, in both of its builds (require: CommonJS; import: ES modules,
+// hooked by esm.ts).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { traceEnv } from '../../src/capture/env';
+import { createDatabase, repoRoot, tempDir } from '../support/env';
+
+const agentDir = join(repoRoot, 'dist', 'agents');
+
+interface Line {
+  k: string;
+  sql?: string;
+  at?: [string, number, string];
+}
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  lines: Line[];
+}
+
+function untracedEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...process.env, NODE_TEST_CONTEXT: undefined, NODE_OPTIONS: undefined, ...extra };
+}
+
+function run(cwd: string, script: string, env: NodeJS.ProcessEnv, traceDir?: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const files = traceDir && existsSync(traceDir) ? readdirSync(traceDir).filter((f) => f.endsWith('.ndjson')) : [];
+      const lines = files.flatMap((f) =>
+        readFileSync(join(traceDir as string, f), 'utf8')
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .map((l) => JSON.parse(l) as Line),
+      );
+      resolve({ code, stdout, stderr, lines });
+    });
+  });
+}
+
+/** The script run untraced, then traced; both runs, after checking that they print the same. */
+async function bothWays(dir: string, script: string, extra: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const untraced = await run(dir, script, untracedEnv(extra));
+  assert.equal(untraced.code, 0, untraced.stderr);
+  const traceDir = join(tempDir('drizzle-builders-trace'), 'run');
+  const traced = await run(dir, script, traceEnv(untracedEnv(extra), { traceDir, workspace: dir, agentDir }), traceDir);
+  assert.equal(traced.code, 0, traced.stderr);
+  assert.equal(traced.stdout, untraced.stdout);
+  assert.doesNotMatch(traced.stderr, /txlens:/);
+  return traced;
+}
+
+const SQLITE_BODY = [
+  "const notes = sqliteTable('notes', { id: integer('id').primaryKey(), text: text('text') });",
+  "const db = drizzle(new Database(':memory:'));",
+  "db.run(sql`CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)`);",
+  "db.insert(notes).values([{ text: 'a' }, { text: 'b' }]).run();",
+  "const main = async () => {",
+  "  const caught = await db.select().from(notes).catch(() => 'failed');", // 11
+  '  let finished = false;',
+  '  const rows = await db.select().from(notes).finally(() => (finished = true));', // 13
+  "  await db.delete(notes).where(eq(notes.text, 'a'));", // 14
+  '  const n = await db.$count(notes);', // 15
+  '  const united = await union(db.select().from(notes), db.select().from(notes));', // 16
+  '  console.log(caught.length, finished, rows.length, n, united.length);',
+  '};',
+  'main();',
+  '',
+];
+
+const SQLITE_ESM = [
+  "import Database from 'better-sqlite3';",
+  "import { eq, sql } from 'drizzle-orm';",
+  "import { drizzle } from 'drizzle-orm/better-sqlite3';",
+  "import { integer, sqliteTable, text, union } from 'drizzle-orm/sqlite-core';",
+  '',
+  ...SQLITE_BODY,
+].join('\n');
+
+const SQLITE_CJS = [
+  "const Database = require('better-sqlite3');",
+  "const { eq, sql } = require('drizzle-orm');",
+  "const { drizzle } = require('drizzle-orm/better-sqlite3');",
+  "const { integer, sqliteTable, text, union } = require('drizzle-orm/sqlite-core');",
+  '',
+  ...SQLITE_BODY,
+].join('\n');
+
+const PG_ESM = [
+  "import pg from 'pg';",
+  "import { eq, sql } from 'drizzle-orm';",
+  "import { drizzle } from 'drizzle-orm/node-postgres';",
+  "import { pgTable, serial, text } from 'drizzle-orm/pg-core';",
+  "const notes = pgTable('notes', { id: serial('id').primaryKey(), text: text('text') });",
+  'const client = new pg.Client(process.env.DATABASE_URL);',
+  'await client.connect();',
+  'const db = drizzle(client);',
+  // Run twice on one database: untraced, then traced.
+  'await db.execute(sql`DROP TABLE IF EXISTS notes`); await db.execute(sql`CREATE TABLE notes (id serial PRIMARY KEY, text text)`);',
+  "await db.insert(notes).values([{ text: 'a' }, { text: 'b' }]);",
+  "const caught = await db.select().from(notes).catch(() => 'failed');", // 11
+  'let finished = false;',
+  'const rows = await db.select().from(notes).finally(() => (finished = true));', // 13
+  "await db.delete(notes).where(eq(notes.text, 'a'));", // 14
+  'const n = await db.$count(notes);', // 15
+  'console.log(caught.length, finished, rows.length, n);',
+  'await client.end();',
+  '',
+].join('\n');
+
+function project(label: string, file: string, source: string): string {
+  const dir = realpathSync(tempDir(`drizzle-builders-${label}`));
+  writeFileSync(join(dir, file), source);
+  symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  return dir;
+}
+
+describe("Drizzle's query builders", () => {
+  for (const [build, file, source] of [
+    ['ES module', 'app.mjs', SQLITE_ESM],
+    ['CommonJS', 'app.cjs', SQLITE_CJS],
+  ] as const) {
+    test(`on better-sqlite3 (${build} build): a select keeps catch and finally`, async () => {
+      const dir = project(`sqlite-${file}`, file, source);
+      const traced = await bothWays(dir, file);
+      assert.equal(traced.stdout, '2 true 2 1 1\n');
+    });
+  }
+
+  test('on node-postgres: a select keeps catch and finally', async () => {
+    const dir = project('pg', 'app.mjs', PG_ESM);
+    const traced = await bothWays(dir, 'app.mjs', { DATABASE_URL: await createDatabase('drizzle_builders') });
+    assert.equal(traced.stdout, '2 true 2 1\n');
+  });
+});
