@@ -20,7 +20,7 @@ export interface EsmHooked {
   /** How the module's URL ends. */
   suffix: string;
   /** The hook in modules.ts that patches it, as for its CommonJS twin. */
-  hook: 'drizzle-pg' | 'drizzle-sqlite' | 'drizzle-query' | 'drizzle-pg-select';
+  hook: 'drizzle-pg' | 'drizzle-sqlite' | 'drizzle-query' | 'drizzle-pg-select' | 'drizzle-sqlite-select' | 'drizzle-pg-db' | 'drizzle-sqlite-db';
   /** The classes the module declares that the hook needs. */
   names: string[];
   /** Those the hook may hand back a replacement for. */
@@ -33,6 +33,9 @@ export const ESM_HOOKED: readonly EsmHooked[] = [
   { suffix: '/node_modules/drizzle-orm/better-sqlite3/session.js', hook: 'drizzle-sqlite', names: ['BetterSQLiteSession'], replaced: [] },
   { suffix: '/node_modules/drizzle-orm/query-promise.js', hook: 'drizzle-query', names: ['QueryPromise'], replaced: ['QueryPromise'] },
   { suffix: '/node_modules/drizzle-orm/pg-core/query-builders/select.js', hook: 'drizzle-pg-select', names: ['PgSelectBuilder'], replaced: [] },
+  { suffix: '/node_modules/drizzle-orm/sqlite-core/query-builders/select.js', hook: 'drizzle-sqlite-select', names: ['SQLiteSelectBuilder'], replaced: [] },
+  { suffix: '/node_modules/drizzle-orm/pg-core/db.js', hook: 'drizzle-pg-db', names: ['PgDatabase'], replaced: [] },
+  { suffix: '/node_modules/drizzle-orm/sqlite-core/db.js', hook: 'drizzle-sqlite-db', names: ['BaseSQLiteDatabase'], replaced: [] },
 ];
 
 /** The hooked module a URL (or path) names, if any. */

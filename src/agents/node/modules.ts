@@ -11,7 +11,7 @@ import { hookMochaRunner, hookMochaSuite } from './mocha';
 import { hookJestCircus, hookJestRuntime } from './jest';
 import { hookKnexRunner, tracedKnexBuilder, tracedKnexTransaction } from './orm/knex';
 import { hookTypeormRunner } from './orm/typeorm';
-import { drizzleSupported, hookDrizzlePgSelect, hookDrizzleSession, tracedDrizzleQueryPromise } from './orm/drizzle';
+import { drizzleSupported, hookDrizzleCount, hookDrizzleSelect, hookDrizzleSession, tracedDrizzleQueryPromise } from './orm/drizzle';
 import { tracedPrismaRuntime } from './orm/prisma';
 import { hookSequelizeTransaction } from './orm/sequelize';
 
@@ -63,6 +63,9 @@ export type Hooked =
   | 'drizzle-sqlite'
   | 'drizzle-query'
   | 'drizzle-pg-select'
+  | 'drizzle-sqlite-select'
+  | 'drizzle-pg-db'
+  | 'drizzle-sqlite-db'
   | 'prisma'
   | 'sequelize';
 
@@ -77,6 +80,9 @@ const PACKAGE: Partial<Record<Hooked, string>> = {
   'drizzle-sqlite': 'drizzle-orm',
   'drizzle-query': 'drizzle-orm',
   'drizzle-pg-select': 'drizzle-orm',
+  'drizzle-sqlite-select': 'drizzle-orm',
+  'drizzle-pg-db': 'drizzle-orm',
+  'drizzle-sqlite-db': 'drizzle-orm',
   prisma: '@prisma/client',
 };
 
@@ -106,6 +112,9 @@ export const HOOKED_FILES: ReadonlyArray<readonly [string, Hooked]> = [
   ['/node_modules/drizzle-orm/better-sqlite3/session.cjs', 'drizzle-sqlite'],
   ['/node_modules/drizzle-orm/query-promise.cjs', 'drizzle-query'],
   ['/node_modules/drizzle-orm/pg-core/query-builders/select.cjs', 'drizzle-pg-select'],
+  ['/node_modules/drizzle-orm/sqlite-core/query-builders/select.cjs', 'drizzle-sqlite-select'],
+  ['/node_modules/drizzle-orm/pg-core/db.cjs', 'drizzle-pg-db'],
+  ['/node_modules/drizzle-orm/sqlite-core/db.cjs', 'drizzle-sqlite-db'],
   ['/node_modules/@prisma/client/runtime/client.js', 'prisma'],
   ['/node_modules/sequelize/lib/transaction.js', 'sequelize'],
 ];
@@ -232,7 +241,16 @@ export function hookModule(name: Hooked, filename: string, exports: any): any {
     case 'drizzle-query':
       return tracedDrizzleQueryPromise(exports);
     case 'drizzle-pg-select':
-      hookDrizzlePgSelect(exports);
+      hookDrizzleSelect(exports?.PgSelectBuilder);
+      return exports;
+    case 'drizzle-sqlite-select':
+      hookDrizzleSelect(exports?.SQLiteSelectBuilder);
+      return exports;
+    case 'drizzle-pg-db':
+      hookDrizzleCount(exports?.PgDatabase);
+      return exports;
+    case 'drizzle-sqlite-db':
+      hookDrizzleCount(exports?.BaseSQLiteDatabase);
       return exports;
     case 'prisma':
       return tracedPrismaRuntime(exports, version);

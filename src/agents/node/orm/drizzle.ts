@@ -129,9 +129,10 @@ export function tracedDrizzleQueryPromise(exports: any): any {
 /**
  * A select is the one builder that mixes QueryPromise in rather than extending
  * it (no constructor of ours runs): `db.select().from(table)` is where it is built.
+ * The select builder's class is PgSelectBuilder (pg-core) or SQLiteSelectBuilder (sqlite-core).
  */
-export function hookDrizzlePgSelect(exports: any): void {
-  const proto = exports?.PgSelectBuilder?.prototype;
+export function hookDrizzleSelect(Builder: any): void {
+  const proto = Builder?.prototype;
   if (!proto || proto[PATCHED] || typeof proto.from !== 'function') return;
   Object.defineProperty(proto, PATCHED, { value: true });
   const from: AnyFn = proto.from;
@@ -145,5 +146,41 @@ export function hookDrizzlePgSelect(exports: any): void {
       }
     }
     return query;
+  };
+}
+
+/**
+ * `db.$count(table)` builds a count builder, a SQL chunk (it can be embedded in a select) with
+ * a `then` of its own that sends the count when awaited: kept, like the other builders, is
+ * the line of `$count`, and its class's `then` sends as asked for there. The database class
+ * is PgDatabase (pg-core) or BaseSQLiteDatabase (sqlite-core); the builder's class is reached
+ * through the first builder made.
+ */
+export function hookDrizzleCount(Database: any): void {
+  const proto = Database?.prototype;
+  if (!proto || proto[PATCHED] || typeof proto.$count !== 'function') return;
+  Object.defineProperty(proto, PATCHED, { value: true });
+  const $count: AnyFn = proto.$count;
+  proto.$count = function count(this: unknown) {
+    const builder = $count.apply(this, arguments as any);
+    if (rt.ACTIVE && builder && typeof builder === 'object') {
+      try {
+        keepOrigin(builder, count);
+        sendCountsFrom(Object.getPrototypeOf(builder));
+      } catch (e) {
+        rt.fail(e);
+      }
+    }
+    return builder;
+  };
+}
+
+function sendCountsFrom(proto: any): void {
+  if (!proto || Object.prototype.hasOwnProperty.call(proto, PATCHED) || typeof proto.then !== 'function') return;
+  Object.defineProperty(proto, PATCHED, { value: true });
+  const then: AnyFn = proto.then;
+  proto.then = function countThen(this: unknown) {
+    const args = arguments;
+    return sentFrom(this, () => then.apply(this, args as any));
   };
 }

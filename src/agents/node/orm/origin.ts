@@ -21,12 +21,18 @@ export function keepOrigin(query: object, above: AnyFn): void {
  * A subclass of an ORM's builder class, with its name, whose instances keep the
  * stack of their construction. `new.target` is the class actually constructed
  * (the ORM's own subclass, or one of ours): its constructors are left out of the stack kept.
+ * A builder the ORM builds while it sends another's query keeps the line that query was built
+ * at: Drizzle's delete on better-sqlite3 hands back a query promise of its own, built as the
+ * delete is awaited and run from a later microtask, with none of the app's frames in its stack.
  */
 export function keepingOrigin(Builder: any): any {
   class Built extends Builder {
     constructor() {
       super(...arguments);
-      if (rt.ACTIVE) keepOrigin(this, new.target as unknown as AnyFn);
+      if (!rt.ACTIVE) return;
+      const sending = rt.origin;
+      if (sending?.frame !== undefined) (this as any)[ORIGIN] = sending;
+      else keepOrigin(this, new.target as unknown as AnyFn);
     }
   }
   Object.defineProperty(Built, 'name', { value: Builder.name });
