@@ -17,7 +17,12 @@
  * the location would then show in the reporters' output (the JSON reporter's
  * `location`) of a traced run alone. Otherwise the line is that of the first
  * `test(`/`it(` call with the test's name, not yet taken, in the test's file
- * (vitest runs the source file itself, so a TypeScript test has its .ts line).
+ * (vitest runs the source file itself, so a TypeScript test has its .ts line),
+ * or else in a module of the workspace the file imported that also holds the
+ * test's describe() blocks: Drizzle's integration suite defines its tests in a
+ * shared module (pg-common.ts) whose tests() each driver's test file calls. Such
+ * a test is written at the file and line that define it, its id still under its
+ * test file.
  * Statement lines in files vitest compiled are read through the maps it keeps
  * in the same state object (vite-node's module cache in vitest 3, the module
  * runner's graph in vitest 4).
@@ -32,7 +37,7 @@
  * loaders vitest 4 defines on it (`__vitest_vm_context__`).
  */
 import { readFileSync } from 'node:fs';
-import { relative } from 'node:path';
+import { isAbsolute, relative } from 'node:path';
 import { isContext } from 'node:vm';
 import * as rt from './runtime';
 import { ENV } from '../../trace/schema';
@@ -117,45 +122,123 @@ function idOf(test: any): [string, string, string] {
 }
 
 
-/** Per test file: its lines, and the lines already given to a test. */
-const sources = new Map<string, { lines: string[]; taken: Set<number> } | null>();
+/** Per source file (a test file, or a module that defines tests): its lines. */
+const sources = new Map<string, string[] | null>();
+
+/**
+ * Per test file and source file: the lines of the source already given to a test of the test
+ * file. A module that defines tests gives its lines again to each test file that runs them.
+ */
+const taken = new Map<string, Set<number>>();
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** The line of the first test()/it() call named `name` in `file` that no earlier test took. */
-function definedAt(file: string, name: string): number | undefined {
-  let source = sources.get(file);
-  if (source === undefined) {
+function linesOf(file: string): string[] | null {
+  let lines = sources.get(file);
+  if (lines === undefined) {
     try {
-      source = { lines: readFileSync(file, 'utf8').split('\n'), taken: new Set() };
+      lines = readFileSync(file, 'utf8').split('\n');
     } catch {
-      source = null;
+      lines = null;
     }
-    sources.set(file, source);
+    sources.set(file, lines);
   }
-  if (source === null) return undefined;
+  return lines;
+}
+
+/** The line of the first test()/it() call named `name` in `file` that no earlier test of `testFile` took. */
+function definedAt(file: string, name: string, testFile = file): number | undefined {
+  const lines = linesOf(file);
+  if (lines === null) return undefined;
+  const key = `${testFile}\0${file}`;
+  let given = taken.get(key);
+  if (given === undefined) taken.set(key, (given = new Set()));
   const call = new RegExp(`\\b(?:test|it)(?:\\.\\w+)*\\s*\\(\\s*(['"\`])${escapeRegExp(name)}\\1`);
-  for (let i = 0; i < source.lines.length; i++) {
-    if (source.taken.has(i + 1) || !call.test(source.lines[i])) continue;
-    source.taken.add(i + 1);
+  for (let i = 0; i < lines.length; i++) {
+    if (given.has(i + 1) || !call.test(lines[i])) continue;
+    given.add(i + 1);
     return i + 1;
   }
   return undefined;
 }
 
-const lineOf = new WeakMap<object, number | undefined>();
+/** Per file and suite name: whether the file calls describe() (or suite()) with that name. */
+const describedIn = new Map<string, boolean>();
+
+/** Whether `file` calls describe() (or suite()) with each of `suites`' names. */
+function describes(file: string, suites: readonly string[]): boolean {
+  const lines = sources.get(file);
+  if (!lines) return false;
+  return suites.every((name) => {
+    const key = `${file}\0${name}`;
+    let found = describedIn.get(key);
+    if (found === undefined) {
+      const call = new RegExp(`\\b(?:describe|suite)(?:\\.\\w+)*\\s*\\(\\s*(['"\`])${escapeRegExp(name)}\\1`);
+      describedIn.set(key, (found = lines.some((l) => call.test(l))));
+    }
+    return found;
+  });
+}
+
+/**
+ * The workspace's modules vitest ran for the current test file, the file itself apart, in the
+ * order it ran them (vite-node's module cache, vitest 3); none where the worker keeps no such cache.
+ */
+function importedModules(testFile: string): string[] {
+  try {
+    const cache = latest?.moduleCache;
+    if (typeof cache?.keys !== 'function') return [];
+    const found: string[] = [];
+    for (const key of cache.keys()) {
+      if (typeof key !== 'string' || key === testFile || !isAbsolute(key) || /[\\/]node_modules[\\/]/.test(key)) continue;
+      if (!/\.[cm]?[jt]sx?$/.test(key) || relative(WORKSPACE, key).startsWith('..')) continue;
+      found.push(key);
+    }
+    return found;
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Where `test` is defined when vitest does not say: in its own file, or else in a module of the
+ * workspace the file imported that holds each of its describe() blocks too (in either of them).
+ */
+function placeOf(test: any, file: string): [string, number] | undefined {
+  const name = String(test.name);
+  const line = definedAt(file, name);
+  if (line !== undefined) return [file, line];
+  const suites: string[] = [];
+  for (let suite = test.suite; suite && suite !== test.file && typeof suite.filepath !== 'string'; suite = suite.suite) suites.push(String(suite.name));
+  for (const module of importedModules(file)) {
+    const at = definedAt(module, name, file);
+    if (at === undefined) continue;
+    if (describes(module, suites.filter((s) => !describes(file, [s])))) return [module, at];
+    // Not this module's test after all: its line goes back to the tests still to come.
+    taken.get(`${file}\0${module}`)?.delete(at);
+  }
+  return undefined;
+}
+
+const placed = new WeakMap<object, [string, number] | undefined>();
 
 function start(test: any): void {
   if (vmPool && !vmLoaderHooked) rt.unsupported('vitest vm pools', '(module loader not found)', 'vitest 3 and 4');
   const [id, name, file] = idOf(test);
   const e: rt.PendingEvent = { k: 'test_start', id, name, file };
   const own = test.location?.line;
-  let line: number | undefined = typeof own === 'number' && own > 0 ? own : lineOf.get(test);
-  // A retried or repeated test runs again: it keeps the line it was given.
-  if (line === undefined && !lineOf.has(test) && file) lineOf.set(test, (line = definedAt(file, String(test.name))));
-  if (line !== undefined) e.line = line;
+  if (typeof own === 'number' && own > 0) e.line = own;
+  else {
+    // A retried or repeated test runs again: it keeps the place it was given.
+    if (!placed.has(test) && file) placed.set(test, placeOf(test, file));
+    const at = placed.get(test);
+    if (at !== undefined) {
+      e.file = at[0];
+      e.line = at[1];
+    }
+  }
   rt.emit(e);
   started.set(test, { id, outer: rt.enterTest(id) });
   // On disk before the test runs: a test whose process is killed (SIGKILL, OOM) still shows it started.
