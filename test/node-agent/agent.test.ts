@@ -918,6 +918,61 @@ describe('the Node agent', () => {
     assert.deepEqual(insert?.at?.slice(0, 2), [join(dir, 'app.js'), 5], JSON.stringify(insert));
   });
 
+  test("jest 27 to 30.2 with a custom runtime (jest's `runtime` option, @side/jest-runtime) whose _execModule is its own: the modules it runs are hooked", async () => {
+    // Runtime as jest 29 lays it out: requireModule runs a module's body through this._execModule.
+    const dir = project('jest-custom-runtime');
+    const jestRuntime = join(dir, 'node_modules', 'jest-runtime');
+    writeLines(join(jestRuntime, 'package.json'), [JSON.stringify({ name: 'jest-runtime', version: '29.7.0', main: 'build/index.js' })]);
+    writeLines(
+      join(jestRuntime, 'build', 'index.js'),
+      [
+        'class Runtime {',
+        '  requireModule(from, file) { const module = { filename: file, exports: {} }; this._execModule(module); return module.exports; }',
+        "  _execModule(module) { module.exports = require(module.filename); }",
+        '}',
+        'exports.default = Runtime;',
+      ],
+    );
+    // The custom runtime compiles and runs each module itself, never calling Runtime's _execModule.
+    writeLines(
+      join(dir, 'custom-runtime.js'),
+      [
+        "const { readFileSync } = require('node:fs');",
+        "const { createRequire } = require('node:module');",
+        "const { dirname } = require('node:path');",
+        "const { compileFunction } = require('node:vm');",
+        "const Runtime = require('jest-runtime').default;",
+        'module.exports = class CompileFunctionRuntime extends Runtime {',
+        '  _execModule(module) {',
+        "    const fn = compileFunction(readFileSync(module.filename, 'utf8'), ['module', 'exports', 'require', '__dirname', '__filename'], { filename: module.filename });",
+        '    fn.call(module.exports, module, module.exports, createRequire(module.filename), dirname(module.filename), module.filename);',
+        '  }',
+        '};',
+      ],
+    );
+    writeLines(
+      join(dir, 'sandboxed.js'),
+      [
+        "const Runtime = require('./custom-runtime');",
+        'const runtime = new Runtime();',
+        "const Client = runtime.requireModule(__filename, require.resolve('pg/lib/client.js'));",
+        'async function main() {',
+        '  const client = new Client({ connectionString: process.env.DATABASE_URL });',
+        '  await client.connect();',
+        "  await client.query('SELECT 1 AS one');",
+        '  await client.end();',
+        "  console.log('done');",
+        '}',
+        'main();',
+      ],
+    );
+    const { stmts } = await runLoggedPg(dir, 'sandboxed.js', 'node_agent_jest_custom_runtime');
+    assert.deepEqual(
+      stmts.map((s) => [s.sql, s.at?.[1]]),
+      [['SELECT 1 AS one', 7]],
+    );
+  });
+
   test('an anonymous function called again and again from one line is named by its receiver each time, and every line keeps its fields', async () => {
     // Sites in anonymous functions are looked up by position and by the method name the receiver
     // gives them, since the same function may be called as two methods, or as none.

@@ -74,9 +74,12 @@ function executed(module: any): void {
   if (name !== '') module.exports = hookModule(name, filename, module.exports);
 }
 
+/** The wrappers wrapExec made: a runtime whose _execModule is none of them runs module bodies unseen. */
+const wrappedExecs = new WeakSet<AnyFn>();
+
 function wrapExec(owner: any, method: string, transforms: (self: any) => Map<string, any> | undefined): void {
   const exec: AnyFn = owner[method];
-  owner[method] = function (this: any, localModule: unknown) {
+  const wrapped = (owner[method] = function (this: any, localModule: unknown) {
     if (rt.ACTIVE) {
       try {
         executing(localModule, () => transforms(this));
@@ -93,6 +96,36 @@ function wrapExec(owner: any, method: string, transforms: (self: any) => Map<str
       }
     }
     return result;
+  });
+  wrappedExecs.add(wrapped);
+}
+
+/** The object on `object`'s prototype chain (itself first) that has `key` as its own property. */
+function ownerOf(object: any, key: string): any {
+  for (let o = object; o; o = Object.getPrototypeOf(o)) if (Object.prototype.hasOwnProperty.call(o, key)) return o;
+  return undefined;
+}
+
+/**
+ * A custom runtime (jest's `runtime` option: @side/jest-runtime, which MikroORM's suite runs) is a
+ * subclass of Runtime with an _execModule of its own, which never calls Runtime's: hooked on
+ * Runtime's prototype only, its tests ran no hooked module and no test boundary, and the run traced
+ * nothing. Every load goes through Runtime's requireModule, which the subclass inherits: there the
+ * prototype that owns the instance's _execModule is hooked too, once.
+ */
+function hookOwnExec(proto: any): void {
+  const requireModule: AnyFn = proto.requireModule;
+  if (typeof requireModule !== 'function') return;
+  proto.requireModule = function (this: any) {
+    if (rt.ACTIVE && typeof this?._execModule === 'function' && !wrappedExecs.has(this._execModule)) {
+      try {
+        const owner = ownerOf(this, '_execModule');
+        if (owner) wrapExec(owner, '_execModule', (self) => self._fileTransforms);
+      } catch (e) {
+        rt.fail(e);
+      }
+    }
+    return requireModule.apply(this, arguments as any);
   };
 }
 
@@ -114,6 +147,7 @@ export function hookJestRuntime(exports: any): void {
     // jest 27 to 30.2: the Runtime runs module bodies itself.
     Object.defineProperty(proto, PATCHED, { value: true });
     wrapExec(proto, '_execModule', (self) => self._fileTransforms);
+    hookOwnExec(proto);
     return;
   }
   if (typeof proto.requireModule !== 'function') {
