@@ -918,6 +918,58 @@ describe('the Node agent', () => {
     assert.deepEqual(insert?.at?.slice(0, 2), [join(dir, 'app.js'), 5], JSON.stringify(insert));
   });
 
+  test("a monorepo testing its published packages (MikroORM's tests/ through packages/*/src): a statement's line is the test's; an app's own package's line, private or not, stays the user's", async () => {
+    // The ORM package builds its Knex query fifty frames deep: the builder's only lines are the
+    // package's own, so the driver, through the package's awaits, finds the test's line.
+    const dir = project('workspace-packages');
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'root', private: true, workspaces: ['packages/*'] }));
+    writeFileSync(join(dir, 'pnpm-workspace.yaml'), "packages:\n  - 'apps/*'\n");
+    const orm = join(dir, 'packages', 'mini-orm');
+    writeLines(join(orm, 'package.json'), [JSON.stringify({ name: 'mini-orm', version: '6.0.0', main: 'dist/index.js', publishConfig: { access: 'public' } })]);
+    writeLines(
+      join(orm, 'src', 'index.js'),
+      [
+        'function deep(n, build) { return n === 0 ? build() : deep(n - 1, build); }',
+        'exports.save = async (knex, row) => { await null; const query = deep(50, () => knex("t").insert(row)); return await query; };',
+      ],
+    );
+    const db = join(dir, 'packages', 'app-db');
+    writeLines(join(db, 'package.json'), [JSON.stringify({ name: 'app-db', private: true })]);
+    writeLines(join(db, 'index.js'), ['exports.count = async (knex) => {', "  return await knex('t').count({ n: '*' });", '};']);
+    // Not private, but nothing says it is published (no publishConfig, files or repository): an app's package.
+    const jobs = join(dir, 'packages', 'app-jobs');
+    writeLines(join(jobs, 'package.json'), [JSON.stringify({ name: '@app/jobs', version: '1.0.0', main: 'index.js' })]);
+    writeLines(join(jobs, 'index.js'), ['exports.clear = async (knex) => {', "  return await knex('t').del();", '};']);
+    writeLines(
+      join(dir, 'tests', 'orm.test.js'),
+      [
+        "const knex = require('knex')({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true });",
+        "const orm = require('../packages/mini-orm/src');",
+        "const db = require('../packages/app-db');",
+        "const jobs = require('../packages/app-jobs');",
+        'async function main() {',
+        "  await knex.schema.createTable('t', (t) => t.integer('a'));",
+        '  await orm.save(knex, { a: 1 });',
+        '  await db.count(knex);',
+        '  await jobs.clear(knex);',
+        '  await knex.destroy();',
+        '}',
+        'main();',
+      ],
+    );
+    const run = await runTraced(dir, [join('tests', 'orm.test.js')]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(
+      run.lines.filter((l) => l.k === 'stmt').map((l) => [String(l.sql).split(' ')[0], relative(dir, l.at?.[0] ?? ''), l.at?.[1]]),
+      [
+        ['create', join('tests', 'orm.test.js'), 5],
+        ['insert', join('tests', 'orm.test.js'), 6],
+        ['select', join('packages', 'app-db', 'index.js'), 2],
+        ['delete', join('packages', 'app-jobs', 'index.js'), 2],
+      ],
+    );
+  });
+
   test("jest 27 to 30.2 with a custom runtime (jest's `runtime` option, @side/jest-runtime) whose _execModule is its own: the modules it runs are hooked", async () => {
     // Runtime as jest 29 lays it out: requireModule runs a module's body through this._execModule.
     const dir = project('jest-custom-runtime');

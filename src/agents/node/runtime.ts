@@ -13,7 +13,7 @@
  * hooked driver or test runner leaves nothing behind.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ParamsMode, SourceFrame } from '../../trace/schema';
@@ -290,7 +290,7 @@ const WORKSPACE = (() => {
 const SELF = __filename;
 
 /**
- * What the workspace publishes, when it is a package (its package.json's `files`): absolute
+ * What the workspace publishes, when it is a package (its package.json's `files`) or a monorepo of published packages (publishedWorkspacePackages): absolute
  * paths of the folders and files named there, each up to its first glob character. A library
  * testing itself runs its tests against these (Kysely's test/node imports its dist/), which
  * its users get from node_modules: a statement's line is the innermost frame outside them
@@ -308,7 +308,7 @@ function literalPrefix(pattern: string): string {
 }
 
 function readPublished(): string[] {
-  let pkg: { files?: unknown; main?: unknown; module?: unknown; types?: unknown; typings?: unknown; private?: unknown };
+  let pkg: { files?: unknown; main?: unknown; module?: unknown; types?: unknown; typings?: unknown; private?: unknown; workspaces?: unknown };
   try {
     pkg = JSON.parse(readFileSync(join(WORKSPACE, 'package.json'), 'utf8')) as typeof pkg;
   } catch {
@@ -328,6 +328,7 @@ function readPublished(): string[] {
   // src/ and ships dist/); the rest (README, LICENSE) is no code. A private package (an app) is never
   // published, whatever files it keeps around.
   else if (pkg.private !== true && existsSync(join(WORKSPACE, '.npmignore'))) for (const entry of [pkg.main, pkg.module, pkg.types, pkg.typings]) add(entry, true);
+  for (const dir of publishedWorkspacePackages(pkg.workspaces)) out.push(dir);
   if (out.length === 0) return out;
   // The sources that build is compiled from: a suite that runs them (ts-jest on src/, not dist/) runs the
   // library as its users get it, only before the compiler.
@@ -366,6 +367,74 @@ function compiledSources(built: readonly string[]): string[] {
   }
   return sources;
 }
+
+/**
+ * A monorepo testing its packages (MikroORM's root tests/ runs packages/core/src and the rest
+ * through jest's moduleNameMapper): each workspace package published to npm is what its users
+ * get from node_modules, so its folder is published code as a `files` entry is. Published means
+ * not private and saying where it goes (`publishConfig`, `files` or a `repository`): an app's
+ * own packages (packages/db), private or not, say none of that and stay the user's code.
+ * Workspaces are package.json's `workspaces` (npm, yarn) or pnpm-workspace.yaml's `packages`,
+ * as folders or `dir/*` patterns.
+ */
+function publishedWorkspacePackages(workspaces: unknown): string[] {
+  let patterns: unknown = workspaces;
+  if (patterns !== null && typeof patterns === 'object' && !Array.isArray(patterns)) patterns = (patterns as { packages?: unknown }).packages;
+  if (!Array.isArray(patterns)) patterns = pnpmWorkspacePatterns();
+  const out: string[] = [];
+  for (const pattern of patterns as unknown[]) {
+    if (typeof pattern !== 'string' || pattern.startsWith('!') || pattern.includes('**')) continue;
+    for (const dir of expandFolders(WORKSPACE, pattern.replace(/^\.\//, '').replace(/[\\/]+$/, '').split(/[\\/]/))) {
+      try {
+        const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown; private?: unknown; publishConfig?: unknown; files?: unknown; repository?: unknown };
+        const published = pkg.publishConfig !== undefined || Array.isArray(pkg.files) || pkg.repository !== undefined;
+        if (typeof pkg.name === 'string' && pkg.private !== true && published) out.push(dir);
+      } catch {
+        // no package there
+      }
+    }
+  }
+  return out;
+}
+
+/** pnpm-workspace.yaml's `packages:` entries (a list of quoted or bare strings), [] when there is none. */
+function pnpmWorkspacePatterns(): string[] {
+  let text: string;
+  try {
+    text = readFileSync(join(WORKSPACE, 'pnpm-workspace.yaml'), 'utf8');
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  let inPackages = false;
+  for (const line of text.split(/\r?\n/)) {
+    if (/^\S/.test(line)) inPackages = /^packages\s*:/.test(line);
+    else if (inPackages) {
+      const m = /^\s+-\s*(['"]?)([^'"#]+?)\1\s*(#.*)?$/.exec(line);
+      if (m) out.push(m[2]);
+    }
+  }
+  return out;
+}
+
+/** The folders under `base` that `segments` (literal names, or `*` for any one folder) name. */
+function expandFolders(base: string, segments: string[]): string[] {
+  if (segments.length === 0) return [base];
+  const [first, ...rest] = segments;
+  if (first === '' || first === '.') return expandFolders(base, rest);
+  if (first === '..' || isAbsolute(first)) return [];
+  if (!/[*?[{]/.test(first)) return expandFolders(join(base, first), rest);
+  if (first !== '*') return [];
+  let names: string[];
+  try {
+    names = readdirSync(base, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && !d.name.startsWith('.') && d.name !== 'node_modules')
+      .map((d) => d.name);
+  } catch {
+    return [];
+  }
+  return names.flatMap((name) => expandFolders(join(base, name), rest));
+}
 /** Test files stay the user's even where the package publishes them (`files: ["src"]` beside src/x.test.ts). */
 const TEST_PATH = /(^|[\\/])(tests?|__tests__|spec)[\\/]|\.(test|spec)\.[cm]?[jt]sx?$/;
 const published = new Map<string, boolean>();
@@ -379,6 +448,14 @@ function publishedByWorkspace(path: string): boolean {
     published.set(path, known);
   }
   return known;
+}
+
+/**
+ * Whether `frame` is a line of the workspace's published code (`publishedPaths`), which a stack
+ * gives only for want of any other line of the user's.
+ */
+export function inPublishedCode(frame: SourceFrame): boolean {
+  return publishedPaths().length > 0 && publishedByWorkspace(frame[0]);
 }
 
 /** file name as V8 reports it -> absolute path when it is user code, '' when not. */
