@@ -18,6 +18,7 @@
  * The binding lasts until the session closes. Nothing here sends SQL.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { types } from 'node:util';
 import * as rt from '../runtime';
 import type { ConnState } from '../runtime';
 
@@ -112,6 +113,8 @@ export function closeWhenSettled(sess: OrmSession, result: unknown): void {
     }
   };
   // Only a real promise: calling `then` on some ORMs' thenables (Prisma's) is what starts their work.
-  if (result instanceof Promise) result.then(close, close);
+  // Of any realm: under jest the ORM runs in the test file's context, whose Promise is not the
+  // agent's, and `instanceof Promise` closed every Knex transaction's session as it opened.
+  if (types.isPromise(result)) (result as Promise<unknown>).then(close, close);
   else close();
 }
