@@ -918,7 +918,12 @@ export function line(e: PendingEvent, t: number, cs: Stack | undefined): string 
   const alt = e._alt;
   if (alt !== undefined) e._alt = undefined;
   // No user frame (an ORM ran it from its own callbacks): the line that opened the session running it.
-  if (cs !== undefined) at = cs.frame ?? alt?.frame;
+  // So too when the only one is in the workspace's published code (the BEGIN of MikroORM's em.begin()
+  // in its own suite, sent from packages/knex/src) and the session's line is not.
+  if (cs !== undefined) {
+    at = cs.frame ?? alt?.frame;
+    if (alt?.frame !== undefined && at !== alt.frame && inPublishedCode(at!) && !inPublishedCode(alt.frame)) at = alt.frame;
+  }
   const k = e.k;
   let fields: string;
   if (k === 'stmt') {
