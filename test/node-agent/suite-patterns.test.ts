@@ -350,3 +350,53 @@ describe('typeorm-als-helper: a transaction library testing its own ES2015-compi
     assert.deepEqual(located(report).sort(), ['warning stale-read test/units.test.ts:42', 'warning uncommitted-read test/units.test.ts:37', 'warning uncommitted-read test/units.test.ts:42']);
   });
 });
+
+// propagation-jest (from MikroORM): a test of transaction propagation runs a Knex transaction
+// of its own that throws, inside which the code commits an audit entry in a transaction of its
+// own (MikroORM's REQUIRES_NEW), and then reads which rows survived. Under jest, whose test
+// files run in a context of their own, Knex's transactions are sessions all the same. The
+// rollback was the code's under test and the committed row is what the test looks for:
+// commit-escapes-rollback stays silent. A test that runs in a transaction opened in beforeEach
+// and rolled back in afterEach, while the audit commits beside it, keeps the warning.
+describe('propagation-jest: a transaction that commits inside one that rolls back, under jest (MikroORM)', () => {
+  const jest = [process.execPath, join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js'), '--ci', '--cacheDirectory', '.jest-cache', '--json', '--outputFile', 'results.json'];
+
+  /** jest's verdicts from its JSON results: 'name status'. */
+  function jestVerdicts(project: string): string[] {
+    if (!existsSync(join(project, 'results.json'))) return [];
+    const results = JSON.parse(readFileSync(join(project, 'results.json'), 'utf8')) as { testResults: Array<{ assertionResults: Array<{ title: string; status: string }> }> };
+    return results.testResults.flatMap((f) => f.assertionResults.map((a) => `${a.title} ${a.status}`));
+  }
+
+  async function run(twin: 'fixed' | 'buggy'): Promise<{ report: Report; traceDir: string; verdicts: string[]; untraced: string[] }> {
+    const project = copyFixture('propagation-jest', twin);
+    const result = await runCli(['run', '--json', '--fail-on', 'never', '--', ...jest], { cwd: project, env: fixtureEnv({ DATABASE_URL: await createDatabase('propagation_jest') }) });
+    const plain = copyFixture('propagation-jest', twin);
+    spawnSync(jest[0], jest.slice(1), { cwd: plain, env: { ...process.env, ...fixtureEnv({ DATABASE_URL: await createDatabase('propagation_jest') }) }, encoding: 'utf8' });
+    const report = JSON.parse(result.stdout) as Report;
+    return { report, traceDir: resolve(project, report.trace), verdicts: jestVerdicts(project), untraced: jestVerdicts(plain) };
+  }
+
+  test('the suite pattern earns no finding, with the same verdicts traced and untraced, and its transactions are sessions', async () => {
+    const { report, traceDir, verdicts: traced, untraced } = await run('fixed');
+    assert.deepEqual(untraced, ['an audit entry commits though the order around it rolls back passed', 'an order and its audit entry both commit passed']);
+    assert.deepEqual(traced, untraced);
+    assert.equal(report.summary.commits, 3);
+    assert.equal(report.summary.rollbacks, 1);
+    // Each transaction's statements, BEGIN to COMMIT or ROLLBACK, carry its session.
+    const model = loadModel(traceDir);
+    assert.equal(model.transactions.length, 4);
+    for (const tx of model.transactions) assert.ok(tx.session && tx.statements.every((st) => st.session === tx.session), tx.label);
+    assert.deepEqual(report.findings, []);
+  });
+
+  test("an audit commit beside the test's own rolled-back transaction keeps the warning, at the commit", async () => {
+    const { report, verdicts: traced, untraced } = await run('buggy');
+    assert.deepEqual(untraced, ['an order placed in the test transaction passed']);
+    assert.deepEqual(traced, untraced);
+    const found = report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
+    assert.deepEqual(found, ['warning commit-escapes-rollback app/audit.js:7']);
+    assert.match(report.findings[0].message, /rollback at test\/orders\.test\.js:19/);
+    assert.match(report.findings[0].message, /the test's trx/);
+  });
+});

@@ -19,6 +19,11 @@
  * committing one is another unit of work of the same code (a transaction wrapper run for several
  * at once, some of whose callbacks threw), not a fixture's transaction around the commit.
  *
+ * A test that reads what the commit wrote after that rollback (MikroORM's propagation tests: a
+ * REQUIRES_NEW transaction commits inside one that throws, and the test then finds the inner
+ * row and not the outer) is testing the two transactions' outcomes: the rollback was the code's
+ * under test, not the test's isolation, and the row is what it looks for.
+ *
  * Savepoints: a session joined to the test's transaction (SQLAlchemy 2.0
  * join_transaction_mode="create_savepoint", the 1.4 begin_nested recipe) only
  * releases a SAVEPOINT on commit(): no real COMMIT, so nothing fires. Except on
@@ -100,6 +105,25 @@ function sameLine(a: SourceFrame | undefined, b: SourceFrame | undefined): boole
   return a !== undefined && b !== undefined && a[0] === b[0] && a[1] === b[1];
 }
 
+/** Per test, the statements of test code that read a table, in time order: built at the first candidate commit. */
+function testReads(model: ModelRun): Map<string, ModelStatement[]> {
+  const out = new Map<string, ModelStatement[]>();
+  const statements = model.statements;
+  for (let i = 0; i < statements.length; i++) {
+    const st = statements[i];
+    if (st.test === undefined || st.reads.length === 0 || st.err || !isTestCode(model, st.at)) continue;
+    let list = out.get(st.test);
+    if (list === undefined) out.set(st.test, (list = []));
+    list.push(st);
+  }
+  return out;
+}
+
+/** Whether the test's own code read one of `tables` on `dbKey` after `time`: it looked for the rows the rollback left. */
+function readAfter(reads: ModelStatement[] | undefined, dbKey: string | undefined, time: number, tables: Set<string>): boolean {
+  return reads !== undefined && reads.some((st) => st.start >= time && st.connection.dbKey === dbKey && st.reads.some((t) => tables.has(t)));
+}
+
 export const commitEscapesRollbackRule: DynamicRule = {
   id: RULE,
   check(model: ModelRun): Finding[] {
@@ -128,6 +152,7 @@ export const commitEscapesRollbackRule: DynamicRule = {
     }
 
     const findings: Finding[] = [];
+    let reads: Map<string, ModelStatement[]> | undefined;
     for (const e of committed) {
       const tx = e.tx;
       const rollbacks = isolation.get(tx.test!)!.filter(
@@ -147,6 +172,9 @@ export const commitEscapesRollbackRule: DynamicRule = {
       const tables = new Set(writes.flatMap((w) => w.writes));
       const cleanups = cleaned.get(`${tx.test}|${tx.connection.dbKey}`) ?? [];
       if (tables.size > 0 && [...tables].every((t) => cleanups.some((c) => c.time > e.time && c.tables.includes(t)))) continue;
+      // The test read the committed table after the rollback: it checks which unit of work survived.
+      reads ??= testReads(model);
+      if (!e.savepoint && readAfter(reads.get(tx.test!), tx.connection.dbKey, outer.end!, tables)) continue;
       const at = firstFrame(e.at, writes[writes.length - 1].at);
       if (!at) continue;
       const what = [...new Set(writes.map(writeText))].join(', ');
@@ -154,9 +182,13 @@ export const commitEscapesRollbackRule: DynamicRule = {
       const how = e.savepoint
         ? `released savepoint ${e.savepoint.name} after ${what}, and SQLite took that RELEASE as COMMIT (pysqlite sent no BEGIN before the SAVEPOINT)`
         : `committed ${what} (${tx.label}), outside the test's transaction ${outer.label}`;
+      // The cure in the words of the stack that committed: SQLAlchemy's session joining, or, in Node, handing
+      // the code the test's transaction (a Knex trx's own transaction() is a savepoint of it).
       const cure = e.savepoint
         ? ' Have SQLAlchemy emit BEGIN itself on SQLite (isolation_level=None on connect, "BEGIN" in the begin event), so the savepoint nests inside the test\'s transaction.'
-        : ' Bind that session to the test\'s connection (join_transaction_mode="create_savepoint"), or flush instead of commit.';
+        : tx.connection.process.header.lang === 'node'
+          ? " Hand the code the test's transaction (with Knex, the test's trx, whose own transaction() is a savepoint of it), or clean up what it commits."
+          : ' Bind that session to the test\'s connection (join_transaction_mode="create_savepoint"), or flush instead of commit.';
       const message =
         `${tx.test} relies on the rollback at ${place(model, outer.endAt)} to undo its writes, but ${txOwnerRef(model, tx)} ${how}: ` +
         'the rollback cannot undo it, so the rows stay' +
