@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { loadModel } from '../../src/model/model';
+import { commitEscapesRollbackRule } from '../../src/analysis/rules/commit-escapes-rollback';
 import { lockWaitRule } from '../../src/analysis/rules/lock-wait';
 import { missingCommitRule } from '../../src/analysis/rules/missing-commit';
 import { nonTestDatabaseRule } from '../../src/analysis/rules/non-test-database';
@@ -403,6 +404,42 @@ describe('stale-read: a test that contrasts the snapshot it took with what it co
 
   test('a test that failed keeps the error', () => {
     assert.deepEqual(staleReadRule.check(run(14, 'failed')).map((f) => f.severity), ['error']);
+  });
+});
+
+describe('commit-escapes-rollback: a test that reads what survived its own rollback', () => {
+  // The test's transaction (c1) writes, an inner one on c2 commits an audit row, the test's
+  // transaction rolls back; then the test reads `readTable`, or nothing.
+  function run(readTable: string | undefined) {
+    return model((p) => {
+      p.testStart('tests/test_things.py::test_propagation', { t: 0, file: TESTS, line: 1 })
+        .connect('c1', pg)
+        .connect('c2', pg)
+        .begin('t1', { conn: 'c1', at: [TESTS, 3, 'test_propagation'] })
+        .execute('INSERT INTO orders (item) VALUES (1)', { rows: 1, at: [TESTS, 4, 'test_propagation'] })
+        .begin('t2', { conn: 'c2', at: [APP, 7, 'record'] })
+        .execute('INSERT INTO audit (text) VALUES (1)', { rows: 1, at: [APP, 8, 'record'] })
+        .commit({ at: [APP, 7, 'record'] })
+        .rollback('explicit', { conn: 'c1', at: [TESTS, 3, 'test_propagation'] });
+      if (readTable) p.execute(`SELECT * FROM ${readTable}`, { conn: 'c1', rows: 1, at: [TESTS, 9, 'test_propagation'] });
+      p.testEnd('passed');
+    });
+  }
+
+  test('the test reads the committed table after the rollback: it checks which unit of work survived, no finding', () => {
+    assert.deepEqual(commitEscapesRollbackRule.check(run('audit')), []);
+  });
+
+  test('nothing read after the rollback, or another table: the rollback was its isolation, a warning at the commit', () => {
+    for (const table of [undefined, 'orders']) {
+      const found = commitEscapesRollbackRule.check(run(table));
+      assert.deepEqual(
+        found.map((f) => [f.severity, f.location.file, f.location.line]),
+        [['warning', APP, 7]],
+        String(table),
+      );
+      assert.match(found[0].message, /join_transaction_mode/);
+    }
   });
 });
 
