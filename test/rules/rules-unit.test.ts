@@ -169,6 +169,42 @@ describe('test-state-leak key matching', () => {
   });
 });
 
+describe('test-state-leak: a deferred UNIQUE constraint, checked at COMMIT', () => {
+  // t::a commits alice; t::b inserts alice again, and the deferred constraint fails its COMMIT.
+  function run(secondKey: string) {
+    const insert = 'INSERT INTO users (email) VALUES ($1)';
+    const err = { type: 'DatabaseError', message: 'duplicate key value violates unique constraint "users_email_key"', code: '23505', detail: 'Key (email)=(alice@e.com) already exists.' };
+    return model((p) =>
+      p
+        .testStart('t::a', { file: TESTS })
+        .connect('c1', pg)
+        .begin('t1')
+        .execute(insert, { params: ['alice@e.com'], at: [TESTS, 10, 'a'] })
+        .commit({ at: [TESTS, 11, 'a'] })
+        .testEnd('passed')
+        .testStart('t::b', { file: TESTS })
+        .begin('t2')
+        .execute(insert, { params: [secondKey], at: [TESTS, 20, 'b'] })
+        .execute('COMMIT', { at: [TESTS, 21, 'b'], err })
+        .rollback('error', { at: [TESTS, 21, 'b'] })
+        .testEnd('passed'),
+    );
+  }
+
+  test("the COMMIT's key is matched to the earlier test's commit, through the transaction's own INSERT of it", () => {
+    const found = testStateLeakRule.check(run('alice@e.com'));
+    assert.deepEqual(
+      found.map((f) => [f.severity, f.location.line, f.test]),
+      [['warning', 11, 't::b']],
+    );
+    assert.match(found[0].message, /its COMMIT at .*:21 failed/);
+  });
+
+  test('a COMMIT whose transaction wrote no such key names no table: nothing to match', () => {
+    assert.deepEqual(testStateLeakRule.check(run('bob@e.com')), []);
+  });
+});
+
 describe('test-state-leak with values written into the SQL text (pg-promise, Massive.js)', () => {
   const DETAIL = { type: 'Error', message: 'duplicate key value violates unique constraint "pairs_pkey"', code: '23505', detail: 'Key (key_one, key_two)=(123, 456) already exists.' };
   const run = (later: 'passed' | 'failed', insert: string) =>

@@ -23,6 +23,9 @@
  * schema per test), and a key the failing transaction itself inserted earlier (a
  * test that inserts twice to check its own UNIQUE constraint).
  *
+ * A deferred constraint fails at COMMIT, not at the INSERT: the key is read from the COMMIT's
+ * DETAIL and the table from the transaction's INSERT of that key.
+ *
  * Nor a key another session committed while the failing statement ran: a unique
  * check that meets a row inserted by a transaction still open waits for it, and
  * fails once it commits. That commit (sent before the failure came back, though
@@ -53,6 +56,11 @@ export interface UniqueViolation {
   columns: string[];
   /** Candidate duplicate keys (one tuple per row the statement tried to write), when known. */
   keys?: string[][];
+  /**
+   * For a deferred constraint, checked at COMMIT: the transaction's own INSERT of the key, the
+   * write the COMMIT failed on (not a row of its own it collided with).
+   */
+  attempt?: ModelStatement;
 }
 
 /** A unique violation and the committed INSERT whose row it collided with. */
@@ -167,10 +175,22 @@ export function uniqueViolation(st: ModelStatement, paramsCaptured: boolean): Un
     const values = splitKey(detail[2], columns.length);
     if (values) keys = [values];
   }
+  let attempt: ModelStatement | undefined;
+  if (!table && keys && st.transaction && COMMIT.test(st.sql)) {
+    // A deferred UNIQUE constraint (DEFERRABLE INITIALLY DEFERRED) is checked at COMMIT: the table is
+    // that of the transaction's own INSERT of the key, which is what failed (MikroORM's GH1176 tests).
+    const want = JSON.stringify(keys[0]);
+    attempt = st.transaction.writes.find(
+      (w) => !w.err && (w.verb === 'INSERT' || w.verb === 'REPLACE') && (insertedKeys(w, columns, paramsCaptured)?.some((r) => JSON.stringify(r) === want) ?? false),
+    );
+    if (attempt) table = attempt.writes[0];
+  }
   if (!table) return undefined;
   if (!keys && columns.length > 0) keys = insertedKeys(st, columns, paramsCaptured);
-  return { stmt: st, table: lastPart(table), columns, keys };
+  return { stmt: st, table: lastPart(table), columns, keys, attempt };
 }
+
+const COMMIT = /^\s*(COMMIT|END)\b/i;
 
 function isCleanup(st: ModelStatement): boolean {
   return st.verb === 'TRUNCATE' || st.verb === 'DROP' || (st.verb === 'DELETE' && !/\bWHERE\b/i.test(st.sql));
@@ -235,7 +255,7 @@ function ownInserts(v: UniqueViolation): ModelStatement[] {
   const tx = v.stmt.transaction;
   if (!tx) return [];
   return tx.writes.filter(
-    (w) => w !== v.stmt && !w.err && w.time <= v.stmt.start && (w.verb === 'INSERT' || w.verb === 'REPLACE') && w.writes.some((t) => lastPart(t) === v.table),
+    (w) => w !== v.stmt && w !== v.attempt && !w.err && w.time <= v.stmt.start && (w.verb === 'INSERT' || w.verb === 'REPLACE') && w.writes.some((t) => lastPart(t) === v.table),
   );
 }
 
