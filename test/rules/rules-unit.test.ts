@@ -446,7 +446,7 @@ describe('stale-read: a test that contrasts the snapshot it took with what it co
 describe('commit-escapes-rollback: a test that reads what survived its own rollback', () => {
   // The test's transaction (c1) writes, an inner one on c2 commits an audit row, the test's
   // transaction rolls back; then the test reads `readTable`, or nothing.
-  function run(readTable: string | undefined) {
+  function run(readTable: string | undefined, outcome: 'passed' | 'failed' = 'passed') {
     return model((p) => {
       p.testStart('tests/test_things.py::test_propagation', { t: 0, file: TESTS, line: 1 })
         .connect('c1', pg)
@@ -458,12 +458,19 @@ describe('commit-escapes-rollback: a test that reads what survived its own rollb
         .commit({ at: [APP, 7, 'record'] })
         .rollback('explicit', { conn: 'c1', at: [TESTS, 3, 'test_propagation'] });
       if (readTable) p.execute(`SELECT * FROM ${readTable}`, { conn: 'c1', rows: 1, at: [TESTS, 9, 'test_propagation'] });
-      p.testEnd('passed');
+      p.testEnd(outcome);
     });
   }
 
   test('the test reads the committed table after the rollback: it checks which unit of work survived, no finding', () => {
     assert.deepEqual(commitEscapesRollbackRule.check(run('audit')), []);
+  });
+
+  test('a test that failed after reading it keeps the warning: it may have found the escaped row where it expected none', () => {
+    assert.deepEqual(
+      commitEscapesRollbackRule.check(run('audit', 'failed')).map((f) => [f.severity, f.location.file, f.location.line]),
+      [['warning', APP, 7]],
+    );
   });
 
   test('nothing read after the rollback, or another table: the rollback was its isolation, a warning at the commit', () => {

@@ -40,7 +40,7 @@ import type { ModelRun, ModelSavepoint, ModelStatement, ModelTransaction } from 
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
 import { leakMatches } from './test-state-leak';
-import { finding, firstFrame, isTestCode, place, related, statementRelated, txOwnerRef, writeText } from './util';
+import { finding, firstFrame, isTestCode, place, related, statementRelated, testFailed, txOwnerRef, writeText } from './util';
 
 const RULE = 'commit-escapes-rollback';
 
@@ -172,9 +172,13 @@ export const commitEscapesRollbackRule: DynamicRule = {
       const tables = new Set(writes.flatMap((w) => w.writes));
       const cleanups = cleaned.get(`${tx.test}|${tx.connection.dbKey}`) ?? [];
       if (tables.size > 0 && [...tables].every((t) => cleanups.some((c) => c.time > e.time && c.tables.includes(t)))) continue;
-      // The test read the committed table after the rollback: it checks which unit of work survived.
-      reads ??= testReads(model);
-      if (!e.savepoint && readAfter(reads.get(tx.test!), tx.connection.dbKey, outer.end!, tables)) continue;
+      // The test read the committed table after the rollback and passed: it checked which unit of work
+      // survived. One that failed may have found the escaped rows where it expected none (an atomicity
+      // test of code that commits inside it), and rows that broke something else are harm either way.
+      if (!e.savepoint && !broke.has(tx.key) && !testFailed(model, tx.test)) {
+        reads ??= testReads(model);
+        if (readAfter(reads.get(tx.test!), tx.connection.dbKey, outer.end!, tables)) continue;
+      }
       const at = firstFrame(e.at, writes[writes.length - 1].at);
       if (!at) continue;
       const what = [...new Set(writes.map(writeText))].join(', ');
