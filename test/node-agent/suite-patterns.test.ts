@@ -96,6 +96,21 @@ function verdicts(out: string): string[] {
   return out.split('\n').filter((l) => /^(not )?ok \d+ /.test(l));
 }
 
+/** Each finding as 'severity rule folder/file:line'. */
+function located(report: Report): string[] {
+  return report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
+}
+
+/** jest in a fixture's folder, its verdicts written as JSON to results.json there. */
+const jest = [process.execPath, join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js'), '--ci', '--cacheDirectory', '.jest-cache', '--json', '--outputFile', 'results.json'];
+
+/** Each test's status and full name ('passed units of work …'), from the results.json jest wrote in `dir` (none when it wrote none). */
+function jestVerdicts(dir: string): string[] {
+  if (!existsSync(join(dir, 'results.json'))) return [];
+  const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as { testResults: { assertionResults: { fullName: string; status: string }[] }[] };
+  return results.testResults.flatMap((file) => file.assertionResults.map((t) => `${t.status} ${t.fullName}`));
+}
+
 const nodeTest = [process.execPath, '--test', '--test-reporter', 'tap', 'test/'];
 
 /**
@@ -127,7 +142,7 @@ describe('memory-per-file: a fresh SQLite memory database per spec file', () => 
   test('two memory databases open at once for the same table keep the warning, at the line that opened them', async () => {
     const run = await traced('memory-per-file', 'buggy');
     assert.deepEqual(run.verdicts, run.untraced);
-    const found = run.report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
+    const found = located(run.report);
     assert.deepEqual(found, ['warning sqlite-memory-isolation app/people.js:6']);
   });
 });
@@ -177,7 +192,7 @@ describe("listen-proxy: a LISTEN heartbeat through the test's own TCP proxy", ()
     const { report, verdicts: traced, untraced } = await run('buggy');
     assert.deepEqual(untraced, ['not ok 1 - a job notified through the pool reaches the listener']);
     assert.deepEqual(traced, untraced);
-    const found = report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
+    const found = located(report);
     assert.deepEqual(found, ['warning non-test-database app/listener.js:13']);
   });
 });
@@ -198,7 +213,7 @@ describe('concurrent-migrate: schema installers racing after a DROP SCHEMA reset
     const { report, verdicts: traced, untraced } = await run('buggy');
     assert.deepEqual(untraced, ['ok 1 - one installer runs every migration', 'not ok 2 - concurrent installers run each migration once']);
     assert.deepEqual(traced, untraced);
-    const found = report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
+    const found = located(report);
     assert.deepEqual(found, Array(3).fill('error test-state-leak app/migrate.js:28'));
   });
 });
@@ -219,7 +234,7 @@ describe('parallel-transactions: units of work through a transaction wrapper at 
     const { report, verdicts: traced, untraced } = await run('buggy');
     assert.deepEqual(untraced, ['ok 1 - a rename inside the test transaction', 'not ok 2 - the table starts empty']);
     assert.deepEqual(traced, untraced);
-    const found = report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
+    const found = located(report);
     assert.deepEqual(found, ['warning commit-escapes-rollback test/transactions.test.js:17']);
   });
 });
@@ -236,7 +251,7 @@ describe('flagged-transaction: begin and commit under the same const flag (TypeO
   test('beginning always and committing only under the flag keeps the warning, at the last write', async () => {
     const run = await traced('flagged-transaction', 'buggy');
     assert.deepEqual(run.verdicts, run.untraced);
-    const found = run.report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
+    const found = located(run.report);
     assert.deepEqual(found, ['warning missing-commit app/notes.js:18']);
   });
 });
@@ -257,7 +272,7 @@ describe('sibling-rollback: units of work at once through one transaction line, 
     assert.deepEqual(untraced, ['ok 1 catalog valid replaces at once both succeed']);
     assert.deepEqual(traced, untraced);
     assert.equal(report.summary.commits, 2);
-    const found = report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
+    const found = located(report);
     assert.deepEqual(found, ['warning uncommitted-read app/catalog.js:13']);
   });
 });
@@ -283,14 +298,13 @@ describe('isolation-contrast: a test reads beside the transaction it began itsel
     assert.deepEqual(untraced, ['ok 1 notes the list holds no deleted note']);
     assert.deepEqual(traced, untraced);
     // The hook keeps its transaction for the afterEach that rolls it back: no missing-commit either.
-    const found = report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
+    const found = located(report);
     assert.deepEqual(found, ['warning uncommitted-read spec/notes.spec.js:19']);
   });
 });
 
 describe('inlined-values: a data mapper that writes values into the SQL text (Massive.js on pg-promise)', () => {
   const run = (twin: 'fixed' | 'buggy') => traced('inlined-values', twin, { database: 'inlined_values' });
-  const located = (report: Report) => report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
 
   test('tests that collide with their own rows or the seed earn no finding, with the same verdicts traced and untraced', async () => {
     const { report, verdicts: traced, untraced } = await run('fixed');
@@ -314,23 +328,14 @@ describe('inlined-values: a data mapper that writes values into the SQL text (Ma
 });
 
 describe('typeorm-als-helper: a transaction library testing its own ES2015-compiled sources (typeorm-transactional)', () => {
-  const jest = (results: string) => [process.execPath, join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js'), '--ci', '--cacheDirectory', '.jest-cache', '--json', '--outputFile', results];
-
-  /** Each test's full name and status, from the JSON file jest wrote in `dir`. */
-  function statuses(dir: string): string[] {
-    const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as { testResults: { assertionResults: { fullName: string; status: string }[] }[] };
-    return results.testResults.flatMap((file) => file.assertionResults.map((t) => `${t.status} ${t.fullName}`));
-  }
-
   async function run(twin: 'fixed' | 'buggy'): Promise<{ report: Report; verdicts: string[]; untraced: string[] }> {
     const tracedDir = copyFixture('typeorm-als-helper', twin);
     const env = async () => fixtureEnv({ DATABASE_URL: await createDatabase('typeorm_als_helper') });
-    const result = await runCli(['run', '--json', '--fail-on', 'never', '--', ...jest('results.json')], { cwd: tracedDir, env: await env() });
+    const result = await runCli(['run', '--json', '--fail-on', 'never', '--', ...jest], { cwd: tracedDir, env: await env() });
     const plainDir = copyFixture('typeorm-als-helper', twin);
-    spawnSync(process.execPath, jest('results.json').slice(1), { cwd: plainDir, env: { ...process.env, ...(await env()) }, encoding: 'utf8' });
-    return { report: JSON.parse(result.stdout) as Report, verdicts: statuses(tracedDir), untraced: statuses(plainDir) };
+    spawnSync(process.execPath, jest.slice(1), { cwd: plainDir, env: { ...process.env, ...(await env()) }, encoding: 'utf8' });
+    return { report: JSON.parse(result.stdout) as Report, verdicts: jestVerdicts(tracedDir), untraced: jestVerdicts(plainDir) };
   }
-  const located = (report: Report) => report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
 
   test('units the test began itself, at once and under REPEATABLE READ, earn no finding, with the same verdicts traced and untraced', async () => {
     const { report, verdicts: traced, untraced } = await run('fixed');
@@ -359,15 +364,6 @@ describe('typeorm-als-helper: a transaction library testing its own ES2015-compi
 // commit-escapes-rollback stays silent. A test that runs in a transaction opened in beforeEach
 // and rolled back in afterEach, while the audit commits beside it, keeps the warning.
 describe('propagation-jest: a transaction that commits inside one that rolls back, under jest (MikroORM)', () => {
-  const jest = [process.execPath, join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js'), '--ci', '--cacheDirectory', '.jest-cache', '--json', '--outputFile', 'results.json'];
-
-  /** jest's verdicts from its JSON results: 'name status'. */
-  function jestVerdicts(project: string): string[] {
-    if (!existsSync(join(project, 'results.json'))) return [];
-    const results = JSON.parse(readFileSync(join(project, 'results.json'), 'utf8')) as { testResults: Array<{ assertionResults: Array<{ title: string; status: string }> }> };
-    return results.testResults.flatMap((f) => f.assertionResults.map((a) => `${a.title} ${a.status}`));
-  }
-
   async function run(twin: 'fixed' | 'buggy'): Promise<{ report: Report; traceDir: string; verdicts: string[]; untraced: string[] }> {
     const project = copyFixture('propagation-jest', twin);
     const result = await runCli(['run', '--json', '--fail-on', 'never', '--', ...jest], { cwd: project, env: fixtureEnv({ DATABASE_URL: await createDatabase('propagation_jest') }) });
@@ -379,7 +375,7 @@ describe('propagation-jest: a transaction that commits inside one that rolls bac
 
   test('the suite pattern earns no finding, with the same verdicts traced and untraced, and its transactions are sessions', async () => {
     const { report, traceDir, verdicts: traced, untraced } = await run('fixed');
-    assert.deepEqual(untraced, ['an audit entry commits though the order around it rolls back passed', 'an order and its audit entry both commit passed']);
+    assert.deepEqual(untraced, ['passed an audit entry commits though the order around it rolls back', 'passed an order and its audit entry both commit']);
     assert.deepEqual(traced, untraced);
     assert.equal(report.summary.commits, 3);
     assert.equal(report.summary.rollbacks, 1);
@@ -392,9 +388,9 @@ describe('propagation-jest: a transaction that commits inside one that rolls bac
 
   test("an audit commit beside the test's own rolled-back transaction keeps the warning, at the commit", async () => {
     const { report, verdicts: traced, untraced } = await run('buggy');
-    assert.deepEqual(untraced, ['an order placed in the test transaction passed']);
+    assert.deepEqual(untraced, ['passed an order placed in the test transaction']);
     assert.deepEqual(traced, untraced);
-    const found = report.findings.map((f) => `${f.severity} ${f.rule} ${f.location.file.split('/').slice(-2).join('/')}:${f.location.line}`);
+    const found = located(report);
     assert.deepEqual(found, ['warning commit-escapes-rollback app/audit.js:7']);
     assert.match(report.findings[0].message, /rollback at test\/orders\.test\.js:19/);
     assert.match(report.findings[0].message, /the test's trx/);
