@@ -5,7 +5,7 @@
 // fault, an unsupported driver version and a library build it hooks only in part.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { describe, test } from 'node:test';
 import { build } from 'esbuild';
@@ -14,9 +14,9 @@ import { nodePreload, traceEnv, withNodeAgent } from '../../src/capture/env';
 import { repoRoot, tempDir } from '../support/env';
 import { loggedDatabase, loggedStatements } from './pg-log';
 import { loadModel } from '../../src/model/model';
+import { agentDir, runTraced as runAgent, type NodeRun } from './node-run';
 import { analyse } from '../../src/analysis/analyse';
 
-const agentDir = join(repoRoot, 'dist', 'agents');
 const scripts = join(repoRoot, 'test', 'fixtures', 'node', 'scripts');
 
 interface Line {
@@ -45,43 +45,11 @@ interface Line {
   dur?: number;
 }
 
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  files: string[];
-  lines: Line[];
-  /** The run's trace folder. */
-  traceDir: string;
-}
+type Run = NodeRun<Line>;
 
-/** Runs `node ARGS` in `cwd` with the environment `txlens run` would give it. */
+/** Runs `node ARGS` in `cwd` with the environment `txlens run` would give it (the project's node_modules on NODE_PATH). */
 function runTraced(cwd: string, args: string[], extra: NodeJS.ProcessEnv = {}, onStdout?: (text: string, kill: () => void) => void): Promise<Run> {
-  const traceDir = join(tempDir('node-agent-trace'), 'run');
-  const base = { ...process.env, NODE_PATH: join(repoRoot, 'node_modules'), NODE_TEST_CONTEXT: undefined, NODE_OPTIONS: undefined, ...extra };
-  const env = traceEnv(base, { traceDir, workspace: cwd, agentDir });
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      onStdout?.(stdout, () => child.kill('SIGTERM'));
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      const files = existsSync(traceDir) ? readdirSync(traceDir).filter((f) => f.endsWith('.ndjson')).sort() : [];
-      const lines = files.flatMap((f) =>
-        readFileSync(join(traceDir, f), 'utf8')
-          .split('\n')
-          .filter((l) => l.trim() !== '')
-          .map((l) => JSON.parse(l) as Line),
-      );
-      resolve({ code, signal, stdout, stderr, files, lines, traceDir });
-    });
-  });
+  return runAgent<Line>(cwd, args, { NODE_PATH: join(repoRoot, 'node_modules'), ...extra }, onStdout);
 }
 
 /** Write `lines` as the file `path` (its folder made first), each ending with a newline. */
@@ -962,8 +930,8 @@ describe('the Node agent', () => {
     assert.deepEqual(
       run.lines.filter((l) => l.k === 'stmt').map((l) => [String(l.sql).split(' ')[0], relative(dir, l.at?.[0] ?? ''), l.at?.[1]]),
       [
-        ['create', join('tests', 'orm.test.js'), 5],
-        ['insert', join('tests', 'orm.test.js'), 6],
+        ['create', join('tests', 'orm.test.js'), 6],
+        ['insert', join('tests', 'orm.test.js'), 7],
         ['select', join('packages', 'app-db', 'index.js'), 2],
         ['delete', join('packages', 'app-jobs', 'index.js'), 2],
       ],

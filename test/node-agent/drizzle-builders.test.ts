@@ -8,14 +8,11 @@
 // Traced untouched, Drizzle's better-sqlite3 suite had 58 statements and its
 // node-postgres suite 5 with no line: awaited selects, deletes and $count.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { traceEnv } from '../../src/capture/env';
 import { createDatabase, repoRoot, tempDir } from '../support/env';
-
-const agentDir = join(repoRoot, 'dist', 'agents');
+import { plainNodeEnv, runNode, runTraced, type NodeRun } from './node-run';
 
 interface Line {
   k: string;
@@ -23,44 +20,13 @@ interface Line {
   at?: [string, number, string];
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  lines: Line[];
-}
-
-function untracedEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return { ...process.env, NODE_TEST_CONTEXT: undefined, NODE_OPTIONS: undefined, ...extra };
-}
-
-function run(cwd: string, script: string, env: NodeJS.ProcessEnv, traceDir?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const files = traceDir && existsSync(traceDir) ? readdirSync(traceDir).filter((f) => f.endsWith('.ndjson')) : [];
-      const lines = files.flatMap((f) =>
-        readFileSync(join(traceDir as string, f), 'utf8')
-          .split('\n')
-          .filter((l) => l.trim() !== '')
-          .map((l) => JSON.parse(l) as Line),
-      );
-      resolve({ code, stdout, stderr, lines });
-    });
-  });
-}
+type Run = NodeRun<Line>;
 
 /** The script run untraced, then traced; both runs, after checking that they print the same. */
 async function bothWays(dir: string, script: string, extra: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const untraced = await run(dir, script, untracedEnv(extra));
+  const untraced = await runNode<Line>(dir, [script], plainNodeEnv(extra));
   assert.equal(untraced.code, 0, untraced.stderr);
-  const traceDir = join(tempDir('drizzle-builders-trace'), 'run');
-  const traced = await run(dir, script, traceEnv(untracedEnv(extra), { traceDir, workspace: dir, agentDir }), traceDir);
+  const traced = await runTraced<Line>(dir, [script], extra);
   assert.equal(traced.code, 0, traced.stderr);
   assert.equal(traced.stdout, untraced.stdout);
   assert.doesNotMatch(traced.stderr, /txlens:/);

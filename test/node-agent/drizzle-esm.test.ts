@@ -5,14 +5,11 @@
 // gives a command; the fixture projects under vitest and tsx are in
 // orm-fixtures.test.ts.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { traceEnv } from '../../src/capture/env';
 import { repoRoot, tempDir } from '../support/env';
-
-const agentDir = join(repoRoot, 'dist', 'agents');
+import { plainNodeEnv, runNode, runTraced as runAgent, type NodeRun } from './node-run';
 
 interface Line {
   k: string;
@@ -24,41 +21,10 @@ interface Line {
   at?: [string, number, string];
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  lines: Line[];
-}
+type Run = NodeRun<Line>;
 
 function runTraced(cwd: string, args: string[]): Promise<Run> {
-  const traceDir = join(tempDir('drizzle-esm-trace'), 'run');
-  return runWith(cwd, args, traceEnv(untracedEnv(), { traceDir, workspace: cwd, agentDir }), traceDir);
-}
-
-function untracedEnv(): NodeJS.ProcessEnv {
-  return { ...process.env, NODE_TEST_CONTEXT: undefined, NODE_OPTIONS: undefined };
-}
-
-function runWith(cwd: string, args: string[], env: NodeJS.ProcessEnv, traceDir: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const files = existsSync(traceDir) ? readdirSync(traceDir).filter((f) => f.endsWith('.ndjson')) : [];
-      const lines = files.flatMap((f) =>
-        readFileSync(join(traceDir, f), 'utf8')
-          .split('\n')
-          .filter((l) => l.trim() !== '')
-          .map((l) => JSON.parse(l) as Line),
-      );
-      resolve({ code, stdout, stderr, lines });
-    });
-  });
+  return runAgent<Line>(cwd, args);
 }
 
 /** Two Drizzle transactions on better-sqlite3, then an INSERT built on line 8 and sent after an await. */
@@ -172,7 +138,7 @@ describe("Drizzle's ES module build", () => {
     writeFileSync(join(dir, 'idle.mjs'), `console.log(${threads});\n`);
     writeFileSync(join(dir, 'idle.cjs'), `console.log(${threads.replace("(await import('node:fs'))", "require('node:fs')")});\n`);
     for (const script of ['app.mjs', 'idle.mjs', 'idle.cjs']) {
-      const untraced = await runWith(dir, [script], untracedEnv(), join(dir, 'no-trace'));
+      const untraced = await runNode<Line>(dir, [script], plainNodeEnv());
       const traced = await runTraced(dir, [script]);
       assert.equal(untraced.code, 0, untraced.stderr);
       assert.equal(traced.code, 0, traced.stderr);

@@ -5,14 +5,12 @@
 // Client to the same patches. Real pg against the test Postgres, one Node
 // process in the environment `txlens run` gives a command.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { traceEnv } from '../../src/capture/env';
 import { createDatabase, repoRoot, tempDir } from '../support/env';
+import { runTraced } from './node-run';
 
-const agentDir = join(repoRoot, 'dist', 'agents');
 
 interface Line {
   k: string;
@@ -46,26 +44,6 @@ const APP = [
   '',
 ].join('\n');
 
-function run(cwd: string, env: NodeJS.ProcessEnv, traceDir: string): Promise<{ code: number | null; stderr: string; lines: Line[] }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', './register.mjs', 'app.mjs'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stdout.resume();
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const files = existsSync(traceDir) ? readdirSync(traceDir).filter((f) => f.endsWith('.ndjson')) : [];
-      const lines = files.flatMap((f) =>
-        readFileSync(join(traceDir, f), 'utf8')
-          .split('\n')
-          .filter((l) => l.trim() !== '')
-          .map((l) => JSON.parse(l) as Line),
-      );
-      resolve({ code, stderr, lines });
-    });
-  });
-}
-
 describe('a loader that hands CommonJS files over as source (jiti/register)', () => {
   test("pg's statements and transaction are traced, at the app's lines", async () => {
     const dir = tempDir('loader-cjs');
@@ -75,9 +53,7 @@ describe('a loader that hands CommonJS files over as source (jiti/register)', ()
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'loader-cjs', private: true, type: 'module' }));
     symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
     const url = await createDatabase('loader_cjs');
-    const traceDir = join(tempDir('loader-cjs-trace'), 'run');
-    const base = { ...process.env, NODE_TEST_CONTEXT: undefined, NODE_OPTIONS: undefined, DATABASE_URL: url };
-    const traced = await run(dir, traceEnv(base, { traceDir, workspace: dir, agentDir }), traceDir);
+    const traced = await runTraced<Line>(dir, ['--import', './register.mjs', 'app.mjs'], { DATABASE_URL: url });
     assert.equal(traced.code, 0, traced.stderr);
     const kinds = traced.lines.map((l) => l.k);
     assert.ok(kinds.includes('begin') && kinds.includes('commit'), traced.stderr + kinds.join(','));

@@ -24,14 +24,19 @@ export type RecordedLine = Omit<RecordedEvent, 'k'> & { k: EventKind | 'header' 
   [K in Exclude<keyof HeaderEvent, 'k'>]: NonNullable<HeaderEvent[K]>;
 };
 
-/** Each process file of a run folder as its lines, header first (typed as RecordedLine unless a test says otherwise). */
-export function readProcessFiles<T = RecordedLine>(traceDir: string): T[][] {
+/** The process files of a run folder, by name. */
+export function processFileNames(traceDir: string): string[] {
   return readdirSync(traceDir)
     .filter((f) => f.endsWith('.ndjson'))
-    .map((f) =>
-      readFileSync(join(traceDir, f), 'utf8')
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map((l) => JSON.parse(l) as T),
-    );
+    .sort();
+}
+
+/** Each process file of a run folder (by name) as its lines, header first (typed as RecordedLine unless a test says otherwise). */
+export function readProcessFiles<T = RecordedLine>(traceDir: string): T[][] {
+  return processFileNames(traceDir).map((f) =>
+    readFileSync(join(traceDir, f), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as T),
+  );
 }
