@@ -8,8 +8,9 @@ import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { describe, test } from 'node:test';
+import { runInNewContext } from 'node:vm';
 import { build } from 'esbuild';
-import { failureLine, line as traceLine, type PendingEvent } from '../../src/agents/node/runtime';
+import { failureLine, line as traceLine, PARAMS_MODE, paramsRepr, type PendingEvent } from '../../src/agents/node/runtime';
 import { nodePreload, traceEnv, withNodeAgent } from '../../src/capture/env';
 import { repoRoot, tempDir } from '../support/env';
 import { loggedDatabase, loggedStatements } from './pg-log';
@@ -238,6 +239,16 @@ describe("a failed test's message", () => {
     assert.equal(failureLine(jest), 'expect(received).toBe(expected) // Object.is equality: Expected: "FAILED", Received: "PENDING"');
     assert.equal(failureLine("expected 'PENDING' to be 'FAILED' // Object.is equality"), "expected 'PENDING' to be 'FAILED' // Object.is equality", "vitest's says it all in one line");
     assert.equal(failureLine('UNIQUE constraint failed: jobs.name\n    at Statement.run'), 'UNIQUE constraint failed: jobs.name');
+  });
+
+  test("a Date parameter is written as its time, whichever realm made it (jest's test context is not the agent's)", () => {
+    assert.equal(PARAMS_MODE, 'values', 'the tests run with the default parameters mode');
+    const here = new Date(0);
+    const jestRealm = runInNewContext('new Date(86400000)') as Date;
+    assert.ok(!(jestRealm instanceof Date));
+    assert.deepEqual(paramsRepr([here, jestRealm, runInNewContext('new Date(NaN)')]), ['1970-01-01T00:00:00.000Z', '1970-01-02T00:00:00.000Z', 'Invalid Date']);
+    // A Date given alone is one parameter, not an object of fields.
+    assert.deepEqual(paramsRepr(jestRealm), ['1970-01-02T00:00:00.000Z']);
   });
 });
 

@@ -16,6 +16,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isDate } from 'node:util/types';
 import type { ParamsMode, SourceFrame } from '../../trace/schema';
 import { ENV, TRACE_FORMAT_VERSION } from '../../trace/schema';
 import { detailWithoutValues, maskSqlLiterals, redactArgv, withoutQuotedValues } from '../../trace/redact';
@@ -1067,7 +1068,8 @@ function safeValue(v: unknown): unknown {
       return null;
     case 'object': {
       if (v === null) return null;
-      if (v instanceof Date) return Number.isNaN(v.getTime()) ? 'Invalid Date' : v.toISOString();
+      // By its brand, not instanceof: a Date made in a test runner's realm (jest's test context) is no instance of this one's.
+      if (isDate(v)) return Number.isNaN(v.getTime()) ? 'Invalid Date' : v.toISOString();
       if (Buffer.isBuffer(v)) return `<Buffer ${v.length} bytes>`;
       let text: string;
       try {
@@ -1084,7 +1086,7 @@ function safeValue(v: unknown): unknown {
 
 function typeName(v: unknown): string {
   if (v === null) return 'null';
-  if (v instanceof Date) return 'Date';
+  if (isDate(v)) return 'Date';
   if (Buffer.isBuffer(v)) return 'Buffer';
   return typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v;
 }
@@ -1102,7 +1104,7 @@ export function paramsRepr(params: unknown): unknown {
     if (params.length > PARAM_LIMIT) out.push('...');
     return out;
   }
-  if (typeof params === 'object' && !Buffer.isBuffer(params) && !(params instanceof Date)) {
+  if (typeof params === 'object' && !Buffer.isBuffer(params) && !isDate(params)) {
     const out: Record<string, unknown> = {};
     let n = 0;
     for (const key of Object.keys(params as object)) {
