@@ -13,6 +13,7 @@
  * BEGIN runs on. The engine sends a batch's statements from one request, so
  * they are placed at the first model call of the batch.
  */
+import { isNativeError } from 'node:util/types';
 import * as rt from '../runtime';
 import { closeWhenSettled, openSession, runInSession } from './session';
 
@@ -33,7 +34,8 @@ function patchClientClass(Client: any): void {
       const error = rt.ACTIVE ? params?.callsite?._error : undefined;
       let site: rt.Stack | undefined;
       try {
-        site = error instanceof Error ? rt.frameOfStackText(error.stack) : undefined;
+        // isNativeError, not instanceof: under jest the client runs in the test file's realm, whose Error is not the agent's.
+        site = isNativeError(error) ? rt.frameOfStackText(error.stack) : undefined;
       } catch (e) {
         rt.fail(e);
       }
