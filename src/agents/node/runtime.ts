@@ -1086,9 +1086,11 @@ function safeValue(v: unknown): unknown {
 
 function typeName(v: unknown): string {
   if (v === null) return 'null';
+  // Most parameters are strings and numbers: only an object is worth asking what kind it is.
+  if (typeof v !== 'object') return typeof v;
   if (isDate(v)) return 'Date';
   if (Buffer.isBuffer(v)) return 'Buffer';
-  return typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v;
+  return v.constructor?.name ?? 'object';
 }
 
 /** Statement parameters per TXLENS_PARAMS; undefined means: leave the field out. */
