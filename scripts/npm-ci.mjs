@@ -17,12 +17,18 @@ export function nativeBuildEnv(env = process.env) {
   return existsSync(join(prefix, 'include', 'node', 'node.h')) ? { ...env, npm_config_nodedir: prefix } : env;
 }
 
-/** Runs `npm ci` in the repository; returns its exit status. */
-export function npmCi() {
+/** Runs `npm ci` in the repository, or in a package folder of it; returns its exit status. */
+export function npmCi(dir = root) {
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  const r = spawnSync(npm, ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit', env: nativeBuildEnv() });
+  const r = spawnSync(npm, ['ci', '--no-audit', '--no-fund'], { cwd: dir, stdio: 'inherit', env: nativeBuildEnv() });
   return r.status ?? 1;
 }
+
+/**
+ * Test runners installed apart from the project's packages, each a package folder of its own:
+ * vitest 4 beside the project's vitest 3, whose peers conflict with it.
+ */
+export const RUNNER_PACKAGES = ['test/runners/vitest-4'].map((dir) => join(root, dir));
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   process.exit(npmCi());

@@ -7,12 +7,12 @@
 // (TXLENS_TEST_PG_URL, TXLENS_TEST_PY_SA14, TXLENS_TEST_PY_SA20), see test/support/env.ts.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureEmbeddedSymlinks, startPostgres } from './pg-server.mjs';
 import { ensurePythonEnvs } from './python-env.mjs';
 import { lint } from './lint.mjs';
-import { npmCi } from './npm-ci.mjs';
+import { npmCi, RUNNER_PACKAGES } from './npm-ci.mjs';
 import { OsPackagesMissing, ensureChromium, installOsPackages, ripgrepWanted } from './os-packages.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -33,6 +33,15 @@ function step(what, cmd, args) {
 if (!existsSync(resolve(root, 'node_modules'))) {
   say('installing node packages (npm ci)…');
   if (npmCi() !== 0) {
+    say('npm ci failed');
+    process.exit(1);
+  }
+}
+
+for (const dir of RUNNER_PACKAGES) {
+  if (existsSync(resolve(dir, 'node_modules'))) continue;
+  say(`installing the test runner in ${relative(root, dir)} (npm ci)…`);
+  if (npmCi(dir) !== 0) {
     say('npm ci failed');
     process.exit(1);
   }

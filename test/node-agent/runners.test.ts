@@ -1,7 +1,7 @@
 // `txlens run` for real under each Node test runner the agent supports beyond
 // CommonJS node:test and mocha (fixtures.test.ts): jest (its module registry,
 // its worker processes, ES module test files), vitest (forks and threads pools, and the vmThreads and
-// vmForks pools, which load CommonJS packages themselves), node:test from ES
+// vmForks pools, which load CommonJS packages themselves; vitest 4's forks and threads), node:test from ES
 // modules, and TypeScript through tsx and vitest, over the fixture projects in
 // test/fixtures/node/ (pg and sqlite in JavaScript, pg-ts and sqlite-ts in
 // TypeScript), each a buggy and a fixed twin. For every run:
@@ -16,14 +16,24 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { createDatabase, repoRoot, tempDir } from '../support/env';
+import { createDatabase, repoRoot, tempDir, vitest4Dir } from '../support/env';
 import { loggedDatabase, type LoggedDatabase } from './pg-log';
 import { fixtureEnv, groundTruth, located, runUntraced, tracedRun, txlensCounts, type Counts, type Report, type TraceLine } from './ground-truth';
 import { validate, type JsonSchema } from '../support/json-schema';
 
 type Twin = 'buggy' | 'fixed';
 type Fixture = 'pg' | 'sqlite' | 'pg-ts' | 'sqlite-ts';
-type Runner = 'jest' | 'jest ESM' | 'vitest forks' | 'vitest threads' | 'vitest vmThreads' | 'vitest vmForks' | 'node:test ESM' | 'node:test tsx';
+type Runner =
+  | 'jest'
+  | 'jest ESM'
+  | 'vitest forks'
+  | 'vitest threads'
+  | 'vitest vmThreads'
+  | 'vitest vmForks'
+  | 'vitest 4 forks'
+  | 'vitest 4 threads'
+  | 'node:test ESM'
+  | 'node:test tsx';
 
 const modules = join(repoRoot, 'node_modules');
 const schema = JSON.parse(readFileSync(join(repoRoot, 'docs', 'trace-format.schema.json'), 'utf8')) as JsonSchema;
@@ -44,6 +54,10 @@ function testCommand(runner: Runner, fixture: Fixture): string[] {
     case 'vitest vmThreads':
     case 'vitest vmForks':
       return [node, join(modules, 'vitest', 'vitest.mjs'), 'run', '--pool', runner.split(' ')[1], '--reporter', 'json', '--outputFile', RESULTS, 'vitest/'];
+    case 'vitest 4 forks':
+    case 'vitest 4 threads':
+      // The project's own vitest, linked to vitest 4 (copyFixture).
+      return [node, join('node_modules', 'vitest', 'vitest.mjs'), 'run', '--pool', runner.split(' ')[2], '--reporter', 'json', '--outputFile', RESULTS, 'vitest/'];
     case 'node:test ESM':
       return [node, '--test', 'esm/'];
     case 'node:test tsx':
@@ -56,11 +70,12 @@ function testCommand(runner: Runner, fixture: Fixture): string[] {
  * imports (ES imports and vite resolve from the project, not NODE_PATH; vitest
  * keeps its cache there, inside the copy).
  */
-function copyFixture(fixture: Fixture, twin: Twin, label: string): string {
+function copyFixture(fixture: Fixture, twin: Twin, runner: Runner, label: string): string {
   const dir = realpathSync(tempDir(`node-${fixture}-${twin}-${label}`));
   cpSync(join(repoRoot, 'test', 'fixtures', 'node', fixture, twin), dir, { recursive: true });
   mkdirSync(join(dir, 'node_modules'));
-  for (const name of ['pg', 'better-sqlite3', 'vitest', 'tsx']) symlinkSync(join(modules, name), join(dir, 'node_modules', name), 'dir');
+  for (const name of ['pg', 'better-sqlite3', 'tsx']) symlinkSync(join(modules, name), join(dir, 'node_modules', name), 'dir');
+  symlinkSync(runner.startsWith('vitest 4') ? vitest4Dir : join(modules, 'vitest'), join(dir, 'node_modules', 'vitest'), 'dir');
   return dir;
 }
 
@@ -104,8 +119,8 @@ interface Outcome {
 
 async function runFixture(fixture: Fixture, twin: Twin, runner: Runner): Promise<Outcome> {
   const label = `${fixture}_${twin}_${runner.replace(/\W+/g, '_')}`.replace(/-/g, '_');
-  const project = copyFixture(fixture, twin, 'traced');
-  const plain = copyFixture(fixture, twin, 'plain');
+  const project = copyFixture(fixture, twin, runner, 'traced');
+  const plain = copyFixture(fixture, twin, runner, 'plain');
   const traceDir = join(tempDir(`trace-${label}`), 'run');
   const command = testCommand(runner, fixture);
   let env: NodeJS.ProcessEnv;
@@ -178,6 +193,9 @@ const RUNS: Array<[Fixture, Runner]> = [
   // A vm context per test file, whose CommonJS packages vitest loads itself.
   ['sqlite-ts', 'vitest vmThreads'],
   ['pg-ts', 'vitest vmForks'],
+  // vitest 4: its own pool (no tinypool) and Vite's module runner (no vite-node).
+  ['pg-ts', 'vitest 4 forks'],
+  ['sqlite-ts', 'vitest 4 threads'],
   ['sqlite-ts', 'node:test tsx'],
 ];
 

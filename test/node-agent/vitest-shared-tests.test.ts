@@ -4,12 +4,13 @@
 // (includeTaskLocation is off), and the test's name is in no test( call of its own
 // file. Each such test is written at the module and line that define it, its id
 // under the test file that ran it; a module of the same imports that holds a test
-// of the same name in another describe() is not taken for it.
+// of the same name in another describe() is not taken for it. Vitest 3 keeps the
+// modules it ran in vite-node's cache, vitest 4 in Vite's module runner graph.
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { repoRoot, runCli, tempDir } from '../support/env';
+import { repoRoot, runCli, tempDir, vitest4Dir } from '../support/env';
 
 function writeLines(path: string, lines: string[]): void {
   mkdirSync(dirname(path), { recursive: true });
@@ -23,55 +24,63 @@ interface TestStart {
   line?: number;
 }
 
-test('a vitest test defined in a module its file imports is placed at that module and line', async () => {
-  const dir = realpathSync(tempDir('vitest-shared-tests'));
-  symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
-  writeLines(join(dir, 'package.json'), ['{ "type": "module" }']);
-  writeLines(join(dir, 'tests', 'common.ts'), [
-    "import { describe, expect, test } from 'vitest';",
-    'export function tests() {',
-    "  describe('common', () => {",
-    "    test('shared', () => expect(1).toBe(1));",
-    "    test('shared', () => expect(2).toBe(2));",
-    '  });',
-    '}',
-  ]);
-  writeLines(join(dir, 'tests', 'other.ts'), [
-    "import { describe, test } from 'vitest';",
-    'export function otherTests() {',
-    "  describe('other', () => {",
-    "    test('shared', () => {});",
-    '  });',
-    '}',
-  ]);
-  writeLines(join(dir, 'tests', 'a.test.ts'), [
-    "import { test } from 'vitest';",
-    "import { otherTests } from './other';",
-    "import { tests } from './common';",
-    "test('own', () => {});",
-    'tests();',
-    'otherTests();',
-  ]);
-  writeLines(join(dir, 'tests', 'b.test.ts'), ["import { tests } from './common';", 'tests();']);
-  const trace = join(dir, 'trace');
-  // One worker runs both files, one after the other: the module's lines are given again to the second.
-  const run = await runCli(
-    ['run', '--trace', trace, '--', process.execPath, join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs'), 'run', '--no-isolate', '--no-file-parallelism', 'tests/'],
-    { cwd: dir },
-  );
-  assert.equal(run.code, 0, run.stderr);
-  const started = readdirSync(trace)
-    .filter((f) => f.endsWith('.ndjson'))
-    .flatMap((f) => readFileSync(join(trace, f), 'utf8').split('\n'))
-    .filter((l) => l.includes('"test_start"'))
-    .map((l) => JSON.parse(l) as TestStart)
-    .map((e) => [e.id, `${(e.file ?? '').slice(dir.length + 1)}:${e.line}`]);
-  assert.deepEqual(started.sort(), [
-    ['tests/a.test.ts > common > shared', 'tests/common.ts:4'],
-    ['tests/a.test.ts > common > shared', 'tests/common.ts:5'],
-    ['tests/a.test.ts > other > shared', 'tests/other.ts:4'],
-    ['tests/a.test.ts > own', 'tests/a.test.ts:4'],
-    ['tests/b.test.ts > common > shared', 'tests/common.ts:4'],
-    ['tests/b.test.ts > common > shared', 'tests/common.ts:5'],
-  ]);
-});
+const VITESTS = [
+  { version: 3, vitest: join(repoRoot, 'node_modules', 'vitest') },
+  { version: 4, vitest: vitest4Dir },
+];
+
+for (const { version, vitest } of VITESTS) {
+  test(`a vitest ${version} test defined in a module its file imports is placed at that module and line`, async () => {
+    const dir = realpathSync(tempDir(`vitest${version}-shared-tests`));
+    mkdirSync(join(dir, 'node_modules'));
+    symlinkSync(vitest, join(dir, 'node_modules', 'vitest'), 'dir');
+    writeLines(join(dir, 'package.json'), ['{ "type": "module" }']);
+    writeLines(join(dir, 'tests', 'common.ts'), [
+      "import { describe, expect, test } from 'vitest';",
+      'export function tests() {',
+      "  describe('common', () => {",
+      "    test('shared', () => expect(1).toBe(1));",
+      "    test('shared', () => expect(2).toBe(2));",
+      '  });',
+      '}',
+    ]);
+    writeLines(join(dir, 'tests', 'other.ts'), [
+      "import { describe, test } from 'vitest';",
+      'export function otherTests() {',
+      "  describe('other', () => {",
+      "    test('shared', () => {});",
+      '  });',
+      '}',
+    ]);
+    writeLines(join(dir, 'tests', 'a.test.ts'), [
+      "import { test } from 'vitest';",
+      "import { otherTests } from './other';",
+      "import { tests } from './common';",
+      "test('own', () => {});",
+      'tests();',
+      'otherTests();',
+    ]);
+    writeLines(join(dir, 'tests', 'b.test.ts'), ["import { tests } from './common';", 'tests();']);
+    const trace = join(dir, 'trace');
+    // One worker runs both files, one after the other: the module's lines are given again to the second.
+    const run = await runCli(
+      ['run', '--trace', trace, '--', process.execPath, join(dir, 'node_modules', 'vitest', 'vitest.mjs'), 'run', '--no-isolate', '--no-file-parallelism', 'tests/'],
+      { cwd: dir },
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const started = readdirSync(trace)
+      .filter((f) => f.endsWith('.ndjson'))
+      .flatMap((f) => readFileSync(join(trace, f), 'utf8').split('\n'))
+      .filter((l) => l.includes('"test_start"'))
+      .map((l) => JSON.parse(l) as TestStart)
+      .map((e) => [e.id, `${(e.file ?? '').slice(dir.length + 1)}:${e.line}`]);
+    assert.deepEqual(started.sort(), [
+      ['tests/a.test.ts > common > shared', 'tests/common.ts:4'],
+      ['tests/a.test.ts > common > shared', 'tests/common.ts:5'],
+      ['tests/a.test.ts > other > shared', 'tests/other.ts:4'],
+      ['tests/a.test.ts > own', 'tests/a.test.ts:4'],
+      ['tests/b.test.ts > common > shared', 'tests/common.ts:4'],
+      ['tests/b.test.ts > common > shared', 'tests/common.ts:5'],
+    ]);
+  });
+}

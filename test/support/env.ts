@@ -27,6 +27,8 @@ export const repoRoot = findRepoRoot(__dirname);
 /** The Python agent as `txlens run` ships it (copied there by esbuild.mjs). */
 export const distAgentDir = join(repoRoot, 'dist', 'agents', 'python');
 export const cliPath = join(repoRoot, 'dist', 'cli.js');
+/** vitest 4, installed apart from the project's vitest 3 (scripts/npm-ci.mjs RUNNER_PACKAGES): link it as a project's `vitest`. */
+export const vitest4Dir = join(repoRoot, 'test', 'runners', 'vitest-4', 'node_modules', 'vitest');
 
 // ---- cleanup at exit ---------------------------------------------------------
 

@@ -184,11 +184,13 @@ function describes(file: string, suites: readonly string[]): boolean {
 
 /**
  * The workspace's modules vitest ran for the current test file, the file itself apart, in the
- * order it ran them (vite-node's module cache, vitest 3); none where the worker keeps no such cache.
+ * order it ran them: the files of the module runner's graph (vitest 4 and 5, on Vite's module
+ * runner) or vite-node's module cache (vitest 3); none where the worker keeps neither.
  */
 function importedModules(testFile: string): string[] {
   try {
-    const cache = latest?.moduleCache;
+    const files = latest?.evaluatedModules?.fileToModulesMap;
+    const cache = typeof files?.keys === 'function' ? files : latest?.moduleCache;
     if (typeof cache?.keys !== 'function') return [];
     const found: string[] = [];
     for (const key of cache.keys()) {
