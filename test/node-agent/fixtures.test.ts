@@ -8,24 +8,26 @@
 // (b) the rules name the buggy twin's bugs at their JavaScript lines and stay
 //     silent on the fixed twin;
 // (c) the runner reports the same outcomes with and without the agent;
-// under node:test (both fixtures) and mocha (the better-sqlite3 one);
+// under node:test (both fixtures) and mocha 11 and 12 (the better-sqlite3 one; mocha 12 is
+// ES modules, whose Runner and Suite the agent hooks through their sources);
 // and every line the agent wrote passes the trace format's JSON Schema.
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync, realpathSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { createDatabase, repoRoot, tempDir } from '../support/env';
+import { createDatabase, mocha12Dir, repoRoot, tempDir } from '../support/env';
 import { loggedDatabase, type LoggedDatabase } from './pg-log';
 import { fixtureEnv, groundTruth, located, runUntraced, tracedRun, txlensCounts, verdicts, type Counts, type Report, type TraceLine } from './ground-truth';
 import { validate, type JsonSchema } from '../support/json-schema';
 
 type Twin = 'buggy' | 'fixed';
 type Kind = 'pg' | 'sqlite';
-type Runner = 'node:test' | 'mocha';
+type Runner = 'node:test' | 'mocha' | 'mocha 12';
 
 /** The test command of each runner, run from the fixture project (mocha's specs live in spec/). */
 function testCommand(runner: Runner): string[] {
   if (runner === 'mocha') return [process.execPath, join(repoRoot, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--reporter', 'tap', 'spec/'];
+  if (runner === 'mocha 12') return [process.execPath, join(mocha12Dir, 'bin', 'mocha.js'), '--reporter', 'tap', 'spec/'];
   return [process.execPath, '--test', 'test/'];
 }
 
@@ -56,7 +58,7 @@ interface Outcome {
 }
 
 async function runFixture(kind: Kind, twin: Twin, runner: Runner): Promise<Outcome> {
-  const label = `${kind}_${twin}_${runner === 'mocha' ? 'mocha' : 'nodetest'}`;
+  const label = `${kind}_${twin}_${runner.startsWith('mocha') ? runner.replace(' ', '') : 'nodetest'}`;
   const project = copyFixture(kind, twin, 'traced');
   const plain = copyFixture(kind, twin, 'plain');
   const traceDir = join(tempDir(`trace-${label}`), 'run');
@@ -138,6 +140,7 @@ const RUNS: Array<[Kind, Runner]> = [
   ['pg', 'node:test'],
   ['sqlite', 'node:test'],
   ['sqlite', 'mocha'],
+  ['sqlite', 'mocha 12'],
 ];
 
 for (const [kind, runner] of RUNS) {

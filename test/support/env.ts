@@ -29,6 +29,8 @@ export const distAgentDir = join(repoRoot, 'dist', 'agents', 'python');
 export const cliPath = join(repoRoot, 'dist', 'cli.js');
 /** vitest 4, installed apart from the project's vitest 3 (scripts/npm-ci.mjs RUNNER_PACKAGES): link it as a project's `vitest`. */
 export const vitest4Dir = join(repoRoot, 'test', 'runners', 'vitest-4', 'node_modules', 'vitest');
+/** mocha 12 (ES modules), installed apart from the project's mocha 11 the same way. */
+export const mocha12Dir = join(repoRoot, 'test', 'runners', 'mocha-12', 'node_modules', 'mocha');
 
 // ---- cleanup at exit ---------------------------------------------------------
 

@@ -16,31 +16,50 @@ export const ESM_RECEIVER = 'txlens.esm.loaded';
 /** Marks a module source already given the epilogue (by a hooks chain that holds the loader twice). */
 export const EPILOGUE_MARK = '/*txlens-esm*/';
 
+/** The packages whose ES module build the agent hooks: only where one of them is installed does it watch module sources at all (esm.ts). */
+export const ESM_PACKAGES = ['drizzle-orm', 'mocha'] as const;
+
 export interface EsmHooked {
+  /** The package the module is of. */
+  pkg: (typeof ESM_PACKAGES)[number];
   /** How the module's URL ends. */
   suffix: string;
   /** The hook in modules.ts that patches it, as for its CommonJS twin. */
-  hook: 'drizzle-pg' | 'drizzle-sqlite' | 'drizzle-query' | 'drizzle-pg-select' | 'drizzle-sqlite-select' | 'drizzle-pg-db' | 'drizzle-sqlite-db';
+  hook:
+    | 'drizzle-pg'
+    | 'drizzle-sqlite'
+    | 'drizzle-query'
+    | 'drizzle-pg-select'
+    | 'drizzle-sqlite-select'
+    | 'drizzle-pg-db'
+    | 'drizzle-sqlite-db'
+    | 'mocha-runner'
+    | 'mocha-suite';
   /** The classes the module declares that the hook needs. */
   names: string[];
   /** Those the hook may hand back a replacement for. */
   replaced: string[];
 }
 
-/** Drizzle's ES module build: the same classes the CommonJS hooks patch (modules.ts). */
+/**
+ * Drizzle's ES module build, and mocha's (mocha 12 is ES modules only): the same classes the
+ * CommonJS hooks patch (modules.ts).
+ */
 export const ESM_HOOKED: readonly EsmHooked[] = [
-  { suffix: '/node_modules/drizzle-orm/node-postgres/session.js', hook: 'drizzle-pg', names: ['NodePgSession'], replaced: [] },
-  { suffix: '/node_modules/drizzle-orm/better-sqlite3/session.js', hook: 'drizzle-sqlite', names: ['BetterSQLiteSession'], replaced: [] },
-  { suffix: '/node_modules/drizzle-orm/query-promise.js', hook: 'drizzle-query', names: ['QueryPromise'], replaced: ['QueryPromise'] },
-  { suffix: '/node_modules/drizzle-orm/pg-core/query-builders/select.js', hook: 'drizzle-pg-select', names: ['PgSelectBuilder'], replaced: [] },
-  { suffix: '/node_modules/drizzle-orm/sqlite-core/query-builders/select.js', hook: 'drizzle-sqlite-select', names: ['SQLiteSelectBuilder'], replaced: [] },
-  { suffix: '/node_modules/drizzle-orm/pg-core/db.js', hook: 'drizzle-pg-db', names: ['PgDatabase'], replaced: [] },
-  { suffix: '/node_modules/drizzle-orm/sqlite-core/db.js', hook: 'drizzle-sqlite-db', names: ['BaseSQLiteDatabase'], replaced: [] },
+  { pkg: 'drizzle-orm', suffix: '/node_modules/drizzle-orm/node-postgres/session.js', hook: 'drizzle-pg', names: ['NodePgSession'], replaced: [] },
+  { pkg: 'drizzle-orm', suffix: '/node_modules/drizzle-orm/better-sqlite3/session.js', hook: 'drizzle-sqlite', names: ['BetterSQLiteSession'], replaced: [] },
+  { pkg: 'drizzle-orm', suffix: '/node_modules/drizzle-orm/query-promise.js', hook: 'drizzle-query', names: ['QueryPromise'], replaced: ['QueryPromise'] },
+  { pkg: 'drizzle-orm', suffix: '/node_modules/drizzle-orm/pg-core/query-builders/select.js', hook: 'drizzle-pg-select', names: ['PgSelectBuilder'], replaced: [] },
+  { pkg: 'drizzle-orm', suffix: '/node_modules/drizzle-orm/sqlite-core/query-builders/select.js', hook: 'drizzle-sqlite-select', names: ['SQLiteSelectBuilder'], replaced: [] },
+  { pkg: 'drizzle-orm', suffix: '/node_modules/drizzle-orm/pg-core/db.js', hook: 'drizzle-pg-db', names: ['PgDatabase'], replaced: [] },
+  { pkg: 'drizzle-orm', suffix: '/node_modules/drizzle-orm/sqlite-core/db.js', hook: 'drizzle-sqlite-db', names: ['BaseSQLiteDatabase'], replaced: [] },
+  { pkg: 'mocha', suffix: '/node_modules/mocha/lib/runner.js', hook: 'mocha-runner', names: ['Runner'], replaced: [] },
+  { pkg: 'mocha', suffix: '/node_modules/mocha/lib/suite.js', hook: 'mocha-suite', names: ['Suite'], replaced: [] },
 ];
 
 /** The hooked module a URL (or path) names, if any. */
 export function esmHooked(url: string): EsmHooked | undefined {
-  if (!url.includes('/node_modules/drizzle-orm/')) return undefined;
+  if (!url.includes('/node_modules/drizzle-orm/') && !url.includes('/node_modules/mocha/lib/')) return undefined;
   const path = url.split(/[?#]/)[0];
   return ESM_HOOKED.find((h) => path.endsWith(h.suffix));
 }

@@ -1,5 +1,7 @@
 /**
- * Drizzle's ES module build, hooked as fully as its CommonJS one. An ES
+ * Drizzle's ES module build, hooked as fully as its CommonJS one, and mocha's
+ * (mocha 12 ships ES modules alone), whose Runner and Suite give the tests'
+ * boundaries as its CommonJS ones did. An ES
  * `import` never passes through Module#load, so the agent appends to each
  * module defining a hooked class an epilogue (esm-files.ts) handing its classes
  * to `receive` here, in the thread evaluating it; the CommonJS hooks
@@ -16,14 +18,15 @@
  *   `fs.promises.readFile(url)` of the object `fs.promises` is, after the
  *   preload has run (seen on 20.6, 20.11, 20.16, 20.20, 22.0 and 22.14; newer
  *   Node reads otherwise, and has the hook above). The agent wraps that function, and appends the epilogue to what it
- *   returns when the loader reads one of Drizzle's hooked files; every other
+ *   returns when the loader reads one of the hooked files (Drizzle's, mocha's); every other
  *   call passes through as it came. Where another loader's hooks run (tsx),
  *   Node's default load runs in their thread, which runs the preload too and is
  *   wrapped the same way.
- * Either is set up only where a `drizzle-orm` package is installed, in a
- * node_modules folder above the working directory or the main script.
+ * Either is set up only where a `drizzle-orm` package, or a `mocha` whose
+ * package is ES modules, is installed in a node_modules folder above the
+ * working directory or the main script.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as rt from './runtime';
@@ -33,12 +36,27 @@ import { hookModule, markEsmBuildHooked, packageVersion } from './modules';
 
 /* eslint-disable prefer-rest-params, @typescript-eslint/no-explicit-any, @typescript-eslint/no-require-imports */
 
-/** Whether `dir` or a folder above it has `node_modules/<pkg>` installed. */
-export function installedAbove(dir: string, pkg: string): boolean {
+/** Whether `dir` or a folder above it has `node_modules/<pkg>` installed (as ES modules, when `esm`). */
+export function installedAbove(dir: string, pkg: string, esm = false): boolean {
   for (let d = resolve(dir); ; d = dirname(d)) {
-    if (existsSync(join(d, 'node_modules', pkg, 'package.json'))) return true;
+    const manifest = join(d, 'node_modules', pkg, 'package.json');
+    if (existsSync(manifest)) return !esm || esModulePackage(manifest);
     if (dirname(d) === d) return false;
   }
+}
+
+/** Whether the package.json at `manifest` says its .js files are ES modules. */
+function esModulePackage(manifest: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(manifest, 'utf8')) as { type?: unknown }).type === 'module';
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a package the agent hooks as ES modules may be imported from `dir`: Drizzle (both builds ship), mocha from 12. */
+function esmHookedAbove(dir: string): boolean {
+  return installedAbove(dir, 'drizzle-orm') || installedAbove(dir, 'mocha', true);
 }
 
 /**
@@ -60,7 +78,7 @@ export function hookEsmBuilds(): void {
   const script = process.argv[1];
   if (script && PACKAGE_MANAGER_SCRIPT.test(script)) return;
   const roots = [process.cwd(), ...(script ? [dirname(resolve(script))] : [])];
-  if (!roots.some((dir) => installedAbove(dir, 'drizzle-orm'))) return;
+  if (!roots.some(esmHookedAbove)) return;
   const hooksThread = inLoaderHooksThread();
   const registerHooks = (require('node:module') as any).registerHooks;
   if (typeof registerHooks === 'function') {
@@ -78,7 +96,7 @@ interface LoadResult {
   source?: unknown;
 }
 
-/** `module.registerHooks`'s load hook: the module as the rest of the chain loaded it, with the epilogue where it is one of Drizzle's hooked files. */
+/** `module.registerHooks`'s load hook: the module as the rest of the chain loaded it, with the epilogue where it is one of the hooked files (ESM_HOOKED). */
 function loadWithEpilogue(url: string, context: unknown, nextLoad: (url: string, context: unknown) => LoadResult): LoadResult {
   const result = nextLoad(url, context);
   try {
@@ -96,7 +114,7 @@ const TAPPED = Symbol.for('txlens.esm.readTap');
 /**
  * Wrap `fs.promises.readFile` so that Node's ES module loader, which reads
  * every module's source through it (`readFile(url)`, a URL and nothing else),
- * reads Drizzle's hooked files with the epilogue appended. Only a call made by
+ * reads the hooked files with the epilogue appended. Only a call made by
  * the loader itself, for one of those files, is answered otherwise: any other
  * caller gets exactly what it would have. False where it cannot be wrapped.
  */
@@ -159,12 +177,13 @@ function receive(name: unknown, url: unknown, get: () => any, set: (replacements
   const hooked = esmHooked(url);
   if (hooked === undefined || hooked.hook !== name) return;
   const file = fileURLToPath(url);
-  const version = packageVersion(file, 'drizzle-orm') ?? '';
-  if (!drizzleSupported(version)) return;
+  const pkg = hooked.pkg;
+  const version = packageVersion(file, pkg) ?? '';
+  if (pkg === 'drizzle-orm' && !drizzleSupported(version)) return;
   const unknownLayout = (): void =>
     rt.noteOnce(
-      `drizzle-orm esm ${hooked.hook}`,
-      `drizzle-orm ${version}: ${hooked.suffix.slice(hooked.suffix.indexOf('drizzle-orm/') + 12)} does not declare ${hooked.names.join(', ')} as the agent expects; what it would hook there is left untraced`,
+      `${pkg} esm ${hooked.hook}`,
+      `${pkg} ${version}: ${hooked.suffix.slice(hooked.suffix.indexOf(`${pkg}/`) + pkg.length + 1)} does not declare ${hooked.names.join(', ')} as the agent expects; what it would hook there is left untraced`,
     );
   let classes;
   try {
@@ -186,5 +205,5 @@ function receive(name: unknown, url: unknown, get: () => any, set: (replacements
       return unknownLayout();
     }
   }
-  markEsmBuildHooked('drizzle-orm');
+  markEsmBuildHooked(pkg);
 }

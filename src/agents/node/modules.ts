@@ -202,11 +202,12 @@ export function noteUnhookedBuild(path: string): void {
 /** Hook the freshly loaded module `name` (file `filename`); returns what its importers get. */
 export function hookModule(name: Hooked, filename: string, exports: any): any {
   switch (name) {
+    // The CommonJS build's module is the class; the ES module build's epilogue hands it over by name (esm.ts).
     case 'mocha-runner':
-      hookMochaRunner(exports);
+      hookMochaRunner(typeof exports === 'function' ? exports : exports?.Runner);
       return exports;
     case 'mocha-suite':
-      hookMochaSuite(exports);
+      hookMochaSuite(typeof exports === 'function' ? exports : exports?.Suite);
       return exports;
     case 'jest-runtime':
       hookJestRuntime(exports);
