@@ -22,12 +22,14 @@ import { validate, type JsonSchema } from '../support/json-schema';
 
 type Twin = 'buggy' | 'fixed';
 type Kind = 'pg' | 'sqlite';
-type Runner = 'node:test' | 'mocha' | 'mocha 12';
+type Runner = 'node:test' | 'mocha' | 'mocha 12' | 'mocha --parallel';
 
 /** The test command of each runner, run from the fixture project (mocha's specs live in spec/). */
 function testCommand(runner: Runner): string[] {
   if (runner === 'mocha') return [process.execPath, join(repoRoot, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--reporter', 'tap', 'spec/'];
   if (runner === 'mocha 12') return [process.execPath, join(mocha12Dir, 'bin', 'mocha.js'), '--reporter', 'tap', 'spec/'];
+  // Worker processes run the spec files; the parent replays their events to its reporter.
+  if (runner === 'mocha --parallel') return [process.execPath, join(repoRoot, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--parallel', '--jobs', '2', '--reporter', 'tap', 'spec/'];
   return [process.execPath, '--test', 'test/'];
 }
 
@@ -58,7 +60,7 @@ interface Outcome {
 }
 
 async function runFixture(kind: Kind, twin: Twin, runner: Runner): Promise<Outcome> {
-  const label = `${kind}_${twin}_${runner.startsWith('mocha') ? runner.replace(' ', '') : 'nodetest'}`;
+  const label = `${kind}_${twin}_${runner.startsWith('mocha') ? runner.replace(/\W+/g, '') : 'nodetest'}`;
   const project = copyFixture(kind, twin, 'traced');
   const plain = copyFixture(kind, twin, 'plain');
   const traceDir = join(tempDir(`trace-${label}`), 'run');
@@ -141,6 +143,7 @@ const RUNS: Array<[Kind, Runner]> = [
   ['sqlite', 'node:test'],
   ['sqlite', 'mocha'],
   ['sqlite', 'mocha 12'],
+  ['sqlite', 'mocha --parallel'],
 ];
 
 for (const [kind, runner] of RUNS) {
@@ -205,6 +208,9 @@ for (const [kind, runner] of RUNS) {
         const o = ran();
         const ends = new Map(o.events.filter((e) => e.k === 'test_end').map((e) => [e.id!, e.outcome!]));
         assert.equal(o.report.summary.tests, ends.size);
+        // Each test started once and ended (a --parallel parent replaying its workers' tests records none).
+        assert.equal(o.events.filter((e) => e.k === 'test_start').length, ends.size);
+        assert.equal(o.events.filter((e) => e.k === 'test_end').length, ends.size);
         let matched = 0;
         for (const v of o.untracedVerdicts) {
           // node:test names the leaf ('a saved draft is kept'), mocha the full title ('notes a saved draft is kept');

@@ -6,7 +6,8 @@
  * hooks. Runner#emit is wrapped to turn those into test_start/test_end, so a
  * test's hooks fall inside its window, as pytest fixtures do. The line of each
  * test is where `it()` added it (Suite#addTest runs while the spec file loads).
- * `--parallel` workers load mocha themselves and are hooked the same way.
+ * `--parallel` workers load mocha themselves and are hooked the same way; the
+ * parent, which only replays their events for its reporters, records none.
  *
  * A hook that fails is a 'fail' of the hook, and mocha's reporters count it as
  * a failure: a beforeEach's ends the test it ran for (which never gets its
@@ -99,14 +100,27 @@ function hookFailed(hook: any, err: unknown): void {
   end(hook, true);
 }
 
+/**
+ * The runner of a `--parallel` run's parent process, which replays its workers' events for the
+ * reporters (copies of their tests, rebuilt from messages): the workers record the tests, where
+ * they run; recorded again here, each would start twice and never end.
+ */
+function replaysWorkers(runner: any): boolean {
+  try {
+    return typeof runner?.isParallelMode === 'function' && runner.isParallelMode() === true;
+  } catch {
+    return false;
+  }
+}
+
 /** Hook mocha's Runner class (mocha/lib/runner.js). */
 export function hookMochaRunner(Runner: any): void {
   const proto = Runner?.prototype;
   if (!proto || proto[PATCHED] || typeof proto.emit !== 'function') return;
   Object.defineProperty(proto, PATCHED, { value: true });
   const emit: AnyFn = proto.emit;
-  proto.emit = function (this: unknown, event: unknown, test: any, err: unknown) {
-    if (rt.ACTIVE && test && typeof test === 'object' && (test.type === 'test' || (test.type === 'hook' && event === 'fail'))) {
+  proto.emit = function (this: any, event: unknown, test: any, err: unknown) {
+    if (rt.ACTIVE && test && typeof test === 'object' && (test.type === 'test' || (test.type === 'hook' && event === 'fail')) && !replaysWorkers(this)) {
       try {
         if (test.type === 'hook') hookFailed(test, err);
         else if (event === 'test') start(test);
