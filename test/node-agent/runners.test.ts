@@ -58,10 +58,11 @@ function testCommand(runner: Runner, fixture: Fixture): string[] {
     case 'vitest 4 threads':
       // The project's own vitest, linked to vitest 4 (copyFixture).
       return [node, join('node_modules', 'vitest', 'vitest.mjs'), 'run', '--pool', runner.split(' ')[2], '--reporter', 'json', '--outputFile', RESULTS, 'vitest/'];
+    // TAP, which verdicts() reads, named: Node 23 and later write the spec reporter's output by default.
     case 'node:test ESM':
-      return [node, '--test', 'esm/'];
+      return [node, '--test', '--test-reporter=tap', 'esm/'];
     case 'node:test tsx':
-      return [node, '--import', 'tsx', '--test', join('test', fixture.startsWith('pg') ? 'orders.test.ts' : 'notes.test.ts')];
+      return [node, '--import', 'tsx', '--test', '--test-reporter=tap', join('test', fixture.startsWith('pg') ? 'orders.test.ts' : 'notes.test.ts')];
   }
 }
 
