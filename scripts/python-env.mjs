@@ -2,7 +2,7 @@
 // benchmarks run in: one per SQLAlchemy line we support. Each is keyed by a
 // hash of its requirement files, so changing a pin rebuilds it and an
 // unchanged one costs a stat. Usable as a module or as
-// `node scripts/python-env.mjs [sa14|sa20 ...]` (prints name=python lines).
+// `node scripts/python-env.mjs [sa14|sa20|sa21 ...]` (prints name=python lines).
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const reqDir = join(root, 'test', 'python');
-export const ENV_NAMES = ['sa14', 'sa20'];
+export const ENV_NAMES = ['sa14', 'sa20', 'sa21'];
 
 function run(cmd, args, what) {
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });

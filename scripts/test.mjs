@@ -62,7 +62,7 @@ if (!lint({ say })) {
 say('preparing Python environments…');
 let pythons;
 try {
-  pythons = ensurePythonEnvs(['sa14', 'sa20']);
+  pythons = ensurePythonEnvs(['sa14', 'sa20', 'sa21']);
 } catch (e) {
   say(e.message);
   process.exit(2);
@@ -148,6 +148,7 @@ const code = await new Promise((resolveCode) => {
       TXLENS_TEST_PG_URL: server.url,
       TXLENS_TEST_PY_SA14: pythons.sa14,
       TXLENS_TEST_PY_SA20: pythons.sa20,
+      TXLENS_TEST_PY_SA21: pythons.sa21,
     },
   });
   child.on('error', (e) => {

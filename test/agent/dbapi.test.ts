@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readTrace } from '../../src/trace/reader';
-import { createDatabase, python, pythonTraceEnv, tempDir, type PythonEnvName } from '../support/env';
+import { createDatabase, python, pythonTraceEnv, SQLALCHEMY_LINES, tempDir, type PythonEnvName } from '../support/env';
 import type { RecordedEvent } from '../support/trace-files';
 
 /** Events are read field by field across every kind. */
@@ -508,7 +508,7 @@ asyncio.run(main())
   assert.deepEqual(kinds(ev, p.conn), ['connect', 'begin', 'stmt:BEGIN', 'stmt:insert into evt values (6)', 'rollback:pool-reset', 'close']);
 });
 
-for (const envName of ['sa14', 'sa20'] as const) {
+for (const envName of SQLALCHEMY_LINES) {
   test(`SQLAlchemy ${envName} on sqlite3 is traced once, by the SQLAlchemy hooks; a bare connection beside it by the DB-API hooks`, () => {
     const t = runTraced(
       `

@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { createDatabase, python, type PythonEnvName } from '../support/env';
+import { createDatabase, python, SQLALCHEMY_LINES } from '../support/env';
 import { agentLines, copyFixture, markerLine, runPython, type PythonRun } from './harness';
 import type { RecordedEvent } from '../support/trace-files';
 
-const VERSIONS: PythonEnvName[] = ['sa14', 'sa20'];
+const VERSIONS = SQLALCHEMY_LINES;
 
 function statements(events: RecordedEvent[], sql: RegExp): RecordedEvent[] {
   return events.filter((e) => e.k === 'stmt' && sql.test(e.sql));

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { python, type PythonEnvName } from '../support/env';
+import { python, SQLALCHEMY_LINES } from '../support/env';
 import { agentLines, copyFixture, defLine, pytestSummary, runPython, type PythonRun } from './harness';
 
-const VERSIONS: PythonEnvName[] = ['sa14', 'sa20'];
+const VERSIONS = SQLALCHEMY_LINES;
 const PYTEST = ['-m', 'pytest', '-q', '-p', 'no:cacheprovider'];
 const EXPECTED_SUMMARY = '1 failed, 4 passed, 1 skipped, 2 errors';
 

@@ -122,11 +122,18 @@ export async function createDatabase(prefix: string): Promise<string> {
 
 // ---- Python ------------------------------------------------------------------------
 
-export type PythonEnvName = 'sa14' | 'sa20';
+export type PythonEnvName = 'sa14' | 'sa20' | 'sa21';
+
+/**
+ * The SQLAlchemy lines the agent's capture is tested on: 1.4, 2.0 and 2.1, the line `pip install
+ * sqlalchemy` gives today. Tests of what the agent does not capture differently per line (faults,
+ * static checks) keep to 1.4 and 2.0.
+ */
+export const SQLALCHEMY_LINES: readonly PythonEnvName[] = ['sa14', 'sa20', 'sa21'];
 const pythonCache = new Map<PythonEnvName, string>();
 
 /**
- * Interpreter of a test environment (SQLAlchemy 1.4.54 or 2.0.58 plus drivers):
+ * Interpreter of a test environment (SQLAlchemy 1.4.54, 2.0.58 or 2.1.9 plus drivers):
  * npm test's TXLENS_TEST_PY_* variable, else whatever scripts/python-env.mjs
  * says, which creates the venv first when it is missing or stale.
  */
