@@ -23,10 +23,11 @@ function run(cmd, args, what) {
 
 function systemPython() {
   for (const candidate of [process.env.TXLENS_PYTHON, 'python3', 'python'].filter(Boolean)) {
-    const r = spawnSync(candidate, ['-c', 'import sys; print(sys.version_info >= (3, 8))'], { encoding: 'utf8' });
+    const r = spawnSync(candidate, ['-c', 'import sys; print(sys.version_info >= (3, 11))'], { encoding: 'utf8' });
     if (r.status === 0 && r.stdout.trim() === 'True') return candidate;
   }
-  throw new Error('txlens needs Python 3.8 or newer on PATH (python3) to set up its test environments');
+  // The pins need it: FastAPI 0.165 and SQLAlchemy 2.1 require 3.11 (the agent itself runs on 3.8 and later).
+  throw new Error('txlens needs Python 3.11 or newer on PATH (python3, or TXLENS_PYTHON) to set up its test environments');
 }
 
 /** Returns the path of the interpreter of environment `name`, creating it when missing or stale. */
