@@ -9,6 +9,7 @@
  * subclassed as in the CommonJS build) before any importer runs. The module
  * keeps its identity: one copy of each class, whoever imports it.
  */
+import type { Hooked } from './modules';
 
 /** The global the preload answers on; the epilogue calls it if it is there, so a process without the agent runs the module unchanged. */
 export const ESM_RECEIVER = 'txlens.esm.loaded';
@@ -25,16 +26,7 @@ export interface EsmHooked {
   /** How the module's URL ends. */
   suffix: string;
   /** The hook in modules.ts that patches it, as for its CommonJS twin. */
-  hook:
-    | 'drizzle-pg'
-    | 'drizzle-sqlite'
-    | 'drizzle-query'
-    | 'drizzle-pg-select'
-    | 'drizzle-sqlite-select'
-    | 'drizzle-pg-db'
-    | 'drizzle-sqlite-db'
-    | 'mocha-runner'
-    | 'mocha-suite';
+  hook: Extract<Hooked, `drizzle-${string}` | 'mocha-runner' | 'mocha-suite'>;
   /** The classes the module declares that the hook needs. */
   names: string[];
   /** Those the hook may hand back a replacement for. */
