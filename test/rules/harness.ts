@@ -32,6 +32,8 @@ export interface RuleRun {
   /** pytest's own output (txlens sends the command's output to stderr). */
   output: string;
   exitCode: number | null;
+  /** What the model noted about the trace (events out of order, lines lost). */
+  notes: string[];
 }
 
 export const COMBINATIONS: { env: PythonEnvName; backend: Backend }[] = [
@@ -72,8 +74,8 @@ export async function runProject(
     env: { RULE_DB_URL: dbUrl },
   });
   assert.ok(result.code !== 2 && result.stdout.trim() !== '', `txlens run failed (exit ${result.code}):\n${result.stderr.slice(-3000)}`);
-  const doc = JSON.parse(result.stdout) as { findings: FindingJson[]; trace: string };
-  return { project, trace: doc.trace, findings: doc.findings, output: result.stderr, exitCode: result.code };
+  const doc = JSON.parse(result.stdout) as { findings: FindingJson[]; trace: string; notes?: string[] };
+  return { project, trace: doc.trace, findings: doc.findings, output: result.stderr, exitCode: result.code, notes: doc.notes ?? [] };
 }
 
 /** `txlens report --json` on a kept trace, from the project folder so paths read the same. */

@@ -32,8 +32,8 @@ async function run(project: string, env: PythonEnvName, extraEnv: NodeJS.Process
     env: extraEnv,
   });
   assert.ok(result.code !== 2 && result.stdout.trim() !== '', `txlens run failed (exit ${result.code}):\n${result.stderr.slice(-3000)}`);
-  const doc = JSON.parse(result.stdout) as { findings: FindingJson[]; trace: string };
-  return { project, trace: doc.trace, findings: doc.findings, output: result.stderr, exitCode: result.code };
+  const doc = JSON.parse(result.stdout) as { findings: FindingJson[]; trace: string; notes?: string[] };
+  return { project, trace: doc.trace, findings: doc.findings, output: result.stderr, exitCode: result.code, notes: doc.notes ?? [] };
 }
 
 function copy(source: string, label: string): string {

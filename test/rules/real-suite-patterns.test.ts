@@ -45,15 +45,41 @@
 //   patched; every test writes the same UNIQUE names into its own empty database through the
 //   same URL `sqlite://` (as SQLModel's own tutorial tests do). Capture must not open the
 //   file database either.
+// - freezegun-frozen-clock: tests freeze the clock around requests that write and read
+//   (freezegun's start()/stop() in a helper, and @freeze_time with tick=True), as event-window
+//   tests do. freezegun swaps every module attribute that is the real time.monotonic_ns for
+//   its fake, the agent's own clock included, which stamped each frozen event with the
+//   frozen date in epoch nanoseconds (was: events decades after their test, and "events out
+//   of order" on CTFd's suite). Asserted beyond no finding: no event outside its test's window.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { PythonEnvName } from '../support/env';
-import { COMBINATIONS, describeFindings, runProject } from './harness';
+import { readProcessFiles } from '../support/trace-files';
+import { COMBINATIONS, describeFindings, runProject, type RuleRun } from './harness';
 
 interface Pattern {
   name: string;
   envs?: PythonEnvName[];
   pytestArgs?: string[];
+  /** Further checks of the run beyond "passes and earns no finding". */
+  check?: (run: RuleRun) => void;
+}
+
+/** Every event between its test's start and end, in the order written: none stamped with another clock. */
+function eventsWithinTheirTests(run: RuleRun): void {
+  assert.deepEqual(run.notes, []);
+  for (const lines of readProcessFiles(run.trace)) {
+    let window: { id: string; start: number } | undefined;
+    let last = -Infinity;
+    for (const e of lines) {
+      if (e.k === 'header') continue;
+      assert.ok(e.t >= last, `${e.k} at t=${e.t} after an event at t=${last}`);
+      last = e.t;
+      if (e.k === 'test_start') window = { id: e.id, start: e.t };
+      else if (e.k === 'test_end') window = undefined;
+      else if (window) assert.ok(e.t >= window.start, `${e.k} in ${window.id} before its test started`);
+    }
+  }
 }
 
 const PATTERNS: Pattern[] = [
@@ -72,6 +98,7 @@ const PATTERNS: Pattern[] = [
   { name: 'concurrent-update-count' },
   { name: 'flask-request-error' },
   { name: 'module-engine-swap' },
+  { name: 'freezegun-frozen-clock', check: eventsWithinTheirTests },
 ];
 
 for (const pattern of PATTERNS) {
@@ -83,6 +110,7 @@ for (const pattern of PATTERNS) {
         assert.doesNotMatch(run.output, /FAILED|ERROR/, run.output.slice(-2000));
         assert.deepEqual(run.findings, [], describeFindings(run.findings));
         assert.equal(run.exitCode, 0);
+        pattern.check?.(run);
       });
     }
   });

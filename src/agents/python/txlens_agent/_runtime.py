@@ -34,7 +34,12 @@ FORMAT_VERSION = 1
 ACTIVE = False
 """Capture is on in this process (trace dir set, started, no internal failure yet)."""
 
-T0 = time.monotonic_ns()
+# The clocks are held in a tuple and bound as default arguments, never as a module attribute:
+# freezegun's start() walks sys.modules and swaps every module attribute that is the real
+# time.monotonic_ns (or time.time) for its fake, which answers the frozen date in epoch
+# nanoseconds, and every event a frozen test stamped landed decades after its test.
+CLOCKS = (time.monotonic_ns, time.time)
+T0 = CLOCKS[0]()
 PID = os.getpid()
 TRACE_DIR = os.environ.get("TXLENS_TRACE_DIR") or None
 FAULT = os.environ.get("TXLENS_FAULT_INJECT") or None
@@ -42,7 +47,6 @@ PARAMS_MODE = (os.environ.get("TXLENS_PARAMS") or "values").strip().lower()
 if PARAMS_MODE not in ("off", "types", "values"):
     PARAMS_MODE = "values"
 
-_monotonic_ns = time.monotonic_ns
 # Bound once: a test that patches or counts os.write (or os.close) sees only its own calls.
 _os_write = os.write
 _os_close = os.close
@@ -312,7 +316,7 @@ def _current_task_id():
     return id(task) if task is not None else None
 
 
-def emit(event, frame=True):
+def emit(event, frame=True, _now=CLOCKS[0]):
     """Stamp `event` (holding 'k' and its fields) with time, pid, thread, task and user frame; buffer it.
 
     `frame`: False for no user frame; True to look from the caller outwards; a number
@@ -321,7 +325,7 @@ def emit(event, frame=True):
     """
     if not ACTIVE:
         return
-    event["t"] = _monotonic_ns() - T0
+    event["t"] = _now() - T0
     event["pid"] = PID
     event["th"] = _get_ident()
     # Outside asyncio (the common case) the task lookup is one C call.
@@ -478,7 +482,7 @@ def _header():
         "pid": PID,
         "ppid": os.getppid(),
         "t0": str(T0),
-        "wall": int(time.time() * 1000 - (time.monotonic_ns() - T0) / 1e6),
+        "wall": int(CLOCKS[1]() * 1000 - (CLOCKS[0]() - T0) / 1e6),
         "argv": redact_argv(getattr(sys, "orig_argv", None) or sys.argv or []),
         "cwd": os.getcwd(),
         "lang": "python",

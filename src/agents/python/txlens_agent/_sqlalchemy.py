@@ -37,7 +37,6 @@ from . import _runtime as rt
 
 emit = rt.emit
 guarded = rt.guarded
-_monotonic_ns = rt._monotonic_ns
 _params_repr = rt.params_repr
 # In 'values' mode a statement's SQL is recorded as sent (rt.recorded_sql): no call per statement.
 _SQL_AS_SENT = rt.PARAMS_MODE == "values"
@@ -512,7 +511,7 @@ def _after_savepoint(action):
 _Fairy = None
 
 
-def _statement_started():
+def _statement_started(_now=rt.CLOCKS[0]):
     try:
         if rt.FAULT is not None:
             rt.fault_point("statement")
@@ -520,15 +519,15 @@ def _statement_started():
         local.executions = getattr(local, "executions", 0) + 1
     except Exception as exc:
         rt.fail(exc)
-    return _monotonic_ns()
+    return _now()
 
 
-def _statement_ended(cursor, statement, parameters, context, many, start, exc=None):
+def _statement_ended(cursor, statement, parameters, context, many, start, exc=None, _now=rt.CLOCKS[0]):
     """Emit the stmt event of one cursor execution on a pooled connection we track.
 
     One function on purpose: it runs for every statement, and each call it makes costs.
     """
-    end = _monotonic_ns()
+    end = _now()
     if not rt.ACTIVE:
         return
     try:

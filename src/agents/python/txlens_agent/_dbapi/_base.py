@@ -19,7 +19,6 @@ import weakref
 
 from .. import _runtime as _rt
 
-_monotonic_ns = _rt._monotonic_ns
 _getframe = sys._getframe
 
 
@@ -156,7 +155,7 @@ def arg(args, kwargs, index, name):
 # Statements
 
 
-def traced_call(method, args, kwargs, conn, cid, *, in_tx, sql, params=None, many=False, cursor=None, rows_of=None, cause=None, commit_by_default=False):
+def traced_call(method, args, kwargs, conn, cid, *, in_tx, sql, params=None, many=False, cursor=None, rows_of=None, cause=None, commit_by_default=False, _now=_rt.CLOCKS[0]):
     """Run `method(*args, **kwargs)`, a driver call that runs one statement, and record it.
 
     Before the call it reads whether a transaction is open (`in_tx(conn)`, the
@@ -177,7 +176,7 @@ def traced_call(method, args, kwargs, conn, cid, *, in_tx, sql, params=None, man
     rest of the recording.
     """
     was_in_tx = in_tx(conn)
-    start = _monotonic_ns()
+    start = _now()
     try:
         result = method(*args, **kwargs)
     except Exception as exc:
@@ -195,10 +194,10 @@ def traced_call(method, args, kwargs, conn, cid, *, in_tx, sql, params=None, man
     return result
 
 
-async def traced_call_async(method, args, kwargs, conn, cid, *, in_tx, sql, params=None, many=False, cursor=None, rows_of=None, cause=None, commit_by_default=False):
+async def traced_call_async(method, args, kwargs, conn, cid, *, in_tx, sql, params=None, many=False, cursor=None, rows_of=None, cause=None, commit_by_default=False, _now=_rt.CLOCKS[0]):
     """traced_call for a coroutine method: the same, with the call awaited."""
     was_in_tx = in_tx(conn)
-    start = _monotonic_ns()
+    start = _now()
     try:
         result = await method(*args, **kwargs)
     except Exception as exc:
@@ -216,9 +215,9 @@ async def traced_call_async(method, args, kwargs, conn, cid, *, in_tx, sql, para
     return result
 
 
-def _record_statement(conn, cid, in_tx, sql, start, was_in_tx, exc=None, rows=None, params=None, many=False, cause=None, commit_by_default=False):
+def _record_statement(conn, cid, in_tx, sql, start, was_in_tx, exc=None, rows=None, params=None, many=False, cause=None, commit_by_default=False, _now=_rt.CLOCKS[0]):
     """One statement finished: emit begin (if it opened a transaction), stmt, then commit/rollback (if it ended one)."""
-    dur = _monotonic_ns() - start
+    dur = _now() - start
     # Guarded by hand: @guarded would pack the keywords into a dict on every statement.
     if not _rt.ACTIVE:
         return
