@@ -51,6 +51,10 @@
 //   its fake, the agent's own clock included, which stamped each frozen event with the
 //   frozen date in epoch nanoseconds (was: events decades after their test, and "events out
 //   of order" on CTFd's suite). Asserted beyond no finding: no event outside its test's window.
+// - app-per-test-memory: a Flask-SQLAlchemy app per test on `sqlite://` (a StaticPool
+//   connection per app, never disposed), two apps one after the other in one test, the second
+//   reading its own fresh config table while the first's connection sits open and unused (was:
+//   sqlite-memory-isolation errors on three of CTFd's export/import tests).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { PythonEnvName } from '../support/env';
@@ -99,6 +103,7 @@ const PATTERNS: Pattern[] = [
   { name: 'flask-request-error' },
   { name: 'module-engine-swap' },
   { name: 'freezegun-frozen-clock', check: eventsWithinTheirTests },
+  { name: 'app-per-test-memory' },
 ];
 
 for (const pattern of PATTERNS) {

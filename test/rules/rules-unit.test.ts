@@ -554,10 +554,49 @@ describe('sqlite-memory-isolation: a fresh memory database per spec file', () =>
     assert.match(found[0].message, /could not see the rows/);
   });
 
-  test('both databases open at once, the read in a passing test: still an error', () => {
-    const m = model((p) => twoDatabases(p.testStart('spec/people.spec.js > counts people', { file: SPEC, line: 2 }), false).testEnd('passed'));
+  test('both databases in use at once, the read in a passing test: still an error', () => {
+    const m = model((p) =>
+      twoDatabases(p.testStart('spec/people.spec.js > counts people', { file: SPEC, line: 2 }), false)
+        .execute('SELECT count(*) FROM people', { conn: 'c1', at: [SPEC, 7, 'before'] })
+        .testEnd('passed'),
+    );
     const found = sqliteMemoryIsolationRule.check(m);
     assert.deepEqual(found.map((f) => f.severity), ['error']);
+  });
+
+  test('the first database left open but never used again, the read in a passing test: silent (a new app per test, as CTFd builds)', () => {
+    const m = model((p) => twoDatabases(p.testStart('spec/people.spec.js > counts people', { file: SPEC, line: 2 }), false).testEnd('passed'));
+    assert.deepEqual(sqliteMemoryIsolationRule.check(m), []);
+  });
+});
+
+describe('sqlite-memory-isolation: a second engine lists the tables of its own empty database', () => {
+  const memory: DatabaseInfo = { system: 'sqlite', memory: true, name: ':memory:', url: 'sqlite://' };
+  const EXPORT = '/proj/app/exports.py';
+  const LIST = "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name";
+  /** The app's database made and written; an export's own engine lists the tables; the app goes on. */
+  const exportBeside = (p: ProcessBuilder, exportCreates: boolean): ProcessBuilder => {
+    p.testStart('tests/test_export.py::test_export', { file: TESTS, line: 1 })
+      .connect('c1', memory, { engineAt: [APP, 10, 'create_app'], at: [APP, 10, 'create_app'] })
+      .execute('CREATE TABLE challenges (id INTEGER PRIMARY KEY, name TEXT)', { at: [APP, 11, 'create_app'] })
+      .execute('INSERT INTO challenges (name) VALUES (?)', { params: ['wolf'], rows: 1, at: [TESTS, 3, 'test_export'] })
+      .connect('c2', memory, { engineAt: [EXPORT, 5, 'export_all'], at: [EXPORT, 6, 'export_all'] })
+      .execute(LIST, { at: [EXPORT, 6, 'export_all'] });
+    if (exportCreates) p.execute('CREATE TABLE challenges (id INTEGER PRIMARY KEY, name TEXT)', { at: [EXPORT, 7, 'export_all'] });
+    return p.execute('SELECT challenges.id FROM challenges', { conn: 'c1', at: [TESTS, 5, 'test_export'] }).testEnd('passed');
+  };
+
+  test('an error at the engine that came up empty, while the app database is in use', () => {
+    const found = sqliteMemoryIsolationRule.check(model((p) => exportBeside(p, false)));
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.equal(found[0].severity, 'error');
+    assert.deepEqual([found[0].location.file, found[0].location.line], [EXPORT, 5]);
+    assert.match(found[0].message, /listed the tables of sqlite_master at .*exports\.py:6 and found none, although C1 had created challenges/);
+  });
+
+  test('silent when the second database then creates its own tables: it was being set up', () => {
+    const found = sqliteMemoryIsolationRule.check(model((p) => exportBeside(p, true)));
+    assert.deepEqual(found.filter((f) => f.severity === 'error'), []);
   });
 });
 

@@ -15,13 +15,20 @@
  * - error when a connection then failed with "no such table: T" while another
  *   memory database of the same test had T, or read T after another one had
  *   written rows to T (it cannot have seen them: its database never got them)
- *   while that one was still open, or in a test that then failed. A read of an
- *   empty table of a fresh database, after the other had closed, in a test that
- *   passed (or outside any test: suite-level hooks of different spec files each
- *   opening their own database) is how a fresh database per file begins;
- * - warning when memory databases of one test, open at the same time, only
- *   touched the same tables (one closed before the next opened is a fresh
- *   database per test or file, by design: no finding).
+ *   while that one was still in use, or in a test that then failed; or listed
+ *   its tables (SELECT from sqlite_master) and never created one, while another
+ *   memory database of the test that had its tables was in use (CTFd's export
+ *   opens `dataset.connect("sqlite://")` beside the app's database and exports
+ *   nothing). A read of an empty table of a fresh database, after the other was
+ *   last used, in a test that passed (or outside any test: suite-level hooks of
+ *   different spec files each opening their own database) is how a fresh
+ *   database per file, fixture or app begins;
+ * - warning when memory databases of one test, in use at the same time, only
+ *   touched the same tables (one last used before the next came up is a fresh
+ *   database per test, file or app, by design: no finding).
+ * "In use" is statements over overlapping spans of the test, not an open
+ * connection: CTFd builds two apps in one test on `sqlite://` and never closes
+ * the first one's StaticPool connection.
  *
  * Location: where the engine of the connection that came up empty was created
  * (`engineAt`), else where that connection was opened; that is the line to
@@ -37,6 +44,8 @@ import { connectionRef, connectionWording, finding, firstFrame, place, related, 
 const RULE = 'sqlite-memory-isolation';
 
 const NO_SUCH_TABLE = /no such table:\s*["'`[]?([\w.]+)/i;
+/** A read of SQLite's catalogue: the model keeps it out of a statement's tables, so it is known by its text. */
+const CATALOG_READ = /\bsqlite_(?:master|schema)\b/i;
 
 interface MemoryDb {
   key: string;
@@ -46,6 +55,8 @@ interface MemoryDb {
   /** Tables written with rows (INSERT/UPDATE...), with the first such statement. */
   rowsWritten: Map<string, ModelStatement>;
   touched: Set<string>;
+  /** Start of its first statement and end of its last one in this group's test (any statement, PRAGMAs too). */
+  use: [number, number];
 }
 
 interface Evidence {
@@ -53,7 +64,7 @@ interface Evidence {
   /** The statement of another memory database that had the table. */
   other: ModelStatement;
   table: string;
-  kind: 'missing-table' | 'missing-rows';
+  kind: 'missing-table' | 'missing-rows' | 'empty-catalog';
 }
 
 interface Group {
@@ -87,6 +98,19 @@ function otherHaving(group: Group, self: string, table: string, map: 'had' | 'ro
   return undefined;
 }
 
+/** The first table another memory database in the group had, with the statement that made it: one still open at `time` first. */
+function firstHad(group: Group, self: string, time: number): [string, ModelStatement] | undefined {
+  let closed: [string, ModelStatement] | undefined;
+  for (const db of group.dbs.values()) {
+    if (db.key === self) continue;
+    const first = db.had.entries().next();
+    if (first.done) continue;
+    for (const c of db.connections) if ((c.closed ?? Infinity) > time) return first.value;
+    closed ??= first.value;
+  }
+  return closed;
+}
+
 function actorText(a: ModelStatement, b: ModelStatement): string {
   if (a.process !== b.process) return ` in process ${a.process.pid}`;
   if (a.thread !== undefined && b.thread !== undefined && a.thread !== b.thread) return ' in another thread';
@@ -108,6 +132,8 @@ function describeGroup(model: ModelRun, group: Group): Finding[] {
 
   for (const ev of group.evidence) {
     if (ev.kind === 'missing-rows' && !missedLiveRows(model, group, ev)) continue;
+    // A database that went on to create tables of its own was being set up, not looked into.
+    if (ev.kind === 'empty-catalog' && (!missedLiveRows(model, group, ev) || (group.dbs.get(ev.victim.connection.dbKey ?? '')?.had.size ?? 0) > 0)) continue;
     const victimConn = ev.victim.connection;
     const at = firstFrame(engineFrame(victimConn), ev.victim.at);
     if (!at) continue;
@@ -119,15 +145,23 @@ function describeGroup(model: ModelRun, group: Group): Finding[] {
     const story =
       ev.kind === 'missing-table'
         ? `${ev.victim.verb} failed with "no such table: ${ev.table}"${where}`
-        : `${ev.victim.verb} read ${ev.table}${where} and could not see the rows ${otherConn.label} had written to it`;
+        : ev.kind === 'empty-catalog'
+          ? `${ev.victim.verb} listed the tables of sqlite_master${where} and found none`
+          : `${ev.victim.verb} read ${ev.table}${where} and could not see the rows ${otherConn.label} had written to it`;
     const otherDid =
-      ev.kind === 'missing-table' ? `${otherConn.label} had created ${ev.table} at ${place(model, ev.other.at)}` : `${otherConn.label} wrote them at ${place(model, ev.other.at)}`;
+      ev.kind === 'missing-rows' ? `${otherConn.label} wrote them at ${place(model, ev.other.at)}` : `${otherConn.label} had created ${ev.table} at ${place(model, ev.other.at)}`;
     const message =
       `${capitalize(connectionRef(model, victimConn))}${actorText(ev.victim, ev.other)} opened SQLite ${memoryName(victimConn)} and got its own empty database: ` +
       `${story}, although ${otherDid} in a different memory database (${counts}). ${advice}`;
+    const victimDid =
+      ev.kind === 'missing-table'
+        ? `failed here: no such table ${ev.table}`
+        : ev.kind === 'empty-catalog'
+          ? 'listed the tables of its own empty database here'
+          : `read ${ev.table} from its own empty database here`;
     const rel: RelatedLocation[] = [
-      ...related(ev.victim.at, ev.kind === 'missing-table' ? `failed here: no such table ${ev.table}` : `read ${ev.table} from its own empty database here`),
-      ...related(ev.other.at, `${otherConn.label} ${ev.kind === 'missing-table' ? 'created' : 'wrote'} ${ev.table} here, in another memory database`),
+      ...related(ev.victim.at, victimDid),
+      ...related(ev.other.at, `${otherConn.label} ${ev.kind === 'missing-rows' ? 'wrote' : 'created'} ${ev.table} here, in another memory database`),
     ];
     const otherEngine = engineFrame(otherConn);
     if (otherEngine && `${otherEngine[0]}:${otherEngine[1]}` !== key) rel.push(...related(otherEngine, otherConn.process.header.lang === 'node' ? `${otherConn.label} opened its own memory database here` : `engine of ${otherConn.label} created here`));
@@ -141,7 +175,7 @@ function describeGroup(model: ModelRun, group: Group): Finding[] {
   const dbs = [...group.dbs.values()];
   for (let i = 1; i < dbs.length; i++) {
     for (let j = 0; j < i; j++) {
-      if (!livedTogether(dbs[i], dbs[j])) continue;
+      if (!usedTogether(dbs[i], dbs[j])) continue;
       const shared = [...dbs[i].touched].filter((t) => dbs[j].touched.has(t));
       if (shared.length === 0) continue;
       const later = [...dbs[i].connections][0];
@@ -169,17 +203,25 @@ function missedLiveRows(model: ModelRun, group: Group, ev: Evidence): boolean {
   if (testFailed(model, ev.victim.test)) return true;
   const victimDb = group.dbs.get(ev.victim.connection.dbKey ?? '');
   const otherDb = group.dbs.get(ev.other.connection.dbKey ?? '');
-  return victimDb === undefined || otherDb === undefined || livedTogether(victimDb, otherDb);
+  return victimDb === undefined || otherDb === undefined || usedTogether(victimDb, otherDb);
 }
 
-/** Some connection of `a` was open while some connection of `b` was (a connection never closed lives to the end). */
-function livedTogether(a: MemoryDb, b: MemoryDb): boolean {
-  for (const x of a.connections) {
-    for (const y of b.connections) {
-      if (x.opened < (y.closed ?? Infinity) && y.opened < (x.closed ?? Infinity)) return true;
-    }
-  }
-  return false;
+/**
+ * Both databases ran statements over spans that overlap: one was still in use after the other
+ * came up. Being open is not enough: a suite that builds a new app per test, or two in one test,
+ * leaves the old app's StaticPool connection open and never uses it again (CTFd's
+ * create_ctfd/destroy_ctfd on `sqlite://`), and the new app's fresh database is by design.
+ */
+function usedTogether(a: MemoryDb, b: MemoryDb): boolean {
+  return a.use[0] < b.use[1] && b.use[0] < a.use[1];
+}
+
+/** The span of use of `st`'s memory database in `st`'s test, made on first sight. */
+function useOf(uses: Map<string, [number, number]>, st: ModelStatement): [number, number] {
+  const key = `${st.test ?? ''}\0${st.connection.dbKey ?? ''}`;
+  let use = uses.get(key);
+  if (!use) uses.set(key, (use = [st.start, st.time]));
+  return use;
 }
 
 function memoryName(conn: ModelConnection): string {
@@ -204,6 +246,7 @@ export const sqliteMemoryIsolationRule: DynamicRule = {
     const memory = model.connections.filter(isMemory);
     if (memory.length === 0) return [];
     const groups = new Map<string, Group>();
+    const uses = new Map<string, [number, number]>();
     // Statements are in time order, so "had the table before" is a running state: the memory
     // databases' statements, when they are few, in their model order, else every statement.
     const statements = model.statements;
@@ -212,7 +255,12 @@ export const sqliteMemoryIsolationRule: DynamicRule = {
     for (let j = 0; j < n; j++) {
       const st = statements[positions ? positions[j] : j];
       const conn = st.connection;
-      if (!isMemory(conn) || !meaningful(st)) continue;
+      if (!isMemory(conn)) continue;
+      const use = useOf(uses, st);
+      if (st.start < use[0]) use[0] = st.start;
+      if (st.time > use[1]) use[1] = st.time;
+      const catalog = !st.err && st.op === 'read' && CATALOG_READ.test(st.sql);
+      if (!catalog && !meaningful(st)) continue;
       const groupKey = st.test ?? '';
       let group = groups.get(groupKey);
       if (!group) {
@@ -221,11 +269,19 @@ export const sqliteMemoryIsolationRule: DynamicRule = {
       }
       let db = group.dbs.get(conn.dbKey);
       if (!db) {
-        db = { key: conn.dbKey, connections: new Set(), had: new Map(), rowsWritten: new Map(), touched: new Set() };
+        db = { key: conn.dbKey, connections: new Set(), had: new Map(), rowsWritten: new Map(), touched: new Set(), use: useOf(uses, st) };
         group.dbs.set(conn.dbKey, db);
       }
       db.connections.add(conn);
 
+      if (catalog) {
+        // Listing the tables of a database that has none yet, while another of the test's has them.
+        if (db.had.size === 0) {
+          const other = firstHad(group, db.key, st.start);
+          if (other) group.evidence.push({ victim: st, other: other[1], table: other[0], kind: 'empty-catalog' });
+        }
+        continue;
+      }
       if (st.err) {
         const m = NO_SUCH_TABLE.exec(st.err.message);
         if (m) {
