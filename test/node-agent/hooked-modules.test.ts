@@ -52,6 +52,10 @@ test("Sequelize's Transaction is hooked in node_modules and in a Sequelize check
   assert.equal(hookedBy(fileIn('sequelize', 'lib/dialects/abstract/query-generator/transaction.js')), '');
   assert.equal(hookedBy(fileIn('sequelize', 'src/transaction.js')), '');
   assert.equal(hookedBy(fileIn('my-orm', 'lib/transaction.js')), '');
+  // The Sequelize class, whose query and transaction an app may replace with its own forwarders.
+  assert.equal(hookedBy('/app/node_modules/sequelize/lib/sequelize.js'), 'sequelize-main');
+  assert.equal(hookedBy(fileIn('sequelize', 'lib/sequelize.js')), 'sequelize-main');
+  assert.equal(hookedBy(fileIn('my-orm', 'lib/sequelize.js')), '');
 });
 
 // jest 28 (typeorm-transactional's suite) keeps jest-circus's adapter under

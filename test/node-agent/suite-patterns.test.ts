@@ -72,6 +72,13 @@
 // INSERT's text, places the statements at the line that checked the connection out, and warns
 // of the order dependence; a later test that fails on another leftover key is an error. Tests
 // that collide with their own rows or the schema's seed earn nothing.
+//
+// sequelize-query-wrapper (from Outline): an app puts functions of its own in place of its Sequelize
+// instance's query (logging a failed statement's error before rethrowing it) and transaction
+// (a statement timeout set first in each transaction), each handing the call on to Sequelize's.
+// Every statement of every model call passes through the query wrapper's line, which is where no
+// statement was asked for: statements stand at the app's lines past it, transactions at the line
+// that asked for them. A count that leaves out its transaction keeps its uncommitted-read, at the count.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, realpathSync, renameSync } from 'node:fs';
@@ -394,5 +401,46 @@ describe('propagation-jest: a transaction that commits inside one that rolls bac
     assert.deepEqual(found, ['warning commit-escapes-rollback app/audit.js:7']);
     assert.match(report.findings[0].message, /rollback at test\/orders\.test\.js:19/);
     assert.match(report.findings[0].message, /the test's trx/);
+  });
+});
+
+describe("sequelize-query-wrapper: the app's own functions in place of sequelize.query and sequelize.transaction (Outline)", () => {
+  const mochaExit = [process.execPath, join(repoRoot, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--exit', '--timeout', '30000', '--reporter', 'tap', 'spec/'];
+
+  async function run(twin: 'fixed' | 'buggy'): Promise<{ report: Report; traceDir: string; verdicts: string[]; untraced: string[] }> {
+    const project = copyFixture('sequelize-query-wrapper', twin);
+    const result = await runCli(['run', '--json', '--fail-on', 'never', '--', ...mochaExit], { cwd: project, env: fixtureEnv({ DATABASE_URL: await createDatabase('query_wrapper') }) });
+    const env = { ...process.env, ...fixtureEnv({ DATABASE_URL: await createDatabase('query_wrapper') }) };
+    const plain = spawnSync(mochaExit[0], mochaExit.slice(1), { cwd: copyFixture('sequelize-query-wrapper', twin), env, encoding: 'utf8' });
+    const report = JSON.parse(result.stdout) as Report;
+    return { report, traceDir: resolve(project, report.trace), verdicts: verdicts(result.stderr), untraced: verdicts(plain.stdout) };
+  }
+
+  /** Each statement's and session's line as 'folder/file:line', sorted and counted. */
+  function lines(traceDir: string): { statements: string[]; sessions: string[] } {
+    const model = loadModel(traceDir);
+    const at = (frame: [string, number, string] | undefined) => (frame ? `${frame[0].split('/').slice(-2).join('/')}:${frame[1]}` : 'none');
+    return { statements: [...new Set(model.statements.map((st) => at(st.at)))].sort(), sessions: model.sessions.map((sess) => at(sess.at)) };
+  }
+
+  test('the suite pattern earns no finding; no statement and no session stands at a wrapper', async () => {
+    const { report, traceDir, verdicts: traced, untraced } = await run('fixed');
+    assert.deepEqual(untraced, ['ok 1 notes a first note is the only one with its title', 'ok 2 notes a note is stored']);
+    assert.deepEqual(traced, untraced);
+    assert.deepEqual(report.findings, []);
+    const { statements, sessions } = lines(traceDir);
+    // db.js:23 is the transaction wrapper's own SET LOCAL, sent there; the query wrapper's line (13) and the
+    // transaction wrapper's call of Sequelize's (21) are no statement's. 'none': the connection's own setup.
+    assert.deepEqual(statements, ['app/db.js:23', 'app/notes.js:6', 'app/notes.js:7', 'app/notes.js:8', 'none', 'spec/notes.spec.js:19', 'spec/notes.spec.js:7']);
+    assert.deepEqual(sessions, ['app/notes.js:6', 'app/notes.js:6']);
+  });
+
+  test('a count without its transaction keeps uncommitted-read, at the count, not at the query wrapper', async () => {
+    const { report, verdicts: traced, untraced } = await run('buggy');
+    assert.deepEqual(untraced, ['not ok 1 notes a first note is the only one with its title', 'ok 2 notes a note is stored']);
+    assert.deepEqual(traced, untraced);
+    const found = located(report);
+    assert.deepEqual(found, ['error uncommitted-read app/notes.js:10', 'warning uncommitted-read app/notes.js:10']);
+    assert.match(report.findings[0].message, /Sequelize transaction S1 \(app\/notes\.js:8\)/);
   });
 });

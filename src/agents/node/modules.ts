@@ -13,7 +13,7 @@ import { hookKnexRunner, tracedKnexBuilder, tracedKnexTransaction } from './orm/
 import { hookTypeormRunner } from './orm/typeorm';
 import { drizzleSupported, hookDrizzleCount, hookDrizzleSelect, hookDrizzleSession, tracedDrizzleQueryPromise } from './orm/drizzle';
 import { tracedPrismaRuntime } from './orm/prisma';
-import { hookSequelizeTransaction } from './orm/sequelize';
+import { hookSequelizeForwarders, hookSequelizeTransaction } from './orm/sequelize';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -67,7 +67,8 @@ export type Hooked =
   | 'drizzle-pg-db'
   | 'drizzle-sqlite-db'
   | 'prisma'
-  | 'sequelize';
+  | 'sequelize'
+  | 'sequelize-main';
 
 /** The package a hooked module file belongs to, for its version (when not the hook's own name). */
 const PACKAGE: Partial<Record<Hooked, string>> = {
@@ -84,6 +85,7 @@ const PACKAGE: Partial<Record<Hooked, string>> = {
   'drizzle-pg-db': 'drizzle-orm',
   'drizzle-sqlite-db': 'drizzle-orm',
   prisma: '@prisma/client',
+  'sequelize-main': 'sequelize',
 };
 
 /**
@@ -117,6 +119,7 @@ export const HOOKED_FILES: ReadonlyArray<readonly [string, Hooked]> = [
   ['/node_modules/drizzle-orm/sqlite-core/db.cjs', 'drizzle-sqlite-db'],
   ['/node_modules/@prisma/client/runtime/client.js', 'prisma'],
   ['/node_modules/sequelize/lib/transaction.js', 'sequelize'],
+  ['/node_modules/sequelize/lib/sequelize.js', 'sequelize-main'],
 ];
 
 /**
@@ -159,6 +162,8 @@ function libraryCheckout(filename: string): Hooked | '' {
   else if (path.endsWith('/lib/transaction.js')) {
     // Sequelize's own lib/, right under its package.json: not any lib/transaction.js of a project within it.
     return manifestName(dirname(dirname(filename))) === 'sequelize' ? 'sequelize' : '';
+  } else if (path.endsWith('/lib/sequelize.js')) {
+    return manifestName(dirname(dirname(filename))) === 'sequelize' ? 'sequelize-main' : '';
   } else if (path.endsWith('/lib/database.js')) {
     return manifestName(dirname(dirname(filename))) === 'better-sqlite3' ? 'better-sqlite3' : '';
   } else if (path.endsWith('/better_sqlite3.node')) {
@@ -257,6 +262,9 @@ export function hookModule(name: Hooked, filename: string, exports: any): any {
       return tracedPrismaRuntime(exports, version);
     case 'sequelize':
       hookSequelizeTransaction(exports, version);
+      return exports;
+    case 'sequelize-main':
+      hookSequelizeForwarders(exports);
       return exports;
     default:
   }

@@ -246,7 +246,8 @@ export function fillCapturedStack(stack: Stack, above: (...args: never[]) => unk
 /**
  * The call sites captured into STACK_HOLDER, as CallSites (no stack string is formatted):
  * [first user frame, its depth (1-based), whether all `limit` frames were taken, whether that
- * frame is in the workspace's published code (`publishedByWorkspace`) for want of any other].
+ * frame is in the workspace's published code (`publishedByWorkspace`) or a forwarding line
+ * (`forwardingLines`), for want of any other].
  * Error.prepareStackTrace is swapped only for the extent of the read, so
  * `--enable-source-maps` and the code's own override keep working for every other stack.
  */
@@ -266,7 +267,7 @@ function userFrameCaptured(limit: number): [SourceFrame | undefined, number, boo
   for (let i = 0; i < sites.length; i++) {
     const frame = frameOf(sites[i]);
     if (frame === undefined) continue;
-    if (publishedPaths().length === 0 || !publishedByWorkspace(frame[0])) return [frame, i + 1, sites.length >= limit, false];
+    if ((publishedPaths().length === 0 || !publishedByWorkspace(frame[0])) && !forwarding(frame)) return [frame, i + 1, sites.length >= limit, false];
     if (own === undefined) {
       own = frame;
       ownDepth = i + 1;
@@ -457,6 +458,48 @@ function publishedByWorkspace(path: string): boolean {
  */
 export function inPublishedCode(frame: SourceFrame): boolean {
   return publishedPaths().length > 0 && publishedByWorkspace(frame[0]);
+}
+
+/**
+ * file -> lines of the user's code that only hand a call on to the ORM's own method, which the
+ * app put in that method's place (Outline's tests replace sequelize.query with a wrapper that logs
+ * the error and rethrows it): every statement the ORM runs passes through that line, so it says
+ * nothing of where the statement was asked for. Such a line stands for a statement only for want
+ * of any other line of the user's, as published code does.
+ */
+const forwardingLines = new Map<string, Set<number>>();
+
+function forwarding(frame: SourceFrame): boolean {
+  return forwardingLines.size > 0 && forwardingLines.get(frame[0])?.has(frame[1]) === true;
+}
+
+/** Whether `frame` stands for an event only when its stack holds no other line of the user's. */
+function onlyForWant(frame: SourceFrame): boolean {
+  return inPublishedCode(frame) || forwarding(frame);
+}
+
+/**
+ * Note that the caller of `above` (a hooked ORM method) is a replacement of that method the app
+ * installed on its instance, which forwards to it: its line is a forwarding line. Returns whether
+ * the caller was the user's code (a replacement in a library is the library's and never a line).
+ */
+export function noteForwardingCaller(above: (...args: never[]) => unknown): boolean {
+  captureStack(above, 1);
+  const prevPrepare = Error.prepareStackTrace;
+  let cs: unknown;
+  try {
+    Error.prepareStackTrace = returnCallSites;
+    cs = STACK_HOLDER.stack;
+  } finally {
+    Error.prepareStackTrace = prevPrepare;
+  }
+  if (!Array.isArray(cs) || cs.length === 0) return false;
+  const frame = frameOf(cs[0] as PositionedSite);
+  if (frame === undefined) return false;
+  let lines = forwardingLines.get(frame[0]);
+  if (lines === undefined) forwardingLines.set(frame[0], (lines = new Set()));
+  lines.add(frame[1]);
+  return true;
 }
 
 /** file name as V8 reports it -> absolute path when it is user code, '' when not. */
@@ -716,7 +759,7 @@ export function frameOfStackText(text: unknown): Stack | undefined {
     const file = verdicts.get(m[2]) ?? classify(m[2]);
     if (!file) continue;
     const found: Stack = { frame: [file, Number(m[3]), (m[1] ?? '<anonymous>').replace(/^async /, '')] };
-    if (publishedPaths().length === 0 || !publishedByWorkspace(file)) return found;
+    if ((publishedPaths().length === 0 || !publishedByWorkspace(file)) && !forwarding(found.frame!)) return found;
     own ??= found;
   }
   return own;
@@ -920,10 +963,11 @@ export function line(e: PendingEvent, t: number, cs: Stack | undefined): string 
   if (alt !== undefined) e._alt = undefined;
   // No user frame (an ORM ran it from its own callbacks): the line that opened the session running it.
   // So too when the only one is in the workspace's published code (the BEGIN of MikroORM's em.begin()
-  // in its own suite, sent from packages/knex/src) and the session's line is not.
+  // in its own suite, sent from packages/knex/src), or a line that only forwards to the ORM
+  // (`forwardingLines`), and the session's line is neither.
   if (cs !== undefined) {
     at = cs.frame ?? alt?.frame;
-    if (alt?.frame !== undefined && at !== alt.frame && inPublishedCode(at!) && !inPublishedCode(alt.frame)) at = alt.frame;
+    if (alt?.frame !== undefined && at !== alt.frame && onlyForWant(at!) && !onlyForWant(alt.frame)) at = alt.frame;
   }
   const k = e.k;
   let fields: string;

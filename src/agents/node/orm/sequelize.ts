@@ -65,3 +65,38 @@ export function hookSequelizeTransaction(Transaction: any, version: string): voi
   proto.cleanup = closeOf(proto.cleanup);
   proto.forceCleanup = closeOf(proto.forceCleanup);
 }
+
+const FORWARDER_SEEN = Symbol('txlens.sequelize.forwarder');
+
+/**
+ * The Sequelize class (sequelize/lib/sequelize.js): an app may put a function of its own in place
+ * of an instance's `query` or `transaction` that hands each call on to Sequelize's (Outline's tests
+ * wrap `query` to log the error before rethrowing it). Every statement of every model call then
+ * passes through that one line, which is no more where the statement was asked for than
+ * Sequelize's own lines are: the first call that comes through it notes its line as forwarding
+ * (rt.noteForwardingCaller), and the statement stands at the next line of the app out.
+ */
+export function hookSequelizeForwarders(Sequelize: any): void {
+  const proto = Sequelize?.prototype;
+  if (!proto || proto[PATCHED]) return;
+  Object.defineProperty(proto, PATCHED, { value: true });
+  for (const name of ['query', 'transaction'] as const) {
+    const original: AnyFn = proto[name];
+    if (typeof original !== 'function') continue;
+    const seen = Symbol(`${FORWARDER_SEEN.description}.${name}`);
+    const hooked = function sequelizeMethod(this: any) {
+      // Called by the instance's own replacement (it took Sequelize's method to call before it put
+      // itself in its place), once per instance: the replacement's line is learnt at its first call.
+      if (rt.ACTIVE && this !== null && typeof this === 'object' && this[seen] === undefined && Object.prototype.hasOwnProperty.call(this, name) && this[name] !== hooked && Object.isExtensible(this)) {
+        try {
+          Object.defineProperty(this, seen, { value: rt.noteForwardingCaller(hooked) });
+        } catch (e) {
+          rt.fail(e);
+        }
+      }
+      return original.apply(this, arguments as any);
+    };
+    Object.defineProperty(hooked, 'name', { value: name });
+    proto[name] = hooked;
+  }
+}
