@@ -158,6 +158,45 @@ function readWhere(
   out: Map<string, Map<string, ValueRef[]>>,
   likesOut: Map<string, Map<string, ValueRef[]>>,
 ): void {
+  const conditions = readConjuncts(toks, i, aliases, mainTables);
+  if (!conditions) return;
+  for (const [table, col, refs] of conditions.found) for (const r of refs) addRef(out, table, col, r);
+  for (const [table, col, ref] of conditions.likes) addRef(likesOut, table, col, ref);
+}
+
+interface Conjuncts {
+  found: [string, string, ValueRef[]][];
+  likes: [string, string, ValueRef][];
+}
+
+/** The index of the ')' that closes the '(' at tokens[i], or -1. */
+function closingParen(toks: Tok[], i: number): number {
+  let depth = 0;
+  for (; i < toks.length; i++) {
+    const tok = toks[i];
+    if (tok.t !== 'punct') continue;
+    if (tok.v === '(') depth++;
+    else if (tok.v === ')' && --depth === 0) return i;
+  }
+  return -1;
+}
+
+/** Whether tokens[i] ends a condition of an AND list: AND, the clause's end, or the end of the group it is in. */
+function endsConjunct(tok: Tok | undefined): boolean {
+  if (tok === undefined) return true;
+  if (tok.t === 'punct') return tok.v === ')' || tok.v === ';';
+  return tok.t === 'word' && (tok.up === 'AND' || CLAUSE_END.has(tok.up));
+}
+
+/**
+ * The `col = v`, `col IN (...)` and `col LIKE p` conditions of the AND list starting at tokens[i],
+ * up to the end of the clause or of the bracket it is in; undefined when the list is a disjunction,
+ * which pins nothing. A bracketed condition that is a whole member of the list is an AND list of
+ * its own, whose conditions are the list's: Sequelize brackets every WHERE of more than one
+ * condition (`WHERE ("t"."deletedAt" IS NULL AND "t"."id" = '...')`, a paranoid model's lookup), and
+ * one with OR inside pins nothing, while the list's other members still do.
+ */
+function readConjuncts(toks: Tok[], i: number, aliases: Map<string, string>, mainTables: string[]): Conjuncts | undefined {
   const found: [string, string, ValueRef[]][] = [];
   const likes: [string, string, ValueRef][] = [];
   let depth = 0;
@@ -165,8 +204,22 @@ function readWhere(
   for (; i < toks.length; i++) {
     const tok = toks[i];
     if (tok.t === 'punct') {
-      if (tok.v === '(') depth++;
-      else if (tok.v === ')') {
+      if (tok.v === '(') {
+        if (depth === 0 && conditionStart) {
+          const close = closingParen(toks, i);
+          if (close > i && endsConjunct(toks[close + 1])) {
+            const inner = readConjuncts(toks, i + 1, aliases, mainTables);
+            if (inner) {
+              found.push(...inner.found);
+              likes.push(...inner.likes);
+            }
+            conditionStart = false;
+            i = close;
+            continue;
+          }
+        }
+        depth++;
+      } else if (tok.v === ')') {
         if (depth === 0) break;
         depth--;
       } else if (tok.v === ';' && depth === 0) break;
@@ -174,7 +227,7 @@ function readWhere(
     }
     if (depth > 0) continue;
     if (tok.t === 'word') {
-      if (tok.up === 'OR') return; // a disjunction pins nothing
+      if (tok.up === 'OR') return undefined; // a disjunction pins nothing
       if (CLAUSE_END.has(tok.up)) break;
       if (tok.up === 'AND') {
         conditionStart = true;
@@ -235,8 +288,7 @@ function readWhere(
       i = after2 - 1;
     }
   }
-  for (const [table, col, refs] of found) for (const r of refs) addRef(out, table, col, r);
-  for (const [table, col, ref] of likes) addRef(likesOut, table, col, ref);
+  return { found, likes };
 }
 
 /** A value of an INSERT's VALUES row: a literal or a parameter, null for DEFAULT, undefined for an expression (now(), a subquery). */

@@ -94,6 +94,29 @@ describe('row keys: what pins nothing', () => {
     const k = extractor.keys('SELECT * FROM jobs WHERE (id = ? OR id = ?) AND jobs.owner = ?', [1, 2, 'ann']);
     assert.deepEqual(plain(k), { jobs: { owner: ['ann'] } });
   });
+  test('a bracketed AND list is the conditions of the clause (Sequelize brackets every WHERE of more than one)', () => {
+    // A paranoid model's lookup by id, its values inlined; an UPDATE's bound; a pattern inside the brackets.
+    const lookup = `SELECT "id", "name" FROM "collections" AS "collection" WHERE ("collection"."deletedAt" IS NULL AND "collection"."id" = '6b36f257') FOR NO KEY UPDATE;`;
+    assert.deepEqual(plain(extractor.keys(lookup, undefined)), { collections: { id: ['6b36f257'] } });
+    assert.deepEqual(plain(extractor.keys('UPDATE "documents" SET "title"=$1 WHERE ("id" = $2 AND "version" = $3)', ['One', 'd1', 2])), { documents: { id: ['d1'], version: ['2'] } });
+    const validate = `SELECT "id" FROM "groups" AS "group" WHERE ("group"."deletedAt" IS NULL AND ("group"."teamId" = 't1' AND "group"."name" ILIKE 'Design'))`;
+    assert.deepEqual(plain(extractor.keys(validate, undefined)), { groups: { teamid: ['t1'] } });
+    assert.deepEqual([...extractor.patterns(validate, undefined).get('groups')!], [['name', ['Design']]]);
+    // Brackets beside other conditions, one by one.
+    assert.deepEqual(plain(extractor.keys('SELECT * FROM jobs WHERE (jobs.id = ?) AND (jobs.owner = ?)', [1, 'ann'])), { jobs: { id: ['1'], owner: ['ann'] } });
+  });
+  test('a bracketed list with OR inside pins nothing of its own; brackets that are no whole condition are not read', () => {
+    assert.equal(extractor.keys('SELECT * FROM jobs WHERE (jobs.id = ? OR jobs.owner = ?)', [1, 'ann']).size, 0);
+    assert.deepEqual(plain(extractor.keys('SELECT * FROM jobs WHERE (jobs.id = ? OR jobs.id = ?) AND (jobs.owner = ? AND jobs.kind = ?)', [1, 2, 'ann', 'x'])), {
+      jobs: { owner: ['ann'], kind: ['x'] },
+    });
+    // A bracketed list that is one side of an OR: the clause is a disjunction.
+    assert.equal(extractor.keys('SELECT * FROM jobs WHERE (jobs.id = ? AND jobs.owner = ?) OR jobs.kind = ?', [1, 'ann', 'x']).size, 0);
+    // A row value compared, a subquery compared: neither is an AND list.
+    assert.equal(extractor.keys('SELECT * FROM jobs WHERE (jobs.id, jobs.owner) IN ((?, ?))', [1, 'ann']).size, 0);
+    assert.equal(extractor.keys('SELECT * FROM jobs WHERE (SELECT count(*) FROM runs WHERE runs.id = ?) > 0', [1]).size, 0);
+    assert.equal(extractor.keys('SELECT * FROM jobs WHERE NOT (jobs.id = ? AND jobs.owner = ?)', [1, 'ann']).size, 0);
+  });
   test('garbage does not throw', () => {
     assert.equal(extractor.keys("SELECT ((( WHERE = = 'unterminated", [1]).size, 0);
     assert.equal(extractor.keys('', undefined).size, 0);

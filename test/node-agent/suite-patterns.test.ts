@@ -79,6 +79,14 @@
 // Every statement of every model call passes through the query wrapper's line, which is where no
 // statement was asked for: statements stand at the app's lines past it, transactions at the line
 // that asked for them. A count that leaves out its transaction keeps its uncommitted-read, at the count.
+//
+// paranoid-lookup (from Outline): an app on Sequelize serves one request while another renames a
+// row in its transaction; the first looks up another row of the same table by its UUID, through a
+// paranoid model, whose lookups Sequelize writes as one bracketed AND list
+// (`WHERE ("note"."deletedAt" IS NULL AND "note"."id" = '...')`). The keys in the brackets are the
+// lookup's: it read another row than the one renamed, and uncommitted-read stays silent (Outline's
+// vitest workers, each on its own team's rows, drew 58 such warnings). A lookup of the renamed row
+// keeps the warning.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, realpathSync, renameSync } from 'node:fs';
@@ -442,5 +450,26 @@ describe("sequelize-query-wrapper: the app's own functions in place of sequelize
     const found = located(report);
     assert.deepEqual(found, ['error uncommitted-read app/notes.js:10', 'warning uncommitted-read app/notes.js:10']);
     assert.match(report.findings[0].message, /Sequelize transaction S1 \(app\/notes\.js:8\)/);
+  });
+});
+
+describe('paranoid-lookup: a bracketed Sequelize lookup of another row while a row is renamed (Outline)', () => {
+  const mochaExit = [process.execPath, join(repoRoot, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--exit', '--timeout', '30000', '--reporter', 'tap', 'spec/'];
+  const run = (twin: 'fixed' | 'buggy') => traced('paranoid-lookup', twin, { command: mochaExit, database: 'paranoid_lookup' });
+
+  test('the suite pattern earns no finding, with the same verdicts traced and untraced', async () => {
+    const { report, verdicts: traced, untraced } = await run('fixed');
+    assert.deepEqual(untraced, ['ok 1 notes a note is shown while another is renamed']);
+    assert.deepEqual(traced, untraced);
+    assert.equal(report.summary.commits, 1);
+    assert.deepEqual(report.findings, []);
+  });
+
+  test('a lookup of the row being renamed keeps the warning, at the lookup, naming the row', async () => {
+    const { report, verdicts: traced, untraced } = await run('buggy');
+    assert.deepEqual(untraced, ['ok 1 notes a note is shown while it is renamed']);
+    assert.deepEqual(traced, untraced);
+    assert.deepEqual(located(report), ['warning uncommitted-read app/notes.js:14']);
+    assert.match(report.findings[0].message, /read notes id=[0-9a-f-]{36} while Sequelize transaction S1 \(app\/notes\.js:7\)/);
   });
 });
