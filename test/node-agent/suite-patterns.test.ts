@@ -87,6 +87,13 @@
 // lookup's: it read another row than the one renamed, and uncommitted-read stays silent (Outline's
 // vitest workers, each on its own team's rows, drew 58 such warnings). A lookup of the renamed row
 // keeps the warning.
+//
+// parallel-workers (from Outline): a test runner runs two test files at once, each in a process of
+// its own, on one database (node:test's process per file, as vitest's and jest's workers): one
+// file's test holds its team's draft uncommitted while the other's counts its own team's notes
+// through a join, with no key of the notes table to tell the rows apart. Neither test was meant
+// to see the other's rows: uncommitted-read stays silent. A job worker the test started, which
+// runs no test, holding the draft the test counts keeps the warning.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, realpathSync, renameSync } from 'node:fs';
@@ -471,5 +478,28 @@ describe('paranoid-lookup: a bracketed Sequelize lookup of another row while a r
     assert.deepEqual(traced, untraced);
     assert.deepEqual(located(report), ['warning uncommitted-read app/notes.js:14']);
     assert.match(report.findings[0].message, /read notes id=[0-9a-f-]{36} while Sequelize transaction S1 \(app\/notes\.js:7\)/);
+  });
+});
+
+describe("parallel-workers: a test's read beside another test worker's uncommitted rows (Outline)", () => {
+  const parallel = [process.execPath, '--test', '--test-concurrency=2', '--test-reporter', 'tap', 'test/'];
+  const run = (twin: 'fixed' | 'buggy') => traced('parallel-workers', twin, { command: parallel, database: 'parallel_workers' });
+
+  test('the suite pattern earns no finding, with the same verdicts traced and untraced', async () => {
+    const { report, verdicts: traced, untraced } = await run('fixed');
+    // The two files' processes run at once: their verdicts, without TAP's numbers, in any order.
+    const unnumbered = (vs: string[]) => vs.map((v) => v.replace(/^(not )?ok \d+ - /, '$1ok ')).sort();
+    assert.deepEqual(unnumbered(untraced), ["ok team a's draft is added", 'ok team b has no notes']);
+    assert.deepEqual(unnumbered(traced), unnumbered(untraced));
+    assert.equal(report.summary.commits, 1);
+    assert.deepEqual(report.findings, []);
+  });
+
+  test('a job worker the test started, holding the rows the test counts, keeps the warning', async () => {
+    const { report, verdicts: traced, untraced } = await run('buggy');
+    assert.deepEqual(untraced, ['ok 1 - team b has no notes yet']);
+    assert.deepEqual(traced, untraced);
+    assert.deepEqual(located(report), ['warning uncommitted-read app/notes.js:8']);
+    assert.match(report.findings[0].message, / in process \d+ held an uncommitted INSERT into it/);
   });
 });

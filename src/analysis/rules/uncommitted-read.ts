@@ -30,6 +30,9 @@
  * Sibling units of work (transactions opened by the same line, run at once) do not read each
  * other's uncommitted writes when the writer rolled back: those rows never existed for anyone.
  *
+ * A test worker's read beside another test worker's uncommitted writes (test files run at once,
+ * each in its own process, on one database) is none: neither test was meant to see the other's rows.
+ *
  * A passing test that began the transaction in its own body and read beside it there (its file,
  * from its declaration to the next test's) earns none: it contrasts what the transaction sees
  * with what the rest of the database sees, as the "supports transactions" tests of Sequelize do.
@@ -124,6 +127,18 @@ function rolledBackSibling(reader: ModelTransaction | undefined, writer: ModelTr
   return a !== undefined && b !== undefined && a[0] === b[0] && a[1] === b[1];
 }
 
+/**
+ * The writer is another test worker's: test runners run test files at once, each in a process of
+ * its own (vitest's and jest's workers, node:test's process per file), on the one test database,
+ * each test on rows of its own. A read in one worker's test while another worker held writes hid
+ * no row the reading test was meant to see: Outline's vitest workers, one looking a team's rows up
+ * through a join while another's transaction held another team's. A process that runs no test (an
+ * API server, a job worker a test started) keeps the finding: its writes are the test's to see.
+ */
+function otherWorkersTest(r: ModelStatement, writer: ModelTransaction): boolean {
+  return r.process !== writer.process && r.process.tests.length > 0 && writer.process.tests.length > 0 && r.test !== undefined && r.test !== writer.test;
+}
+
 function check(model: ModelRun): Finding[] {
   const keys = modelRowKeys(model);
   // One finding per read line, writer transaction and test; the strongest evidence wins.
@@ -131,6 +146,7 @@ function check(model: ModelRun): Finding[] {
   sweepPendingWrites(model, statementIndex(model).reads, (r, p) => {
     if (p.tx === r.transaction) return;
     if (rolledBackSibling(r.transaction, p.tx)) return;
+    if (otherWorkersTest(r, p.tx)) return;
     const table = p.table;
     const readKeys = keys.of(r, table);
     const readPatterns = keys.patternsOf(r, table);
