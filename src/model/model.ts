@@ -483,6 +483,8 @@ class ModelBuilder {
   private readonly transactionTimes: number[] = [];
   private readonly identityHitTimes: number[] = [];
   private readonly testTimes: number[] = [];
+  /** Each test id's places of definition (`file:line`), in the order first seen: see testId. */
+  private readonly testPlaces = new Map<string, string[]>();
   /** Statements whose SQL could not be read for tables. */
   private unparsed = 0;
 
@@ -590,8 +592,27 @@ class ModelBuilder {
     }
   }
 
+  /**
+   * The id a test goes by in the model. Runners let two tests of one file share a name (jest's
+   * and vitest's `test.each` with a fixed title, a copied test left unrenamed: Outline's
+   * Collection.test.ts has two of one name), and their ids are the same: each test defined at
+   * another place gets `[2]`, `[3]`... after the id, so each is a test of its own. The same test
+   * run again (a retry, a repeat) is defined at the same place and keeps its id.
+   */
+  private testId(ev: TestStartEvent): string {
+    const place = `${ev.file}:${ev.line ?? ''}`;
+    const places = this.testPlaces.get(ev.id);
+    if (places === undefined) {
+      this.testPlaces.set(ev.id, [place]);
+      return ev.id;
+    }
+    let index = places.indexOf(place);
+    if (index < 0) index = places.push(place) - 1;
+    return index === 0 ? ev.id : `${ev.id} [${index + 1}]`;
+  }
+
   private testStart(ev: TestStartEvent): void {
-    const t: ModelTest = { id: ev.id, name: ev.name, file: ev.file, line: ev.line, process: this.proc, start: this.time };
+    const t: ModelTest = { id: this.testId(ev), name: ev.name, file: ev.file, line: ev.line, process: this.proc, start: this.time };
     const own = this.proc.tests;
     if (own.length > 0 && own[own.length - 1].start > t.start) this.testsInOrder = false;
     this.tests.push(t);

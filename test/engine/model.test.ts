@@ -280,3 +280,38 @@ test('the model orders its lists by merging the processes\' runs exactly as a st
     );
   }
 });
+
+test('two tests of one name defined at two places are two tests; the same test run again keeps its id', () => {
+  // jest's test.each with a fixed title, or a copied test left unrenamed: the runner gives both one id.
+  const file = '/proj/test/orders.test.js';
+  const dir = trace()
+    .process(10, { t0: 1_000n, lang: 'node' })
+    .testStart('test/orders.test.js > orders > stores', { t: 10, file, line: 4 })
+    .testEnd('passed', { t: 20 })
+    .testStart('test/orders.test.js > orders > stores', { t: 30, file, line: 9 })
+    .connect('c1', sqliteFile, { t: 35, driver: 'better-sqlite3' })
+    .execute('SELECT 1', { t: 40 })
+    .testEnd('failed', { t: 50 })
+    // A retry of the second: its place again.
+    .testStart('test/orders.test.js > orders > stores', { t: 60, file, line: 9 })
+    .execute('SELECT 2', { t: 70 })
+    .testEnd('passed', { t: 80 })
+    .write();
+  const model = buildModel(readTrace(dir));
+  assert.deepEqual(
+    model.tests.map((t) => [t.id, t.line, t.outcome]),
+    [
+      ['test/orders.test.js > orders > stores', 4, 'passed'],
+      ['test/orders.test.js > orders > stores [2]', 9, 'failed'],
+      ['test/orders.test.js > orders > stores [2]', 9, 'passed'],
+    ],
+  );
+  assert.deepEqual(
+    model.statements.map((s) => [s.sql, s.test]),
+    [
+      ['SELECT 1', 'test/orders.test.js > orders > stores [2]'],
+      ['SELECT 2', 'test/orders.test.js > orders > stores [2]'],
+    ],
+  );
+  assert.equal(runCounts(model).tests, 2);
+});
