@@ -148,15 +148,25 @@ function errorOf(err: any): Record<string, unknown> {
   return out;
 }
 
-function rowsAndTag(res: any): [number | undefined, string | undefined] {
-  const results = Array.isArray(res) ? res : res ? [res] : [];
+/** The rows a result counts (several results: their sum), or undefined. */
+function rowsOf(res: any): number | undefined {
+  if (res === undefined || res === null) return undefined;
+  // One result, nearly always: no list to make of it.
+  if (!Array.isArray(res)) return typeof res.rowCount === 'number' && res.rowCount >= 0 ? res.rowCount : undefined;
   let rows: number | undefined;
-  let tag: string | undefined;
-  for (const r of results) {
+  for (let i = 0; i < res.length; i++) {
+    const r = res[i];
     if (typeof r?.rowCount === 'number' && r.rowCount >= 0) rows = (rows ?? 0) + r.rowCount;
-    if (typeof r?.command === 'string') tag = r.command;
   }
-  return [rows, tag];
+  return rows;
+}
+
+/** The server's tag of the (last) result: asked only when a statement ended its transaction. */
+function tagOf(res: any): string | undefined {
+  const results = Array.isArray(res) ? res : res ? [res] : [];
+  let tag: string | undefined;
+  for (const r of results) if (typeof r?.command === 'string') tag = r.command;
+  return tag;
 }
 
 /** Transaction state after a statement, from its text, for pg versions without getTransactionStatus(). */
@@ -200,22 +210,33 @@ function finished(client: Client, rec: QueryRecord, err: any, res: any): void {
     const status = ranOnClosed ? false : failed ? settledBlock(client) : inBlock(client);
     const now = failed && commitRefused(rec.sql, was, err) ? false : (status ?? blockAfter(rec.sql, was, failed));
     if (now && !was) rt.txBegin(state, !rt.isBegin(rec.sql), rec.cs);
-    const event: PendingEvent = rt.withSession(state, { k: 'stmt', conn: state.id, sql: rt.recordedSql(rec.sql), dur });
-    if (state.tx !== undefined) event.tx = state.tx;
     // Only pool.query's own statement: one the client still ran for its previous holder (a stream
     // released before its close was answered) may end first, and would take the check-out away.
+    let pool: string | undefined;
     if (rec.oneShot !== undefined && client[ONE_SHOT] === rec.oneShot) {
       client[ONE_SHOT] = undefined;
-      event.pool = rec.oneShot;
+      pool = rec.oneShot;
     }
-    if (rec.task !== undefined) event.task = rec.task;
-    const params = rt.paramsRepr(rec.params);
-    if (params !== undefined) event.params = params;
-    const [rows, tag] = failed ? [undefined, undefined] : rowsAndTag(res);
-    if (rows !== undefined) event.rows = rows;
-    if (failed) event.err = errorOf(err);
+    // Every field in one literal, those a statement lacks left undefined (JSON leaves them out): one
+    // shape for every statement, which the writer (rt.line) then reads at one map. `_alt` as
+    // rt.withSession sets it.
+    const sess = state.sess;
+    const event: PendingEvent = {
+      k: 'stmt',
+      conn: state.id,
+      sql: rt.recordedSql(rec.sql),
+      dur,
+      sess,
+      _alt: sess !== undefined ? state.sessAt : state.outAt,
+      tx: state.tx,
+      pool,
+      task: rec.task,
+      params: rt.paramsRepr(rec.params),
+      rows: failed ? undefined : rowsOf(res),
+      err: failed ? errorOf(err) : undefined,
+    };
     rt.emit(event, rec.cs);
-    if (was && !now) rt.endedBy(state, rec.sql, tag, failed, rec.cs);
+    if (was && !now) rt.endedBy(state, rec.sql, failed ? undefined : tagOf(res), failed, rec.cs);
     else if (was && now && !failed) rt.savepointEvent(state, rec.sql, rec.cs);
   } catch (e) {
     rt.fail(e);
