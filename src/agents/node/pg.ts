@@ -235,7 +235,7 @@ function finished(client: Client, rec: QueryRecord, err: any, res: any): void {
       rows: failed ? undefined : rowsOf(res),
       err: failed ? errorOf(err) : undefined,
     };
-    rt.emit(event, rec.cs);
+    rt.emitStmt(event, rec.cs);
     if (was && !now) rt.endedBy(state, rec.sql, failed ? undefined : tagOf(res), failed, rec.cs);
     else if (was && now && !failed) rt.savepointEvent(state, rec.sql, rec.cs);
   } catch (e) {

@@ -787,6 +787,12 @@ const FLUSH_MS = 50;
 let buffer: PendingEvent[] = [];
 let bufferTimes: number[] = [];
 let bufferStacks: (Stack | undefined)[] = [];
+/**
+ * Whether each buffered event is a statement (emitStmt): its line is written by a path that sees no
+ * other event (stmtLine), so the shapes of the rest (begins, test events, check-outs) never reach
+ * the code compiled for statements' (each new one deoptimized it, then it was compiled again).
+ */
+let bufferStmts: boolean[] = [];
 /** What every line of this thread ends with before its `at`: pid and thread never change. */
 const PID_TH = `,"pid":${PID},"th":${TH}`;
 let fd: number | undefined;
@@ -855,6 +861,25 @@ export function emit(event: PendingEvent, cs?: Stack): void {
   buffer.push(event);
   bufferTimes.push(now());
   bufferStacks.push(cs !== undefined && event.at === undefined ? cs : undefined);
+  bufferStmts.push(false);
+  buffered();
+}
+
+/**
+ * Buffer a statement's event (`k: 'stmt'`, every field of stmtFields set, undefined where it has
+ * none, no `at` of its own), as emit does: written by stmtLine.
+ */
+export function emitStmt(event: PendingEvent, cs: Stack | undefined): void {
+  if (!ACTIVE) return;
+  buffer.push(event);
+  bufferTimes.push(now());
+  bufferStacks.push(cs);
+  bufferStmts.push(true);
+  buffered();
+}
+
+/** An event was buffered: flush when enough are, else make sure the timer will. */
+function buffered(): void {
   if (buffer.length + encodedEvents >= FLUSH_EVENTS && unfilled === 0) flush();
   else if (timer === undefined) {
     timer = setTimeout(flushTimer, FLUSH_MS);
@@ -952,34 +977,46 @@ function poolFields(e: PendingEvent): string {
   return s;
 }
 
+/** The frame an event is written at: its stack's, else its session's (see `line`). */
+function atOf(alt: Stack | undefined, cs: Stack | undefined): SourceFrame | undefined {
+  if (cs === undefined) return undefined;
+  // No user frame (an ORM ran it from its own callbacks): the line that opened the session running it.
+  // So too when the only one is in the workspace's published code (the BEGIN of MikroORM's em.begin()
+  // in its own suite, sent from packages/knex/src), or a line that only forwards to the ORM
+  // (`forwardingLines`), and the session's line is neither.
+  const at = cs.frame ?? alt?.frame;
+  if (alt?.frame !== undefined && at !== alt.frame && onlyForWant(at!) && !onlyForWant(alt.frame)) return alt.frame;
+  return at;
+}
+
+/** `fields` closed with t, pid, th and the frame `at`. */
+function closeLine(fields: string, t: number, at: SourceFrame | undefined): string {
+  if (at === undefined) return `${fields},"t":${t}${PID_TH}}`;
+  let atJson = frameJson.get(at);
+  if (atJson === undefined) frameJson.set(at, (atJson = JSON.stringify(at)));
+  return `${fields},"t":${t}${PID_TH},"at":${atJson}}`;
+}
+
+/** A statement's line (an event emitStmt buffered), as `line` writes it. */
+function stmtLine(e: PendingEvent, t: number, cs: Stack | undefined): string {
+  const alt = e._alt;
+  if (alt !== undefined) e._alt = undefined;
+  statementsRecorded = true;
+  return closeLine(stmtFields(e), t, atOf(alt, cs));
+}
+
 /**
  * The event's line: its own fields, then t, pid, th and at, in that order. Values are
  * plain (see paramsRepr), and JSON leaves undefined fields out. Exported for the test
  * that holds the hot events' writers (stmtFields, poolFields) to JSON.stringify's output.
  */
 export function line(e: PendingEvent, t: number, cs: Stack | undefined): string {
-  let at: SourceFrame | undefined;
+  const k = e.k;
+  if (k === 'stmt') return stmtLine(e, t, cs);
   const alt = e._alt;
   if (alt !== undefined) e._alt = undefined;
-  // No user frame (an ORM ran it from its own callbacks): the line that opened the session running it.
-  // So too when the only one is in the workspace's published code (the BEGIN of MikroORM's em.begin()
-  // in its own suite, sent from packages/knex/src), or a line that only forwards to the ORM
-  // (`forwardingLines`), and the session's line is neither.
-  if (cs !== undefined) {
-    at = cs.frame ?? alt?.frame;
-    if (alt?.frame !== undefined && at !== alt.frame && onlyForWant(at!) && !onlyForWant(alt.frame)) at = alt.frame;
-  }
-  const k = e.k;
-  let fields: string;
-  if (k === 'stmt') {
-    fields = stmtFields(e);
-    statementsRecorded = true;
-  } else if (k === 'checkout' || k === 'checkin') fields = poolFields(e);
-  else fields = JSON.stringify(e).slice(0, -1);
-  if (at === undefined) return `${fields},"t":${t}${PID_TH}}`;
-  let atJson = frameJson.get(at);
-  if (atJson === undefined) frameJson.set(at, (atJson = JSON.stringify(at)));
-  return `${fields},"t":${t}${PID_TH},"at":${atJson}}`;
+  const fields = k === 'checkout' || k === 'checkin' ? poolFields(e) : JSON.stringify(e).slice(0, -1);
+  return closeLine(fields, t, atOf(alt, cs));
 }
 
 /** Serialize every buffered event onto `data`, emptying the buffer. */
@@ -987,12 +1024,14 @@ function encodeInto(data: string): string {
   const events = buffer;
   const times = bufferTimes;
   const stacks = bufferStacks;
+  const stmts = bufferStmts;
   buffer = [];
   bufferTimes = [];
   bufferStacks = [];
+  bufferStmts = [];
   for (let i = 0; i < events.length; i++) {
     try {
-      data += line(events[i], times[i], stacks[i]) + '\n';
+      data += (stmts[i] ? stmtLine(events[i], times[i], stacks[i]) : line(events[i], times[i], stacks[i])) + '\n';
     } catch {
       // one unserialisable event is dropped, not the batch
     }
@@ -1027,6 +1066,7 @@ export function flush(): void {
     buffer = [];
     bufferTimes = [];
     bufferStacks = [];
+    bufferStmts = [];
     return;
   }
   const data = encodeInto(pending);

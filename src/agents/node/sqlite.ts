@@ -90,7 +90,7 @@ function record(state: ConnState, db: any, sql: string, params: unknown, method:
       err: err !== undefined ? errorOf(err) : undefined,
       rows: err === undefined ? rowsOf(method, result) : undefined,
     };
-    rt.emit(event, cs);
+    rt.emitStmt(event, cs);
     if (was && !now) rt.endedBy(state, sql, undefined, err !== undefined, cs);
     else if (was && now && err === undefined) rt.savepointEvent(state, sql, cs);
   } catch (e) {
