@@ -203,13 +203,17 @@ export function captureStack(above: (...args: never[]) => unknown, limit = depth
 
 /** The first user frame of what was just captured `limit` deep above `above` into STACK_HOLDER (see `captureDepth`). */
 export function capturedStack(above: (...args: never[]) => unknown, limit: number): Stack {
-  const [frame, , full, published] = userFrameCaptured(limit);
-  if (frame !== undefined && !published) return { frame };
-  if (!full || limit >= FRAME_LIMIT) return frame !== undefined ? { frame } : NO_FRAME;
-  // The stack went on past what was captured: look as deep as the agent ever looks.
+  const frame = userFrameCaptured(limit);
+  if (frame !== undefined && !capturedPublished) return { frame };
+  if (!capturedFull || limit >= FRAME_LIMIT) return frame !== undefined ? { frame } : NO_FRAME;
+  return deeperStack(above, limit);
+}
+
+/** The stack went on past the `limit` frames captured above `above` with no user frame in them: look as deep as the agent ever looks. */
+function deeperStack(above: (...args: never[]) => unknown, limit: number): Stack {
   captureStack(above, FRAME_LIMIT);
-  const [deeper, deeperDepth, , deeperPublished] = userFrameCaptured(FRAME_LIMIT);
-  depthAbove.set(above, deeper !== undefined && !deeperPublished ? Math.max(limit, deeperDepth) : FRAME_LIMIT);
+  const deeper = userFrameCaptured(FRAME_LIMIT);
+  depthAbove.set(above, deeper !== undefined && !capturedPublished ? Math.max(limit, capturedDepth) : FRAME_LIMIT);
   return deeper !== undefined ? { frame: deeper } : NO_FRAME;
 }
 
@@ -243,15 +247,20 @@ export function fillCapturedStack(stack: Stack, above: (...args: never[]) => unk
   if (unfilled === 0 && buffer.length + encodedEvents >= FLUSH_EVENTS) flush();
 }
 
+/** What userFrameCaptured found besides the frame: its depth (1-based), whether all `limit` frames were taken, whether the frame is published code. */
+let capturedDepth = 0;
+let capturedFull = false;
+let capturedPublished = false;
+
 /**
- * The call sites captured into STACK_HOLDER, as CallSites (no stack string is formatted):
- * [first user frame, its depth (1-based), whether all `limit` frames were taken, whether that
- * frame is in the workspace's published code (`publishedByWorkspace`) or a forwarding line
- * (`forwardingLines`), for want of any other].
- * Error.prepareStackTrace is swapped only for the extent of the read, so
- * `--enable-source-maps` and the code's own override keep working for every other stack.
+ * The first user frame of the call sites captured into STACK_HOLDER, as CallSites (no stack string
+ * is formatted); the rest of what it found in capturedDepth, capturedFull and capturedPublished
+ * (a frame in the workspace's published code, `publishedByWorkspace`, or a forwarding line,
+ * `forwardingLines`, for want of any other), not in a list to take apart at every statement.
+ * Error.prepareStackTrace is swapped only for the extent of the read, so `--enable-source-maps`
+ * and the code's own override keep working for every other stack.
  */
-function userFrameCaptured(limit: number): [SourceFrame | undefined, number, boolean, boolean] {
+function userFrameCaptured(limit: number): SourceFrame | undefined {
   const prevPrepare = Error.prepareStackTrace;
   let cs: unknown;
   try {
@@ -260,20 +269,30 @@ function userFrameCaptured(limit: number): [SourceFrame | undefined, number, boo
   } finally {
     Error.prepareStackTrace = prevPrepare;
   }
-  if (!Array.isArray(cs)) return [undefined, 0, false, false];
+  capturedDepth = 0;
+  capturedPublished = false;
+  if (!Array.isArray(cs)) {
+    capturedFull = false;
+    return undefined;
+  }
   const sites = cs as CallSites;
+  capturedFull = sites.length >= limit;
   let own: SourceFrame | undefined;
-  let ownDepth = 0;
   for (let i = 0; i < sites.length; i++) {
     const frame = frameOf(sites[i]);
     if (frame === undefined) continue;
-    if ((publishedPaths().length === 0 || !publishedByWorkspace(frame[0])) && !forwarding(frame)) return [frame, i + 1, sites.length >= limit, false];
+    if ((publishedPaths().length === 0 || !publishedByWorkspace(frame[0])) && !forwarding(frame)) {
+      capturedDepth = i + 1;
+      capturedPublished = false;
+      return frame;
+    }
     if (own === undefined) {
       own = frame;
-      ownDepth = i + 1;
+      capturedDepth = i + 1;
+      capturedPublished = true;
     }
   }
-  return [own, ownDepth, sites.length >= limit, own !== undefined];
+  return own;
 }
 
 /** Told, once per file, of each file a stack names outside the user's code (see `watchLibraryFiles`). */
