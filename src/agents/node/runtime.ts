@@ -973,11 +973,13 @@ function paramsJson(v: unknown): string {
  * (test/node-agent/agent.test.ts holds this to JSON.stringify's line).
  */
 function stmtFields(e: PendingEvent): string {
-  let s = `{"k":"stmt","conn":${strJson(e.conn)},"sql":${strJson(e.sql)}`;
+  // Connection, session, transaction and pool ids are the agent's own (nextId: letters, digits, a
+  // dot), which JSON never escapes: written between quotes with no test of each.
+  let s = `{"k":"stmt","conn":"${e.conn as string}","sql":${strJson(e.sql)}`;
   if (e.dur !== undefined) s += `,"dur":${numJson(e.dur)}`;
-  if (e.sess !== undefined) s += `,"sess":${strJson(e.sess)}`;
-  if (e.tx !== undefined) s += `,"tx":${strJson(e.tx)}`;
-  if (e.pool !== undefined) s += `,"pool":${strJson(e.pool)}`;
+  if (e.sess !== undefined) s += `,"sess":"${e.sess as string}"`;
+  if (e.tx !== undefined) s += `,"tx":"${e.tx as string}"`;
+  if (e.pool !== undefined) s += `,"pool":"${e.pool as string}"`;
   if (e.task !== undefined) s += `,"task":${numJson(e.task)}`;
   if (e.params !== undefined) s += `,"params":${paramsJson(e.params)}`;
   if (e.rows !== undefined) s += `,"rows":${numJson(e.rows)}`;
@@ -1021,7 +1023,8 @@ function stmtLine(e: PendingEvent, t: number, cs: Stack | undefined): string {
   const alt = e._alt;
   if (alt !== undefined) e._alt = undefined;
   statementsRecorded = true;
-  return closeLine(stmtFields(e), t, atOf(alt, cs));
+  // With no session's line to weigh it against, the stack's frame is the line (see atOf).
+  return closeLine(stmtFields(e), t, cs !== undefined && alt === undefined ? cs.frame : atOf(alt, cs));
 }
 
 /**
