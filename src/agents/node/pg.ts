@@ -218,7 +218,7 @@ function finished(client: Client, rec: QueryRecord, err: any, res: any): void {
       pool = rec.oneShot;
     }
     // Every field in one literal, those a statement lacks left undefined (JSON leaves them out): one
-    // shape for every statement, which the writer (rt.line) then reads at one map. `_alt` as
+    // shape for every statement, which the writer (stmtLine in runtime.ts) then reads at one map. `_alt` as
     // rt.withSession sets it.
     const sess = state.sess;
     const event: PendingEvent = {

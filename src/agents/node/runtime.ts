@@ -812,6 +812,11 @@ let bufferStacks: (Stack | undefined)[] = [];
  * the code compiled for statements' (each new one deoptimized it, then it was compiled again).
  */
 let bufferStmts: boolean[] = [];
+/**
+ * Each buffered event's `_alt`, taken off it when it is buffered: the writer then reads nothing of an
+ * event that is not a statement (JSON.stringify writes it whole), whatever its shape.
+ */
+let bufferAlts: (Stack | undefined)[] = [];
 /** What every line of this thread ends with before its `at`: pid and thread never change. */
 const PID_TH = `,"pid":${PID},"th":${TH}`;
 let fd: number | undefined;
@@ -881,6 +886,9 @@ export function emit(event: PendingEvent, cs?: Stack): void {
   bufferTimes.push(now());
   bufferStacks.push(cs !== undefined && event.at === undefined ? cs : undefined);
   bufferStmts.push(false);
+  const alt = event._alt;
+  if (alt !== undefined) event._alt = undefined;
+  bufferAlts.push(alt);
   buffered();
 }
 
@@ -894,6 +902,9 @@ export function emitStmt(event: PendingEvent, cs: Stack | undefined): void {
   bufferTimes.push(now());
   bufferStacks.push(cs);
   bufferStmts.push(true);
+  const alt = event._alt;
+  if (alt !== undefined) event._alt = undefined;
+  bufferAlts.push(alt);
   buffered();
 }
 
@@ -988,16 +999,6 @@ function stmtFields(e: PendingEvent): string {
   return s;
 }
 
-/** A checkout's or checkin's fields, unclosed, as stmtFields writes a statement's. */
-function poolFields(e: PendingEvent): string {
-  let s = `{"k":${strJson(e.k)},"conn":${strJson(e.conn)}`;
-  if (e.pool !== undefined) s += `,"pool":${strJson(e.pool)}`;
-  if (e.sess !== undefined) s += `,"sess":${strJson(e.sess)}`;
-  if (e.txOpen !== undefined) s += `,"txOpen":${valueJson(e.txOpen)}`;
-  if (e.at !== undefined) s += `,"at":${JSON.stringify(e.at)}`;
-  return s;
-}
-
 /** The frame an event is written at: its stack's, else its session's (see `line`). */
 function atOf(alt: Stack | undefined, cs: Stack | undefined): SourceFrame | undefined {
   if (cs === undefined) return undefined;
@@ -1018,27 +1019,31 @@ function closeLine(fields: string, t: number, at: SourceFrame | undefined): stri
   return `${fields},"t":${t}${PID_TH},"at":${atJson}}`;
 }
 
-/** A statement's line (an event emitStmt buffered), as `line` writes it. */
-function stmtLine(e: PendingEvent, t: number, cs: Stack | undefined): string {
-  const alt = e._alt;
-  if (alt !== undefined) e._alt = undefined;
+/** A statement's line (an event emitStmt buffered, its `_alt` taken off it), as `line` writes it. */
+function stmtLine(e: PendingEvent, t: number, cs: Stack | undefined, alt: Stack | undefined): string {
   statementsRecorded = true;
   // With no session's line to weigh it against, the stack's frame is the line (see atOf).
   return closeLine(stmtFields(e), t, cs !== undefined && alt === undefined ? cs.frame : atOf(alt, cs));
 }
 
 /**
+ * Any other event's line (its `_alt` taken off it), written whole by JSON.stringify: nothing of the
+ * event is read here, so the shapes of a dozen kinds of events (begins, check-outs, test events), of
+ * which a rare one may come late, never deoptimize the writer compiled on the common ones.
+ */
+function otherLine(e: PendingEvent, t: number, cs: Stack | undefined, alt: Stack | undefined): string {
+  return closeLine(JSON.stringify(e).slice(0, -1), t, atOf(alt, cs));
+}
+
+/**
  * The event's line: its own fields, then t, pid, th and at, in that order. Values are
  * plain (see paramsRepr), and JSON leaves undefined fields out. Exported for the test
- * that holds the hot events' writers (stmtFields, poolFields) to JSON.stringify's output.
+ * that holds the statements' writer (stmtFields) to JSON.stringify's output.
  */
 export function line(e: PendingEvent, t: number, cs: Stack | undefined): string {
-  const k = e.k;
-  if (k === 'stmt') return stmtLine(e, t, cs);
   const alt = e._alt;
   if (alt !== undefined) e._alt = undefined;
-  const fields = k === 'checkout' || k === 'checkin' ? poolFields(e) : JSON.stringify(e).slice(0, -1);
-  return closeLine(fields, t, atOf(alt, cs));
+  return e.k === 'stmt' ? stmtLine(e, t, cs, alt) : otherLine(e, t, cs, alt);
 }
 
 /** Serialize every buffered event onto `data`, emptying the buffer. */
@@ -1047,13 +1052,15 @@ function encodeInto(data: string): string {
   const times = bufferTimes;
   const stacks = bufferStacks;
   const stmts = bufferStmts;
+  const alts = bufferAlts;
   buffer = [];
   bufferTimes = [];
   bufferStacks = [];
   bufferStmts = [];
+  bufferAlts = [];
   for (let i = 0; i < events.length; i++) {
     try {
-      data += (stmts[i] ? stmtLine(events[i], times[i], stacks[i]) : line(events[i], times[i], stacks[i])) + '\n';
+      data += (stmts[i] ? stmtLine(events[i], times[i], stacks[i], alts[i]) : otherLine(events[i], times[i], stacks[i], alts[i])) + '\n';
     } catch {
       // one unserialisable event is dropped, not the batch
     }
@@ -1089,6 +1096,7 @@ export function flush(): void {
     bufferTimes = [];
     bufferStacks = [];
     bufferStmts = [];
+    bufferAlts = [];
     return;
   }
   const data = encodeInto(pending);
