@@ -192,6 +192,14 @@ const PG_RELEASE = 'Send COMMIT or ROLLBACK on the client before client.release(
 export const POOL_QUERY_TRANSACTION_ADVICE =
   'Run the transaction on one client: const client = await pool.connect(), then BEGIN, its statements and COMMIT (or ROLLBACK) with client.query, and client.release() in a finally block.';
 
+/**
+ * sqlite-memory-isolation's fix when the memory databases came from two SQLAlchemy engines: a
+ * StaticPool shares one connection within an engine, never across two (an export library's
+ * engine of its own beside the app's): one engine for both, or a name both can open.
+ */
+export const PYTHON_MEMORY_TWO_ENGINES_ADVICE =
+  "Each SQLAlchemy engine opens its own memory databases, and no pool setting shares a connection between two engines: make one engine (poolclass=StaticPool) serve both, or give both the same shared-cache database (sqlite:///file:NAME?mode=memory&cache=shared&uri=true) or a file database.";
+
 /** The words each stack's findings use. One home: rules take them from here. */
 export const STACK_WORDING: Record<StackKind, StackWording> = {
   python: {

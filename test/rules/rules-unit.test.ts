@@ -592,6 +592,8 @@ describe('sqlite-memory-isolation: a second engine lists the tables of its own e
     assert.equal(found[0].severity, 'error');
     assert.deepEqual([found[0].location.file, found[0].location.line], [EXPORT, 5]);
     assert.match(found[0].message, /listed the tables of sqlite_master at .*exports\.py:6 and found none, although C1 had created challenges/);
+    // Two engines: a StaticPool on either alone would not make them share one.
+    assert.match(found[0].message, /no pool setting shares a connection between two engines: make one engine \(poolclass=StaticPool\) serve both, or give both the same shared-cache database/);
   });
 
   test('silent when the second database then creates its own tables: it was being set up', () => {

@@ -38,7 +38,7 @@ import type { ModelConnection, ModelRun, ModelStatement } from '../../model/mode
 import type { SourceFrame } from '../../trace/schema';
 import type { DynamicRule, Finding, RelatedLocation } from '../findings';
 import { positionsOn } from '../statement-index';
-import { capitalize, STACK_WORDING } from '../../present/wording';
+import { capitalize, PYTHON_MEMORY_TWO_ENGINES_ADVICE, STACK_WORDING } from '../../present/wording';
 import { connectionRef, connectionWording, finding, firstFrame, place, related, testFailed } from './util';
 
 const RULE = 'sqlite-memory-isolation';
@@ -117,6 +117,18 @@ function actorText(a: ModelStatement, b: ModelStatement): string {
   return '';
 }
 
+/** How many SQLAlchemy engines made the group's connections (by the engine's id, else the line that created it). */
+function engineCount(group: Group): number {
+  const engines = new Set<string>();
+  for (const db of group.dbs.values()) {
+    for (const conn of db.connections) {
+      const key = conn.engine ?? (conn.engineAt ? `${conn.engineAt[0]}:${conn.engineAt[1]}` : undefined);
+      if (key !== undefined) engines.add(key);
+    }
+  }
+  return engines.size;
+}
+
 function engineFrame(conn: ModelConnection): SourceFrame | undefined {
   return firstFrame(conn.engineAt, conn.at);
 }
@@ -128,7 +140,8 @@ function describeGroup(model: ModelRun, group: Group): Finding[] {
   const connCount = [...group.dbs.values()].reduce((n, db) => n + db.connections.size, 0);
   const counts = `${connCount} connection${connCount === 1 ? '' : 's'} here, ${dbCount} separate database${dbCount === 1 ? '' : 's'}`;
   const firstConn = [...group.dbs.values()][0]?.connections.values().next().value as ModelConnection | undefined;
-  const advice = firstConn ? connectionWording(firstConn).memoryAdvice : STACK_WORDING.python.memoryAdvice;
+  const wording = firstConn ? connectionWording(firstConn) : STACK_WORDING.python;
+  const advice = wording === STACK_WORDING.python && engineCount(group) > 1 ? PYTHON_MEMORY_TWO_ENGINES_ADVICE : wording.memoryAdvice;
 
   for (const ev of group.evidence) {
     if (ev.kind === 'missing-rows' && !missedLiveRows(model, group, ev)) continue;
