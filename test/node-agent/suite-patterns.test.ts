@@ -104,6 +104,8 @@ import { fixtureEnv, type Report } from './ground-truth';
 import { loadModel } from '../../src/model/model';
 
 const mocha = [process.execPath, join(repoRoot, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--reporter', 'tap', 'spec/'];
+/** mocha for suites whose Sequelize pools keep the process alive and whose first statements are slow: --exit, a long timeout. */
+const mochaExit = [process.execPath, join(repoRoot, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--exit', '--timeout', '30000', '--reporter', 'tap', 'spec/'];
 
 function copyFixture(name: string, twin?: 'fixed' | 'buggy'): string {
   const dir = realpathSync(tempDir(`suite-pattern-${name}-${twin ?? 'silent'}`));
@@ -420,8 +422,6 @@ describe('propagation-jest: a transaction that commits inside one that rolls bac
 });
 
 describe("sequelize-query-wrapper: the app's own functions in place of sequelize.query and sequelize.transaction (Outline)", () => {
-  const mochaExit = [process.execPath, join(repoRoot, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--exit', '--timeout', '30000', '--reporter', 'tap', 'spec/'];
-
   async function run(twin: 'fixed' | 'buggy'): Promise<{ report: Report; traceDir: string; verdicts: string[]; untraced: string[] }> {
     const project = copyFixture('sequelize-query-wrapper', twin);
     const result = await runCli(['run', '--json', '--fail-on', 'never', '--', ...mochaExit], { cwd: project, env: fixtureEnv({ DATABASE_URL: await createDatabase('query_wrapper') }) });
@@ -461,7 +461,6 @@ describe("sequelize-query-wrapper: the app's own functions in place of sequelize
 });
 
 describe('paranoid-lookup: a bracketed Sequelize lookup of another row while a row is renamed (Outline)', () => {
-  const mochaExit = [process.execPath, join(repoRoot, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--exit', '--timeout', '30000', '--reporter', 'tap', 'spec/'];
   const run = (twin: 'fixed' | 'buggy') => traced('paranoid-lookup', twin, { command: mochaExit, database: 'paranoid_lookup' });
 
   test('the suite pattern earns no finding, with the same verdicts traced and untraced', async () => {

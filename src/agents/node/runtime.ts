@@ -253,22 +253,28 @@ let capturedFull = false;
 let capturedPublished = false;
 
 /**
+ * The call sites captured into STACK_HOLDER, as CallSites (no stack string is formatted), or what
+ * else a stack there is. Error.prepareStackTrace is swapped only for the extent of the read, so
+ * `--enable-source-maps` and the code's own override keep working for every other stack.
+ */
+function capturedSites(): unknown {
+  const prevPrepare = Error.prepareStackTrace;
+  try {
+    Error.prepareStackTrace = returnCallSites;
+    return STACK_HOLDER.stack;
+  } finally {
+    Error.prepareStackTrace = prevPrepare;
+  }
+}
+
+/**
  * The first user frame of the call sites captured into STACK_HOLDER, as CallSites (no stack string
  * is formatted); the rest of what it found in capturedDepth, capturedFull and capturedPublished
  * (a frame in the workspace's published code, `publishedByWorkspace`, or a forwarding line,
  * `forwardingLines`, for want of any other), not in a list to take apart at every statement.
- * Error.prepareStackTrace is swapped only for the extent of the read, so `--enable-source-maps`
- * and the code's own override keep working for every other stack.
  */
 function userFrameCaptured(limit: number): SourceFrame | undefined {
-  const prevPrepare = Error.prepareStackTrace;
-  let cs: unknown;
-  try {
-    Error.prepareStackTrace = returnCallSites;
-    cs = STACK_HOLDER.stack;
-  } finally {
-    Error.prepareStackTrace = prevPrepare;
-  }
+  const cs = capturedSites();
   capturedDepth = 0;
   capturedPublished = false;
   if (!Array.isArray(cs)) {
@@ -504,14 +510,7 @@ function onlyForWant(frame: SourceFrame): boolean {
  */
 export function noteForwardingCaller(above: (...args: never[]) => unknown): boolean {
   captureStack(above, 1);
-  const prevPrepare = Error.prepareStackTrace;
-  let cs: unknown;
-  try {
-    Error.prepareStackTrace = returnCallSites;
-    cs = STACK_HOLDER.stack;
-  } finally {
-    Error.prepareStackTrace = prevPrepare;
-  }
+  const cs = capturedSites();
   if (!Array.isArray(cs) || cs.length === 0) return false;
   const frame = frameOf(cs[0] as PositionedSite);
   if (frame === undefined) return false;

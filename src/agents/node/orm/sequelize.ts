@@ -66,8 +66,6 @@ export function hookSequelizeTransaction(Transaction: any, version: string): voi
   proto.forceCleanup = closeOf(proto.forceCleanup);
 }
 
-const FORWARDER_SEEN = Symbol('txlens.sequelize.forwarder');
-
 /**
  * The Sequelize class (sequelize/lib/sequelize.js): an app may put a function of its own in place
  * of an instance's `query` or `transaction` that hands each call on to Sequelize's (Outline's tests
@@ -83,7 +81,7 @@ export function hookSequelizeForwarders(Sequelize: any): void {
   for (const name of ['query', 'transaction'] as const) {
     const original: AnyFn = proto[name];
     if (typeof original !== 'function') continue;
-    const seen = Symbol(`${FORWARDER_SEEN.description}.${name}`);
+    const seen = Symbol(`txlens.sequelize.forwarder.${name}`);
     const hooked = function sequelizeMethod(this: any) {
       // Called by the instance's own replacement (it took Sequelize's method to call before it put
       // itself in its place), once per instance: the replacement's line is learnt at its first call.
